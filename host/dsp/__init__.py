@@ -1,0 +1,1 @@
+"""Vectorised DSP building blocks shared by stages and the engine."""

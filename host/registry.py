@@ -1,0 +1,320 @@
+"""The parameter registry: every controllable value, registered once.
+
+Addresses look like ``tracks/vocals/comp/threshold_db``.  Automation, the
+Python API, the CLI, MIDI and OSC all set values here; the engine reads them.
+
+Real-time design
+----------------
+Values live in one preallocated ``float64`` array.  A control thread writes
+one element (atomic under the GIL); the audio thread reads ``values[slot]``
+at block start with no lock and no allocation.  Observers run in the thread
+that made the change, except for changes the engine itself makes
+(automation, ``deferred=True``): those are queued and delivered by
+:meth:`Registry.dispatch_pending`, called from a control thread, so the
+audio thread never runs observer code (which may do MIDI or network I/O).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import scales
+from .errors import ParameterError
+from .suggest import did_you_mean
+
+ValueLike = float | int | bool | str
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What a stage declares about one parameter (relative name, no address)."""
+
+    name: str
+    default: float
+    min: float
+    max: float
+    unit: str = ""
+    scale: str = "linear"
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+    smooth: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scale not in scales.SCALES:
+            raise ValueError(f"unknown scale {self.scale!r} for parameter {self.name!r}")
+        if self.scale == "log" and self.min <= 0:
+            raise ValueError(f"log scale needs a positive minimum ({self.name!r})")
+        if not self.min <= self.default <= self.max:
+            raise ValueError(f"default of {self.name!r} outside its range")
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.choices == ("off", "on")
+
+    @property
+    def is_enum(self) -> bool:
+        return bool(self.choices) and not self.is_boolean
+
+    def describe_range(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.min:g} to {self.max:g}{unit}"
+
+    def to_json_schema(self) -> dict[str, Any]:
+        """The JSON Schema for this parameter's value in a session file."""
+        if self.is_boolean:
+            return {"type": "boolean", "default": bool(self.default), "description": self.doc}
+        if self.choices:
+            return {
+                "enum": list(self.choices),
+                "default": self.choices[int(self.default)],
+                "description": self.doc,
+            }
+        unit = f" ({self.unit})" if self.unit else ""
+        return {
+            "type": "number",
+            "minimum": self.min,
+            "maximum": self.max,
+            "default": self.default,
+            "description": (self.doc + unit).strip(),
+        }
+
+
+def boolean(name: str, default: bool = False, doc: str = "") -> ParamSpec:
+    return ParamSpec(name, float(default), 0.0, 1.0, choices=("off", "on"), doc=doc, smooth=False)
+
+
+def enum(name: str, choices: Sequence[str], default: str, doc: str = "") -> ParamSpec:
+    return ParamSpec(
+        name, float(list(choices).index(default)), 0.0, float(len(choices) - 1),
+        choices=tuple(choices), doc=doc, smooth=False,
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One parameter change, with who made it (``api``, ``automation``, ``midi:<port>``...)."""
+
+    address: str
+    value: float
+    source: str
+
+
+Observer = Callable[[Change], None]
+
+
+@dataclass
+class Parameter:
+    """A registered parameter: its address, spec and slot in the value array."""
+
+    address: str
+    spec: ParamSpec
+    slot: int
+    doc_path: tuple[str | int, ...] | None = None
+    owner: str = ""
+
+    def parse(self, value: ValueLike) -> float:
+        """A user value (number, bool or text value) -> stored float, validated."""
+        spec = self.spec
+        if spec.choices:
+            return self._parse_choice(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(
+                f"{self.address}: expected a number ({spec.describe_range()}), got {value!r}"
+            )
+        number = float(value)
+        if not math.isfinite(number) or not spec.min <= number <= spec.max:
+            raise ParameterError(
+                f"{self.address}: {number:g} is out of range; use {spec.describe_range()}"
+            )
+        return number
+
+    def _parse_choice(self, value: ValueLike) -> float:
+        spec = self.spec
+        if spec.is_boolean and isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if spec.is_boolean and text in ("true", "yes", "1"):
+                text = "on"
+            if spec.is_boolean and text in ("false", "no", "0"):
+                text = "off"
+            if text in spec.choices:
+                return float(spec.choices.index(text))
+            raise ParameterError(
+                f"{self.address}: unknown value {value!r}; {did_you_mean(text, spec.choices)}"
+            )
+        if isinstance(value, (int, float)) and float(value).is_integer() and 0 <= value < len(spec.choices):
+            return float(value)
+        raise ParameterError(f"{self.address}: expected {spec.describe_range()}, got {value!r}")
+
+    def present(self, stored: float) -> ValueLike:
+        """Stored float -> the value a user sees (bool, text value or number)."""
+        if self.spec.is_boolean:
+            return stored >= 0.5
+        if self.spec.choices:
+            return self.spec.choices[int(round(stored))]
+        return float(stored)
+
+
+@dataclass
+class _ObserverEntry:
+    callback: Observer
+    pattern: str | None
+    skip_source: str | None = None
+
+
+@dataclass
+class Registry:
+    """All parameters of one session, addressed by path."""
+
+    capacity: int = 256
+    _params: dict[str, Parameter] = field(default_factory=dict)
+    _observers: tuple[_ObserverEntry, ...] = ()
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: deque[Change] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.values = np.zeros(self.capacity, dtype=np.float64)
+
+    # -- registration (build time, never from the audio thread) ------------
+    def register(
+        self,
+        address: str,
+        spec: ParamSpec,
+        *,
+        value: float | None = None,
+        doc_path: Sequence[str | int] | None = None,
+        owner: str = "",
+    ) -> Parameter:
+        if address in self._params:
+            raise ParameterError(f"{address}: registered twice; give the stages distinct ids")
+        slot = len(self._params)
+        if slot >= len(self.values):
+            grown = np.zeros(2 * len(self.values), dtype=np.float64)
+            grown[: len(self.values)] = self.values
+            self.values = grown
+        param = Parameter(address, spec, slot, tuple(doc_path) if doc_path is not None else None, owner)
+        self._params[address] = param
+        self.values[slot] = spec.default if value is None else value
+        return param
+
+    # -- lookup --------------------------------------------------------------
+    def __contains__(self, address: object) -> bool:
+        return address in self._params
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._params.values())
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def param(self, address: str) -> Parameter:
+        try:
+            return self._params[address]
+        except KeyError:
+            raise ParameterError(
+                f"no parameter at {address!r}; {did_you_mean(address, self._params)}",
+                hint="`mixhost params SESSION` lists every address",
+            ) from None
+
+    def find(self, pattern: str) -> list[Parameter]:
+        """Parameters whose address matches a glob such as ``tracks/*/gain_db``."""
+        return [p for a, p in self._params.items() if fnmatch.fnmatchcase(a, pattern)]
+
+    # -- values --------------------------------------------------------------
+    def get(self, address: str) -> ValueLike:
+        param = self.param(address)
+        return param.present(float(self.values[param.slot]))
+
+    def get_normalized(self, address: str) -> float:
+        param = self.param(address)
+        spec = param.spec
+        return scales.to_normalized(float(self.values[param.slot]), spec.min, spec.max, spec.scale)
+
+    def set(self, address: str, value: ValueLike, source: str = "api") -> None:
+        """Validate and set a value; out-of-range values are refused, not clamped."""
+        param = self.param(address)
+        self._store(param, param.parse(value), source)
+
+    def set_normalized(self, address: str, position: float, source: str = "api") -> None:
+        """Set from a controller position in 0..1 (clamped, mapped through the scale)."""
+        param = self.param(address)
+        spec = param.spec
+        value = scales.from_normalized(position, spec.min, spec.max, spec.scale)
+        if spec.choices:
+            value = float(round(value))
+        self._store(param, value, source)
+
+    def set_deferred(self, param: Parameter, value: float, source: str = "automation") -> None:
+        """Engine-side write: no validation, observers delivered later by a control thread."""
+        self.values[param.slot] = value
+        if self._observers:
+            self._pending.append(Change(param.address, value, source))
+
+    def _store(self, param: Parameter, value: float, source: str) -> None:
+        self.values[param.slot] = value
+        self._notify(Change(param.address, value, source))
+
+    # -- observers -----------------------------------------------------------
+    def observe(
+        self, callback: Observer, pattern: str | None = None, *, skip_source: str | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(change)`` on every change whose address matches ``pattern``.
+
+        ``skip_source`` suppresses echoes to the controller that made the
+        change (a motor fader must not be driven by its own move).  Returns a
+        function that removes the observer.
+        """
+        entry = _ObserverEntry(callback, pattern, skip_source)
+        with self._lock:
+            self._observers = (*self._observers, entry)
+
+        def remove() -> None:
+            with self._lock:
+                self._observers = tuple(o for o in self._observers if o is not entry)
+
+        return remove
+
+    def dispatch_pending(self, limit: int = 10_000) -> int:
+        """Deliver queued engine-side changes to observers; returns how many."""
+        count = 0
+        while self._pending and count < limit:
+            self._notify(self._pending.popleft())
+            count += 1
+        return count
+
+    def _notify(self, change: Change) -> None:
+        for entry in self._observers:
+            if entry.skip_source is not None and entry.skip_source == change.source:
+                continue
+            if entry.pattern is None or fnmatch.fnmatchcase(change.address, entry.pattern):
+                entry.callback(change)
+
+    # -- export --------------------------------------------------------------
+    def table(self) -> list[dict[str, Any]]:
+        """One row per parameter: what `mixhost params` shows."""
+        rows = []
+        for p in self._params.values():
+            s = p.spec
+            rows.append({
+                "address": p.address,
+                "value": p.present(float(self.values[p.slot])),
+                "default": p.present(s.default),
+                "min": s.min,
+                "max": s.max,
+                "unit": s.unit,
+                "scale": s.scale,
+                "choices": list(s.choices),
+                "normalized": round(self.get_normalized(p.address), 6),
+            })
+        return rows

@@ -1,0 +1,51 @@
+"""The catalogue of stage types.
+
+Stage modules are imported lazily, on first use of their type, so that
+``mixhost --help`` does not pay for numba or pedalboard.  Add a built-in
+stage by adding a line to ``_BUILTIN``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import SessionError
+from ..suggest import did_you_mean
+from .base import ParamView, Stage
+
+_BUILTIN: dict[str, str] = {
+    "gain": "host.stages.utility:Gain",
+    "pan": "host.stages.utility:Pan",
+    "mute": "host.stages.utility:Mute",
+}
+
+_loaded: dict[str, type[Stage]] = {}
+
+
+def register_stage(cls: type[Stage]) -> type[Stage]:
+    """Make a stage class available under ``cls.type_name`` (usable as a decorator)."""
+    _loaded[cls.type_name] = cls
+    return cls
+
+
+def stage_types() -> list[str]:
+    return sorted(set(_BUILTIN) | set(_loaded))
+
+
+def stage_class(type_name: str) -> type[Stage]:
+    if type_name in _loaded:
+        return _loaded[type_name]
+    target = _BUILTIN.get(type_name)
+    if target is None:
+        raise SessionError(f"unknown stage type {type_name!r}; {did_you_mean(type_name, stage_types())}")
+    module_name, _, attr = target.partition(":")
+    cls: type[Stage] = getattr(importlib.import_module(module_name), attr)
+    _loaded[type_name] = cls
+    return cls
+
+
+def all_stage_classes() -> dict[str, type[Stage]]:
+    return {name: stage_class(name) for name in stage_types()}
+
+
+__all__ = ["ParamView", "Stage", "all_stage_classes", "register_stage", "stage_class", "stage_types"]

@@ -1,0 +1,101 @@
+"""The one small protocol every stage implements.
+
+Native stages, pedalboard plugins and user Python stages all look the same
+to the engine:
+
+* ``PARAMS``: the parameters the stage declares (registered by the engine at
+  ``<owner>/<stage id>/<name>``);
+* ``prepare(sample_rate, max_block, channels)``: allocate, compute constants;
+* ``process(block)``: one block of shape ``(channels, frames)``, float64,
+  returns the processed block (in place is allowed);
+* ``reset()``: forget all state (tails, envelopes);
+* ``latency``: samples of delay the stage adds, for latency compensation.
+
+Parameter values are read through :class:`ParamView` at block start.  A
+stage never reads the YAML, never blocks and never does I/O in ``process``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..registry import Parameter, ParamSpec, Registry
+
+
+class ParamView:
+    """A stage's window onto its parameters in the registry (lock-free reads)."""
+
+    __slots__ = ("_registry", "_slots", "params")
+
+    def __init__(self, registry: Registry, params: Mapping[str, Parameter]) -> None:
+        self._registry = registry
+        self.params = dict(params)
+        self._slots = {name: p.slot for name, p in params.items()}
+
+    def __getitem__(self, name: str) -> float:
+        return float(self._registry.values[self._slots[name]])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._slots
+
+    def as_dict(self) -> dict[str, float]:
+        values = self._registry.values
+        return {name: float(values[slot]) for name, slot in self._slots.items()}
+
+
+class Stage:
+    """Base class for stages.  Subclasses set ``type_name``, ``PARAMS`` and override hooks."""
+
+    type_name: ClassVar[str] = ""
+    PARAMS: ClassVar[tuple[ParamSpec, ...]] = ()
+    #: keys a stage accepts in its YAML entry besides id/type/params/bypass
+    OPTIONS: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
+        self.id = stage_id
+        self.options = dict(options or {})
+        self.sample_rate = 0.0
+        self.channels = 0
+        self.max_block = 0
+        self.p: ParamView | None = None
+
+    # -- parameters ----------------------------------------------------------
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        """The parameters of this instance (plugins and user stages override)."""
+        return self.PARAMS
+
+    def bind(self, view: ParamView) -> None:
+        self.p = view
+
+    # -- protocol ------------------------------------------------------------
+    def prepare(self, sample_rate: float, max_block: int, channels: int) -> None:
+        self.sample_rate = float(sample_rate)
+        self.max_block = int(max_block)
+        self.channels = int(channels)
+        self._prepare()
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        return self._process(block)
+
+    def reset(self) -> None:
+        self._reset()
+
+    @property
+    def latency(self) -> int:
+        return 0
+
+    def output_channels(self, input_channels: int) -> int:
+        return input_channels
+
+    # -- hooks for subclasses --------------------------------------------------
+    def _prepare(self) -> None:
+        pass
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        pass
