@@ -1,0 +1,61 @@
+# mixhost: the two quick-start commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
+
+APT_PACKAGES := jackd2 libsndfile1 build-essential pkg-config xz-utils
+
+.PHONY: demo test bench lint typecheck venv install install-test system-deps plugins jack-start jack-stop clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(PY) examples/demo/make_stems.py
+	$(VENV)/bin/mixhost render examples/demo/session.yaml
+
+# System packages the tests use (a JACK server, a compiler for the plugins).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# Real third-party VST3 plugins (DISTRHO 3BandEQ, MVerb, Kars), built once into a cache.
+plugins: system-deps
+	bash .ci/build-plugins.sh "$(MIXHOST_PLUGIN_DIR)"
+
+jack-start: system-deps
+	bash .ci/jackd.sh start
+
+jack-stop:
+	bash .ci/jackd.sh stop
+
+test: install-test system-deps plugins
+	bash .ci/jackd.sh start
+	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; bash .ci/jackd.sh stop; exit $$status
+
+lint: install-test
+	$(VENV)/bin/ruff check host tests scripts benchmarks examples
+	$(VENV)/bin/mypy
+
+bench: install-test plugins
+	bash .ci/jackd.sh start
+	$(PY) benchmarks/run.py $(BENCH_ARGS); status=$$?; bash .ci/jackd.sh stop; exit $$status
+
+clean:
+	rm -rf $(VENV) examples/demo/stems examples/demo/out benchmarks/out .pytest_cache .mypy_cache .ruff_cache

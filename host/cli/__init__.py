@@ -1,0 +1,85 @@
+"""The ``mixhost`` command line: a thin layer over the Python API.
+
+Each subcommand lives in its own module ``host.cli.<name>`` exposing
+``add_parser(subparsers)`` and ``run(args) -> int``.  Modules are imported
+only when their command runs (argparse needs their parsers, so parsers are
+built from a light description first), keeping ``mixhost --help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..errors import MixhostError
+
+# name -> (module, one-line help).  A new command is one line here plus its module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "render": ("host.cli.render", "render a session to audio files"),
+    "validate": ("host.cli.validate", "check a session file and its audio without rendering"),
+    "params": ("host.cli.params", "list every controllable parameter of a session"),
+    "schema": ("host.cli.schema", "print the session file schema as JSON Schema"),
+}
+
+DESCRIPTION = """\
+mixhost: a scriptable plugin host and mixing/mastering processor.
+
+A YAML session names tracks (audio stems), their chains of stages and
+plugins, buses and a master chain.  mixhost renders it, lists and sets its
+parameters, and (with later commands) meters, masters and plays it live.
+"""
+
+EPILOG = "Run `mixhost COMMAND --help` for the options of one command."
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mixhost",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name == command:
+            # only the command being run imports its module and builds its full parser
+            importlib.import_module(module_name).add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_of(argv)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="mixhost: %(message)s",
+    )
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except MixhostError as error:
+        print(f"mixhost {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"mixhost {args.command}: interrupted", file=sys.stderr)
+        return 130
