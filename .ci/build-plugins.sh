@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Build the real third-party VST3 plugins the tests use (DISTRHO 3BandEQ,
+# MVerb and Kars from Debian's dpf-plugins source package) into DEST_DIR.
+#   .ci/build-plugins.sh DEST_DIR
+# Idempotent: exits at once when DEST_DIR already holds the three bundles.
+# Any plugin missing at the end is a failure (non-zero exit), never a skip.
+set -euo pipefail
+
+DEST="${1:?usage: $0 DEST_DIR}"
+PLUGINS=(3BandEQ MVerb Kars)
+SRC_PACKAGE=dpf-plugins
+ARCH_DIR="$(uname -m)-linux"
+
+complete() {
+  local name
+  for name in "${PLUGINS[@]}"; do
+    [ -f "$DEST/$name.vst3/Contents/$ARCH_DIR/$name.so" ] || return 1
+  done
+}
+
+if complete; then
+  echo "plugins already built in $DEST"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+# apt-get source needs a deb-src entry; derive one from the binary entries.
+has_deb_src() {
+  grep -rqsE '^[[:space:]]*(Types:.*deb-src|deb-src[[:space:]])' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+}
+if ! has_deb_src; then
+  echo "adding a deb-src entry for apt"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -E 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+      | $SUDO tee /etc/apt/sources.list.d/mixhost-deb-src.sources >/dev/null
+  elif [ -f /etc/apt/sources.list ]; then
+    grep -E '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list | sed -E 's/^([[:space:]]*)deb /\1deb-src /' \
+      | $SUDO tee /etc/apt/sources.list.d/mixhost-deb-src.list >/dev/null
+  else
+    echo "no apt sources found: cannot fetch $SRC_PACKAGE" >&2
+    exit 1
+  fi
+fi
+$SUDO apt-get update -q
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/mixhost-plugins.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+# apt-get source exits non-zero when a Debian-only tarball is missing even
+# though the upstream .orig tarball (all we need) arrived; check for it instead.
+apt-get source --download-only "$SRC_PACKAGE" || true
+ORIG="$(ls "$SRC_PACKAGE"_*.orig.tar.* 2>/dev/null | head -n 1 || true)"
+if [ -z "$ORIG" ]; then
+  echo "apt-get source did not deliver the $SRC_PACKAGE upstream tarball" >&2
+  exit 1
+fi
+tar -xf "$ORIG"
+SRC="$(find . -mindepth 1 -maxdepth 1 -type d -name "$SRC_PACKAGE-*" | head -n 1)"
+[ -n "$SRC" ] || { echo "unpacking $ORIG gave no source directory" >&2; exit 1; }
+
+JOBS="$(nproc 2>/dev/null || echo 2)"
+for name in "${PLUGINS[@]}"; do
+  echo "building $name.vst3"
+  make -s -j"$JOBS" -C "$SRC/plugins/$name" vst3 HAVE_OPENGL=false HAVE_CAIRO=false UI_TYPE=none
+done
+
+mkdir -p "$DEST"
+for name in "${PLUGINS[@]}"; do
+  rm -rf "${DEST:?}/$name.vst3"
+  cp -R "$SRC/bin/$name.vst3" "$DEST/"
+done
+
+if ! complete; then
+  echo "plugin build incomplete: expected ${PLUGINS[*]} in $DEST" >&2
+  exit 1
+fi
+echo "built ${PLUGINS[*]} into $DEST"
