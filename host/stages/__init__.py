@@ -17,6 +17,7 @@ _BUILTIN: dict[str, str] = {
     "gain": "host.stages.utility:Gain",
     "pan": "host.stages.utility:Pan",
     "mute": "host.stages.utility:Mute",
+    "eq": "host.stages.eq:Eq",
 }
 
 _loaded: dict[str, type[Stage]] = {}

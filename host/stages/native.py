@@ -1,0 +1,120 @@
+"""Shared machinery of the native (numpy/numba) stages.
+
+Every native stage
+
+* smooths each continuous parameter with a :class:`~host.dsp.smoothing.Smoother`
+  and, while any coefficient parameter is still moving, recomputes its filter
+  coefficients once per ``SUB_BLOCK`` (64) samples;
+* refuses non-finite input.  **NaN/Inf behaviour:** when a block holds NaN or
+  Inf, the stage forgets all its state (filters, envelopes, delay lines:
+  ``reset()``) and outputs silence for that block.  The next finite block is
+  processed from a clean state, so one bad sample never poisons a filter's
+  recursion for the rest of the render.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..dsp.smoothing import Smoother
+from .base import Stage
+
+SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
+
+
+def db_to_amp(db: float | np.ndarray) -> Any:
+    return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0) if np.ndim(db) else 10.0 ** (
+        float(db) / 20.0
+    )
+
+
+def ms_to_samples(ms: float, sample_rate: float) -> float:
+    return max(ms, 1e-6) * 1e-3 * sample_rate
+
+
+def one_pole_coefficient(time_ms: float, sample_rate: float) -> float:
+    """alpha = exp(-1 / (tau fs)): the per-sample decay of a one-pole with time constant tau."""
+    return math.exp(-1.0 / ms_to_samples(time_ms, sample_rate))
+
+
+class NativeStage(Stage):
+    """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy."""
+
+    def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(stage_id, options)
+        self._smoothers: dict[str, Smoother] = {}
+
+    # -- protocol ----------------------------------------------------------------
+    def _prepare(self) -> None:
+        assert self.p is not None, "bind() before prepare()"
+        self._smoothers = {
+            spec.name: Smoother(self.p[spec.name]) for spec in self.param_specs() if spec.smooth
+        }
+        for smoother in self._smoothers.values():
+            smoother.prepare(self.sample_rate, max(self.max_block, SUB_BLOCK))
+        self._setup()
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        # sum() is one fast pass; any NaN or Inf makes it non-finite
+        if not math.isfinite(float(np.sum(block))):
+            self._clear()
+            out = np.zeros((self.output_channels(block.shape[0]), block.shape[1]))
+            return out
+        return self._process(block)
+
+    def _reset(self) -> None:
+        assert self.p is not None
+        for name, smoother in self._smoothers.items():
+            smoother.reset(self.p[name])
+        self._clear()
+
+    # -- hooks -------------------------------------------------------------------
+    def _setup(self) -> None:
+        """Allocate and compute constants (after the smoothers exist)."""
+
+    def _clear(self) -> None:
+        """Forget the DSP state (filter memories, envelopes, delay lines)."""
+
+    # -- parameters --------------------------------------------------------------
+    def value(self, name: str) -> float:
+        """The registry value (unsmoothed) of a parameter."""
+        assert self.p is not None
+        return self.p[name]
+
+    def switch(self, name: str) -> bool:
+        return self.value(name) >= 0.5
+
+    def choice(self, name: str) -> int:
+        return int(round(self.value(name)))
+
+    def moving(self, names: tuple[str, ...] | list[str]) -> bool:
+        """True while any of these smoothed parameters has not reached its target."""
+        assert self.p is not None
+        return any(not self._smoothers[n].is_settled(self.p[n]) for n in names)
+
+    def glide(self, name: str, frames: int) -> float | np.ndarray:
+        """Smoothed per-sample values of a parameter (a scalar once settled)."""
+        assert self.p is not None
+        return self._smoothers[name].next(self.p[name], frames)
+
+    def glides(self, names: tuple[str, ...] | list[str], frames: int) -> dict[str, np.ndarray]:
+        """Per-sample smoothed values of several parameters, always as arrays."""
+        out = {}
+        for name in names:
+            v = self.glide(name, frames)
+            out[name] = v.copy() if isinstance(v, np.ndarray) else np.full(frames, v)
+        return out
+
+    def settled(self, names: tuple[str, ...] | list[str]) -> dict[str, float]:
+        """Current smoothed values (used when nothing moves)."""
+        return {n: self._smoothers[n].value for n in names}
+
+
+def sub_blocks(frames: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive SUB_BLOCK-sample slices of a block."""
+    for start in range(0, frames, SUB_BLOCK):
+        yield start, min(start + SUB_BLOCK, frames)
