@@ -24,12 +24,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from numpy.lib.stride_tricks import sliding_window_view
 
-# D: half-length of the interpolator in base-rate samples (taps per phase ~ 2 D).
-# 12 gives < 0.05 dB interpolation error up to 0.45 fs (BS.1770-4's example uses ~6).
-DEFAULT_HALF_TAPS = 12
+# D: half-length of the interpolator in base-rate samples (2 D + 1 taps per phase,
+# like the 12 taps per phase of BS.1770-4's example filter).  6 keeps the
+# steady-state error of a sine under 0.01 dB up to fs/4 and under 0.15 dB at 20 kHz.
+DEFAULT_HALF_TAPS = 6
 KAISER_BETA = 8.0
+# frames per pruning chunk in the peak-only path (see _peak_kernel)
+PRUNE_CHUNK = 64
 
 
 def default_oversample(sample_rate: float) -> int:
@@ -59,8 +63,10 @@ def design_interpolator(oversample: int, half_taps: int = DEFAULT_HALF_TAPS) -> 
     padded[:length] = h
     # phase k uses taps h[k + os * j]; j indexes the input x[n - j]
     phases = padded.reshape(2 * d + 1, os_)  # [j, k] = h[k + os * j]
-    # normalise each phase to unity DC gain (exact for phase 0 already)
+    # normalise each phase to unity DC gain; phase 0 is an exact delay of D samples
     phases = phases / phases.sum(axis=0, keepdims=True)
+    phases[:, 0] = 0.0
+    phases[d, 0] = 1.0
     # window is oldest first: column m holds x[n - 2D + m], i.e. j = 2D - m
     return np.ascontiguousarray(phases[::-1, :])
 
@@ -93,6 +99,8 @@ class TruePeakDetector:
         self._matrix = design_interpolator(self.oversample, self._half)
         self._width = 2 * self._half + 1
         self._history = np.zeros((self.channels, self._width - 1))
+        # |y| <= bound * max|window|: prunes chunks that cannot raise the peak
+        self._bound = float(np.max(np.sum(np.abs(self._matrix), axis=0)))
 
     @property
     def latency(self) -> int:
@@ -112,8 +120,22 @@ class TruePeakDetector:
         x = self._validate(block)
         if x.shape[1] == 0:
             return np.zeros(self.channels)
-        y = self._interpolate(x)
-        return np.max(np.abs(y), axis=1)
+        if self.oversample == 1:
+            return np.max(np.abs(x), axis=1)
+        extended = np.concatenate((self._history, x), axis=1)
+        self._history = extended[:, -(self._width - 1) :].copy()
+        return _peak_kernel(extended, self._matrix, self._bound, PRUNE_CHUNK)
+
+    def flush_peak(self) -> np.ndarray:
+        """Per-channel peak of the interpolator's tail (the last ``latency`` samples).
+
+        Interpolates the carried history followed by silence, without changing
+        the state: call it at the end of a stream so the final samples count.
+        """
+        if self.oversample == 1:
+            return np.zeros(self.channels)
+        extended = np.concatenate((self._history, np.zeros((self.channels, self._width))), axis=1)
+        return _peak_kernel(extended, self._matrix, self._bound, PRUNE_CHUNK)
 
     # -- private ---------------------------------------------------------------
     def _validate(self, block: np.ndarray) -> np.ndarray:
@@ -149,7 +171,53 @@ def true_peak_dbtp(x: np.ndarray, sample_rate: float, block: int = 65536) -> flo
     peak = 0.0
     for start in range(0, data.shape[1], block):
         peak = max(peak, float(np.max(detector.process(data[:, start : start + block]))))
-    if detector.latency:
-        tail = np.zeros((data.shape[0], detector.latency * 2))
-        peak = max(peak, float(np.max(detector.process(tail))))
+    peak = max(peak, float(np.max(detector.flush_peak())))
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _peak_kernel(extended: np.ndarray, matrix: np.ndarray, bound: float, chunk: int) -> np.ndarray:
+    """Max |oversampled output| per channel for the frames after the history.
+
+    ``extended`` is (history of W - 1 samples + block).  Output frame ``n``
+    is interpolated from ``extended[:, n : n + W]``; phase 0 is the sample
+    ``extended[:, n + D]`` itself.  A chunk of frames whose window maximum
+    times ``bound`` (the largest per-phase L1 norm) cannot beat the peak
+    already found is skipped: the result is exact, only cheaper.
+    """
+    channels, total = extended.shape
+    width, phases = matrix.shape
+    half = (width - 1) // 2
+    frames = total - width + 1
+    peaks = np.zeros(channels)
+    for c in range(channels):
+        row = extended[c]
+        best = 0.0
+        for n in range(frames):  # phase 0: the (delayed) input samples
+            v = abs(row[n + half])
+            if v > best:
+                best = v
+        acc = np.empty(chunk)
+        for start in range(0, frames, chunk):
+            stop = min(start + chunk, frames)
+            local = 0.0
+            for i in range(start, stop + width - 1):
+                v = abs(row[i])
+                if v > local:
+                    local = v
+            if local * bound <= best:
+                continue
+            size = stop - start
+            for k in range(1, phases):
+                # y_k[n] = sum_m H[m, k] x[n + m], as AXPYs over n so it vectorises
+                acc[:size] = 0.0
+                for m in range(width):
+                    h = matrix[m, k]
+                    for n in range(size):
+                        acc[n] += h * row[start + n + m]
+                for n in range(size):
+                    v = abs(acc[n])
+                    if v > best:
+                        best = v
+        peaks[c] = best
+    return peaks
