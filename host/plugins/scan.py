@@ -1,0 +1,189 @@
+"""Finding plugins: standard locations, the scan itself, lookup by name.
+
+Locations searched, in order:
+
+* Linux: ``~/.vst3``, ``/usr/lib/vst3``, ``/usr/local/lib/vst3``;
+* macOS: ``~/Library/Audio/Plug-Ins/{VST3,Components}`` and
+  ``/Library/Audio/Plug-Ins/{VST3,Components}``;
+* Windows: ``%CommonProgramFiles%\\VST3`` (and the x86 one);
+* every directory in ``MIXHOST_PLUGIN_PATH`` (``os.pathsep``-separated);
+* directories given to :func:`scan`.
+
+Each bundle found is probed in its own process (:mod:`host.plugins.probe`),
+several at a time, unless the cache already holds it at the same mtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import PluginError
+from ..suggest import closest
+from .cache import Entry, PluginCache, bundle_mtime
+from .loader import plugin_format
+from .probe import DEFAULT_TIMEOUT_S, ProbeResult, probe
+
+log = logging.getLogger(__name__)
+
+PLUGIN_PATH_ENV = "MIXHOST_PLUGIN_PATH"
+
+
+def standard_dirs() -> list[Path]:
+    """The directories plugins are installed in on this OS."""
+    home = Path.home()
+    if sys.platform == "darwin":
+        return [
+            home / "Library/Audio/Plug-Ins/VST3",
+            home / "Library/Audio/Plug-Ins/Components",
+            Path("/Library/Audio/Plug-Ins/VST3"),
+            Path("/Library/Audio/Plug-Ins/Components"),
+        ]
+    if sys.platform == "win32":
+        dirs = []
+        for var in ("CommonProgramFiles", "CommonProgramFiles(x86)"):
+            base = os.environ.get(var)
+            if base:
+                dirs.append(Path(base) / "VST3")
+        return dirs
+    return [home / ".vst3", Path("/usr/lib/vst3"), Path("/usr/local/lib/vst3")]
+
+
+def search_dirs(extra: Iterable[Path | str] = ()) -> list[Path]:
+    """Standard locations, then ``MIXHOST_PLUGIN_PATH``, then ``extra``; no duplicates."""
+    env = [Path(p) for p in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
+    out: list[Path] = []
+    for directory in [*standard_dirs(), *env, *(Path(p) for p in extra)]:
+        resolved = directory.expanduser()
+        if resolved not in out:
+            out.append(resolved)
+    return out
+
+
+def find_bundles(directories: Iterable[Path]) -> list[Path]:
+    """Every plugin bundle under ``directories`` (recursing, but not into bundles)."""
+    found: list[Path] = []
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        if plugin_format(directory) is not None:
+            found.append(directory.resolve())
+            continue
+        for root, dirs, files in os.walk(directory, followlinks=True):
+            here = Path(root)
+            for name in sorted(dirs):
+                if plugin_format(Path(name)) is not None:
+                    found.append((here / name).resolve())
+            dirs[:] = sorted(d for d in dirs if plugin_format(Path(d)) is None)
+            # a VST3 on Windows may also be a single file
+            found.extend((here / f).resolve() for f in sorted(files) if plugin_format(Path(f)) is not None)
+    unique: list[Path] = []
+    for path in found:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+@dataclass
+class ScanReport:
+    """What a scan did: probed now, reused from the cache, failed (now or before)."""
+
+    probed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped_failed: dict[str, str] = field(default_factory=dict)
+
+
+def scan(
+    directories: Sequence[Path | str] = (),
+    *,
+    retry_failed: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    cache: PluginCache | None = None,
+    jobs: int | None = None,
+) -> ScanReport:
+    """Scan the standard locations plus ``directories`` and update the cache."""
+    cache = cache or PluginCache()
+    bundles = find_bundles(search_dirs(directories))
+    known: dict[str, list[Entry]] = {}
+    for entry in cache.entries():
+        known.setdefault(entry.path, []).append(entry)
+    report = ScanReport()
+    to_probe: list[tuple[Path, float]] = []
+    for bundle in bundles:
+        key = str(bundle)
+        mtime = bundle_mtime(bundle)
+        rows = known.get(key, [])
+        if rows and all(row.mtime == mtime for row in rows):
+            if all(row.ok for row in rows):
+                report.cached.append(key)
+                continue
+            if not retry_failed:
+                report.skipped_failed[key] = rows[0].reason
+                continue
+        to_probe.append((bundle, mtime))
+    vanished = [path for path in known if not Path(path).exists()]
+    if vanished:
+        cache.forget(vanished)
+    workers = max(1, min(jobs or os.cpu_count() or 2, len(to_probe) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda item: probe(item[0], timeout), to_probe))
+    for (bundle, mtime), result in zip(to_probe, results, strict=True):
+        _record(cache, report, bundle, mtime, result)
+    return report
+
+
+def _record(cache: PluginCache, report: ScanReport, bundle: Path, mtime: float, result: ProbeResult) -> None:
+    key = str(bundle)
+    if result.ok:
+        cache.store(key, mtime, result.plugins)
+        report.probed.append(key)
+        log.info("scanned %s: %s", key, ", ".join(p["name"] for p in result.plugins))
+    else:
+        cache.store_failure(key, mtime, result.reason)
+        report.failed[key] = result.reason
+        log.warning("plugin %s failed its probe: %s", key, result.reason)
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _names_of(entry: Entry) -> tuple[str, str]:
+    return entry.name, Path(entry.path).stem
+
+
+def find_plugin(name: str, *, cache: PluginCache | None = None, scan_if_empty: bool = True) -> Entry:
+    """The cached plugin called ``name`` (its own name or its bundle's, any case/spacing).
+
+    Scans on demand when the cache holds no plugin at all; raises
+    :class:`PluginError` with a did-you-mean from the cache otherwise.
+    """
+    cache = cache or PluginCache()
+    entries = [e for e in cache.entries() if e.ok]
+    if not entries and scan_if_empty:
+        scan(cache=cache)
+        entries = [e for e in cache.entries() if e.ok]
+    wanted = _key(name)
+    for entry in entries:
+        if any(_key(candidate) == wanted for candidate in _names_of(entry)):
+            return entry
+    if not entries:
+        raise PluginError(
+            f"no plugin named {name!r}: the plugin cache is empty",
+            hint=f"install plugins in a standard location or list their folders in {PLUGIN_PATH_ENV}, "
+            "then run `mixhost plugins scan`",
+        )
+    names = sorted({e.name for e in entries})
+    match = closest(name, names) or closest(name, [Path(e.path).stem for e in entries])
+    suggestion = f'did you mean "{match}"?' if match else "known plugins: " + ", ".join(names[:12])
+    raise PluginError(
+        f"no plugin named {name!r}; {suggestion}",
+        hint="`mixhost plugins list` shows the scanned plugins; `mixhost plugins scan DIR` adds a folder",
+    )
