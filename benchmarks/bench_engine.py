@@ -183,7 +183,7 @@ def peak_rss(session: SyntheticSession, workers: int = 1) -> dict[str, float]:
     the peak after loading the session, and the peak of any worker child."""
     proc = subprocess.run(
         [sys.executable, "-c", RSS_PROBE, str(session.path), str(workers)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=session.folder,  # import the installed host
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"render of {session.path.name} failed:\n{proc.stderr[-2000:]}")
