@@ -1,0 +1,324 @@
+"""A pedalboard plugin behind the stage protocol.
+
+:class:`PluginStage` wraps one loaded VST3 (or AU) effect.  Its parameters
+are the plugin's own (see :mod:`host.plugins.parameters`), registered by the
+engine like any native parameter.  At each block start the stage compares the
+registry values with what it last wrote and writes only the changed ones into
+the plugin, then processes the block with ``reset=False`` so tails and
+filter state stream across blocks.  Blocks are converted to float32 (what
+plugins process) in a preallocated buffer.
+
+Channel layouts (decided here, applied in :meth:`PluginStage.prepare`):
+
+* the plugin accepts the track's channel count: used as is;
+* a **stereo track through a mono-only effect: dual-mono**.  A second
+  instance of the plugin (same state, same parameter writes) processes the
+  right channel, so the stereo image survives and the channels never share
+  filter or reverb state;
+* a **mono track through a stereo-only effect**: the mono signal feeds both
+  inputs and the stage outputs stereo (:meth:`PluginStage.output_channels`
+  says so, as for a pan stage);
+* any other mismatch raises :class:`PluginError` naming plugin and layout.
+
+Mono-output instruments are handled by :mod:`host.plugins.instrument` (the
+track is mono; its pan stage places it).
+
+Latency: pedalboard drops the plugin's reported latency from the start of a
+stream (it returns fewer samples for the first blocks).  The stage pads those
+blocks at the front with silence, so its output is the plugin's output
+delayed by :attr:`PluginStage.latency` samples, which the engine compensates.
+While bypassed, the input passes through the same delay, so parallel paths
+stay aligned whether the plugin is on or off.
+
+Errors while rendering (the plugin raises, or outputs NaN/Inf) raise
+:class:`~host.errors.RenderError` naming the stage's address and the plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import PluginError, RenderError
+from ..registry import ParamSpec
+from ..stages.base import Stage
+from ..suggest import did_you_mean
+from . import loader, state
+from .parameters import PluginParam, plugin_params
+
+log = logging.getLogger(__name__)
+
+_TRIAL_RATE = 48_000.0
+_TRIAL_FRAMES = 64
+
+
+class ParamWriter:
+    """Writes changed registry values into one or more instances of a plugin."""
+
+    def __init__(self, params: Mapping[str, PluginParam], instances: list[Any]) -> None:
+        self.params = dict(params)
+        self.names = list(self.params)
+        self.last = [p.spec.default for p in self.params.values()]
+        self.wrappers: list[list[Any]] = [
+            [p.mapper.wrapper for p in self.params.values()],
+            *([inst.parameters[n] for n in self.names] for inst in instances[1:]),
+        ]
+
+    def add_instance(self, instance: Any) -> None:
+        self.wrappers.append([instance.parameters[n] for n in self.names])
+
+    def write_changed(self, view: Any) -> int:
+        """Push every value that changed since the last call; returns how many."""
+        if view is None:
+            return 0
+        written = 0
+        last = self.last
+        for index, name in enumerate(self.names):
+            value = view[name]
+            if value != last[index]:
+                raw = self.params[name].mapper.to_raw(value)
+                for wrappers in self.wrappers:
+                    wrappers[index].raw_value = raw
+                last[index] = value
+                written += 1
+        return written
+
+    def forget(self) -> None:
+        """After a state load the plugin holds new values: rewrite everything next block."""
+        self.last = [math.nan] * len(self.names)
+
+
+def check_param_names(names: Iterable[str], params: Mapping[str, PluginParam], plugin_name: str) -> None:
+    """Refuse parameter names the plugin does not have, with a did-you-mean."""
+    for name in names:
+        if name not in params:
+            raise PluginError(
+                f"plugin {plugin_name!r} has no parameter {name!r}; {did_you_mean(name, params)}",
+                hint=f"`mixhost plugins params {plugin_name!r}` lists its parameters",
+            )
+
+
+class PluginStage(Stage):
+    """A VST3/AU effect plugin (through pedalboard) as a stage."""
+
+    type_name = "plugin"
+    DYNAMIC_PARAMS: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        stage_id: str,
+        plugin: Any,
+        *,
+        path: Path,
+        plugin_name: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(stage_id, options)
+        if plugin.is_instrument:
+            raise PluginError(
+                f"{plugin.name} is an instrument plugin; use it as a track's `instrument:`, not in a chain"
+            )
+        self.plugin = plugin
+        self.path = path
+        self.plugin_name = plugin_name
+        self.bypass = bool(self.options.get("bypass", False))
+        self._params = plugin_params(plugin)
+        self._writer = ParamWriter(self._params, [plugin])
+        self._instances: list[Any] = [plugin]
+        self._plugin_channels: int | None = None
+        self._supported: list[int] | None = None
+        self._in32 = np.zeros((0, 0), np.float32)
+        self._out = np.zeros((0, 0))
+        self._delay = np.zeros((0, 0))
+
+    # -- description -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.plugin.name)
+
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        return tuple(p.spec for p in self._params.values())
+
+    def check_params(self, names: Iterable[str]) -> None:
+        check_param_names(names, self._params, self.name)
+
+    @property
+    def latency(self) -> int:
+        return int(self.plugin.reported_latency_samples)
+
+    def output_channels(self, input_channels: int) -> int:
+        return max(input_channels, self._layout(input_channels)[0])
+
+    # -- state -----------------------------------------------------------------
+    def save_state(self, path: Path) -> Path:
+        """Write the plugin's current state (all parameter values included) to ``path``."""
+        self._writer.write_changed(self.p)
+        return state.save_state(self.plugin, path)
+
+    def load_state(self, path: Path) -> None:
+        """Restore a preset or state file (validated first) into every instance."""
+        for instance in self._instances:
+            state.apply_file(instance, path)
+        self._writer.forget()
+
+    # -- protocol --------------------------------------------------------------
+    def _prepare(self) -> None:
+        plugin_channels, instances = self._layout(self.channels)
+        self._plugin_channels = plugin_channels
+        while len(self._instances) < instances:
+            twin = loader.load(self.path, self.plugin_name)
+            twin.raw_state = self.plugin.raw_state
+            self._instances.append(twin)
+            self._writer.add_instance(twin)
+        out_channels = self.output_channels(self.channels)
+        rows = plugin_channels if instances == 1 else instances
+        self._in32 = np.zeros((rows, self.max_block), np.float32)
+        self._out = np.zeros((out_channels, self.max_block))
+        self._delay = np.zeros((out_channels, self.latency))
+        self._writer.write_changed(self.p)
+        for instance in self._instances:
+            instance.reset()
+
+    def _layout(self, channels: int) -> tuple[int, int]:
+        """(channels per plugin instance, number of instances) for a track of ``channels``."""
+        supported = self._supported_channels()
+        if channels in supported:
+            return channels, 1
+        if channels == 2 and supported == [1]:
+            return 1, 2  # dual-mono
+        if channels == 1 and 2 in supported:
+            return 2, 1  # mono into both inputs, stereo out
+        raise PluginError(
+            f"plugin {self.name!r} cannot process {channels}-channel audio: pedalboard can open it "
+            f"only with {' or '.join(str(c) for c in supported) or 'no'} channel(s) in and out"
+        )
+
+    def _supported_channels(self) -> list[int]:
+        if self._supported is None:
+            works = []
+            for count in (1, 2):
+                try:
+                    self.plugin.process(np.zeros((count, _TRIAL_FRAMES), np.float32), _TRIAL_RATE, reset=True)
+                except (ValueError, RuntimeError):
+                    continue
+                works.append(count)
+            self._supported = works
+        return self._supported
+
+    def _reset(self) -> None:
+        for instance in self._instances:
+            instance.reset()
+        self._delay[:] = 0.0
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        frames = block.shape[1]
+        if frames > self.max_block:
+            raise RenderError(f"{self._where()}: block of {frames} frames exceeds max_block {self.max_block}")
+        out = self._out[:, :frames]
+        if self.bypass:
+            return self._delayed(block, out)
+        try:
+            self._writer.write_changed(self.p)
+            self._run(block, out)
+        except RenderError:
+            raise
+        except Exception as error:  # a plugin may raise anything; the user needs where, not a traceback
+            raise RenderError(f"{self._where()}: plugin failed: {error}") from error
+        if not math.isfinite(float(out.sum())):
+            raise RenderError(f"{self._where()}: plugin output NaN or Inf")
+        return out
+
+    def _run(self, block: np.ndarray, out: np.ndarray) -> None:
+        frames = block.shape[1]
+        plugin_channels = self._plugin_channels or block.shape[0]
+        if len(self._instances) == 1:
+            buf = self._in32[:plugin_channels, :frames]
+            if plugin_channels == block.shape[0]:
+                np.copyto(buf, block, casting="same_kind")
+            else:
+                buf[:] = block[0]  # mono into every input
+            self._place(self._instances[0].process(buf, self.sample_rate, buffer_size=self.max_block, reset=False), out)
+            return
+        for channel, instance in enumerate(self._instances):  # dual-mono
+            buf = self._in32[channel : channel + 1, :frames]
+            np.copyto(buf, block[channel : channel + 1], casting="same_kind")
+            result = instance.process(buf, self.sample_rate, buffer_size=self.max_block, reset=False)
+            self._place(result, out[channel : channel + 1])
+
+    @staticmethod
+    def _place(result: np.ndarray, out: np.ndarray) -> None:
+        """Copy a plugin result into ``out``; pad at the front while pedalboard withholds latency."""
+        got = result.shape[-1]
+        frames = out.shape[1]
+        if got < frames:
+            out[:, : frames - got] = 0.0
+        out[:, frames - got :] = result
+
+    def _delayed(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Bypass: the input delayed by the plugin's latency (mono spread to every output)."""
+        source = block if block.shape[0] == out.shape[0] else np.broadcast_to(block[:1], out.shape)
+        delay = self._delay.shape[1]
+        if delay == 0:
+            out[:] = source
+            return out
+        joined = np.concatenate([self._delay, source], axis=1)
+        out[:] = joined[:, : out.shape[1]]
+        self._delay[:] = joined[:, out.shape[1] :]
+        return out
+
+    def _where(self) -> str:
+        """``tracks/<t>/<stage> (plugin NAME)``: the address prefix the engine registered."""
+        address = self.id
+        if self.p is not None and self.p.params:
+            first = next(iter(self.p.params.values())).address
+            address = first.rsplit("/", 1)[0]
+        return f"{address} (plugin {self.name!r})"
+
+
+def resolve_plugin(options: Mapping[str, Any], base_dir: Path) -> tuple[Path, str | None]:
+    """The bundle path (and plugin name inside a shell bundle) an entry's options name."""
+    if options.get("path"):
+        path = Path(str(options["path"])).expanduser()
+        return (path if path.is_absolute() else base_dir / path), None
+    if options.get("plugin"):
+        from .cache import PluginCache
+        from .scan import find_plugin
+
+        cache = PluginCache()
+        entry = find_plugin(str(options["plugin"]), cache=cache)
+        siblings = [e for e in cache.entries_for(entry.path) if e.ok]
+        return Path(entry.path), (entry.name if len(siblings) > 1 else None)
+    raise PluginError("a plugin entry needs `plugin: NAME` or `path: BUNDLE`")
+
+
+def apply_preset(stage_or_plugin: Any, options: Mapping[str, Any], base_dir: Path) -> None:
+    """Load ``preset:`` then ``state:`` (paths relative to ``base_dir``) if given."""
+    for key in ("preset", "state"):
+        if options.get(key):
+            path = Path(str(options[key])).expanduser()
+            path = path if path.is_absolute() else base_dir / path
+            if isinstance(stage_or_plugin, PluginStage):
+                stage_or_plugin.load_state(path)
+            else:
+                state.apply_file(stage_or_plugin, path)
+
+
+def make_plugin_stage(stage_id: str, options: dict[str, Any], base_dir: Path) -> PluginStage:
+    """Build the stage for a chain entry with ``plugin:`` or ``path:`` (called by the session builder).
+
+    ``options`` is the YAML entry: ``plugin`` or ``path``, optionally
+    ``preset``/``state`` (files relative to ``base_dir``), ``bypass`` and
+    ``params`` (whose names are checked here, with a did-you-mean).
+    """
+    path, plugin_name = resolve_plugin(options, base_dir)
+    plugin = loader.load(path, plugin_name)
+    # parameter defaults are read after the preset so an untouched parameter keeps the preset's value
+    apply_preset(plugin, options, base_dir)
+    stage = PluginStage(stage_id, plugin, path=path, plugin_name=plugin_name, options=options)
+    stage.check_params(dict(options.get("params") or {}))
+    return stage

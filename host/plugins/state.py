@@ -1,0 +1,149 @@
+"""Plugin state files and presets, validated before pedalboard sees them.
+
+pedalboard warns that bad state data can crash the process (the bytes go
+straight to the plugin), so everything that can be checked is checked first:
+
+* **mixhost state file** (what :func:`save_state` writes, ``.mxstate``): JSON
+  with a format tag, the plugin's identifier, the base64 of ``raw_state`` and
+  its SHA-256.  Loading refuses another plugin's state and corrupted bytes.
+* **bare raw state** (the bytes of pedalboard's ``raw_state``): for VST3 this
+  is JUCE's binary XML, ``b"VC2!"`` + little-endian length + an XML document
+  whose root is ``VST3PluginState``; the length and the XML are checked.
+* **.vstpreset** (Steinberg's preset format): header ``b"VST3"``, version,
+  a 32-character ASCII class id, and a chunk-list offset that must lie
+  inside the file with a ``b"List"`` chunk there.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from ..errors import PluginError
+
+STATE_FORMAT = "mixhost-plugin-state"
+STATE_VERSION = 1
+STATE_SUFFIX = ".mxstate"
+VSTPRESET_SUFFIX = ".vstpreset"
+
+_JUCE_BINARY_XML = b"VC2!"
+_VSTPRESET_MAGIC = b"VST3"
+_VSTPRESET_HEADER = 4 + 4 + 32 + 8  # magic, version, class id, chunk-list offset
+
+
+def save_state(plugin: Any, path: Path) -> Path:
+    """Write the plugin's current ``raw_state`` to ``path`` as a mixhost state file."""
+    raw = bytes(plugin.raw_state)
+    document = {
+        "format": STATE_FORMAT,
+        "version": STATE_VERSION,
+        "plugin": str(plugin.name),
+        "identifier": str(plugin.identifier),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "state": base64.b64encode(raw).decode("ascii"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def apply_file(plugin: Any, path: Path) -> None:
+    """Restore a preset or state file into ``plugin``; :class:`PluginError` if it is unusable."""
+    if not path.is_file():
+        raise PluginError(f"{path}: no such preset or state file")
+    data = path.read_bytes()
+    if path.suffix.lower() == VSTPRESET_SUFFIX or data.startswith(_VSTPRESET_MAGIC):
+        check_vstpreset(data, path)
+        _hand_over(plugin, path, lambda: plugin.load_preset(str(path)))
+        return
+    raw = read_state(data, path, plugin)
+    _hand_over(plugin, path, lambda: setattr(plugin, "raw_state", raw))
+
+
+def _hand_over(plugin: Any, path: Path, action: Any) -> None:
+    try:
+        action()
+    except (RuntimeError, ValueError) as error:
+        raise PluginError(f"{path}: plugin {plugin.name} refused this state: {error}") from None
+
+
+def read_state(data: bytes, path: Path, plugin: Any) -> bytes:
+    """The raw state bytes in ``data`` (a mixhost state file or bare raw state), validated."""
+    stripped = data.lstrip()
+    raw = _from_state_document(stripped, path, plugin) if stripped.startswith(b"{") else data
+    check_raw_state(raw, path)
+    return raw
+
+
+def _from_state_document(data: bytes, path: Path, plugin: Any) -> bytes:
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PluginError(f"{path}: not a readable state file ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+        raise PluginError(f"{path}: not a mixhost plugin state file")
+    if document.get("version") != STATE_VERSION:
+        raise PluginError(f"{path}: state file version {document.get('version')!r} is not supported")
+    identifier = str(document.get("identifier", ""))
+    if identifier != str(plugin.identifier):
+        raise PluginError(
+            f"{path}: this state belongs to plugin {document.get('plugin')!r} ({identifier}), "
+            f"not {plugin.name!r} ({plugin.identifier})"
+        )
+    try:
+        raw = base64.b64decode(str(document["state"]), validate=True)
+    except (KeyError, ValueError) as error:
+        raise PluginError(f"{path}: state data is damaged ({error})") from None
+    if hashlib.sha256(raw).hexdigest() != document.get("sha256"):
+        raise PluginError(f"{path}: state data is damaged (checksum mismatch)")
+    return raw
+
+
+def check_raw_state(raw: bytes, path: Path) -> None:
+    """Check the structure of JUCE's binary-XML plugin state (VST3)."""
+    if not raw.startswith(_JUCE_BINARY_XML):
+        # AU state (a property list) and other hosts' blobs: nothing more we can check
+        if raw.startswith(b"<?xml") or raw.startswith(b"bplist"):
+            return
+        raise PluginError(f"{path}: not plugin state data (unknown header {raw[:4]!r})")
+    if len(raw) < 8:
+        raise PluginError(f"{path}: plugin state is truncated")
+    (length,) = struct.unpack_from("<I", raw, 4)
+    body = raw[8 : 8 + length]
+    if len(body) < length:
+        raise PluginError(f"{path}: plugin state is truncated ({len(body)} of {length} bytes)")
+    try:
+        root = ElementTree.fromstring(body.rstrip(b"\x00"))
+    except ElementTree.ParseError as error:
+        raise PluginError(f"{path}: plugin state is damaged ({error})") from None
+    if root.tag != "VST3PluginState":
+        raise PluginError(f"{path}: plugin state has root <{root.tag}>, expected <VST3PluginState>")
+
+
+def check_vstpreset(data: bytes, path: Path) -> None:
+    """Check a Steinberg .vstpreset header and chunk list before loading it."""
+    if len(data) < _VSTPRESET_HEADER or not data.startswith(_VSTPRESET_MAGIC):
+        raise PluginError(f"{path}: not a .vstpreset file (bad header)")
+    class_id = data[8:40]
+    if not all(chr(c) in "0123456789ABCDEFabcdef" for c in class_id):
+        raise PluginError(f"{path}: .vstpreset class id is damaged")
+    (list_offset,) = struct.unpack_from("<q", data, 40)
+    if not _VSTPRESET_HEADER <= list_offset <= len(data) - 8:
+        raise PluginError(f"{path}: .vstpreset chunk list lies outside the file (truncated?)")
+    if data[list_offset : list_offset + 4] != b"List":
+        raise PluginError(f"{path}: .vstpreset has no chunk list where its header says")
+    (count,) = struct.unpack_from("<i", data, list_offset + 4)
+    entries_end = list_offset + 8 + 20 * count
+    if count < 1 or entries_end > len(data):
+        raise PluginError(f"{path}: .vstpreset chunk list is damaged")
+    for index in range(count):
+        _chunk_id, offset, size = struct.unpack_from("<4sqq", data, list_offset + 8 + 20 * index)
+        if offset < _VSTPRESET_HEADER or size < 0 or offset + size > list_offset:
+            raise PluginError(f"{path}: .vstpreset chunk {index} lies outside the file (truncated?)")
