@@ -74,7 +74,7 @@ class SessionError(UserInputError):
         return f"{where}: {super().__str__()}"
 
 
-class AudioInputError(UserInputError):
+class AudioInputError(SessionError):
     """An input audio file is missing, empty, unreadable or holds NaN/Inf."""
 
 

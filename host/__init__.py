@@ -1,0 +1,31 @@
+"""mixhost: a scriptable plugin host and mixing/mastering processor.
+
+The public API::
+
+    import host
+    s = host.load_session("session.yaml")
+    s.set("tracks/vocals/gain_db", -3)
+    result = s.render()
+    s.save("session-v2.yaml")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import MixhostError, UserInputError
+
+__version__ = "0.1.0"
+__all__ = ["MixhostError", "Session", "UserInputError", "load_session", "__version__"]
+
+if TYPE_CHECKING:
+    from .session import Session, load_session
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import host` (and `mixhost --help`) must not import numpy, scipy or pedalboard.
+    if name in ("Session", "load_session"):
+        from . import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module 'host' has no attribute {name!r}")

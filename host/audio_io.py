@@ -1,0 +1,207 @@
+"""Audio in and out: streaming file sources and atomic output files.
+
+Sources stream from disk block by block (memory does not grow with length)
+and resample with soxr when the file's rate differs from the session's.
+Outputs are written to a temp file beside the target and renamed into place
+only when the render succeeds, so a failed or interrupted render leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import soundfile as sf
+
+from .errors import AudioInputError, OutputError
+
+MAX_CHANNELS = 2
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def probe(path: Path) -> AudioInfo:
+    """Header facts of an audio file; problems become :class:`AudioInputError`."""
+    if not path.exists():
+        raise AudioInputError(f"audio file not found: {path}", hint="check the `source:` path; it is relative to the session file")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise AudioInputError(f"cannot read {path.name}: {error}", file=str(path),
+                              hint="use WAV, FLAC, AIFF or OGG audio") from None
+    if info.frames <= 0:
+        raise AudioInputError(f"{path.name} has no audio (zero length)", file=str(path))
+    if info.channels > MAX_CHANNELS:
+        raise AudioInputError(f"{path.name} has {info.channels} channels; tracks take mono or stereo",
+                              file=str(path), hint="split it into mono or stereo stems")
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+
+
+class FileSource:
+    """Streams a file as float64 blocks of shape (channels, frames), at the session rate."""
+
+    def __init__(self, info: AudioInfo, sample_rate: int) -> None:
+        self.info = info
+        self.channels = info.channels
+        self.sample_rate = float(sample_rate)
+        self._ratio = sample_rate / info.sample_rate
+        self.frames: int | None = math.ceil(info.frames * self._ratio)
+        self._file = sf.SoundFile(str(info.path))
+        self._resampler = None
+        self._fifo = np.zeros((0, self.channels))
+        self._position = 0
+        if info.sample_rate != sample_rate:
+            self._new_resampler()
+
+    def _new_resampler(self) -> None:
+        import soxr  # only sessions that mix rates pay for the import
+
+        self._resampler = soxr.ResampleStream(
+            self.info.sample_rate, self.sample_rate, self.channels, dtype="float64", quality="HQ"
+        )
+        self._fifo = np.zeros((0, self.channels))
+
+    def read(self, out: np.ndarray) -> int:
+        """Fill ``out`` (channels, n); returns the frames that came from the file (rest is zero)."""
+        wanted = out.shape[1]
+        data = self._read_file(wanted) if self._resampler is None else self._read_resampled(wanted)
+        got = data.shape[0]
+        if got and not math.isfinite(float(np.sum(data))) and not np.isfinite(data).all():
+            bad = int(np.argwhere(~np.isfinite(data))[0][0])
+            seconds = (self._position + bad) / self.sample_rate
+            raise AudioInputError(f"{self.info.path.name} holds NaN or Inf at {seconds:.3f} s",
+                                  file=str(self.info.path), hint="fix or re-export the file")
+        out[:, :got] = data.T
+        out[:, got:] = 0.0
+        self._position += got
+        return got
+
+    def _read_file(self, frames: int) -> np.ndarray:
+        return self._file.read(frames, dtype="float64", always_2d=True)
+
+    def _read_resampled(self, frames: int) -> np.ndarray:
+        assert self._resampler is not None
+        while self._fifo.shape[0] < frames:
+            chunk = self._file.read(max(1024, int(frames / self._ratio) + 64), dtype="float64", always_2d=True)
+            last = chunk.shape[0] == 0
+            produced = self._resampler.resample_chunk(chunk, last=last)
+            self._fifo = np.concatenate([self._fifo, produced]) if self._fifo.size else produced
+            if last:
+                break
+        data, self._fifo = self._fifo[:frames], self._fifo[frames:]
+        return data
+
+    def seek(self, frame: int) -> None:
+        self._file.seek(min(int(frame / self._ratio), self.info.frames))
+        self._position = frame
+        if self._resampler is not None:
+            self._new_resampler()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
+
+
+def check_output_path(path: Path, inputs: list[Path]) -> None:
+    """Refuse to overwrite an input file, and make sure the folder can be created."""
+    resolved = path.resolve()
+    for source in inputs:
+        if source.resolve() == resolved or (resolved.exists() and source.exists() and os.path.samefile(source, resolved)):
+            raise OutputError(f"output {path} is also an input ({source})", hint="write the mix to another file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the folder {path.parent}: {error.strerror}") from None
+
+
+class AtomicWriter:
+    """Writes audio to ``path`` through a temp file; ``commit()`` renames it into place.
+
+    Used as a context manager: leaving the block by an exception (including
+    KeyboardInterrupt) deletes the temp file, so no partial output remains.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, channels: int, fmt: str = "wav",
+                 bit_depth: int | str = 24, dither: bool = True, seed: int = 0) -> None:
+        self.path = path
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.peak = 0.0
+        self.frames = 0
+        self.bit_depth = bit_depth
+        self._dither = dither and bit_depth in (16, 24)
+        self._rng = np.random.default_rng(seed)
+        subtype = SUBTYPES[bit_depth]
+        if fmt == "flac" and subtype in ("PCM_32", "FLOAT"):
+            raise OutputError(f"FLAC holds 16- or 24-bit audio, not {bit_depth}", hint="use bit_depth: 24 or format: wav")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        try:
+            self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels,
+                                      subtype=subtype, format=fmt.upper())
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
+
+    def write(self, block: np.ndarray) -> None:
+        """Write a (channels, frames) float block."""
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        data = block
+        if self._dither:
+            data = _dither(block, int(self.bit_depth), self._rng)
+        self._file.write(data.T)
+        self.frames += block.shape[1]
+
+    def commit(self) -> Path:
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def _dither(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    try:
+        from .dsp.dither import dither
+    except ImportError:  # the dither stage module is optional
+        return _tpdf(block, bits, rng)
+    return dither(block, bits, rng)
+
+
+def _tpdf(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    # TPDF dither of +-1 LSB peak: the sum of two uniform variables of 1/2 LSB each side
+    lsb = 2.0 ** (1 - bits)
+    noise = rng.uniform(-0.5, 0.5, block.shape) + rng.uniform(-0.5, 0.5, block.shape)
+    return block + noise * lsb

@@ -1,0 +1,59 @@
+"""Chain files: reusable lists of stages, referred to by name or path.
+
+A name is looked up, in order, in the session's folder, its ``chains/``
+subfolder, the folders in ``MIXHOST_CHAIN_PATH`` and the ``chains/`` folder
+shipped beside the package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import checks, yaml_doc
+from .errors import SessionError
+from .schema import chain_schema
+from .suggest import did_you_mean
+
+PACKAGE_CHAINS = Path(__file__).resolve().parent.parent / "chains"
+
+
+def search_dirs(base_dir: Path) -> list[Path]:
+    dirs = [base_dir, base_dir / "chains"]
+    dirs += [Path(p) for p in os.environ.get("MIXHOST_CHAIN_PATH", "").split(os.pathsep) if p]
+    dirs.append(PACKAGE_CHAINS)
+    return dirs
+
+
+def available(base_dir: Path) -> list[str]:
+    names = set()
+    for folder in search_dirs(base_dir):
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
+
+
+def find(ref: str, base_dir: Path) -> Path | None:
+    candidate = Path(ref)
+    if candidate.suffix in (".yaml", ".yml"):
+        path = candidate if candidate.is_absolute() else base_dir / candidate
+        return path if path.is_file() else None
+    for folder in search_dirs(base_dir):
+        path = folder / f"{ref}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load(ref: str, base_dir: Path) -> tuple[Path, Any]:
+    """Resolve and load a chain file; returns (path, round-trip document)."""
+    path = find(ref, base_dir)
+    if path is None:
+        raise SessionError(
+            f"chain {ref!r} not found; {did_you_mean(ref, available(base_dir))}",
+            hint="give a chain name from chains/ or a path to a .yaml chain file",
+        )
+    document = yaml_doc.load(path)
+    checks.validate(document, chain_schema(), str(path))
+    return path, document

@@ -1,0 +1,101 @@
+"""Validation of loaded documents against the schema, with messages a user can act on.
+
+``jsonschema`` finds the problems; this module picks the most useful one and
+words it: file:line:column, the key path, what was expected, did-you-mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from . import yaml_doc
+from .errors import SessionError
+from .suggest import did_you_mean
+from .yaml_doc import to_plain
+
+_TYPE_WORDS = {
+    "number": "a number", "integer": "a whole number", "string": "a text value", "boolean": "true or false",
+    "object": "a mapping of keys to values", "array": "a list", "null": "nothing",
+}
+
+
+def validate(document: Any, schema: dict[str, Any], file: str) -> None:
+    """Raise :class:`SessionError` for the most relevant schema violation, if any."""
+    if document is None:
+        raise SessionError("the file is empty", file=file, hint="start from examples/demo/session.yaml")
+    validator = Draft202012Validator(schema)
+    errors = list(validator.iter_errors(to_plain(document)))
+    if not errors:
+        return
+    error = _most_relevant(errors)
+    raise _as_session_error(error, document, file, more=len(errors) - 1)
+
+
+def _leaves(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
+    for error in errors:
+        if error.context:
+            yield from _leaves(error.context)
+        else:
+            yield error
+
+
+def _most_relevant(errors: list[ValidationError]) -> ValidationError:
+    # The deepest error is the most specific; among equals prefer unknown keys and enums,
+    # which come with a did-you-mean.
+    preference = {"additionalProperties": 0, "enum": 1, "const": 3, "required": 2}
+    candidates = [e for e in _leaves(errors) if e.validator not in ("if", "anyOf", "allOf")] or errors
+    return max(candidates, key=lambda e: (len(e.absolute_path), -preference.get(str(e.validator), 2)))
+
+
+def _as_session_error(error: ValidationError, document: Any, file: str, more: int) -> SessionError:
+    path = list(error.absolute_path)
+    message, line_col = _describe(error, document, path)
+    line, column = line_col or yaml_doc.locate(document, path)
+    if more > 0 and error.validator != "additionalProperties":
+        message += f" ({more} more problem{'s' if more > 1 else ''} may follow once this is fixed)"
+    return SessionError(message, file=file, line=line, column=column, key_path=path)
+
+
+def _describe(
+    error: ValidationError, document: Any, path: list[Any]
+) -> tuple[str, tuple[int | None, int | None] | None]:
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        key = str(unknown[0]) if unknown else "?"
+        return (
+            f"unknown key {key!r}; {did_you_mean(key, allowed)}",
+            yaml_doc.key_position(document, path, key),
+        )
+    if kind == "enum":
+        options = [str(v) for v in error.validator_value]
+        return f"unknown value {error.instance!r}; {did_you_mean(str(error.instance), options)}", None
+    if kind == "const":
+        return f"expected {error.validator_value!r}, got {error.instance!r}", None
+    if kind == "type":
+        expected = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        return f"expected {words}, got {error.instance!r}", None
+    if kind in ("minimum", "maximum"):
+        unit = schema.get("description", "")
+        bound = "below the minimum" if kind == "minimum" else "above the maximum"
+        return f"{error.instance!r} is {bound} {error.validator_value!r}" + (f" ({unit})" if unit else ""), None
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in (error.instance or {})]
+        return f"missing key {missing[0]!r}" if missing else error.message, None
+    if kind == "pattern" and error.path and error.relative_schema_path and "propertyNames" in error.relative_schema_path:
+        return f"the name {error.instance!r} may use only letters, digits, '_', '-' and '.'", None
+    if kind == "pattern":
+        return f"{error.instance!r} may use only letters, digits, '_', '-' and '.'", None
+    if kind == "anyOf" and schema.get("anyOf") and all("required" in s for s in schema["anyOf"]):
+        keys = ", ".join(repr(k) for s in schema["anyOf"] for k in s["required"])
+        return f"needs one of the keys {keys}", None
+    if kind in ("minItems", "maxItems"):
+        return f"expected {error.validator_value} item(s) here ({error.message})", None
+    return error.message, None

@@ -1,0 +1,33 @@
+"""Helpers shared by the CLI commands: consoles and tables."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    result = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        result.add_column(column, overflow="fold")
+    for row in rows:
+        result.add_row(*(fmt(v) for v in row))
+    return result
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.2f}"
+    return str(value)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

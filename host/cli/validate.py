@@ -1,0 +1,31 @@
+"""`mixhost validate SESSION`"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ._common import out
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate", help="check a session file and its audio without rendering",
+        description="Check the session against the schema, its routing, stages, parameters, automation "
+                    "and audio files (existence, length, channels, rate, NaN/Inf) without rendering.",
+    )
+    parser.add_argument("session", type=Path, help="the session YAML file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..session import load_session
+    from ..validation import check_audio
+
+    session = load_session(args.session)
+    for note in check_audio(session):
+        out.print(f"note: {note}")
+    plan = session.plan
+    out.print(f"{args.session}: OK ({len(plan.tracks)} tracks, {len(plan.buses)} buses, "
+              f"{len(session.registry)} parameters, {len(session.lanes)} automation lanes)")
+    return 0

@@ -1,0 +1,133 @@
+"""Runs a strip's chain of stages on blocks: bypass, sidechains, automation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..automation import SUB_BLOCK, Lane
+from ..errors import RenderError
+from ..registry import Registry
+from ..session import BuiltStage
+from .delay import DelayLine
+
+SidechainLookup = Callable[[str], "np.ndarray | None"]
+
+
+class _Slot:
+    """One stage in a chain, with its bypass crossfade and latency-matched dry path."""
+
+    def __init__(self, built: BuiltStage, registry: Registry) -> None:
+        self.built = built
+        self.stage = built.stage
+        self.address = built.plan.address
+        self._bypass_slot = built.bypass.slot
+        self._registry = registry
+        self.sidechain_name = str(self.stage.options.get("sidechain", "") or "") if getattr(
+            self.stage, "SIDECHAIN", False) else ""
+        self._was_bypassed = False
+        self._dry: DelayLine | None = None
+
+    def prepare(self, sample_rate: float, max_block: int, channels: int) -> int:
+        self.stage.prepare(sample_rate, max_block, channels)
+        self.out_channels = self.stage.output_channels(channels)
+        self.in_channels = channels
+        self._dry = DelayLine(channels, self.stage.latency, max_block)
+        self._was_bypassed = self._registry.values[self._bypass_slot] >= 0.5
+        return self.out_channels
+
+    def process(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:
+        bypassed = bool(self._registry.values[self._bypass_slot] >= 0.5)
+        if bypassed and self._was_bypassed:
+            return self._dry_path(block)
+        if self.sidechain_name:
+            self.stage.sidechain = sidechain(self.sidechain_name)  # type: ignore[attr-defined]
+        dry = self._dry_path(block.copy()) if bypassed != self._was_bypassed else None
+        try:
+            wet = self.stage.process(block)
+        except Exception as error:  # a stage or plugin failed: name it
+            raise RenderError(f"{self.address}: the stage failed: {error}") from error
+        if dry is not None:  # bypass switched this block: crossfade, so it never clicks
+            ramp = np.linspace(0.0, 1.0, wet.shape[1])
+            if bypassed:
+                ramp = 1.0 - ramp
+            wet = wet * ramp + _match(dry, wet.shape[0]) * (1.0 - ramp)
+            self._was_bypassed = bypassed
+        return wet
+
+    def _dry_path(self, block: np.ndarray) -> np.ndarray:
+        assert self._dry is not None
+        return _match(self._dry.process(block), self.out_channels)
+
+    def reset(self) -> None:
+        self.stage.reset()
+        if self._dry is not None:
+            self._dry.reset()
+
+
+def _match(block: np.ndarray, channels: int) -> np.ndarray:
+    if block.shape[0] == channels:
+        return block
+    if channels == 2 and block.shape[0] == 1:
+        return np.repeat(block, 2, axis=0)
+    return block.mean(axis=0, keepdims=True)
+
+
+def _sliced(lookup: SidechainLookup, start: int, stop: int) -> SidechainLookup:
+    def sliced(name: str) -> np.ndarray | None:
+        key = lookup(name)
+        return None if key is None else key[:, start:stop]
+
+    return sliced
+
+
+class ChainRunner:
+    """The stages of one strip, run in order on each block."""
+
+    def __init__(self, built: list[BuiltStage], registry: Registry, lanes: list[Lane]) -> None:
+        self.slots = [_Slot(b, registry) for b in built]
+        self.registry = registry
+        owned = {p.slot for b in built for p in (b.stage.p.params.values() if b.stage.p else ())}
+        owned |= {b.bypass.slot for b in built}
+        self.lanes = [lane for lane in lanes if lane.param.slot in owned]
+        self.latency = 0
+        self.out_channels = 0
+
+    def prepare(self, sample_rate: float, max_block: int, channels: int) -> int:
+        self.sample_rate = sample_rate
+        for slot in self.slots:
+            channels = slot.prepare(sample_rate, max_block, channels)
+        self.latency = sum(slot.stage.latency for slot in self.slots)
+        self.out_channels = channels
+        self._out = np.zeros((channels, max_block))
+        return channels
+
+    def process(self, block: np.ndarray, position: int, sidechain: SidechainLookup) -> np.ndarray:
+        if not self.slots:
+            return block
+        frames = block.shape[1]
+        if not self.lanes or all(lane.is_constant(position, frames, self.sample_rate) for lane in self.lanes):
+            self._apply_lanes(position)
+            return self._run(block, sidechain)
+        # automated stage parameters move inside this block: step them every SUB_BLOCK samples
+        out = self._out[:, :frames]
+        for start in range(0, frames, SUB_BLOCK):
+            stop = min(start + SUB_BLOCK, frames)
+            self._apply_lanes(position + start)
+            out[:, start:stop] = self._run(block[:, start:stop], _sliced(sidechain, start, stop))
+        return out
+
+    def _apply_lanes(self, position: int) -> None:
+        for lane in self.lanes:
+            value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
+            self.registry.set_deferred(lane.param, value)
+
+    def _run(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:
+        for slot in self.slots:
+            block = slot.process(block, sidechain)
+        return block
+
+    def reset(self) -> None:
+        for slot in self.slots:
+            slot.reset()

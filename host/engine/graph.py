@@ -1,0 +1,292 @@
+"""The mix graph: tracks -> sends/buses -> master, processed block by block.
+
+Each strip (track, bus, master) runs its chain, then its fader (gain, pan,
+mute), and adds its output into destination accumulators.  Paths of
+different latency are lined up by a delay on each edge into a sum.
+
+The graph can be split: worker processes run :meth:`Graph.process_tracks`
+for a subset of tracks into their own accumulators, and the main process
+adds those and runs :meth:`Graph.mix`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio_io import FileSource, probe
+from ..automation import Lane
+from ..dsp.pan_law import balance_gains, mono_gains
+from ..dsp.smoothing import Smoother
+from ..plan import StripPlan
+from ..registry import Parameter, Registry
+from ..session import Session
+from ..stages.utility import db_to_gain
+from .chain import ChainRunner
+from .delay import DelayLine
+
+
+class _Control:
+    """A strip control (gain, pan, mute, send level): smoothed, or a per-sample automation ramp."""
+
+    def __init__(self, param: Parameter, registry: Registry, lanes: list[Lane]) -> None:
+        self.param = param
+        self.registry = registry
+        self.lane = next((lane for lane in lanes if lane.param is param), None)
+        self.smoother = Smoother(float(registry.values[param.slot]))
+
+    def prepare(self, sample_rate: float, max_block: int) -> None:
+        self.sample_rate = sample_rate
+        self.smoother.prepare(sample_rate, max_block)
+
+    def reset(self) -> None:
+        self.smoother.reset(float(self.registry.values[self.param.slot]))
+
+    def values(self, position: int, frames: int) -> float | np.ndarray:
+        lane = self.lane
+        if lane is None:
+            return self.smoother.next(float(self.registry.values[self.param.slot]), frames)
+        if lane.is_constant(position, frames, self.sample_rate):
+            value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
+            self.registry.set_deferred(self.param, value)
+            return self.smoother.next(value, frames)
+        ramp = lane.block(position, frames, self.sample_rate)
+        self.registry.set_deferred(self.param, float(ramp[-1]))
+        if lane.interpolation == "linear":  # already continuous: sample-accurate, no smoothing lag
+            self.smoother.reset(float(ramp[-1]))
+            return ramp
+        return _follow(self.smoother, ramp)
+
+
+def _follow(smoother: Smoother, targets: np.ndarray) -> np.ndarray:
+    """Smooth a stepped target signal (step automation) with the control's one-pole."""
+    from scipy.signal import lfilter
+
+    a = smoother._a  # noqa: SLF001 - same coefficient as the smoother it continues
+    y, _ = lfilter([a], [1.0, a - 1.0], targets, zi=[(1.0 - a) * smoother.value])
+    smoother.reset(float(y[-1]))
+    return y
+
+
+@dataclass
+class _Edge:
+    dest: int                   # accumulator index: buses in order, master last
+    level: _Control | None      # send level (None: the strip's main output)
+    pre_fader: bool
+    delay: DelayLine | None = None
+    latency_in: int = 0
+
+
+class StripNode:
+    """A track, bus or master: chain, fader, and edges to destinations."""
+
+    def __init__(self, strip: StripPlan, session: Session, lanes: list[Lane]) -> None:
+        reg = session.registry
+        self.plan = strip
+        self.name = strip.name
+        self.address = strip.address
+        self.registry = reg
+        self.chain = ChainRunner(session.stages.get(strip.address, []), reg, lanes)
+
+        def control(name: str) -> _Control | None:
+            address = f"{strip.address}/{name}"
+            return _Control(reg.param(address), reg, lanes) if address in reg else None
+
+        self.gain = control("gain_db")
+        self.pan = control("pan")
+        self.mute = control("mute")
+        self.solo_slot = reg.param(f"{strip.address}/solo").slot if f"{strip.address}/solo" in reg else None
+        self.edges: list[_Edge] = []
+        self.sends_spec = [(s.bus, control(f"sends/{s.bus}/level_db"), s.pre_fader) for s in strip.sends]
+        self.in_channels = 2
+        self.source: FileSource | None = None
+        self.latency_out = 0
+        self.chain_out: np.ndarray | None = None
+        self._forced = Smoother(1.0)
+
+    def controls(self) -> list[_Control]:
+        found = [self.gain, self.pan, self.mute, *(e.level for e in self.edges)]
+        return [c for c in found if c is not None]
+
+    def prepare(self, sample_rate: float, max_block: int) -> None:
+        channels = self.chain.prepare(sample_rate, max_block, self.in_channels)
+        if channels not in (1, 2):
+            raise ValueError(f"{self.address}: a chain must end mono or stereo")
+        self.chain_channels = channels
+        for c in self.controls():
+            c.prepare(sample_rate, max_block)
+        self._forced.prepare(sample_rate, max_block)
+        self._input = np.zeros((self.in_channels, max_block))
+        self._post = np.zeros((2, max_block))
+        self._pre = np.zeros((2, max_block))
+        self._scratch = np.zeros((2, max_block))
+
+    def reset(self) -> None:
+        self.chain.reset()
+        for c in self.controls():
+            c.reset()
+        for edge in self.edges:
+            if edge.delay is not None:
+                edge.delay.reset()
+
+    # -- processing --------------------------------------------------------------
+    def run(self, block: np.ndarray, position: int, forced_mute: bool, sidechain, accumulators: np.ndarray) -> None:
+        frames = block.shape[1]
+        out = self.chain.process(block, position, sidechain)
+        self.chain_out = out
+        mute = self.mute.values(position, frames) if self.mute is not None else 0.0
+        # another track's solo mutes this one, with the same short fade as its own mute
+        level = (1.0 - mute) * self._forced.next(0.0 if forced_mute else 1.0, frames)
+        gain = db_to_gain(self.gain.values(position, frames)) if self.gain is not None else 1.0
+        left, right = self._pan_gains(position, frames, out.shape[0])
+        post = self._post[:, :frames]
+        common = gain * level
+        np.multiply(out[0], common * left, out=post[0])
+        np.multiply(out[-1], common * right, out=post[1])
+        pre = None
+        for edge in self.edges:
+            if edge.level is None:
+                signal = post
+            elif edge.pre_fader:
+                if pre is None:
+                    pre = self._pre[:, :frames]
+                    np.multiply(out[0], level * left, out=pre[0])
+                    np.multiply(out[-1], level * right, out=pre[1])
+                signal = pre
+            else:
+                signal = post
+            self._add(edge, signal, position, frames, accumulators)
+
+    def _pan_gains(self, position: int, frames: int, channels: int):
+        if self.pan is None:
+            return 1.0, 1.0
+        pan = self.pan.values(position, frames)
+        if np.ndim(pan) == 0 and pan == 0.0 and channels == 2:
+            return 1.0, 1.0  # a centred stereo source passes unchanged under every law
+        laws = mono_gains if channels == 1 else balance_gains
+        return laws(pan, self.plan.pan_law)
+
+    def _add(self, edge: _Edge, signal: np.ndarray, position: int, frames: int, accumulators: np.ndarray) -> None:
+        if edge.level is not None:
+            send = db_to_gain(edge.level.values(position, frames))
+            scratch = self._scratch[:, :frames]
+            np.multiply(signal, send, out=scratch)
+            signal = scratch
+        if edge.delay is not None:
+            signal = edge.delay.process(signal)
+        accumulators[edge.dest, :, :frames] += signal
+
+
+class Graph:
+    """The whole mix for one session; see the module docstring."""
+
+    def __init__(self, session: Session, *, block_size: int | None = None,
+                 tracks: set[str] | None = None) -> None:
+        plan = session.plan
+        self.session = session
+        self.sample_rate = plan.sample_rate
+        self.block_size = block_size or plan.block_size
+        lanes = session.lanes
+        self.tracks = [StripNode(t, session, lanes) for t in plan.tracks]
+        self.buses = [StripNode(b, session, lanes) for b in plan.buses]
+        self.master = StripNode(plan.master, session, lanes)
+        self.dest_index = {b.name: i for i, b in enumerate(self.buses)} | {"master": len(self.buses)}
+        self._wire()
+        self.active = [t for t in self.tracks if tracks is None or t.name in tracks]
+        self._solo_slots = [t.solo_slot for t in self.tracks if t.solo_slot is not None]
+
+    def _wire(self) -> None:
+        for node in [*self.tracks, *self.buses]:
+            node.edges = [_Edge(self.dest_index[node.plan.output or "master"], None, False)]
+            node.edges += [_Edge(self.dest_index[bus], level, pre) for bus, level, pre in node.sends_spec]
+
+    # -- set-up ----------------------------------------------------------------------
+    def open_sources(self) -> None:
+        for node in self.tracks:
+            source = node.plan.settings.get("source")
+            if source is not None:
+                info = probe(self.session.plan.base_dir / source)
+                node.in_channels = info.channels
+                if node in self.active:
+                    node.source = FileSource(info, self.sample_rate)
+
+    def prepare(self) -> None:
+        self.open_sources()
+        self._sidechains = {n.name: n for n in [*self.tracks, *self.buses]}
+        for node in [*self.tracks, *self.buses, self.master]:
+            node.prepare(self.sample_rate, self.block_size)
+        self._plan_latency()
+        self.accumulators = np.zeros((len(self.buses) + 1, 2, self.block_size))
+        self._master_out = np.zeros((2, self.block_size))
+
+    def _plan_latency(self) -> None:
+        """Delay each edge so that all paths into a sum arrive together."""
+        arrivals: dict[int, list[tuple[StripNode, _Edge]]] = {}
+        for node in self.tracks:
+            node.latency_out = node.chain.latency
+            for edge in node.edges:
+                arrivals.setdefault(edge.dest, []).append((node, edge))
+        for index, node in enumerate([*self.buses, self.master]):
+            incoming = arrivals.get(index, [])
+            latency_in = max((src.latency_out for src, _ in incoming), default=0)
+            for src, edge in incoming:
+                gap = latency_in - src.latency_out
+                edge.delay = DelayLine(2, gap, self.block_size) if gap > 0 else None
+            node.latency_out = latency_in + node.chain.latency
+            for edge in node.edges:
+                arrivals.setdefault(edge.dest, []).append((node, edge))
+        self.latency = self.master.latency_out
+
+    @property
+    def length(self) -> int:
+        """Session length in samples: the longest source."""
+        lengths = [n.source.frames or 0 for n in self.tracks if n.source is not None]
+        if not lengths:
+            infos = [probe(self.session.plan.base_dir / n.plan.settings["source"])
+                     for n in self.tracks if n.plan.settings.get("source")]
+            lengths = [int(np.ceil(i.frames * self.sample_rate / i.sample_rate)) for i in infos]
+        return max(lengths, default=0)
+
+    def reset(self) -> None:
+        for node in [*self.tracks, *self.buses, self.master]:
+            node.reset()
+
+    def close(self) -> None:
+        for node in self.tracks:
+            if node.source is not None:
+                node.source.close()
+
+    # -- processing ------------------------------------------------------------------
+    def _sidechain(self, name: str) -> np.ndarray | None:
+        node = self._sidechains.get(name)
+        return None if node is None else node.chain_out
+
+    def process_tracks(self, position: int, frames: int, accumulators: np.ndarray) -> None:
+        """Add the active tracks' outputs for one block into ``accumulators``."""
+        values = self.session.registry.values
+        any_solo = any(values[s] >= 0.5 for s in self._solo_slots)
+        for node in self.active:
+            block = node._input[:, :frames]
+            if node.source is not None:
+                node.source.read(block)
+            else:
+                block.fill(0.0)
+            forced = any_solo and node.solo_slot is not None and values[node.solo_slot] < 0.5
+            node.run(block, position, forced, self._sidechain, accumulators)
+
+    def mix(self, position: int, frames: int, accumulators: np.ndarray) -> np.ndarray:
+        """Run buses and master over the summed track outputs; returns the master block."""
+        for index, node in enumerate(self.buses):
+            node.run(accumulators[index, :, :frames], position, False, self._sidechain, accumulators)
+        out = self.master.chain.process(accumulators[-1, :, :frames], position, self._sidechain)
+        gain = db_to_gain(self.master.gain.values(position, frames)) if self.master.gain else 1.0
+        master = self._master_out[:, :frames]
+        np.multiply(out, gain, out=master)
+        return master
+
+    def process(self, position: int, frames: int) -> np.ndarray:
+        """One block of the whole mix."""
+        self.accumulators[:, :, :frames] = 0.0
+        self.process_tracks(position, frames, self.accumulators)
+        return self.mix(position, frames, self.accumulators)

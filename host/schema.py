@@ -1,0 +1,232 @@
+"""The session and chain file schema, defined once, as data (JSON Schema).
+
+`mixhost schema` prints it so editors can autocomplete session files; the
+loader validates against it with ``jsonschema``.  Stage entries are built
+from each stage type's declared ``PARAMS`` and ``OPTIONS``, so a new stage
+type appears in the schema without editing this file.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .dsp.pan_law import PAN_LAWS
+
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+RESERVED_STAGE_IDS = ("gain_db", "pan", "mute", "solo", "sends", "level_db")
+
+JSON = dict[str, Any]
+
+
+def _number(lo: float, hi: float, default: float, doc: str) -> JSON:
+    return {"type": "number", "minimum": lo, "maximum": hi, "default": default, "description": doc}
+
+
+GAIN_DB = _number(-120.0, 24.0, 0.0, "gain in dB; -120 is silence")
+PAN = _number(-1.0, 1.0, 0.0, "-1 hard left, 0 centre, +1 hard right (balance on stereo sources)")
+
+
+def _strict(properties: JSON, required: tuple[str, ...] = (), doc: str = "") -> JSON:
+    schema: JSON = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    if doc:
+        schema["description"] = doc
+    return schema
+
+
+def _names(item: JSON) -> JSON:
+    """A mapping from names (used in parameter addresses) to ``item``."""
+    return {"type": "object", "propertyNames": {"pattern": NAME_PATTERN}, "additionalProperties": item}
+
+
+STAGE_COMMON: JSON = {
+    "id": {"type": "string", "pattern": NAME_PATTERN, "description": "name in parameter addresses"},
+    "bypass": {"type": "boolean", "default": False},
+    "notes": {"type": "string"},
+}
+
+PLUGIN_KEYS: JSON = {
+    "plugin": {"type": "string", "description": "plugin name, looked up in the scan cache"},
+    "path": {"type": "string", "description": "a .vst3 bundle or .component, relative to the session"},
+    "preset": {"type": "string", "description": "a .vstpreset or saved state file"},
+    "state": {"type": "string", "description": "saved plugin state file (written by Session.save)"},
+    "params": {"type": "object", "description": "values keyed by the plugin's parameter names"},
+}
+
+CHAIN_REF_KEYS: JSON = {
+    "chain": {"type": "string", "description": "a chain file: a name in chains/ or a path"},
+    "params": {
+        "type": "object",
+        "additionalProperties": {"type": "object"},
+        "description": "overrides: {stage id: {param: value}}",
+    },
+}
+
+
+def _stage_type_schema(type_name: str, cls: Any) -> JSON:
+    params = {spec.name: spec.to_json_schema() for spec in cls.PARAMS}
+    props: JSON = {"type": {"const": type_name}, **STAGE_COMMON}
+    # stages whose parameters are known only per instance (user Python stages) are checked at build
+    props["params"] = {"type": "object"} if getattr(cls, "DYNAMIC_PARAMS", False) else _strict(params)
+    props.update(dict(cls.OPTIONS))
+    return _strict(props, doc=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+
+
+def stage_entry_schema() -> JSON:
+    from .stages import all_stage_classes
+
+    classes = all_stage_classes()
+    branches: list[JSON] = [
+        {"if": {"required": ["type"], "properties": {"type": {"const": name}}},
+         "then": _stage_type_schema(name, cls)}
+        for name, cls in classes.items()
+    ]
+    branches.append({
+        "if": {"not": {"required": ["type"]}, "anyOf": [{"required": ["plugin"]}, {"required": ["path"]}]},
+        "then": _strict({**STAGE_COMMON, **PLUGIN_KEYS}),
+    })
+    branches.append({
+        "if": {"not": {"required": ["type"]}, "required": ["chain"]},
+        "then": _strict({**CHAIN_REF_KEYS, "id": STAGE_COMMON["id"]}),
+    })
+    return {
+        "type": "object",
+        "description": "a stage: {type: ...}, a plugin {plugin: ...} / {path: ...}, or a chain file {chain: ...}",
+        "properties": {"type": {"enum": sorted(classes)}},
+        "anyOf": [{"required": [k]} for k in ("type", "plugin", "path", "chain")],
+        "allOf": branches,
+    }
+
+
+def _chain() -> JSON:
+    return {
+        "description": "a list of stages, or the name/path of a chain file",
+        "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/stage"}}, {"type": "string"}],
+    }
+
+
+SEND: JSON = _strict({
+    "level_db": {**GAIN_DB, "default": 0.0},
+    "pre_fader": {"type": "boolean", "default": False},
+})
+
+INSTRUMENT: JSON = {
+    "type": "object",
+    "description": "render a MIDI file through an instrument plugin",
+    "properties": {
+        "plugin": {"type": "string"}, "path": {"type": "string"}, "midi": {"type": "string"},
+        "track": {"type": ["integer", "string"]}, "channel": {"type": "integer", "minimum": 1, "maximum": 16},
+        "params": {"type": "object"}, "preset": {"type": "string"}, "tail_s": {"type": "number", "minimum": 0},
+    },
+    "required": ["midi"],
+    "additionalProperties": False,
+}
+
+TRACK_PROPS: JSON = {
+    "source": {"type": "string", "description": "audio file, relative to the session file"},
+    "instrument": INSTRUMENT,
+    "input": {"type": ["string", "array"], "description": "live input port(s) for `mixhost live`"},
+    "gain_db": GAIN_DB,
+    "pan": PAN,
+    "pan_law": {"enum": list(PAN_LAWS)},
+    "mute": {"type": "boolean", "default": False},
+    "solo": {"type": "boolean", "default": False},
+    "notes": {"type": "string", "description": "the mixer's notes on this track"},
+    "chain": _chain(),
+    "sends": _names(SEND),
+    "output": {"type": "string", "pattern": NAME_PATTERN, "default": "master"},
+}
+
+BUS_PROPS: JSON = {
+    "gain_db": GAIN_DB,
+    "pan": PAN,
+    "mute": {"type": "boolean", "default": False},
+    "notes": {"type": "string"},
+    "chain": _chain(),
+    "output": {"type": "string", "pattern": NAME_PATTERN, "default": "master"},
+}
+
+REFERENCE: JSON = {
+    "anyOf": [
+        {"type": "string"},
+        _strict({"path": {"type": "string"}, "note": {"type": "string"}}, required=("path",)),
+    ]
+}
+
+SESSION_META: JSON = _strict({
+    "name": {"type": "string"},
+    "sample_rate": {"type": "integer", "minimum": 8000, "maximum": 768000, "default": 48000},
+    "pan_law": {"enum": list(PAN_LAWS), "default": "-3db"},
+    "block_size": {"type": "integer", "minimum": 32, "maximum": 65536, "default": 8192},
+    "notes": {"type": "string", "description": "the mixer's vision, for the mastering engineer"},
+    "references": {"type": "array", "items": REFERENCE},
+}, doc="what the session is")
+
+OUTPUTS: JSON = _strict({
+    "mixdown": {"type": "string", "default": "out/mix.wav"},
+    "stems": {"type": ["string", "boolean"], "description": "a folder for per-track stems, or false"},
+    "format": {"enum": ["wav", "flac"], "default": "wav"},
+    "bit_depth": {"enum": [16, 24, 32, "float"], "default": 24},
+    "sample_rate": {"type": "integer", "minimum": 8000, "maximum": 768000},
+    "tail_s": {"type": "number", "minimum": 0, "maximum": 600, "default": 0},
+    "dither": {"type": "boolean", "default": True},
+})
+
+AUTOMATION_LANE: JSON = _strict({
+    "interpolation": {"enum": ["linear", "step"], "default": "linear"},
+    "points": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "array",
+            "prefixItems": [{"type": "number", "minimum": 0}, {"type": ["number", "boolean", "string"]}],
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "[time in seconds, value]",
+        },
+    },
+}, required=("points",))
+
+
+@functools.lru_cache(maxsize=1)
+def session_schema() -> JSON:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "mixhost-session.schema.json",
+        "title": "mixhost session",
+        "type": "object",
+        "properties": {
+            "session": SESSION_META,
+            "tracks": _names(_strict(TRACK_PROPS)),
+            "buses": _names(_strict(BUS_PROPS)),
+            "master": _strict({"gain_db": GAIN_DB, "chain": _chain(), "notes": {"type": "string"}}),
+            "outputs": OUTPUTS,
+            "automation": {
+                "type": "object",
+                "description": "parameter address -> lane",
+                "additionalProperties": AUTOMATION_LANE,
+            },
+        },
+        "required": ["tracks"],
+        "additionalProperties": False,
+        "$defs": {"stage": stage_entry_schema()},
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def chain_schema() -> JSON:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "mixhost-chain.schema.json",
+        "title": "mixhost chain",
+        "type": "object",
+        "properties": {
+            "description": {"type": "string"},
+            "chain": {"type": "array", "items": {"$ref": "#/$defs/stage"}},
+        },
+        "required": ["chain"],
+        "additionalProperties": False,
+        "$defs": {"stage": stage_entry_schema()},
+    }
