@@ -18,6 +18,10 @@ _BUILTIN: dict[str, str] = {
     "pan": "host.stages.utility:Pan",
     "mute": "host.stages.utility:Mute",
     "eq": "host.stages.eq:Eq",
+    "compressor": "host.stages.dynamics:Compressor",
+    "expander": "host.stages.dynamics:Expander",
+    "gate": "host.stages.dynamics:Gate",
+    "deesser": "host.stages.dynamics:DeEsser",
 }
 
 _loaded: dict[str, type[Stage]] = {}

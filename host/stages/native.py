@@ -109,9 +109,20 @@ class NativeStage(Stage):
             out[name] = v.copy() if isinstance(v, np.ndarray) else np.full(frames, v)
         return out
 
-    def settled(self, names: tuple[str, ...] | list[str]) -> dict[str, float]:
-        """Current smoothed values (used when nothing moves)."""
-        return {n: self._smoothers[n].value for n in names}
+    def segments(
+        self, names: tuple[str, ...] | list[str], frames: int
+    ) -> Iterator[tuple[int, int, dict[str, float]]]:
+        """(start, stop, values) of the parts of a block with constant coefficient values.
+
+        One segment covering the block when none of ``names`` moves; else one
+        per SUB_BLOCK samples, valued at the sub-block's first sample.
+        """
+        if not self.moving(names):
+            yield 0, frames, {n: float(self.glide(n, frames)) for n in names}
+            return
+        ramps = self.glides(names, frames)
+        for start, stop in sub_blocks(frames):
+            yield start, stop, {n: float(r[start]) for n, r in ramps.items()}
 
 
 def sub_blocks(frames: int) -> Iterator[tuple[int, int]]:
