@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build the real third-party VST3 plugins the tests use (DISTRHO 3BandEQ,
-# MVerb and Kars from Debian's dpf-plugins source package) into DEST_DIR.
+# MVerb, Kars and CycleShifter from Debian's dpf-plugins source package) into
+# DEST_DIR.  CycleShifter is mono-only (1 in / 1 out): the dual-mono tests use it.
 #   .ci/build-plugins.sh DEST_DIR
 # Idempotent: exits at once when DEST_DIR already holds the three bundles.
 # Any plugin missing at the end is a failure (non-zero exit), never a skip.
 set -euo pipefail
 
 DEST="${1:?usage: $0 DEST_DIR}"
-PLUGINS=(3BandEQ MVerb Kars)
+PLUGINS=(3BandEQ MVerb Kars CycleShifter)
 SRC_PACKAGE=dpf-plugins
 ARCH_DIR="$(uname -m)-linux"
 
