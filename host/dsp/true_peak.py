@@ -99,6 +99,8 @@ class TruePeakDetector:
         self._matrix = design_interpolator(self.oversample, self._half)
         self._width = 2 * self._half + 1
         self._history = np.zeros((self.channels, self._width - 1))
+        self._buffer = np.empty((self.channels, 0))
+        self._running = np.zeros(self.channels)  # peak since reset, for accumulate()
         # |y| <= bound * max|window|: prunes chunks that cannot raise the peak
         self._bound = float(np.max(np.sum(np.abs(self._matrix), axis=0)))
 
@@ -109,6 +111,7 @@ class TruePeakDetector:
 
     def reset(self) -> None:
         self._history[:] = 0.0
+        self._running[:] = 0.0
 
     def oversampled(self, block: np.ndarray) -> np.ndarray:
         """The ``(channels, frames * os)`` oversampled block, ``latency`` samples late."""
@@ -122,9 +125,27 @@ class TruePeakDetector:
             return np.zeros(self.channels)
         if self.oversample == 1:
             return np.max(np.abs(x), axis=1)
-        extended = np.concatenate((self._history, x), axis=1)
-        self._history = extended[:, -(self._width - 1) :].copy()
-        return _peak_kernel(extended, self._matrix, self._bound, PRUNE_CHUNK)
+        extended = self._extend(x)
+        return _peak_kernel(
+            extended, self._matrix, self._bound, PRUNE_CHUNK, np.zeros(self.channels)
+        )
+
+    def accumulate(self, block: np.ndarray) -> np.ndarray:
+        """Feed a block and return the per-channel peak since the last reset.
+
+        Cheaper than :meth:`process` for metering: the running peak lets the
+        kernel skip every chunk that cannot exceed it.
+        """
+        x = self._validate(block)
+        if x.shape[1]:
+            if self.oversample == 1:
+                np.maximum(self._running, np.max(np.abs(x), axis=1), out=self._running)
+            else:
+                extended = self._extend(x)
+                self._running = _peak_kernel(
+                    extended, self._matrix, self._bound, PRUNE_CHUNK, self._running
+                )
+        return self._running.copy()
 
     def flush_peak(self) -> np.ndarray:
         """Per-channel peak of the interpolator's tail (the last ``latency`` samples).
@@ -135,7 +156,9 @@ class TruePeakDetector:
         if self.oversample == 1:
             return np.zeros(self.channels)
         extended = np.concatenate((self._history, np.zeros((self.channels, self._width))), axis=1)
-        return _peak_kernel(extended, self._matrix, self._bound, PRUNE_CHUNK)
+        return _peak_kernel(
+            extended, self._matrix, self._bound, PRUNE_CHUNK, np.zeros(self.channels)
+        )
 
     # -- private ---------------------------------------------------------------
     def _validate(self, block: np.ndarray) -> np.ndarray:
@@ -146,14 +169,25 @@ class TruePeakDetector:
             raise ValueError(f"expected a block of shape ({self.channels}, frames), got {x.shape}")
         return x
 
+    def _extend(self, x: np.ndarray) -> np.ndarray:
+        """History + block in a reused buffer; the block's tail becomes the new history."""
+        keep = self._width - 1
+        needed = keep + x.shape[1]
+        if self._buffer.shape[1] < needed:
+            self._buffer = np.empty((self.channels, needed))
+        extended = self._buffer[:, :needed]
+        extended[:, :keep] = self._history
+        extended[:, keep:] = x
+        self._history[:] = extended[:, needed - keep :]
+        return extended
+
     def _interpolate(self, x: np.ndarray) -> np.ndarray:
         frames = x.shape[1]
         if self.oversample == 1:
             return x.copy()
         if frames == 0:
             return np.zeros((self.channels, 0))
-        extended = np.concatenate((self._history, x), axis=1)
-        self._history = extended[:, -(self._width - 1) :].copy()
+        extended = self._extend(x)
         windows = sliding_window_view(extended, self._width, axis=1)  # (C, frames, 2D+1)
         y = windows @ self._matrix  # (C, frames, os): polyphase outputs
         return y.reshape(self.channels, frames * self.oversample)
@@ -168,16 +202,18 @@ def true_peak_dbtp(x: np.ndarray, sample_rate: float, block: int = 65536) -> flo
     if data.ndim == 1:
         data = data[np.newaxis, :]
     detector = TruePeakDetector(data.shape[0], sample_rate)
-    peak = 0.0
+    running = np.zeros(data.shape[0])
     for start in range(0, data.shape[1], block):
-        peak = max(peak, float(np.max(detector.process(data[:, start : start + block]))))
-    peak = max(peak, float(np.max(detector.flush_peak())))
+        running = detector.accumulate(data[:, start : start + block])
+    peak = max(float(np.max(running)), float(np.max(detector.flush_peak())))
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _peak_kernel(extended: np.ndarray, matrix: np.ndarray, bound: float, chunk: int) -> np.ndarray:
-    """Max |oversampled output| per channel for the frames after the history.
+def _peak_kernel(
+    extended: np.ndarray, matrix: np.ndarray, bound: float, chunk: int, floor: np.ndarray
+) -> np.ndarray:
+    """max(floor, max |oversampled output|) per channel for the frames after the history.
 
     ``extended`` is (history of W - 1 samples + block).  Output frame ``n``
     is interpolated from ``extended[:, n : n + W]``; phase 0 is the sample
@@ -192,7 +228,7 @@ def _peak_kernel(extended: np.ndarray, matrix: np.ndarray, bound: float, chunk: 
     peaks = np.zeros(channels)
     for c in range(channels):
         row = extended[c]
-        best = 0.0
+        best = floor[c]
         for n in range(frames):  # phase 0: the (delayed) input samples
             v = abs(row[n + half])
             if v > best:

@@ -1,0 +1,1 @@
+"""Measurement: the BS.1770-4 / EBU R128 loudness meter and the analysis report."""

@@ -1,0 +1,581 @@
+"""A streaming loudness meter: ITU-R BS.1770-4 and EBU R128 (Tech 3341, Tech 3342).
+
+What it measures, block by block and in bounded memory:
+
+* momentary loudness (400 ms window) and short-term loudness (3 s window),
+  both updated every 100 ms (Tech 3341 §2.1, ≥ 10 Hz);
+* gated integrated loudness (BS.1770-4 §2.5 and Annex 1: 400 ms blocks with
+  75 % overlap, absolute gate Γ_a = −70 LUFS, relative gate Γ_r = −10 LU);
+* loudness range LRA (Tech 3342 §2: short-term values at 10 Hz, absolute gate
+  −70 LUFS, relative gate −20 LU, spread between the 10th and 95th percentiles);
+* sample peak and true peak (BS.1770-4 Annex 2, :mod:`host.dsp.true_peak`).
+
+Signal flow (BS.1770-4 Fig. 1): K-weighting (a high shelf modelling the head,
+then the RLB high-pass) per channel, mean square per channel z_i, weighted
+sum over channels with G_i, and loudness ``L = −0.691 + 10 log10(Σ G_i z_i)``
+(eq. 2).
+
+Everything is built from 100 ms *sub-blocks*: the K-weighted, channel-weighted
+energy of each 100 ms is summed by a compiled loop (the filter recursion is
+per sample).  A 400 ms gating block is 4 consecutive sub-blocks (hence the
+75 % overlap), a 3 s short-term window 30.  Gating blocks and short-term
+values are not stored one by one: they go into fine loudness histograms
+(0.01 LU bins from −70 to +30 LUFS holding both a count and the energy sum
+of each bin), so memory is constant whatever the length of the programme and
+the integrated value is exact except for blocks within 0.01 LU of Γ_r.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from numba import njit
+
+from ..dsp.true_peak import TruePeakDetector
+from ..errors import AudioInputError
+
+log = logging.getLogger(__name__)
+
+# BS.1770-4 eq. 2: −0.691 cancels the K-filter's +0.691 dB at 997 Hz (a 0 dBFS sine in one channel reads −3.01 LKFS)
+LOUDNESS_OFFSET = -0.691
+# BS.1770-4 §2.5: absolute gate Γ_a and relative gate offset for integrated loudness
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+# Tech 3342 §2: relative gate for the loudness range and its percentiles
+LRA_RELATIVE_GATE_LU = -20.0
+LRA_LOW_PERCENTILE = 0.10
+LRA_HIGH_PERCENTILE = 0.95
+
+SUBBLOCK_S = 0.1  # 100 ms: the gating-block step (75 % overlap of 400 ms)
+MOMENTARY_SUBBLOCKS = 4  # 400 ms (Tech 3341 §2.1 "M")
+SHORT_TERM_SUBBLOCKS = 30  # 3 s (Tech 3341 §2.1 "S")
+
+# loudness histograms: bins of HIST_STEP LU from HIST_MIN (the absolute gate) up
+HIST_MIN = ABSOLUTE_GATE_LUFS
+HIST_MAX = 30.0
+HIST_STEP = 0.01
+HIST_BINS = int(round((HIST_MAX - HIST_MIN) / HIST_STEP))
+
+# K-weighting analog prototypes (the parameters behind BS.1770-4 Table 1 and 2,
+# which list the 48 kHz coefficients only).  Stage 1: high shelf, centre f0,
+# gain G dB, quality Q; the shelf's band-edge exponent.  Stage 2: the RLB
+# high-pass (f0, Q).
+SHELF_F0_HZ = 1681.974450955533
+SHELF_GAIN_DB = 3.999843853973347
+SHELF_Q = 0.7071752369554196
+SHELF_BAND_EXPONENT = 0.4996667741545416
+HIGHPASS_F0_HZ = 38.13547087602444
+HIGHPASS_Q = 0.5003270373238773
+
+# Channel weights G_i, BS.1770-4 Table 3; 5.1 in the order L R C LFE Ls Rs.
+SURROUND_WEIGHT = 1.41
+
+
+def channel_weights(channels: int) -> np.ndarray:
+    """G_i for a channel count: mono/stereo/3.0 all 1.0, 5.0 and 5.1 with the surrounds at 1.41.
+
+    5.0 is L R C Ls Rs; 5.1 is L R C LFE Ls Rs with the LFE excluded (weight 0).
+    Other layouts weight every channel 1.0.
+    """
+    if channels == 5:
+        return np.array([1.0, 1.0, 1.0, SURROUND_WEIGHT, SURROUND_WEIGHT])
+    if channels == 6:
+        return np.array([1.0, 1.0, 1.0, 0.0, SURROUND_WEIGHT, SURROUND_WEIGHT])
+    return np.ones(channels)
+
+
+def k_weighting_sos(sample_rate: float) -> np.ndarray:
+    """The two K-weighting biquads as a ``(2, 6)`` SOS array for any sample rate.
+
+    Each analog prototype is mapped with the bilinear transform with
+    pre-warping at its own f0 (``K = tan(π f0 / fs)``), which reproduces
+    BS.1770-4 Tables 1 and 2 at 48 kHz to ~1e-8.
+    """
+    fs = float(sample_rate)
+    # stage 1: high shelf H(s) = (Vh s² + Vb (ω0/Q) s + ω0²) / (s² + (ω0/Q) s + ω0²)
+    k = math.tan(math.pi * SHELF_F0_HZ / fs)
+    vh = 10.0 ** (SHELF_GAIN_DB / 20.0)
+    vb = vh**SHELF_BAND_EXPONENT
+    norm = 1.0 + k / SHELF_Q + k * k
+    shelf = [
+        (vh + vb * k / SHELF_Q + k * k) / norm,
+        2.0 * (k * k - vh) / norm,
+        (vh - vb * k / SHELF_Q + k * k) / norm,
+        1.0,
+        2.0 * (k * k - 1.0) / norm,
+        (1.0 - k / SHELF_Q + k * k) / norm,
+    ]
+    # stage 2: RLB high-pass H(s) = s² / (s² + (ω0/Q) s + ω0²), numerator left at 1, −2, 1
+    k = math.tan(math.pi * HIGHPASS_F0_HZ / fs)
+    norm = 1.0 + k / HIGHPASS_Q + k * k
+    highpass = [
+        1.0,
+        -2.0,
+        1.0,
+        1.0,
+        2.0 * (k * k - 1.0) / norm,
+        (1.0 - k / HIGHPASS_Q + k * k) / norm,
+    ]
+    return np.array([shelf, highpass])
+
+
+def energy_to_lufs(energy: float) -> float:
+    """BS.1770-4 eq. 2: L = −0.691 + 10 log10(Σ G_i z_i)."""
+    return LOUDNESS_OFFSET + 10.0 * math.log10(energy) if energy > 0 else -math.inf
+
+
+def _energies_to_lufs(energy: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return LOUDNESS_OFFSET + 10.0 * np.log10(energy)
+
+
+@njit(cache=True, nogil=True)
+def _k_weight_pair(
+    x: np.ndarray,
+    c: int,
+    d: int,
+    sos: np.ndarray,
+    state: np.ndarray,
+    weights: np.ndarray,
+    w: np.ndarray,
+) -> None:
+    """Add G_c z_c² (+ G_d z_d²) of the K-weighted channels ``c`` and ``d`` to ``w``.
+
+    Two channels per pass keep both filter states in registers and give the
+    CPU two independent recursions to overlap; ``d < 0`` runs ``c`` alone.
+    ``state[ch, stage, 0:2]`` is the transposed direct-form II state.
+    """
+    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    frames = x.shape[1]
+    gc = weights[c]
+    p1, p2, q1, q2 = state[c, 0, 0], state[c, 0, 1], state[c, 1, 0], state[c, 1, 1]
+    if d < 0:
+        for n in range(frames):
+            v = x[c, n]
+            y = b0 * v + p1  # stage 1: high shelf
+            p1 = b1 * v - a1 * y + p2
+            p2 = b2 * v - a2 * y
+            z = c0 * y + q1  # stage 2: RLB high-pass
+            q1 = c1 * y - d1 * z + q2
+            q2 = c2 * y - d2 * z
+            w[n] += gc * z * z
+    else:
+        gd = weights[d]
+        r1, r2, t1, t2 = state[d, 0, 0], state[d, 0, 1], state[d, 1, 0], state[d, 1, 1]
+        for n in range(frames):
+            v = x[c, n]
+            u = x[d, n]
+            y = b0 * v + p1
+            yy = b0 * u + r1
+            p1 = b1 * v - a1 * y + p2
+            r1 = b1 * u - a1 * yy + r2
+            p2 = b2 * v - a2 * y
+            r2 = b2 * u - a2 * yy
+            z = c0 * y + q1
+            zz = c0 * yy + t1
+            q1 = c1 * y - d1 * z + q2
+            t1 = c1 * yy - d1 * zz + t2
+            q2 = c2 * y - d2 * z
+            t2 = c2 * yy - d2 * zz
+            w[n] += gc * z * z + gd * zz * zz
+        state[d, 0, 0], state[d, 0, 1], state[d, 1, 0], state[d, 1, 1] = r1, r2, t1, t2
+    state[c, 0, 0], state[c, 0, 1], state[c, 1, 0], state[c, 1, 1] = p1, p2, q1, q2
+
+
+@njit(cache=True, nogil=True)
+def _k_weighted_subblocks(
+    x: np.ndarray,
+    sos: np.ndarray,
+    state: np.ndarray,
+    weights: np.ndarray,
+    carry: np.ndarray,
+    hop: int,
+    out: np.ndarray,
+    w: np.ndarray,
+    peaks: np.ndarray,
+) -> int:
+    """K-weight ``x`` (C, N), square, weight by G_i and sum over 100 ms sub-blocks.
+
+    ``carry = [partial energy, frames in it]`` carries the unfinished
+    sub-block across calls.  Writes the energy sums of the sub-blocks
+    completed in this call to ``out`` and returns how many.  ``w`` is scratch
+    of at least N samples; ``peaks`` is raised to each channel's sample peak.
+    """
+    channels, frames = x.shape
+    w[:frames] = 0.0
+    for c in range(channels):
+        p = peaks[c]
+        for n in range(frames):
+            v = abs(x[c, n])
+            if v > p:
+                p = v
+        peaks[c] = p
+    for c in range(0, channels - 1, 2):
+        _k_weight_pair(x, c, c + 1, sos, state, weights, w)
+    if channels % 2:
+        _k_weight_pair(x, channels - 1, -1, sos, state, weights, w)
+    acc = carry[0]
+    count = int(carry[1])
+    done = 0
+    for n in range(frames):
+        acc += w[n]
+        count += 1
+        if count == hop:
+            out[done] = acc
+            done += 1
+            acc = 0.0
+            count = 0
+    carry[0] = acc
+    carry[1] = count
+    return done
+
+
+@dataclass
+class LoudnessResult:
+    """The summary of a metered programme (loudness in LUFS, peaks in dBFS/dBTP)."""
+
+    integrated_lufs: float
+    max_momentary_lufs: float
+    max_short_term_lufs: float
+    lra_lu: float
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    true_peak_per_channel_dbtp: list[float] = field(default_factory=list)
+    sample_peak_per_channel_dbfs: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+    sample_rate: float = 0.0
+    channels: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _LoudnessHistogram:
+    """Counts and energy sums of blocks by loudness, 0.01 LU bins above −70 LUFS."""
+
+    def __init__(self) -> None:
+        self.count = np.zeros(HIST_BINS, dtype=np.int64)
+        self.energy = np.zeros(HIST_BINS)
+
+    def reset(self) -> None:
+        self.count[:] = 0
+        self.energy[:] = 0.0
+
+    def add(self, energy: np.ndarray) -> None:
+        """Add blocks given by their mean weighted energy Σ G_i z_i."""
+        loud = _energies_to_lufs(energy)
+        keep = loud > HIST_MIN  # absolute gate Γ_a: l_j > −70 LUFS (strict)
+        if not np.any(keep):
+            return
+        index = np.minimum(((loud[keep] - HIST_MIN) / HIST_STEP).astype(np.int64), HIST_BINS - 1)
+        self.count += np.bincount(index, minlength=HIST_BINS)
+        self.energy += np.bincount(index, weights=energy[keep], minlength=HIST_BINS)
+
+    def bin_loudness(self) -> np.ndarray:
+        """Mean loudness of the blocks in each bin (from the bin's mean energy)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _energies_to_lufs(self.energy / np.maximum(self.count, 1))
+
+    def relative_gate(self, offset_lu: float) -> float:
+        """Γ_r: loudness of the power mean of all blocks above Γ_a, plus ``offset_lu``."""
+        total = int(self.count.sum())
+        if total == 0:
+            return math.inf
+        return energy_to_lufs(float(self.energy.sum()) / total) + offset_lu
+
+    def gated_mean(self, gate: float) -> float:
+        """Loudness of the power mean of the blocks louder than ``gate`` (l_j > Γ)."""
+        above = (self.count > 0) & (self.bin_loudness() > gate)
+        n = int(self.count[above].sum())
+        if n == 0:
+            return -math.inf
+        return energy_to_lufs(float(self.energy[above].sum()) / n)
+
+    def percentiles(self, gate: float, quantiles: Sequence[float]) -> list[float]:
+        """Quantiles of the loudness of blocks above ``gate`` (nearest rank on 0.01 LU bins)."""
+        loud = self.bin_loudness()
+        above = (self.count > 0) & (loud > gate)
+        counts = self.count[above]
+        n = int(counts.sum())
+        if n == 0:
+            return [-math.inf for _ in quantiles]
+        cumulative = np.cumsum(counts)
+        values = loud[above]
+        out = []
+        for q in quantiles:
+            rank = int(round(q * (n - 1)))  # 0-based rank in the sorted values
+            out.append(float(values[int(np.searchsorted(cumulative, rank + 1))]))
+        return out
+
+
+class LoudnessMeter:
+    """Streaming BS.1770-4 / EBU R128 meter over blocks of shape ``(channels, frames)``.
+
+    ``process(block)`` as often as needed, then read :meth:`integrated`,
+    :meth:`loudness_range`, the maxima and peaks, or :meth:`result`.  With
+    ``history=True`` it also keeps the momentary and short-term loudness of
+    every 100 ms step (for plots; that list grows with the length).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        sample_rate: float,
+        weights: Sequence[float] | None = None,
+        true_peak: bool = True,
+        history: bool = False,
+    ) -> None:
+        if channels < 1:
+            raise ValueError("channels must be at least 1")
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        self.channels = int(channels)
+        self.sample_rate = float(sample_rate)
+        self.G = np.asarray(weights if weights is not None else channel_weights(channels), float)
+        if self.G.shape != (self.channels,):
+            raise ValueError(f"need {self.channels} channel weights, got {self.G.shape}")
+        self._sos = k_weighting_sos(sample_rate)
+        self.hop = max(1, int(round(self.sample_rate * SUBBLOCK_S)))
+        self._true_peak = TruePeakDetector(channels, sample_rate) if true_peak else None
+        self._keep_history = history
+        self._executor: ThreadPoolExecutor | None = None
+        self._scratch = np.empty(0)
+        self._gating = _LoudnessHistogram()  # 400 ms blocks, for the integrated loudness
+        self._short = _LoudnessHistogram()  # 3 s short-term values, for LRA
+        self._reset_state()
+
+    # -- public API --------------------------------------------------------------
+    def process(self, block: np.ndarray) -> None:
+        """Meter one block ``(channels, frames)`` (a mono block may be 1-D)."""
+        x = np.asarray(block, dtype=np.float64)
+        if x.ndim == 1 and self.channels == 1:
+            x = x[np.newaxis, :]
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"expected a block of shape ({self.channels}, frames), got {x.shape}")
+        if x.shape[1]:
+            self._process(x)
+
+    def reset(self) -> None:
+        self._reset_state()
+        if self._true_peak is not None:
+            self._true_peak.reset()
+
+    def momentary(self) -> float:
+        """Momentary loudness M of the last 400 ms (−inf before 400 ms of signal)."""
+        return self._window_lufs(MOMENTARY_SUBBLOCKS)
+
+    def short_term(self) -> float:
+        """Short-term loudness S of the last 3 s (−inf before 3 s of signal)."""
+        return self._window_lufs(SHORT_TERM_SUBBLOCKS)
+
+    def integrated(self) -> float:
+        """Gated integrated loudness I (BS.1770-4 §2.5 eq. 5-7), LUFS."""
+        gamma_r = self._gating.relative_gate(RELATIVE_GATE_LU)
+        return self._gating.gated_mean(max(gamma_r, ABSOLUTE_GATE_LUFS))
+
+    def relative_gate(self) -> float:
+        """Γ_r of the integrated measurement (LUFS)."""
+        return self._gating.relative_gate(RELATIVE_GATE_LU)
+
+    def loudness_range(self) -> float:
+        """LRA per EBU Tech 3342 (LU): L95 − L10 of the relative-gated short-term values."""
+        gamma_r = self._short.relative_gate(LRA_RELATIVE_GATE_LU)
+        if not math.isfinite(gamma_r):
+            return 0.0
+        low, high = self._short.percentiles(
+            max(gamma_r, ABSOLUTE_GATE_LUFS), (LRA_LOW_PERCENTILE, LRA_HIGH_PERCENTILE)
+        )
+        return max(0.0, high - low) if math.isfinite(low) else 0.0
+
+    @property
+    def max_momentary(self) -> float:
+        return self._max_momentary
+
+    @property
+    def max_short_term(self) -> float:
+        return self._max_short_term
+
+    def sample_peak(self) -> np.ndarray:
+        """Per-channel sample peak (linear)."""
+        return self._sample_peak.copy()
+
+    def true_peak(self) -> np.ndarray:
+        """Per-channel true peak (linear), including the interpolator's tail."""
+        if self._true_peak is None:
+            return self._sample_peak.copy()
+        return np.maximum(self._tp, self._true_peak.flush_peak())
+
+    @property
+    def frames(self) -> int:
+        return self._frames
+
+    def history(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(time in s at the end of each 100 ms step, momentary LUFS, short-term LUFS)."""
+        m = np.concatenate(self._hist_m) if self._hist_m else np.empty(0)
+        s = np.concatenate(self._hist_s) if self._hist_s else np.empty(0)
+        t = (np.arange(m.size) + 1) * self.hop / self.sample_rate
+        return t, m, s
+
+    def result(self) -> LoudnessResult:
+        tp = self.true_peak()
+        sp = self._sample_peak
+        return LoudnessResult(
+            integrated_lufs=self.integrated(),
+            max_momentary_lufs=self._max_momentary,
+            max_short_term_lufs=self._max_short_term,
+            lra_lu=self.loudness_range(),
+            true_peak_dbtp=_db(float(tp.max())),
+            sample_peak_dbfs=_db(float(sp.max())),
+            true_peak_per_channel_dbtp=[_db(float(v)) for v in tp],
+            sample_peak_per_channel_dbfs=[_db(float(v)) for v in sp],
+            duration_s=self._frames / self.sample_rate,
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+        )
+
+    # -- private -----------------------------------------------------------------
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="true-peak")
+        return self._executor
+
+    def __del__(self) -> None:
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+    def _reset_state(self) -> None:
+        self._filter_state = np.zeros((self.channels, 2, 2))
+        self._carry = np.zeros(2)
+        # the last 30 sub-block energies (oldest first) feed M and S
+        self._recent = np.zeros(0)
+        self._gating.reset()
+        self._short.reset()
+        self._max_momentary = -math.inf
+        self._max_short_term = -math.inf
+        self._sample_peak = np.zeros(self.channels)
+        self._tp = np.zeros(self.channels)
+        self._frames = 0
+        self._subblocks = 0  # 100 ms sub-blocks completed so far
+        self._hist_m: list[np.ndarray] = []
+        self._hist_s: list[np.ndarray] = []
+
+    def _process(self, x: np.ndarray) -> None:
+        frames = x.shape[1]
+        if self._scratch.size < frames:
+            self._scratch = np.empty(frames)
+        out = np.empty(frames // self.hop + 2)
+        # the true-peak interpolator and the K-weighting are independent and
+        # both release the GIL: run them on two cores
+        pending = self._pool().submit(self._true_peak.accumulate, x) if self._true_peak else None
+        done = _k_weighted_subblocks(
+            x,
+            self._sos,
+            self._filter_state,
+            self.G,
+            self._carry,
+            self.hop,
+            out,
+            self._scratch,
+            self._sample_peak,
+        )
+        self._frames += frames
+        if pending is not None:
+            self._tp = pending.result()
+        if done:
+            self._add_subblocks(out[:done])
+
+    def _add_subblocks(self, energy: np.ndarray) -> None:
+        """Fold new 100 ms sub-block energies into M, S, the histograms and the maxima."""
+        seq = np.concatenate((self._recent, energy))
+        csum = np.concatenate(([0.0], np.cumsum(seq)))
+        first_new = self._recent.size  # index in seq of the first new sub-block
+        ends = np.arange(first_new, seq.size) + 1  # window end (exclusive) per new sub-block
+        m = self._windows(csum, ends, MOMENTARY_SUBBLOCKS)
+        s = self._windows(csum, ends, SHORT_TERM_SUBBLOCKS)
+        # BS.1770-4 §2.5: each complete 400 ms gating block j gives z_j (mean energy)
+        m_valid = m[np.isfinite(m)]
+        if m_valid.size:
+            self._gating.add(m_valid)
+            self._max_momentary = max(self._max_momentary, energy_to_lufs(float(m_valid.max())))
+        # Tech 3342 §2: short-term values at the 10 Hz step feed the LRA
+        s_valid = s[np.isfinite(s)]
+        if s_valid.size:
+            self._short.add(s_valid)
+            self._max_short_term = max(self._max_short_term, energy_to_lufs(float(s_valid.max())))
+        if self._keep_history:
+            self._hist_m.append(_energies_to_lufs(np.where(np.isfinite(m), m, 0.0)))
+            self._hist_s.append(_energies_to_lufs(np.where(np.isfinite(s), s, 0.0)))
+        self._recent = seq[-SHORT_TERM_SUBBLOCKS:].copy()
+        self._subblocks += energy.size
+
+    def _windows(self, csum: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+        """Mean energy of the ``width`` sub-blocks ending at each of ``ends`` (inf if incomplete)."""
+        out = np.full(ends.size, np.inf)
+        # sub-blocks since the start up to each window end: a window is complete once >= width
+        ok = self._subblocks - self._recent.size + ends >= width
+        starts = ends[ok] - width
+        out[ok] = (csum[ends[ok]] - csum[starts]) / (width * self.hop)
+        return out
+
+    def _window_lufs(self, width: int) -> float:
+        if self._recent.size < width:
+            return -math.inf
+        return energy_to_lufs(float(self._recent[-width:].sum()) / (width * self.hop))
+
+
+def _db(value: float) -> float:
+    return 20.0 * math.log10(value) if value > 0 else -math.inf
+
+
+DEFAULT_FILE_BLOCK = 65536
+
+
+def open_audio(path: str | Path) -> sf.SoundFile:
+    """Open an audio file for streaming, or raise :class:`AudioInputError` saying why not."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioInputError("no such file", file=str(p), hint="check the path")
+    if p.is_dir():
+        raise AudioInputError("is a directory, not an audio file", file=str(p))
+    try:
+        handle = sf.SoundFile(str(p))
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise AudioInputError(
+            f"cannot read as audio ({error})",
+            file=str(p),
+            hint="use WAV, FLAC, AIFF or another format libsndfile reads",
+        ) from error
+    if handle.frames == 0:
+        handle.close()
+        raise AudioInputError("the file holds no audio frames", file=str(p))
+    return handle
+
+
+def iter_blocks(handle: sf.SoundFile, block: int, path: str | Path) -> Iterator[np.ndarray]:
+    """Blocks of ``(channels, frames)`` float64 from an open file; rejects NaN/Inf."""
+    for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
+        x = chunk.T
+        if not np.all(np.isfinite(x)):
+            raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
+        yield x
+
+
+def measure_file(
+    path: str | Path, block: int = DEFAULT_FILE_BLOCK, weights: Sequence[float] | None = None
+) -> LoudnessResult:
+    """Meter a whole file, streaming it ``block`` frames at a time (bounded memory)."""
+    with open_audio(path) as handle:
+        meter = LoudnessMeter(handle.channels, handle.samplerate, weights=weights)
+        for x in iter_blocks(handle, block, path):
+            meter.process(x)
+    return meter.result()
