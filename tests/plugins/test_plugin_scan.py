@@ -1,0 +1,132 @@
+"""Scanning real plugins: probe in a child process, SQLite cache, failures, lookup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from host.errors import PluginError
+from host.plugins.cache import PluginCache
+from host.plugins.probe import probe
+from host.plugins.scan import find_plugin, scan, search_dirs, standard_dirs
+
+EXPECTED = {
+    # bundle: (name, kind, layout, some parameter names)
+    "3BandEQ": ("3 Band EQ", "effect", "2 in / 2 out", {"low_db", "mid_db", "high_db", "master_db",
+                                                          "low_mid_freq_hz", "mid_high_freq_hz"}),
+    "MVerb": ("MVerb", "effect", "2 in / 2 out", {"damping", "density", "bandwidth", "decay", "predelay",
+                                                  "size", "gain", "mix", "early_late_mix"}),
+    "Kars": ("Kars", "instrument", "0 in / 1 out", {"sustain", "release_s", "volume"}),
+    "CycleShifter": ("Cycle Shifter", "effect", "1 in / 1 out", {"new_cycle_vol", "input_vol"}),
+}
+
+
+def _by_stem(cache: PluginCache) -> dict[str, dict]:
+    return {Path(e.path).stem: e.info for e in cache.entries() if e.ok}
+
+
+def test_scan_finds_the_test_plugins_with_their_layouts(plugin_env: PluginCache) -> None:
+    report = scan(cache=plugin_env)
+    found = _by_stem(plugin_env)
+    for stem, (name, kind, layout, params) in EXPECTED.items():
+        assert stem in found, f"{stem} not scanned: {report}"
+        info = found[stem]
+        assert (info["name"], info["kind"], info["layout"], info["format"]) == (name, kind, layout, "vst3")
+        assert params <= {p["name"] for p in info["params"]}
+        assert info["latency"] == 0
+    assert not report.failed
+
+
+def test_kars_midi_cc_pseudo_parameters_are_filtered(plugin_env: PluginCache) -> None:
+    scan(cache=plugin_env)
+    names = [p["name"] for p in _by_stem(plugin_env)["Kars"]["params"]]
+    assert names == ["sustain", "release_s", "volume"]
+    sustain = _by_stem(plugin_env)["Kars"]["params"][0]
+    assert sustain["kind"] == "boolean"
+
+
+def test_warm_rescan_probes_nothing_and_a_changed_bundle_is_probed_again(
+    plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "extra" / "MVerb.vst3"
+    shutil.copytree(plugin_dir / "MVerb.vst3", copy)
+    first = scan([copy.parent], cache=plugin_env)
+    assert str(copy.resolve()) in first.probed
+    second = scan([copy.parent], cache=plugin_env)
+    assert second.probed == [] and str(copy.resolve()) in second.cached
+    binary = next(copy.rglob("*.so"))
+    stat = binary.stat()
+    os.utime(binary, (stat.st_atime, stat.st_mtime + 10))
+    third = scan([copy.parent], cache=plugin_env)
+    assert third.probed == [str(copy.resolve())]
+
+
+@pytest.mark.parametrize("content", [None, b"not a plugin at all"], ids=["empty-bundle", "garbage-binary"])
+def test_a_bad_bundle_is_recorded_failed_and_skipped_until_retry(
+    plugin_env: PluginCache, tmp_path: Path, content: bytes | None
+) -> None:
+    bad = tmp_path / "bad" / "Bad.vst3"
+    binary_dir = bad / "Contents" / f"{os.uname().machine}-linux"
+    binary_dir.mkdir(parents=True)
+    if content is not None:
+        (binary_dir / "Bad.so").write_bytes(content)
+    key = str(bad.resolve())
+    first = scan([bad.parent], cache=plugin_env)
+    assert key in first.failed and first.failed[key]
+    again = scan([bad.parent], cache=plugin_env)
+    assert key in again.skipped_failed and key not in again.failed
+    retried = scan([bad.parent], cache=plugin_env, retry_failed=True)
+    assert key in retried.failed
+    # the good plugins are still there
+    assert {"3BandEQ", "MVerb", "Kars"} <= set(_by_stem(plugin_env))
+
+
+def test_a_crashing_plugin_fails_its_probe_without_taking_the_scan_down(
+    plugin_env: PluginCache, broken_bundle
+) -> None:
+    crashing = broken_bundle("crash")
+    result = probe(crashing, timeout=60)
+    assert not result.ok
+    assert "crashed" in result.reason and "SIGSEGV" in result.reason
+    report = scan([crashing.parent], cache=plugin_env)
+    assert "SIGSEGV" in report.failed[str(crashing.resolve())]
+    assert "MVerb" in _by_stem(plugin_env)
+
+
+def test_a_hanging_plugin_times_out(plugin_env: PluginCache, broken_bundle) -> None:
+    hanging = broken_bundle("hang")
+    report = scan([hanging.parent], cache=plugin_env, timeout=3)
+    reason = report.failed[str(hanging.resolve())]
+    assert "timed out after 3 s" in reason
+    cached = [e for e in plugin_env.entries() if e.path == str(hanging.resolve())]
+    assert cached and cached[0].status == "failed" and cached[0].reason == reason
+
+
+@pytest.mark.parametrize("query", ["MVerb", "mverb", "3BandEQ", "3 band eq", "Cycle Shifter"])
+def test_find_plugin_by_name_or_bundle_name(plugin_env: PluginCache, query: str) -> None:
+    scan(cache=plugin_env)
+    entry = find_plugin(query, cache=plugin_env)
+    assert entry.ok and Path(entry.path).exists()
+
+
+def test_find_plugin_scans_on_demand_when_the_cache_is_empty(plugin_env: PluginCache) -> None:
+    assert plugin_env.entries() == []
+    assert find_plugin("Kars", cache=plugin_env).info["kind"] == "instrument"
+
+
+@pytest.mark.parametrize(("typo", "suggestion"), [("MVreb", "MVerb"), ("3 Band QE", "3 Band EQ"), ("Karz", "Kars")])
+def test_a_misspelled_plugin_gets_a_did_you_mean(plugin_env: PluginCache, typo: str, suggestion: str) -> None:
+    scan(cache=plugin_env)
+    with pytest.raises(PluginError, match=f'did you mean "{suggestion}"'):
+        find_plugin(typo, cache=plugin_env)
+
+
+def test_search_dirs_cover_standard_locations_env_and_given(plugin_env: PluginCache, plugin_dir: Path,
+                                                            tmp_path: Path) -> None:
+    dirs = search_dirs([tmp_path])
+    assert dirs[: len(standard_dirs())] == standard_dirs()
+    assert plugin_dir in dirs and tmp_path in dirs
+    assert Path.home() / ".vst3" in dirs and Path("/usr/lib/vst3") in dirs
