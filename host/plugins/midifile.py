@@ -66,7 +66,7 @@ def read_part(path: Path, track: int | str | None = None, channel: int | None = 
     except (OSError, ValueError, EOFError, KeyError, IndexError) as error:
         raise SessionError(f"not a readable MIDI file ({error})", file=str(path)) from None
     if midi.type == 2:
-        raise SessionError(f"type-2 MIDI files (independent sequences) are not supported", file=str(path))
+        raise SessionError("type-2 MIDI files (independent sequences) are not supported", file=str(path))
     if channel is not None and not 1 <= int(channel) <= 16:
         raise SessionError(f"MIDI channel {channel} is out of range; use 1 to 16", file=str(path))
     tempo_changes: list[tuple[int, int]] = []
