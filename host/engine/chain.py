@@ -88,9 +88,22 @@ class ChainRunner:
     def __init__(self, built: list[BuiltStage], registry: Registry, lanes: list[Lane]) -> None:
         self.slots = [_Slot(b, registry) for b in built]
         self.registry = registry
-        owned = {p.slot for b in built for p in (b.stage.p.params.values() if b.stage.p else ())}
-        owned |= {b.bypass.slot for b in built}
-        self.lanes = [lane for lane in lanes if lane.param.slot in owned]
+        # lanes on parameters a stage takes per sample (gain, pan) become ramps; the rest are
+        # stepped every SUB_BLOCK samples
+        self.ramped: list[tuple[Lane, dict[str, np.ndarray], str]] = []
+        self.lanes = []
+        for b in built:
+            params = dict(b.stage.p.params) if b.stage.p else {}
+            params["bypass"] = b.bypass
+            accurate = getattr(b.stage, "SAMPLE_ACCURATE", frozenset())
+            for lane in lanes:
+                name = next((n for n, p in params.items() if p is lane.param), None)
+                if name is None:
+                    continue
+                if name in accurate and lane.interpolation == "linear":
+                    self.ramped.append((lane, b.stage.ramps, name))  # type: ignore[attr-defined]
+                else:
+                    self.lanes.append(lane)
         self.latency = 0
         self.out_channels = 0
 
@@ -107,6 +120,9 @@ class ChainRunner:
         if not self.slots:
             return block
         frames = block.shape[1]
+        for lane, ramps, name in self.ramped:
+            ramps[name] = lane.block(position, frames, self.sample_rate)
+            self.registry.set_deferred(lane.param, float(ramps[name][-1]))
         if not self.lanes or all(lane.is_constant(position, frames, self.sample_rate) for lane in self.lanes):
             self._apply_lanes(position)
             return self._run(block, sidechain)

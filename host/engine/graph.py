@@ -27,36 +27,57 @@ from .chain import ChainRunner
 from .delay import DelayLine
 
 
+def _identity(value: float | np.ndarray) -> float | np.ndarray:
+    return value
+
+
+def _mute_to_level(value: float | np.ndarray) -> float | np.ndarray:
+    return 1.0 - np.asarray(value) if np.ndim(value) else 1.0 - float(value)
+
+
 class _Control:
-    """A strip control (gain, pan, mute, send level): smoothed, or a per-sample automation ramp."""
+    """A strip control (gain, pan, mute, send level) as the value applied to the audio.
+
+    The control smooths what is applied (the linear gain for dB controls, the
+    level for mute), so a fader jump from 0 to -60 dB fades in the amplitude
+    domain without a step.  A linear automation lane is applied per sample,
+    exactly; a step lane is smoothed like a hand move.
+    """
 
     def __init__(self, param: Parameter, registry: Registry, lanes: list[Lane]) -> None:
         self.param = param
         self.registry = registry
         self.lane = next((lane for lane in lanes if lane.param is param), None)
-        self.smoother = Smoother(float(registry.values[param.slot]))
+        self.applied = {"dB": db_to_gain}.get(param.spec.unit, _identity)
+        if param.spec.is_boolean:
+            self.applied = _mute_to_level
+        self.smoother = Smoother(self._target(float(registry.values[param.slot])))
+
+    def _target(self, value: float) -> float:
+        return float(self.applied(value))
 
     def prepare(self, sample_rate: float, max_block: int) -> None:
         self.sample_rate = sample_rate
         self.smoother.prepare(sample_rate, max_block)
 
     def reset(self) -> None:
-        self.smoother.reset(float(self.registry.values[self.param.slot]))
+        self.smoother.reset(self._target(float(self.registry.values[self.param.slot])))
 
     def values(self, position: int, frames: int) -> float | np.ndarray:
         lane = self.lane
         if lane is None:
-            return self.smoother.next(float(self.registry.values[self.param.slot]), frames)
+            return self.smoother.next(self._target(float(self.registry.values[self.param.slot])), frames)
         if lane.is_constant(position, frames, self.sample_rate):
             value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
             self.registry.set_deferred(self.param, value)
-            return self.smoother.next(value, frames)
+            return self.smoother.next(self._target(value), frames)
         ramp = lane.block(position, frames, self.sample_rate)
         self.registry.set_deferred(self.param, float(ramp[-1]))
+        applied = np.asarray(self.applied(ramp), dtype=np.float64)
         if lane.interpolation == "linear":  # already continuous: sample-accurate, no smoothing lag
-            self.smoother.reset(float(ramp[-1]))
-            return ramp
-        return _follow(self.smoother, ramp)
+            self.smoother.reset(float(applied[-1]))
+            return applied
+        return _follow(self.smoother, applied)
 
 
 def _follow(smoother: Smoother, targets: np.ndarray) -> np.ndarray:
@@ -135,10 +156,10 @@ class StripNode:
         frames = block.shape[1]
         out = self.chain.process(block, position, sidechain)
         self.chain_out = out
-        mute = self.mute.values(position, frames) if self.mute is not None else 0.0
+        level = self.mute.values(position, frames) if self.mute is not None else 1.0
         # another track's solo mutes this one, with the same short fade as its own mute
-        level = (1.0 - mute) * self._forced.next(0.0 if forced_mute else 1.0, frames)
-        gain = db_to_gain(self.gain.values(position, frames)) if self.gain is not None else 1.0
+        level = level * self._forced.next(0.0 if forced_mute else 1.0, frames)
+        gain = self.gain.values(position, frames) if self.gain is not None else 1.0
         left, right = self._pan_gains(position, frames, out.shape[0])
         post = self._post[:, :frames]
         common = gain * level
@@ -169,7 +190,7 @@ class StripNode:
 
     def _add(self, edge: _Edge, signal: np.ndarray, position: int, frames: int, accumulators: np.ndarray) -> None:
         if edge.level is not None:
-            send = db_to_gain(edge.level.values(position, frames))
+            send = edge.level.values(position, frames)
             scratch = self._scratch[:, :frames]
             np.multiply(signal, send, out=scratch)
             signal = scratch
@@ -280,7 +301,7 @@ class Graph:
         for index, node in enumerate(self.buses):
             node.run(accumulators[index, :, :frames], position, False, self._sidechain, accumulators)
         out = self.master.chain.process(accumulators[-1, :, :frames], position, self._sidechain)
-        gain = db_to_gain(self.master.gain.values(position, frames)) if self.master.gain else 1.0
+        gain = self.master.gain.values(position, frames) if self.master.gain else 1.0
         master = self._master_out[:, :frames]
         np.multiply(out, gain, out=master)
         return master

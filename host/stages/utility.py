@@ -25,7 +25,16 @@ def db_to_gain(db: float | np.ndarray) -> float | np.ndarray:
 
 
 class _Automatable(Stage):
-    """A stage whose parameters may be driven per sample by the engine."""
+    """A stage whose parameters may be driven per sample by the engine.
+
+    ``SAMPLE_ACCURATE`` names the parameters the engine may drive with a
+    per-sample ramp (``ramps[name]``, in the parameter's own unit);
+    ``APPLIED`` maps a parameter to the quantity that is smoothed and applied
+    (a dB gain is smoothed as an amplitude, so large moves fade evenly).
+    """
+
+    SAMPLE_ACCURATE: ClassVar[frozenset[str]] = frozenset()
+    APPLIED: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, stage_id: str, options: dict[str, Any] | None = None) -> None:
         super().__init__(stage_id, options)
@@ -35,7 +44,8 @@ class _Automatable(Stage):
     def _prepare(self) -> None:
         assert self.p is not None, "bind() before prepare()"
         self._smoothers = {
-            spec.name: Smoother(self.p[spec.name]) for spec in self.param_specs() if spec.smooth
+            spec.name: Smoother(self._applied(spec.name, self.p[spec.name]))
+            for spec in self.param_specs() if spec.smooth
         }
         for smoother in self._smoothers.values():
             smoother.prepare(self.sample_rate, self.max_block)
@@ -43,17 +53,22 @@ class _Automatable(Stage):
     def _reset(self) -> None:
         assert self.p is not None
         for name, smoother in self._smoothers.items():
-            smoother.reset(self.p[name])
+            smoother.reset(self._applied(name, self.p[name]))
+
+    def _applied(self, name: str, value: Any) -> Any:
+        transform = self.APPLIED.get(name)
+        return value if transform is None else transform(value)
 
     def _value(self, name: str, frames: int) -> float | np.ndarray:
-        """Per-sample automation when present, else the smoothed registry value."""
-        ramp = self.ramps.get(name)
+        """The applied value per sample: an automation ramp when present, else smoothed."""
+        ramp = self.ramps.pop(name, None)
         smoother = self._smoothers[name]
         if ramp is not None:
-            smoother.reset(float(ramp[-1]))
-            return ramp[:frames]
+            applied = np.asarray(self._applied(name, ramp[:frames]), dtype=np.float64)
+            smoother.reset(float(applied[-1]))
+            return applied
         assert self.p is not None
-        return smoother.next(self.p[name], frames)
+        return smoother.next(self._applied(name, self.p[name]), frames)
 
 
 class Gain(_Automatable):
@@ -63,12 +78,14 @@ class Gain(_Automatable):
     PARAMS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("gain_db", 0.0, SILENCE_DB, 24.0, unit="dB", scale="db_fader", doc="gain"),
     )
+    SAMPLE_ACCURATE = frozenset({"gain_db"})
+    APPLIED: ClassVar[dict[str, Any]] = {"gain_db": db_to_gain}
 
     def _process(self, block: np.ndarray) -> np.ndarray:
-        db = self._value("gain_db", block.shape[1])
-        if np.ndim(db) == 0 and db == 0.0:
+        gain = self._value("gain_db", block.shape[1])
+        if np.ndim(gain) == 0 and gain == 1.0:
             return block
-        block *= db_to_gain(db)
+        block *= gain
         return block
 
 
@@ -79,6 +96,7 @@ class Pan(_Automatable):
     PARAMS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("pan", 0.0, -1.0, 1.0, doc="-1 hard left, 0 centre, +1 hard right"),
     )
+    SAMPLE_ACCURATE = frozenset({"pan"})
     OPTIONS: ClassVar[dict[str, Any]] = {"law": {"enum": list(PAN_LAWS), "default": "-3db"}}
 
     def _prepare(self) -> None:

@@ -1,0 +1,88 @@
+"""Automation ramps reach their values at the given times; moves never click."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import host
+from tests.conftest import read_mix
+
+SR = 48000
+
+
+def constant(seconds: float = 4.0, level: float = 0.5) -> np.ndarray:
+    return np.full((int(seconds * SR), 2), level)
+
+
+@pytest.mark.parametrize("address", ["tracks/a/gain_db", "tracks/a/trim/gain_db"])
+def test_linear_gain_ramp_hits_its_points(write_audio, write_session, address):
+    write_audio("dc.wav", constant())
+    path = write_session(f"""
+        tracks:
+          a:
+            source: dc.wav
+            chain: [{{type: gain, id: trim}}]
+        outputs: {{mixdown: mix.wav, bit_depth: float}}
+        automation:
+          {address}:
+            points: [[0.5, 0.0], [1.5, -20.0], [3.0, -20.0], [3.5, -6.0]]
+    """)
+    host.load_session(path).render()
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    level_db = 20 * np.log10(mix / 0.5)
+    # sample-accurate for the fader; at most 64 samples coarse for stage parameters
+    tolerance = 0.01 if address == "tracks/a/gain_db" else 20 / SR * 64 + 0.01
+    for time_s, value in [(0.5, 0.0), (1.0, -10.0), (1.5, -20.0), (3.0, -20.0), (3.25, -13.0), (3.5, -6.0)]:
+        assert level_db[int(time_s * SR)] == pytest.approx(value, abs=tolerance + 0.05)
+
+
+def test_step_automation_lands_smoothly(write_audio, write_session):
+    write_audio("dc.wav", constant(2.0))
+    path = write_session("""
+        tracks:
+          a: {source: dc.wav}
+        outputs: {mixdown: mix.wav, bit_depth: float}
+        automation:
+          tracks/a/mute:
+            interpolation: step
+            points: [[0, false], [1.0, true]]
+    """)
+    host.load_session(path).render()
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    jump = int(1.0 * SR)
+    assert mix[jump - 10] == pytest.approx(0.5, abs=1e-6)
+    assert np.max(np.abs(mix[jump + 9600:])) < 1e-6          # muted 200 ms later
+    assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01           # no step: a fade over several ms
+
+
+def test_api_fader_jump_does_not_click(write_audio, write_session):
+    """A fader move from 0 to -60 dB between blocks ramps instead of stepping."""
+    write_audio("dc.wav", constant(1.0))
+    path = write_session("""
+        session: {block_size: 4800}
+        tracks:
+          a: {source: dc.wav}
+        outputs: {mixdown: mix.wav, bit_depth: float}
+    """)
+    session = host.load_session(path)
+    session.render(progress=lambda done, total: session.set("tracks/a/gain_db", -60) if done >= 24000 else None)
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    assert mix[20000] == pytest.approx(0.5, abs=1e-6)
+    assert mix[-1] == pytest.approx(0.5 * 10 ** (-60 / 20), rel=0.01)
+    assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01
+
+
+def test_automation_on_unknown_address_is_refused_with_line(write_audio, write_session):
+    write_audio("dc.wav", constant(1.0))
+    path = write_session("""
+        tracks:
+          a: {source: dc.wav}
+        automation:
+          tracks/a/gain_dbb:
+            points: [[0, 0]]
+    """)
+    with pytest.raises(host.UserInputError) as caught:
+        host.load_session(path)
+    message = str(caught.value)
+    assert "session.yaml:4" in message and 'did you mean "tracks/a/gain_db"' in message
