@@ -1,0 +1,152 @@
+"""Session files: round trip, clear errors with file:line and did-you-mean, fuzzing never tracebacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import host
+from host.cli import main
+from tests.conftest import tone
+
+BASE = """\
+# The mixer's session: comments must survive a save.
+session:
+  name: Round trip   # trailing comment
+  sample_rate: 48000
+tracks:
+  vocals:
+    source: v.wav
+    gain_db: -4.0   # sits on top
+    pan: 0.1
+    chain:
+      - {type: gain, id: trim, params: {gain_db: -1}}
+  bass:
+    source: b.wav
+buses:
+  verb:
+    gain_db: -6
+outputs:
+  mixdown: out/mix.wav
+"""
+
+
+@pytest.fixture
+def stems(write_audio):
+    write_audio("v.wav", tone(440, channels=1))
+    write_audio("b.wav", tone(110, channels=2))
+
+
+def test_save_round_trip_keeps_comments_and_order(write_session, stems, tmp_path):
+    path = write_session(BASE)
+    session = host.load_session(path)
+    session.set("tracks/vocals/gain_db", -3)
+    session.set("tracks/vocals/trim/gain_db", -2.5)
+    session.set("tracks/bass/mute", True)
+    saved = session.save(tmp_path / "saved.yaml")
+    text = saved.read_text()
+    for comment in ("# The mixer's session", "# trailing comment", "# sits on top"):
+        assert comment in text
+    keys = [line.split(":")[0].strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert keys.index("session") < keys.index("tracks") < keys.index("buses") < keys.index("outputs")
+    assert text.index("vocals") < text.index("bass")
+    again = host.load_session(saved)
+    assert again.get("tracks/vocals/gain_db") == -3
+    assert again.get("tracks/vocals/trim/gain_db") == -2.5
+    assert again.get("tracks/bass/mute") is True
+    # unchanged lines are byte-identical
+    assert "    pan: 0.1\n" in text
+
+
+ERRORS = [
+    # (replace this, with this, expected in the message)
+    ("    gain_db: -4.0", "    gian_db: -4.0", ['unknown key \'gian_db\'', 'did you mean "gain_db"', "session.yaml:8"]),
+    ("{type: gain,", "{type: gian,", ["unknown value 'gian'", 'did you mean "gain"', "session.yaml:11"]),
+    ("params: {gain_db: -1}", "params: {gain: -1}", ["unknown key 'gain'", 'did you mean "gain_db"']),
+    ("    gain_db: -4.0", "    gain_db: loud", ["expected a number", "'loud'", "session.yaml:8"]),
+    ("    gain_db: -4.0", "    gain_db: 90", ["above the maximum 24"]),
+    ("  mixdown: out/mix.wav", "  mixdown: out/mix.wav\n  format: mp3", ["unknown value 'mp3'", "wav"]),
+    ("    source: b.wav", "    source: b.wav\n    output: verbb", ["output 'verbb' is not a bus", 'did you mean "verb"']),
+    ("    source: b.wav", "    source: b.wav\n    sends: {verbb: {level_db: -3}}", ["unknown bus 'verbb'", 'did you mean "verb"']),
+    ("session:\n", "sessoin:\n", ["unknown key 'sessoin'", 'did you mean "session"', "session.yaml:2"]),
+    ("    pan: 0.1", "    pan: 0.1\n   bad indent: [", ["invalid YAML", "session.yaml:"]),
+    ("  verb:\n    gain_db: -6", "  verb:\n    gain_db: -6\n    output: verb", ["cannot output to itself"]),
+    ("{type: gain, id: trim,", "{type: gain, id: sends,", ["reserved"]),
+]
+
+
+@pytest.mark.parametrize("old,new,expected", ERRORS)
+def test_bad_session_gives_one_clear_message(write_session, stems, capsys, old, new, expected):
+    assert old in BASE
+    path = write_session(BASE.replace(old, new, 1))
+    assert main(["validate", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert "Traceback" not in message
+    for part in expected:
+        assert part in message, message
+
+
+@pytest.mark.parametrize("problem,expected", [
+    ("missing", ["audio file not found", "session.yaml:7"]),
+    ("empty", ["zero length", "session.yaml:7"]),
+    ("nan", ["NaN or Inf at 0.500 s", "session.yaml:7"]),
+    ("channels", ["3 channels", "mono or stereo"]),
+])
+def test_bad_audio_is_reported_not_raised(write_session, write_audio, capsys, problem, expected):
+    write_audio("b.wav", tone(110, channels=2))
+    if problem == "empty":
+        write_audio("v.wav", np.zeros((0, 1)))
+    elif problem == "nan":
+        data = tone(440)
+        data[24000] = np.nan
+        write_audio("v.wav", data)
+    elif problem == "channels":
+        write_audio("v.wav", np.zeros((100, 3)))
+    path = write_session(BASE)
+    assert main(["validate", str(path)]) == 2
+    assert main(["render", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert "Traceback" not in message
+    for part in expected:
+        assert part in message, message
+    assert not (path.parent / "out" / "mix.wav").exists()
+
+
+def test_other_sample_rate_is_resampled(write_session, write_audio):
+    write_audio("v.wav", tone(1000, seconds=2.0, sr=44100), sr=44100)
+    write_audio("b.wav", tone(110, channels=2))
+    path = write_session(BASE.replace("  bass:\n    source: b.wav\n", "  bass:\n    source: b.wav\n    mute: true\n"))
+    host.load_session(path).render()
+    import soundfile as sf
+
+    mix, rate = sf.read(path.parent / "out" / "mix.wav")
+    assert rate == 48000 and abs(len(mix) - 96000) <= 1
+    left = mix[4800:-4800, 0]
+    spectrum = np.abs(np.fft.rfft(left * np.hanning(len(left))))
+    peak_hz = np.argmax(spectrum) * 48000 / len(left)
+    assert peak_hz == pytest.approx(1000, abs=2)
+
+
+# -- fuzzing: whatever the file says, the CLI answers with 0 or 2, never a traceback -----------
+yaml_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+    st.text(max_size=12), st.sampled_from(["gain", "verb", "master", "-3db", "v.wav", "linear", "[", "{"]),
+)
+keys = st.sampled_from(["session", "tracks", "buses", "master", "outputs", "automation", "chain", "type",
+                        "params", "gain_db", "pan", "sends", "source", "points", "vocals", "verb", "x y"])
+values = st.recursive(yaml_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=st.dictionaries(keys, values, max_size=5), mutate=st.integers(0, len(BASE) - 1),
+       junk=st.text(max_size=5))
+def test_fuzzed_sessions_never_traceback(tmp_path, stems, document, mutate, junk):
+    import json
+
+    for index, text in enumerate([json.dumps(document, default=str), BASE[:mutate] + junk + BASE[mutate:]]):
+        path = tmp_path / f"fuzz{index}.yaml"
+        path.write_text(text)
+        assert main(["validate", str(path)]) in (0, 2)
