@@ -1,0 +1,115 @@
+"""Outputs are atomic: refused over an input, and nothing partial after a failure or interrupt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+import host
+from host.cli import main
+from host.schema import session_schema
+from host.stages import Stage, register_stage
+from tests.conftest import tone
+
+
+@register_stage
+class Exploding(Stage):
+    """Test stage that fails after a number of blocks."""
+
+    type_name = "test_exploding"
+    PARAMS: ClassVar[tuple] = ()
+    OPTIONS: ClassVar[dict] = {"after": {"type": "integer"}}
+
+    def _prepare(self) -> None:
+        self.blocks = 0
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        self.blocks += 1
+        if self.blocks > int(self.options.get("after", 0)):
+            raise ValueError("boom")
+        return block
+
+
+session_schema.cache_clear()
+
+SESSION = """
+tracks:
+  a:
+    source: a.wav
+    chain: {chain}
+outputs: {{mixdown: {mixdown}}}
+"""
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix in (".partial", ".tmp"))
+
+
+def test_output_equal_to_an_input_is_refused(write_audio, write_session, capsys):
+    source = write_audio("a.wav", tone(seconds=0.5))
+    before = source.read_bytes()
+    path = write_session(SESSION.format(chain="[]", mixdown="a.wav"))
+    assert main(["render", str(path)]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+def test_failed_render_leaves_no_file_and_names_the_stage(write_audio, write_session, capsys):
+    write_audio("a.wav", tone(seconds=3.0))
+    path = write_session(SESSION.format(chain="[{type: test_exploding, id: bomb, after: 3}]", mixdown="mix.wav"))
+    assert main(["render", str(path)]) == 1
+    assert "tracks/a/bomb" in capsys.readouterr().err
+    assert not (path.parent / "mix.wav").exists()
+    assert leftovers(path.parent) == []
+
+
+def test_existing_output_survives_a_failed_render(write_audio, write_session):
+    write_audio("a.wav", tone(seconds=3.0))
+    old = write_audio("mix.wav", tone(seconds=0.1))
+    before = old.read_bytes()
+    path = write_session(SESSION.format(chain="[{type: test_exploding, after: 2}]", mixdown="mix.wav"))
+    with pytest.raises(host.MixhostError):
+        host.load_session(path).render()
+    assert old.read_bytes() == before
+
+
+def test_interrupted_render_leaves_nothing(write_audio, write_session):
+    write_audio("a.wav", tone(seconds=5.0))
+    path = write_session(SESSION.format(chain="[]", mixdown="mix.wav"))
+    session = host.load_session(path)
+
+    def interrupt(done: int, total: int) -> None:
+        if done > total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        session.render(progress=interrupt)
+    assert not (path.parent / "mix.wav").exists()
+    assert leftovers(path.parent) == []
+
+
+def test_signal_to_a_rendering_process_leaves_nothing(write_audio, write_session):
+    """A real `mixhost render` process, stopped by SIGTERM part-way."""
+    write_audio("a.wav", tone(seconds=600.0, amp=0.1), subtype="PCM_16")
+    path = write_session(SESSION.format(chain="[]", mixdown="mix.wav").replace("tracks:", "session: {block_size: 256}\ntracks:"))
+    proc = subprocess.Popen([sys.executable, "-m", "host", "render", str(path), "--no-progress", "-j", "1"],
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while not any(p.suffix == ".partial" for p in path.parent.iterdir()):
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the render never started writing"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err
+    assert not (path.parent / "mix.wav").exists()
+    assert leftovers(path.parent) == []
