@@ -57,6 +57,7 @@ LRA_HIGH_PERCENTILE = 0.95
 SUBBLOCK_S = 0.1  # 100 ms: the gating-block step (75 % overlap of 400 ms)
 MOMENTARY_SUBBLOCKS = 4  # 400 ms (Tech 3341 §2.1 "M")
 SHORT_TERM_SUBBLOCKS = 30  # 3 s (Tech 3341 §2.1 "S")
+FINE_STEPS = 20  # M and S are evaluated 20 times per 100 ms (200 Hz at 48 kHz)
 
 # loudness histograms: bins of HIST_STEP LU from HIST_MIN (the absolute gate) up
 HIST_MIN = ABSOLUTE_GATE_LUFS
@@ -344,7 +345,11 @@ class LoudnessMeter:
         if self.G.shape != (self.channels,):
             raise ValueError(f"need {self.channels} channel weights, got {self.G.shape}")
         self._sos = k_weighting_sos(sample_rate)
+        # 100 ms gating step; energies are summed over `rate` finer sub-blocks per step
+        # (5 ms at 48 kHz) so that max M and max S do not depend on block alignment
         self.hop = max(1, int(round(self.sample_rate * SUBBLOCK_S)))
+        self.rate = next(r for r in range(FINE_STEPS, 0, -1) if self.hop % r == 0)
+        self.fine_hop = self.hop // self.rate
         self._true_peak = TruePeakDetector(channels, sample_rate) if true_peak else None
         self._keep_history = history
         self._executor: ThreadPoolExecutor | None = None
@@ -473,7 +478,7 @@ class LoudnessMeter:
         frames = x.shape[1]
         if self._scratch.size < frames:
             self._scratch = np.empty(frames)
-        out = np.empty(frames // self.hop + 2)
+        out = np.empty(frames // self.fine_hop + 2)
         # the true-peak interpolator and the K-weighting are independent and
         # both release the GIL: run them on two cores
         pending = self._pool().submit(self._true_peak.accumulate, x) if self._true_peak else None
@@ -483,7 +488,7 @@ class LoudnessMeter:
             self._filter_state,
             self.G,
             self._carry,
-            self.hop,
+            self.fine_hop,
             out,
             self._scratch,
             self._sample_peak,
@@ -495,42 +500,50 @@ class LoudnessMeter:
             self._add_subblocks(out[:done])
 
     def _add_subblocks(self, energy: np.ndarray) -> None:
-        """Fold new 100 ms sub-block energies into M, S, the histograms and the maxima."""
+        """Fold new fine sub-block energies into M, S, the histograms and the maxima."""
+        r = self.rate
         seq = np.concatenate((self._recent, energy))
         csum = np.concatenate(([0.0], np.cumsum(seq)))
-        first_new = self._recent.size  # index in seq of the first new sub-block
-        ends = np.arange(first_new, seq.size) + 1  # window end (exclusive) per new sub-block
-        m = self._windows(csum, ends, MOMENTARY_SUBBLOCKS)
-        s = self._windows(csum, ends, SHORT_TERM_SUBBLOCKS)
-        # BS.1770-4 §2.5: each complete 400 ms gating block j gives z_j (mean energy)
-        m_valid = m[np.isfinite(m)]
-        if m_valid.size:
-            self._gating.add(m_valid)
-            self._max_momentary = max(self._max_momentary, energy_to_lufs(float(m_valid.max())))
-        # Tech 3342 §2: short-term values at the 10 Hz step feed the LRA
-        s_valid = s[np.isfinite(s)]
-        if s_valid.size:
-            self._short.add(s_valid)
-            self._max_short_term = max(self._max_short_term, energy_to_lufs(float(s_valid.max())))
+        ends = np.arange(self._recent.size, seq.size) + 1  # window end (exclusive) per new one
+        done = self._subblocks - self._recent.size + ends  # sub-blocks since the start
+        m = self._windows(csum, ends, done, MOMENTARY_SUBBLOCKS * r)
+        s = self._windows(csum, ends, done, SHORT_TERM_SUBBLOCKS * r)
+        # the 100 ms grid: gating blocks and LRA values are taken every 100 ms
+        grid = done % r == 0
+        m_grid = m[grid]
+        s_grid = s[grid]
+        # BS.1770-4 §2.5: each complete 400 ms gating block j (step 100 ms) gives z_j
+        self._gating.add(m_grid[np.isfinite(m_grid)])
+        # Tech 3342 §2: short-term values at a 10 Hz rate feed the LRA
+        self._short.add(s_grid[np.isfinite(s_grid)])
+        # maxima use every fine step, so they do not depend on where the 100 ms grid falls
+        if np.isfinite(m).any():
+            peak = float(m[np.isfinite(m)].max())
+            self._max_momentary = max(self._max_momentary, energy_to_lufs(peak))
+        if np.isfinite(s).any():
+            peak = float(s[np.isfinite(s)].max())
+            self._max_short_term = max(self._max_short_term, energy_to_lufs(peak))
         if self._keep_history:
-            self._hist_m.append(_energies_to_lufs(np.where(np.isfinite(m), m, 0.0)))
-            self._hist_s.append(_energies_to_lufs(np.where(np.isfinite(s), s, 0.0)))
-        self._recent = seq[-SHORT_TERM_SUBBLOCKS:].copy()
+            self._hist_m.append(_energies_to_lufs(np.where(np.isfinite(m_grid), m_grid, 0.0)))
+            self._hist_s.append(_energies_to_lufs(np.where(np.isfinite(s_grid), s_grid, 0.0)))
+        self._recent = seq[-SHORT_TERM_SUBBLOCKS * r :].copy()
         self._subblocks += energy.size
 
-    def _windows(self, csum: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    def _windows(
+        self, csum: np.ndarray, ends: np.ndarray, done: np.ndarray, width: int
+    ) -> np.ndarray:
         """Mean energy of the ``width`` sub-blocks ending at each of ``ends`` (inf if incomplete)."""
         out = np.full(ends.size, np.inf)
-        # sub-blocks since the start up to each window end: a window is complete once >= width
-        ok = self._subblocks - self._recent.size + ends >= width
+        ok = done >= width
         starts = ends[ok] - width
-        out[ok] = (csum[ends[ok]] - csum[starts]) / (width * self.hop)
+        out[ok] = (csum[ends[ok]] - csum[starts]) / (width * self.fine_hop)
         return out
 
     def _window_lufs(self, width: int) -> float:
-        if self._recent.size < width:
+        n = width * self.rate
+        if self._recent.size < n:
             return -math.inf
-        return energy_to_lufs(float(self._recent[-width:].sum()) / (width * self.hop))
+        return energy_to_lufs(float(self._recent[-n:].sum()) / (n * self.fine_hop))
 
 
 def _db(value: float) -> float:
