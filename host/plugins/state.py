@@ -11,7 +11,14 @@ straight to the plugin), so everything that can be checked is checked first:
   whose root is ``VST3PluginState``; the length and the XML are checked.
 * **.vstpreset** (Steinberg's preset format): header ``b"VST3"``, version,
   a 32-character ASCII class id, and a chunk-list offset that must lie
-  inside the file with a ``b"List"`` chunk there.
+  inside the file with a ``b"List"`` chunk there, every chunk inside the file.
+
+A .vstpreset is not handed to pedalboard's ``load_preset``: with the DISTRHO
+plugins that call reports success but changes nothing (the component state
+is not applied).  Instead its component (``Comp``) and controller (``Cont``)
+chunks are repacked as the JUCE state pedalboard's ``raw_state`` takes
+(``<VST3PluginState><IComponent>...`` in JUCE's base64 variant), which
+restores both the sound and the parameter read-back.
 """
 
 from __future__ import annotations
@@ -60,8 +67,12 @@ def apply_file(plugin: Any, path: Path) -> None:
         raise PluginError(f"{path}: no such preset or state file")
     data = path.read_bytes()
     if path.suffix.lower() == VSTPRESET_SUFFIX or data.startswith(_VSTPRESET_MAGIC):
-        check_vstpreset(data, path)
-        _hand_over(plugin, path, lambda: plugin.load_preset(str(path)))
+        chunks = check_vstpreset(data, path)
+        if type(plugin).__name__ != "VST3Plugin":
+            raise PluginError(f"{path}: a .vstpreset applies to VST3 plugins only, not {plugin.name!r}")
+        raw = vstpreset_to_raw_state(chunks)
+        check_raw_state(raw, path)
+        _hand_over(plugin, path, lambda: setattr(plugin, "raw_state", raw))
         return
     raw = read_state(data, path, plugin)
     _hand_over(plugin, path, lambda: setattr(plugin, "raw_state", raw))
@@ -127,8 +138,8 @@ def check_raw_state(raw: bytes, path: Path) -> None:
         raise PluginError(f"{path}: plugin state has root <{root.tag}>, expected <VST3PluginState>")
 
 
-def check_vstpreset(data: bytes, path: Path) -> None:
-    """Check a Steinberg .vstpreset header and chunk list before loading it."""
+def check_vstpreset(data: bytes, path: Path) -> dict[bytes, bytes]:
+    """Check a Steinberg .vstpreset header and chunk list; returns its chunks by id."""
     if len(data) < _VSTPRESET_HEADER or not data.startswith(_VSTPRESET_MAGIC):
         raise PluginError(f"{path}: not a .vstpreset file (bad header)")
     class_id = data[8:40]
@@ -143,7 +154,32 @@ def check_vstpreset(data: bytes, path: Path) -> None:
     entries_end = list_offset + 8 + 20 * count
     if count < 1 or entries_end > len(data):
         raise PluginError(f"{path}: .vstpreset chunk list is damaged")
+    chunks: dict[bytes, bytes] = {}
     for index in range(count):
-        _chunk_id, offset, size = struct.unpack_from("<4sqq", data, list_offset + 8 + 20 * index)
+        chunk_id, offset, size = struct.unpack_from("<4sqq", data, list_offset + 8 + 20 * index)
         if offset < _VSTPRESET_HEADER or size < 0 or offset + size > list_offset:
             raise PluginError(f"{path}: .vstpreset chunk {index} lies outside the file (truncated?)")
+        chunks[chunk_id] = data[offset : offset + size]
+    if b"Comp" not in chunks:
+        raise PluginError(f"{path}: .vstpreset holds no component state (no Comp chunk)")
+    return chunks
+
+
+# JUCE's MemoryBlock::toBase64Encoding alphabet: "<size>." then 6-bit groups, least significant first
+_JUCE_BASE64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+
+
+def juce_base64(data: bytes) -> str:
+    value = int.from_bytes(data, "little")
+    count = (len(data) * 8 + 5) // 6
+    return f"{len(data)}." + "".join(_JUCE_BASE64[(value >> (6 * i)) & 63] for i in range(count))
+
+
+def vstpreset_to_raw_state(chunks: dict[bytes, bytes]) -> bytes:
+    """The JUCE VST3 host state (what ``raw_state`` takes) holding a preset's chunks."""
+    root = ElementTree.Element("VST3PluginState")
+    ElementTree.SubElement(root, "IComponent").text = juce_base64(chunks[b"Comp"])
+    if chunks.get(b"Cont"):
+        ElementTree.SubElement(root, "IEditController").text = juce_base64(chunks[b"Cont"])
+    xml = b'<?xml version="1.0" encoding="UTF-8"?>\n\n' + ElementTree.tostring(root) + b"\x00"
+    return _JUCE_BINARY_XML + struct.pack("<I", len(xml)) + xml

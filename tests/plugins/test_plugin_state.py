@@ -1,0 +1,106 @@
+"""Plugin state and presets: round trips with real plugins, and refusal of bad data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plugin_helpers import BLOCK, SR, Bound, sine
+
+from host.errors import PluginError
+from host.plugins.cache import PluginCache
+from host.plugins.stage import PluginStage, make_plugin_stage
+
+SETTINGS = {"low_db": -18.0, "mid_db": 6.0, "low_mid_freq_hz": 500.0}
+
+
+def _eq(base: Path, **options: object) -> PluginStage:
+    return make_plugin_stage("eq", {"path": "3BandEQ.vst3", **options}, base)
+
+
+def _render(stage: PluginStage, params: dict | None = None) -> np.ndarray:
+    bound = Bound(stage, params)
+    stage.prepare(SR, BLOCK, 2)
+    x = sine(80.0, 0.5) + sine(1500.0, 0.5, amp=0.2)
+    return bound.run(x)
+
+
+def _saved(plugin_dir: Path, tmp_path: Path) -> tuple[Path, np.ndarray]:
+    stage = _eq(plugin_dir)
+    reference = _render(stage, SETTINGS)
+    return stage.save_state(tmp_path / "eq.mxstate"), reference
+
+
+def test_saved_state_restores_values_and_sound(plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path) -> None:
+    path, reference = _saved(plugin_dir, tmp_path)
+    restored = _eq(plugin_dir, state=str(path))
+    defaults = {s.name: s.default for s in restored.param_specs()}
+    for name, value in SETTINGS.items():
+        assert defaults[name] == pytest.approx(value, abs=0.05)
+    np.testing.assert_allclose(_render(restored), reference, atol=1e-5)
+
+
+def test_a_vstpreset_is_loaded(plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path) -> None:
+    stage = _eq(plugin_dir)
+    _render(stage, SETTINGS)
+    preset = tmp_path / "eq.vstpreset"
+    preset.write_bytes(stage.plugin.preset_data)
+    loaded = _eq(plugin_dir, preset=str(preset))
+    defaults = {s.name: s.default for s in loaded.param_specs()}
+    assert defaults["low_db"] == pytest.approx(-18.0, abs=0.05)
+
+
+def _corrupt(kind: str, path: Path, plugin_dir: Path, tmp_path: Path) -> Path:
+    document = json.loads(path.read_text())
+    if kind == "checksum":
+        document["sha256"] = "0" * 64
+    elif kind == "other-plugin":
+        other = make_plugin_stage("verb", {"path": "MVerb.vst3"}, plugin_dir)
+        return other.save_state(tmp_path / "verb.mxstate")
+    elif kind == "format":
+        document["format"] = "something-else"
+    elif kind == "truncated-raw":
+        raw = tmp_path / "eq.raw"
+        raw.write_bytes(_eq(plugin_dir).plugin.raw_state[:40])
+        return raw
+    elif kind == "garbage":
+        raw = tmp_path / "eq.bin"
+        raw.write_bytes(b"\x00\x01garbage that a plugin must never see")
+        return raw
+    elif kind == "truncated-vstpreset":
+        preset = tmp_path / "cut.vstpreset"
+        preset.write_bytes(_eq(plugin_dir).plugin.preset_data[:120])
+        return preset
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("checksum", "damaged"),
+        ("other-plugin", "belongs to plugin 'MVerb'"),
+        ("format", "not a mixhost plugin state file"),
+        ("truncated-raw", "truncated"),
+        ("garbage", "not plugin state data"),
+        ("truncated-vstpreset", "outside the file"),
+    ],
+)
+def test_bad_state_is_refused_before_reaching_the_plugin(
+    plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path, kind: str, message: str
+) -> None:
+    path, _ = _saved(plugin_dir, tmp_path)
+    bad = _corrupt(kind, path, plugin_dir, tmp_path)
+    with pytest.raises(PluginError, match=message):
+        _eq(plugin_dir, state=str(bad))
+
+
+def test_a_bare_raw_state_file_is_accepted(plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path) -> None:
+    stage = _eq(plugin_dir)
+    _render(stage, SETTINGS)
+    raw = tmp_path / "eq.raw"
+    raw.write_bytes(stage.plugin.raw_state)
+    defaults = {s.name: s.default for s in _eq(plugin_dir, state=str(raw)).param_specs()}
+    assert defaults["mid_db"] == pytest.approx(6.0, abs=0.05)
