@@ -22,6 +22,7 @@ _BUILTIN: dict[str, str] = {
     "expander": "host.stages.dynamics:Expander",
     "gate": "host.stages.dynamics:Gate",
     "deesser": "host.stages.dynamics:DeEsser",
+    "limiter": "host.stages.limiter:Limiter",
 }
 
 _loaded: dict[str, type[Stage]] = {}

@@ -1,0 +1,110 @@
+"""True-peak brickwall limiter with lookahead.
+
+The output's true peak (BS.1770-4 Annex 2, 4x oversampled below 96 kHz)
+stays at or below ``ceiling_dbtp``.  Detection runs on the oversampled signal
+from :mod:`host.dsp.true_peak`'s interpolator; the gain computer and its
+lookahead ramp are one compiled loop (:mod:`host.dsp.limiting`).  Release is
+``release_ms``, or program-dependent with ``auto_release`` on (isolated peaks
+release five times faster; sustained reduction of 3 dB or more uses the full
+time).  Option ``lookahead_ms`` sets the attack ramp; the latency is that
+ramp plus the interpolator's delay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..dsp.limiting import BOX_SUM, RELEASED, true_peak_limit
+from ..dsp.true_peak import TruePeakDetector
+from ..errors import SessionError
+from ..registry import ParamSpec, boolean
+from .native import NativeStage, db_to_amp, one_pole_coefficient
+
+DEFAULT_LOOKAHEAD_MS = 1.5
+SUSTAIN_MS = 1000.0
+# The gain varies between neighbouring samples, so the interpolated output can
+# overshoot what the detector saw by a few thousandths of a dB: aim this much lower.
+SAFETY_DB = 0.01
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(1, int(n - 1).bit_length())
+
+
+class Limiter(NativeStage):
+    """True-peak brickwall limiter."""
+
+    type_name = "limiter"
+    PARAMS: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("input_gain_db", 0.0, -12.0, 24.0, unit="dB", doc="gain into the limiter"),
+        ParamSpec("ceiling_dbtp", -1.0, -24.0, 0.0, unit="dBTP", doc="largest true peak of the output"),
+        ParamSpec("release_ms", 100.0, 1.0, 2000.0, unit="ms", scale="log", doc="release time constant"),
+        boolean("auto_release", True, doc="program-dependent release"),
+    )
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        "lookahead_ms": {"type": "number", "minimum": 0.5, "maximum": 10.0, "default": DEFAULT_LOOKAHEAD_MS},
+    }
+
+    def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(stage_id, options)
+        look = self.options.get("lookahead_ms", DEFAULT_LOOKAHEAD_MS)
+        if isinstance(look, bool) or not isinstance(look, (int, float)) or not 0.5 <= look <= 10.0:
+            raise SessionError(f"stage {stage_id!r}: lookahead_ms must be a number from 0.5 to 10, got {look!r}")
+        self._lookahead_ms = float(look)
+        self._window = 1
+        self._delay = 0
+
+    @property
+    def latency(self) -> int:
+        return self._delay + self._window - 1
+
+    def _setup(self) -> None:
+        self._detector = TruePeakDetector(self.channels, self.sample_rate)
+        self._delay = self._detector.latency
+        self._window = max(1, int(round(self._lookahead_ms * 1e-3 * self.sample_rate)))
+        size = _pow2_at_least(self._delay + self._window + 2)
+        self._history = np.zeros((self.channels, size))
+        qsize = _pow2_at_least(self._window + 2)
+        self._dq_val = np.ones(qsize)
+        self._dq_idx = np.zeros(qsize, dtype=np.int64)
+        self._box = np.ones(self._window)
+        self._fstate = np.zeros(4)
+        self._istate = np.zeros(4, dtype=np.int64)
+        self._clear()
+
+    def _clear(self) -> None:
+        self._detector.reset()
+        self._history[:] = 0.0
+        self._dq_val[:] = 1.0
+        self._dq_idx[:] = 0
+        self._box[:] = 1.0
+        self._istate[:] = 0
+        self._fstate[:] = 0.0
+        self._fstate[RELEASED] = 1.0
+        self._fstate[BOX_SUM] = float(self._window)
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        frames = block.shape[1]
+        gain = self.glide("input_gain_db", frames)
+        x = block * db_to_amp(gain) if np.ndim(gain) or gain != 0.0 else block
+        over = self._detector.oversampled(x)
+        out = np.empty_like(block)
+        os_ = self._detector.oversample
+        sr = self.sample_rate
+        auto = self.switch("auto_release")
+        for start, stop, v in self.segments(("ceiling_dbtp", "release_ms"), frames):
+            ceiling = 10.0 ** ((v["ceiling_dbtp"] - SAFETY_DB) / 20.0)
+            true_peak_limit(
+                x[:, start:stop], over[:, start * os_ : stop * os_], out[:, start:stop], self._history,
+                self._dq_val, self._dq_idx, self._box, self._fstate, self._istate, ceiling,
+                one_pole_coefficient(v["release_ms"] / 5.0, sr),
+                one_pole_coefficient(v["release_ms"], sr),
+                one_pole_coefficient(SUSTAIN_MS, sr), auto, self._delay, self._window,
+            )
+        return out
+
+
+__all__ = ["Limiter"]

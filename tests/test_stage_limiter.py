@@ -1,0 +1,87 @@
+"""True-peak limiter: the output's true peak, measured by the BS.1770 meter, stays under the ceiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stage_harness import SR, Harness, db, noise, sine
+
+from host.dsp.true_peak import true_peak_dbtp
+
+
+def synthesised_music(seconds: float, seed: int = 3) -> np.ndarray:
+    """Harmonic pad with slow tremolo, a bass line and noise-burst drums every 250 ms."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    x = np.zeros(n)
+    for f in (55.0, 110.0, 220.0, 330.0, 440.0, 660.0, 880.0, 1320.0, 2640.0, 5280.0):
+        tremolo = 1.0 + np.sin(2 * np.pi * rng.uniform(0.2, 3.0) * t)
+        x += rng.uniform(0.05, 0.3) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) * tremolo
+    for start in range(0, n, SR // 4):
+        length = min(4000, n - start)
+        x[start : start + length] += rng.standard_normal(length) * np.exp(-np.arange(length) / 600.0)
+    return np.vstack([x, 0.9 * np.roll(x, 100)]) / 4.0
+
+
+SIGNALS = {
+    "white-noise": lambda: noise(3.0, amp=0.5),
+    "sine-12kHz": lambda: sine(12_000.0, 1.0, amp=0.9),
+    "sine-19.9kHz": lambda: sine(19_900.0, 1.0, amp=0.9),
+    "sine-22kHz": lambda: sine(22_000.0, 1.0, amp=0.9),
+    "sine-23.9kHz": lambda: sine(23_900.0, 1.0, amp=0.9),
+    "music": lambda: synthesised_music(4.0),
+}
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+@pytest.mark.parametrize("ceiling, drive", [(-1.0, 12.0), (-0.1, 6.0), (-6.0, 3.0)])
+def test_output_true_peak_never_exceeds_ceiling(name: str, ceiling: float, drive: float) -> None:
+    x = SIGNALS[name]()
+    h = Harness("limiter", params={"ceiling_dbtp": ceiling, "input_gain_db": drive})
+    # flush the latency, as a render does, so the output holds the whole signal
+    y = h.run(np.concatenate([x, np.zeros((2, h.stage.latency))], axis=1), block=128)
+    assert true_peak_dbtp(x * 10 ** (drive / 20), SR) > ceiling + 1.0  # it really had work to do
+    out_tp = true_peak_dbtp(y, SR)
+    assert out_tp <= ceiling
+    assert out_tp > ceiling - 0.1  # and it does not over-limit
+
+
+def test_latency_is_reported_exactly() -> None:
+    h = Harness("limiter", params={"ceiling_dbtp": 0.0})
+    x = np.zeros((2, 2048))
+    x[:, 100] = 0.25
+    y = h.run(x)
+    assert np.argmax(np.abs(y[0])) == 100 + h.stage.latency
+    assert y[0, 100 + h.stage.latency] == 0.25
+
+
+@pytest.mark.parametrize("release_ms", [20.0, 200.0])
+def test_release_time_constant(release_ms: float) -> None:
+    """After a single over, the gain recovers with the set time constant (auto release off)."""
+    h = Harness("limiter", params={"ceiling_dbtp": -6.0, "release_ms": release_ms, "auto_release": False})
+    frames = int(SR * release_ms / 1000 * 8) + 4096
+    x = np.full((2, frames), 0.1)  # -20 dBFS DC: below the ceiling
+    x[:, 1000] = 1.0  # one sample 6 dB over the ceiling, 20 dB over the bed
+    y = h.run(x)[0]
+    lat = h.stage.latency
+    gain = y / 0.1
+    reduction_db = -db(gain[1000 + lat + h.stage._window :])  # after the hold window
+    start = reduction_db[0]
+    tau_samples = np.argmax(reduction_db <= start * np.exp(-1.0))
+    # the reduction decays as exp(-t / tau) in linear gain; in dB within a few % for small gains
+    recovered = 1.0 - gain[1000 + lat + h.stage._window :]
+    tau_linear = np.argmax(recovered <= recovered[0] * np.exp(-1.0))
+    assert tau_linear / SR * 1000.0 == pytest.approx(release_ms, rel=0.05)
+    assert tau_samples > 0
+
+
+def test_auto_release_recovers_faster_after_isolated_peaks() -> None:
+    x = np.full((2, SR), 0.1)
+    x[:, 1000] = 1.0
+    times = {}
+    for auto in (False, True):
+        h = Harness("limiter", params={"ceiling_dbtp": -6.0, "release_ms": 200.0, "auto_release": auto})
+        gain = h.run(x)[0] / 0.1
+        times[auto] = np.argmax(gain[1200:] > 0.99)
+    assert times[True] < times[False] / 3
