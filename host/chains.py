@@ -27,7 +27,7 @@ def search_dirs(base_dir: Path) -> list[Path]:
 
 
 def available(base_dir: Path) -> list[str]:
-    names = set()
+    names: set[str] = set()
     for folder in search_dirs(base_dir):
         if folder.is_dir():
             names.update(p.stem for p in folder.glob("*.yaml"))

@@ -163,7 +163,7 @@ def _expand_ref(strip: StripPlan, ref: dict[str, Any], ref_at: Located, ref_key:
         plans.append(StagePlan(strip.address, "", dict(entry), entry_at, ()))
     _assign_ids(plans)
     known = {p.stage_id for p in plans}
-    for stage_id, values in overrides.items():
+    for stage_id in overrides:
         if stage_id not in known:
             raise ref_at.error(
                 f"chain {ref['chain']!r} has no stage {stage_id!r}; {did_you_mean(stage_id, known)}",

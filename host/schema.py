@@ -145,6 +145,7 @@ BUS_PROPS: JSON = {
     "mute": {"type": "boolean", "default": False},
     "notes": {"type": "string"},
     "chain": _chain(),
+    "sends": _names(SEND),
     "output": {"type": "string", "pattern": NAME_PATTERN, "default": "master"},
 }
 

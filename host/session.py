@@ -204,7 +204,8 @@ def _lanes(session: Session, automation: Mapping[str, Any]) -> list[Lane]:
             raise at.error(f"no parameter at {address!r}; {did_you_mean(address, [p.address for p in session.registry])}",
                            hint="`mixhost params SESSION` lists every address")
         param = session.registry.param(address)
-        times, values = [], []
+        times: list[float] = []
+        values: list[float] = []
         for index, (time_s, value) in enumerate(lane["points"]):
             try:
                 values.append(param.parse(value))

@@ -95,7 +95,7 @@ class ChainRunner:
         for b in built:
             params = dict(b.stage.p.params) if b.stage.p else {}
             params["bypass"] = b.bypass
-            accurate = getattr(b.stage, "SAMPLE_ACCURATE", frozenset())
+            accurate: frozenset[str] = getattr(b.stage, "SAMPLE_ACCURATE", frozenset())
             for lane in lanes:
                 name = next((n for n, p in params.items() if p is lane.param), None)
                 if name is None:

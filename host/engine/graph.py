@@ -70,6 +70,8 @@ class _Control:
         if lane.is_constant(position, frames, self.sample_rate):
             value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
             self.registry.set_deferred(self.param, value)
+            if lane.interpolation == "linear":  # continuous with the ramp before it: no glide
+                self.smoother.reset(self._target(value))
             return self.smoother.next(self._target(value), frames)
         ramp = lane.block(position, frames, self.sample_rate)
         self.registry.set_deferred(self.param, float(ramp[-1]))
