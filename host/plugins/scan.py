@@ -148,7 +148,7 @@ def _record(cache: PluginCache, report: ScanReport, bundle: Path, mtime: float, 
     else:
         cache.store_failure(key, mtime, result.reason)
         report.failed[key] = result.reason
-        log.warning("plugin %s failed its probe: %s", key, result.reason)
+        log.info("plugin %s failed its probe: %s", key, result.reason)
 
 
 def _key(name: str) -> str:
