@@ -23,6 +23,11 @@ _BUILTIN: dict[str, str] = {
     "gate": "host.stages.dynamics:Gate",
     "deesser": "host.stages.dynamics:DeEsser",
     "limiter": "host.stages.limiter:Limiter",
+    "saturation": "host.stages.saturation:Saturation",
+    "width": "host.stages.width:Width",
+    "polarity": "host.stages.width:Polarity",
+    "delay": "host.stages.delay:Delay",
+    "reverb": "host.stages.reverb:Reverb",
 }
 
 _loaded: dict[str, type[Stage]] = {}

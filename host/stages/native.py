@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..dsp.smoothing import Smoother
+from ..dsp.smoothing import DEFAULT_TIME_S, Smoother
 from .base import Stage
 
 SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
@@ -44,6 +44,9 @@ def one_pole_coefficient(time_ms: float, sample_rate: float) -> float:
 class NativeStage(Stage):
     """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy."""
 
+    #: smoothing time constants (s) that differ from the Smoother's 10 ms default
+    SMOOTHING_S: ClassVar[Mapping[str, float]] = {}
+
     def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(stage_id, options)
         self._smoothers: dict[str, Smoother] = {}
@@ -52,7 +55,9 @@ class NativeStage(Stage):
     def _prepare(self) -> None:
         assert self.p is not None, "bind() before prepare()"
         self._smoothers = {
-            spec.name: Smoother(self.p[spec.name]) for spec in self.param_specs() if spec.smooth
+            spec.name: Smoother(self.p[spec.name], self.SMOOTHING_S.get(spec.name, DEFAULT_TIME_S))
+            for spec in self.param_specs()
+            if spec.smooth
         }
         for smoother in self._smoothers.values():
             smoother.prepare(self.sample_rate, max(self.max_block, SUB_BLOCK))
