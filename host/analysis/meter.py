@@ -140,90 +140,78 @@ def _energies_to_lufs(energy: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _k_weight_pair(
-    x: np.ndarray,
-    c: int,
-    d: int,
+    u: np.ndarray,
+    v: np.ndarray,
     sos: np.ndarray,
-    state: np.ndarray,
-    weights: np.ndarray,
+    su: np.ndarray,
+    sv: np.ndarray,
+    gu: float,
+    gv: float,
     w: np.ndarray,
 ) -> None:
-    """Add G_c z_c² (+ G_d z_d²) of the K-weighted channels ``c`` and ``d`` to ``w``.
+    """Add G_u z_u² + G_v z_v² of two K-weighted channels (1-D rows) to ``w``.
 
     Two channels per pass keep both filter states in registers and give the
-    CPU two independent recursions to overlap; ``d < 0`` runs ``c`` alone.
-    ``state[ch, stage, 0:2]`` is the transposed direct-form II state.
+    CPU two independent recursions to overlap.  ``su``/``sv`` hold the
+    transposed direct-form II state ``[stage 1 s1, s2, stage 2 s1, s2]``.
     """
     b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    frames = x.shape[1]
-    gc = weights[c]
-    p1, p2, q1, q2 = state[c, 0, 0], state[c, 0, 1], state[c, 1, 0], state[c, 1, 1]
-    if d < 0:
-        for n in range(frames):
-            v = x[c, n]
-            y = b0 * v + p1  # stage 1: high shelf
-            p1 = b1 * v - a1 * y + p2
-            p2 = b2 * v - a2 * y
-            z = c0 * y + q1  # stage 2: RLB high-pass
-            q1 = c1 * y - d1 * z + q2
-            q2 = c2 * y - d2 * z
-            w[n] += gc * z * z
-    else:
-        gd = weights[d]
-        r1, r2, t1, t2 = state[d, 0, 0], state[d, 0, 1], state[d, 1, 0], state[d, 1, 1]
-        for n in range(frames):
-            v = x[c, n]
-            u = x[d, n]
-            y = b0 * v + p1
-            yy = b0 * u + r1
-            p1 = b1 * v - a1 * y + p2
-            r1 = b1 * u - a1 * yy + r2
-            p2 = b2 * v - a2 * y
-            r2 = b2 * u - a2 * yy
-            z = c0 * y + q1
-            zz = c0 * yy + t1
-            q1 = c1 * y - d1 * z + q2
-            t1 = c1 * yy - d1 * zz + t2
-            q2 = c2 * y - d2 * z
-            t2 = c2 * yy - d2 * zz
-            w[n] += gc * z * z + gd * zz * zz
-        state[d, 0, 0], state[d, 0, 1], state[d, 1, 0], state[d, 1, 1] = r1, r2, t1, t2
-    state[c, 0, 0], state[c, 0, 1], state[c, 1, 0], state[c, 1, 1] = p1, p2, q1, q2
+    p1, p2, q1, q2 = su[0], su[1], su[2], su[3]
+    r1, r2, t1, t2 = sv[0], sv[1], sv[2], sv[3]
+    for n in range(u.size):
+        x = u[n]
+        xx = v[n]
+        y = b0 * x + p1  # stage 1: high shelf
+        yy = b0 * xx + r1
+        p1 = b1 * x - a1 * y + p2
+        r1 = b1 * xx - a1 * yy + r2
+        p2 = b2 * x - a2 * y
+        r2 = b2 * xx - a2 * yy
+        z = c0 * y + q1  # stage 2: RLB high-pass
+        zz = c0 * yy + t1
+        q1 = c1 * y - d1 * z + q2
+        t1 = c1 * yy - d1 * zz + t2
+        q2 = c2 * y - d2 * z
+        t2 = c2 * yy - d2 * zz
+        w[n] += gu * z * z + gv * zz * zz
+    su[0], su[1], su[2], su[3] = p1, p2, q1, q2
+    sv[0], sv[1], sv[2], sv[3] = r1, r2, t1, t2
 
 
 @njit(cache=True, nogil=True)
-def _k_weighted_subblocks(
-    x: np.ndarray,
-    sos: np.ndarray,
-    state: np.ndarray,
-    weights: np.ndarray,
-    carry: np.ndarray,
-    hop: int,
-    out: np.ndarray,
-    w: np.ndarray,
-    peaks: np.ndarray,
-) -> int:
-    """K-weight ``x`` (C, N), square, weight by G_i and sum over 100 ms sub-blocks.
+def _k_weight_one(u: np.ndarray, sos: np.ndarray, su: np.ndarray, gu: float, w: np.ndarray) -> None:
+    """Add G_u z_u² of one K-weighted channel to ``w`` (the odd channel out)."""
+    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    p1, p2, q1, q2 = su[0], su[1], su[2], su[3]
+    for n in range(u.size):
+        x = u[n]
+        y = b0 * x + p1
+        p1 = b1 * x - a1 * y + p2
+        p2 = b2 * x - a2 * y
+        z = c0 * y + q1
+        q1 = c1 * y - d1 * z + q2
+        q2 = c2 * y - d2 * z
+        w[n] += gu * z * z
+    su[0], su[1], su[2], su[3] = p1, p2, q1, q2
 
-    ``carry = [partial energy, frames in it]`` carries the unfinished
-    sub-block across calls.  Writes the energy sums of the sub-blocks
-    completed in this call to ``out`` and returns how many.  ``w`` is scratch
-    of at least N samples; ``peaks`` is raised to each channel's sample peak.
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _abs_max(u: np.ndarray, floor: float) -> float:
+    peak = floor
+    for n in range(u.size):
+        peak = max(peak, abs(u[n]))
+    return peak
+
+
+@njit(cache=True, nogil=True)
+def _subblock_sums(w: np.ndarray, frames: int, carry: np.ndarray, hop: int, out: np.ndarray) -> int:
+    """Sum ``w[:frames]`` over sub-blocks of ``hop`` frames, carrying the unfinished one.
+
+    ``carry = [partial energy, frames in it]``.  Writes the completed sums to
+    ``out`` and returns how many.
     """
-    channels, frames = x.shape
-    w[:frames] = 0.0
-    for c in range(channels):
-        p = peaks[c]
-        for n in range(frames):
-            v = abs(x[c, n])
-            if v > p:
-                p = v
-        peaks[c] = p
-    for c in range(0, channels - 1, 2):
-        _k_weight_pair(x, c, c + 1, sos, state, weights, w)
-    if channels % 2:
-        _k_weight_pair(x, channels - 1, -1, sos, state, weights, w)
     acc = carry[0]
     count = int(carry[1])
     done = 0
@@ -459,7 +447,7 @@ class LoudnessMeter:
             executor.shutdown(wait=False)
 
     def _reset_state(self) -> None:
-        self._filter_state = np.zeros((self.channels, 2, 2))
+        self._filter_state = np.zeros((self.channels, 4))
         self._carry = np.zeros(2)
         # the last 30 sub-block energies (oldest first) feed M and S
         self._recent = np.zeros(0)
@@ -482,17 +470,19 @@ class LoudnessMeter:
         # the true-peak interpolator and the K-weighting are independent and
         # both release the GIL: run them on two cores
         pending = self._pool().submit(self._true_peak.accumulate, x) if self._true_peak else None
-        done = _k_weighted_subblocks(
-            x,
-            self._sos,
-            self._filter_state,
-            self.G,
-            self._carry,
-            self.fine_hop,
-            out,
-            self._scratch,
-            self._sample_peak,
-        )
+        # 1-D contiguous rows (no copy when the rows already are) let the kernels vectorise
+        rows = [np.ascontiguousarray(x[c]) for c in range(self.channels)]
+        w = self._scratch[:frames]
+        w[:] = 0.0
+        state, g, sos = self._filter_state, self.G, self._sos
+        for c in range(0, self.channels - 1, 2):
+            _k_weight_pair(rows[c], rows[c + 1], sos, state[c], state[c + 1], g[c], g[c + 1], w)
+        if self.channels % 2:
+            c = self.channels - 1
+            _k_weight_one(rows[c], sos, state[c], g[c], w)
+        for c in range(self.channels):
+            self._sample_peak[c] = _abs_max(rows[c], self._sample_peak[c])
+        done = _subblock_sums(w, frames, self._carry, self.fine_hop, out)
         self._frames += frames
         if pending is not None:
             self._tp = pending.result()

@@ -127,7 +127,7 @@ class TruePeakDetector:
             return np.max(np.abs(x), axis=1)
         extended = self._extend(x)
         return _peak_kernel(
-            extended, self._matrix, self._bound, PRUNE_CHUNK, np.zeros(self.channels)
+            extended, self._matrix, self._bound, PRUNE_CHUNK, np.zeros(self.channels), False
         )
 
     def accumulate(self, block: np.ndarray) -> np.ndarray:
@@ -143,7 +143,7 @@ class TruePeakDetector:
             else:
                 extended = self._extend(x)
                 self._running = _peak_kernel(
-                    extended, self._matrix, self._bound, PRUNE_CHUNK, self._running
+                    extended, self._matrix, self._bound, PRUNE_CHUNK, self._running, True
                 )
         return self._running.copy()
 
@@ -157,7 +157,7 @@ class TruePeakDetector:
             return np.zeros(self.channels)
         extended = np.concatenate((self._history, np.zeros((self.channels, self._width))), axis=1)
         return _peak_kernel(
-            extended, self._matrix, self._bound, PRUNE_CHUNK, np.zeros(self.channels)
+            extended, self._matrix, self._bound, PRUNE_CHUNK, np.zeros(self.channels), False
         )
 
     # -- private ---------------------------------------------------------------
@@ -173,9 +173,9 @@ class TruePeakDetector:
         """History + block in a reused buffer; the block's tail becomes the new history."""
         keep = self._width - 1
         needed = keep + x.shape[1]
-        if self._buffer.shape[1] < needed:
+        if self._buffer.shape[1] != needed:  # a stable block size reuses the buffer
             self._buffer = np.empty((self.channels, needed))
-        extended = self._buffer[:, :needed]
+        extended = self._buffer
         extended[:, :keep] = self._history
         extended[:, keep:] = x
         self._history[:] = extended[:, needed - keep :]
@@ -211,7 +211,12 @@ def true_peak_dbtp(x: np.ndarray, sample_rate: float, block: int = 65536) -> flo
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _peak_kernel(
-    extended: np.ndarray, matrix: np.ndarray, bound: float, chunk: int, floor: np.ndarray
+    extended: np.ndarray,
+    matrix: np.ndarray,
+    bound: float,
+    chunk: int,
+    floor: np.ndarray,
+    running: bool,
 ) -> np.ndarray:
     """max(floor, max |oversampled output|) per channel for the frames after the history.
 
@@ -220,30 +225,40 @@ def _peak_kernel(
     ``extended[:, n + D]`` itself.  A chunk of frames whose window maximum
     times ``bound`` (the largest per-phase L1 norm) cannot beat the peak
     already found is skipped: the result is exact, only cheaper.
+
+    With ``running`` the result is a running peak, so every sample in
+    ``extended`` may seed it (each is, or will be, a phase-0 output);
+    otherwise only this block's phase-0 outputs do.
     """
     channels, total = extended.shape
     width, phases = matrix.shape
     half = (width - 1) // 2
     frames = total - width + 1
+    chunk = max(chunk, width - 1)  # a window then spans at most two chunks
+    chunks = (total + chunk - 1) // chunk
     peaks = np.zeros(channels)
+    acc = np.empty(chunk)
+    chunk_max = np.empty(chunks + 1)
     for c in range(channels):
         row = extended[c]
         best = floor[c]
-        for n in range(frames):  # phase 0: the (delayed) input samples
-            v = abs(row[n + half])
-            if v > best:
-                best = v
-        acc = np.empty(chunk)
-        for start in range(0, frames, chunk):
-            stop = min(start + chunk, frames)
+        for j in range(chunks):
             local = 0.0
-            for i in range(start, stop + width - 1):
-                v = abs(row[i])
-                if v > local:
-                    local = v
-            if local * bound <= best:
+            for i in range(j * chunk, min((j + 1) * chunk, total)):
+                local = max(local, abs(row[i]))
+            chunk_max[j] = local
+        chunk_max[chunks] = 0.0
+        if running:
+            for j in range(chunks):
+                best = max(best, chunk_max[j])
+        else:
+            for n in range(frames):  # phase 0: this block's (delayed) input samples
+                best = max(best, abs(row[n + half]))
+        for j in range(0, (frames + chunk - 1) // chunk):
+            start = j * chunk
+            size = min(start + chunk, frames) - start
+            if max(chunk_max[j], chunk_max[j + 1]) * bound <= best:
                 continue
-            size = stop - start
             for k in range(1, phases):
                 # y_k[n] = sum_m H[m, k] x[n + m], as AXPYs over n so it vectorises
                 acc[:size] = 0.0
@@ -252,8 +267,6 @@ def _peak_kernel(
                     for n in range(size):
                         acc[n] += h * row[start + n + m]
                 for n in range(size):
-                    v = abs(acc[n])
-                    if v > best:
-                        best = v
+                    best = max(best, abs(acc[n]))
         peaks[c] = best
     return peaks
