@@ -140,9 +140,17 @@ class AtomicWriter:
     """
 
     def __init__(self, path: Path, sample_rate: int, channels: int, fmt: str = "wav",
-                 bit_depth: int | str = 24, dither: bool = True, seed: int = 0) -> None:
+                 bit_depth: int | str = 24, dither: bool = True, seed: int = 0,
+                 file_rate: int | None = None) -> None:
         self.path = path
         self.sample_rate = sample_rate
+        self.file_rate = file_rate or sample_rate
+        self._resampler = None
+        if self.file_rate != sample_rate:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(sample_rate, self.file_rate, channels, dtype="float64",
+                                                  quality="VHQ")
         self.channels = channels
         self.peak = 0.0
         self.frames = 0
@@ -156,7 +164,7 @@ class AtomicWriter:
         os.close(fd)
         self._tmp = Path(tmp)
         try:
-            self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels,
+            self._file = sf.SoundFile(tmp, "w", samplerate=self.file_rate, channels=channels,
                                       subtype=subtype, format=fmt.upper())
         except BaseException:
             self._tmp.unlink(missing_ok=True)
@@ -166,14 +174,21 @@ class AtomicWriter:
         """Write a (channels, frames) float block."""
         if block.shape[1] == 0:
             return
-        self.peak = max(self.peak, float(np.max(np.abs(block))))
-        data = block
-        if self._dither:
-            data = _dither(block, int(self.bit_depth), self._rng)
-        self._file.write(data.T)
         self.frames += block.shape[1]
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(block.T).T
+        self._write(block)
+
+    def _write(self, block: np.ndarray) -> None:
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        data = _dither(block, int(self.bit_depth), self._rng) if self._dither else block
+        self._file.write(data.T)
 
     def commit(self) -> Path:
+        if self._resampler is not None:
+            self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
         self._file.close()
         os.replace(self._tmp, self.path)
         return self.path

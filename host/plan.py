@@ -133,10 +133,9 @@ def _strip(kind: str, name: str, settings: dict[str, Any], session_at: Located,
 
 
 def _stages(strip: StripPlan, chain: Any, where: Located, base_dir: Path) -> list[StagePlan]:
-    if isinstance(chain, str):  # `chain: vocal-strip` shorthand for one chain reference
-        chain = [{"chain": chain}]
-        items_at = Located(where.file, where.document, (*where.key_path, "chain"))
-        return _expand_ref(strip, chain[0], items_at, (*where.key_path, "chain"), base_dir, {})
+    if isinstance(chain, str):  # `chain: vocal-strip`: shorthand for `chain: [{chain: vocal-strip}]`
+        ref_at = Located(where.file, where.document, (*where.key_path, "chain"))
+        return _expand_ref(strip, {"chain": chain}, ref_at, (*where.key_path, "chain", 0), base_dir, {})
     plans: list[StagePlan] = []
     for index, entry in enumerate(chain):
         entry_at = Located(where.file, where.document, (*where.key_path, "chain", index))

@@ -68,8 +68,12 @@ CHAIN_REF_KEYS: JSON = {
 def _stage_type_schema(type_name: str, cls: Any) -> JSON:
     params = {spec.name: spec.to_json_schema() for spec in cls.PARAMS}
     props: JSON = {"type": {"const": type_name}, **STAGE_COMMON}
-    # stages whose parameters are known only per instance (user Python stages) are checked at build
-    props["params"] = {"type": "object"} if getattr(cls, "DYNAMIC_PARAMS", False) else _strict(params)
+    # stages whose parameters are known only per instance (EQ bands, user Python stages) are
+    # checked when the stage is built, with the same did-you-mean
+    from .stages.base import Stage
+
+    dynamic = getattr(cls, "DYNAMIC_PARAMS", False) or cls.param_specs is not Stage.param_specs
+    props["params"] = {"type": "object"} if dynamic else _strict(params)
     props.update(dict(cls.OPTIONS))
     return _strict(props, doc=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import checks, yaml_doc
 from .automation import Lane
@@ -236,7 +236,10 @@ class _DocumentSync:
 
 def _set_in(document: Any, path: tuple[str | int, ...], value: Any) -> None:
     node = document
-    for key in path[:-1]:
+    for depth, key in enumerate(path[:-1]):
+        if isinstance(node, dict) and isinstance(node.get(key), str) and path[depth + 1] == 0:
+            # `chain: name` shorthand gains an override: write it out as `chain: [{chain: name, params: ...}]`
+            node[key] = CommentedSeq([CommentedMap(chain=node[key])])
         if isinstance(node, list):
             node = node[int(key)]
             continue

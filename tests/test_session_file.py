@@ -150,3 +150,59 @@ def test_fuzzed_sessions_never_traceback(tmp_path, stems, document, mutate, junk
         path = tmp_path / f"fuzz{index}.yaml"
         path.write_text(text)
         assert main(["validate", str(path)]) in (0, 2)
+
+
+CHAINED = """\
+tracks:
+  vocals:
+    source: v.wav
+    chain: vocal-strip        # the shipped chain file
+  bass:
+    source: b.wav
+    chain:
+      - {type: gain, id: trim}
+      - {chain: vocal-strip, params: {comp: {threshold_db: -30}}}
+"""
+
+
+def test_chain_files_by_name_with_overrides_and_save(write_session, stems, tmp_path):
+    session = host.load_session(write_session(CHAINED))
+    assert session.get("tracks/vocals/comp/threshold_db") == -20
+    assert session.get("tracks/bass/comp/threshold_db") == -30
+    assert "tracks/bass/trim/gain_db" in session.registry
+    session.set("tracks/vocals/comp/ratio", 5)
+    session.set("tracks/vocals/deess/bypass", True)
+    again = host.load_session(session.save(tmp_path / "saved.yaml"))
+    assert again.get("tracks/vocals/comp/ratio") == 5
+    assert again.get("tracks/vocals/deess/bypass") is True
+    assert again.get("tracks/vocals/comp/threshold_db") == -20
+    assert "# the shipped chain file" in (tmp_path / "saved.yaml").read_text()
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("chain: vocal-strip ", "chain: vocal-strp ", ["chain 'vocal-strp' not found", 'did you mean "vocal-strip"', "session.yaml:4"]),
+    ("{comp: {threshold_db", "{compp: {threshold_db", ["no stage 'compp'", 'did you mean "comp"']),
+    ("{threshold_db: -30}", "{threshhold_db: -30}", ["no parameter 'threshhold_db'", 'did you mean "threshold_db"']),
+])
+def test_chain_reference_errors(write_session, stems, capsys, old, new, expected):
+    path = write_session(CHAINED.replace(old, new))
+    assert main(["validate", str(path)]) == 2
+    message = capsys.readouterr().err
+    for part in expected:
+        assert part in message, message
+
+
+def test_output_sample_rate_and_format(write_session, stems):
+    import soundfile as sf
+
+    path = write_session(BASE.replace("  mixdown: out/mix.wav", "  mixdown: out/mix.flac\n  sample_rate: 44100\n  bit_depth: 16"))
+    result = host.load_session(path).render()
+    info = sf.info(result.outputs[0])
+    assert (info.samplerate, info.format, info.subtype) == (44100, "FLAC", "PCM_16")
+    assert abs(info.frames - 44100) <= 2
+    mix, _ = sf.read(result.outputs[0])
+    left = mix[4410:-4410, 0]
+    spectrum = np.abs(np.fft.rfft(left * np.hanning(len(left))))
+    bin_hz = 44100 / len(left)
+    strongest = sorted(np.argsort(spectrum)[-2:] * bin_hz)  # the 110 Hz bass and the 440 Hz vocal, unshifted
+    assert strongest == pytest.approx([110, 440], abs=2)

@@ -13,7 +13,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
-    result = Table(title=title, show_lines=False, header_style="bold")
+    result = Table(title=title, show_lines=False, header_style="bold", show_header=any(columns))
     for column in columns:
         result.add_column(column, overflow="fold")
     for row in rows:

@@ -86,7 +86,8 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
         total = length + graph.latency
         bit_depth = settings.get("bit_depth", 24)
         with AtomicWriter(mix_path, graph.sample_rate, 2, settings["format"], bit_depth,
-                          dither=bool(settings.get("dither", True))) as writer:
+                          dither=bool(settings.get("dither", True)),
+                          file_rate=settings.get("sample_rate")) as writer:
             stems = _stem_writers(graph, settings)
             try:
                 blocks = (render_blocks(graph, workers, total) if workers > 1 else _blocks(graph, total, stems))

@@ -1,0 +1,111 @@
+"""Control hand-off: parameter sets from any thread land at the start of a block.
+
+While the live engine runs, the session registry's store step is replaced
+(on the instance, no engine change) so that a set from a control thread
+(the Python API, later MIDI and OSC) does two things:
+
+* queues ``(parameter, value, source, time)`` on a deque (append and
+  popleft are atomic in CPython: no lock, the audio thread never waits);
+* runs the observers at once in the setting thread, so feedback and the
+  YAML document follow the change without the audio thread.
+
+At block start the audio thread drains the queue into ``registry.values``
+(:meth:`ControlHandoff.apply`).  Every stage and fader of that block then
+sees the same values, which is what lets the automation recorder say
+exactly which block carried a move; the wait from the set to that block is
+the control latency, kept in a preallocated array.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ..registry import Change, Parameter, Registry
+
+
+class Carried(NamedTuple):
+    """A change as the engine applied it: the block position that first carried it."""
+
+    position: int
+    rolling: bool
+    param: Parameter
+    value: float
+    source: str
+
+
+class Marker(NamedTuple):
+    """A transport event for the recorder: ``pass`` (a rolling run starts), ``stop``, ``release``."""
+
+    kind: str
+    position: int
+    slot: int = -1              # release: the control let go
+    previous_end: int = -1      # pass: where the previous run stopped (a locate or loop wrap)
+
+
+CarryHook = Callable[[Parameter, int], None]
+
+
+class ControlHandoff:
+    """Queues registry writes from control threads and applies them at block start."""
+
+    def __init__(self, registry: Registry, history: int = 1 << 16) -> None:
+        self.registry = registry
+        self._pending: deque[tuple[Parameter, float, str, float]] = deque()
+        #: what the engine carried, for the automation recorder (drained by a control thread)
+        self.carried: deque[Carried | Marker] = deque()
+        self.keep_carried = False
+        self.latencies = np.zeros(history)   # seconds from a set to the block that carried it
+        self.latency_count = 0
+        self._installed = False
+
+    # -- set-up (control thread) ----------------------------------------------------------
+    def install(self) -> None:
+        if not self._installed:
+            # an instance attribute shadows Registry._store for this registry only
+            setattr(self.registry, "_store", self._store)  # noqa: B010 - mypy refuses assigning a method
+            self._installed = True
+
+    def uninstall(self) -> None:
+        """Restore direct writes; anything still queued is written now."""
+        if self._installed:
+            delattr(self.registry, "_store")
+            self._installed = False
+        while self._pending:
+            param, value, _, _ = self._pending.popleft()
+            self.registry.values[param.slot] = value
+
+    # -- control threads ---------------------------------------------------------------------
+    def _store(self, param: Parameter, value: float, source: str) -> None:
+        self._pending.append((param, value, source, time.perf_counter()))
+        self.registry._notify(Change(param.address, value, source))  # noqa: SLF001 - the registry's own fan-out
+
+    # -- the audio thread ----------------------------------------------------------------------
+    def apply(self, position: int, rolling: bool, block_start: float, hook: CarryHook | None) -> int:
+        """Write queued values for the block about to run; returns how many."""
+        values = self.registry.values
+        count = 0
+        while self._pending:
+            param, value, source, stamp = self._pending.popleft()
+            values[param.slot] = value
+            index = self.latency_count % len(self.latencies)
+            self.latencies[index] = block_start - stamp
+            self.latency_count += 1
+            if self.keep_carried:
+                self.carried.append(Carried(position, rolling, param, value, source))
+            if hook is not None:
+                hook(param, position)
+            count += 1
+        return count
+
+    def mark(self, kind: str, position: int, slot: int = -1, previous_end: int = -1) -> None:
+        if self.keep_carried:
+            self.carried.append(Marker(kind, position, slot, previous_end))
+
+    def latency_samples(self) -> np.ndarray:
+        count = min(self.latency_count, len(self.latencies))
+        return self.latencies[:count].copy()

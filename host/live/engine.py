@@ -1,0 +1,400 @@
+"""The live engine: the session's graph driven block by block by an audio backend.
+
+:meth:`LiveEngine.process_block` is the audio callback's work.  At block
+start it applies queued transport commands and parameter sets (see
+:mod:`host.live.control`), then runs the same :class:`~host.engine.graph.Graph`
+the offline render uses at the transport position, split where a loop wraps.
+After the graph come the safety stages:
+
+* a NaN/Inf guard: a track whose chain produces non-finite samples (or
+  whose stage raises) is muted through the registry with source ``engine``,
+  taken out of the graph until it is unmuted, and reported;
+* output protection: a hard ceiling at 0 dBFS.
+
+Nothing here blocks, logs, or touches a file; buffers are allocated in
+:meth:`LiveEngine.open`.  Per-callback times go into a preallocated array.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import MixhostError, RenderError, UserInputError
+from ..session import Session
+from .control import ControlHandoff
+from .lanes import LanePlayback
+from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
+from .transport import Transport
+
+if TYPE_CHECKING:
+    from ..engine.graph import Graph, StripNode
+    from .backends import Backend
+
+CEILING = 1.0               # output protection: 0 dBFS
+RING_SECONDS = 1.0          # disk read-ahead per track
+PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls on
+FOLLOW_PREROLL_S = 0.2      # after a JACK locate while rolling: the sources restart this far ahead
+TOUCH_HOLD_S = 0.5          # touch mode: a control counts as released after this long without a move
+RECORD_MODES = ("write", "latch", "touch")
+
+Tap = Callable[[np.ndarray, int, bool], None]
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """Something the safety stages did, for the status line."""
+
+    kind: str          # "nan" | "stage-failed" | "panic"
+    address: str
+    position: int
+
+
+class LiveEngine:
+    """Plays a session in real time through a backend (``none``, ``jack``, ``sounddevice``)."""
+
+    def __init__(self, session: Session, block_size: int | None = None, backend: str | Backend = "none", *,
+                 follow_transport: bool = False, record: str | None = None,
+                 history: int = 1 << 16, **backend_options: Any) -> None:
+        if record is not None and record not in RECORD_MODES:
+            raise UserInputError(f"unknown automation mode {record!r}; use write, latch or touch")
+        self.session = session
+        self.requested_block = block_size
+        self.follow_transport = follow_transport
+        self.record_mode = record
+        if isinstance(backend, str):
+            from .backends import make_backend
+
+            backend = make_backend(backend, **backend_options)
+        self.backend = backend
+        self.transport = Transport(session.sample_rate)
+        self.handoff = ControlHandoff(session.registry)
+        self.handoff.keep_carried = record is not None
+        self.clock = SourceClock()
+        self.events: deque[GuardEvent] = deque(maxlen=64)
+        self.callback_times = np.zeros(history)
+        self.callback_count = 0
+        self.peaks = np.zeros(2)          # peak hold since the last status read
+        self.error: BaseException | None = None
+        self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
+        self.taps: list[Tap] = []
+        self._panic = False
+        self._opened = False
+        self.graph: Graph | None = None
+
+    # -- life cycle (control thread) ---------------------------------------------------
+    def open(self) -> None:
+        """Open the backend, build and prepare the graph, start disk streaming."""
+        if self._opened:
+            return
+        sample_rate, block_size = self.backend.open(self, self.session.sample_rate, self.requested_block)
+        if sample_rate != self.session.sample_rate:
+            self.backend.close()
+            raise UserInputError(
+                f"the audio device runs at {sample_rate} Hz but the session is {self.session.sample_rate} Hz",
+                hint="set `session: sample_rate:` to the device rate, or restart the device at the session rate",
+            )
+        self.block_size = block_size
+        self.period_s = block_size / sample_rate
+        self.transport.min_loop = block_size
+        self._build_graph(block_size)
+        self.handoff.install()
+        self._opened = True
+
+    def _build_graph(self, block_size: int) -> None:
+        from ..engine.graph import Graph
+
+        graph = Graph(self.session, block_size=block_size)
+        self.inputs: dict[str, PortInput] = {}
+        ports = self.input_ports()
+        for node in graph.tracks:
+            if node.name in ports:
+                node.in_channels = len(ports[node.name])
+        graph.prepare()
+        graph.reset()
+        rate = graph.sample_rate
+        self.sources: list[StreamingSource] = []
+        for node in graph.tracks:
+            if node.name in ports:
+                if node.source is not None:
+                    node.source.close()
+                live_input = self.inputs.setdefault(node.name, PortInput(node.in_channels, block_size))
+                node.source = live_input  # type: ignore[assignment]  # same interface as FileSource
+            elif node.source is not None:
+                stream = StreamingSource(node.source, self.clock, int(RING_SECONDS * rate))
+                node.source = stream  # type: ignore[assignment]  # same interface as FileSource
+                self.sources.append(stream)
+        self.reader = StreamReader(self.sources, int(PREFILL_SECONDS * rate))
+        self.reader.start()
+        if not self.reader.wait_ready():
+            raise MixhostError("disk streaming could not read the sources in time")
+        self.graph = graph
+        self.length = graph.length
+        self._out = np.zeros((2, block_size))
+        self._abs = np.zeros((2, block_size))
+        self._block_peaks = np.zeros(2)
+        self._segments: list[tuple[int, int]] = []
+        self._lanes = LanePlayback(graph)
+        self._guarded: dict[str, StripNode] = {}
+        self._touch_last: dict[int, int] = {}
+        self._expected = 0
+
+    def input_ports(self) -> dict[str, list[str]]:
+        """Track name -> the port names its `input:` asks for (one per channel)."""
+        found = {}
+        for track in self.session.plan.tracks:
+            spec = track.settings.get("input")
+            if spec:
+                names = [spec] if isinstance(spec, str) else [str(p) for p in spec]
+                if len(names) > 2:
+                    raise track.where.error("a live input takes one or two ports", at=("input",))
+                found[track.name] = names
+        return found
+
+    def start(self, play: bool = True) -> None:
+        """Start audio; with ``play`` the transport rolls from its position."""
+        self.open()
+        if play and not self.follow_transport:
+            self.transport.play()
+        self.backend.start()
+
+    def stop(self) -> None:
+        """Stop audio (the transport state is kept)."""
+        if self._opened:
+            self.backend.stop()
+
+    def close(self) -> None:
+        if not self._opened:
+            return
+        self.backend.stop()
+        self.backend.close()
+        self.reader.stop()
+        self.handoff.uninstall()
+        if self.graph is not None:
+            self.graph.close()
+        self._opened = False
+
+    def __enter__(self) -> LiveEngine:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def panic(self) -> None:
+        """Stop the transport and silence everything (tails, delay lines) at the next block."""
+        self._panic = True
+
+    def locate_and_wait(self, frame: int, timeout_s: float = 10.0) -> bool:
+        """Locate, then wait (control thread) until the sources have refilled."""
+        generation = self.transport.generation
+        self.transport.locate(frame)
+        deadline = time.monotonic() + timeout_s
+        while self.transport.generation == generation or not all(s.ready for s in self.sources):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    # -- the audio thread --------------------------------------------------------------------
+    def process_block(self, frames: int) -> np.ndarray:
+        """One block of output (2, frames): commands, controls, graph, guard, ceiling."""
+        block_start = time.perf_counter()
+        graph = self.graph
+        assert graph is not None
+        frames = min(frames, self.block_size)
+        out = self._out[:, :frames]
+        if self._panic:
+            return self._silence(out)
+        transport = self.transport
+        jumped = transport.apply_pending()
+        if self.follow_transport:
+            jumped |= self._follow()
+        if jumped:
+            self._relocate_sources()
+        ready = self.follow_transport or all(s.ready for s in self.sources)
+        rolling = transport.rolling and ready
+        self._plan_segments(frames, rolling)
+        self.handoff.apply(self._segments[0][0], rolling, block_start,
+                           self._carried if self.record_mode is not None else None)
+        if self.record_mode == "touch" and self._touch_last:
+            self._release_touches(self._segments[0][0])
+        self._restore_unmuted()
+        self._run_segments(graph, out)
+        if not math.isfinite(float(np.sum(out))):
+            self._guard(graph, out)
+        np.clip(out, -CEILING, CEILING, out=out)
+        self._meter(out)
+        for tap in self.taps:
+            tap(out, self._segments[0][0], rolling)
+        return out
+
+    def record_callback(self, seconds: float) -> None:
+        """Backends report each callback's duration (audio thread)."""
+        self.callback_times[self.callback_count % len(self.callback_times)] = seconds
+        self.callback_count += 1
+
+    def _plan_segments(self, frames: int, rolling: bool) -> None:
+        """The (position, frames) runs of this block; tells the recorder where passes start and stop."""
+        transport = self.transport
+        segments = self._segments
+        was_rolling = self.clock.rolling
+        if rolling:
+            transport.segments(frames, segments)
+            if not was_rolling or segments[0][0] != self._expected:
+                self.handoff.mark("pass", segments[0][0], previous_end=self._expected if was_rolling else -1)
+            last_position, last_count = segments[-1]
+            self._expected = last_position + last_count  # unwrapped: a wrap at the block end is a new pass
+        else:
+            segments.clear()
+            segments.append((transport.position, frames))
+            if was_rolling:
+                self.handoff.mark("stop", transport.position)
+        self.clock.rolling = rolling
+
+    def _run_segments(self, graph: Graph, out: np.ndarray) -> None:
+        offset = 0
+        for index, (position, count) in enumerate(self._segments):
+            if index:  # a loop wrap inside this block starts a new pass
+                previous = self._segments[index - 1]
+                self.handoff.mark("pass", position, previous_end=previous[0] + previous[1])
+            self.clock.position = position
+            try:
+                block = graph.process(position, count)
+                out[:, offset:offset + count] = block
+            except RenderError as error:
+                out[:, offset:offset + count] = 0.0
+                self._stage_failed(graph, error, position)
+            offset += count
+
+    def _silence(self, out: np.ndarray) -> np.ndarray:
+        self._panic = False
+        self.transport.rolling = False
+        self.transport._commands.clear()  # noqa: SLF001 - panic drops what was queued
+        self.clock.rolling = False
+        assert self.graph is not None
+        self.graph.reset()
+        out.fill(0.0)
+        self.events.append(GuardEvent("panic", "", self.transport.position))
+        self.handoff.mark("stop", self.transport.position)
+        return out
+
+    def _relocate_sources(self) -> None:
+        transport = self.transport
+        position = transport.position
+        if self.follow_transport and transport.rolling:
+            position += int(FOLLOW_PREROLL_S * transport.sample_rate)
+        self.clock.generation = transport.generation
+        self.clock.loop = transport.loop
+        self.clock.position = transport.position
+        for source in self.sources:
+            source.request(transport.generation, position, transport.loop)
+
+    def _follow(self) -> bool:
+        rolling, frame = self.external
+        transport = self.transport
+        if frame != transport.position:
+            return transport.force(frame, rolling)
+        transport.rolling = rolling
+        return False
+
+    def _meter(self, out: np.ndarray) -> None:
+        frames = out.shape[1]
+        scratch = self._abs[:, :frames]
+        np.abs(out, out=scratch)
+        scratch.max(axis=1, out=self._block_peaks)
+        np.maximum(self.peaks, self._block_peaks, out=self.peaks)
+
+    # -- safety ------------------------------------------------------------------------------------
+    def _guard(self, graph: Graph, out: np.ndarray) -> None:
+        """Mute and take out every track whose chain produced NaN/Inf; clear the mix state."""
+        position = self.transport.position
+        found = False
+        for node in list(graph.active):
+            chain_out = node.chain_out
+            if chain_out is not None and not np.isfinite(chain_out).all():
+                self._take_out(graph, node, "nan", position)
+                found = True
+        if not found:
+            self.events.append(GuardEvent("nan", "mix", position))
+        for node in [*graph.buses, graph.master]:
+            node.reset()  # their filters and tails may hold the NaN now
+        out.fill(0.0)
+
+    def _stage_failed(self, graph: Graph, error: RenderError, position: int) -> None:
+        address = str(error.message).split(": ", 1)[0]
+        for node in graph.active:
+            if address.startswith(node.address + "/"):
+                self._take_out(graph, node, "stage-failed", position)
+                return
+        # a bus or master stage: bypass it (its dry path keeps the mix going)
+        for built in (b for stages in self.session.stages.values() for b in stages):
+            if built.plan.address == address:
+                self.session.registry.set_deferred(built.bypass, 1.0, source="engine")
+        self.events.append(GuardEvent("stage-failed", address, position))
+
+    def _take_out(self, graph: Graph, node: StripNode, kind: str, position: int) -> None:
+        registry = self.session.registry
+        mute = registry.param(f"{node.address}/mute")
+        registry.set_deferred(mute, 1.0, source="engine")
+        graph.active.remove(node)
+        node.reset()
+        self._guarded[node.name] = node
+        self.events.append(GuardEvent(kind, node.address, position))
+
+    def _restore_unmuted(self) -> None:
+        if not self._guarded:
+            return
+        values = self.session.registry.values
+        graph = self.graph
+        assert graph is not None
+        for name, node in list(self._guarded.items()):
+            if node.mute is not None and values[node.mute.param.slot] < 0.5:
+                node.reset()
+                del self._guarded[name]
+                graph.active = [t for t in graph.tracks if t in graph.active or t is node]
+
+    # -- automation recording (audio thread side) -------------------------------------------------------
+    def _carried(self, param: Any, position: int) -> None:
+        """A recorded control moved: its lane stops playing so the move is what is heard."""
+        slot = param.slot
+        self._lanes.suspend(slot)
+        if self.record_mode == "touch":
+            self._touch_last[slot] = position
+
+    def _release_touches(self, position: int) -> None:
+        hold = int(TOUCH_HOLD_S * self.transport.sample_rate)
+        for slot, last in list(self._touch_last.items()):
+            if position - last >= hold or position < last:
+                del self._touch_last[slot]
+                self._lanes.resume(slot)
+                self.handoff.mark("release", position, slot)
+
+    # -- statistics (control thread) ----------------------------------------------------------------------
+    def callback_load(self) -> np.ndarray:
+        """Each recorded callback's duration as a share of the period."""
+        count = min(self.callback_count, len(self.callback_times))
+        return self.callback_times[:count] / self.period_s
+
+    def take_peaks(self) -> np.ndarray:
+        peaks = self.peaks.copy()
+        self.peaks.fill(0.0)
+        return peaks
+
+    @property
+    def xruns(self) -> int:
+        return self.backend.xruns
+
+    @property
+    def underruns(self) -> int:
+        return sum(s.underruns for s in self.sources)
+
+    @property
+    def stream_errors(self) -> list[MixhostError]:
+        return [s.error for s in self.sources if s.error is not None]

@@ -1,0 +1,129 @@
+"""The live transport: play, stop, locate and loop, with the position in samples.
+
+Control threads (the CLI, the Python API, later MIDI and OSC) queue
+commands; the audio thread drains the queue at block start
+(:meth:`Transport.apply_pending`), so the position and the rolling state
+only ever change between blocks.  Reads of ``position``/``rolling`` from a
+control thread are plain attribute reads (atomic under the GIL).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..errors import UserInputError
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: str                 # "play" | "stop" | "locate" | "loop" | "unloop"
+    start: int = 0
+    end: int = 0
+
+
+class Transport:
+    """Transport state owned by the audio thread, driven by queued commands."""
+
+    def __init__(self, sample_rate: int, min_loop: int = 1) -> None:
+        self.sample_rate = sample_rate
+        self.min_loop = max(1, int(min_loop))
+        self.position = 0
+        self.rolling = False
+        self.loop: tuple[int, int] | None = None
+        self._commands: deque[Command] = deque()
+        #: bumped each time the position jumps (locate, loop change): sources must refill
+        self.generation = 0
+
+    # -- commands (any thread) ---------------------------------------------------
+    def play(self) -> None:
+        self._commands.append(Command("play"))
+
+    def stop(self) -> None:
+        self._commands.append(Command("stop"))
+
+    def locate(self, frame: int) -> None:
+        """Move the play position to ``frame`` (samples from the session start)."""
+        if frame < 0:
+            raise UserInputError(f"cannot locate to {frame}: positions start at 0")
+        self._commands.append(Command("locate", int(frame)))
+
+    def locate_seconds(self, seconds: float) -> None:
+        self.locate(int(round(seconds * self.sample_rate)))
+
+    def set_loop(self, start: int, end: int) -> None:
+        """Loop [start, end) in samples; the loop must be at least one block long."""
+        if start < 0 or end - start < self.min_loop:
+            raise UserInputError(
+                f"loop {start}..{end} is too short; a loop spans at least {self.min_loop} samples"
+            )
+        self._commands.append(Command("loop", int(start), int(end)))
+
+    def clear_loop(self) -> None:
+        self._commands.append(Command("unloop"))
+
+    @property
+    def seconds(self) -> float:
+        return self.position / self.sample_rate
+
+    # -- the audio thread ------------------------------------------------------------
+    def apply_pending(self) -> bool:
+        """Apply queued commands; True when the position jumped (sources must refill)."""
+        jumped = False
+        while self._commands:
+            command = self._commands.popleft()
+            jumped |= self._apply(command)
+        if jumped:
+            self.generation += 1
+        return jumped
+
+    def _apply(self, command: Command) -> bool:
+        if command.kind == "play":
+            self.rolling = True
+        elif command.kind == "stop":
+            self.rolling = False
+        elif command.kind == "locate":
+            self.position = command.start
+            return True
+        elif command.kind == "loop":
+            self.loop = (command.start, command.end)
+            return True  # the sources read ahead along the loop: they must refill
+        elif command.kind == "unloop":
+            self.loop = None
+            return True
+        return False
+
+    def segments(self, frames: int, out: list[tuple[int, int]]) -> None:
+        """Split the next ``frames`` into (position, length) runs across loop wraps; advance."""
+        out.clear()
+        position = self.position
+        while frames > 0:
+            run = frames
+            if self.loop is not None and position < self.loop[1]:
+                run = min(run, self.loop[1] - position)
+            out.append((position, run))
+            frames -= run
+            position += run
+            if self.loop is not None and position == self.loop[1]:
+                position = self.loop[0]
+        self.position = position
+
+    def force(self, position: int, rolling: bool) -> bool:
+        """Set the state directly from the audio thread (following JACK transport)."""
+        jumped = position != self.position
+        self.position = position
+        self.rolling = rolling
+        if jumped:
+            self.generation += 1
+        return jumped
+
+
+def next_position(position: int, frames: int, loop: tuple[int, int] | None) -> int:
+    """Where the timeline is ``frames`` after ``position`` (the readers' path, loops included)."""
+    if loop is None or position >= loop[1]:
+        return position + frames
+    start, end = loop
+    ahead = position + frames
+    if ahead < end:
+        return ahead
+    return start + (ahead - end) % (end - start)
