@@ -1,0 +1,324 @@
+"""Audio backends behind one small interface: ``none``, ``jack``, ``sounddevice``.
+
+A backend opens the device, calls :meth:`LiveEngine.process_block` once per
+period from its audio thread, copies the result out, and counts xruns.
+Each backend's module (``jack``, ``sounddevice``) is imported only when it
+is chosen, so the others need not be installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import MixhostError, UserInputError
+
+if TYPE_CHECKING:
+    from .engine import LiveEngine
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BLOCK = 256
+
+
+class AudioDeviceError(MixhostError):
+    """The audio server or device cannot be opened or used."""
+
+
+class Backend:
+    """The interface: open (-> sample rate, block size), start, stop, close, ``xruns``."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.xruns = 0
+        self.engine: LiveEngine | None = None
+
+    def open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        self.engine = engine
+        return self._open(engine, sample_rate, block_size)
+
+    def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def _fail(self, error: BaseException) -> None:
+        """The engine raised inside the audio thread: keep it for the control thread."""
+        if self.engine is not None and self.engine.error is None:
+            self.engine.error = error
+
+
+class NoneBackend(Backend):
+    """No sound: a thread calls the engine once per period, paced by the monotonic clock.
+
+    A block that finishes after its deadline counts as an xrun.  With
+    ``realtime=False`` blocks run back to back (as fast as the machine goes).
+    """
+
+    name = "none"
+
+    def __init__(self, realtime: bool = True) -> None:
+        super().__init__()
+        self.realtime = realtime
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        self.sample_rate = sample_rate
+        self.block_size = block_size or DEFAULT_BLOCK
+        return sample_rate, self.block_size
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="mixhost-audio", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        period = self.block_size / self.sample_rate
+        deadline = time.perf_counter()
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                engine.process_block(self.block_size)
+            except BaseException as error:  # noqa: BLE001 - handed to the control thread
+                self._fail(error)
+                return
+            finished = time.perf_counter()
+            engine.record_callback(finished - started)
+            if not self.realtime:
+                continue
+            deadline += period
+            if finished > deadline:
+                self.xruns += 1
+                deadline = finished  # start a fresh schedule rather than bursting to catch up
+            else:
+                self._stop.wait(deadline - finished)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
+class JackBackend(Backend):
+    """A JACK client with output ports ``out_L``/``out_R`` and one input port per live-input channel."""
+
+    name = "jack"
+
+    def __init__(self, client_name: str = "mixhost", connect: Sequence[str] | None = None,
+                 auto_connect: bool = True, server: str | None = None) -> None:
+        super().__init__()
+        self.client_name = client_name
+        self.connect_to = list(connect) if connect else []
+        self.auto_connect = auto_connect
+        self.server = server
+        self.client: Any = None
+
+    def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        try:
+            import jack
+        except ImportError as error:
+            raise AudioDeviceError("the JACK backend needs the JACK-Client package",
+                                   hint="pip install 'mixhost[live]'") from error
+        self._jack = jack
+        try:
+            self.client = jack.Client(self.client_name, no_start_server=True, servername=self.server)
+        except jack.JackError as error:
+            raise AudioDeviceError(f"cannot connect to a JACK server: {error}",
+                                   hint="start one (e.g. `jackd -d dummy`) or use --audio none") from None
+        client = self.client
+        if block_size is not None and block_size != client.blocksize:
+            log.info("JACK runs with %d-frame periods; using that instead of %d", client.blocksize, block_size)
+        self.outputs = [client.outports.register("out_L"), client.outports.register("out_R")]
+        self.inputs: list[tuple[Any, list[Any], list[str]]] = []
+        self._ports_wanted = engine.input_ports()
+        client.set_process_callback(self._process)
+        client.set_xrun_callback(self._xrun)
+        client.set_blocksize_callback(self._blocksize)
+        self.max_block = int(client.blocksize)
+        return int(client.samplerate), self.max_block
+
+    def _register_inputs(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        for track, sources in self._ports_wanted.items():
+            names = ["in"] if len(sources) == 1 else ["in_L", "in_R"]
+            ports = [self.client.inports.register(f"{track}_{n}") for n in names]
+            self.inputs.append((engine.inputs[track], ports, sources))
+
+    def start(self) -> None:
+        if not self.inputs:
+            self._register_inputs()
+        self.client.activate()
+        self._connect()
+
+    def _connect(self) -> None:
+        client = self.client
+        targets = self.connect_to
+        if not targets and self.auto_connect:
+            targets = [p.name for p in client.get_ports(is_physical=True, is_input=True, is_audio=True)][:2]
+        if len(targets) == 1:
+            targets = targets * 2
+        for port, target in zip(self.outputs, targets, strict=False):
+            self._try_connect(port.name, target)
+        for _, ports, sources in self.inputs:
+            for port, source in zip(ports, sources, strict=False):
+                self._try_connect(source, port.name)
+
+    def _try_connect(self, source: str, destination: str) -> None:
+        try:
+            self.client.connect(source, destination)
+        except self._jack.JackError as error:
+            raise UserInputError(f"cannot connect {source} -> {destination}: {error}",
+                                 hint="`jack_lsp` lists the ports of the running server") from None
+
+    # -- the JACK process thread ---------------------------------------------------------------
+    def _process(self, frames: int) -> None:
+        engine = self.engine
+        assert engine is not None
+        started = time.perf_counter()
+        try:
+            if frames > self.max_block:
+                for port in self.outputs:
+                    port.get_array().fill(0.0)
+                return
+            if engine.follow_transport:
+                client = self.client
+                engine.external = (client.transport_state == self._jack.ROLLING, client.transport_frame)
+            for source, ports, _ in self.inputs:
+                for channel, port in enumerate(ports):
+                    source.feed(channel, port.get_array())
+            out = engine.process_block(frames)
+            self.outputs[0].get_array()[:] = out[0]
+            self.outputs[1].get_array()[:] = out[1]
+        except Exception as error:  # noqa: BLE001 - never let an exception into JACK's thread
+            self._fail(error)
+            for port in self.outputs:
+                port.get_array().fill(0.0)
+        engine.record_callback(time.perf_counter() - started)
+
+    def _xrun(self, delay_usecs: float) -> None:
+        self.xruns += 1
+
+    def _blocksize(self, frames: int) -> None:
+        if frames > self.max_block:
+            self._fail(AudioDeviceError(
+                f"JACK changed its period to {frames} frames; restart `mixhost live` to use it"))
+
+    def stop(self) -> None:
+        if self.client is not None and self.client.status is not None:
+            with contextlib.suppress(self._jack.JackError):
+                self.client.deactivate()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def transport(self) -> Any:
+        return self.client
+
+
+class SoundDeviceBackend(Backend):
+    """PortAudio through ``sounddevice``: stereo out, live-input channels by number (``input: 1``)."""
+
+    name = "sounddevice"
+
+    def __init__(self, device: Any = None) -> None:
+        super().__init__()
+        self.device = device
+        self.stream: Any = None
+
+    def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        try:
+            import sounddevice as sd
+        except (ImportError, OSError) as error:
+            raise AudioDeviceError(f"the sounddevice backend is not available: {error}",
+                                   hint="install PortAudio and `pip install sounddevice`") from error
+        self.block_size = block_size or DEFAULT_BLOCK
+        wanted = engine.input_ports()
+        self.channel_map = [(track, [_channel_number(p) for p in ports]) for track, ports in wanted.items()]
+        in_channels = max((c for _, chans in self.channel_map for c in chans), default=0)
+        try:
+            if in_channels:
+                self.stream = sd.Stream(samplerate=sample_rate, blocksize=self.block_size, device=self.device,
+                                        channels=(in_channels, 2), dtype="float32", callback=self._duplex)
+            else:
+                self.stream = sd.OutputStream(samplerate=sample_rate, blocksize=self.block_size,
+                                              device=self.device, channels=2, dtype="float32",
+                                              callback=self._output)
+        except sd.PortAudioError as error:
+            raise AudioDeviceError(f"cannot open the audio device: {error}") from None
+        return int(self.stream.samplerate), self.block_size
+
+    def start(self) -> None:
+        self.stream.start()
+
+    def _duplex(self, indata: np.ndarray, outdata: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        engine = self.engine
+        assert engine is not None
+        for track, channels in self.channel_map:
+            source = engine.inputs[track]
+            for index, channel in enumerate(channels):
+                source.feed(index, indata[:, channel - 1])
+        self._output(outdata, frames, when, status)
+
+    def _output(self, outdata: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        engine = self.engine
+        assert engine is not None
+        started = time.perf_counter()
+        if status.output_underflow or status.input_overflow:
+            self.xruns += 1
+        try:
+            outdata[:] = engine.process_block(frames).T
+        except Exception as error:  # noqa: BLE001 - never let an exception into PortAudio's thread
+            self._fail(error)
+            outdata.fill(0.0)
+        engine.record_callback(time.perf_counter() - started)
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+
+def _channel_number(port: str) -> int:
+    digits = "".join(ch for ch in str(port) if ch.isdigit())
+    if not digits:
+        raise UserInputError(f"input {port!r}: with the sounddevice backend give an input channel number")
+    return int(digits)
+
+
+BACKENDS = {"none": NoneBackend, "jack": JackBackend, "sounddevice": SoundDeviceBackend}
+
+
+def make_backend(name: str, **options: Any) -> Backend:
+    try:
+        cls = BACKENDS[name]
+    except KeyError:
+        from ..suggest import did_you_mean
+
+        raise UserInputError(f"unknown audio backend {name!r}; {did_you_mean(name, BACKENDS)}") from None
+    return cls(**options)

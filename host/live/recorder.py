@@ -1,0 +1,209 @@
+"""Automation recording: parameter moves during a live run become step lanes in the session.
+
+The engine records every change it applies at block start with the
+transport position of that block (:class:`host.live.control.Carried`) and
+marks where rolling runs ("passes") start and stop.  The recorder drains
+that record from a control thread and, on :meth:`AutomationRecorder.finish`,
+writes ``automation:`` lanes into ``session.document`` with step
+interpolation at exactly those sample positions, so an offline render
+reproduces what was heard.
+
+Modes (as in DAWs), for each control that moves during the run:
+
+* ``write``: every pass after the control first moved is written over its
+  whole span, starting with the value it had when the pass started;
+* ``latch``: the same, but the first pass is written from the first move on;
+* ``touch``: written from each move until the control is released (no move
+  for ``TOUCH_HOLD_S``); then the lane it had before takes over again.
+
+Only changes whose source is not ``automation`` or ``engine`` count as moves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from ..automation import Lane
+from ..registry import Parameter
+from ..session import Session
+from .control import Carried, Marker
+from .engine import RECORD_MODES, LiveEngine
+
+log = logging.getLogger(__name__)
+
+IGNORED_SOURCES = ("automation", "engine")
+
+
+@dataclass
+class _Pass:
+    start: int
+    end: int = -1
+    snapshot: dict[int, float] = field(default_factory=dict)   # carried values when it started
+    held: set[int] = field(default_factory=set)   # armed (write/latch) or held (touch) when it started
+    moves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    releases: dict[int, list[int]] = field(default_factory=dict)
+
+
+class AutomationRecorder:
+    """Collects the moves of one live run and writes them as lanes."""
+
+    def __init__(self, engine: LiveEngine, mode: str) -> None:
+        if mode not in RECORD_MODES:
+            raise ValueError(mode)
+        self.engine = engine
+        self.session: Session = engine.session
+        self.mode = mode
+        engine.handoff.keep_carried = True
+        registry = self.session.registry
+        self._current = {p.slot: float(registry.values[p.slot]) for p in registry}
+        self._params = {p.slot: p for p in registry}
+        self._old = {lane.param.slot: lane for lane in self.session.lanes}
+        self._armed: set[int] = set()        # moved at least once (write/latch: written from then on)
+        self._touching: set[int] = set()     # touch mode: held right now
+        self._passes: list[_Pass] = []
+        self._open: _Pass | None = None
+
+    # -- collecting (a control thread, e.g. the status loop) ------------------------------------
+    def poll(self) -> int:
+        """Take what the engine carried since the last poll; returns how many entries."""
+        carried = self.engine.handoff.carried
+        count = 0
+        while carried:
+            entry = carried.popleft()
+            if isinstance(entry, Marker):
+                self._marker(entry)
+            else:
+                self._change(entry)
+            count += 1
+        return count
+
+    def _marker(self, marker: Marker) -> None:
+        if marker.kind == "pass":
+            self._close(marker.previous_end)
+            held = self._touching if self.mode == "touch" else self._armed
+            self._open = _Pass(marker.position, snapshot=dict(self._current), held=set(held))
+        elif marker.kind == "stop":
+            self._close(marker.position)
+        elif marker.kind == "release" and marker.slot in self._touching:
+            self._touching.discard(marker.slot)
+            if self._open is not None:
+                self._open.releases.setdefault(marker.slot, []).append(marker.position)
+
+    def _close(self, end: int) -> None:
+        if self._open is not None:
+            self._open.end = end if end >= 0 else self._last_position(self._open)
+            self._passes.append(self._open)
+            self._open = None
+
+    @staticmethod
+    def _last_position(run: _Pass) -> int:
+        positions = [p for moves in run.moves.values() for p, _ in moves]
+        return max(positions, default=run.start)
+
+    def _change(self, change: Carried) -> None:
+        slot = change.param.slot
+        self._current[slot] = change.value
+        if change.source in IGNORED_SOURCES:
+            return
+        self._armed.add(slot)
+        if self.mode == "touch":
+            self._touching.add(slot)
+        if change.rolling and self._open is not None:
+            moves = self._open.moves.setdefault(slot, [])
+            if moves and moves[-1][0] == change.position:
+                moves[-1] = (change.position, change.value)  # one block carries one value
+            else:
+                moves.append((change.position, change.value))
+
+    # -- writing ---------------------------------------------------------------------------------
+    def finish(self) -> list[str]:
+        """Write the recorded lanes into the session document; returns their addresses."""
+        self.poll()
+        self._close(self.engine.transport.position)
+        written = []
+        for slot in sorted(self._armed):
+            points = self._points(slot)
+            if points is None:
+                continue
+            param = self._params[slot]
+            self._write_lane(param, points)
+            written.append(param.address)
+        return written
+
+    def _points(self, slot: int) -> list[tuple[int, float]] | None:
+        """The lane for one control: its old points with each recorded span laid over them."""
+        old = self._old.get(slot)
+        sample_rate = self.session.sample_rate
+        points: list[tuple[int, float]] = []
+        if old is not None:
+            points = [(int(round(t * sample_rate)), float(v)) for t, v in zip(old.times_s, old.values, strict=True)]
+            if old.interpolation == "linear" and len(points) > 1:
+                log.warning("%s: a linear lane becomes a step lane where it was recorded over", old.address)
+        touched = False
+        for run in self._passes:
+            for start, end, span in self._spans(run, slot):
+                touched = True
+                resume = self._old_value(slot, end) if self.mode == "touch" else None
+                kept = [p for p in points if not start <= p[0] <= end]
+                if resume is not None and end < run.end:
+                    span = [*span, (end, resume)]
+                points = sorted([*kept, *span], key=lambda p: p[0])
+        return points if touched else None
+
+    def _spans(self, run: _Pass, slot: int) -> list[tuple[int, int, list[tuple[int, float]]]]:
+        moves = run.moves.get(slot, [])
+        held = slot in run.held
+        if self.mode in ("write", "latch"):
+            if held:  # armed before this pass: the whole pass
+                return [(run.start, run.end, [(run.start, run.snapshot[slot]), *moves])]
+            if not moves:
+                return []
+            if self.mode == "latch":
+                return [(moves[0][0], run.end, moves)]
+            return [(run.start, run.end, [(run.start, self._value_at_start(run, slot)), *moves])]
+        # touch: from each first move to its release (or the end of the pass)
+        spans = []
+        releases = list(run.releases.get(slot, []))
+        pending: list[tuple[int, float]] = [(run.start, run.snapshot[slot])] if held else []
+        for position, value in moves:
+            while releases and releases[0] <= position:
+                release = releases.pop(0)
+                if pending:
+                    spans.append((pending[0][0], release, pending))
+                    pending = []
+            pending.append((position, value))
+        if pending:
+            spans.append((pending[0][0], releases[0] if releases else run.end, pending))
+        return spans
+
+    def _value_at_start(self, run: _Pass, slot: int) -> float:
+        """What a control held when a pass began in which it then first moved."""
+        old = self._old_value(slot, run.start)
+        return run.snapshot[slot] if old is None else old
+
+    def _old_value(self, slot: int, position: int) -> float | None:
+        old = self._old.get(slot)
+        if old is None:
+            return None
+        return float(old.at_samples(np.array([float(position)]), self.session.sample_rate)[0])
+
+    def _write_lane(self, param: Parameter, points: list[tuple[int, float]]) -> None:
+        sample_rate = self.session.sample_rate
+        document = self.session.document
+        if "automation" not in document or document["automation"] is None:
+            document["automation"] = CommentedMap()
+        rows = CommentedSeq()
+        for position, value in points:
+            pair = CommentedSeq([position / sample_rate, param.present(value)])
+            pair.fa.set_flow_style()
+            rows.append(pair)
+        lane = CommentedMap([("interpolation", "step"), ("points", rows)])
+        document["automation"][param.address] = lane
+        times = np.array([p / sample_rate for p, _ in points])
+        values = np.array([v for _, v in points])
+        self.session.lanes = [existing for existing in self.session.lanes if existing.param is not param]
+        self.session.lanes.append(Lane(param, times, values, "step"))
