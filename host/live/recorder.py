@@ -191,6 +191,23 @@ class AutomationRecorder:
             return None
         return float(old.at_samples(np.array([float(position)]), self.session.sample_rate)[0])
 
+    def _set_static(self, param: Parameter, value: float) -> None:
+        """The stored value becomes the lane's first value: a render then starts where the run did.
+
+        (Graph.reset starts every smoother from the stored value; a different
+        one would glide for the first few milliseconds of the render.)
+        """
+        path = param.doc_path
+        node = self.session.document
+        if path is None:
+            return
+        for key in path[:-1]:
+            try:
+                node = node[int(key)] if isinstance(node, list) else node[key]
+            except (KeyError, IndexError, TypeError):
+                return  # the value lives in a chain file or a default: nothing stored to adjust
+        node[path[-1]] = param.present(value)
+
     def _write_lane(self, param: Parameter, points: list[tuple[int, float]]) -> None:
         sample_rate = self.session.sample_rate
         document = self.session.document
@@ -203,6 +220,7 @@ class AutomationRecorder:
             rows.append(pair)
         lane = CommentedMap([("interpolation", "step"), ("points", rows)])
         document["automation"][param.address] = lane
+        self._set_static(param, points[0][1])
         times = np.array([p / sample_rate for p, _ in points])
         values = np.array([v for _, v in points])
         self.session.lanes = [existing for existing in self.session.lanes if existing.param is not param]
