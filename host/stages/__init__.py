@@ -28,6 +28,8 @@ _BUILTIN: dict[str, str] = {
     "polarity": "host.stages.width:Polarity",
     "delay": "host.stages.delay:Delay",
     "reverb": "host.stages.reverb:Reverb",
+    "multiband_compressor": "host.stages.multiband:MultibandCompressor",
+    "ms_eq": "host.stages.ms_eq:MsEq",
 }
 
 _loaded: dict[str, type[Stage]] = {}

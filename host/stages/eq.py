@@ -224,10 +224,10 @@ class BandCascade:
 class BandProcessor:
     """Drives a :class:`BandCascade` from a stage's smoothed parameters."""
 
-    def __init__(self, stage: NativeStage, bands: list[Band]) -> None:
+    def __init__(self, stage: NativeStage, bands: list[Band], channels: int | None = None) -> None:
         self.stage = stage
         self.bands = bands
-        self.cascade = BandCascade(bands, stage.channels, stage.sample_rate)
+        self.cascade = BandCascade(bands, channels or stage.channels, stage.sample_rate)
         for i, band in enumerate(bands):
             self.cascade.set_band(i, band, self._targets(band), stage.switch(band.on_name))
 
