@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("host.cli.validate", "check a session file and its audio without rendering"),
     "params": ("host.cli.params", "list every controllable parameter of a session"),
     "schema": ("host.cli.schema", "print the session file schema as JSON Schema"),
+    "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
     "plugins": ("host.cli.plugins", "scan, list and inspect VST3/AU plugins"),
 }
 

@@ -1,0 +1,200 @@
+"""`mixhost live SESSION [--audio jack|sounddevice|none] [--record-automation MODE] ...`"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ._common import err
+
+STATUS_S = 0.25       # status line refresh
+POLL_S = 0.02         # the control loop: observers, recorder, stop conditions
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "live", help="play a session in real time (JACK, PortAudio, or headless)",
+        description="Play the session's tracks through their chains in real time, or process live "
+                    "input (tracks with `input:` ports) as an insert host. A status line shows the "
+                    "transport position, DSP load, xruns and meters. Ctrl-C quits cleanly.",
+    )
+    parser.add_argument("session", type=Path, help="the session YAML file")
+    parser.add_argument("--audio", choices=["jack", "sounddevice", "none"], default="jack",
+                        help="audio backend (none: a clock-driven loop without sound)")
+    parser.add_argument("--record-automation", choices=["write", "latch", "touch"], default=None,
+                        help="record parameter moves into the session's automation lanes; saved on stop")
+    parser.add_argument("--duration", type=float, default=None, metavar="S",
+                        help="stop after S seconds (default: at the end of the session, or Ctrl-C)")
+    parser.add_argument("--connect", nargs="+", default=None, metavar="PORT",
+                        help="JACK ports to connect out_L/out_R to (default: the system playback ports)")
+    parser.add_argument("--no-connect", action="store_true", help="JACK: do not auto-connect the outputs")
+    parser.add_argument("--follow-transport", action="store_true",
+                        help="JACK: follow the JACK transport (start, stop, locate) of a DAW")
+    parser.add_argument("--block", type=int, default=None, metavar="N",
+                        help="block size for --audio none/sounddevice (JACK uses its period)")
+    parser.add_argument("--name", default="mixhost", help="JACK client name")
+    parser.add_argument("--start", type=float, default=0.0, metavar="S", help="start playing at S seconds")
+    parser.add_argument("--loop", type=float, nargs=2, default=None, metavar=("A", "B"),
+                        help="loop from A to B seconds")
+    parser.add_argument("--no-status", action="store_true", help="no status line")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserInputError
+    from ..live.engine import LiveEngine
+    from ..session import load_session
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    if args.duration is not None and args.duration <= 0:
+        raise UserInputError(f"--duration {args.duration}: give a positive number of seconds")
+    session = load_session(args.session)
+    options: dict[str, Any] = {}
+    if args.audio == "jack":
+        options = {"client_name": args.name, "connect": args.connect, "auto_connect": not args.no_connect}
+    engine = LiveEngine(session, args.block, args.audio, follow_transport=args.follow_transport,
+                        record=args.record_automation, **options)
+    recorder = None
+    if args.record_automation:
+        from ..live.recorder import AutomationRecorder
+
+        recorder = AutomationRecorder(engine, args.record_automation)
+    interrupted = False
+    engine.open()
+    try:
+        _position(engine, args)
+        engine.start(play=True)
+        _control_loop(engine, recorder, args)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        _shutdown(engine)
+    if engine.error is not None and not isinstance(engine.error, KeyboardInterrupt):
+        raise engine.error
+    _summary(engine, args, interrupted)
+    if recorder is not None:
+        written = recorder.finish()
+        if written:
+            session.save()
+            err.print(f"recorded automation for {len(written)} parameter(s) into {args.session}: "
+                      + ", ".join(written))
+        else:
+            err.print("no parameter moved: the session file is unchanged")
+    return 130 if interrupted else 0
+
+
+def _position(engine: Any, args: argparse.Namespace) -> None:
+    rate = engine.session.sample_rate
+    if args.loop is not None:
+        start, end = (int(round(s * rate)) for s in args.loop)
+        engine.transport.set_loop(start, end)
+    if args.start:
+        engine.transport.locate_seconds(args.start)
+
+
+def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    shown = 0.0
+    end = _end_position(engine, args)
+    status = not args.no_status and err.is_terminal
+    registry = engine.session.registry
+    seen_events = 0
+    while True:
+        time.sleep(POLL_S)
+        registry.dispatch_pending()
+        if recorder is not None:
+            recorder.poll()
+        if engine.error is not None:
+            return
+        now = time.monotonic()
+        seen_events = _report_events(engine, seen_events)
+        if status and now - shown >= STATUS_S:
+            shown = now
+            sys.stderr.write("\r" + status_line(engine) + "\x1b[K")
+            sys.stderr.flush()
+        if args.duration is not None and now - started >= args.duration:
+            break
+        if end is not None and engine.transport.position >= end:
+            break
+    if status:
+        sys.stderr.write("\n")
+
+
+def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
+    """Where playback ends by itself: the session's end, unless it loops, follows or has live input."""
+    if args.duration is not None or args.loop or args.follow_transport or engine.inputs:
+        return None
+    tail = float(engine.session.config.get("outputs", {}).get("tail_s", 0))
+    assert engine.graph is not None
+    return int(engine.length + engine.graph.latency + tail * engine.session.sample_rate)
+
+
+def _report_events(engine: Any, seen: int) -> int:
+    events = list(engine.events)
+    for event in events[seen:] if seen <= len(events) else events:
+        where = f"{event.position / engine.session.sample_rate:.3f} s"
+        text = {"nan": "produced NaN/Inf: muted", "stage-failed": "failed: muted/bypassed",
+                "panic": "panic: stopped and silenced"}.get(event.kind, event.kind)
+        err.print(f"\nmixhost live: {event.address or 'mix'} {text} (at {where})")
+    return len(events)
+
+
+def status_line(engine: Any) -> str:
+    """Position, transport state, DSP load (last second and p99), xruns, underruns, peak meters."""
+    rate = engine.session.sample_rate
+    seconds = engine.transport.position / rate
+    state = "play" if engine.clock.rolling else "stop"
+    loads = engine.callback_load()
+    recent = loads[-max(1, int(rate / engine.block_size)):] if len(loads) else loads
+    load = float(recent.mean()) * 100 if len(recent) else 0.0
+    peaks = engine.take_peaks()
+    meters = " ".join(f"{_dbfs(p):6.1f}" for p in peaks)
+    minutes, secs = divmod(seconds, 60)
+    text = (f"{int(minutes):02d}:{secs:06.3f} {state}  DSP {load:4.1f}%  xruns {engine.xruns}  "
+            f"L/R {meters} dBFS")
+    if engine.underruns:
+        text += f"  underruns {engine.underruns}"
+    return text
+
+
+def _dbfs(value: float) -> float:
+    return 20 * math.log10(value) if value > 1e-10 else -200.0
+
+
+def _shutdown(engine: Any) -> None:
+    """Stop the transport (so the recorder sees the end of the pass), then audio."""
+    if engine.graph is not None and engine.clock.rolling:
+        engine.transport.stop()
+        deadline = time.monotonic() + 0.5
+        while engine.clock.rolling and engine.error is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+    engine.close()
+
+
+def _summary(engine: Any, args: argparse.Namespace, interrupted: bool) -> None:
+    loads = engine.callback_load()
+    rate = engine.session.sample_rate
+    text = f"played {engine.transport.position / rate:.2f} s, xruns {engine.xruns}"
+    if len(loads):
+        p50, p99 = (float(v) * 100 for v in _percentiles(loads))
+        text += f", callback p50 {p50:.1f}% / p99 {p99:.1f}% of the period"
+    if engine.underruns:
+        text += f", disk underruns {engine.underruns}"
+    for error in engine.stream_errors:
+        err.print(f"mixhost live: {error}")
+    err.print(("stopped: " if interrupted else "") + text)
+
+
+def _percentiles(values: Any) -> tuple[float, float]:
+    import numpy as np
+
+    p50, p99 = np.percentile(values, [50, 99])
+    return float(p50), float(p99)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
