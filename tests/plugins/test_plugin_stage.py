@@ -175,3 +175,27 @@ def test_a_bad_path_is_a_plugin_error(plugin_env: PluginCache, tmp_path: Path, p
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(PluginError):
         _stage({"path": path}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "name", "value", "step"),
+    [
+        ("3BandEQ", "low_db", -24.0, 0.05),
+        ("3BandEQ", "low_db", -12.5, 0.05),
+        ("3BandEQ", "high_db", 7.3, 0.05),
+        ("3BandEQ", "master_db", 24.0, 0.05),
+        ("3BandEQ", "low_mid_freq_hz", 0.0, 1.0),
+        ("3BandEQ", "low_mid_freq_hz", 750.0, 1.0),
+        ("3BandEQ", "mid_high_freq_hz", 12345.0, 19.0),
+        ("MVerb", "size", 5.0, 0.1),
+        ("MVerb", "decay", 33.3, 0.1),
+    ],
+)
+def test_registry_values_reach_the_plugin_in_its_own_units(
+    plugin_env: PluginCache, bundle, plugin: str, name: str, value: float, step: float
+) -> None:
+    stage = _stage({"path": str(bundle(plugin))}, Path("."))
+    bound = _prepared(stage)
+    bound.set(name, value)
+    stage.process(np.zeros((2, 64)))
+    assert float(getattr(stage.plugin, name)) == pytest.approx(value, abs=step)
