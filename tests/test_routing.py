@@ -113,3 +113,21 @@ def test_latency_compensation_nulls(write_audio, write_session, latency):
     assert mix.shape == source.shape
     residual = mix - source
     assert 20 * np.log10(np.max(np.abs(residual)) + 1e-30) < -120
+
+
+def test_stems_line_up_and_sum_to_the_mix(write_audio, write_session):
+    rng = np.random.default_rng(5)
+    write_audio("a.wav", rng.uniform(-0.3, 0.3, (30000, 2)))
+    write_audio("b.wav", rng.uniform(-0.3, 0.3, (30000, 1)))
+    path = write_session("""
+        tracks:
+          a: {source: a.wav, gain_db: -2, chain: [{type: test_latent, samples: 777}]}
+          b: {source: b.wav, pan: 0.4}
+        outputs: {mixdown: mix.wav, stems: stems, bit_depth: float}
+    """)
+    result = host.load_session(path).render()
+    assert len(result.outputs) == 3
+    mix = read_mix(path.parent / "mix.wav")
+    stems = [read_mix(path.parent / "stems" / f"{name}.wav") for name in ("a", "b")]
+    assert all(stem.shape == mix.shape for stem in stems)
+    assert np.max(np.abs(stems[0] + stems[1] - mix)) < 1e-6

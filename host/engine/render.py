@@ -90,7 +90,8 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
                           file_rate=settings.get("sample_rate")) as writer:
             stems = _stem_writers(graph, settings)
             try:
-                blocks = (render_blocks(graph, workers, total) if workers > 1 else _blocks(graph, total, stems))
+                blocks = (render_blocks(graph, workers, total) if workers > 1
+                          else _blocks(graph, total, length, stems))
                 _drain(blocks, writer, graph.latency, total, progress)
                 for stem in stems.values():
                     stem.commit()
@@ -107,14 +108,19 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
                         elapsed, workers, graph.latency)
 
 
-def _blocks(graph: Graph, total: int, stems: dict[str, AtomicWriter]) -> Iterator[tuple[int, np.ndarray]]:
+def _blocks(graph: Graph, total: int, length: int,
+            stems: dict[str, AtomicWriter]) -> Iterator[tuple[int, np.ndarray]]:
     block = graph.block_size
     for position in range(0, total, block):
         frames = min(block, total - position)
         out = graph.process(position, frames)
         for node in graph.tracks:
             if node.name in stems:
-                stems[node.name].write(node._post[:, :frames])
+                # each stem lines up with its source: drop the track's own chain latency
+                start, stop = node.latency_out, node.latency_out + length
+                lo, hi = max(start - position, 0), min(stop - position, frames)
+                if lo < hi:
+                    stems[node.name].write(node._post[:, lo:hi])
         yield position, out
 
 
