@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("host.cli.schema", "print the session file schema as JSON Schema"),
     "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
     "plugins": ("host.cli.plugins", "scan, list and inspect VST3/AU plugins"),
+    "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
 }
 
 DESCRIPTION = """\

@@ -1,0 +1,368 @@
+"""Analysis of finished audio: loudness, peaks, dynamics, stereo image and spectral balance.
+
+One streaming pass per file (bounded memory apart from the 10 Hz loudness
+curve kept for plots) gives:
+
+* the loudness meter's values (integrated, max momentary, max short-term,
+  LRA, true peak, sample peak; :mod:`host.analysis.meter`);
+* PLR, the peak-to-loudness ratio (true peak − integrated loudness, as in
+  EBU R128 s1 / AES TD1004), and the crest factor (sample peak − RMS, dB);
+* DC offset (mean of each channel);
+* stereo correlation of the first two channels: Σ L·R / √(Σ L² · Σ R²), the
+  long-term reading of a phase-correlation meter (+1 mono, 0 unrelated,
+  −1 out of phase);
+* mono compatibility: the loudness lost when L and R are folded to mono
+  ((L + R) / 2 in both speakers): 0 LU for a mono-compatible mix, about 3 LU
+  for unrelated channels, large for out-of-phase content;
+* the long-term average spectrum (Hann-windowed segments, power averaged) and
+  the energy in octave bands 31.5 Hz-16 kHz relative to the total (the
+  spectral balance).
+
+``write_html`` renders a self-contained report with matplotlib plots
+embedded as base64 PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import OutputError
+from .meter import DEFAULT_FILE_BLOCK, LoudnessMeter, iter_blocks, open_audio
+
+OCTAVE_CENTRES_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
+SPECTRUM_SEGMENT = 8192  # FFT length of the long-term spectrum (5.9 Hz bins at 48 kHz)
+
+# the keys `analyze --json` promises to keep stable
+JSON_KEYS = (
+    "integrated_lufs",
+    "max_momentary_lufs",
+    "max_short_term_lufs",
+    "lra_lu",
+    "true_peak_dbtp",
+    "sample_peak_dbfs",
+    "plr_db",
+    "dc_offset",
+    "correlation",
+)
+
+
+@dataclass
+class Analysis:
+    """Everything ``mixhost analyze`` reports for one file."""
+
+    file: str
+    sample_rate: float
+    channels: int
+    duration_s: float
+    integrated_lufs: float
+    max_momentary_lufs: float
+    max_short_term_lufs: float
+    lra_lu: float
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    plr_db: float
+    crest_factor_db: float
+    rms_dbfs: float
+    dc_offset: float
+    dc_offset_per_channel: list[float]
+    correlation: float
+    mono_loss_lu: float
+    octave_bands_db: dict[str, float]
+    # for plots only (not in JSON)
+    curve_t: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    curve_m: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    curve_s: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    spectrum_hz: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    spectrum_db: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready values (non-finite numbers become null)."""
+        data: dict[str, Any] = {"file": self.file}
+        for key in (
+            *JSON_KEYS,
+            "crest_factor_db",
+            "rms_dbfs",
+            "mono_loss_lu",
+            "dc_offset_per_channel",
+            "octave_bands_db",
+            "sample_rate",
+            "channels",
+            "duration_s",
+        ):
+            data[key] = _jsonable(getattr(self, key))
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return value
+
+
+class _SpectrumAccumulator:
+    """Long-term average power spectrum of the channel mean, streamed in fixed segments."""
+
+    def __init__(self, sample_rate: float, segment: int = SPECTRUM_SEGMENT) -> None:
+        self.segment = segment
+        self.window = np.hanning(segment)
+        self.power = np.zeros(segment // 2 + 1)
+        self.count = 0
+        self.pending = np.empty(0)
+        self.freqs = np.fft.rfftfreq(segment, 1.0 / sample_rate)
+
+    def add(self, mono: np.ndarray) -> None:
+        data = np.concatenate((self.pending, mono))
+        whole = data.size // self.segment
+        if whole:
+            frames = data[: whole * self.segment].reshape(whole, self.segment)
+            spectra = np.fft.rfft(frames * self.window, axis=1)
+            self.power += np.sum(spectra.real**2 + spectra.imag**2, axis=0)
+            self.count += whole
+        self.pending = data[whole * self.segment :].copy()
+
+    def finish(self) -> np.ndarray:
+        """Mean power per bin (a short file contributes its zero-padded remainder)."""
+        if self.pending.size and self.count == 0:
+            padded = np.zeros(self.segment)
+            padded[: self.pending.size] = self.pending
+            spectrum = np.fft.rfft(padded * self.window)
+            self.power += spectrum.real**2 + spectrum.imag**2
+            self.count = 1
+        return self.power / max(self.count, 1)
+
+
+def octave_bands(freqs: np.ndarray, power: np.ndarray) -> dict[str, float]:
+    """Energy of each octave band (fc/√2 to fc·√2) in dB relative to the total energy."""
+    total = float(power[freqs > 0].sum())
+    bands: dict[str, float] = {}
+    for fc in OCTAVE_CENTRES_HZ:
+        inside = (freqs >= fc / math.sqrt(2)) & (freqs < fc * math.sqrt(2))
+        energy = float(power[inside].sum())
+        label = f"{fc:g}" if fc < 1000 else f"{fc / 1000:g}k"
+        bands[label] = 10 * math.log10(energy / total) if energy > 0 and total > 0 else -math.inf
+    return bands
+
+
+def _db(value: float, power: bool = False) -> float:
+    if value <= 0:
+        return -math.inf
+    return (10.0 if power else 20.0) * math.log10(value)
+
+
+def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
+    """Measure one file in a single streaming pass."""
+    with open_audio(path) as handle:
+        fs = float(handle.samplerate)
+        channels = handle.channels
+        meter = LoudnessMeter(channels, fs, history=True)
+        # the mono fold (L+R)/2 in both speakers: one channel weighted 2 (BS.1770 sums channels)
+        fold = LoudnessMeter(1, fs, weights=[2.0], true_peak=False) if channels >= 2 else None
+        spectrum = _SpectrumAccumulator(fs)
+        sums = np.zeros(channels)
+        squares = np.zeros(channels)
+        cross = 0.0
+        frames = 0
+        for x in iter_blocks(handle, block, path):
+            meter.process(x)
+            sums += x.sum(axis=1)
+            squares += np.einsum("ij,ij->i", x, x)
+            if fold is not None:
+                cross += float(np.dot(x[0], x[1]))
+                fold.process(0.5 * (x[0] + x[1]))
+            spectrum.add(x.mean(axis=0))
+            frames += x.shape[1]
+    result = meter.result()
+    t, m, s = meter.history()
+    dc = (sums / frames).tolist()
+    rms = math.sqrt(float(squares.sum()) / (frames * channels))
+    if fold is not None:
+        denom = math.sqrt(float(squares[0] * squares[1]))
+        correlation = cross / denom if denom > 0 else 0.0
+        mono_loss = result.integrated_lufs - fold.integrated()
+        if not math.isfinite(mono_loss):
+            mono_loss = math.inf if math.isfinite(result.integrated_lufs) else 0.0
+    else:
+        correlation, mono_loss = 1.0, 0.0
+    power = spectrum.finish()
+    with np.errstate(divide="ignore"):
+        spectrum_db = 10 * np.log10(power / np.max(power)) if power.max() > 0 else power
+    return Analysis(
+        file=str(path),
+        sample_rate=fs,
+        channels=channels,
+        duration_s=frames / fs,
+        integrated_lufs=result.integrated_lufs,
+        max_momentary_lufs=result.max_momentary_lufs,
+        max_short_term_lufs=result.max_short_term_lufs,
+        lra_lu=result.lra_lu,
+        true_peak_dbtp=result.true_peak_dbtp,
+        sample_peak_dbfs=result.sample_peak_dbfs,
+        plr_db=result.true_peak_dbtp - result.integrated_lufs,
+        crest_factor_db=result.sample_peak_dbfs - _db(rms),
+        rms_dbfs=_db(rms),
+        dc_offset=max(dc, key=abs),
+        dc_offset_per_channel=dc,
+        correlation=correlation,
+        mono_loss_lu=mono_loss,
+        octave_bands_db=octave_bands(spectrum.freqs, power),
+        curve_t=t,
+        curve_m=m,
+        curve_s=s,
+        spectrum_hz=spectrum.freqs,
+        spectrum_db=spectrum_db,
+    )
+
+
+def to_json(analyses: Sequence[Analysis]) -> str:
+    """The ``--json`` output: an array with one object per file."""
+    return json.dumps([a.as_json() for a in analyses], indent=2, allow_nan=False)
+
+
+# --- HTML ------------------------------------------------------------------------
+
+ROWS = (
+    ("Integrated loudness", "integrated_lufs", "LUFS"),
+    ("Max momentary", "max_momentary_lufs", "LUFS"),
+    ("Max short-term", "max_short_term_lufs", "LUFS"),
+    ("Loudness range", "lra_lu", "LU"),
+    ("True peak", "true_peak_dbtp", "dBTP"),
+    ("Sample peak", "sample_peak_dbfs", "dBFS"),
+    ("PLR", "plr_db", "dB"),
+    ("Crest factor", "crest_factor_db", "dB"),
+    ("DC offset", "dc_offset", ""),
+    ("Stereo correlation", "correlation", ""),
+    ("Mono fold loss", "mono_loss_lu", "LU"),
+)
+
+
+def _png(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _loudness_plot(a: Analysis, target_lufs: float | None) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 3.2))
+    axes.plot(a.curve_t, a.curve_m, lw=0.6, alpha=0.6, label="momentary (400 ms)")
+    axes.plot(a.curve_t, a.curve_s, lw=1.4, label="short-term (3 s)")
+    if math.isfinite(a.integrated_lufs):
+        axes.axhline(a.integrated_lufs, color="k", lw=1, ls="--", label="integrated")
+    if target_lufs is not None:
+        axes.axhline(target_lufs, color="r", lw=1, label=f"target {target_lufs:g} LUFS")
+    finite = np.concatenate((a.curve_m[np.isfinite(a.curve_m)], [a.integrated_lufs]))
+    finite = finite[np.isfinite(finite)]
+    low = max(-60.0, float(finite.min()) - 3) if finite.size else -60.0
+    axes.set_ylim(low, max(0.0, float(finite.max()) + 2) if finite.size else 0.0)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("LUFS")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    data = _png(figure)
+    plt.close(figure)
+    return data
+
+
+def _spectrum_plot(a: Analysis, reference: Analysis | None) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 3.2))
+    keep = a.spectrum_hz > 0
+    axes.semilogx(a.spectrum_hz[keep], a.spectrum_db[keep], lw=0.8, label=Path(a.file).name)
+    if reference is not None:
+        ref_keep = reference.spectrum_hz > 0
+        axes.semilogx(
+            reference.spectrum_hz[ref_keep],
+            reference.spectrum_db[ref_keep],
+            lw=0.8,
+            alpha=0.8,
+            label=f"reference: {Path(reference.file).name}",
+        )
+    axes.set_xlim(20, a.sample_rate / 2)
+    axes.set_ylim(-90, 3)
+    axes.set_xlabel("frequency (Hz)")
+    axes.set_ylabel("dB (re. max)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(loc="lower left", fontsize=8)
+    data = _png(figure)
+    plt.close(figure)
+    return data
+
+
+def _value(value: float, unit: str) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "−∞" if value < 0 else "∞"
+    text = f"{value:.4f}" if unit == "" else f"{value:.1f}"
+    return f"{text} {unit}".strip()
+
+
+def _section(a: Analysis, target_lufs: float | None, reference: Analysis | None) -> str:
+    rows = []
+    for label, key, unit in ROWS:
+        cells = f"<td>{html.escape(label)}</td><td>{_value(getattr(a, key), unit)}</td>"
+        if reference is not None:
+            cells += f"<td>{_value(getattr(reference, key), unit)}</td>"
+        rows.append(f"<tr>{cells}</tr>")
+    head = "<tr><th></th><th>this file</th>"
+    head += "<th>reference</th></tr>" if reference is not None else "</tr>"
+    bands = "".join(
+        f"<tr><td>{band} Hz</td><td>{_value(db, 'dB')}</td></tr>"
+        for band, db in a.octave_bands_db.items()
+    )
+    return f"""
+<section>
+<h2>{html.escape(a.file)}</h2>
+<p>{a.channels} channels, {a.sample_rate:g} Hz, {a.duration_s:.1f} s</p>
+<table>{head}{"".join(rows)}</table>
+<h3>Loudness over time</h3>
+<img alt="loudness over time" src="data:image/png;base64,{_loudness_plot(a, target_lufs)}">
+<h3>Long-term spectrum</h3>
+<img alt="spectrum" src="data:image/png;base64,{_spectrum_plot(a, reference)}">
+<h3>Spectral balance (octave bands, dB re. total)</h3>
+<table>{bands}</table>
+</section>"""
+
+
+def write_html(
+    analyses: Sequence[Analysis],
+    path: str | Path,
+    target_lufs: float | None = None,
+    reference: Analysis | None = None,
+) -> None:
+    """A self-contained HTML report (plots embedded as base64 PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sections = "".join(_section(a, target_lufs, reference) for a in analyses)
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mixhost analysis</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.8em; text-align: left; }}
+img {{ max-width: 100%; }}
+</style></head><body>
+<h1>mixhost analysis</h1>{sections}
+</body></html>
+"""
+    try:
+        Path(path).write_text(document, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the report ({error.strerror})") from error

@@ -1,0 +1,94 @@
+"""`mixhost analyze FILE... [--json] [--html REPORT] [--target T] [--reference REF]`"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from ._common import out, table
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="measure loudness, peaks, dynamics, stereo image and spectrum of audio files",
+        description=(
+            "Measure audio files in one streaming pass: integrated, max momentary and max "
+            "short-term loudness (ITU-R BS.1770-4 / EBU R128), loudness range (EBU Tech 3342), "
+            "true and sample peak, PLR, crest factor, DC offset, stereo correlation, mono-fold "
+            "loss and octave-band spectral balance."
+        ),
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array with one object per file instead of tables",
+    )
+    parser.add_argument(
+        "--html", type=Path, metavar="REPORT", help="also write an HTML report with plots"
+    )
+    parser.add_argument(
+        "--target",
+        default="spotify",
+        metavar="T",
+        help="loudness target drawn on the plots: a preset (spotify, ebu-r128, ...) or LUFS "
+        "(default: spotify)",
+    )
+    parser.add_argument(
+        "--reference", type=Path, metavar="REF", help="a reference track to compare with"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.report import analyze_file, to_json, write_html
+    from ..analysis.targets import resolve_target
+
+    target = resolve_target(args.target)
+    analyses = [analyze_file(path) for path in args.files]
+    reference = analyze_file(args.reference) if args.reference else None
+    if args.json:
+        print(to_json(analyses))  # plain stdout: machine-readable, no markup
+    else:
+        for a in analyses:
+            out.print(_summary(a, reference))
+    if args.html:
+        write_html(analyses, args.html, target.integrated_lufs, reference)
+        if not args.json:
+            out.print(f"report: {args.html}")
+    return 0
+
+
+def _fmt(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return "-inf" if value < 0 else "inf"
+    return f"{value:.4f}" if not unit else f"{value:.1f} {unit}"
+
+
+def _summary(a: Any, reference: Any | None) -> Any:
+    rows = [
+        ("integrated", "integrated_lufs", "LUFS"),
+        ("max momentary", "max_momentary_lufs", "LUFS"),
+        ("max short-term", "max_short_term_lufs", "LUFS"),
+        ("loudness range", "lra_lu", "LU"),
+        ("true peak", "true_peak_dbtp", "dBTP"),
+        ("sample peak", "sample_peak_dbfs", "dBFS"),
+        ("PLR", "plr_db", "dB"),
+        ("crest factor", "crest_factor_db", "dB"),
+        ("DC offset", "dc_offset", ""),
+        ("correlation", "correlation", ""),
+        ("mono fold loss", "mono_loss_lu", "LU"),
+    ]
+    columns = ["", "value"] + (["reference"] if reference is not None else [])
+    body = []
+    for label, key, unit in rows:
+        row = [label, _fmt(getattr(a, key), unit)]
+        if reference is not None:
+            row.append(_fmt(getattr(reference, key), unit))
+        body.append(row)
+    bands = "  ".join(f"{band}:{db:+.1f}" for band, db in a.octave_bands_db.items())
+    body.append(["octave bands (dB)", bands] + ([""] if reference is not None else []))
+    title = f"{a.file} ({a.channels} ch, {a.sample_rate:g} Hz, {a.duration_s:.1f} s)"
+    return table(title, columns, body)

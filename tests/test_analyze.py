@@ -1,0 +1,174 @@
+"""`mixhost analyze`, run through ``host.cli.main`` on generated files with known values."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from host.analysis.report import JSON_KEYS
+from host.analysis.signals import music, sine
+from host.analysis.targets import PRESETS, resolve_target
+from host.cli import main
+from host.errors import UserInputError
+
+FS = 48000
+
+
+def write(tmp_path, name: str, x: np.ndarray, fs: int = FS) -> str:
+    path = tmp_path / name
+    sf.write(path, x.T, fs, subtype="FLOAT")
+    return str(path)
+
+
+def analyze_json(capsys, *argv: str) -> list[dict]:
+    assert main(["analyze", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_steady_tone(tmp_path, capsys) -> None:
+    [data] = analyze_json(capsys, write(tmp_path, "tone.wav", sine(-23, 20)))
+    assert set(JSON_KEYS) <= set(data)
+    assert data["integrated_lufs"] == pytest.approx(-23.0, abs=0.1)
+    assert data["max_momentary_lufs"] == pytest.approx(-23.0, abs=0.1)
+    assert data["max_short_term_lufs"] == pytest.approx(-23.0, abs=0.1)
+    assert data["lra_lu"] == pytest.approx(0.0, abs=0.1)
+    assert data["true_peak_dbtp"] == pytest.approx(-23.0, abs=0.05)
+    assert data["sample_peak_dbfs"] == pytest.approx(-23.0, abs=0.01)
+    assert data["plr_db"] == pytest.approx(0.0, abs=0.1)
+    assert data["crest_factor_db"] == pytest.approx(10 * math.log10(2), abs=0.01)
+    assert data["dc_offset"] == pytest.approx(0.0, abs=1e-6)
+    assert data["correlation"] == pytest.approx(1.0, abs=1e-6)
+    assert data["mono_loss_lu"] == pytest.approx(0.0, abs=0.01)
+    assert data["octave_bands_db"]["1k"] == pytest.approx(0.0, abs=0.1)
+    others = [db for band, db in data["octave_bands_db"].items() if band != "1k"]
+    assert max(others) < -40
+
+
+def _stereo_noise(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(4)
+    left = 0.1 * rng.standard_normal(10 * FS)
+    right = {
+        "same": left,
+        "inverted": -left,
+        "unrelated": 0.1 * rng.standard_normal(10 * FS),
+    }[kind]
+    return np.stack([left, right])
+
+
+@pytest.mark.parametrize(
+    "kind,correlation,mono_loss",
+    [("same", 1.0, 0.0), ("unrelated", 0.0, 3.01), ("inverted", -1.0, None)],
+)
+def test_stereo_correlation_and_mono_fold(
+    tmp_path, capsys, kind: str, correlation: float, mono_loss: float | None
+) -> None:
+    [data] = analyze_json(capsys, write(tmp_path, f"{kind}.wav", _stereo_noise(kind)))
+    assert data["correlation"] == pytest.approx(correlation, abs=0.02)
+    if mono_loss is None:  # folds to silence: an infinite loss, null in JSON
+        assert data["mono_loss_lu"] is None
+    else:
+        assert data["mono_loss_lu"] == pytest.approx(mono_loss, abs=0.1)
+
+
+@pytest.mark.parametrize("offset", [0.05, -0.2])
+def test_dc_offset(tmp_path, capsys, offset: float) -> None:
+    [data] = analyze_json(capsys, write(tmp_path, "dc.wav", sine(-20, 5) + offset))
+    assert data["dc_offset"] == pytest.approx(offset, abs=1e-4)
+    assert data["dc_offset_per_channel"] == pytest.approx([offset, offset], abs=1e-4)
+
+
+def test_inter_sample_peak_shows_in_true_peak_and_plr(tmp_path, capsys) -> None:
+    x = sine(-3.0, 5, FS, FS / 4, phase_deg=45.0)  # samples at -6 dBFS, true peak -3 dBTP
+    [data] = analyze_json(capsys, write(tmp_path, "isp.wav", x))
+    assert data["sample_peak_dbfs"] == pytest.approx(-6.0, abs=0.05)
+    assert data["true_peak_dbtp"] == pytest.approx(-3.0, abs=0.2)
+    assert data["plr_db"] == pytest.approx(data["true_peak_dbtp"] - data["integrated_lufs"])
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_channel_layouts(tmp_path, capsys, channels: int) -> None:
+    [data] = analyze_json(capsys, write(tmp_path, "m.wav", music(8, FS, channels, seed=2)))
+    assert data["channels"] == channels
+    assert -40 < data["integrated_lufs"] < 0
+    assert data["true_peak_dbtp"] >= data["sample_peak_dbfs"]
+
+
+def test_several_files_keep_their_order(tmp_path, capsys) -> None:
+    paths = [write(tmp_path, f"{level}.wav", sine(level, 5)) for level in (-30, -20)]
+    data = analyze_json(capsys, *paths)
+    assert [d["file"] for d in data] == paths
+    assert [round(d["integrated_lufs"]) for d in data] == [-30, -20]
+
+
+def test_html_report_with_plots_and_reference(tmp_path, capsys) -> None:
+    mix = write(tmp_path, "mix.wav", music(10, FS, seed=8))
+    ref = write(tmp_path, "ref.wav", music(10, FS, seed=9, level_db=-14))
+    report = tmp_path / "report.html"
+    assert main(["analyze", mix, "--html", str(report), "--reference", ref, "--target", "-16"]) == 0
+    text = report.read_text()
+    assert text.count("data:image/png;base64,") == 2
+    assert "reference" in text and "mix.wav" in text
+    assert "Integrated loudness" in text
+    assert "report:" in capsys.readouterr().out
+
+
+def test_table_output(tmp_path, capsys) -> None:
+    assert main(["analyze", write(tmp_path, "tone.wav", sine(-23, 5))]) == 0
+    text = capsys.readouterr().out
+    assert "integrated" in text and "-23.0 LUFS" in text
+
+
+@pytest.mark.parametrize("content", [None, b"RIFF not really a wave file"])
+def test_bad_input_is_a_clean_exit_2(tmp_path, capsys, content: bytes | None) -> None:
+    path = tmp_path / "broken.wav"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.wav" in err and "Traceback" not in err
+
+
+def test_bad_target_is_a_clean_exit_2(tmp_path, capsys) -> None:
+    assert main(["analyze", write(tmp_path, "t.wav", sine(-23, 1)), "--target", "spotfy"]) == 2
+    assert 'did you mean "spotify"' in capsys.readouterr().err
+
+
+def test_unwritable_report_is_a_clean_exit_2(tmp_path, capsys) -> None:
+    target = tmp_path / "missing-dir" / "r.html"
+    assert main(["analyze", write(tmp_path, "t.wav", sine(-23, 1)), "--html", str(target)]) == 2
+    assert "r.html" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "spec,lufs,ceiling",
+    [
+        ("spotify", -14, -1),
+        ("apple-music", -16, -1),
+        ("youtube", -14, -1),
+        ("tidal", -14, -1),
+        ("amazon", -14, -2),
+        ("deezer", -15, -1),
+        ("ebu-r128", -23, -1),
+        ("atsc-a85", -24, -2),
+        ("podcast", -16, -1),
+        ("-18", -18, -1),
+        ("-9/-0.3", -9, -0.3),
+    ],
+)
+def test_loudness_targets(spec: str, lufs: float, ceiling: float) -> None:
+    target = resolve_target(spec)
+    assert (target.integrated_lufs, target.ceiling_dbtp) == (lufs, ceiling)
+
+
+def test_every_preset_is_tested() -> None:
+    assert len(PRESETS) == 9
+
+
+@pytest.mark.parametrize("spec", ["loud", "5", "-14/2", "-14/-1/-2"])
+def test_bad_targets(spec: str) -> None:
+    with pytest.raises(UserInputError):
+        resolve_target(spec)
