@@ -30,6 +30,8 @@ _BUILTIN: dict[str, str] = {
     "reverb": "host.stages.reverb:Reverb",
     "multiband_compressor": "host.stages.multiband:MultibandCompressor",
     "ms_eq": "host.stages.ms_eq:MsEq",
+    "dither": "host.stages.dither:Dither",
+    "python": "host.stages.python_stage:PythonStage",
 }
 
 _loaded: dict[str, type[Stage]] = {}

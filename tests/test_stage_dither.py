@@ -1,0 +1,54 @@
+"""Dither: TPDF statistics, grid, noise shaping spectrum, streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stage_harness import SR, Harness, db
+
+from host.dsp.dither import dither, lsb
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24])
+def test_output_lies_on_the_integer_grid(bits: int) -> None:
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.standard_normal((2, 10_000)) * 0.5, -1.2, 1.2)
+    y = dither(x, bits, np.random.default_rng(1))
+    codes = y * 2.0 ** (bits - 1)
+    assert np.array_equal(codes, np.round(codes))
+    assert y.max() <= 1.0 - lsb(bits) and y.min() >= -1.0
+
+
+@pytest.mark.parametrize("offset_lsb", [0.0, 0.25, 0.5, 0.9])
+def test_tpdf_error_moments_do_not_depend_on_the_signal(offset_lsb: float) -> None:
+    """TPDF: the error has zero mean and variance LSB^2 / 4 whatever the input."""
+    step = lsb(16)
+    x = np.full((1, 400_000), 0.1 + offset_lsb * step)
+    e = (dither(x, 16, np.random.default_rng(2)) - x) / step
+    assert abs(np.mean(e)) < 0.005
+    assert np.var(e) == pytest.approx(0.25, rel=0.02)
+
+
+def _band_power_db(e: np.ndarray, lo: float, hi: float) -> float:
+    spectrum = np.abs(np.fft.rfft(e * np.hanning(e.size))) ** 2
+    f = np.fft.rfftfreq(e.size, 1 / SR)
+    return float(10 * np.log10(np.mean(spectrum[(f >= lo) & (f < hi)])))
+
+
+def test_noise_shaping_moves_noise_out_of_the_sensitive_band() -> None:
+    x = 0.25 * np.sin(2 * np.pi * 997 * np.arange(SR) / SR)[np.newaxis, :]
+    flat = dither(x, 16, np.random.default_rng(3))[0] - x[0]
+    shaped = dither(x, 16, np.random.default_rng(3), shaping=True)[0] - x[0]
+    assert _band_power_db(shaped, 1000, 5000) < _band_power_db(flat, 1000, 5000) - 6.0
+    assert _band_power_db(shaped, 18_000, 24_000) > _band_power_db(flat, 18_000, 24_000) + 6.0
+
+
+@pytest.mark.parametrize("shaping", [False, True])
+def test_stage_streams_independently_of_block_size(shaping: bool) -> None:
+    x = 0.1 * np.random.default_rng(4).standard_normal((2, 20_000))
+    outs = []
+    for block in (128, 4096):
+        h = Harness("dither", {"seed": 7}, params={"bits": 16, "shaping": shaping})
+        outs.append(h.run(x, block=block))
+    assert np.array_equal(outs[0], outs[1])
+    assert db(np.sqrt(np.mean((outs[0] - x) ** 2))) < -85.0
