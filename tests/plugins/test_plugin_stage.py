@@ -199,3 +199,20 @@ def test_registry_values_reach_the_plugin_in_its_own_units(
     bound.set(name, value)
     stage.process(np.zeros((2, 64)))
     assert float(getattr(stage.plugin, name)) == pytest.approx(value, abs=step)
+
+
+@pytest.mark.parametrize("latency", [0, 300, 5000])
+def test_latency_withheld_by_pedalboard_is_padded_into_a_plain_delay(latency: int) -> None:
+    """pedalboard returns fewer samples while a plugin's latency fills (reset=False streaming);
+    PluginStage pads at the front, so its output is the input delayed by the reported latency.
+    (None of the test VST3s report latency; pedalboard's own AddLatency plugin does.)"""
+    from pedalboard_native._internal import AddLatency
+
+    plugin = AddLatency(latency)
+    x = np.random.default_rng(0).standard_normal((2, 6 * 1000)).astype(np.float32)
+    y = np.zeros(x.shape)
+    for start in range(0, x.shape[1], 1000):
+        result = plugin.process(x[:, start : start + 1000], SR, buffer_size=1000, reset=False)
+        PluginStage._place(result, y[:, start : start + 1000])
+    np.testing.assert_array_equal(y[:, latency:], x[:, : x.shape[1] - latency])
+    assert not y[:, :latency].any()
