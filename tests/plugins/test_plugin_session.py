@@ -1,0 +1,86 @@
+"""Plugins in session files, rendered by the engine: registry addresses, automation, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plugin_helpers import SR, rms_db, sine
+
+import host
+from host.errors import SessionError
+from host.plugins.cache import PluginCache
+from tests.conftest import read_mix
+
+SESSION = """
+session: {{name: plugin session, sample_rate: 48000}}
+tracks:
+  low:
+    source: low.wav
+    chain:
+{chain}
+    output: master
+outputs: {{mixdown: {mix}, bit_depth: float}}
+{automation}
+"""
+
+EQ = "      - {id: eq, plugin: 3BandEQ, params: {low_mid_freq_hz: 1000%s}}"
+
+
+def _session(write_session, write_audio, chain: str, mix: str, automation: str = "") -> Path:
+    write_audio("low.wav", sine(60.0, 2.0, channels=2).T)
+    return write_session(SESSION.format(chain=chain, mix=mix, automation=automation), name=f"{mix}.yaml")
+
+
+def _level(path: Path, start_s: float, end_s: float) -> float:
+    mix = read_mix(path).T
+    return rms_db(mix[:, int(start_s * SR) : int(end_s * SR)])
+
+
+def test_a_plugin_in_a_chain_is_rendered_and_its_parameters_are_registered(
+    plugin_env: PluginCache, write_session, write_audio
+) -> None:
+    dry = _session(write_session, write_audio, "      []", "dry.wav")
+    host.load_session(dry).render()
+    wet_path = _session(write_session, write_audio, EQ % ", low_db: -24", "wet.wav")
+    session = host.load_session(wet_path)
+    assert session.get("tracks/low/eq/low_db") == -24.0
+    assert session.get("tracks/low/eq/mid_high_freq_hz") == 2000.0
+    session.render()
+    cut = _level(wet_path.parent / "wet.wav", 0.5, 1.9) - _level(dry.parent / "dry.wav", 0.5, 1.9)
+    assert -28.0 < cut < -18.0, cut
+
+
+def test_automation_drives_a_plugin_parameter(plugin_env: PluginCache, write_session, write_audio) -> None:
+    lane = "automation:\n  tracks/low/eq/low_db:\n    interpolation: step\n    points: [[0, 0], [1.0, -24]]"
+    path = _session(write_session, write_audio, EQ % "", "auto.wav", lane)
+    host.load_session(path).render()
+    before, after = _level(path.parent / "auto.wav", 0.3, 0.9), _level(path.parent / "auto.wav", 1.3, 1.9)
+    assert after - before < -18.0, (before, after)
+
+
+def test_the_api_sets_a_plugin_parameter_before_render(plugin_env: PluginCache, write_session, write_audio) -> None:
+    path = _session(write_session, write_audio, EQ % "", "api.wav")
+    session = host.load_session(path)
+    session.set("tracks/low/eq/low_db", -24.0)
+    session.render()
+    assert _level(path.parent / "api.wav", 0.5, 1.9) < rms_db(sine(60.0, 1.0)) - 18.0
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("      - {id: eq, plugin: 3BandQE}", 'did you mean "3 Band EQ"'),
+        ("      - {id: eq, plugin: 3BandEQ, params: {low_bd: -3}}", 'did you mean "low_db"'),
+        ("      - {id: eq, path: nowhere/Missing.vst3}", "no such plugin bundle"),
+    ],
+)
+def test_plugin_mistakes_in_a_session_name_the_file_and_line(
+    plugin_env: PluginCache, write_session, write_audio, entry: str, message: str
+) -> None:
+    path = _session(write_session, write_audio, entry, "bad.wav")
+    with pytest.raises(SessionError, match=message) as caught:
+        host.load_session(path)
+    assert caught.value.file == str(path) and caught.value.line is not None
+    assert np.isfinite(caught.value.line)
