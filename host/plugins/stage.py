@@ -308,6 +308,27 @@ def apply_preset(stage_or_plugin: Any, options: Mapping[str, Any], base_dir: Pat
                 state.apply_file(stage_or_plugin, path)
 
 
+def state_file_for(session_path: Path, address: str) -> Path:
+    """Where a plugin's state is saved beside a session: ``<stem>.plugins/<address>.mxstate``."""
+    safe = address.replace("/", "__")
+    return session_path.parent / f"{session_path.stem}.plugins" / f"{safe}{state.STATE_SUFFIX}"
+
+
+def save_states(stages: Mapping[str, Stage], session_path: Path) -> dict[str, str]:
+    """Save every plugin stage's state beside the session (for ``Session.save``).
+
+    ``stages`` maps stage addresses (``tracks/vocals/verb``) to stages; other
+    stage types are ignored.  Returns address -> the file's path relative to
+    the session's folder, to be written as the entry's ``state:`` key.
+    """
+    written: dict[str, str] = {}
+    for address, stage in stages.items():
+        if isinstance(stage, PluginStage):
+            path = stage.save_state(state_file_for(session_path, address))
+            written[address] = path.relative_to(session_path.parent).as_posix()
+    return written
+
+
 def make_plugin_stage(stage_id: str, options: dict[str, Any], base_dir: Path) -> PluginStage:
     """Build the stage for a chain entry with ``plugin:`` or ``path:`` (called by the session builder).
 

@@ -104,3 +104,18 @@ def test_a_bare_raw_state_file_is_accepted(plugin_env: PluginCache, plugin_dir: 
     raw.write_bytes(stage.plugin.raw_state)
     defaults = {s.name: s.default for s in _eq(plugin_dir, state=str(raw)).param_specs()}
     assert defaults["mid_db"] == pytest.approx(6.0, abs=0.05)
+
+
+def test_save_states_writes_beside_the_session_and_reloads(
+    plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path
+) -> None:
+    from host.plugins.stage import save_states
+    from host.stages.utility import Gain
+
+    stage = _eq(plugin_dir)
+    reference = _render(stage, SETTINGS)
+    session_path = tmp_path / "song.yaml"
+    written = save_states({"tracks/bass/eq": stage, "tracks/bass/trim": Gain("trim")}, session_path)
+    assert written == {"tracks/bass/eq": "song.plugins/tracks__bass__eq.mxstate"}
+    restored = _eq(tmp_path, path=str(plugin_dir / "3BandEQ.vst3"), state=written["tracks/bass/eq"])
+    np.testing.assert_allclose(_render(restored), reference, atol=1e-5)
