@@ -136,6 +136,7 @@ class LiveEngine:
             raise MixhostError("disk streaming could not read the sources in time")
         self.graph = graph
         self.length = graph.length
+        self._warm_up(graph, block_size)
         self._out = np.zeros((2, block_size))
         self._abs = np.zeros((2, block_size))
         self._block_peaks = np.zeros(2)
@@ -144,6 +145,13 @@ class LiveEngine:
         self._guarded: dict[str, StripNode] = {}
         self._touch_last: dict[int, int] = {}
         self._expected = 0
+
+    @staticmethod
+    def _warm_up(graph: Graph, block_size: int) -> None:
+        """Run one silent block and forget it: lazy imports and first-call costs happen now,
+        not in the first audio callback."""
+        graph.process(0, block_size)
+        graph.reset()
 
     def input_ports(self) -> dict[str, list[str]]:
         """Track name -> the port names its `input:` asks for (one per channel)."""
@@ -192,7 +200,7 @@ class LiveEngine:
         self._panic = True
 
     def locate_and_wait(self, frame: int, timeout_s: float = 10.0) -> bool:
-        """Locate, then wait (control thread) until the sources have refilled."""
+        """Locate, then wait (control thread, audio running) until the sources have refilled."""
         generation = self.transport.generation
         self.transport.locate(frame)
         deadline = time.monotonic() + timeout_s

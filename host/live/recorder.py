@@ -62,6 +62,7 @@ class AutomationRecorder:
         self._current = {p.slot: float(registry.values[p.slot]) for p in registry}
         self._params = {p.slot: p for p in registry}
         self._old = {lane.param.slot: lane for lane in self.session.lanes}
+        self._before: dict[int, float] = {}   # the value a control had before its first move
         self._armed: set[int] = set()        # moved at least once (write/latch: written from then on)
         self._touching: set[int] = set()     # touch mode: held right now
         self._passes: list[_Pass] = []
@@ -106,6 +107,8 @@ class AutomationRecorder:
 
     def _change(self, change: Carried) -> None:
         slot = change.param.slot
+        if change.source not in IGNORED_SOURCES:
+            self._before.setdefault(slot, self._current[slot])
         self._current[slot] = change.value
         if change.source in IGNORED_SOURCES:
             return
@@ -143,6 +146,8 @@ class AutomationRecorder:
             points = [(int(round(t * sample_rate)), float(v)) for t, v in zip(old.times_s, old.values, strict=True)]
             if old.interpolation == "linear" and len(points) > 1:
                 log.warning("%s: a linear lane becomes a step lane where it was recorded over", old.address)
+        elif slot in self._before:  # a new lane: before the first recorded span it holds the old value
+            points = [(0, self._before[slot])]
         touched = False
         for run in self._passes:
             for start, end, span in self._spans(run, slot):

@@ -76,6 +76,11 @@ class StreamingSource:
         self._request = (generation, position, loop)
 
     @property
+    def buffered(self) -> int:
+        """Frames waiting in the ring."""
+        return self._write - self._read
+
+    @property
     def ready(self) -> bool:
         return self._ready_generation == self.clock.generation
 

@@ -1,0 +1,379 @@
+"""The live engine without a sound card: transport, streaming, control hand-off, safety, recording."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_live_helpers import SR, Capture, make_session, render, run_blocks, wait_position
+
+import host
+from host import yaml_doc
+from host.audio_io import FileSource, probe
+from host.live.engine import LiveEngine
+from host.live.recorder import AutomationRecorder
+from host.live.streaming import SourceClock, StreamingSource, StreamReader
+from host.live.transport import Transport, next_position
+
+BLOCK = 128
+
+
+# -- transport ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("start", "loop", "frames", "expected", "after"), [
+    (0, None, 128, [(0, 128)], 128),
+    (900, (500, 1000), 256, [(900, 100), (500, 156)], 656),
+    (872, (500, 1000), 128, [(872, 128)], 500),          # ends exactly on the loop end: wraps
+    (1200, (500, 1000), 128, [(1200, 128)], 1328),       # past the loop: plays through
+])
+def test_transport_segments_split_at_loop_wraps(start: int, loop: tuple[int, int] | None, frames: int,
+                                                expected: list[tuple[int, int]], after: int) -> None:
+    transport = Transport(SR, min_loop=128)
+    transport.locate(start)
+    if loop:
+        transport.set_loop(*loop)
+    transport.play()
+    assert transport.apply_pending()
+    segments: list[tuple[int, int]] = []
+    transport.segments(frames, segments)
+    assert segments == expected
+    assert transport.position == after
+    assert next_position(start, frames, loop) == after
+
+
+def test_transport_commands_wait_for_block_start() -> None:
+    transport = Transport(SR)
+    transport.play()
+    transport.locate(4800)
+    assert not transport.rolling and transport.position == 0  # nothing happens between blocks
+    assert transport.apply_pending()
+    assert transport.rolling and transport.position == 4800 and transport.generation == 1
+
+
+# -- streaming ------------------------------------------------------------------------------------
+def _stream(tmp_path: Path, capacity: int = SR) -> tuple[StreamingSource, SourceClock, np.ndarray]:
+    make_session(tmp_path, 1.0)
+    info = probe(tmp_path / "stems" / "noise.wav")
+    reference = np.zeros((2, info.frames))
+    FileSource(info, SR).read(reference)
+    clock = SourceClock(rolling=True)
+    return StreamingSource(FileSource(info, SR), clock, capacity), clock, reference
+
+
+@pytest.mark.parametrize("loop", [None, (10_000, 13_000)])
+def test_streaming_follows_locates_and_loops(tmp_path: Path, loop: tuple[int, int] | None) -> None:
+    source, clock, reference = _stream(tmp_path)
+    reader = StreamReader([source], prefill=8192)
+    reader.start()
+    try:
+        clock.generation, clock.loop = 1, loop
+        source.request(1, 9_000, loop)
+        assert reader.wait_ready()
+        position, block = 9_000, np.zeros((2, BLOCK))
+        for _ in range(100):  # 12 800 frames: the loop wraps four times
+            while source.buffered < BLOCK:
+                time.sleep(0.001)
+            clock.position = position
+            source.read(block)
+            expected = np.stack([reference[:, next_position(position, k, loop)] for k in range(BLOCK)], axis=1)
+            np.testing.assert_array_equal(block, expected)
+            position = next_position(position, BLOCK, loop)
+        assert source.underruns == 0
+    finally:
+        reader.stop()
+
+
+def test_streaming_underrun_is_silence_then_catches_up_in_time(tmp_path: Path) -> None:
+    source, clock, reference = _stream(tmp_path, capacity=4096)
+    source.service(prefill=4096)          # the reader served gen 0 once, then stalls
+    clock.generation = 0
+    block = np.zeros((2, 3000))
+    clock.position = 0
+    source.read(block)
+    np.testing.assert_array_equal(block, reference[:, :3000])
+    clock.position = 3000
+    source.read(block)                    # 1096 frames left in the ring
+    np.testing.assert_array_equal(block[:, :1096], reference[:, 3000:4096])
+    assert not block[:, 1096:].any()
+    assert source.underruns == 1 and source.underrun_frames == 3000 - 1096
+    source.service(prefill=4096)          # the reader catches up
+    clock.position = 6000
+    source.read(block[:, :1000])
+    np.testing.assert_array_equal(block[:, :1000], reference[:, 6000:7000])  # in step with the timeline
+
+
+# -- the engine --------------------------------------------------------------------------------------
+@pytest.fixture
+def session_path(tmp_path: Path) -> Path:
+    return make_session(tmp_path, 1.0, block_size=BLOCK)
+
+
+def _engine(path: Path, **options: object) -> LiveEngine:
+    engine = LiveEngine(host.load_session(path), BLOCK, "none", **options)  # type: ignore[arg-type]
+    engine.open()
+    return engine
+
+
+def test_live_blocks_equal_offline_render(session_path: Path, tmp_path: Path) -> None:
+    engine = _engine(session_path)
+    try:
+        engine.transport.play()
+        live = run_blocks(engine, SR // BLOCK + 2)
+    finally:
+        engine.close()
+    offline = render(session_path, tmp_path / "out")
+    n = offline.shape[1]
+    assert engine.graph is not None and engine.graph.latency == 0
+    assert np.abs(offline).max() > 0.1
+    np.testing.assert_allclose(live[:, :n], offline, atol=1e-7)  # float32 file quantisation
+
+
+def test_a_set_lands_in_the_next_block_and_is_timed(session_path: Path) -> None:
+    engine = _engine(session_path)
+    session = engine.session
+    try:
+        engine.transport.play()
+        run_blocks(engine, 4)
+        session.set("tracks/noise/gain_db", -20.0)
+        assert engine.session.registry.values[session.registry.param("tracks/noise/gain_db").slot] == -6.0
+        run_blocks(engine, 1)
+        assert session.get("tracks/noise/gain_db") == -20.0
+        latencies = engine.handoff.latency_samples()
+        assert len(latencies) == 1 and 0.0 <= latencies[0] < 1.0
+    finally:
+        engine.close()
+
+
+def test_sets_from_many_threads_all_arrive(session_path: Path) -> None:
+    engine = _engine(session_path)
+    session = engine.session
+    addresses = ["tracks/tone/gain_db", "tracks/noise/gain_db", "tracks/tone/comp/makeup_db", "tracks/tone/comp/threshold_db"]
+    try:
+        engine.start()
+
+        def mover(address: str) -> None:
+            for value in np.linspace(-10.0, -0.5, 200):
+                session.set(address, float(value))
+
+        threads = [threading.Thread(target=mover, args=(a,)) for a in addresses]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wait_position(engine, 0.2)
+        time.sleep(0.05)
+    finally:
+        engine.close()
+    assert engine.handoff.latency_count == 800
+    for address in addresses:
+        assert session.get(address) == -0.5
+
+
+def test_ceiling_holds_0_dbfs(session_path: Path) -> None:
+    engine = _engine(session_path)
+    try:
+        engine.session.set("tracks/tone/gain_db", 24.0)
+        engine.session.set("tracks/noise/gain_db", 24.0)
+        engine.transport.play()
+        out = run_blocks(engine, 40)
+    finally:
+        engine.close()
+    assert np.abs(out).max() == pytest.approx(1.0)
+    assert np.isclose(np.abs(out), 1.0).mean() > 0.05  # it really was clipping
+
+
+@pytest.mark.parametrize("fault", ["nan", "stage-failed"])
+def test_guard_mutes_the_offending_track_and_the_rest_plays_on(session_path: Path, tmp_path: Path,
+                                                               fault: str) -> None:
+    engine = _engine(session_path)
+    assert engine.graph is not None
+    tone = next(n for n in engine.graph.tracks if n.name == "tone")
+    stage = engine.session.stages["tracks/tone"][-1].stage  # the last stage: nothing after it cleans up
+    original = stage.process
+    broken = {"on": False}
+
+    def faulty(block: np.ndarray) -> np.ndarray:
+        if broken["on"]:
+            if fault == "stage-failed":
+                raise RuntimeError("plugin crashed")
+            block = block.copy()
+            block[0, 5] = np.nan
+            return block
+        return original(block)
+
+    stage.process = faulty  # type: ignore[method-assign]
+    try:
+        engine.transport.play()
+        run_blocks(engine, 10)
+        broken["on"] = True
+        out = run_blocks(engine, 100)
+        assert np.isfinite(out).all()
+        assert engine.session.get("tracks/tone/mute") is True
+        assert tone not in engine.graph.active
+        assert [(e.kind, e.address) for e in engine.events] == [(fault, "tracks/tone")]
+        changes = []
+        engine.session.observe(changes.append)
+        engine.session.registry.dispatch_pending()
+        assert any(c.address == "tracks/tone/mute" and c.source == "engine" for c in changes)
+    finally:
+        engine.close()
+    # after the fault, what plays is the noise track alone
+    offline = render(session_path, tmp_path / "out")
+    noise = out[:, 40 * BLOCK:]
+    assert np.sqrt(np.mean(noise ** 2)) > 0.02
+    assert np.sqrt(np.mean((noise - offline[:, 50 * BLOCK:110 * BLOCK]) ** 2)) > 0.01  # the tone is gone
+
+
+def test_unmuting_a_guarded_track_brings_it_back(session_path: Path) -> None:
+    engine = _engine(session_path)
+    assert engine.graph is not None
+    tone = next(n for n in engine.graph.tracks if n.name == "tone")
+    try:
+        engine.transport.play()
+        run_blocks(engine, 2)
+        engine._take_out(engine.graph, tone, "nan", 0)  # as the guard does
+        run_blocks(engine, 2)
+        engine.session.set("tracks/tone/mute", False)
+        run_blocks(engine, 2)
+        assert tone in engine.graph.active
+    finally:
+        engine.close()
+
+
+def test_panic_stops_and_silences(session_path: Path) -> None:
+    engine = _engine(session_path)
+    try:
+        engine.transport.play()
+        before = run_blocks(engine, 20)
+        engine.panic()
+        after = run_blocks(engine, 20)
+        assert np.abs(before).max() > 0.1
+        assert not after.any()
+        assert not engine.transport.rolling
+        assert engine.events[-1].kind == "panic"
+    finally:
+        engine.close()
+
+
+def test_locate_and_loop_play_the_right_audio(session_path: Path, tmp_path: Path) -> None:
+    offline = render(session_path, tmp_path / "out")
+    engine = _engine(session_path)
+    start, end = 12_800, 12_800 + 40 * BLOCK
+    try:
+        engine.transport.set_loop(start, end)
+        engine.transport.locate(start)
+        engine.process_block(BLOCK)      # commands apply at block start
+        assert engine.reader.wait_ready()
+        engine.transport.play()
+        out = run_blocks(engine, 80)   # twice round the loop
+    finally:
+        engine.close()
+    # state (compressor envelope, smoothers) carries over the wrap, so compare after it settles
+    second = out[:, 40 * BLOCK + 2048:]
+    np.testing.assert_allclose(second, offline[:, start + 2048:end], atol=2e-3)
+    assert np.abs(second).max() > 0.1
+
+
+def test_the_none_backend_keeps_time(session_path: Path) -> None:
+    engine = _engine(session_path)
+    try:
+        engine.start()
+        started = time.monotonic()
+        wait_position(engine, 0.5)
+        elapsed = time.monotonic() - started
+    finally:
+        engine.close()
+    blocks = engine.callback_count
+    assert blocks >= 0.5 * SR / BLOCK
+    assert elapsed > 0.25  # clock-driven: not as fast as possible
+    assert engine.underruns == 0
+
+
+# -- automation recording ---------------------------------------------------------------------------
+EXISTING_LANE = """automation:
+  tracks/noise/gain_db:      # an existing ride: touch returns to it
+    interpolation: step
+    points: [[0.0, -6.0], [1.2, -12.0]]
+"""
+
+
+@pytest.mark.parametrize("offline_block", [BLOCK, None])
+@pytest.mark.parametrize("mode", ["write", "latch", "touch"])
+def test_recorded_moves_render_to_what_was_heard(tmp_path: Path, mode: str, offline_block: int | None) -> None:
+    path = make_session(tmp_path, 2.0, block_size=offline_block, automation=EXISTING_LANE)
+    session = host.load_session(path)
+    engine = LiveEngine(session, BLOCK, "none", record=mode)
+    recorder = AutomationRecorder(engine, mode)
+    capture = Capture(2.5)
+    engine.open()
+    engine.taps.append(capture)
+    try:
+        engine.start()
+        wait_position(engine, 0.3)
+        for value in np.linspace(-3.0, -12.0, 15):          # a fader ride through the Python API
+            session.set("tracks/tone/gain_db", float(value))
+            time.sleep(0.01)
+        session.set("tracks/tone/eq/band1_gain_db", -6.0)    # a native stage parameter
+        session.set("tracks/noise/gain_db", -2.0)           # over an existing lane
+        session.set("tracks/noise/mute", True)
+        wait_position(engine, 0.8)
+        session.set("tracks/noise/mute", False)
+        session.set("tracks/noise/pan", -0.5)
+        wait_position(engine, 2.05)
+        engine.transport.stop()
+        time.sleep(0.05)
+    finally:
+        engine.close()
+    written = recorder.finish()
+    session.save()
+    assert set(written) == {"tracks/tone/gain_db", "tracks/tone/eq/band1_gain_db", "tracks/noise/gain_db",
+                            "tracks/noise/mute", "tracks/noise/pan"}
+    text = path.read_text()
+    assert "# live test session: comments must survive an automation save" in text
+    assert "# mono sine" in text and "# an existing ride: touch returns to it" in text
+    lanes = yaml_doc.to_plain(yaml_doc.load(path))["automation"]
+    assert all(lanes[a]["interpolation"] == "step" for a in written)
+    assert len(lanes["tracks/tone/gain_db"]["points"]) >= 15
+    if mode == "touch":  # released after the hold time: the old lane's step at 1.2 s is back
+        assert [1.2, -12.0] in lanes["tracks/noise/gain_db"]["points"]
+
+    offline = render(path, tmp_path / "render")
+    n = offline.shape[1]
+    live = capture.audio[:, :n]
+    assert capture.written[:n].all()
+    assert engine.xruns >= 0 and engine.underruns == 0
+    tolerance = 1e-7 if offline_block == BLOCK else 2e-6   # same blocking: float32 file only
+    np.testing.assert_allclose(live, offline, atol=tolerance)
+    assert np.abs(live).max() > 0.1
+
+
+# -- the command ---------------------------------------------------------------------------------------
+def _mixhost(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_live_command_runs_headless(session_path: Path) -> None:
+    done = _mixhost("live", str(session_path), "--audio", "none", "--duration", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert "played 0." in done.stderr and "xruns" in done.stderr
+
+
+def test_live_command_plays_to_the_end_by_itself(session_path: Path) -> None:
+    done = _mixhost("live", str(session_path), "--audio", "none", "--block", "256")
+    assert done.returncode == 0, done.stderr
+    played = float(done.stderr.split("played ")[1].split(" s")[0])
+    assert 1.0 <= played <= 1.1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--audio", "none", "--duration", "-1"], "--duration -1"),
+    (["--audio", "none", "--loop", "0.5", "0.5"], "too short"),
+])
+def test_live_command_refuses_bad_options(session_path: Path, args: list[str], message: str) -> None:
+    done = _mixhost("live", str(session_path), *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
