@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
     "plugins": ("host.cli.plugins", "scan, list and inspect VST3/AU plugins"),
     "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
+    "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),
 }
 
 DESCRIPTION = """\

@@ -1,0 +1,204 @@
+"""Loudness mastering to a target: measure, gain, true-peak limit, verify.
+
+Two-pass (and, when the limiter has work to do, a few more) offline
+processing that streams the file each time, so memory stays flat:
+
+1. measure the input's integrated loudness (BS.1770-4);
+2. render ``gain → limiter`` (the true-peak brickwall ``limiter`` stage at
+   the target's ceiling) and measure what comes out.  Limiting lowers the
+   loudness a little, so the gain is corrected by the remaining error and the
+   render repeated until the output is within ``tolerance`` LU of the target
+   (EBU R128 allows ±1 LU in general and ±0.2 LU for file-based programme;
+   we aim well inside that);
+3. the accepted render is written atomically, read back and measured: the
+   report states the achieved integrated loudness and true peak of the file
+   as written.
+
+The limiter's latency is compensated: the output lines up with the input
+and has the same length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio_io import AtomicWriter, check_output_path
+from ..errors import UserInputError
+from ..registry import Registry
+from ..stages import stage_class
+from ..stages.base import ParamView, Stage
+from .meter import DEFAULT_FILE_BLOCK, LoudnessMeter, LoudnessResult, iter_blocks, measure_file
+from .meter import open_audio as _open_audio
+from .targets import LoudnessTarget
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_LU = 0.05  # aim: well inside R128's ±0.2 LU file-based tolerance
+MAX_PASSES = 6
+MAX_GAIN_DB = 60.0
+
+
+@dataclass
+class MasterReport:
+    """What ``master`` did and what it achieved (values of the written file)."""
+
+    input: str
+    output: str
+    target: LoudnessTarget
+    input_integrated_lufs: float
+    input_true_peak_dbtp: float
+    gain_db: float
+    passes: int
+    result: LoudnessResult
+    pass_log: list[tuple[float, float]] = field(default_factory=list)  # (gain, integrated)
+
+    @property
+    def error_lu(self) -> float:
+        return self.result.integrated_lufs - self.target.integrated_lufs
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "output": self.output,
+            "target": self.target.name,
+            "target_lufs": self.target.integrated_lufs,
+            "ceiling_dbtp": self.target.ceiling_dbtp,
+            "input_integrated_lufs": self.input_integrated_lufs,
+            "input_true_peak_dbtp": self.input_true_peak_dbtp,
+            "gain_db": self.gain_db,
+            "passes": self.passes,
+            "integrated_lufs": self.result.integrated_lufs,
+            "true_peak_dbtp": self.result.true_peak_dbtp,
+            "sample_peak_dbfs": self.result.sample_peak_dbfs,
+            "lra_lu": self.result.lra_lu,
+            "error_lu": self.error_lu,
+        }
+
+
+def make_limiter(sample_rate: float, channels: int, ceiling_dbtp: float, max_block: int) -> Stage:
+    """The ``limiter`` stage, bound to a private registry, prepared, at ``ceiling_dbtp``."""
+    registry = Registry()
+    stage = stage_class("limiter")("limiter", {})
+    params = {
+        spec.name: registry.register(
+            f"master/limiter/{spec.name}",
+            spec,
+            value=ceiling_dbtp if spec.name == "ceiling_dbtp" else None,
+        )
+        for spec in stage.param_specs()
+    }
+    stage.bind(ParamView(registry, params))
+    stage.prepare(sample_rate, max_block, channels)
+    return stage
+
+
+def _render(
+    path: Path,
+    gain_db: float,
+    limiter: Stage,
+    block: int,
+    writer: AtomicWriter | None,
+) -> float:
+    """One pass of gain → limiter over the file; returns the output's integrated loudness."""
+    limiter.reset()
+    gain = 10.0 ** (gain_db / 20.0)
+    skip = limiter.latency  # output frames that only hold the limiter's delay
+    with _open_audio(path) as handle:
+        meter = LoudnessMeter(handle.channels, handle.samplerate, true_peak=False)
+
+        def emit(y: np.ndarray) -> None:
+            nonlocal skip
+            if skip:
+                cut = min(skip, y.shape[1])
+                y = y[:, cut:]
+                skip -= cut
+            if y.shape[1]:
+                meter.process(y)
+                if writer is not None:
+                    writer.write(y)
+
+        for x in iter_blocks(handle, block, path):
+            emit(limiter.process(np.ascontiguousarray(x) * gain))
+        if limiter.latency:
+            emit(limiter.process(np.zeros((handle.channels, limiter.latency))))
+    return meter.integrated()
+
+
+def _next_gain(history: list[tuple[float, float]], target_lufs: float) -> float:
+    """The next gain to try: a secant step on (gain, achieved loudness), clamped.
+
+    Without limiting, loudness follows gain 1:1; the limiter takes a share of
+    any extra gain, so the slope falls below 1 and the secant finds it.
+    """
+    gain, achieved = history[-1]
+    slope = 1.0
+    if len(history) >= 2:
+        previous_gain, previous = history[-2]
+        if abs(gain - previous_gain) > 1e-6:
+            slope = (achieved - previous) / (gain - previous_gain)
+    slope = min(max(slope, 0.2), 1.0)  # loudness never grows faster than gain
+    step = (target_lufs - achieved) / slope
+    return gain + max(-12.0, min(12.0, step))
+
+
+def master_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    target: LoudnessTarget,
+    bit_depth: int | str = 24,
+    block: int = DEFAULT_FILE_BLOCK,
+    tolerance: float = TOLERANCE_LU,
+) -> MasterReport:
+    """Master ``input_path`` to ``target``; writes ``output_path`` and returns the report."""
+    source, out = Path(input_path), Path(output_path)
+    measured = measure_file(source, block)
+    if not math.isfinite(measured.integrated_lufs):
+        raise UserInputError(
+            f"{source}: the programme is silent (below the −70 LUFS gate); nothing to master"
+        )
+    check_output_path(out, [source])
+    fmt = out.suffix.lstrip(".").lower() or "wav"
+    if fmt not in ("wav", "flac", "aiff", "aif"):
+        raise UserInputError(f"{out}: write .wav, .flac or .aiff", hint="change the file extension")
+    fmt = "aiff" if fmt == "aif" else fmt
+    gain_db = target.integrated_lufs - measured.integrated_lufs
+    if abs(gain_db) > MAX_GAIN_DB:
+        raise UserInputError(
+            f"{source}: reaching {target.integrated_lufs:g} LUFS needs {gain_db:+.1f} dB of gain",
+            hint="is this the right file? mastering refuses gains beyond ±60 dB",
+        )
+    limiter = make_limiter(measured.sample_rate, measured.channels, target.ceiling_dbtp, block)
+    log.info("input %.2f LUFS, %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
+    history: list[tuple[float, float]] = []
+    for attempt in range(1, MAX_PASSES + 1):
+        last = attempt == MAX_PASSES
+        with AtomicWriter(
+            out, int(measured.sample_rate), measured.channels, fmt=fmt, bit_depth=bit_depth
+        ) as writer:
+            achieved = _render(source, gain_db, limiter, block, writer)
+            history.append((gain_db, achieved))
+            log.info("pass %d: gain %+.2f dB -> %.3f LUFS", attempt, gain_db, achieved)
+            error = target.integrated_lufs - achieved
+            if abs(error) <= tolerance or last or not math.isfinite(error):
+                writer.commit()
+                break
+            writer.abort()
+        gain_db = _next_gain(history, target.integrated_lufs)
+    result = measure_file(out, block)
+    return MasterReport(
+        input=str(source),
+        output=str(out),
+        target=target,
+        input_integrated_lufs=measured.integrated_lufs,
+        input_true_peak_dbtp=measured.true_peak_dbtp,
+        gain_db=gain_db,
+        passes=len(history),
+        result=result,
+        pass_log=history,
+    )

@@ -1,0 +1,64 @@
+"""`mixhost master INPUT -o OUT --target NAME [--bit-depth N] [--json]`"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ._common import out, table
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "master",
+        help="master a file to a loudness target (gain + true-peak limiter)",
+        description=(
+            "Measure INPUT (ITU-R BS.1770-4), apply the gain that reaches the target's integrated "
+            "loudness, limit the true peak to the target's ceiling and write OUT.  Passes repeat "
+            "until the output is within 0.05 LU of the target; the report gives the values of "
+            "the file as written.  Targets: spotify, apple-music, youtube, tidal, amazon, deezer, "
+            "ebu-r128, atsc-a85, podcast, or custom LUFS[/dBTP] written --target=-14/-1."
+        ),
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT", help="the audio file to master")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT", help="output file"
+    )
+    parser.add_argument(
+        "--target", default="spotify", metavar="NAME", help="loudness target (default: spotify)"
+    )
+    parser.add_argument(
+        "--bit-depth",
+        default="24",
+        choices=["16", "24", "32", "float"],
+        help="output sample format (default: 24-bit, dithered)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.mastering import master_file
+    from ..analysis.targets import resolve_target
+
+    target = resolve_target(args.target)
+    depth: int | str = args.bit_depth if args.bit_depth == "float" else int(args.bit_depth)
+    report = master_file(args.input, args.output, target, bit_depth=depth)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+        return 0
+    r = report.result
+    rows = [
+        ["target", target.describe()],
+        [
+            "input",
+            f"{report.input_integrated_lufs:.2f} LUFS, {report.input_true_peak_dbtp:.2f} dBTP",
+        ],
+        ["gain", f"{report.gain_db:+.2f} dB ({report.passes} passes)"],
+        ["output integrated", f"{r.integrated_lufs:.2f} LUFS ({report.error_lu:+.2f} LU)"],
+        ["output true peak", f"{r.true_peak_dbtp:.2f} dBTP (ceiling {target.ceiling_dbtp:g})"],
+        ["output LRA", f"{r.lra_lu:.1f} LU"],
+    ]
+    out.print(table(f"{report.output}", ["", ""], rows))
+    return 0

@@ -1,0 +1,98 @@
+"""`mixhost master`: loudness targets reached on synthesised music, true peak under the ceiling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from host.analysis.mastering import master_file
+from host.analysis.meter import measure_file
+from host.analysis.signals import music
+from host.analysis.targets import PRESETS, resolve_target
+from host.cli import main
+
+FS = 48000
+R128_FILE_TOLERANCE = 0.2  # LU
+
+
+@pytest.fixture(scope="module")
+def quiet_mix(tmp_path_factory) -> str:
+    """20 s of music around −25 LUFS: every preset needs gain, the loud ones need limiting."""
+    path = tmp_path_factory.mktemp("mix") / "mix.wav"
+    sf.write(path, music(20, FS, seed=21, level_db=-26).T, FS, subtype="FLOAT")
+    return str(path)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_lands_on_target(tmp_path, quiet_mix: str, preset: str) -> None:
+    target = PRESETS[preset]
+    out = tmp_path / "master.wav"
+    report = master_file(quiet_mix, out, target)
+    measured = measure_file(out)
+    assert measured.integrated_lufs == pytest.approx(
+        target.integrated_lufs, abs=R128_FILE_TOLERANCE
+    )
+    assert measured.true_peak_dbtp <= target.ceiling_dbtp
+    # the report states the values of the file as written
+    assert report.result.integrated_lufs == pytest.approx(measured.integrated_lufs, abs=1e-9)
+    assert report.result.true_peak_dbtp == pytest.approx(measured.true_peak_dbtp, abs=1e-9)
+
+
+@pytest.mark.parametrize("spec", ["-9/-0.3", "-8/-1"])
+def test_loud_custom_targets_need_heavy_limiting(tmp_path, quiet_mix: str, spec: str) -> None:
+    target = resolve_target(spec)
+    report = master_file(quiet_mix, tmp_path / "loud.flac", target)
+    assert report.result.integrated_lufs == pytest.approx(
+        target.integrated_lufs, abs=R128_FILE_TOLERANCE
+    )
+    assert report.result.true_peak_dbtp <= target.ceiling_dbtp
+    assert report.passes > 1  # the limiter took a share of the first gain
+
+
+def test_without_limiting_the_output_is_the_input_times_the_gain(tmp_path, quiet_mix: str) -> None:
+    out = tmp_path / "quiet.wav"
+    report = master_file(quiet_mix, out, resolve_target("ebu-r128"), bit_depth="float")
+    source, _ = sf.read(quiet_mix, always_2d=True)
+    result, _ = sf.read(out, always_2d=True)
+    assert result.shape == source.shape  # latency compensated, same length
+    expected = source * 10 ** (report.gain_db / 20)
+    assert np.max(np.abs(result - expected)) < 1e-6
+    assert report.passes == 1
+
+
+def test_cli_json_report(tmp_path, capsys, quiet_mix: str) -> None:
+    out = tmp_path / "m.wav"
+    assert main(["master", quiet_mix, "-o", str(out), "--target", "apple-music", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["target"] == "apple-music"
+    assert data["integrated_lufs"] == pytest.approx(-16.0, abs=R128_FILE_TOLERANCE)
+    assert data["true_peak_dbtp"] <= -1.0
+    assert out.exists()
+
+
+def test_cli_table_report(tmp_path, capsys, quiet_mix: str) -> None:
+    assert main(["master", quiet_mix, "-o", str(tmp_path / "m.wav"), "--target", "podcast"]) == 0
+    assert "-16.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["overwrite-input", "missing-input", "silent-input", "bad-extension", "bad-target"],
+)
+def test_refusals_are_clean_exit_2(tmp_path, capsys, quiet_mix: str, case: str) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros((FS, 2)), FS)
+    argv = {
+        "overwrite-input": [quiet_mix, "-o", quiet_mix],
+        "missing-input": [str(tmp_path / "nope.wav"), "-o", str(tmp_path / "o.wav")],
+        "silent-input": [str(silent), "-o", str(tmp_path / "o.wav")],
+        "bad-extension": [quiet_mix, "-o", str(tmp_path / "o.mp3")],
+        "bad-target": [quiet_mix, "-o", str(tmp_path / "o.wav"), "--target", "lowd"],
+    }[case]
+    assert main(["master", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+    assert not (tmp_path / "o.wav").exists()
