@@ -45,6 +45,16 @@ class PluginParam:
     kind: str
     mapper: RawMapper
 
+    def current(self) -> float:
+        """The value the plugin holds now, in registry terms (after a state load, say)."""
+        wrapper = self.mapper.wrapper
+        if self.kind == KIND_BOOLEAN:
+            return 1.0 if float(wrapper.raw_value) >= 0.5 else 0.0
+        if self.kind == KIND_ENUM:
+            text = str(wrapper.string_value).strip().lower()
+            return float(self.spec.choices.index(text)) if text in self.spec.choices else self.spec.default
+        return min(max(_current_number(wrapper), self.spec.min), self.spec.max)
+
 
 class RawMapper:
     """Registry value -> the plugin's normalised raw value for one parameter."""

@@ -3,7 +3,7 @@
 :class:`PluginStage` wraps one loaded VST3 (or AU) effect.  Its parameters
 are the plugin's own (see :mod:`host.plugins.parameters`), registered by the
 engine like any native parameter.  At each block start the stage compares the
-registry values with what it last wrote and writes only the changed ones into
+registry values with those it saw last and writes only the changed ones into
 the plugin, then processes the block with ``reset=False`` so tails and
 filter state stream across blocks.  Blocks are converted to float32 (what
 plugins process) in a preallocated buffer.
@@ -63,7 +63,9 @@ class ParamWriter:
     def __init__(self, params: Mapping[str, PluginParam], instances: list[Any]) -> None:
         self.params = dict(params)
         self.names = list(self.params)
-        self.last = [p.spec.default for p in self.params.values()]
+        # registry values as last seen; the plugin is written when the registry moves, so a
+        # state loaded into the plugin is not undone by registry values that never changed
+        self.seen = [p.spec.default for p in self.params.values()]
         self.wrappers: list[list[Any]] = [
             [p.mapper.wrapper for p in self.params.values()],
             *([inst.parameters[n] for n in self.names] for inst in instances[1:]),
@@ -73,24 +75,24 @@ class ParamWriter:
         self.wrappers.append([instance.parameters[n] for n in self.names])
 
     def write_changed(self, view: Any) -> int:
-        """Push every value that changed since the last call; returns how many."""
+        """Push every registry value that changed since the last call; returns how many."""
         if view is None:
             return 0
         written = 0
-        last = self.last
+        seen = self.seen
         for index, name in enumerate(self.names):
             value = view[name]
-            if value != last[index]:
+            if value != seen[index]:
                 raw = self.params[name].mapper.to_raw(value)
                 for wrappers in self.wrappers:
                     wrappers[index].raw_value = raw
-                last[index] = value
+                seen[index] = value
                 written += 1
         return written
 
-    def forget(self) -> None:
-        """After a state load the plugin holds new values: rewrite everything next block."""
-        self.last = [math.nan] * len(self.names)
+    def plugin_values(self) -> dict[str, float]:
+        """The values the plugin holds now (after a state load), in registry terms."""
+        return {name: self.params[name].current() for name in self.names}
 
 
 def check_param_names(names: Iterable[str], params: Mapping[str, PluginParam], plugin_name: str) -> None:
@@ -160,11 +162,16 @@ class PluginStage(Stage):
         self._writer.write_changed(self.p)
         return state.save_state(self.plugin, path)
 
-    def load_state(self, path: Path) -> None:
-        """Restore a preset or state file (validated first) into every instance."""
+    def load_state(self, path: Path) -> dict[str, float]:
+        """Restore a preset or state file (validated first) into every instance.
+
+        Returns the plugin's parameter values after the load (registry terms),
+        which the caller stores in the registry: until then the stage does not
+        overwrite the loaded values, and afterwards only changed values are written.
+        """
         for instance in self._instances:
             state.apply_file(instance, path)
-        self._writer.forget()
+        return self._writer.plugin_values()
 
     # -- protocol --------------------------------------------------------------
     def _prepare(self) -> None:

@@ -119,3 +119,21 @@ def test_save_states_writes_beside_the_session_and_reloads(
     assert written == {"tracks/bass/eq": "song.plugins/tracks__bass__eq.mxstate"}
     restored = _eq(tmp_path, path=str(plugin_dir / "3BandEQ.vst3"), state=written["tracks/bass/eq"])
     np.testing.assert_allclose(_render(restored), reference, atol=1e-5)
+
+
+def test_loading_state_into_a_running_stage_is_not_undone_by_stale_registry_values(
+    plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path
+) -> None:
+    path, reference = _saved(plugin_dir, tmp_path)
+    stage = _eq(plugin_dir)
+    bound = Bound(stage)
+    stage.prepare(SR, BLOCK, 2)
+    values = stage.load_state(path)
+    assert values["low_db"] == pytest.approx(-18.0, abs=0.05)
+    x = sine(80.0, 0.5) + sine(1500.0, 0.5, amp=0.2)
+    stage.reset()
+    np.testing.assert_allclose(bound.run(x), reference, atol=1e-5)
+    for name, value in values.items():  # the caller syncs the registry; nothing is rewritten
+        bound.set(name, value)
+    stage.reset()
+    np.testing.assert_allclose(bound.run(x), reference, atol=1e-5)
