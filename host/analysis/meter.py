@@ -57,6 +57,8 @@ LRA_HIGH_PERCENTILE = 0.95
 SUBBLOCK_S = 0.1  # 100 ms: the gating-block step (75 % overlap of 400 ms)
 MOMENTARY_SUBBLOCKS = 4  # 400 ms (Tech 3341 §2.1 "M")
 SHORT_TERM_SUBBLOCKS = 30  # 3 s (Tech 3341 §2.1 "S")
+# blocks at least this long run the true-peak detector on a second thread
+THREADED_MIN_FRAMES = 8192
 FINE_STEPS = 20  # M and S are evaluated 20 times per 100 ms (200 Hz at 48 kHz)
 
 # loudness histograms: bins of HIST_STEP LU from HIST_MIN (the absolute gate) up
@@ -469,7 +471,11 @@ class LoudnessMeter:
         out = np.empty(frames // self.fine_hop + 2)
         # the true-peak interpolator and the K-weighting are independent and
         # both release the GIL: run them on two cores
-        pending = self._pool().submit(self._true_peak.accumulate, x) if self._true_peak else None
+        pending = None
+        if self._true_peak is not None and frames >= THREADED_MIN_FRAMES:
+            pending = self._pool().submit(self._true_peak.accumulate, x)
+        elif self._true_peak is not None:
+            self._tp = self._true_peak.accumulate(x)  # small blocks: a hand-off costs more
         # 1-D contiguous rows (no copy when the rows already are) let the kernels vectorise
         rows = [np.ascontiguousarray(x[c]) for c in range(self.channels)]
         w = self._scratch[:frames]
