@@ -38,8 +38,12 @@ class ProbeResult:
 def probe(path: Path, timeout: float = DEFAULT_TIMEOUT_S) -> ProbeResult:
     """Probe the bundle at ``path`` in a child process; never raises for a bad plugin."""
     cmd = [sys.executable, "-m", "host.plugins.probe", str(path)]
+    # the child must import this very package, even when mixhost runs from a source checkout
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         return ProbeResult(str(path), False, reason=f"timed out after {timeout:g} s (plugin hangs on load)")
     return _result_of(path, done)
