@@ -75,8 +75,14 @@ def find_bundles(directories: Iterable[Path]) -> list[Path]:
         if plugin_format(directory) is not None:
             found.append(directory.resolve())
             continue
+        visited: set[str] = set()
         for root, dirs, files in os.walk(directory, followlinks=True):
             here = Path(root)
+            real = os.path.realpath(root)
+            if real in visited:  # a symlink cycle: do not walk the same folder twice
+                dirs[:] = []
+                continue
+            visited.add(real)
             for name in sorted(dirs):
                 if plugin_format(Path(name)) is not None:
                     found.append((here / name).resolve())

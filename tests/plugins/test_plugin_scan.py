@@ -130,3 +130,13 @@ def test_search_dirs_cover_standard_locations_env_and_given(plugin_env: PluginCa
     assert dirs[: len(standard_dirs())] == standard_dirs()
     assert plugin_dir in dirs and tmp_path in dirs
     assert Path.home() / ".vst3" in dirs and Path("/usr/lib/vst3") in dirs
+
+
+def test_find_bundles_survives_a_symlink_cycle(plugin_dir: Path, tmp_path: Path) -> None:
+    from host.plugins.scan import find_bundles
+
+    nested = tmp_path / "vendor" / "sub"
+    nested.mkdir(parents=True)
+    shutil.copytree(plugin_dir / "3BandEQ.vst3", nested / "3BandEQ.vst3")
+    (nested / "loop").symlink_to(tmp_path)
+    assert find_bundles([tmp_path]) == [(nested / "3BandEQ.vst3").resolve()]
