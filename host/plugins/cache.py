@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import PluginError
+
 CACHE_DIR_ENV = "MIXHOST_CACHE_DIR"
 DB_NAME = "plugins.sqlite"
 SCHEMA_VERSION = 1
@@ -90,8 +92,14 @@ class PluginCache:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=30)
+        except (OSError, sqlite3.Error) as error:
+            raise PluginError(
+                f"cannot open the plugin cache {self.path}: {error}",
+                hint=f"set {CACHE_DIR_ENV} to a writable folder",
+            ) from None
         try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):

@@ -52,3 +52,13 @@ def test_params_of_a_misspelled_plugin_exits_2_with_a_did_you_mean(
 ) -> None:
     assert main(["plugins", "params", "Karz"]) == 2
     assert 'did you mean "Kars"' in capsys.readouterr().err
+
+
+def test_an_unusable_cache_folder_is_a_user_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MIXHOST_CACHE_DIR", str(blocker / "cache"))
+    assert main(["plugins", "list"]) == 2
+    assert "MIXHOST_CACHE_DIR" in capsys.readouterr().err
