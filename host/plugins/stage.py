@@ -132,6 +132,7 @@ class PluginStage(Stage):
         self._params = plugin_params(plugin)
         self._writer = ParamWriter(self._params, [plugin])
         self._instances: list[Any] = [plugin]
+        self._active = 1  # instances in use for the prepared layout (2 for dual-mono)
         self._plugin_channels: int | None = None
         self._supported: list[int] | None = None
         self._in32 = np.zeros((0, 0), np.float32)
@@ -177,6 +178,7 @@ class PluginStage(Stage):
     def _prepare(self) -> None:
         plugin_channels, instances = self._layout(self.channels)
         self._plugin_channels = plugin_channels
+        self._active = instances
         while len(self._instances) < instances:
             twin = loader.load(self.path, self.plugin_name)
             twin.raw_state = self.plugin.raw_state
@@ -243,7 +245,7 @@ class PluginStage(Stage):
     def _run(self, block: np.ndarray, out: np.ndarray) -> None:
         frames = block.shape[1]
         plugin_channels = self._plugin_channels or block.shape[0]
-        if len(self._instances) == 1:
+        if self._active == 1:
             buf = self._in32[:plugin_channels, :frames]
             if plugin_channels == block.shape[0]:
                 np.copyto(buf, block, casting="same_kind")
@@ -251,7 +253,7 @@ class PluginStage(Stage):
                 buf[:] = block[0]  # mono into every input
             self._place(self._instances[0].process(buf, self.sample_rate, buffer_size=self.max_block, reset=False), out)
             return
-        for channel, instance in enumerate(self._instances):  # dual-mono
+        for channel, instance in enumerate(self._instances[: self._active]):  # dual-mono
             buf = self._in32[channel : channel + 1, :frames]
             np.copyto(buf, block[channel : channel + 1], casting="same_kind")
             result = instance.process(buf, self.sample_rate, buffer_size=self.max_block, reset=False)

@@ -216,3 +216,13 @@ def test_latency_withheld_by_pedalboard_is_padded_into_a_plain_delay(latency: in
         PluginStage._place(result, y[:, start : start + 1000])
     np.testing.assert_array_equal(y[:, latency:], x[:, : x.shape[1] - latency])
     assert not y[:, :latency].any()
+
+
+def test_a_stage_can_be_prepared_again_for_another_layout(plugin_env: PluginCache, bundle) -> None:
+    stage = _stage({"path": str(bundle("CycleShifter"))}, Path("."))
+    bound = _prepared(stage, channels=2)  # dual-mono: two instances
+    mono = sine(440.0, 0.2, channels=1)
+    stage.prepare(SR, BLOCK, 1)  # now one instance on a mono track
+    stage.reset()
+    y = bound.run(mono)
+    assert y.shape == mono.shape and rms_db(y) > -20.0
