@@ -12,6 +12,10 @@ Values in the registry are in the plugin's own units (what its display shows):
 * text-valued parameters become enums whose choices are the plugin's texts,
   lower-cased (the registry matches text values case-insensitively).
 
+A plugin's program selector (``current_program``) is an enum like any other;
+choosing a program changes the plugin's other parameters inside the plugin,
+and the registry does not follow (use ``preset:`` for a starting point instead).
+
 The plugin takes a normalised "raw" value in 0..1.  :class:`RawMapper`
 converts a registry value with the plugin's own text parser (exact for most
 plugins) and falls back to the table pedalboard measured when the parser

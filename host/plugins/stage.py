@@ -30,6 +30,10 @@ delayed by :attr:`PluginStage.latency` samples, which the engine compensates.
 While bypassed, the input passes through the same delay, so parallel paths
 stay aligned whether the plugin is on or off.
 
+``reset()`` calls pedalboard's reset, which re-creates plugins that do not
+clear their own buffers (keeping their state); JUCE allows that only on the
+main thread, so the engine should reset stages from the thread that built them.
+
 Errors while rendering (the plugin raises, or outputs NaN/Inf) raise
 :class:`~host.errors.RenderError` naming the stage's address and the plugin.
 """
