@@ -29,8 +29,9 @@ SUDO=""
 
 # apt-get source needs a deb-src entry; derive one from the binary entries.
 has_deb_src() {
-  grep -rqsE '^[[:space:]]*(Types:.*deb-src|deb-src[[:space:]])' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+  # only the files apt reads: sources.list, *.list and *.sources
+  local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+  grep -qsE '^[[:space:]]*(Types:.*deb-src|deb-src[[:space:]])' "${files[@]}" 2>/dev/null
 }
 if ! has_deb_src; then
   echo "adding a deb-src entry for apt"
