@@ -172,3 +172,47 @@ def test_every_preset_is_tested() -> None:
 def test_bad_targets(spec: str) -> None:
     with pytest.raises(UserInputError):
         resolve_target(spec)
+
+
+# --- mixhost compare ------------------------------------------------------------------
+
+
+def _bright(x: np.ndarray) -> np.ndarray:
+    """x plus its content above ~3 kHz raised by about 6 dB (a 4th-order high-pass added in)."""
+    from scipy.signal import butter, sosfilt
+
+    return x + sosfilt(butter(4, 3000, "highpass", fs=FS, output="sos"), x, axis=1)
+
+
+def test_compare_a_quieter_copy_is_only_quieter(tmp_path, capsys) -> None:
+    x = music(12, FS, seed=30)
+    a = write(tmp_path, "a.wav", x)
+    b = write(tmp_path, "b.wav", x * 10 ** (-6 / 20))
+    assert main(["compare", a, b, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["match_gain_db"] == pytest.approx(6.0, abs=0.01)
+    assert data["differences"]["plr_db"] == pytest.approx(0.0, abs=0.05)
+    assert data["differences"]["lra_lu"] == pytest.approx(0.0, abs=0.05)
+    assert max(abs(d) for d in data["octave_difference_db"].values()) < 0.01
+    assert data["findings"][0].startswith("A is 6.0 LU louder")
+
+
+def test_compare_finds_the_brighter_version(tmp_path, capsys) -> None:
+    x = music(12, FS, seed=31)
+    a, b = write(tmp_path, "a.wav", x), write(tmp_path, "b.wav", _bright(x))
+    report = tmp_path / "ab.html"
+    assert main(["compare", a, b, "--json", "--html", str(report)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    bands = data["octave_difference_db"]
+    assert bands["8k"] > 3.0 and bands["16k"] > 3.0
+    assert bands["8k"] - bands["125"] > 3.0  # the tilt, independent of the matching gain
+    assert any("8k Hz octave" in f and "more" in f for f in data["findings"])
+    assert report.read_text().count("data:image/png;base64,") == 2
+
+
+def test_compare_table_and_missing_file(tmp_path, capsys) -> None:
+    a = write(tmp_path, "a.wav", sine(-20, 5))
+    assert main(["compare", a, a]) == 0
+    assert "equally loud" in capsys.readouterr().out
+    assert main(["compare", a, str(tmp_path / "nope.wav")]) == 2
+    assert "nope.wav" in capsys.readouterr().err

@@ -84,6 +84,7 @@ class Analysis:
     curve_s: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     spectrum_hz: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     spectrum_db: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    spectrum_power: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready values (non-finite numbers become null)."""
@@ -159,6 +160,26 @@ def octave_bands(freqs: np.ndarray, power: np.ndarray) -> dict[str, float]:
     return bands
 
 
+def fractional_octave_bands(
+    freqs: np.ndarray,
+    power: np.ndarray,
+    fraction: int = 3,
+    low: float = 20.0,
+    high: float = 20000.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre frequencies (base-2, referenced to 1 kHz) and band energies of 1/``fraction`` octaves."""
+    k = np.arange(
+        math.ceil(fraction * math.log2(low / 1000.0)),
+        math.floor(fraction * math.log2(high / 1000.0)) + 1,
+    )
+    centres = 1000.0 * 2.0 ** (k / fraction)
+    half = 2.0 ** (0.5 / fraction)
+    energies = np.array(
+        [float(power[(freqs >= fc / half) & (freqs < fc * half)].sum()) for fc in centres]
+    )
+    return centres, energies
+
+
 def _db(value: float, power: bool = False) -> float:
     if value <= 0:
         return -math.inf
@@ -226,6 +247,7 @@ def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
         curve_s=s,
         spectrum_hz=spectrum.freqs,
         spectrum_db=spectrum_db,
+        spectrum_power=power,
     )
 
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("host.cli.plugins", "scan, list and inspect VST3/AU plugins"),
     "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
     "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),
+    "compare": ("host.cli.compare", "loudness-matched A/B of two mix versions"),
 }
 
 DESCRIPTION = """\

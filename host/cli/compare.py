@@ -1,0 +1,56 @@
+"""`mixhost compare A B [--json] [--html REPORT]`"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from ._common import out, table
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="loudness-matched A/B of two mix versions",
+        description=(
+            "Compare two versions of a mix at matched loudness: loudness, dynamics (LRA, PLR, "
+            "crest), stereo, and the spectral difference B − A in octave and 1/3-octave bands."
+        ),
+    )
+    parser.add_argument("a", type=Path, metavar="A", help="the first version")
+    parser.add_argument("b", type=Path, metavar="B", help="the second version")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument(
+        "--html", type=Path, metavar="REPORT", help="write an HTML report with plots"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.comparison import METRICS, compare_files, write_comparison_html
+
+    comparison = compare_files(args.a, args.b)
+    if args.json:
+        print(comparison.to_json())
+    else:
+        rows = []
+        for key, label, unit in METRICS:
+            va, vb = getattr(comparison.a, key), getattr(comparison.b, key)
+            rows.append([label, _fmt(va, unit), _fmt(vb, unit), _fmt(vb - va, "")])
+        for band, diff in comparison.octave_difference_db().items():
+            rows.append([f"{band} Hz octave (B − A)", "", "", _fmt(diff, "") + " dB"])
+        out.print(table(f"A: {args.a}   B: {args.b}", ["", "A", "B", "B − A"], rows))
+        for finding in comparison.findings:
+            out.print(f"- {finding}")
+    if args.html:
+        write_comparison_html(comparison, args.html)
+        if not args.json:
+            out.print(f"report: {args.html}")
+    return 0
+
+
+def _fmt(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return "-inf" if value < 0 else "inf"
+    return f"{value:+.2f}" if not unit else f"{value:.2f} {unit}"
