@@ -263,6 +263,9 @@ class Eq(NativeStage):
     """Parametric EQ; bands come from the ``bands`` option (default: 4 neutral bands)."""
 
     type_name = "eq"
+    # coefficients change every 64 samples while a value glides; a 20 ms glide
+    # keeps each step (and the zipper residue) small
+    DEFAULT_SMOOTHING_S = 0.02
     OPTIONS: ClassVar[dict[str, Any]] = {"bands": {"type": "array", "items": BAND_SCHEMA}}
 
     def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:

@@ -26,6 +26,9 @@ DEFAULT_MS_BANDS: tuple[dict[str, Any], ...] = (
 
 class MsEq(NativeStage):
     type_name = "ms_eq"
+    # coefficients change every 64 samples while a value glides; a 20 ms glide
+    # keeps each step (and the zipper residue) small
+    DEFAULT_SMOOTHING_S = 0.02
     OPTIONS: ClassVar[dict[str, Any]] = {
         "mid_bands": {"type": "array", "items": BAND_SCHEMA},
         "side_bands": {"type": "array", "items": BAND_SCHEMA},

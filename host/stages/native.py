@@ -44,20 +44,27 @@ def one_pole_coefficient(time_ms: float, sample_rate: float) -> float:
 class NativeStage(Stage):
     """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy."""
 
-    #: smoothing time constants (s) that differ from the Smoother's 10 ms default
+    #: smoothing time constants (s) that differ from DEFAULT_SMOOTHING_S
     SMOOTHING_S: ClassVar[Mapping[str, float]] = {}
+    DEFAULT_SMOOTHING_S: ClassVar[float] = DEFAULT_TIME_S
 
     def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(stage_id, options)
         self._smoothers: dict[str, Smoother] = {}
+        self._log: set[str] = set()
 
     # -- protocol ----------------------------------------------------------------
     def _prepare(self) -> None:
         assert self.p is not None, "bind() before prepare()"
+        specs = [spec for spec in self.param_specs() if spec.smooth]
+        # log-scaled values (frequencies, Q, ratios) glide geometrically: smoothed as log(value)
+        self._log = {spec.name for spec in specs if spec.scale == "log"}
         self._smoothers = {
-            spec.name: Smoother(self.p[spec.name], self.SMOOTHING_S.get(spec.name, DEFAULT_TIME_S))
-            for spec in self.param_specs()
-            if spec.smooth
+            spec.name: Smoother(
+                self._domain(spec.name, self.p[spec.name]),
+                self.SMOOTHING_S.get(spec.name, self.DEFAULT_SMOOTHING_S),
+            )
+            for spec in specs
         }
         for smoother in self._smoothers.values():
             smoother.prepare(self.sample_rate, max(self.max_block, SUB_BLOCK))
@@ -74,8 +81,11 @@ class NativeStage(Stage):
     def _reset(self) -> None:
         assert self.p is not None
         for name, smoother in self._smoothers.items():
-            smoother.reset(self.p[name])
+            smoother.reset(self._domain(name, self.p[name]))
         self._clear()
+
+    def _domain(self, name: str, value: float) -> float:
+        return math.log(value) if name in self._log else value
 
     # -- hooks -------------------------------------------------------------------
     def _setup(self) -> None:
@@ -99,12 +109,18 @@ class NativeStage(Stage):
     def moving(self, names: tuple[str, ...] | list[str]) -> bool:
         """True while any of these smoothed parameters has not reached its target."""
         assert self.p is not None
-        return any(not self._smoothers[n].is_settled(self.p[n]) for n in names)
+        return any(not self._smoothers[n].is_settled(self._domain(n, self.p[n])) for n in names)
 
     def glide(self, name: str, frames: int) -> float | np.ndarray:
         """Smoothed per-sample values of a parameter (a scalar once settled)."""
         assert self.p is not None
-        return self._smoothers[name].next(self.p[name], frames)
+        target = self.p[name]
+        if name not in self._log:
+            return self._smoothers[name].next(target, frames)
+        v = self._smoothers[name].next(math.log(target), frames)
+        if isinstance(v, np.ndarray):
+            return np.exp(v)
+        return target if v == math.log(target) else math.exp(v)
 
     def glides(self, names: tuple[str, ...] | list[str], frames: int) -> dict[str, np.ndarray]:
         """Per-sample smoothed values of several parameters, always as arrays."""

@@ -9,7 +9,9 @@ the option ``base_dir``) declares
   (``tracks/vocals/<id>/<name>``) and smoothed;
 * ``process(block, sample_rate, params) -> block``: ``block`` is float64
   ``(channels, frames)``; ``params`` maps each name to its (smoothed) value for
-  this block; the result must have the same shape;
+  this block; the result must have the same shape.  While a value glides
+  (50 ms smoothing) ``process`` is called on 8-frame slices, so it must
+  accept any block size;
 * optionally ``prepare(sample_rate, channels)`` and ``reset()``; and
   ``LATENCY`` (samples) if the stage delays its output.
 
@@ -37,6 +39,8 @@ from ..scales import SCALES
 from .native import NativeStage
 
 _counter = itertools.count()
+GLIDE_SLICE = 8  # frames per process() call while a parameter glides
+GLIDE_TIME_S = 0.05  # user parameters glide a little slower than native ones
 _PARAM_KEYS = {"name", "default", "min", "max", "unit", "scale", "doc"}
 
 
@@ -139,6 +143,10 @@ class PythonStage(NativeStage):
         return self._specs
 
     @property
+    def SMOOTHING_S(self) -> dict[str, float]:  # type: ignore[override]  # noqa: N802
+        return {spec.name: GLIDE_TIME_S for spec in self._specs}
+
+    @property
     def latency(self) -> int:
         return self._latency
 
@@ -160,10 +168,20 @@ class PythonStage(NativeStage):
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
-        params = {}
-        for spec in self._specs:
-            v = self.glide(spec.name, frames)
-            params[spec.name] = float(v[-1]) if isinstance(v, np.ndarray) else float(v)
+        names = [spec.name for spec in self._specs]
+        if not self.moving(names):
+            params = {n: float(self.glide(n, frames)) for n in names}
+            return self._run(block, params)
+        # a value is gliding: call process() on short slices so each step is inaudible
+        ramps = self.glides(names, frames)
+        out = np.empty_like(block)
+        for start in range(0, frames, GLIDE_SLICE):
+            stop = min(start + GLIDE_SLICE, frames)
+            params = {n: float(r[stop - 1]) for n, r in ramps.items()}
+            out[:, start:stop] = self._run(block[:, start:stop], params)
+        return out
+
+    def _run(self, block: np.ndarray, params: dict[str, float]) -> np.ndarray:
         result = self._call(self._process_fn, "process", block, self.sample_rate, params)
         out = np.asarray(result, dtype=np.float64)
         if out.shape != block.shape:
