@@ -304,6 +304,11 @@ def resolve_plugin(options: Mapping[str, Any], base_dir: Path) -> tuple[Path, st
 
         cache = PluginCache()
         entry = find_plugin(str(options["plugin"]), cache=cache)
+        if not Path(entry.path).exists():  # removed or moved since the last scan: rescan once
+            from .scan import scan
+
+            scan(cache=cache)
+            entry = find_plugin(str(options["plugin"]), cache=cache)
         siblings = [e for e in cache.entries_for(entry.path) if e.ok]
         return Path(entry.path), (entry.name if len(siblings) > 1 else None)
     raise PluginError("a plugin entry needs `plugin: NAME` or `path: BUNDLE`")

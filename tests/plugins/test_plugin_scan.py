@@ -140,3 +140,19 @@ def test_find_bundles_survives_a_symlink_cycle(plugin_dir: Path, tmp_path: Path)
     shutil.copytree(plugin_dir / "3BandEQ.vst3", nested / "3BandEQ.vst3")
     (nested / "loop").symlink_to(tmp_path)
     assert find_bundles([tmp_path]) == [(nested / "3BandEQ.vst3").resolve()]
+
+
+def test_a_plugin_moved_since_the_scan_is_found_again(
+    plugin_env: PluginCache, plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from host.plugins.stage import make_plugin_stage
+
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    shutil.copytree(plugin_dir / "CycleShifter.vst3", first / "CycleShifter.vst3")
+    monkeypatch.setenv("MIXHOST_PLUGIN_PATH", f"{first}{os.pathsep}{second}")
+    scan(cache=plugin_env)
+    second.mkdir()
+    shutil.move(str(first / "CycleShifter.vst3"), str(second / "CycleShifter.vst3"))
+    stage = make_plugin_stage("fx", {"plugin": "Cycle Shifter"}, tmp_path)
+    assert stage.path == (second / "CycleShifter.vst3").resolve()
