@@ -152,3 +152,14 @@ def test_deesser_reduces_only_the_high_band(freq: float, reduced: bool) -> None:
         assert change < -10.0
     else:
         assert abs(change) < 0.1
+
+
+def test_non_finite_sidechain_counts_as_silence() -> None:
+    h = Harness("compressor", params={"threshold_db": -30.0, "ratio": 10.0, "knee_db": 0.0})
+    x = sine(440.0, 0.1, amp=0.01)  # -40 dBFS: below threshold
+    key = np.full_like(x, np.nan)
+    out = []
+    for i in range(0, x.shape[1], 128):
+        h.stage.sidechain = key[:, i : i + 128]
+        out.append(h.process(x[:, i : i + 128]))
+    assert np.array_equal(np.concatenate(out, axis=1), x)

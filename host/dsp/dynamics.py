@@ -25,9 +25,13 @@ _NEPER_PER_DB = math.log(10.0) / 20.0
 _SNAP_DB = 1e-9  # a gain reduction below this is exactly zero
 
 
-@njit(cache=True)
-def _level_db(det: np.ndarray, n: int, rms: bool, ms: float, rms_alpha: float) -> tuple[float, float]:
-    """Linked detector level in dB at sample n (max |x| of the channels, or mean-square RMS)."""
+@njit(cache=True, fastmath=True)
+def _level(det: np.ndarray, n: int, rms: bool, ms: float, rms_alpha: float) -> tuple[float, float]:
+    """Linked detector level at sample n: max |x| of the channels, or the running RMS.
+
+    Returns (linear amplitude, mean square state); the caller takes the
+    logarithm only when the level can matter, which saves most of them.
+    """
     channels = det.shape[0]
     if rms:
         s = 0.0
@@ -35,16 +39,16 @@ def _level_db(det: np.ndarray, n: int, rms: bool, ms: float, rms_alpha: float) -
             s += det[c, n] * det[c, n]
         s /= channels
         ms = s + rms_alpha * (ms - s)
-        return 10.0 * math.log10(ms + LOG_FLOOR), ms
+        return math.sqrt(ms), ms
     p = 0.0
     for c in range(channels):
         v = abs(det[c, n])
         if v > p:
             p = v
-    return 20.0 * math.log10(p + LOG_FLOOR), ms
+    return p, ms
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def compressor_reduction_db(x_g: float, threshold: float, ratio: float, knee: float) -> float:
     """Static gain computer (Giannoulis eq. 4): x_G - y_G, the reduction in dB (>= 0)."""
     over = x_g - threshold
@@ -56,7 +60,7 @@ def compressor_reduction_db(x_g: float, threshold: float, ratio: float, knee: fl
     return over * (1.0 - 1.0 / ratio)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def expander_reduction_db(x_g: float, threshold: float, ratio: float, knee: float,
                           range_db: float) -> float:
     """Downward expander: slope ``ratio`` below the threshold, quadratic knee, reduction capped."""
@@ -71,7 +75,7 @@ def expander_reduction_db(x_g: float, threshold: float, ratio: float, knee: floa
     return min(r, range_db)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
                state: np.ndarray, threshold: float, ratio: float, knee: float,
                alpha_attack: float, alpha_release: float, rms: bool, rms_alpha: float,
@@ -85,15 +89,23 @@ def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.n
     y_l = state[0]
     ms = state[1]
     per_sample = makeup.shape[0] > 1
-    # below this level no reduction is possible: skip the logarithm
-    quiet_db = threshold - 0.5 * knee
+    # a compressor cannot reduce below the knee's foot; an expander not above its top
+    quiet = 10.0 ** ((threshold - 0.5 * knee) / 20.0)
+    loud = 10.0 ** ((threshold + 0.5 * knee) / 20.0)
     for n in range(frames):
-        x_g, ms = _level_db(det, n, rms, ms, rms_alpha)
+        level, ms = _level(det, n, rms, ms, rms_alpha)
         if expander:
-            x_l = expander_reduction_db(x_g, threshold, ratio, knee, range_db)
+            if level >= loud:
+                x_l = 0.0
+            else:
+                x_g = 20.0 * math.log10(level + LOG_FLOOR)
+                x_l = expander_reduction_db(x_g, threshold, ratio, knee, range_db)
             a = alpha_attack if x_l < y_l else alpha_release
         else:
-            x_l = 0.0 if x_g <= quiet_db else compressor_reduction_db(x_g, threshold, ratio, knee)
+            if level <= quiet:
+                x_l = 0.0
+            else:
+                x_l = compressor_reduction_db(20.0 * math.log10(level), threshold, ratio, knee)
             a = alpha_attack if x_l > y_l else alpha_release
         y_l = x_l + a * (y_l - x_l)  # Giannoulis eq. 17 (smooth branching)
         if y_l < _SNAP_DB:
@@ -107,7 +119,7 @@ def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.n
     state[1] = ms
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def gate(det: np.ndarray, audio: np.ndarray, out: np.ndarray, state: np.ndarray,
          open_level: float, close_level: float, floor: float, hold_samples: int,
          alpha_attack: float, alpha_release: float) -> None:

@@ -5,7 +5,7 @@ Sidechain contract (compressor, expander, gate): the class sets
 ``sidechain: <name>``; before each ``process`` call the engine sets
 ``stage.sidechain`` to that source's ``(channels, frames)`` float64 block, or
 to ``None`` when nothing is routed.  When set it replaces the stage's own
-input as the detector signal.  The detector may be high-passed
+input as the detector signal (a block holding NaN/Inf counts as silence).  The detector may be high-passed
 (``sc_hpf_on``/``sc_hpf_hz``) so that bass does not pump the gain.
 
 Lookahead (option ``lookahead_ms``) delays the audio but not the detector;
@@ -14,6 +14,7 @@ the delay is fixed when the stage is built and reported as ``latency``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -92,6 +93,9 @@ class _Dynamics(NativeStage):
         if sc is None:
             return block
         frames = block.shape[1]
+        if not math.isfinite(float(np.sum(sc))):
+            # a NaN/Inf sidechain block is ignored: the detector hears silence
+            return np.zeros((sc.shape[0], frames))
         if sc.shape[1] >= frames:
             return np.asarray(sc[:, :frames], dtype=np.float64)
         padded = np.zeros((sc.shape[0], frames))
