@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
     "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),
     "compare": ("host.cli.compare", "loudness-matched A/B of two mix versions"),
+    "feedback": ("host.cli.feedback", "a mastering engineer's report on a mix, for its mixer"),
 }
 
 DESCRIPTION = """\

@@ -1,0 +1,538 @@
+"""The mastering engineer's first listen, automated: a report to the mix engineer.
+
+``mixhost feedback MIX`` measures the mix (:func:`host.analysis.report.analyze_file`
+plus one scan for clipping, inter-sample overs and low-end phase) and turns
+the numbers into findings.  Each finding gives the measured value, the
+threshold it was judged against and a concrete suggestion.  With a session
+file, the mixer's notes and references are shown; with a reference track
+(or the session's first reference), the tonal checks compare against it.
+
+Thresholds are common mastering practice, stated here so they can be argued
+with: true peak at most −1 dBTP (R128 / streaming ceilings, and room for the
+limiter); PLR at least 8 dB; DC within ±0.001 (−60 dBFS); correlation above
+0.2 and low-end (< 150 Hz) correlation above 0.5; mono-fold loss at most
+3 LU; a 1/3-octave band more than 4 dB above the mix's smooth spectral tilt
+in 2-5 kHz reads as harsh, in 5-10 kHz as sibilant.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.signal import butter, sosfilt
+
+from ..dsp.true_peak import TruePeakDetector
+from ..errors import OutputError
+from .meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
+from .report import (
+    Analysis,
+    _jsonable,
+    _loudness_plot,
+    _spectrum_plot,
+    analyze_file,
+    fractional_octave_bands,
+)
+from .targets import LoudnessTarget
+
+CLIP_LEVEL = 0.999  # |x| at or above this, three samples in a row, is clipping
+CLIP_RUN = 3
+HEADROOM_DBTP = -1.0
+HEADROOM_NOTE_DBTP = -3.0
+PLR_WARN_DB = 8.0
+PLR_PROBLEM_DB = 6.0
+LRA_NOTE_LU = 3.0
+DC_LIMIT = 0.001
+CORRELATION_WARN = 0.2
+LOW_CORRELATION_WARN = 0.5
+LOW_CUTOFF_HZ = 150.0
+MONO_LOSS_WARN_LU = 3.0
+BAND_EXCESS_DB = 4.0
+REFERENCE_BAND_DB = 3.0
+LOW_END_BANDS = ("31.5", "63", "125")
+HARSH_HZ = (2000.0, 5000.0)
+SIBILANT_HZ = (5000.0, 10000.0)
+TILT_FIT_HZ = (63.0, 16000.0)
+
+SEVERITIES = ("problem", "warn", "note", "ok")
+
+
+@dataclass
+class Finding:
+    area: str
+    severity: str  # problem, warn, note, ok
+    measured: str
+    threshold: str
+    suggestion: str
+
+
+@dataclass
+class Scan:
+    """What the extra streaming scan counts."""
+
+    clipped_samples: int = 0
+    first_clip_s: float | None = None
+    intersample_overs: int = 0
+    low_correlation: float = 1.0
+
+
+@dataclass
+class SessionNotes:
+    notes: str = ""
+    references: list[dict[str, str]] = field(default_factory=list)  # {"path", "note"}
+    track_notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Feedback:
+    mix: Analysis
+    scan: Scan
+    target: LoudnessTarget
+    findings: list[Finding]
+    session: SessionNotes | None = None
+    reference: Analysis | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return _jsonable(
+            {
+                "file": self.mix.file,
+                "target": asdict(self.target),
+                "measurements": self.mix.as_json(),
+                "scan": asdict(self.scan),
+                "reference": self.reference.file if self.reference else None,
+                "session": asdict(self.session) if self.session else None,
+                "findings": [asdict(f) for f in self.findings],
+            }
+        )
+
+
+def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
+    """Clipped samples, inter-sample overs and the low-end (< 150 Hz) L/R correlation."""
+    scan = Scan()
+    with open_audio(path) as handle:
+        fs, channels = float(handle.samplerate), handle.channels
+        detector = TruePeakDetector(channels, fs)
+        low = butter(4, LOW_CUTOFF_HZ, "lowpass", fs=fs, output="sos")
+        zi = np.zeros((low.shape[0], channels, 2))
+        history = np.zeros((channels, CLIP_RUN - 1), dtype=bool)
+        cross = energy_l = energy_r = 0.0
+        done = 0
+        for x in iter_blocks(handle, block, path):
+            hot = np.concatenate((history, np.abs(x) >= CLIP_LEVEL), axis=1)
+            run = hot[:, CLIP_RUN - 1 :].copy()
+            for lag in range(1, CLIP_RUN):  # a sample ending a run of CLIP_RUN hot samples
+                run &= hot[:, CLIP_RUN - 1 - lag : hot.shape[1] - lag]
+            history = hot[:, -(CLIP_RUN - 1) :]
+            if run.any():
+                scan.clipped_samples += int(run.sum())
+                if scan.first_clip_s is None:
+                    scan.first_clip_s = (done + int(np.argmax(run.any(axis=0)))) / fs
+            scan.intersample_overs += int(np.count_nonzero(np.abs(detector.oversampled(x)) > 1.0))
+            if channels >= 2:
+                y, zi = sosfilt(low, x, axis=1, zi=zi)
+                cross += float(np.dot(y[0], y[1]))
+                energy_l += float(np.dot(y[0], y[0]))
+                energy_r += float(np.dot(y[1], y[1]))
+            done += x.shape[1]
+    if energy_l > 0 and energy_r > 0:
+        scan.low_correlation = cross / math.sqrt(energy_l * energy_r)
+    return scan
+
+
+def session_notes(path: str | Path) -> SessionNotes:
+    """The mixer's notes and references from a session file (validated by the session loader)."""
+    from .. import yaml_doc
+    from ..session import load_session
+
+    session = load_session(path, build_stages=False)
+    config = yaml_doc.to_plain(session.document)
+    meta = config.get("session", {}) or {}
+    references = []
+    for ref in meta.get("references", []) or []:
+        ref_path = ref if isinstance(ref, str) else str(ref.get("path", ""))
+        note = "" if isinstance(ref, str) else str(ref.get("note", ""))
+        # relative paths are relative to the session file, like stems
+        resolved = Path(path).resolve().parent / ref_path
+        references.append({"path": str(resolved), "note": note})
+    tracks = {
+        name: str(track.get("notes", ""))
+        for name, track in (config.get("tracks", {}) or {}).items()
+        if isinstance(track, dict) and track.get("notes")
+    }
+    return SessionNotes(str(meta.get("notes", "") or "").strip(), references, tracks)
+
+
+def _tilt_residuals(a: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    """1/3-octave levels minus their straight-line fit over log-frequency (dB)."""
+    centres, energy = fractional_octave_bands(a.spectrum_hz, a.spectrum_power)
+    with np.errstate(divide="ignore"):
+        level = 10 * np.log10(energy)
+    fit = (centres >= TILT_FIT_HZ[0]) & (centres <= TILT_FIT_HZ[1]) & np.isfinite(level)
+    if fit.sum() < 3:
+        return centres, np.zeros_like(centres)
+    slope, offset = np.polyfit(np.log2(centres[fit]), level[fit], 1)
+    return centres, level - (slope * np.log2(centres) + offset)
+
+
+def _octave_energy_db(a: Analysis, label: str) -> float:
+    """Absolute energy (dB) of one octave band of the long-term spectrum."""
+    fc = float(label[:-1]) * 1000 if label.endswith("k") else float(label)
+    inside = (a.spectrum_hz >= fc / math.sqrt(2)) & (a.spectrum_hz < fc * math.sqrt(2))
+    energy = float(a.spectrum_power[inside].sum())
+    return 10 * math.log10(energy) if energy > 0 else -math.inf
+
+
+def _fmt_khz(hz: float) -> str:
+    return f"{hz / 1000:.1f} kHz" if hz >= 1000 else f"{hz:.0f} Hz"
+
+
+def _headroom(a: Analysis, scan: Scan) -> list[Finding]:
+    out = []
+    tp = a.true_peak_dbtp
+    if tp > HEADROOM_DBTP:
+        out.append(
+            Finding(
+                "headroom",
+                "warn",
+                f"true peak {tp:+.2f} dBTP",
+                f"≤ {HEADROOM_DBTP:g} dBTP",
+                f"lower the master fader by {tp + 6:.1f} dB (peaks near −6 dBTP) and leave "
+                "final limiting to mastering",
+            )
+        )
+    elif tp > HEADROOM_NOTE_DBTP:
+        out.append(
+            Finding(
+                "headroom",
+                "note",
+                f"true peak {tp:+.2f} dBTP",
+                f"≤ {HEADROOM_NOTE_DBTP:g} dBTP leaves mastering room to work",
+                f"consider {tp - HEADROOM_NOTE_DBTP:.1f} dB less on the master fader",
+            )
+        )
+    else:
+        out.append(
+            Finding(
+                "headroom", "ok", f"true peak {tp:+.2f} dBTP", f"≤ {HEADROOM_NOTE_DBTP:g} dBTP", "—"
+            )
+        )
+    if scan.clipped_samples:
+        out.append(
+            Finding(
+                "clipping",
+                "problem",
+                f"{scan.clipped_samples} clipped samples (first at {scan.first_clip_s:.2f} s)",
+                f"no runs of {CLIP_RUN} samples at |x| ≥ {CLIP_LEVEL}",
+                "find the stage that clips (a track fader or plugin output), lower its level and "
+                "re-render as 32-bit float",
+            )
+        )
+    if scan.intersample_overs:
+        out.append(
+            Finding(
+                "inter-sample overs",
+                "warn",
+                f"{scan.intersample_overs} oversampled values above 0 dBFS",
+                "none (4× oversampled, BS.1770-4 Annex 2)",
+                "converters and lossy encoders will clip these: lower the level or use a "
+                "true-peak limiter at −1 dBTP",
+            )
+        )
+    if abs(a.dc_offset) > DC_LIMIT:
+        out.append(
+            Finding(
+                "DC offset",
+                "warn",
+                f"DC {a.dc_offset:+.4f} ({20 * math.log10(abs(a.dc_offset)):.0f} dBFS)",
+                f"DC within ±{DC_LIMIT} (−60 dBFS)",
+                "high-pass (20 Hz) or DC-remove the track that carries it; DC eats headroom",
+            )
+        )
+    return out
+
+
+def _stereo(a: Analysis, scan: Scan) -> list[Finding]:
+    if a.channels < 2:
+        return []
+    out = []
+    if a.correlation < CORRELATION_WARN:
+        severity = "problem" if a.correlation < 0 else "warn"
+        out.append(
+            Finding(
+                "phase",
+                severity,
+                f"correlation {a.correlation:+.2f}",
+                f"> {CORRELATION_WARN:g}",
+                "check the polarity of stereo pairs and any wideners; an inverted channel "
+                "cancels in mono",
+            )
+        )
+    if scan.low_correlation < LOW_CORRELATION_WARN:
+        out.append(
+            Finding(
+                "low-end phase",
+                "warn",
+                f"correlation below {LOW_CUTOFF_HZ:g} Hz {scan.low_correlation:+.2f}",
+                f"> {LOW_CORRELATION_WARN:g}",
+                f"keep kick and bass mono below {LOW_CUTOFF_HZ:g} Hz (no wideners or stereo "
+                "delays on them)",
+            )
+        )
+    if a.mono_loss_lu > MONO_LOSS_WARN_LU:
+        out.append(
+            Finding(
+                "mono compatibility",
+                "warn",
+                f"{a.mono_loss_lu:.1f} LU lost folded to mono",
+                f"≤ {MONO_LOSS_WARN_LU:g} LU",
+                "narrow the widest elements or fix out-of-phase content; check on one speaker",
+            )
+        )
+    if not out:
+        out.append(
+            Finding(
+                "stereo",
+                "ok",
+                f"correlation {a.correlation:+.2f}, low end {scan.low_correlation:+.2f}, "
+                f"mono loss {a.mono_loss_lu:.1f} LU",
+                "phase and mono thresholds",
+                "—",
+            )
+        )
+    return out
+
+
+def _dynamics(a: Analysis) -> list[Finding]:
+    out = []
+    if a.plr_db < PLR_WARN_DB:
+        severity = "problem" if a.plr_db < PLR_PROBLEM_DB else "warn"
+        out.append(
+            Finding(
+                "over-compression",
+                severity,
+                f"PLR {a.plr_db:.1f} dB, crest factor {a.crest_factor_db:.1f} dB",
+                f"PLR ≥ {PLR_WARN_DB:g} dB",
+                "back off the mix-bus compressor/limiter: mastering cannot restore flattened "
+                "transients, and streaming normalisation removes the loudness gained",
+            )
+        )
+    else:
+        out.append(
+            Finding("dynamics", "ok", f"PLR {a.plr_db:.1f} dB", f"≥ {PLR_WARN_DB:g} dB", "—")
+        )
+    if a.lra_lu < LRA_NOTE_LU and a.duration_s >= 30:
+        out.append(
+            Finding(
+                "loudness range",
+                "note",
+                f"LRA {a.lra_lu:.1f} LU",
+                f"≥ {LRA_NOTE_LU:g} LU (genre dependent)",
+                "very even loudness; if sections should contrast, let them",
+            )
+        )
+    return out
+
+
+def _tone(a: Analysis, reference: Analysis | None) -> list[Finding]:
+    out = []
+    centres, residual = _tilt_residuals(a)
+    ref_residual = _tilt_residuals(reference)[1] if reference is not None else None
+    for area, (low, high) in (("harshness", HARSH_HZ), ("sibilance", SIBILANT_HZ)):
+        inside = (centres >= low) & (centres <= high)
+        excess = residual - ref_residual if ref_residual is not None else residual
+        limit = REFERENCE_BAND_DB if ref_residual is not None else BAND_EXCESS_DB
+        bands = np.where(inside & (excess > limit))[0]
+        if bands.size:
+            worst = bands[np.argmax(excess[bands])]
+            against = "the reference" if ref_residual is not None else "the mix's spectral tilt"
+            out.append(
+                Finding(
+                    area,
+                    "warn",
+                    f"{excess[worst]:+.1f} dB at {_fmt_khz(centres[worst])} against {against}",
+                    f"≤ {limit:g} dB (1/3 octave)",
+                    f"tame {_fmt_khz(centres[worst])} by about {excess[worst] / 2:.1f} dB with a "
+                    + ("de-esser" if area == "sibilance" else "dynamic EQ")
+                    + " on the sources that carry it",
+                )
+            )
+    if reference is not None:
+        # octave energies of the two at matched integrated loudness (what a listener compares)
+        match = reference.integrated_lufs - a.integrated_lufs
+        for band in LOW_END_BANDS:
+            diff = _octave_energy_db(a, band) - _octave_energy_db(reference, band) + match
+            if math.isfinite(diff) and abs(diff) > REFERENCE_BAND_DB:
+                more = "heavier" if diff > 0 else "lighter"
+                out.append(
+                    Finding(
+                        "low-end balance",
+                        "warn",
+                        f"{band} Hz octave {diff:+.1f} dB against the reference (loudness-matched)",
+                        f"within ±{REFERENCE_BAND_DB:g} dB of the reference",
+                        f"the low end is {more} than the reference around {band} Hz: check the "
+                        "kick/bass balance and low shelving",
+                    )
+                )
+    if not out:
+        out.append(Finding("tonal balance", "ok", "no band stands out", "band thresholds", "—"))
+    return out
+
+
+def _loudness(a: Analysis, target: LoudnessTarget) -> list[Finding]:
+    over = a.integrated_lufs - target.integrated_lufs
+    if over > 1.0:
+        return [
+            Finding(
+                "loudness",
+                "note",
+                f"integrated {a.integrated_lufs:.1f} LUFS",
+                f"{target.describe()}",
+                f"{target.name} will turn this down by {over:.1f} dB: the loudness bought with "
+                "limiting is lost, its side effects stay; a more dynamic mix plays as loud",
+            )
+        ]
+    return [
+        Finding(
+            "loudness",
+            "ok",
+            f"integrated {a.integrated_lufs:.1f} LUFS",
+            f"{target.describe()}",
+            "mastering sets the final level",
+        )
+    ]
+
+
+def build_feedback(
+    mix_path: str | Path,
+    target: LoudnessTarget,
+    reference_path: str | Path | None = None,
+    session_path: str | Path | None = None,
+) -> Feedback:
+    session = session_notes(session_path) if session_path else None
+    if reference_path is None and session and session.references:
+        first = session.references[0]["path"]
+        reference_path = first if Path(first).exists() else None
+    mix = analyze_file(mix_path)
+    scan = scan_file(mix_path)
+    reference = analyze_file(reference_path) if reference_path else None
+    findings = [
+        *_headroom(mix, scan),
+        *_stereo(mix, scan),
+        *_dynamics(mix),
+        *_tone(mix, reference),
+        *_loudness(mix, target),
+    ]
+    findings.sort(key=lambda f: SEVERITIES.index(f.severity))
+    return Feedback(mix, scan, target, findings, session, reference)
+
+
+# --- rendering -------------------------------------------------------------------
+
+ICONS = {"problem": "✖", "warn": "⚠", "note": "•", "ok": "✓"}
+
+
+def to_markdown(fb: Feedback) -> str:
+    a = fb.mix
+    lines = [
+        f"# Mix feedback: {Path(a.file).name}",
+        "",
+        f"{a.channels} channels, {a.sample_rate:g} Hz, {a.duration_s:.1f} s. "
+        f"Target: {fb.target.describe()}."
+        + (f" Reference: {Path(fb.reference.file).name}." if fb.reference else ""),
+        "",
+    ]
+    if fb.session and (fb.session.notes or fb.session.track_notes):
+        lines += ["## Your notes", ""]
+        if fb.session.notes:
+            lines += [f"> {line}" for line in fb.session.notes.splitlines()] + [""]
+        for track, note in fb.session.track_notes.items():
+            lines.append(f"- **{track}**: {note}")
+        if fb.session.references:
+            refs = [
+                r["path"] + (f" ({r['note']})" if r["note"] else "") for r in fb.session.references
+            ]
+            lines += ["", "References: " + "; ".join(refs)]
+        lines.append("")
+    lines += [
+        "## Findings",
+        "",
+        "| | area | measured | threshold | suggestion |",
+        "|---|---|---|---|---|",
+    ]
+    for f in fb.findings:
+        lines.append(
+            f"| {ICONS[f.severity]} {f.severity} | {f.area} | {f.measured} | {f.threshold} | "
+            f"{f.suggestion} |"
+        )
+    lines += [
+        "",
+        "## Measurements",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| integrated | {a.integrated_lufs:.1f} LUFS |",
+        f"| max short-term | {a.max_short_term_lufs:.1f} LUFS |",
+        f"| loudness range | {a.lra_lu:.1f} LU |",
+        f"| true peak | {a.true_peak_dbtp:.2f} dBTP |",
+        f"| PLR | {a.plr_db:.1f} dB |",
+        f"| crest factor | {a.crest_factor_db:.1f} dB |",
+        f"| correlation | {a.correlation:+.2f} (below {LOW_CUTOFF_HZ:g} Hz "
+        f"{fb.scan.low_correlation:+.2f}) |",
+        f"| mono fold loss | {a.mono_loss_lu:.1f} LU |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def to_json(fb: Feedback) -> str:
+    return json.dumps(fb.as_json(), indent=2, allow_nan=False)
+
+
+def write_feedback_html(fb: Feedback, path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    a = fb.mix
+    rows = "".join(
+        f'<tr class="{f.severity}"><td>{ICONS[f.severity]} {f.severity}</td>'
+        f"<td>{html.escape(f.area)}</td><td>{html.escape(f.measured)}</td>"
+        f"<td>{html.escape(f.threshold)}</td><td>{html.escape(f.suggestion)}</td></tr>"
+        for f in fb.findings
+    )
+    notes = ""
+    if fb.session and fb.session.notes:
+        notes = f"<h2>Your notes</h2><blockquote>{html.escape(fb.session.notes)}</blockquote>"
+        notes += "".join(
+            f"<p><b>{html.escape(t)}</b>: {html.escape(n)}</p>"
+            for t, n in fb.session.track_notes.items()
+        )
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mixhost feedback</title>
+<style>
+body {{ font-family: sans-serif; max-width: 64em; margin: 2em auto; }}
+table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; }}
+tr.problem td:first-child {{ color: #b00; }} tr.warn td:first-child {{ color: #b60; }}
+tr.ok td:first-child {{ color: #080; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>Mix feedback: {html.escape(Path(a.file).name)}</h1>
+<p>Target {html.escape(fb.target.describe())}; integrated {a.integrated_lufs:.1f} LUFS,
+true peak {a.true_peak_dbtp:.2f} dBTP, PLR {a.plr_db:.1f} dB, LRA {a.lra_lu:.1f} LU.</p>
+{notes}
+<h2>Findings</h2>
+<table><tr><th></th><th>area</th><th>measured</th><th>threshold</th><th>suggestion</th></tr>
+{rows}</table>
+<h2>Loudness over time</h2>
+<img alt="loudness" src="data:image/png;base64,{_loudness_plot(a, fb.target.integrated_lufs)}">
+<h2>Spectrum</h2>
+<img alt="spectrum" src="data:image/png;base64,{_spectrum_plot(a, fb.reference)}">
+</body></html>
+"""
+    try:
+        Path(path).write_text(document, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the report ({error.strerror})") from error
