@@ -64,12 +64,16 @@ __attribute__((constructor)) static void on_load(void) { %s }
 void* GetPluginFactory(void) { return 0; }
 """
 
-BEHAVIOURS = {"crash": "raise(SIGSEGV);", "hang": "for (;;) pause();"}
+BEHAVIOURS = {
+    "crash": "raise(SIGSEGV);",
+    "hang": "for (;;) pause();",
+    "chatty": 'write(1, "{not json\\n", 10);',  # writes to stdout, then loads as no plugin
+}
 
 
 @pytest.fixture
 def broken_bundle(tmp_path: Path):  # noqa: ANN201 - returns a small function
-    """A real VST3 bundle whose binary crashes (SIGSEGV) or hangs when loaded."""
+    """A real VST3 bundle whose binary crashes (SIGSEGV), hangs or writes to stdout when loaded."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.fail("no C compiler: run `make system-deps` (build-essential)", pytrace=False)

@@ -156,3 +156,10 @@ def test_a_plugin_moved_since_the_scan_is_found_again(
     shutil.move(str(first / "CycleShifter.vst3"), str(second / "CycleShifter.vst3"))
     stage = make_plugin_stage("fx", {"plugin": "Cycle Shifter"}, tmp_path)
     assert stage.path == (second / "CycleShifter.vst3").resolve()
+
+
+def test_a_plugin_writing_to_stdout_cannot_corrupt_the_probe_report(broken_bundle) -> None:
+    chatty = broken_bundle("chatty")
+    result = probe(chatty, timeout=60)
+    assert not result.ok
+    assert "not a loadable plugin bundle" in result.reason  # the child's own report, parsed
