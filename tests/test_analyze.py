@@ -216,3 +216,16 @@ def test_compare_table_and_missing_file(tmp_path, capsys) -> None:
     assert "equally loud" in capsys.readouterr().out
     assert main(["compare", a, str(tmp_path / "nope.wav")]) == 2
     assert "nope.wav" in capsys.readouterr().err
+
+
+def test_session_notes_are_shown(tmp_path, capsys) -> None:
+    mix = write(tmp_path, "mix.wav", sine(-20, 3))
+    session = tmp_path / "s.yaml"
+    session.write_text(
+        "session:\n  notes: Warm and wide.\ntracks:\n  a:\n    source: mix.wav\n    notes: Lead.\n"
+    )
+    report = tmp_path / "r.html"
+    assert main(["analyze", mix, "--session", str(session), "--html", str(report)]) == 0
+    text = capsys.readouterr().out
+    assert "Warm and wide." in text and "a: Lead." in text
+    assert "Warm and wide." in report.read_text()

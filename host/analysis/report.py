@@ -367,12 +367,14 @@ def write_html(
     path: str | Path,
     target_lufs: float | None = None,
     reference: Analysis | None = None,
+    notes: str | None = None,
 ) -> None:
-    """A self-contained HTML report (plots embedded as base64 PNG)."""
+    """A self-contained HTML report (plots embedded as base64 PNG), with the mixer's notes."""
     import matplotlib
 
     matplotlib.use("Agg")
     sections = "".join(_section(a, target_lufs, reference) for a in analyses)
+    notes_html = f"<pre>{html.escape(notes)}</pre>" if notes else ""
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mixhost analysis</title>
 <style>
@@ -381,7 +383,7 @@ table {{ border-collapse: collapse; margin: 0.5em 0; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.8em; text-align: left; }}
 img {{ max-width: 100%; }}
 </style></head><body>
-<h1>mixhost analysis</h1>{sections}
+<h1>mixhost analysis</h1>{notes_html}{sections}
 </body></html>
 """
     try:

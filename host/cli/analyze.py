@@ -40,6 +40,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--reference", type=Path, metavar="REF", help="a reference track to compare with"
     )
+    parser.add_argument(
+        "--session", type=Path, metavar="S", help="show the mixer's notes from this session file"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,15 +50,28 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.targets import resolve_target
 
     target = resolve_target(args.target)
+    notes = None
+    if args.session:
+        from ..analysis.feedback import session_notes
+
+        notes = session_notes(args.session)
     analyses = [analyze_file(path) for path in args.files]
     reference = analyze_file(args.reference) if args.reference else None
     if args.json:
         print(to_json(analyses))  # plain stdout: machine-readable, no markup
     else:
+        if notes is not None:
+            out.print(_notes_text(notes))
         for a in analyses:
             out.print(_summary(a, reference))
     if args.html:
-        write_html(analyses, args.html, target.integrated_lufs, reference)
+        write_html(
+            analyses,
+            args.html,
+            target.integrated_lufs,
+            reference,
+            _notes_text(notes) if notes else None,
+        )
         if not args.json:
             out.print(f"report: {args.html}")
     return 0
@@ -92,3 +108,15 @@ def _summary(a: Any, reference: Any | None) -> Any:
     body.append(["octave bands (dB)", bands] + ([""] if reference is not None else []))
     title = f"{a.file} ({a.channels} ch, {a.sample_rate:g} Hz, {a.duration_s:.1f} s)"
     return table(title, columns, body)
+
+
+def _notes_text(notes: Any) -> str:
+    lines = []
+    if notes.notes:
+        lines.append(f"Mixer's notes: {notes.notes}")
+    lines += [f"  {track}: {note}" for track, note in notes.track_notes.items()]
+    lines += [
+        f"  reference: {r['path']}" + (f" ({r['note']})" if r["note"] else "")
+        for r in notes.references
+    ]
+    return "\n".join(lines) if lines else "(the session has no notes)"
