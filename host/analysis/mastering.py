@@ -24,7 +24,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,6 +81,12 @@ class MasterReport:
         }
 
 
+class BlockWriter(Protocol):
+    """Anything that takes ``(channels, frames)`` blocks: an output file writer."""
+
+    def write(self, block: np.ndarray) -> None: ...
+
+
 def make_limiter(sample_rate: float, channels: int, ceiling_dbtp: float, max_block: int) -> Stage:
     """The ``limiter`` stage, bound to a private registry, prepared, at ``ceiling_dbtp``."""
     registry = Registry()
@@ -103,7 +109,7 @@ def _render(
     gain_db: float,
     limiter: Stage,
     block: int,
-    writer: AtomicWriter | None,
+    writer: BlockWriter | None,
 ) -> float:
     """One pass of gain → limiter over the file; returns the output's integrated loudness."""
     limiter.reset()

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),
     "compare": ("host.cli.compare", "loudness-matched A/B of two mix versions"),
     "feedback": ("host.cli.feedback", "a mastering engineer's report on a mix, for its mixer"),
+    "album": ("host.cli.album", "master an album: cohesive loudness, album file, CUE sheet"),
 }
 
 DESCRIPTION = """\

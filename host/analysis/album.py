@@ -1,0 +1,474 @@
+"""Album mastering: cohesion across tracks, one continuous album file and a CUE sheet.
+
+An album file (YAML, validated against ``ALBUM_SCHEMA``) lists the tracks in
+order, each a mixed file or a session (rendered first), with the transition
+into the next track (a gap of silence or a crossfade), and an album target:
+
+.. code-block:: yaml
+
+    album:
+      title: Night Drive
+      artist: The Synths
+      target: spotify          # preset, or LUFS[/dBTP]
+      mode: album              # album: one gain for all; track: each to the target
+      gap_s: 2.0               # default transition
+      output: out/album        # folder (relative to this file)
+      format: flac             # flac or wav
+    tracks:
+      - {file: mixes/01.wav, title: Intro, isrc: GBAAA2600001}
+      - {session: song2.yaml, title: Song 2, crossfade_s: 3.0}
+
+**Album normalisation** applies one gain to every track so that the loudest
+track reaches the target (after the true-peak limiter), which keeps the
+intended loudness differences between tracks.  **Track mode** brings each
+track to the target.  Every track goes through the ``limiter`` stage at the
+target's ceiling.
+
+**Tonal consistency:** each track's octave-band balance is compared with the
+album's (the per-band median over the tracks); a band that departs by more than ``TONAL_LIMIT_DB`` is
+flagged with the track, the band and the amount.
+
+**Outputs:** per-track files (tagged title, artist, album, track number),
+one continuous album file (gaps as silence, crossfades equal-power), and a
+CUE sheet with TITLE, PERFORMER, ISRC and INDEX 01 of each track.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from .. import checks, yaml_doc
+from ..errors import AudioInputError, OutputError, SessionError
+from .mastering import MAX_PASSES, TOLERANCE_LU, _next_gain, _render, make_limiter
+from .meter import DEFAULT_FILE_BLOCK, LoudnessResult, iter_blocks, measure_file, open_audio
+from .report import Analysis, analyze_file
+from .targets import LoudnessTarget, resolve_target
+
+log = logging.getLogger(__name__)
+
+TONAL_LIMIT_DB = 3.0
+CUE_FRAMES_PER_S = 75
+
+ALBUM_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "mixhost album",
+    "type": "object",
+    "properties": {
+        "album": {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string"},
+                "artist": {"type": "string"},
+                "target": {"type": ["string", "number"], "default": "spotify"},
+                "mode": {"enum": ["album", "track"], "default": "album"},
+                "gap_s": {"type": "number", "minimum": 0, "default": 2.0},
+                "output": {"type": "string", "default": "out/album"},
+                "format": {"enum": ["wav", "flac"], "default": "flac"},
+                "bit_depth": {"enum": [16, 24], "default": 24},
+            },
+            "additionalProperties": False,
+        },
+        "tracks": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "description": "a mixed audio file"},
+                    "session": {"type": "string", "description": "a session, rendered first"},
+                    "title": {"type": "string"},
+                    "artist": {"type": "string"},
+                    "isrc": {"type": "string", "pattern": "^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"},
+                    "gap_s": {"type": "number", "minimum": 0},
+                    "crossfade_s": {"type": "number", "exclusiveMinimum": 0},
+                },
+                "oneOf": [{"required": ["file"]}, {"required": ["session"]}],
+                "not": {"required": ["gap_s", "crossfade_s"]},
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["tracks"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class AlbumTrack:
+    number: int
+    title: str
+    artist: str
+    source: Path
+    isrc: str | None
+    gap_s: float
+    crossfade_s: float
+    analysis: Analysis | None = None
+    gain_db: float = 0.0
+    output: Path | None = None
+    result: LoudnessResult | None = None
+    tonal_flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AlbumReport:
+    title: str
+    artist: str
+    target: LoudnessTarget
+    mode: str
+    tracks: list[AlbumTrack]
+    album_file: Path
+    cue_file: Path
+    album_result: LoudnessResult | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        from .report import _jsonable
+
+        return _jsonable(
+            {
+                "title": self.title,
+                "artist": self.artist,
+                "target": self.target.name,
+                "target_lufs": self.target.integrated_lufs,
+                "ceiling_dbtp": self.target.ceiling_dbtp,
+                "mode": self.mode,
+                "album_file": str(self.album_file),
+                "cue_file": str(self.cue_file),
+                "album_integrated_lufs": self.album_result.integrated_lufs
+                if self.album_result
+                else None,
+                "tracks": [
+                    {
+                        "number": t.number,
+                        "title": t.title,
+                        "source": str(t.source),
+                        "output": str(t.output),
+                        "input_integrated_lufs": t.analysis.integrated_lufs if t.analysis else None,
+                        "gain_db": t.gain_db,
+                        "integrated_lufs": t.result.integrated_lufs if t.result else None,
+                        "true_peak_dbtp": t.result.true_peak_dbtp if t.result else None,
+                        "tonal_flags": t.tonal_flags,
+                    }
+                    for t in self.tracks
+                ],
+            }
+        )
+
+
+# --- loading ----------------------------------------------------------------------
+
+
+def load_album(path: str | Path) -> tuple[dict[str, Any], list[AlbumTrack], Path]:
+    """Validate the album file; returns its settings, the tracks and the output folder."""
+    file = Path(path)
+    document = yaml_doc.load(file)
+    checks.validate(document, ALBUM_SCHEMA, str(file))
+    config = yaml_doc.to_plain(document)
+    base = file.resolve().parent
+    meta = {
+        "title": "",
+        "artist": "",
+        "target": "spotify",
+        "mode": "album",
+        "gap_s": 2.0,
+        "output": "out/album",
+        "format": "flac",
+        "bit_depth": 24,
+        **(config.get("album") or {}),
+    }
+    tracks = []
+    for i, entry in enumerate(config["tracks"], start=1):
+        session = "session" in entry
+        source = base / (entry["session"] if session else entry["file"])
+        if not source.exists():
+            raise SessionError(
+                f"track {i}: {source} does not exist",
+                file=str(file),
+                key_path=("tracks", i - 1, "session" if session else "file"),
+            )
+        tracks.append(
+            AlbumTrack(
+                number=i,
+                title=str(entry.get("title", source.stem)),
+                artist=str(entry.get("artist", meta["artist"])),
+                source=source,
+                isrc=entry.get("isrc"),
+                gap_s=float(entry.get("gap_s", 0.0 if "crossfade_s" in entry else meta["gap_s"])),
+                crossfade_s=float(entry.get("crossfade_s", 0.0)),
+            )
+        )
+        if session:
+            tracks[-1].source = _render_session(source)
+    return meta, tracks, base / meta["output"]
+
+
+def _render_session(path: Path) -> Path:
+    from ..session import load_session
+
+    rendered = Path(tempfile.mkdtemp(prefix="mixhost-album-"))
+    result = load_session(path).render(rendered)
+    log.info("rendered %s -> %s", path, result.outputs[0])
+    return Path(result.outputs[0])
+
+
+# --- processing -----------------------------------------------------------------------
+
+
+def _check_formats(tracks: list[AlbumTrack]) -> tuple[float, int]:
+    first = tracks[0].analysis
+    assert first is not None
+    for t in tracks[1:]:
+        a = t.analysis
+        assert a is not None
+        if (a.sample_rate, a.channels) != (first.sample_rate, first.channels):
+            raise AudioInputError(
+                f"track {t.number} is {a.channels} ch at {a.sample_rate:g} Hz, track 1 is "
+                f"{first.channels} ch at {first.sample_rate:g} Hz",
+                file=str(t.source),
+                hint="an album file needs one rate and channel count: convert the odd track",
+            )
+    return first.sample_rate, first.channels
+
+
+def tonal_consistency(tracks: list[AlbumTrack], limit_db: float = TONAL_LIMIT_DB) -> None:
+    """Flag bands where a track's octave balance departs from the album's by > ``limit_db``."""
+    bands = list(tracks[0].analysis.octave_bands_db) if tracks[0].analysis else []
+    table = np.array([[t.analysis.octave_bands_db[b] for b in bands] for t in tracks if t.analysis])
+    finite = np.where(np.isfinite(table), table, np.nan)
+    # the median track per band: one odd track does not drag the album reference with it
+    reference = np.nanmedian(finite, axis=0)
+    for t, row in zip(tracks, finite, strict=True):
+        for band, value, centre in zip(bands, row, reference, strict=True):
+            deviation = value - centre
+            if np.isfinite(deviation) and abs(deviation) > limit_db:
+                t.tonal_flags.append(f"{band} Hz {deviation:+.1f} dB against the album")
+
+
+class _TaggedWriter:
+    """Atomic per-track writer (temp file + rename) that tags title/artist/album/track."""
+
+    def __init__(
+        self, path: Path, fs: float, channels: int, fmt: str, bits: int, tags: dict
+    ) -> None:
+        self.path = path
+        self.bits = bits
+        self.rng = np.random.default_rng(0)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.file = sf.SoundFile(
+            tmp,
+            "w",
+            samplerate=int(fs),
+            channels=channels,
+            subtype=f"PCM_{bits}",
+            format=fmt.upper(),
+        )
+        for key, value in tags.items():
+            if value:
+                setattr(self.file, key, str(value))
+
+    def write(self, block: np.ndarray) -> None:
+        # TPDF dither of ±1 LSB before the word-length reduction
+        lsb = 2.0 ** (1 - self.bits)
+        noise = self.rng.uniform(-0.5, 0.5, block.shape) + self.rng.uniform(-0.5, 0.5, block.shape)
+        self.file.write((block + noise * lsb).T)
+
+    def commit(self) -> None:
+        self.file.close()
+        os.chmod(self.tmp, 0o644)  # mkstemp makes it private; an album is for sharing
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _master_track(
+    t: AlbumTrack,
+    gain_db: float,
+    meta: dict,
+    out_dir: Path,
+    fs: float,
+    channels: int,
+    ceiling: float,
+) -> float:
+    """Render one track through gain → limiter to its tagged file; returns its loudness."""
+    limiter = make_limiter(fs, channels, ceiling, DEFAULT_FILE_BLOCK)
+    t.output = out_dir / f"{t.number:02d} {_safe(t.title)}.{meta['format']}"
+    tags = {
+        "title": t.title,
+        "artist": t.artist,
+        "album": meta["title"],
+        "tracknumber": str(t.number),
+    }
+    writer = _TaggedWriter(t.output, fs, channels, meta["format"], int(meta["bit_depth"]), tags)
+    try:
+        achieved = _render(t.source, gain_db, limiter, DEFAULT_FILE_BLOCK, writer)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    t.gain_db = gain_db
+    return achieved
+
+
+def _safe(title: str) -> str:
+    return "".join(c if c.isalnum() or c in " -_." else "_" for c in title).strip() or "track"
+
+
+def _probe_loudness(
+    t: AlbumTrack, gain_db: float, fs: float, channels: int, ceiling: float
+) -> float:
+    limiter = make_limiter(fs, channels, ceiling, DEFAULT_FILE_BLOCK)
+    return _render(t.source, gain_db, limiter, DEFAULT_FILE_BLOCK, None)
+
+
+def _album_gain(loudest: AlbumTrack, target: LoudnessTarget, fs: float, channels: int) -> float:
+    """The gain that brings this track (the loudest, in album mode) to the target after limiting."""
+    assert loudest.analysis is not None
+    gain = target.integrated_lufs - loudest.analysis.integrated_lufs
+    history: list[tuple[float, float]] = []
+    for _ in range(MAX_PASSES):
+        achieved = _probe_loudness(loudest, gain, fs, channels, target.ceiling_dbtp)
+        history.append((gain, achieved))
+        if abs(target.integrated_lufs - achieved) <= TOLERANCE_LU:
+            break
+        gain = _next_gain(history, target.integrated_lufs)
+    return gain
+
+
+def _assemble(
+    tracks: list[AlbumTrack], path: Path, fs: float, channels: int, meta: dict
+) -> list[float]:
+    """Write the continuous album file; returns each track's start time (s) in it.
+
+    A track that crossfades into the next withholds its last ``crossfade_s``
+    seconds; the next track's head is mixed over them (equal power).  Memory
+    is one block plus the crossfade.
+    """
+    empty = np.zeros((channels, 0))
+    starts: list[float] = []
+    written = 0
+    tail = empty
+    tags = {"title": meta["title"], "artist": meta["artist"], "album": meta["title"]}
+    writer = _TaggedWriter(path, fs, channels, meta["format"], int(meta["bit_depth"]), tags)
+    try:
+        for i, t in enumerate(tracks):
+            last = i == len(tracks) - 1
+            hold = 0 if last else int(round(t.crossfade_s * fs))
+            starts.append(written / fs)  # a crossfade starts the next track
+            pending, buffer = tail, empty
+            assert t.output is not None
+            with open_audio(t.output) as handle:
+                for x in iter_blocks(handle, DEFAULT_FILE_BLOCK, t.output):
+                    buffer = np.concatenate((buffer, x), axis=1)
+                    if pending.shape[1]:
+                        n = pending.shape[1]
+                        if buffer.shape[1] < n:
+                            continue
+                        writer.write(_crossfade(pending, buffer[:, :n]))
+                        written += n
+                        buffer, pending = buffer[:, n:], empty
+                    if buffer.shape[1] > hold:
+                        k = buffer.shape[1] - hold
+                        writer.write(buffer[:, :k])
+                        written += k
+                        buffer = buffer[:, k:]
+            if pending.shape[1]:
+                raise SessionError(
+                    f"track {t.number} ({t.title}) is shorter than the crossfade into it",
+                    hint="shorten the previous track's crossfade_s",
+                )
+            tail = buffer
+            if hold == 0 and not last and t.gap_s > 0:
+                gap = np.zeros((channels, int(round(t.gap_s * fs))))
+                writer.write(gap)
+                written += gap.shape[1]
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return starts
+
+
+def _crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Equal-power crossfade of the previous track's tail into the next track's head."""
+    n = tail.shape[1]
+    theta = (np.arange(n) + 0.5) / n * (np.pi / 2)
+    return tail * np.cos(theta) + head * np.sin(theta)
+
+
+def _cue_time(seconds: float) -> str:
+    frames = int(round(seconds * CUE_FRAMES_PER_S))
+    minutes, rest = divmod(frames, 60 * CUE_FRAMES_PER_S)
+    secs, ff = divmod(rest, CUE_FRAMES_PER_S)
+    return f"{minutes:02d}:{secs:02d}:{ff:02d}"
+
+
+def cue_sheet(meta: dict, tracks: list[AlbumTrack], album_file: Path, starts: list[float]) -> str:
+    kind = "WAVE"  # CUE's word for any PCM file (FLAC players accept it)
+    lines = []
+    if meta["artist"]:
+        lines.append(f'PERFORMER "{meta["artist"]}"')
+    if meta["title"]:
+        lines.append(f'TITLE "{meta["title"]}"')
+    lines.append(f'FILE "{album_file.name}" {kind}')
+    for t, start in zip(tracks, starts, strict=True):
+        lines.append(f"  TRACK {t.number:02d} AUDIO")
+        lines.append(f'    TITLE "{t.title}"')
+        if t.artist:
+            lines.append(f'    PERFORMER "{t.artist}"')
+        if t.isrc:
+            lines.append(f"    ISRC {t.isrc}")
+        lines.append(f"    INDEX 01 {_cue_time(start)}")
+    return "\n".join(lines) + "\n"
+
+
+def master_album(path: str | Path, mode: str | None = None) -> AlbumReport:
+    """Master every track of an album file; write the tracks, the album file and the CUE sheet."""
+    meta, tracks, out_dir = load_album(path)
+    mode = mode or meta["mode"]
+    target = resolve_target(str(meta["target"]))
+    for t in tracks:
+        t.analysis = analyze_file(t.source)
+    fs, channels = _check_formats(tracks)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the folder {out_dir}: {error.strerror}") from None
+    tonal_consistency(tracks)
+    if mode == "album":
+        loudest = max(tracks, key=lambda t: t.analysis.integrated_lufs if t.analysis else -math.inf)
+        gain = _album_gain(loudest, target, fs, channels)
+        gains = [gain] * len(tracks)
+    else:
+        gains = [_album_gain(t, target, fs, channels) for t in tracks]  # each its own target
+    for t, gain in zip(tracks, gains, strict=True):
+        _master_track(t, gain, meta, out_dir, fs, channels, target.ceiling_dbtp)
+        assert t.output is not None
+        t.result = measure_file(t.output)
+    stem = _safe(meta["title"] or Path(path).stem)
+    album_file = out_dir / f"{stem}.{meta['format']}"
+    starts = _assemble(tracks, album_file, fs, channels, meta)
+    cue_file = out_dir / f"{stem}.cue"
+    cue_file.write_text(cue_sheet(meta, tracks, album_file, starts), encoding="utf-8")
+    return AlbumReport(
+        title=meta["title"],
+        artist=meta["artist"],
+        target=target,
+        mode=mode,
+        tracks=tracks,
+        album_file=album_file,
+        cue_file=cue_file,
+        album_result=measure_file(album_file),
+    )
