@@ -60,6 +60,7 @@ class Session:
     registry: Registry = field(default_factory=Registry)
     stages: dict[str, list[BuiltStage]] = field(default_factory=dict)
     lanes: list[Lane] = field(default_factory=list)
+    instruments: dict[str, Any] = field(default_factory=dict)   # track address -> InstrumentSource
 
     # -- parameters -----------------------------------------------------------
     def get(self, address: str) -> ValueLike:
@@ -86,10 +87,26 @@ class Session:
 
     # -- persistence ------------------------------------------------------------
     def save(self, path: str | Path | None = None) -> Path:
-        """Write the session (comments and key order kept) to ``path`` or its own file."""
+        """Write the session (comments and key order kept) to ``path`` or its own file.
+
+        Plugin states are written to files beside it (``<name>.plugins/``) and
+        referenced from each plugin entry's ``state:`` key.
+        """
         target = Path(path) if path is not None else self.path
+        self._save_plugin_states(target)
         yaml_doc.save(self.document, target)
         return target
+
+    def _save_plugin_states(self, target: Path) -> None:
+        inline = {b.plan.address: b for built in self.stages.values() for b in built
+                  if "type" not in b.plan.entry and b.plan.where.document is self.document}
+        if not inline:
+            return
+        from .plugins.stage import save_states
+
+        written = save_states({address: b.stage for address, b in inline.items()}, target)
+        for address, relative in written.items():
+            _set_in(self.document, (*inline[address].plan.where.key_path, "state"), relative)
 
     # -- rendering --------------------------------------------------------------
     def render(self, out_dir: str | Path | None = None, *, workers: int | None = None,
@@ -119,6 +136,9 @@ def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
     session = Session(file_path, document, plan)
     _register_strips(session)
     if build_stages:
+        for track in plan.tracks:
+            if "instrument" in track.settings:
+                session.instruments[track.address] = _build_instrument(session, track)
         for strip in [*plan.tracks, *plan.buses, plan.master]:
             session.stages[strip.address] = [_build_stage(session, p) for p in strip.stages]
     session.lanes = _lanes(session, config.get("automation", {}))
@@ -174,6 +194,30 @@ def _build_stage(session: Session, plan: StagePlan) -> BuiltStage:
                        bypass_path or (*plan.params_doc_path, "bypass"), plan.where.at("bypass"))
     stage.bind(ParamView(session.registry, params))
     return BuiltStage(plan, stage, bypass)
+
+
+def _build_instrument(session: Session, track: StripPlan) -> Any:
+    """The MIDI-file-through-instrument source of a track; its parameters at tracks/<t>/instrument/."""
+    spec = track.settings["instrument"]
+    where = track.where.at("instrument")
+    try:
+        from .plugins.instrument import make_instrument_source
+
+        source = make_instrument_source(spec, session.plan.base_dir, session.plan.sample_rate)
+    except SessionError as error:
+        if error.line is None:
+            raise where.error(error.message, hint=error.hint, cls=type(error)) from None
+        raise
+    except UserInputError as error:
+        raise where.error(error.message, hint=error.hint) from None
+    values = spec.get("params", {})
+    params = {
+        p.name: _register(session, f"{track.address}/instrument/{p.name}", p, values.get(p.name),
+                          (*where.key_path, "params", p.name), where.at("params", p.name))
+        for p in source.param_specs()
+    }
+    source.bind(ParamView(session.registry, params))
+    return source
 
 
 def create_stage(plan: StagePlan, base_dir: Path, sample_rate: int) -> Stage:

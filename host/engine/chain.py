@@ -46,7 +46,9 @@ class _Slot:
         dry = self._dry_path(block.copy()) if bypassed != self._was_bypassed else None
         try:
             wet = self.stage.process(block)
-        except Exception as error:  # a stage or plugin failed: name it
+        except RenderError:
+            raise  # already names the stage
+        except Exception as error:  # a stage failed: name it
             raise RenderError(f"{self.address}: the stage failed: {error}") from error
         if dry is not None:  # bypass switched this block: crossfade, so it never clicks
             ramp = np.linspace(0.0, 1.0, wet.shape[1])

@@ -12,6 +12,7 @@ adds those and runs :meth:`Graph.mix`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,8 @@ class StripNode:
         self.edges: list[_Edge] = []
         self.sends_spec = [(s.bus, control(f"sends/{s.bus}/level_db"), s.pre_fader) for s in strip.sends]
         self.in_channels = 2
-        self.source: FileSource | None = None
+        self.source: FileSource | Any | None = None   # a file, or an instrument rendering MIDI
+        self.source_latency = 0
         self.latency_out = 0
         self.chain_out: np.ndarray | None = None
         self._forced = Smoother(1.0)
@@ -227,6 +229,13 @@ class Graph:
     # -- set-up ----------------------------------------------------------------------
     def open_sources(self) -> None:
         for node in self.tracks:
+            instrument = self.session.instruments.get(node.address)
+            if instrument is not None:
+                instrument.seek(0)
+                node.in_channels = instrument.channels
+                node.source_latency = instrument.latency
+                node.source = instrument if node in self.active else None
+                continue
             source = node.plan.settings.get("source")
             if source is not None:
                 info = probe(self.session.plan.base_dir / source)
@@ -247,7 +256,7 @@ class Graph:
         """Delay each edge so that all paths into a sum arrive together."""
         arrivals: dict[int, list[tuple[StripNode, _Edge]]] = {}
         for node in self.tracks:
-            node.latency_out = node.chain.latency
+            node.latency_out = node.source_latency + node.chain.latency
             for edge in node.edges:
                 arrivals.setdefault(edge.dest, []).append((node, edge))
         for index, node in enumerate([*self.buses, self.master]):
@@ -263,12 +272,12 @@ class Graph:
 
     @property
     def length(self) -> int:
-        """Session length in samples: the longest source."""
-        lengths = [n.source.frames or 0 for n in self.tracks if n.source is not None]
-        if not lengths:
-            infos = [probe(self.session.plan.base_dir / n.plan.settings["source"])
-                     for n in self.tracks if n.plan.settings.get("source")]
-            lengths = [int(np.ceil(i.frames * self.sample_rate / i.sample_rate)) for i in infos]
+        """Session length in samples: the longest source (an instrument's includes its release tail)."""
+        lengths = [i.frames or 0 for i in self.session.instruments.values()]
+        for node in self.tracks:
+            if node.plan.settings.get("source"):
+                info = probe(self.session.plan.base_dir / node.plan.settings["source"])
+                lengths.append(int(np.ceil(info.frames * self.sample_rate / info.sample_rate)))
         return max(lengths, default=0)
 
     def reset(self) -> None:
@@ -277,7 +286,7 @@ class Graph:
 
     def close(self) -> None:
         for node in self.tracks:
-            if node.source is not None:
+            if isinstance(node.source, FileSource):  # instruments belong to the session, kept for reuse
                 node.source.close()
 
     # -- processing ------------------------------------------------------------------
