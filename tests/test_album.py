@@ -143,3 +143,20 @@ def test_mixed_sample_rates_are_refused(tmp_path, capsys) -> None:
     sf.write(tmp_path / "2.wav", music(4, 44100, seed=2).T, 44100, subtype="FLOAT")
     assert main(["album", str(album)]) == 2
     assert "2.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav"])
+def test_tags_with_isrc(tmp_path, capsys, fmt: str) -> None:
+    from mutagen import File
+
+    data = run_album(capsys, make_album(tmp_path, extra=f"  format: {fmt}\n"))
+    first = data["tracks"][0]["output"]
+    assert first.endswith(f".{fmt}")
+    tags = File(first).tags
+    if fmt == "flac":
+        assert tags["isrc"] == ["GBAAA2600001"] and tags["title"] == ["Intro"]
+        assert tags["album"] == ["Night Drive"] and tags["tracknumber"] == ["1"]
+    else:
+        assert str(tags["TSRC"]) == "GBAAA2600001" and str(tags["TIT2"]) == "Intro"
+        assert str(tags["TALB"]) == "Night Drive" and str(tags["TPE1"]) == "The Synths"
+    assert sf.info(first).frames == int(SECONDS * FS)  # tagging left the audio alone

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,7 @@ class AlbumTrack:
     output: Path | None = None
     result: LoudnessResult | None = None
     tonal_flags: list[str] = field(default_factory=list)
+    rendered_dir: Path | None = None  # temp folder of a rendered session, removed at the end
 
 
 @dataclass
@@ -207,6 +209,7 @@ def load_album(path: str | Path) -> tuple[dict[str, Any], list[AlbumTrack], Path
         )
         if session:
             tracks[-1].source = _render_session(source)
+            tracks[-1].rendered_dir = tracks[-1].source.parent
     return meta, tracks, base / meta["output"]
 
 
@@ -253,13 +256,15 @@ def tonal_consistency(tracks: list[AlbumTrack], limit_db: float = TONAL_LIMIT_DB
 
 
 class _TaggedWriter:
-    """Atomic per-track writer (temp file + rename) that tags title/artist/album/track."""
+    """Atomic writer (temp file + rename) that tags title, artist, album, track and ISRC."""
 
     def __init__(
         self, path: Path, fs: float, channels: int, fmt: str, bits: int, tags: dict
     ) -> None:
         self.path = path
         self.bits = bits
+        self.fmt = fmt
+        self.tags = {k: str(v) for k, v in tags.items() if v}
         self.rng = np.random.default_rng(0)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         os.close(fd)
@@ -272,9 +277,9 @@ class _TaggedWriter:
             subtype=f"PCM_{bits}",
             format=fmt.upper(),
         )
-        for key, value in tags.items():
-            if value:
-                setattr(self.file, key, str(value))
+        for key, value in self.tags.items():
+            if key != "isrc":  # libsndfile has no ISRC field; write_tags adds it on commit
+                setattr(self.file, key, value)
 
     def write(self, block: np.ndarray) -> None:
         # TPDF dither of ±1 LSB before the word-length reduction
@@ -284,6 +289,7 @@ class _TaggedWriter:
 
     def commit(self) -> None:
         self.file.close()
+        write_tags(self.tmp, self.fmt, self.tags)
         os.chmod(self.tmp, 0o644)  # mkstemp makes it private; an album is for sharing
         os.replace(self.tmp, self.path)
 
@@ -291,6 +297,29 @@ class _TaggedWriter:
         if not self.file.closed:
             self.file.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
+    """Title, artist, album, track number and ISRC: Vorbis comments in FLAC, ID3 in WAV."""
+    if fmt == "flac":
+        from mutagen.flac import FLAC
+
+        flac = FLAC(path)
+        for key, value in tags.items():
+            flac[key] = [value]
+        flac.save()
+        return
+    from mutagen.id3 import TALB, TIT2, TPE1, TRCK, TSRC
+    from mutagen.wave import WAVE
+
+    frames = {"title": TIT2, "artist": TPE1, "album": TALB, "tracknumber": TRCK, "isrc": TSRC}
+    wave = WAVE(path)
+    if wave.tags is None:
+        wave.add_tags()
+    assert wave.tags is not None
+    for key, value in tags.items():
+        wave.tags.add(frames[key](encoding=3, text=[value]))
+    wave.save()
 
 
 def _master_track(
@@ -310,6 +339,7 @@ def _master_track(
         "artist": t.artist,
         "album": meta["title"],
         "tracknumber": str(t.number),
+        "isrc": t.isrc or "",
     }
     writer = _TaggedWriter(t.output, fs, channels, meta["format"], int(meta["bit_depth"]), tags)
     try:
@@ -437,7 +467,17 @@ def cue_sheet(meta: dict, tracks: list[AlbumTrack], album_file: Path, starts: li
 def master_album(path: str | Path, mode: str | None = None) -> AlbumReport:
     """Master every track of an album file; write the tracks, the album file and the CUE sheet."""
     meta, tracks, out_dir = load_album(path)
-    mode = mode or meta["mode"]
+    try:
+        return _master_album(path, meta, tracks, out_dir, mode or meta["mode"])
+    finally:
+        for t in tracks:
+            if t.rendered_dir is not None:
+                shutil.rmtree(t.rendered_dir, ignore_errors=True)
+
+
+def _master_album(
+    path: str | Path, meta: dict, tracks: list[AlbumTrack], out_dir: Path, mode: str
+) -> AlbumReport:
     target = resolve_target(str(meta["target"]))
     for t in tracks:
         t.analysis = analyze_file(t.source)
