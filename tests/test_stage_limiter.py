@@ -85,3 +85,22 @@ def test_auto_release_recovers_faster_after_isolated_peaks() -> None:
         gain = h.run(x)[0] / 0.1
         times[auto] = np.argmax(gain[1200:] > 0.99)
     assert times[True] < times[False] / 3
+
+
+def _libebur128_dbtp(y: np.ndarray) -> float:
+    import pyebur128
+
+    state = pyebur128.R128State(y.shape[0], SR, pyebur128.MeasurementMode.MODE_TRUE_PEAK)
+    state.add_frames(np.ascontiguousarray(y.T).ravel(), y.shape[1])
+    peak = max(pyebur128.get_true_peak(state, c) for c in range(y.shape[0]))
+    return float(20.0 * np.log10(peak))
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_margin_keeps_libebur128_under_the_ceiling(name: str) -> None:
+    """A second, independent BS.1770 meter (libebur128, other interpolation filter)."""
+    x = SIGNALS[name]()
+    h = Harness("limiter", params={"ceiling_dbtp": -1.0, "input_gain_db": 8.0, "margin_db": 0.25})
+    y = h.run(np.concatenate([x, np.zeros((2, h.stage.latency))], axis=1), block=128)
+    assert _libebur128_dbtp(y) <= -1.0
+    assert true_peak_dbtp(y, SR) <= -1.25
