@@ -96,3 +96,37 @@ def test_refusals_are_clean_exit_2(tmp_path, capsys, quiet_mix: str, case: str) 
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err
     assert not (tmp_path / "o.wav").exists()
+
+
+@pytest.mark.parametrize("chain", ["master-streaming", "master-broadcast", "master-loud"])
+def test_shipped_mastering_chains(tmp_path, quiet_mix: str, chain: str) -> None:
+    target = PRESETS["spotify"]
+    plain = master_file(quiet_mix, tmp_path / "plain.wav", target)
+    report = master_file(quiet_mix, tmp_path / f"{chain}.wav", target, chain=chain)
+    assert report.chain == chain
+    assert report.result.integrated_lufs == pytest.approx(-14.0, abs=R128_FILE_TOLERANCE)
+    assert report.result.true_peak_dbtp <= -1.0
+    assert report.input_integrated_lufs == pytest.approx(plain.input_integrated_lufs)
+    # the chain did something: the two masters differ well above the dither
+    a = sf.read(tmp_path / "plain.wav")[0]
+    b = sf.read(tmp_path / f"{chain}.wav")[0]
+    assert np.sqrt(np.mean((a - b) ** 2)) > 1e-3
+
+
+def test_loud_chain_reduces_the_loudness_range(tmp_path, quiet_mix: str) -> None:
+    target = PRESETS["spotify"]
+    plain = master_file(quiet_mix, tmp_path / "plain.wav", target)
+    loud = master_file(quiet_mix, tmp_path / "loud.wav", target, chain="master-loud")
+    assert loud.result.lra_lu < plain.result.lra_lu - 0.5
+
+
+def test_chain_by_path_and_unknown_chain(tmp_path, capsys, quiet_mix: str) -> None:
+    chain = tmp_path / "mine.yaml"
+    chain.write_text(
+        "chain:\n  - {type: eq, id: t, bands: [{type: lowshelf, freq_hz: 100, gain_db: 3, q: 0.7}]}\n"
+    )
+    out = tmp_path / "m.wav"
+    assert main(["master", quiet_mix, "-o", str(out), "--chain", str(chain), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chain"] == str(chain)
+    assert main(["master", quiet_mix, "-o", str(out), "--chain", "master-stream"]) == 2
+    assert 'did you mean "master-streaming"' in capsys.readouterr().err

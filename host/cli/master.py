@@ -35,6 +35,12 @@ def add_parser(subparsers: Any) -> None:
         choices=["16", "24", "32", "float"],
         help="output sample format (default: 24-bit, dithered)",
     )
+    parser.add_argument(
+        "--chain",
+        metavar="CHAIN",
+        help="run a mastering chain first: a name from chains/ (master-streaming, "
+        "master-broadcast, master-loud) or a path to a chain .yaml file",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -44,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
 
     target = resolve_target(args.target)
     depth: int | str = args.bit_depth if args.bit_depth == "float" else int(args.bit_depth)
-    report = master_file(args.input, args.output, target, bit_depth=depth)
+    report = master_file(args.input, args.output, target, bit_depth=depth, chain=args.chain)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
         return 0
     r = report.result
     rows = [
         ["target", target.describe()],
+        ["chain", report.chain or "-"],
         [
             "input",
             f"{report.input_integrated_lufs:.2f} LUFS, {report.input_true_peak_dbtp:.2f} dBTP",
