@@ -82,11 +82,20 @@ def test_bands_cascade_multiply() -> None:
     assert np.max(np.abs(measured - expected)) < 0.1
 
 
-def test_band_switch_off_is_identity() -> None:
-    h = Harness("eq", {"bands": [BANDS[0]]})
-    h.set("band1_on", False)
+def test_band_switched_off_is_identity() -> None:
+    h = Harness("eq", {"bands": [BANDS[0], BANDS[7]]}, params={"band1_on": False, "band2_on": False})
     x = sine(440.0, 0.1)
     assert np.array_equal(h.run(x), x)
+
+
+def test_switching_a_bell_off_glides_without_a_click() -> None:
+    h = Harness("eq", {"bands": [{"type": "bell", "freq_hz": 1000.0, "gain_db": 12.0, "q": 1.0}]})
+    x = sine(1000.0, 1.0, amp=0.2)
+    before = h.run(x[:, : SR // 2])
+    h.set("band1_on", False)
+    after = h.run(x[:, SR // 2 :])
+    assert max_step(np.concatenate([before[0], after[0]])[SR // 2 - 4800 :]) <= max_step(before[0, -4800:])
+    assert np.array_equal(after[:, -4800:], x[:, -4800:])  # once at 0 dB the band is bypassed exactly
 
 
 def test_gain_jump_does_not_click() -> None:

@@ -8,7 +8,9 @@ that each has an address::
                                    {type: highpass, freq_hz: 80, slope: 24, shape: butterworth}]}
 
 registers ``tone/band1_on``, ``tone/band1_freq_hz``, ``tone/band1_gain_db``,
-``tone/band1_q``, ``tone/band2_on``, ``tone/band2_freq_hz``.  All bands run
+``tone/band1_q``, ``tone/band2_on``, ``tone/band2_freq_hz``.  Switching a bell
+or shelf off glides its gain to 0 dB (no click); other band types switch at
+once.  All bands run
 as one cascade of second-order sections through ``scipy.signal.sosfilt`` with
 carried state; sections that are exactly neutral (a bell at 0 dB, a band
 switched off) are skipped.
@@ -125,6 +127,14 @@ class Band:
         )
 
 
+def gain_target(stage: NativeStage, name: str, bands: dict[str, Band]) -> float:
+    """0 dB for the gain of a bell or shelf that is switched off, else the registry value."""
+    band = bands.get(name)
+    if band is not None and not stage.switch(band.on_name):
+        return 0.0
+    return float(stage.value(name))
+
+
 def _bad(where: str, message: str) -> SessionError:
     return SessionError(f"{where}: {message}")
 
@@ -229,10 +239,15 @@ class BandProcessor:
         self.bands = bands
         self.cascade = BandCascade(bands, channels or stage.channels, stage.sample_rate)
         for i, band in enumerate(bands):
-            self.cascade.set_band(i, band, self._targets(band), stage.switch(band.on_name))
+            self.cascade.set_band(i, band, self._targets(band), self._on(band))
 
     def _targets(self, band: Band) -> dict[str, float]:
-        return {n: self.stage.value(n) for n in band.smoothed_names}
+        return {n: self.stage.target(n) for n in band.smoothed_names}
+
+    def _on(self, band: Band) -> bool:
+        # a bell or shelf switched off glides to 0 dB (an exact identity) instead of
+        # jumping; other band types switch at once
+        return band.type in _HAS_GAIN or self.stage.switch(band.on_name)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         stage, cascade = self.stage, self.cascade
@@ -241,20 +256,20 @@ class BandProcessor:
         if not moving:
             for i, band in enumerate(self.bands):
                 values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
-                cascade.set_band(i, band, values, stage.switch(band.on_name))
+                cascade.set_band(i, band, values, self._on(band))
             return cascade.run(x)
         # at least one band moves: redesign the moving bands every SUB_BLOCK samples
         ramps = {i: stage.glides(self.bands[i].smoothed_names, frames) for i in moving}
         for i, band in enumerate(self.bands):
             if i not in ramps:
                 values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
-                cascade.set_band(i, band, values, stage.switch(band.on_name))
+                cascade.set_band(i, band, values, self._on(band))
         out = np.empty_like(x)
         for start, stop in sub_blocks(frames):
             for i in moving:
                 band = self.bands[i]
                 values = {n: float(r[start]) for n, r in ramps[i].items()}
-                cascade.set_band(i, band, values, stage.switch(band.on_name))
+                cascade.set_band(i, band, values, self._on(band))
             out[:, start:stop] = cascade.run(x[:, start:stop])
         return out
 
@@ -271,9 +286,13 @@ class Eq(NativeStage):
     def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(stage_id, options)
         self.bands = parse_bands(self.options.get("bands"), f"stage {stage_id!r}")
+        self._gain_bands = {f"{b.prefix}_gain_db": b for b in self.bands if b.type in _HAS_GAIN}
 
     def param_specs(self) -> tuple[ParamSpec, ...]:
         return tuple(spec for band in self.bands for spec in band.specs())
+
+    def target(self, name: str) -> float:
+        return gain_target(self, name, self._gain_bands)
 
     def _setup(self) -> None:
         self._bands = BandProcessor(self, self.bands)

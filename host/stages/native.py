@@ -61,7 +61,7 @@ class NativeStage(Stage):
         self._log = {spec.name for spec in specs if spec.scale == "log"}
         self._smoothers = {
             spec.name: Smoother(
-                self._domain(spec.name, self.p[spec.name]),
+                self._domain(spec.name, self.target(spec.name)),
                 self.SMOOTHING_S.get(spec.name, self.DEFAULT_SMOOTHING_S),
             )
             for spec in specs
@@ -81,7 +81,7 @@ class NativeStage(Stage):
     def _reset(self) -> None:
         assert self.p is not None
         for name, smoother in self._smoothers.items():
-            smoother.reset(self._domain(name, self.p[name]))
+            smoother.reset(self._domain(name, self.target(name)))
         self._clear()
 
     def _domain(self, name: str, value: float) -> float:
@@ -109,12 +109,16 @@ class NativeStage(Stage):
     def moving(self, names: tuple[str, ...] | list[str]) -> bool:
         """True while any of these smoothed parameters has not reached its target."""
         assert self.p is not None
-        return any(not self._smoothers[n].is_settled(self._domain(n, self.p[n])) for n in names)
+        return any(not self._smoothers[n].is_settled(self._domain(n, self.target(n))) for n in names)
+
+    def target(self, name: str) -> float:
+        """Where a parameter's smoother heads: its registry value (subclasses may redirect)."""
+        assert self.p is not None
+        return self.p[name]
 
     def glide(self, name: str, frames: int) -> float | np.ndarray:
         """Smoothed per-sample values of a parameter (a scalar once settled)."""
-        assert self.p is not None
-        target = self.p[name]
+        target = self.target(name)
         if name not in self._log:
             return self._smoothers[name].next(target, frames)
         v = self._smoothers[name].next(math.log(target), frames)
