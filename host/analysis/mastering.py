@@ -60,6 +60,8 @@ class MasterReport:
     result: LoudnessResult
     pass_log: list[tuple[float, float]] = field(default_factory=list)  # (gain, integrated)
     chain: str | None = None
+    reference: str | None = None
+    match_eq_db: dict[str, dict[str, float]] | None = None  # octave centre -> mid/side dB
 
     @property
     def error_lu(self) -> float:
@@ -71,6 +73,8 @@ class MasterReport:
             "output": self.output,
             "target": self.target.name,
             "chain": self.chain,
+            "reference": self.reference,
+            "match_eq_db": self.match_eq_db,
             "target_lufs": self.target.integrated_lufs,
             "ceiling_dbtp": self.target.ceiling_dbtp,
             "input_integrated_lufs": self.input_integrated_lufs,
@@ -194,11 +198,16 @@ def master_file(
     block: int = DEFAULT_FILE_BLOCK,
     tolerance: float = TOLERANCE_LU,
     chain: str | None = None,
+    reference: str | Path | None = None,
 ) -> MasterReport:
     """Master ``input_path`` to ``target``; writes ``output_path`` and returns the report.
 
     With ``chain`` (a chain file name or path), the input first goes through
-    that chain's stages; the loudness passes then work on the result.
+    that chain's stages.  With ``reference``, the result then gets the
+    reference's long-term mid/side spectral balance
+    (:mod:`host.analysis.matching`); pass a target at the reference's
+    loudness to match that too (``reference_target``).  The loudness passes
+    work on what comes out.
     """
     source, out = Path(input_path), Path(output_path)
     measured = measure_file(source, block)
@@ -211,26 +220,40 @@ def master_file(
     if fmt not in ("wav", "flac", "aiff", "aif"):
         raise UserInputError(f"{out}: write .wav, .flac or .aiff", hint="change the file extension")
     fmt = "aiff" if fmt == "aif" else fmt
-    if chain is None:
-        report = _loudness_passes(source, measured, out, fmt, target, bit_depth, block, tolerance)
-    else:
-        with tempfile.TemporaryDirectory(prefix="mixhost-master-") as work:
+    with tempfile.TemporaryDirectory(prefix="mixhost-master-") as work:
+        processed = source
+        if chain is not None:
             processed = render_chain(source, chain, Path(work), measured.sample_rate)
-            report = _loudness_passes(
-                processed,
-                measure_file(processed, block),
-                out,
-                fmt,
-                target,
-                bit_depth,
-                block,
-                tolerance,
-            )
+        match = None
+        if reference is not None:
+            processed, match = _match_reference(processed, Path(reference), Path(work))
+        pre = measured if processed == source else measure_file(processed, block)
+        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance)
+    report.reference = str(reference) if reference is not None else None
+    report.match_eq_db = match.octave_summary() if match is not None else None
     report.input = str(source)
     report.input_integrated_lufs = measured.integrated_lufs
     report.input_true_peak_dbtp = measured.true_peak_dbtp
     report.chain = chain
     return report
+
+
+def _match_reference(source: Path, reference: Path, work: Path) -> tuple[Path, Any]:
+    from .matching import apply_match, design_match, mid_side_spectrum
+
+    eq = design_match(mid_side_spectrum(source), mid_side_spectrum(reference))
+    matched = work / "matched.wav"
+    apply_match(source, matched, eq)
+    return matched, eq
+
+
+def reference_target(reference: str | Path, ceiling_dbtp: float) -> LoudnessTarget:
+    """A target at the reference's integrated loudness, with the given true-peak ceiling."""
+    measured = measure_file(reference)
+    if not math.isfinite(measured.integrated_lufs):
+        raise UserInputError(f"{reference}: the reference is silent; it sets no loudness")
+    name = f"reference {Path(reference).name}"
+    return LoudnessTarget(name, round(measured.integrated_lufs, 2), ceiling_dbtp)
 
 
 def _loudness_passes(

@@ -27,7 +27,17 @@ def add_parser(subparsers: Any) -> None:
         "-o", "--output", type=Path, required=True, metavar="OUT", help="output file"
     )
     parser.add_argument(
-        "--target", default="spotify", metavar="NAME", help="loudness target (default: spotify)"
+        "--target",
+        default=None,
+        metavar="NAME",
+        help="loudness target (default: spotify, or the reference's loudness with --reference)",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        metavar="REF",
+        help="match this track's long-term mid/side spectral balance and (unless --target is "
+        "given) its integrated loudness",
     )
     parser.add_argument(
         "--bit-depth",
@@ -45,12 +55,17 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.mastering import master_file
-    from ..analysis.targets import resolve_target
+    from ..analysis.mastering import master_file, reference_target
+    from ..analysis.targets import DEFAULT_CEILING_DBTP, resolve_target
 
-    target = resolve_target(args.target)
+    if args.target is None and args.reference is not None:
+        target = reference_target(args.reference, DEFAULT_CEILING_DBTP)
+    else:
+        target = resolve_target(args.target or "spotify")
     depth: int | str = args.bit_depth if args.bit_depth == "float" else int(args.bit_depth)
-    report = master_file(args.input, args.output, target, bit_depth=depth, chain=args.chain)
+    report = master_file(
+        args.input, args.output, target, bit_depth=depth, chain=args.chain, reference=args.reference
+    )
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
         return 0
@@ -58,14 +73,23 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         ["target", target.describe()],
         ["chain", report.chain or "-"],
+        ["reference", report.reference or "-"],
         [
             "input",
             f"{report.input_integrated_lufs:.2f} LUFS, {report.input_true_peak_dbtp:.2f} dBTP",
         ],
-        ["gain", f"{report.gain_db:+.2f} dB ({report.passes} passes)"],
+        [
+            "gain",
+            f"{report.gain_db:+.2f} dB ({report.passes} pass{'es' if report.passes > 1 else ''})",
+        ],
         ["output integrated", f"{r.integrated_lufs:.2f} LUFS ({report.error_lu:+.2f} LU)"],
         ["output true peak", f"{r.true_peak_dbtp:.2f} dBTP (ceiling {target.ceiling_dbtp:g})"],
         ["output LRA", f"{r.lra_lu:.1f} LU"],
     ]
+    if report.match_eq_db:
+        eq = "  ".join(
+            f"{band}:{v['mid']:+.1f}/{v['side']:+.1f}" for band, v in report.match_eq_db.items()
+        )
+        rows.append(["match EQ mid/side (dB)", eq])
     out.print(table(f"{report.output}", ["", ""], rows))
     return 0
