@@ -1,0 +1,103 @@
+"""Native stages inside rendered sessions: sidechain ducking, master limiter, a user stage."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+import host
+from host.dsp.true_peak import true_peak_dbtp
+from tests.conftest import SR, read_mix, tone
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _kick(seconds: float) -> np.ndarray:
+    """A decaying 60 Hz thump every 500 ms."""
+    x = np.zeros(int(seconds * SR))
+    n = np.arange(int(0.15 * SR))
+    hit = 0.8 * np.sin(2 * np.pi * 60 * n / SR) * np.exp(-n / (0.04 * SR))
+    for start in range(0, len(x) - len(n), SR // 2):
+        x[start : start + len(n)] += hit
+    return x
+
+
+def _pad_level_during_and_between_kicks(mix: np.ndarray) -> tuple[float, float]:
+    pad = mix[:, 0]
+    during = [np.sqrt(np.mean(pad[s + 480 : s + 2400] ** 2)) for s in range(SR, 3 * SR, SR // 2)]
+    between = [np.sqrt(np.mean(pad[s + 16000 : s + 22000] ** 2)) for s in range(SR, 3 * SR, SR // 2)]
+    return float(20 * np.log10(np.mean(during))), float(20 * np.log10(np.mean(between)))
+
+
+SESSION = """
+tracks:
+  kick: {{source: kick.wav, gain_db: -120, output: master}}
+  pad:
+    source: pad.wav
+    chain:
+      - {{type: compressor, id: duck, {sidechain} lookahead_ms: 1,
+         params: {{threshold_db: -30, ratio: 8, attack_ms: 1, release_ms: 80, sc_hpf_on: {hpf}, sc_hpf_hz: 500}}}}
+    output: master
+outputs: {{mixdown: {name}.wav, bit_depth: float}}
+"""
+
+
+def _render(write_session, name: str, sidechain: str, hpf: str = "false") -> np.ndarray:
+    path = write_session(SESSION.format(sidechain=sidechain, hpf=hpf, name=name), name=f"{name}.yaml")
+    host.load_session(path).render()
+    return read_mix(path.parent / f"{name}.wav")
+
+
+def test_sidechain_from_another_track_ducks(write_audio, write_session) -> None:
+    write_audio("kick.wav", _kick(3.5))
+    write_audio("pad.wav", tone(440.0, 3.5, amp=0.01))  # -43 dBFS: under the threshold itself
+    during, between = _pad_level_during_and_between_kicks(_render(write_session, "ducked", "sidechain: kick,"))
+    assert between - during > 10.0
+    during, between = _pad_level_during_and_between_kicks(_render(write_session, "plain", ""))
+    assert abs(between - during) < 0.1
+    # the kick is all below 500 Hz: with the sidechain high-pass it hardly triggers
+    during, between = _pad_level_during_and_between_kicks(
+        _render(write_session, "filtered", "sidechain: kick,", hpf="true"))
+    assert between - during < 3.0
+
+
+def test_master_limiter_holds_the_ceiling(write_audio, write_session) -> None:
+    rng = np.random.default_rng(11)
+    write_audio("a.wav", 0.5 * rng.standard_normal((SR * 2, 2)).clip(-1, 1))
+    write_audio("b.wav", tone(13_000.0, 2.0, amp=0.6, channels=2))
+    path = write_session("""
+        tracks:
+          a: {source: a.wav}
+          b: {source: b.wav}
+        master:
+          chain:
+            - {type: eq, id: tone, bands: [{type: highpass, freq_hz: 30, slope: 24}]}
+            - {type: limiter, id: lim, params: {input_gain_db: 6, ceiling_dbtp: -1}}
+        outputs: {mixdown: mix.wav, bit_depth: float}
+    """)
+    host.load_session(path).render()
+    mix = read_mix(path.parent / "mix.wav")
+    assert true_peak_dbtp(mix.T, SR) <= -1.0 + 1e-3  # float32 file rounding
+
+
+def test_user_python_stage_in_a_session(write_audio, write_session, tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "my_stage.py", tmp_path / "scripts" / "my_stage.py")
+    write_audio("hi.wav", tone(12_000.0, 1.0, amp=0.1))
+    path = write_session("""
+        tracks:
+          hi:
+            source: hi.wav
+            pan: 0
+            chain: [{type: python, id: tilt, module: scripts/my_stage.py, params: {tilt_db: 6}}]
+        outputs: {mixdown: mix.wav, bit_depth: float}
+    """)
+    session = host.load_session(path)
+    assert session.registry.get("tracks/hi/tilt/tilt_db") == 6.0
+    session.render()
+    mix = read_mix(path.parent / "mix.wav")
+    plain = 0.1 * 10 ** (-3 / 20)  # -3 dB pan law, centred mono
+    level = np.sqrt(2) * np.sqrt(np.mean(mix[SR // 2 :, 0] ** 2))
+    assert 20 * np.log10(level / plain) > 2.5  # the tilt lifts 12 kHz by almost +3 dB
