@@ -6,10 +6,13 @@ Every native stage
   and, while any coefficient parameter is still moving, recomputes its filter
   coefficients once per ``SUB_BLOCK`` (64) samples;
 * refuses non-finite input.  **NaN/Inf behaviour:** when a block holds NaN or
-  Inf, the stage forgets all its state (filters, envelopes, delay lines:
-  ``reset()``) and outputs silence for that block.  The next finite block is
-  processed from a clean state, so one bad sample never poisons a filter's
-  recursion for the rest of the render.
+  Inf, the stage forgets its signal state (filter memories, envelopes, delay
+  lines, lookahead buffers: ``_clear()``; parameter glides carry on) and
+  outputs silence for that block.  The next finite block is processed from a
+  clean state, exactly as by a freshly built stage, so one bad sample never
+  poisons a filter's recursion for the rest of the render.  (The check is one
+  ``sum`` over the block, so values near 1e308 whose sum overflows count as
+  non-finite too.)
 """
 
 from __future__ import annotations
