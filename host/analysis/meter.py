@@ -261,15 +261,15 @@ class _LoudnessHistogram:
         self.count[:] = 0
         self.energy[:] = 0.0
 
-    def add(self, energy: np.ndarray) -> None:
-        """Add blocks given by their mean weighted energy Σ G_i z_i."""
-        loud = _energies_to_lufs(energy)
-        keep = loud > HIST_MIN  # absolute gate Γ_a: l_j > −70 LUFS (strict)
+    def add(self, z_j: np.ndarray) -> None:
+        """Add blocks j given by their channel-weighted mean square Σ_i G_i z_ij."""
+        l_j = _energies_to_lufs(z_j)  # BS.1770-4 eq. 4: l_j = −0.691 + 10 log10(Σ_i G_i z_ij)
+        keep = l_j > HIST_MIN  # absolute gate Γ_a: only l_j > −70 LUFS are kept (eq. 5)
         if not np.any(keep):
             return
-        index = np.minimum(((loud[keep] - HIST_MIN) / HIST_STEP).astype(np.int64), HIST_BINS - 1)
+        index = np.minimum(((l_j[keep] - HIST_MIN) / HIST_STEP).astype(np.int64), HIST_BINS - 1)
         self.count += np.bincount(index, minlength=HIST_BINS)
-        self.energy += np.bincount(index, weights=energy[keep], minlength=HIST_BINS)
+        self.energy += np.bincount(index, weights=z_j[keep], minlength=HIST_BINS)
 
     def bin_loudness(self) -> np.ndarray:
         """Mean loudness of the blocks in each bin (from the bin's mean energy)."""
@@ -374,8 +374,11 @@ class LoudnessMeter:
 
     def integrated(self) -> float:
         """Gated integrated loudness I (BS.1770-4 §2.5 eq. 5-7), LUFS."""
+        gamma_a = ABSOLUTE_GATE_LUFS  # the histogram holds only blocks with l_j > Γ_a
+        # eq. 6: Γ_r = loudness of the blocks above Γ_a, minus 10 LU
         gamma_r = self._gating.relative_gate(RELATIVE_GATE_LU)
-        return self._gating.gated_mean(max(gamma_r, ABSOLUTE_GATE_LUFS))
+        # eq. 7: the power mean of the blocks with l_j > Γ_r (and > Γ_a)
+        return self._gating.gated_mean(max(gamma_r, gamma_a))
 
     def relative_gate(self) -> float:
         """Γ_r of the integrated measurement (LUFS)."""
@@ -508,7 +511,8 @@ class LoudnessMeter:
         grid = done % r == 0
         m_grid = m[grid]
         s_grid = s[grid]
-        # BS.1770-4 §2.5: each complete 400 ms gating block j (step 100 ms) gives z_j
+        # BS.1770-4 §2.5 eq. 3: each complete 400 ms gating block j (step 100 ms, 75 %
+        # overlap) gives Σ_i G_i z_ij, the momentary energy on the 100 ms grid
         self._gating.add(m_grid[np.isfinite(m_grid)])
         # Tech 3342 §2: short-term values at a 10 Hz rate feed the LRA
         self._short.add(s_grid[np.isfinite(s_grid)])
