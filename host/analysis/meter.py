@@ -4,9 +4,9 @@ What it measures, block by block and in bounded memory:
 
 * momentary loudness (400 ms window) and short-term loudness (3 s window),
   both updated every 100 ms (Tech 3341 §2.1, ≥ 10 Hz);
-* gated integrated loudness (BS.1770-4 §2.5 and Annex 1: 400 ms blocks with
+* gated integrated loudness (BS.1770-4 Annex 1: 400 ms blocks with
   75 % overlap, absolute gate Γ_a = −70 LUFS, relative gate Γ_r = −10 LU);
-* loudness range LRA (Tech 3342 §2: short-term values at 10 Hz, absolute gate
+* loudness range LRA (Tech 3342: short-term values at 10 Hz, absolute gate
   −70 LUFS, relative gate −20 LU, spread between the 10th and 95th percentiles);
 * sample peak and true peak (BS.1770-4 Annex 2, :mod:`host.dsp.true_peak`).
 
@@ -46,10 +46,10 @@ log = logging.getLogger(__name__)
 
 # BS.1770-4 eq. 2: −0.691 cancels the K-filter's +0.691 dB at 997 Hz (a 0 dBFS sine in one channel reads −3.01 LKFS)
 LOUDNESS_OFFSET = -0.691
-# BS.1770-4 §2.5: absolute gate Γ_a and relative gate offset for integrated loudness
+# BS.1770-4 Annex 1: absolute gate Γ_a and relative gate offset for integrated loudness
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
-# Tech 3342 §2: relative gate for the loudness range and its percentiles
+# Tech 3342: relative gate for the loudness range and its percentiles
 LRA_RELATIVE_GATE_LU = -20.0
 LRA_LOW_PERCENTILE = 0.10
 LRA_HIGH_PERCENTILE = 0.95
@@ -263,8 +263,10 @@ class _LoudnessHistogram:
 
     def add(self, z_j: np.ndarray) -> None:
         """Add blocks j given by their channel-weighted mean square Σ_i G_i z_ij."""
-        l_j = _energies_to_lufs(z_j)  # BS.1770-4 eq. 4: l_j = −0.691 + 10 log10(Σ_i G_i z_ij)
-        keep = l_j > HIST_MIN  # absolute gate Γ_a: only l_j > −70 LUFS are kept (eq. 5)
+        l_j = _energies_to_lufs(
+            z_j
+        )  # BS.1770-4 Annex 1 (gating): l_j = −0.691 + 10 log10(Σ_i G_i z_ij)
+        keep = l_j > HIST_MIN  # absolute gate Γ_a: only l_j > −70 LUFS are kept
         if not np.any(keep):
             return
         index = np.minimum(((l_j[keep] - HIST_MIN) / HIST_STEP).astype(np.int64), HIST_BINS - 1)
@@ -373,11 +375,11 @@ class LoudnessMeter:
         return self._window_lufs(SHORT_TERM_SUBBLOCKS)
 
     def integrated(self) -> float:
-        """Gated integrated loudness I (BS.1770-4 §2.5 eq. 5-7), LUFS."""
+        """Gated integrated loudness I (BS.1770-4 Annex 1, gating; EBU Tech 3341 §2.3), LUFS."""
         gamma_a = ABSOLUTE_GATE_LUFS  # the histogram holds only blocks with l_j > Γ_a
-        # eq. 6: Γ_r = loudness of the blocks above Γ_a, minus 10 LU
+        # relative gate: Γ_r = loudness of the blocks above Γ_a, minus 10 LU
         gamma_r = self._gating.relative_gate(RELATIVE_GATE_LU)
-        # eq. 7: the power mean of the blocks with l_j > Γ_r (and > Γ_a)
+        # gated loudness: the power mean of the blocks with l_j > Γ_r (and > Γ_a)
         return self._gating.gated_mean(max(gamma_r, gamma_a))
 
     def relative_gate(self) -> float:
@@ -511,10 +513,10 @@ class LoudnessMeter:
         grid = done % r == 0
         m_grid = m[grid]
         s_grid = s[grid]
-        # BS.1770-4 §2.5 eq. 3: each complete 400 ms gating block j (step 100 ms, 75 %
+        # BS.1770-4 Annex 1: each complete 400 ms gating block j (step 100 ms, 75 %
         # overlap) gives Σ_i G_i z_ij, the momentary energy on the 100 ms grid
         self._gating.add(m_grid[np.isfinite(m_grid)])
-        # Tech 3342 §2: short-term values at a 10 Hz rate feed the LRA
+        # Tech 3342: short-term values at a 10 Hz rate feed the LRA
         self._short.add(s_grid[np.isfinite(s_grid)])
         # maxima use every fine step, so they do not depend on where the 100 ms grid falls
         if np.isfinite(m).any():
