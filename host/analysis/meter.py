@@ -2,8 +2,9 @@
 
 What it measures, block by block and in bounded memory:
 
-* momentary loudness (400 ms window) and short-term loudness (3 s window),
-  both updated every 100 ms (Tech 3341 §2.1, ≥ 10 Hz);
+* momentary loudness (400 ms window) and short-term loudness (3 s window)
+  on a 100 ms grid (Tech 3341 §2.1 asks ≥ 10 Hz), their maxima evaluated
+  every 5 ms so a burst is caught wherever it starts;
 * gated integrated loudness (BS.1770-4 Annex 1: 400 ms blocks with
   75 % overlap, absolute gate Γ_a = −70 LUFS, relative gate Γ_r = −10 LU);
 * loudness range LRA (Tech 3342: short-term values at 10 Hz, absolute gate
@@ -15,10 +16,11 @@ then the RLB high-pass) per channel, mean square per channel z_i, weighted
 sum over channels with G_i, and loudness ``L = −0.691 + 10 log10(Σ G_i z_i)``
 (eq. 2).
 
-Everything is built from 100 ms *sub-blocks*: the K-weighted, channel-weighted
-energy of each 100 ms is summed by a compiled loop (the filter recursion is
-per sample).  A 400 ms gating block is 4 consecutive sub-blocks (hence the
-75 % overlap), a 3 s short-term window 30.  Gating blocks and short-term
+Everything is built from *sub-blocks* of 1/20 of the 100 ms step (5 ms at
+48 kHz): their K-weighted, channel-weighted energy is summed by compiled
+loops (the filter recursion is per sample).  A 400 ms gating block is the
+80 sub-blocks ending on a 100 ms boundary (hence the 75 % overlap), a 3 s
+short-term window 600.  Gating blocks and short-term
 values are not stored one by one: they go into fine loudness histograms
 (0.01 LU bins from −70 to +30 LUFS holding both a count and the energy sum
 of each bin), so memory is constant whatever the length of the programme and
