@@ -104,3 +104,12 @@ def test_margin_keeps_libebur128_under_the_ceiling(name: str) -> None:
     y = h.run(np.concatenate([x, np.zeros((2, h.stage.latency))], axis=1), block=128)
     assert _libebur128_dbtp(y) <= -1.0
     assert true_peak_dbtp(y, SR) <= -1.25
+
+
+@pytest.mark.parametrize("sr", [44_100, 96_000, 192_000])
+def test_ceiling_holds_at_other_sample_rates(sr: int) -> None:
+    """BS.1770 oversamples 4x below 96 kHz, 2x below 192 kHz, not at all from 192 kHz."""
+    x = 0.3 * np.random.default_rng(2).standard_normal((2, 2 * sr))
+    h = Harness("limiter", params={"input_gain_db": 10.0, "ceiling_dbtp": -1.0}, sample_rate=sr)
+    y = h.run(np.concatenate([x, np.zeros((2, h.stage.latency))], axis=1), block=512)
+    assert -1.1 < true_peak_dbtp(y, sr) <= -1.0
