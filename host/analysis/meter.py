@@ -201,6 +201,66 @@ def _k_weight_one(u: np.ndarray, sos: np.ndarray, su: np.ndarray, gu: float, w: 
     su[0], su[1], su[2], su[3] = p1, p2, q1, q2
 
 
+@njit(cache=True, nogil=True)
+def _k_weight_stereo_fused(
+    u: np.ndarray,
+    v: np.ndarray,
+    sos: np.ndarray,
+    su: np.ndarray,
+    sv: np.ndarray,
+    gu: float,
+    gv: float,
+    carry: np.ndarray,
+    hop: int,
+    out: np.ndarray,
+    peaks: np.ndarray,
+) -> int:
+    """The stereo (or mono, with ``gv = 0`` and ``v is u``) fast path in one pass.
+
+    K-weighting, channel weights, sample peaks and the sub-block sums fused:
+    the filter recursion is latency-bound, so the extra work rides along for
+    free and no per-sample buffer is written.  Returns the sub-blocks done.
+    """
+    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    p1, p2, q1, q2 = su[0], su[1], su[2], su[3]
+    r1, r2, t1, t2 = sv[0], sv[1], sv[2], sv[3]
+    pu, pv = peaks[0], peaks[1]
+    acc = carry[0]
+    count = int(carry[1])
+    done = 0
+    for n in range(u.size):
+        x = u[n]
+        xx = v[n]
+        pu = max(pu, abs(x))
+        pv = max(pv, abs(xx))
+        y = b0 * x + p1
+        yy = b0 * xx + r1
+        p1 = b1 * x - a1 * y + p2
+        r1 = b1 * xx - a1 * yy + r2
+        p2 = b2 * x - a2 * y
+        r2 = b2 * xx - a2 * yy
+        z = c0 * y + q1
+        zz = c0 * yy + t1
+        q1 = c1 * y - d1 * z + q2
+        t1 = c1 * yy - d1 * zz + t2
+        q2 = c2 * y - d2 * z
+        t2 = c2 * yy - d2 * zz
+        acc += gu * z * z + gv * zz * zz
+        count += 1
+        if count == hop:
+            out[done] = acc
+            done += 1
+            acc = 0.0
+            count = 0
+    su[0], su[1], su[2], su[3] = p1, p2, q1, q2
+    sv[0], sv[1], sv[2], sv[3] = r1, r2, t1, t2
+    peaks[0], peaks[1] = pu, pv
+    carry[0] = acc
+    carry[1] = count
+    return done
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def _abs_max(u: np.ndarray, floor: float) -> float:
     peak = floor
@@ -457,6 +517,7 @@ class LoudnessMeter:
 
     def _reset_state(self) -> None:
         self._filter_state = np.zeros((self.channels, 4))
+        self._spare_state = np.zeros(4)  # the mono fast path's unused partner
         self._carry = np.zeros(2)
         # the last 30 sub-block energies (oldest first) feed M and S
         self._recent = np.zeros(0)
@@ -473,8 +534,6 @@ class LoudnessMeter:
 
     def _process(self, x: np.ndarray) -> None:
         frames = x.shape[1]
-        if self._scratch.size < frames:
-            self._scratch = np.empty(frames)
         out = np.empty(frames // self.fine_hop + 2)
         # the true-peak interpolator and the K-weighting are independent and
         # both release the GIL: run them on two cores
@@ -485,6 +544,53 @@ class LoudnessMeter:
             self._tp = self._true_peak.accumulate(x)  # small blocks: a hand-off costs more
         # 1-D contiguous rows (no copy when the rows already are) let the kernels vectorise
         rows = [np.ascontiguousarray(x[c]) for c in range(self.channels)]
+        if self.channels <= 2:
+            done = self._process_stereo(rows, out)
+        else:
+            done = self._process_any(rows, frames, out)
+        self._frames += frames
+        if pending is not None:
+            self._tp = pending.result()
+        if done:
+            self._add_subblocks(out[:done])
+
+    def _process_stereo(self, rows: list[np.ndarray], out: np.ndarray) -> int:
+        state, g = self._filter_state, self.G
+        if self.channels == 2:
+            return _k_weight_stereo_fused(
+                rows[0],
+                rows[1],
+                self._sos,
+                state[0],
+                state[1],
+                g[0],
+                g[1],
+                self._carry,
+                self.fine_hop,
+                out,
+                self._sample_peak,
+            )
+        # mono: the same pass with a silent, unweighted partner (its state and peak unused)
+        peaks = np.array([self._sample_peak[0], 0.0])
+        done = _k_weight_stereo_fused(
+            rows[0],
+            rows[0],
+            self._sos,
+            state[0],
+            self._spare_state,
+            g[0],
+            0.0,
+            self._carry,
+            self.fine_hop,
+            out,
+            peaks,
+        )
+        self._sample_peak[0] = peaks[0]
+        return done
+
+    def _process_any(self, rows: list[np.ndarray], frames: int, out: np.ndarray) -> int:
+        if self._scratch.size < frames:
+            self._scratch = np.empty(frames)
         w = self._scratch[:frames]
         w[:] = 0.0
         state, g, sos = self._filter_state, self.G, self._sos
@@ -495,12 +601,7 @@ class LoudnessMeter:
             _k_weight_one(rows[c], sos, state[c], g[c], w)
         for c in range(self.channels):
             self._sample_peak[c] = _abs_max(rows[c], self._sample_peak[c])
-        done = _subblock_sums(w, frames, self._carry, self.fine_hop, out)
-        self._frames += frames
-        if pending is not None:
-            self._tp = pending.result()
-        if done:
-            self._add_subblocks(out[:done])
+        return int(_subblock_sums(w, frames, self._carry, self.fine_hop, out))
 
     def _add_subblocks(self, energy: np.ndarray) -> None:
         """Fold new fine sub-block energies into M, S, the histograms and the maxima."""
