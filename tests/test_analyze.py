@@ -229,3 +229,13 @@ def test_session_notes_are_shown(tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert "Warm and wide." in text and "a: Lead." in text
     assert "Warm and wide." in report.read_text()
+
+
+@pytest.mark.parametrize("frames", [FS, 9000])
+def test_silent_or_too_short_files_read_null_not_crash(tmp_path, capsys, frames: int) -> None:
+    x = np.zeros((2, frames)) if frames == FS else 0.1 * np.ones((2, frames))
+    report = tmp_path / "r.html"
+    [data] = analyze_json(capsys, write(tmp_path, "s.wav", x), "--html", str(report))
+    assert data["integrated_lufs"] is None and data["plr_db"] is None
+    assert data["max_momentary_lufs"] is None if frames < 0.4 * FS else True
+    assert report.exists()

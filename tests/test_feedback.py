@@ -149,3 +149,8 @@ def test_session_notes_and_reports(tmp_path, capsys) -> None:
 def test_missing_mix_is_a_clean_exit_2(tmp_path, capsys) -> None:
     assert main(["feedback", str(tmp_path / "nope.wav")]) == 2
     assert "nope.wav" in capsys.readouterr().err
+
+
+def test_a_silent_mix_is_one_clear_problem(tmp_path, capsys) -> None:
+    data = feedback_json(tmp_path, capsys, np.zeros((2, FS)))
+    assert [(f["area"], f["severity"]) for f in data["findings"]] == [("level", "problem")]

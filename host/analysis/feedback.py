@@ -420,6 +420,15 @@ def build_feedback(
     mix = analyze_file(mix_path)
     scan = scan_file(mix_path)
     reference = analyze_file(reference_path) if reference_path else None
+    if not math.isfinite(mix.integrated_lufs):
+        silent = Finding(
+            "level",
+            "problem",
+            "no programme above the −70 LUFS gate",
+            "audible programme",
+            "the file is silent or nearly so: check the render's routing, mutes and output",
+        )
+        return Feedback(mix, scan, target, [silent], session, reference)
     findings = [
         *_headroom(mix, scan),
         *_stereo(mix, scan),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import out, table
+from .analyze import emit
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = master_album(args.album, args.mode)
     if args.json:
-        print(json.dumps(report.as_json(), indent=2))
+        emit(json.dumps(report.as_json(), indent=2))
         return 0
     rows = []
     for t in report.tracks:

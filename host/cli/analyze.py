@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     analyses = [analyze_file(path) for path in args.files]
     reference = analyze_file(args.reference) if args.reference else None
     if args.json:
-        print(to_json(analyses))  # plain stdout: machine-readable, no markup
+        emit(to_json(analyses))
     else:
         if notes is not None:
             out.print(_notes_text(notes))
@@ -75,6 +77,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             out.print(f"report: {args.html}")
     return 0
+
+
+def emit(text: str) -> None:
+    """Print machine-readable output to stdout; a closed pipe (``| head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # the reader went away: stop quietly, and keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _fmt(value: float, unit: str) -> str:

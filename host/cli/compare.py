@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import out, table
+from .analyze import emit
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     comparison = compare_files(args.a, args.b)
     if args.json:
-        print(comparison.to_json())
+        emit(comparison.to_json())
     else:
         rows = []
         for key, label, unit in METRICS:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import out
+from .analyze import emit
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     feedback = build_feedback(args.mix, resolve_target(args.target), args.reference, args.session)
     markdown = to_markdown(feedback)
     if args.json:
-        print(to_json(feedback))
+        emit(to_json(feedback))
     elif not args.md:
-        print(markdown)
+        emit(markdown)
     if args.md:
         try:
             args.md.write_text(markdown, encoding="utf-8")

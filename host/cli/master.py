@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import out, table
+from .analyze import emit
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         args.input, args.output, target, bit_depth=depth, chain=args.chain, reference=args.reference
     )
     if args.json:
-        print(json.dumps(report.as_json(), indent=2))
+        emit(json.dumps(report.as_json(), indent=2))
         return 0
     r = report.result
     rows = [
