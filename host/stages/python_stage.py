@@ -143,7 +143,7 @@ class PythonStage(NativeStage):
         return self._specs
 
     @property
-    def SMOOTHING_S(self) -> dict[str, float]:  # type: ignore[override]  # noqa: N802
+    def SMOOTHING_S(self) -> dict[str, float]:  # type: ignore[override]
         return {spec.name: GLIDE_TIME_S for spec in self._specs}
 
     @property
