@@ -332,8 +332,9 @@ class _LoudnessHistogram:
         if not np.any(keep):
             return
         index = np.minimum(((l_j[keep] - HIST_MIN) / HIST_STEP).astype(np.int64), HIST_BINS - 1)
-        self.count += np.bincount(index, minlength=HIST_BINS)
-        self.energy += np.bincount(index, weights=z_j[keep], minlength=HIST_BINS)
+        # a block brings a handful of values: scatter-add them (no 10 000-bin temporaries)
+        np.add.at(self.count, index, 1)
+        np.add.at(self.energy, index, z_j[keep])
 
     def bin_loudness(self) -> np.ndarray:
         """Mean loudness of the blocks in each bin (from the bin's mean energy)."""
