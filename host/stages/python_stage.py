@@ -50,6 +50,7 @@ class UserStageError(SessionError):
 
 class PythonStage(NativeStage):
     type_name = "python"
+    DEFAULT_SMOOTHING_S = GLIDE_TIME_S
     OPTIONS: ClassVar[dict[str, Any]] = {
         "module": {"type": "string", "description": "path of the Python file, relative to the session"},
     }
@@ -141,10 +142,6 @@ class PythonStage(NativeStage):
     # -- protocol --------------------------------------------------------------------
     def param_specs(self) -> tuple[ParamSpec, ...]:
         return self._specs
-
-    @property
-    def SMOOTHING_S(self) -> dict[str, float]:  # type: ignore[override]
-        return {spec.name: GLIDE_TIME_S for spec in self._specs}
 
     @property
     def latency(self) -> int:
