@@ -2,7 +2,8 @@
 
 * **meter.vs_pyloudnorm**: mixhost's meter doing integrated loudness + true
   peak + LRA on 4 minutes of synthetic stereo music at 48 kHz, against
-  pyloudnorm doing integrated loudness only, same signal, same run.
+  pyloudnorm doing integrated loudness only, same signal, same run (four
+  differently seeded minutes, so the true-peak pruning cannot feed on repeats).
   Ratio = pyloudnorm time / mixhost time, target >= 3.
 * **meter.vs_libebur128**: the same mixhost measurement against libebur128
   (through pyebur128) doing the same three measurements (modes I, LRA and
@@ -42,10 +43,15 @@ MEMORY_TARGET = 1.10
 
 
 def _signal(minutes: float) -> np.ndarray:
-    """Synthetic music: one minute generated, repeated to the length (generation is slow)."""
-    one = music(min(60.0, minutes * 60.0), FS, seed=42)
-    reps = int(np.ceil(minutes * 60.0 * FS / one.shape[1]))
-    return np.tile(one, (1, reps))[:, : int(minutes * 60.0 * FS)]
+    """Synthetic music, one differently seeded minute after another (no repeats to exploit)."""
+    parts = []
+    remaining = minutes * 60.0
+    seed = 42
+    while remaining > 0:
+        parts.append(music(min(60.0, remaining), FS, seed=seed))
+        remaining -= 60.0
+        seed += 1
+    return np.concatenate(parts, axis=1)
 
 
 def _mixhost(x: np.ndarray) -> tuple[float, float, float]:
