@@ -130,3 +130,16 @@ def test_chain_by_path_and_unknown_chain(tmp_path, capsys, quiet_mix: str) -> No
     assert json.loads(capsys.readouterr().out)["chain"] == str(chain)
     assert main(["master", quiet_mix, "-o", str(out), "--chain", "master-stream"]) == 2
     assert 'did you mean "master-streaming"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fs", [44100, 96000])
+def test_other_sample_rates(tmp_path, fs: int) -> None:
+    source = tmp_path / "mix.wav"
+    sf.write(source, music(10, fs, seed=22, level_db=-24).T, fs, subtype="FLOAT")
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, music(10, fs, seed=23, level_db=-14).T, fs, subtype="FLOAT")
+    target = resolve_target("-10/-1")
+    report = master_file(source, tmp_path / "out.flac", target, reference=ref)
+    assert sf.info(tmp_path / "out.flac").samplerate == fs
+    assert report.result.integrated_lufs == pytest.approx(-10.0, abs=R128_FILE_TOLERANCE)
+    assert report.result.true_peak_dbtp <= -1.0
