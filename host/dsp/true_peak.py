@@ -25,12 +25,11 @@ import math
 
 import numpy as np
 from numba import njit
-from numpy.lib.stride_tricks import sliding_window_view
 
 # D: half-length of the interpolator in base-rate samples (2 D + 1 taps per phase,
 # like the 12 taps per phase of BS.1770-4's example filter).  6 keeps the
 # steady-state error of a sine under 0.01 dB up to fs/4 and under 0.15 dB at 20 kHz.
-DEFAULT_HALF_TAPS = 6
+DEFAULT_HALF_TAPS = 16
 KAISER_BETA = 8.0
 # frames per pruning chunk in the peak-only path (see _peak_kernel)
 PRUNE_CHUNK = 64
@@ -188,9 +187,9 @@ class TruePeakDetector:
         if frames == 0:
             return np.zeros((self.channels, 0))
         extended = self._extend(x)
-        windows = sliding_window_view(extended, self._width, axis=1)  # (C, frames, 2D+1)
-        y = windows @ self._matrix  # (C, frames, os): polyphase outputs
-        return y.reshape(self.channels, frames * self.oversample)
+        out = np.empty((self.channels, frames * self.oversample))
+        _oversample_kernel(extended, self._matrix, out)
+        return out
 
 
 def true_peak_dbtp(x: np.ndarray, sample_rate: float, block: int = 65536) -> float:
@@ -270,3 +269,29 @@ def _peak_kernel(
                     best = max(best, abs(acc[n]))
         peaks[c] = best
     return peaks
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _oversample_kernel(extended: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:
+    """The polyphase interpolation: ``out[c, n * os + k] = Σ_m H[m, k] extended[c, n + m]``.
+
+    Phase 0 is the delayed input itself; the other phases run as AXPYs over
+    ``n`` (contiguous, so they vectorise) into a scratch row, then interleave.
+    """
+    channels, total = extended.shape
+    width, phases = matrix.shape
+    half = (width - 1) // 2
+    frames = total - width + 1
+    acc = np.empty(frames)
+    for c in range(channels):
+        row = extended[c]
+        for n in range(frames):
+            out[c, n * phases] = row[n + half]
+        for k in range(1, phases):
+            acc[:] = 0.0
+            for m in range(width):
+                h = matrix[m, k]
+                for n in range(frames):
+                    acc[n] += h * row[n + m]
+            for n in range(frames):
+                out[c, n * phases + k] = acc[n]
