@@ -143,3 +143,22 @@ def test_other_sample_rates(tmp_path, fs: int) -> None:
     assert sf.info(tmp_path / "out.flac").samplerate == fs
     assert report.result.integrated_lufs == pytest.approx(-10.0, abs=R128_FILE_TOLERANCE)
     assert report.result.true_peak_dbtp <= -1.0
+
+
+def test_a_mono_master_stays_mono_through_a_chain(tmp_path) -> None:
+    source = tmp_path / "mono.wav"
+    x = music(8, FS, channels=1, seed=24, level_db=-24)
+    sf.write(source, x.T, FS, subtype="FLOAT")
+    neutral = tmp_path / "neutral.yaml"
+    neutral.write_text("chain:\n  - {type: gain, id: g, params: {gain_db: 0}}\n")
+    plain = master_file(source, tmp_path / "plain.wav", PRESETS["podcast"], bit_depth="float")
+    chained = master_file(
+        source, tmp_path / "chained.wav", PRESETS["podcast"], bit_depth="float", chain=str(neutral)
+    )
+    assert sf.info(tmp_path / "chained.wav").channels == 1
+    assert chained.result.integrated_lufs == pytest.approx(-16.0, abs=R128_FILE_TOLERANCE)
+    # a neutral chain changes nothing: the fold undid the engine's centre pan exactly
+    assert chained.gain_db == pytest.approx(plain.gain_db, abs=0.01)
+    a = sf.read(tmp_path / "plain.wav")[0]
+    b = sf.read(tmp_path / "chained.wav")[0]
+    assert np.max(np.abs(a - b)) < 1e-4

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import soundfile as sf
 
 from ..audio_io import AtomicWriter, check_output_path
 from ..errors import UserInputError
@@ -187,7 +188,23 @@ def render_chain(source: Path, chain: str, work_dir: Path, sample_rate: float) -
     session_file = work_dir / "master-chain.yaml"
     session_file.write_text(json.dumps(document, indent=2), encoding="utf-8")  # JSON is YAML
     result = load_session(session_file).render()
-    return Path(result.outputs[0])
+    rendered = Path(result.outputs[0])
+    if sf.info(str(source)).channels == 1 and sf.info(str(rendered)).channels == 2:
+        rendered = _fold_to_mono(rendered, work_dir / "chain-mono.wav")
+    return rendered
+
+
+def _fold_to_mono(stereo: Path, out: Path) -> Path:
+    """A mono source comes back from the (stereo) engine panned centre: fold it back.
+
+    The centre pan puts x/√2 in each side (−3 dB law), so (L + R)/√2 is x again.
+    """
+    with _open_audio(stereo) as handle, sf.SoundFile(
+        str(out), "w", samplerate=handle.samplerate, channels=1, subtype="FLOAT"
+    ) as writer:
+        for x in iter_blocks(handle, DEFAULT_FILE_BLOCK, stereo):
+            writer.write((x[0] + x[1]) / math.sqrt(2.0))
+    return out
 
 
 def master_file(
