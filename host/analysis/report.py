@@ -203,10 +203,11 @@ def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
             meter.process(x)
             sums += x.sum(axis=1)
             squares += np.einsum("ij,ij->i", x, x)
+            mid = x.mean(axis=0)  # (L + R) / 2 for stereo: the mono fold and the spectrum
             if fold is not None:
                 cross += float(np.dot(x[0], x[1]))
-                fold.process(0.5 * (x[0] + x[1]))
-            spectrum.add(x.mean(axis=0))
+                fold.process(mid if channels == 2 else 0.5 * (x[0] + x[1]))
+            spectrum.add(mid)
             frames += x.shape[1]
     result = meter.result()
     t, m, s = meter.history()
