@@ -357,3 +357,15 @@ def test_inter_sample_peak_is_found() -> None:
     x = faded(sine(0.0, 1.0, FS, FS / 4, phase_deg=45.0))
     assert 20 * np.log10(np.max(np.abs(x))) == pytest.approx(-3.01, abs=0.01)
     assert true_peak_dbtp(x, FS) == pytest.approx(0.0, abs=0.05)
+
+
+@pytest.mark.parametrize("level", [0.3, 0.5, 0.55])
+def test_count_above_matches_the_oversampled_signal(level: float) -> None:
+    x = music(3, FS, seed=8)
+    x *= 0.6 / np.max(np.abs(x))
+    expected = int(np.count_nonzero(np.abs(TruePeakDetector(2, FS).oversampled(x)) > level))
+    detector = TruePeakDetector(2, FS)
+    counted = sum(
+        detector.count_above(x[:, s : s + 5000], level) for s in range(0, x.shape[1], 5000)
+    )
+    assert counted == expected

@@ -132,7 +132,7 @@ def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
                 scan.clipped_samples += int(run.sum())
                 if scan.first_clip_s is None:
                     scan.first_clip_s = (done + int(np.argmax(run.any(axis=0)))) / fs
-            scan.intersample_overs += int(np.count_nonzero(np.abs(detector.oversampled(x)) > 1.0))
+            scan.intersample_overs += detector.count_above(x, 1.0)
             if channels >= 2:
                 y, zi = sosfilt(low, x, axis=1, zi=zi)
                 cross += float(np.dot(y[0], y[1]))
