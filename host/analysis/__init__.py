@@ -1,1 +1,16 @@
-"""Measurement: the BS.1770-4 / EBU R128 loudness meter and the analysis report."""
+"""Measurement and the mastering workflow.
+
+* :mod:`.meter`: the streaming ITU-R BS.1770-4 / EBU R128 loudness meter
+  (momentary, short-term, integrated, LRA, sample and true peak);
+* :mod:`.report`: ``mixhost analyze`` (loudness, dynamics, stereo, spectrum;
+  JSON and HTML);
+* :mod:`.targets`: the named loudness targets (spotify, ebu-r128, ...);
+* :mod:`.mastering`: ``mixhost master`` (chain, reference match, gain and
+  true-peak limiting to a target);
+* :mod:`.matching`: reference matching of the mid/side spectral balance;
+* :mod:`.album`: ``mixhost album`` (album normalisation, tonal consistency,
+  album file, CUE sheet, tags);
+* :mod:`.comparison`: ``mixhost compare`` (loudness-matched A/B);
+* :mod:`.feedback`: ``mixhost feedback`` (the report to the mix engineer);
+* :mod:`.signals`: deterministic synthetic programme for tests and benchmarks.
+"""
