@@ -15,8 +15,11 @@ structure so that it works at any oversampling factor:
   below the sample peak.
 
 The oversampling factor follows Annex 2's note: 4x below 96 kHz, 2x from
-96 kHz, none from 192 kHz.  Filtering is vectorised as a polyphase matrix
-product on a sliding window of (carried history + block).
+96 kHz, none from 192 kHz.  The polyphase filtering runs in compiled kernels
+over (carried history + block), as vectorisable multiply-adds per phase.  The
+peak-only paths (``process``, ``accumulate``, ``count_above``) skip any chunk
+whose window maximum times the filter's largest per-phase L1 norm cannot
+change the answer, so they are exact and cost little on quiet passages.
 """
 
 from __future__ import annotations
