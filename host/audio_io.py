@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +19,7 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
+from .atomic import temp_beside
 from .errors import AudioInputError, OutputError
 
 MAX_CHANNELS = 2
@@ -141,8 +142,10 @@ class AtomicWriter:
 
     def __init__(self, path: Path, sample_rate: int, channels: int, fmt: str = "wav",
                  bit_depth: int | str = 24, dither: bool = True, seed: int = 0,
-                 file_rate: int | None = None) -> None:
+                 file_rate: int | None = None, tags: Mapping[str, str] | None = None) -> None:
         self.path = path
+        self.fmt = fmt
+        self.tags = dict(tags or {})
         self.sample_rate = sample_rate
         self.file_rate = file_rate or sample_rate
         self._resampler = None
@@ -160,15 +163,16 @@ class AtomicWriter:
         subtype = SUBTYPES[bit_depth]
         if fmt == "flac" and subtype in ("PCM_32", "FLOAT"):
             raise OutputError(f"FLAC holds 16- or 24-bit audio, not {bit_depth}", hint="use bit_depth: 24 or format: wav")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temp_beside(path)
         try:
-            self._file = sf.SoundFile(tmp, "w", samplerate=self.file_rate, channels=channels,
+            self._file = sf.SoundFile(str(self._tmp), "w", samplerate=self.file_rate, channels=channels,
                                       subtype=subtype, format=fmt.upper())
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
+        for key, value in self.tags.items():
+            if value and key in ("title", "artist", "album", "tracknumber"):
+                setattr(self._file, key, str(value))  # RIFF INFO / Vorbis comments, read by libsndfile
 
     def write(self, block: np.ndarray) -> None:
         """Write a (channels, frames) float block."""
@@ -190,6 +194,10 @@ class AtomicWriter:
         if self._resampler is not None:
             self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
         self._file.close()
+        if self.tags:
+            from .tags import write_tags
+
+            write_tags(self._tmp, self.fmt, self.tags)
         os.replace(self._tmp, self.path)
         return self.path
 

@@ -113,3 +113,17 @@ def test_signal_to_a_rendering_process_leaves_nothing(write_audio, write_session
     assert b"Traceback" not in err
     assert not (path.parent / "mix.wav").exists()
     assert leftovers(path.parent) == []
+
+
+def test_outputs_and_saved_sessions_are_not_private(write_audio, write_session, tmp_path):
+    write_audio("a.wav", tone(seconds=0.2))
+    path = write_session(SESSION.format(chain="[]", mixdown="mix.wav"))
+    old = os.umask(0o022)
+    try:
+        session = host.load_session(path)
+        mix = session.render().outputs[0]
+        saved = session.save(tmp_path / "copy.yaml")
+    finally:
+        os.umask(old)
+    assert mix.stat().st_mode & 0o777 == 0o644
+    assert saved.stat().st_mode & 0o777 == 0o644

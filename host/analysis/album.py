@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -45,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from .. import checks, yaml_doc
+from ..audio_io import AtomicWriter
 from ..errors import AudioInputError, OutputError, SessionError
 from .mastering import MAX_PASSES, TOLERANCE_LU, _next_gain, _render, make_limiter
 from .meter import DEFAULT_FILE_BLOCK, LoudnessResult, iter_blocks, measure_file, open_audio
@@ -255,73 +254,6 @@ def tonal_consistency(tracks: list[AlbumTrack], limit_db: float = TONAL_LIMIT_DB
                 t.tonal_flags.append(f"{band} Hz {deviation:+.1f} dB against the album")
 
 
-class _TaggedWriter:
-    """Atomic writer (temp file + rename) that tags title, artist, album, track and ISRC."""
-
-    def __init__(
-        self, path: Path, fs: float, channels: int, fmt: str, bits: int, tags: dict
-    ) -> None:
-        self.path = path
-        self.bits = bits
-        self.fmt = fmt
-        self.tags = {k: str(v) for k, v in tags.items() if v}
-        self.rng = np.random.default_rng(0)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        self.file = sf.SoundFile(
-            tmp,
-            "w",
-            samplerate=int(fs),
-            channels=channels,
-            subtype=f"PCM_{bits}",
-            format=fmt.upper(),
-        )
-        for key, value in self.tags.items():
-            if key != "isrc":  # libsndfile has no ISRC field; write_tags adds it on commit
-                setattr(self.file, key, value)
-
-    def write(self, block: np.ndarray) -> None:
-        # TPDF dither of ±1 LSB before the word-length reduction
-        lsb = 2.0 ** (1 - self.bits)
-        noise = self.rng.uniform(-0.5, 0.5, block.shape) + self.rng.uniform(-0.5, 0.5, block.shape)
-        self.file.write((block + noise * lsb).T)
-
-    def commit(self) -> None:
-        self.file.close()
-        write_tags(self.tmp, self.fmt, self.tags)
-        os.chmod(self.tmp, 0o644)  # mkstemp makes it private; an album is for sharing
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
-    """Title, artist, album, track number and ISRC: Vorbis comments in FLAC, ID3 in WAV."""
-    if fmt == "flac":
-        from mutagen.flac import FLAC
-
-        flac = FLAC(path)
-        for key, value in tags.items():
-            flac[key] = [value]
-        flac.save()
-        return
-    from mutagen.id3 import TALB, TIT2, TPE1, TRCK, TSRC
-    from mutagen.wave import WAVE
-
-    frames = {"title": TIT2, "artist": TPE1, "album": TALB, "tracknumber": TRCK, "isrc": TSRC}
-    wave = WAVE(path)
-    if wave.tags is None:
-        wave.add_tags()
-    assert wave.tags is not None
-    for key, value in tags.items():
-        wave.tags.add(frames[key](encoding=3, text=[value]))
-    wave.save()
-
-
 def _master_track(
     t: AlbumTrack,
     gain_db: float,
@@ -341,7 +273,7 @@ def _master_track(
         "tracknumber": str(t.number),
         "isrc": t.isrc or "",
     }
-    writer = _TaggedWriter(t.output, fs, channels, meta["format"], int(meta["bit_depth"]), tags)
+    writer = _writer(t.output, fs, channels, meta, tags)
     try:
         achieved = _render(t.source, gain_db, limiter, DEFAULT_FILE_BLOCK, writer)
         writer.commit()
@@ -350,6 +282,11 @@ def _master_track(
         raise
     t.gain_db = gain_db
     return achieved
+
+
+def _writer(path: Path, fs: float, channels: int, meta: dict, tags: dict[str, str]) -> AtomicWriter:
+    """An atomic, dithered, tagged output file."""
+    return AtomicWriter(path, int(fs), channels, meta["format"], int(meta["bit_depth"]), dither=True, tags=tags)
 
 
 def _safe(title: str) -> str:
@@ -391,7 +328,7 @@ def _assemble(
     written = 0
     tail = empty
     tags = {"title": meta["title"], "artist": meta["artist"], "album": meta["title"]}
-    writer = _TaggedWriter(path, fs, channels, meta["format"], int(meta["bit_depth"]), tags)
+    writer = _writer(path, fs, channels, meta, tags)
     try:
         for i, t in enumerate(tracks):
             last = i == len(tracks) - 1
