@@ -284,6 +284,13 @@ class Graph:
         for node in [*self.tracks, *self.buses, self.master]:
             node.reset()
 
+    def rewind(self) -> None:
+        """Back to the start of the session with all signal state cleared (a new pass)."""
+        for node in self.tracks:
+            if node.source is not None:
+                node.source.seek(0)
+        self.reset()
+
     def close(self) -> None:
         for node in self.tracks:
             if isinstance(node.source, FileSource):  # instruments belong to the session, kept for reuse

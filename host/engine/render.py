@@ -74,38 +74,88 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
                    progress: Progress | None = None) -> RenderResult:
     settings = output_settings(session, out_dir)
     inputs = [session.plan.base_dir / t.settings["source"] for t in session.plan.tracks if t.settings.get("source")]
-    mix_path: Path = settings["mixdown"]
-    check_output_path(mix_path, inputs)
+    check_output_path(settings["mixdown"], inputs)
     started = time.perf_counter()
     graph = Graph(session)
     graph.prepare()
-    graph.reset()
     try:
+        analysis = analysis_stages(graph)
         workers = choose_workers(workers, graph, settings)
+        if any(stage in analysis for node in graph.tracks for stage in _stages_of(node)):
+            workers = 1  # a track's analysis stage must run in this process to learn from its passes
         length = graph.length + int(round(float(settings.get("tail_s", 0)) * graph.sample_rate))
-        total = length + graph.latency
-        bit_depth = settings.get("bit_depth", 24)
-        with AtomicWriter(mix_path, graph.sample_rate, 2, settings["format"], bit_depth,
-                          dither=bool(settings.get("dither", True)),
-                          file_rate=settings.get("sample_rate")) as writer:
-            stems = _stem_writers(graph, settings)
-            try:
-                blocks = (render_blocks(graph, workers, total) if workers > 1
-                          else _blocks(graph, total, length, stems))
-                _drain(blocks, writer, graph.latency, total, progress)
-                for stem in stems.values():
-                    stem.commit()
-            except BaseException:
-                for stem in stems.values():
-                    stem.abort()
-                raise
-            writer.commit()
+        for stage in analysis:
+            stage.restart()
+        while True:
+            final = all([stage.start_pass() for stage in analysis])
+            graph.rewind()
+            writers = _open_writers(graph, settings) if final else None
+            _run_pass(graph, workers, length, writers, progress)
+            if all([stage.end_pass() for stage in analysis]) and writers is not None:
+                break
+            if writers is not None:
+                writers.abort()
+        writers.commit()
     finally:
         graph.close()
     elapsed = time.perf_counter() - started
-    peak = 20 * math.log10(writer.peak) if writer.peak > 0 else -math.inf
-    return RenderResult([mix_path, *(w.path for w in stems.values())], length / graph.sample_rate, peak,
-                        elapsed, workers, graph.latency)
+    peak = 20 * math.log10(writers.mix.peak) if writers.mix.peak > 0 else -math.inf
+    return RenderResult(writers.paths, length / graph.sample_rate, peak, elapsed, workers, graph.latency)
+
+
+def analysis_stages(graph: Graph) -> list[Any]:
+    """Stages that need the whole render before their output is final (e.g. `loudness`)."""
+    nodes = [*graph.tracks, *graph.buses, graph.master]
+    return [stage for node in nodes for stage in _stages_of(node) if getattr(stage, "ANALYSIS", False)]
+
+
+def _stages_of(node: Any) -> list[Any]:
+    return [slot.stage for slot in node.chain.slots]
+
+
+@dataclass
+class _Writers:
+    """The mixdown and stem files of one pass: committed together or aborted together."""
+
+    mix: AtomicWriter
+    stems: dict[str, AtomicWriter]
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.mix.path, *(w.path for w in self.stems.values())]
+
+    def commit(self) -> None:
+        for stem in self.stems.values():
+            stem.commit()
+        self.mix.commit()
+
+    def abort(self) -> None:
+        for writer in [self.mix, *self.stems.values()]:
+            writer.abort()
+
+
+def _open_writers(graph: Graph, settings: dict[str, Any]) -> _Writers:
+    mix = AtomicWriter(settings["mixdown"], graph.sample_rate, 2, settings["format"], settings.get("bit_depth", 24),
+                       dither=bool(settings.get("dither", True)), file_rate=settings.get("sample_rate"))
+    try:
+        return _Writers(mix, _stem_writers(graph, settings))
+    except BaseException:
+        mix.abort()
+        raise
+
+
+def _run_pass(graph: Graph, workers: int, length: int, writers: _Writers | None,
+              progress: Progress | None) -> None:
+    """One pass over the whole session; writes only when ``writers`` are given."""
+    total = length + graph.latency
+    stems = writers.stems if writers is not None else {}
+    try:
+        blocks = render_blocks(graph, workers, total) if workers > 1 else _blocks(graph, total, length, stems)
+        _drain(blocks, writers.mix if writers is not None else None, graph.latency, total, progress)
+    except BaseException:
+        if writers is not None:
+            writers.abort()
+        raise
 
 
 def _blocks(graph: Graph, total: int, length: int,
@@ -124,13 +174,13 @@ def _blocks(graph: Graph, total: int, length: int,
         yield position, out
 
 
-def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter, latency: int, total: int,
+def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | None, latency: int, total: int,
            progress: Progress | None) -> None:
     """Write the master blocks, dropping the first `latency` samples so the mix lines up with its sources."""
     for position, out in blocks:
         frames = out.shape[1]
         skip = min(max(latency - position, 0), frames)
-        if skip < frames:
+        if skip < frames and writer is not None:
             writer.write(out[:, skip:])
         if progress is not None:
             progress(position + frames, total)

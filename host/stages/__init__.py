@@ -23,6 +23,7 @@ _BUILTIN: dict[str, str] = {
     "gate": "host.stages.dynamics:Gate",
     "deesser": "host.stages.dynamics:DeEsser",
     "limiter": "host.stages.limiter:Limiter",
+    "loudness": "host.stages.loudness:Loudness",
     "saturation": "host.stages.saturation:Saturation",
     "width": "host.stages.width:Width",
     "polarity": "host.stages.width:Polarity",

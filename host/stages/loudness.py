@@ -1,0 +1,129 @@
+"""``loudness``: bring a whole render to a loudness target, under a true-peak ceiling.
+
+Loudness is a property of the whole programme (BS.1770-4 integrated
+loudness), so this stage needs the render twice or more.  The offline
+renderer asks every stage with ``ANALYSIS = True`` to take part in passes:
+
+1. a measuring pass: the integrated loudness of the stage's input;
+2. a pass with gain = target - measured, then the true-peak limiter, measuring
+   the output; the limiter takes some loudness, so if the output misses the
+   target by more than ``TOLERANCE_LU`` the gain is corrected (secant steps)
+   and the pass repeats, at most ``MAX_PASSES`` times.
+
+Only a pass that hits the target is written.  Live, the stage applies the
+last gain it found (0 dB before any render) and the limiter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..analysis.mastering import MAX_PASSES, _next_gain, make_limiter
+from ..analysis.meter import LoudnessMeter
+from ..analysis.targets import PRESETS
+from ..registry import ParamSpec
+from .base import Stage
+
+log = logging.getLogger(__name__)
+
+# R128's tolerance for file-based programmes is +-0.2 LU; aim well inside it
+TOLERANCE_LU = 0.05
+
+
+class Loudness(Stage):
+    """Loudness normalisation to a target (a platform preset or custom), with a true-peak limiter."""
+
+    type_name = "loudness"
+    ANALYSIS: ClassVar[bool] = True
+    PARAMS: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("target_lufs", -14.0, -70.0, 0.0, unit="LUFS", doc="integrated loudness to reach"),
+        ParamSpec("ceiling_dbtp", -1.0, -24.0, 0.0, unit="dBTP", doc="true-peak ceiling of the limiter"),
+    )
+    OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "preset": {"enum": sorted(PRESETS), "description": "sets target_lufs and ceiling_dbtp"},
+    }
+
+    def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(stage_id, options)
+        self.gain_db = 0.0
+        self.achieved_lufs = math.nan
+        self._history: list[tuple[float, float]] = []
+        self._measuring = False
+        self._passes = 0
+
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        preset = PRESETS.get(str(self.options.get("preset", "")))
+        if preset is None:
+            return self.PARAMS
+        target, ceiling = self.PARAMS
+        return (
+            ParamSpec(target.name, preset.integrated_lufs, target.min, target.max, unit=target.unit, doc=target.doc),
+            ParamSpec(ceiling.name, preset.ceiling_dbtp, ceiling.min, ceiling.max, unit=ceiling.unit, doc=ceiling.doc),
+        )
+
+    # -- the protocol -------------------------------------------------------------
+    def _prepare(self) -> None:
+        assert self.p is not None
+        self._limiter = make_limiter(self.sample_rate, self.channels, self.p["ceiling_dbtp"], self.max_block)
+        self._ceiling_slot = self._limiter.p.params["ceiling_dbtp"].slot  # type: ignore[union-attr]
+        self._limiter_values = self._limiter.p._registry.values  # type: ignore[union-attr]  # noqa: SLF001
+        self._meter = LoudnessMeter(self.channels, self.sample_rate, true_peak=False)
+        self._gain = np.zeros(0)
+
+    def _reset(self) -> None:
+        self._limiter.reset()
+        self._meter.reset()
+
+    @property
+    def latency(self) -> int:
+        return int(self._limiter.latency) if hasattr(self, "_limiter") else 0
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        assert self.p is not None
+        if self._measuring:  # the limiter still runs, so the latency is the same in every pass
+            self._meter.process(block)
+        else:
+            block = block * (10.0 ** (self.gain_db / 20.0))
+        self._limiter_values[self._ceiling_slot] = self.p["ceiling_dbtp"]
+        out = self._limiter.process(block)
+        if not self._measuring:
+            self._meter.process(out)
+        return out
+
+    # -- analysis passes (driven by the offline renderer) -----------------------
+    def start_pass(self) -> bool:
+        """Prepare the next pass; True when its output may be the final one."""
+        self._measuring = self._passes == 0
+        self._passes += 1
+        self._meter.reset()
+        return not self._measuring
+
+    def end_pass(self) -> bool:
+        """Digest the pass; True when its output met the target (or no better is possible)."""
+        assert self.p is not None
+        target = self.p["target_lufs"]
+        measured = self._meter.integrated()
+        if self._measuring:
+            self.gain_db = target - measured if math.isfinite(measured) else 0.0
+            self._history = []
+            return not math.isfinite(measured)  # silence: nothing to normalise
+        self.achieved_lufs = measured
+        self._history.append((self.gain_db, measured))
+        if not math.isfinite(measured) or abs(target - measured) <= TOLERANCE_LU:
+            return True
+        if self._passes > MAX_PASSES:
+            log.warning("%s: reached %.2f LUFS for a target of %.2f after %d passes",
+                        self.id, measured, target, self._passes)
+            return True
+        self.gain_db = _next_gain(self._history, target)
+        return False
+
+    def restart(self) -> None:
+        """Forget earlier passes (a new render measures again)."""
+        self._passes = 0
+        self._history = []
