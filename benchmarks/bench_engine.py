@@ -165,8 +165,17 @@ def null_residual_dbfs(a: Path, b: Path, block: int = 1 << 18) -> tuple[float, s
 RSS_PROBE = """
 import json, resource, sys, time
 import host
+
+def current_kb():
+    # resident set now (not the high-water mark), from /proc on Linux
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    except OSError:
+        return 0
+
 session = host.load_session(sys.argv[1])
-loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded_kb = current_kb()
 started = time.perf_counter()
 session.render(workers=int(sys.argv[2]))
 print(json.dumps({
@@ -180,7 +189,7 @@ print(json.dumps({
 
 def peak_rss(session: SyntheticSession, workers: int = 1) -> dict[str, float]:
     """Render in a fresh interpreter; its peak RSS (ru_maxrss, KiB on Linux),
-    the peak after loading the session, and the peak of any worker child."""
+    its RSS once the session is loaded, and the peak of any worker child."""
     proc = subprocess.run(
         [sys.executable, "-c", RSS_PROBE, str(session.path), str(workers)],
         capture_output=True, text=True, check=False, cwd=session.folder,  # import the installed host
@@ -265,7 +274,7 @@ def bench_memory(root: Path, quick: bool) -> list[dict[str, Any]]:
     detail = (
         f"peak RSS {mib(rss_long['peak_kb']):.0f} MiB ({long_s / 60:g} min) vs "
         f"{mib(rss_short['peak_kb']):.0f} MiB ({short_s / 60:g} min), 16 tracks, 1 worker; "
-        f"growth during render {mib(rss_long['peak_kb'] - rss_long['loaded_kb']):.0f} vs "
+        f"peak above the loaded session {mib(rss_long['peak_kb'] - rss_long['loaded_kb']):.0f} vs "
         f"{mib(rss_short['peak_kb'] - rss_short['loaded_kb']):.0f} MiB; "
         f"render {rss_long['seconds']:.1f} s vs {rss_short['seconds']:.1f} s"
     )
