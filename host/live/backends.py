@@ -131,6 +131,7 @@ class JackBackend(Backend):
         self.auto_connect = auto_connect
         self.server = server
         self.client: Any = None
+        self._closing = False
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         try:
@@ -196,7 +197,7 @@ class JackBackend(Backend):
         assert engine is not None
         started = time.perf_counter()
         try:
-            if frames > self.max_block:
+            if self._closing or frames > self.max_block:
                 for port in self.outputs:
                     port.get_array().fill(0.0)
                 return
@@ -225,8 +226,12 @@ class JackBackend(Backend):
 
     def stop(self) -> None:
         if self.client is not None and self.client.status is not None:
+            # quiesce first: deactivating while a long Python callback waits for the GIL can hang
+            self._closing = True
+            time.sleep(4 * self.max_block / self.client.samplerate + 0.01)
             with contextlib.suppress(self._jack.JackError):
                 self.client.deactivate()
+            self._closing = False
 
     def close(self) -> None:
         if self.client is not None:

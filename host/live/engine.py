@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..audio_io import FileSource
 from ..errors import MixhostError, RenderError, UserInputError
 from ..session import Session
 from .control import ControlHandoff
@@ -125,10 +126,10 @@ class LiveEngine:
                 if node.source is not None:
                     node.source.close()
                 live_input = self.inputs.setdefault(node.name, PortInput(node.in_channels, block_size))
-                node.source = live_input  # type: ignore[assignment]  # same interface as FileSource
-            elif node.source is not None:
+                node.source = live_input
+            elif isinstance(node.source, FileSource):  # instrument tracks render in place
                 stream = StreamingSource(node.source, self.clock, int(RING_SECONDS * rate))
-                node.source = stream  # type: ignore[assignment]  # same interface as FileSource
+                node.source = stream
                 self.sources.append(stream)
         self.reader = StreamReader(self.sources, int(PREFILL_SECONDS * rate))
         self.reader.start()

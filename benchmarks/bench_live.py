@@ -1,0 +1,211 @@
+"""Live engine on the dummy JACK server: xruns, callback time, control latency.
+
+Load (issue 6): 8 tracks, each with an EQ and a compressor; a master
+limiter (when the stage exists); one VST3 plugin from ``MIXHOST_PLUGIN_DIR``
+(when the plugin stage can load it).  For each period (128 and 256 frames at
+48 kHz) a private dummy JACK server is started, ``LiveEngine`` plays the
+session through the ``jack`` backend for 60 s (quick: 10 s) while a control
+thread sets parameters every 20 ms through the Python API.
+
+Reference measured in the same run: an idle JACK client on the same server
+for a few seconds first, so the xrun row says how many xruns the machine
+produces with nothing to do.
+
+* ``live.xruns.pN``: xruns while mixhost plays (target 0);
+* ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
+* ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sessions import write_stem
+
+SR = 48_000
+PERIODS = (128, 256)
+TRACKS = 8
+SET_INTERVAL_S = 0.02
+PLUGIN = "3BandEQ.vst3"
+
+
+def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ratio": ratio, "target": target, "ok": bool(ok), "detail": detail}
+
+
+def plugin_path() -> Path | None:
+    folder = Path(os.environ.get("MIXHOST_PLUGIN_DIR", Path.home() / ".cache" / "mixhost" / "test-plugins"))
+    path = folder / PLUGIN
+    return path if path.is_dir() else None
+
+
+def write_session(folder: Path, seconds: float) -> tuple[Path, list[str]]:
+    """The benchmark session; returns its path and what it holds (for the detail column)."""
+    from host.stages import stage_types
+
+    (folder / "stems").mkdir(parents=True, exist_ok=True)
+    frames = int(seconds * SR)
+    notes = [f"{TRACKS} tracks x (eq + compressor)"]
+    lines = ["# bench_live session", "session:", f"  sample_rate: {SR}", "tracks:"]
+    plugin = plugin_path() if _plugin_stage_loads() else None
+    for i in range(TRACKS):
+        stem = folder / "stems" / f"t{i}.wav"
+        write_stem(stem, frames, SR, i)
+        chain = ["{type: eq, id: eq, params: {band2_gain_db: 2.0}}",
+                 "{type: compressor, id: comp, params: {threshold_db: -24}}"]
+        if i == 0 and plugin is not None:
+            chain.append(f"{{path: '{plugin}', id: vst}}")
+        lines += [f"  t{i}:", f"    source: stems/t{i}.wav", "    gain_db: -9", f"    pan: {(-1) ** i * 0.3}",
+                  "    chain:"] + [f"      - {c}" for c in chain]
+    master = ["{type: limiter, id: lim}"] if "limiter" in stage_types() else []
+    lines += ["master:", "  chain:"] + ([f"    - {c}" for c in master] or ["    []"])
+    lines[-1:] = lines[-1:] if master else ["  chain: []"]
+    notes.append("master limiter" if master else "no limiter stage yet")
+    notes.append(f"VST3 {PLUGIN} on t0" if plugin is not None else "no VST3 (plugin dir or plugin stage missing)")
+    path = folder / "session.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path, notes
+
+
+def _plugin_stage_loads() -> bool:
+    try:
+        import host.plugins.stage  # noqa: F401
+    except ImportError:
+        return False
+    return plugin_path() is not None
+
+
+@contextmanager
+def jack_server(period: int) -> Iterator[str]:
+    """A private dummy JACK server (its own name, so it never disturbs another)."""
+    import jack
+
+    name = f"mixhost-bench-{os.getpid()}-{period}"
+    log = open(Path(tempfile.gettempdir()) / f"{name}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(period)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                jack.Client("probe", no_start_server=True, servername=name).close()
+                break
+            except jack.JackError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"jackd -n {name} did not start; see {log.name}") from None
+                time.sleep(0.1)
+        yield name
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def idle_xruns(server: str, seconds: float) -> int:
+    """The reference: xruns an idle JACK client sees on this server."""
+    import jack
+
+    client = jack.Client("idle", no_start_server=True, servername=server)
+    count = [0]
+    port = client.outports.register("out")
+    client.set_process_callback(lambda frames: port.get_array().fill(0.0))
+    client.set_xrun_callback(lambda delay: count.__setitem__(0, count[0] + 1))
+    client.activate()
+    time.sleep(seconds)
+    client.deactivate()
+    client.close()
+    return count[0]
+
+
+def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
+    import host
+    from host.live.engine import LiveEngine
+
+    session = host.load_session(path)
+    engine = LiveEngine(session, None, "jack", client_name="mixhost-bench", server=server)
+    addresses = [a for i in range(TRACKS) for a in
+                 (f"tracks/t{i}/gain_db", f"tracks/t{i}/eq/band2_gain_db", f"tracks/t{i}/comp/threshold_db")]
+    ranges = {"gain_db": (-12.0, -6.0), "band2_gain_db": (-3.0, 3.0), "threshold_db": (-30.0, -18.0)}
+    stop = threading.Event()
+
+    def mover() -> None:
+        rng = np.random.default_rng(3)
+        while not stop.wait(SET_INTERVAL_S):
+            address = addresses[int(rng.integers(len(addresses)))]
+            low, high = ranges[address.rsplit("/", 1)[1]]
+            session.set(address, float(rng.uniform(low, high)))
+
+    engine.open()
+    engine.transport.set_loop(0, int((seconds + 1) * SR))  # never runs out of audio
+    thread = threading.Thread(target=mover, daemon=True)
+    try:
+        engine.start()
+        time.sleep(0.5)                     # start-up (connections, first blocks) is not measured
+        xruns0, count0 = engine.xruns, engine.callback_count
+        latency0 = engine.handoff.latency_count
+        thread.start()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            session.registry.dispatch_pending()
+            time.sleep(0.05)
+        xruns = engine.xruns - xruns0
+        loads = engine.callback_load()[count0:]
+        latencies = engine.handoff.latency_samples()[latency0:]
+        underruns = engine.underruns
+    finally:
+        stop.set()
+        engine.close()
+    return {"xruns": xruns, "loads": loads, "latencies": latencies, "period_s": engine.period_s,
+            "blocks": len(loads), "underruns": underruns}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    seconds = 10.0 if quick else 60.0
+    if shutil.which("jackd") is None:
+        return [row(f"live.{what}.p{p}", None, "-", False, "jackd is not installed")
+                for p in PERIODS for what in ("xruns", "callback", "control")]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        path, notes = write_session(Path(tmp), seconds + 1.0)
+        load = "; ".join(notes)
+        for period in PERIODS:
+            with jack_server(period) as server:
+                reference = idle_xruns(server, 2.0 if quick else 5.0)
+                result = play(path, server, seconds)
+            rows += _rows(period, seconds, reference, result, load)
+    return rows
+
+
+def _rows(period: int, seconds: float, reference: int, r: dict[str, Any], load: str) -> list[dict[str, Any]]:
+    ms = 1000.0
+    p50, p99 = (float(v) for v in np.percentile(r["loads"], [50, 99]))
+    lat50, lat99 = (float(v) for v in np.percentile(r["latencies"], [50, 99]))
+    latency_limit = r["period_s"] + 0.001
+    idle_rate = reference / (2.0 if seconds <= 10 else 5.0)
+    xrun_ratio = r["xruns"] / max(idle_rate * seconds, 1.0)
+    return [
+        row(f"live.xruns.p{period}", xrun_ratio, "== 0 xruns", r["xruns"] == 0,
+            f"{r['xruns']} xruns in {seconds:g} s ({r['blocks']} callbacks, {r['underruns']} disk underruns); "
+            f"ratio = xruns / what an idle client saw at the same rate ({reference} in the reference run); {load}"),
+        row(f"live.callback.p{period}", p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
+            f"callback p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of {period / SR * ms:.2f} ms"),
+        row(f"live.control.p{period}", lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
+            lat99 <= latency_limit,
+            f"set -> carrying block p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms "
+            f"(limit {latency_limit * ms:.2f} ms; {len(r['latencies'])} sets)"),
+    ]
+
+
+if __name__ == "__main__":
+    for result in run(quick=True):
+        print(result)
