@@ -107,11 +107,21 @@ def engine_missing() -> str | None:
     return None
 
 
-def mixhost_render(session: SyntheticSession, workers: int) -> Path:
-    """Render through the public Python API; returns the mixdown's path."""
+def mixhost_render(session: SyntheticSession, workers: int, split: dict[str, float] | None = None) -> Path:
+    """Render through the public Python API; returns the mixdown's path.
+
+    ``split``, when given, keeps the best load and render times seen, to
+    show where the time goes (the benchmark times both together).
+    """
     import host
 
-    result = host.load_session(session.path).render(workers=workers)
+    started = time.perf_counter()
+    loaded = host.load_session(session.path)
+    middle = time.perf_counter()
+    result = loaded.render(workers=workers)
+    if split is not None:
+        split["load"] = min(split.get("load", math.inf), middle - started)
+        split["render"] = min(split.get("render", math.inf), time.perf_counter() - middle)
     return _mixdown_of(result, session)
 
 
@@ -202,8 +212,11 @@ def peak_rss(session: SyntheticSession, workers: int = 1) -> dict[str, float]:
 # --------------------------------------------------------------------------- the benchmarks
 
 
-def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "ratio": ratio, "target": target, "ok": bool(ok), "detail": detail}
+def row(name: str, ratio: float | None, target: str, ok: bool, detail: str,
+        **measured: float | str) -> dict[str, Any]:
+    """A result; ``measured`` goes into results.json as raw figures."""
+    return {"name": name, "ratio": ratio, "target": target, "ok": bool(ok), "detail": detail,
+            "measured": measured}
 
 
 def bench_overhead_and_parallel(root: Path, quick: bool) -> list[dict[str, Any]]:
@@ -230,10 +243,11 @@ def bench_overhead_and_parallel(root: Path, quick: bool) -> list[dict[str, Any]]
     null_ref, note_ref = null_residual_dbfs(ref_out, kept_1)
     null_par, note_par = null_residual_dbfs(kept_1, out_2)
 
+    split: dict[str, float] = {}
     times = best_times(
         {
             "ref": lambda: reference_render(session, ref_out),
-            "w1": lambda: mixhost_render(session, workers=1),
+            "w1": lambda: mixhost_render(session, workers=1, split=split),
             "w2": lambda: mixhost_render(session, workers=2),
         },
         repeats,
@@ -244,14 +258,18 @@ def bench_overhead_and_parallel(root: Path, quick: bool) -> list[dict[str, Any]]
     return [
         row(
             "engine.overhead", overhead, f"<= {OVERHEAD_TARGET:.2f}", overhead <= OVERHEAD_TARGET and nulls,
-            f"mixhost {times['w1']:.2f} s vs numpy {times['ref']:.2f} s ({audio_s}, best of {repeats}); "
+            f"mixhost {times['w1']:.2f} s (load {split['load']:.2f} + render {split['render']:.2f}) "
+            f"vs numpy {times['ref']:.2f} s ({audio_s}, best of {repeats}); "
             f"null vs reference {null_ref:.1f} dBFS{note_ref}"
             + ("" if nulls else f" ABOVE {NULL_LIMIT_DBFS:g}: not the same work"),
+            mixhost_s=times["w1"], reference_s=times["ref"], load_s=split["load"],
+            render_s=split["render"], null_dbfs=null_ref, audio_s=seconds, tracks=16,
         ),
         row(
             "engine.parallel", speedup, f">= {PARALLEL_TARGET:.1f}", speedup >= PARALLEL_TARGET,
             f"1 worker {times['w1']:.2f} s, 2 workers {times['w2']:.2f} s on {os.cpu_count()} CPUs; "
             f"null 2 vs 1 workers {null_par:.1f} dBFS{note_par}",
+            workers1_s=times["w1"], workers2_s=times["w2"], cpus=os.cpu_count() or 0, null_dbfs=null_par,
         ),
     ]  # fmt: skip
 
@@ -282,7 +300,10 @@ def bench_memory(root: Path, quick: bool) -> list[dict[str, Any]]:
         detail += (
             f"; largest child {mib(rss_long['children_kb']):.0f} vs {mib(rss_short['children_kb']):.0f} MiB"
         )
-    return [row("engine.memory", ratio, f"<= {MEMORY_TARGET:.1f}", ratio <= MEMORY_TARGET, detail)]
+    measured = {f"{label}_{key}": value for label, rss in (("long", rss_long), ("short", rss_short))
+                for key, value in rss.items()}  # fmt: skip
+    return [row("engine.memory", ratio, f"<= {MEMORY_TARGET:.1f}", ratio <= MEMORY_TARGET, detail,
+                long_min=long_s / 60, short_min=short_s / 60, **measured)]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import platform
 import sys
 import time
@@ -62,6 +63,17 @@ def check_result(module: str, row: Any) -> dict[str, Any]:
     if row["ratio"] is not None and not isinstance(row["ratio"], str):
         row["ratio"] = float(row["ratio"])
     return row
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON: non-finite floats (a perfect null is -inf dB) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def fmt_ratio(ratio: Any) -> str:
@@ -135,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": rows,
         "errors": errors,
     }
-    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    args.out.write_text(json.dumps(json_safe(report), indent=2, default=str, allow_nan=False) + "\n")
     missed = sum(1 for r in rows if not r["ok"]) - len(errors)
     print(f"\n{len(rows) - missed - len(errors)}/{len(rows)} on target, {missed} missed, "
           f"{len(errors)} error(s); results in {args.out}")  # fmt: skip
