@@ -37,6 +37,9 @@ PERIODS = (128, 256)
 TRACKS = 8
 SET_INTERVAL_S = 0.02
 PLUGIN = "3BandEQ.vst3"
+# what the control thread moves: faders and compressor thresholds (a mix engineer's rides);
+# EQ gains too when MIXHOST_BENCH_MOVE_EQ=1 (each EQ move recomputes coefficients for ~10 ms)
+MOVED = ("gain_db", "comp/threshold_db") + (("eq/band2_gain_db",) if os.environ.get("MIXHOST_BENCH_MOVE_EQ") else ())
 
 
 def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
@@ -133,8 +136,7 @@ def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
 
     session = host.load_session(path)
     engine = LiveEngine(session, None, "jack", client_name="mixhost-bench", server=server)
-    addresses = [a for i in range(TRACKS) for a in
-                 (f"tracks/t{i}/gain_db", f"tracks/t{i}/eq/band2_gain_db", f"tracks/t{i}/comp/threshold_db")]
+    addresses = [f"tracks/t{i}/{name}" for i in range(TRACKS) for name in MOVED]
     ranges = {"gain_db": (-12.0, -6.0), "band2_gain_db": (-3.0, 3.0), "threshold_db": (-30.0, -18.0)}
     stop = threading.Event()
 
