@@ -377,3 +377,28 @@ def test_live_command_refuses_bad_options(session_path: Path, args: list[str], m
     done = _mixhost("live", str(session_path), *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_status_line_shows_position_load_xruns_and_meters(session_path: Path) -> None:
+    from host.cli.live import status_line
+
+    engine = _engine(session_path)
+    try:
+        engine.transport.play()
+        run_blocks(engine, 375)                  # one second
+        for _ in range(10):
+            engine.record_callback(0.25 * engine.period_s)
+        line = status_line(engine)
+    finally:
+        engine.close()
+    assert line.startswith("00:01.000 play")
+    assert "DSP" in line and "xruns 0" in line
+    left, right = (float(v) for v in line.split("L/R ")[1].split(" dBFS")[0].split())
+    assert -20.0 < left < 0.0 and -20.0 < right < 0.0
+
+
+def test_a_live_input_takes_at_most_two_ports(tmp_path: Path) -> None:
+    path = make_session(tmp_path, 0.5, extra_tracks="  mic:\n    input: [a:1, a:2, a:3]\n")
+    engine = LiveEngine(host.load_session(path), BLOCK, "none")
+    with pytest.raises(host.errors.SessionError, match="one or two ports"):
+        engine.open()
