@@ -66,6 +66,7 @@ class FileSource:
         self._file = sf.SoundFile(str(info.path))
         self._resampler = None
         self._fifo = np.zeros((0, self.channels))
+        self._interleaved = np.empty((0, self.channels))
         self._position = 0
         if info.sample_rate != sample_rate:
             self._new_resampler()
@@ -81,20 +82,31 @@ class FileSource:
     def read(self, out: np.ndarray) -> int:
         """Fill ``out`` (channels, n); returns the frames that came from the file (rest is zero)."""
         wanted = out.shape[1]
-        data = self._read_file(wanted) if self._resampler is None else self._read_resampled(wanted)
-        got = data.shape[0]
-        if got and not math.isfinite(float(np.sum(data))) and not np.isfinite(data).all():
-            bad = int(np.argwhere(~np.isfinite(data))[0][0])
+        if self._resampler is None:
+            got = self._read_file(out)
+        else:
+            data = self._read_resampled(wanted)
+            got = data.shape[0]
+            out[:, :got] = data.T
+        out[:, got:] = 0.0
+        if got and not math.isfinite(float(out[:, :got].sum())):
+            bad = int(np.argwhere(~np.isfinite(out[:, :got]))[0][1])
             seconds = (self._position + bad) / self.sample_rate
             raise AudioInputError(f"{self.info.path.name} holds NaN or Inf at {seconds:.3f} s",
                                   file=str(self.info.path), hint="fix or re-export the file")
-        out[:, :got] = data.T
-        out[:, got:] = 0.0
         self._position += got
         return got
 
-    def _read_file(self, frames: int) -> np.ndarray:
-        return self._file.read(frames, dtype="float64", always_2d=True)
+    def _read_file(self, out: np.ndarray) -> int:
+        """Read straight into ``out``: a mono row needs no copy, stereo one de-interleave."""
+        if self.channels == 1:
+            return len(self._file.read(out=out[0]))
+        frames = out.shape[1]
+        if self._interleaved.shape[0] < frames:
+            self._interleaved = np.empty((frames, self.channels))
+        got = len(self._file.read(out=self._interleaved[:frames]))
+        out[:, :got] = self._interleaved[:got].T
+        return got
 
     def _read_resampled(self, frames: int) -> np.ndarray:
         assert self._resampler is not None
@@ -186,7 +198,7 @@ class AtomicWriter:
     def _write(self, block: np.ndarray) -> None:
         if block.shape[1] == 0:
             return
-        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        self.peak = max(self.peak, float(block.max()), -float(block.min()))
         data = _dither(block, int(self.bit_depth), self._rng) if self._dither else block
         self._file.write(data.T)
 

@@ -103,7 +103,8 @@ def test_signal_to_a_rendering_process_leaves_nothing(write_audio, write_session
     proc = subprocess.Popen([sys.executable, "-m", "host", "render", str(path), "--no-progress", "-j", "1"],
                             stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 60
-    while not any(p.suffix == ".partial" for p in path.parent.iterdir()):
+    # wait until audio is being written (past start-up and any first-use compilation)
+    while not any(p.suffix == ".partial" and p.stat().st_size > 1 << 20 for p in path.parent.iterdir()):
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline, "the render never started writing"
         time.sleep(0.02)

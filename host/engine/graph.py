@@ -11,6 +11,7 @@ adds those and runs :meth:`Graph.mix`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..audio_io import FileSource, probe
 from ..automation import Lane
+from ..dsp.mixing import mix_static
 from ..dsp.pan_law import balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
 from ..plan import StripPlan
@@ -53,6 +55,8 @@ class _Control:
         if param.spec.is_boolean:
             self.applied = _mute_to_level
         self.smoother = Smoother(self._target(float(registry.values[param.slot])))
+        self._raw = math.nan      # the registry value last seen, and what it applied as once settled
+        self._settled: float | None = None
 
     def _target(self, value: float) -> float:
         return float(self.applied(value))
@@ -63,11 +67,19 @@ class _Control:
 
     def reset(self) -> None:
         self.smoother.reset(self._target(float(self.registry.values[self.param.slot])))
+        self._raw, self._settled = math.nan, None
 
     def values(self, position: int, frames: int) -> float | np.ndarray:
         lane = self.lane
         if lane is None:
-            return self.smoother.next(self._target(float(self.registry.values[self.param.slot])), frames)
+            raw = float(self.registry.values[self.param.slot])
+            if raw == self._raw and self._settled is not None:
+                return self._settled  # unchanged and at rest: the common case, kept cheap
+            self._raw = raw
+            out = self.smoother.next(self._target(raw), frames)
+            self._settled = out if isinstance(out, float) else None
+            return out
+        self._raw, self._settled = math.nan, None
         if lane.is_constant(position, frames, self.sample_rate):
             value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
             self.registry.set_deferred(self.param, value)
@@ -129,6 +141,10 @@ class StripNode:
         self.latency_out = 0
         self.chain_out: np.ndarray | None = None
         self._forced = Smoother(1.0)
+        self._fast = False        # the compiled summing path; set by the graph once edge delays are known
+        self.keep_post = False    # write the post-fader signal (stems) on the compiled path too
+        self._pan_key: tuple[float, int] | None = None
+        self._pan_cache: tuple[float, float] = (1.0, 1.0)
 
     def controls(self) -> list[_Control]:
         found = [self.gain, self.pan, self.mute, *(e.level for e in self.edges)]
@@ -144,6 +160,9 @@ class StripNode:
         self._forced.prepare(sample_rate, max_block)
         self._input = np.zeros((self.in_channels, max_block))
         self._post = np.zeros((2, max_block))
+        self._k_left = np.zeros(len(self.edges))
+        self._k_right = np.zeros(len(self.edges))
+        self._dests = np.array([edge.dest for edge in self.edges], dtype=np.int64)
         self._pre = np.zeros((2, max_block))
         self._scratch = np.zeros((2, max_block))
 
@@ -165,6 +184,9 @@ class StripNode:
         level = level * self._forced.next(0.0 if forced_mute else 1.0, frames)
         gain = self.gain.values(position, frames) if self.gain is not None else 1.0
         left, right = self._pan_gains(position, frames, out.shape[0])
+        if self._fast and isinstance(gain, float) and isinstance(level, float) and isinstance(left, float) \
+                and self._static_mix(out, frames, gain, level, left, right, position, accumulators):
+            return
         post = self._post[:, :frames]
         common = gain * level
         np.multiply(out[0], common * left, out=post[0])
@@ -183,12 +205,36 @@ class StripNode:
                 signal = post
             self._add(edge, signal, position, frames, accumulators)
 
-    def _pan_gains(self, position: int, frames: int, channels: int):
+    def _static_mix(self, out: np.ndarray, frames: int, gain: float, level: float, left: float, right: float,
+                    position: int, accumulators: np.ndarray) -> bool:
+        """Every coefficient is constant this block: sum in one compiled pass.  False if not."""
+        k_left, k_right = self._k_left, self._k_right
+        for e, edge in enumerate(self.edges):
+            scale = 1.0
+            if edge.level is not None:
+                send = edge.level.values(position, frames)
+                if not isinstance(send, float):
+                    return False
+                scale = send
+            fader = level if edge.pre_fader else gain * level
+            k_left[e] = fader * left * scale
+            k_right[e] = fader * right * scale
+        mix_static(out, frames, k_left, k_right, self._dests, accumulators, self._post,
+                   gain * level * left, gain * level * right, self.keep_post)
+        return True
+
+    def _pan_gains(self, position: int, frames: int, channels: int) -> tuple[Any, Any]:
         if self.pan is None:
             return 1.0, 1.0
         pan = self.pan.values(position, frames)
-        if np.ndim(pan) == 0 and pan == 0.0 and channels == 2:
-            return 1.0, 1.0  # a centred stereo source passes unchanged under every law
+        if isinstance(pan, float):
+            key = (pan, channels)
+            if key != self._pan_key:  # the law's trigonometry only when the pan moves
+                self._pan_key = key
+                laws = mono_gains if channels == 1 else balance_gains
+                left, right = laws(pan, self.plan.pan_law)
+                self._pan_cache = (float(left), float(right))
+            return self._pan_cache
         laws = mono_gains if channels == 1 else balance_gains
         return laws(pan, self.plan.pan_law)
 
@@ -269,6 +315,8 @@ class Graph:
             for edge in node.edges:
                 arrivals.setdefault(edge.dest, []).append((node, edge))
         self.latency = self.master.latency_out
+        for node in self.tracks:  # buses sum into later buses in place: they keep the numpy path
+            node._fast = all(edge.delay is None for edge in node.edges)
 
     @property
     def length(self) -> int:

@@ -15,7 +15,6 @@ import queue
 import traceback
 from collections.abc import Iterator
 from multiprocessing.shared_memory import SharedMemory
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +24,15 @@ from .graph import Graph
 
 SLOTS = 2
 POLL_S = 0.5
+CHUNK_FRAMES = 65536  # frames per worker exchange
 
 
-def partition(graph: Graph, workers: int) -> list[list[str]]:
-    """Split tracks into ``workers`` groups of similar cost; sidechain partners stay together."""
+def partition(graph: Graph, workers: int, mix_cost: int = 0) -> list[list[str]]:
+    """Split tracks into ``workers`` groups of similar cost; sidechain partners stay together.
+
+    The first group goes to the process that also mixes: it starts with
+    ``mix_cost`` already on it.
+    """
     groups: dict[str, set[str]] = {t.name: {t.name} for t in graph.tracks}
     for node in graph.tracks:
         for slot in node.chain.slots:
@@ -40,12 +44,12 @@ def partition(graph: Graph, workers: int) -> list[list[str]]:
     unique = {id(g): g for g in groups.values()}.values()
     cost = {t.name: t.in_channels * (1 + len(t.chain.slots)) for t in graph.tracks}
     shares: list[list[str]] = [[] for _ in range(workers)]
-    loads = [0] * workers
+    loads = [mix_cost] + [0] * (workers - 1)
     for group in sorted(unique, key=lambda g: -sum(cost[n] for n in g)):
         i = loads.index(min(loads))
         shares[i] += sorted(group)
         loads[i] += sum(cost[n] for n in group)
-    return [s for s in shares if s]
+    return [shares[0], *(s for s in shares[1:] if s)]
 
 
 def mix_needs_tracks(graph: Graph) -> bool:
@@ -54,18 +58,28 @@ def mix_needs_tracks(graph: Graph) -> bool:
     return any(slot.sidechain_name in names for node in [*graph.buses, graph.master] for slot in node.chain.slots)
 
 
+def _start_method(graph: Graph) -> str:
+    """fork when the session holds no plugins: workers then start at once, sharing the loaded session.
+
+    Plugins (and instruments) are native objects that must not be duplicated by
+    fork, so those sessions spawn fresh workers that load the session anew
+    (a script that renders such a session on several cores needs the usual
+    ``if __name__ == "__main__":`` guard).
+    """
+    session = graph.session
+    plugins = session.instruments or any(
+        "type" not in built.plan.entry for stages in session.stages.values() for built in stages)
+    return "spawn" if plugins or "fork" not in mp.get_all_start_methods() else "fork"
+
+
 class _Worker:
-    def __init__(self, ctx: Any, session_path: Path, values: dict[str, float], tracks: list[str],
-                 block_size: int, dests: int) -> None:
-        shape = (SLOTS, dests, 2, block_size)
+    def __init__(self, ctx: Any, job: dict[str, Any], shape: tuple[int, ...]) -> None:
         self.shm = SharedMemory(create=True, size=int(np.prod(shape)) * 8)
         self.buffers = np.ndarray(shape, dtype=np.float64, buffer=self.shm.buf)
         self.requests: Any = ctx.Queue()
         self.replies: Any = ctx.Queue()
-        self.process = ctx.Process(
-            target=_worker_main, daemon=True,
-            args=(str(session_path), values, tracks, block_size, self.shm.name, shape, self.requests, self.replies),
-        )
+        self.process = ctx.Process(target=_worker_main, daemon=True,
+                                   args=(job, self.shm.name, shape, self.requests, self.replies))
         self.process.start()
 
     def request(self, slot: int, position: int, frames: int) -> None:
@@ -95,54 +109,76 @@ class _Worker:
 
 
 def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (position, master block) for the whole render, tracks computed by workers."""
+    """Yield (position, master block) for the whole render on ``workers`` processes.
+
+    This process is one of them: it renders its own share of the tracks for a
+    chunk while the others render theirs, then sums and mixes.  Its share is
+    smaller by the cost of the mix.  Chunks of several engine blocks (about
+    CHUNK_FRAMES) keep the synchronisation cost per sample low.
+    """
     session = graph.session
-    shares = partition(graph, workers)
-    values = session.values_snapshot()
-    ctx = mp.get_context("spawn")
-    dests = len(graph.buses) + 1
+    method = _start_method(graph)
+    ctx = mp.get_context(method)
     block = graph.block_size
-    pool = [_Worker(ctx, session.path.resolve(), values, share, block, dests) for share in shares]
-    graph.active = []  # this process runs only the mix
+    chunk = block * max(1, CHUNK_FRAMES // block)
+    shape = (SLOTS, len(graph.buses) + 1, 2, chunk)
+    base = {"block_size": block, "values": session.values_snapshot()}
+    if method == "fork":
+        base["session"] = session  # inherited, not pickled
+    else:
+        base["session_path"] = str(session.path.resolve())
+    own, *others = partition(graph, workers, mix_cost=len(graph.buses) + 2)
+    pool = [_Worker(ctx, {**base, "tracks": share}, shape) for share in others]
+    graph.active = [node for node in graph.tracks if node.name in set(own)]
+    local = np.zeros(shape[1:])
     try:
-        positions = list(range(0, total, block))
-        for k, position in enumerate(positions[:SLOTS]):
+        chunks = list(range(0, total, chunk))
+        for k, start in enumerate(chunks[:SLOTS]):
             for w in pool:
-                w.request(k % SLOTS, position, min(block, total - position))
-        for k, position in enumerate(positions):
-            frames = min(block, total - position)
-            acc = graph.accumulators[:, :, :frames]
-            acc[:] = 0.0
-            for w in pool:
-                slot = w.wait()
-                acc += w.buffers[slot, :, :, :frames]
-                ahead = k + SLOTS
-                if ahead < len(positions):
-                    w.request(slot, positions[ahead], min(block, total - positions[ahead]))
-            yield position, graph.mix(position, frames, graph.accumulators)
+                w.request(k % SLOTS, start, min(chunk, total - start))
+        for k, start in enumerate(chunks):
+            length = min(chunk, total - start)
+            local[:, :, :length] = 0.0
+            for offset in range(0, length, block):  # this process's tracks, while the workers run theirs
+                frames = min(block, length - offset)
+                graph.process_tracks(start + offset, frames, local[:, :, offset:offset + frames])
+            slots = [w.wait() for w in pool]
+            for w, slot in zip(pool, slots, strict=True):
+                local[:, :, :length] += w.buffers[slot, :, :, :length]
+            ahead = k + SLOTS
+            if ahead < len(chunks):
+                for w, slot in zip(pool, slots, strict=True):
+                    w.request(slot, chunks[ahead], min(chunk, total - chunks[ahead]))
+            for offset in range(0, length, block):
+                frames = min(block, length - offset)
+                acc = graph.accumulators[:, :, :frames]
+                acc[:] = local[:, :, offset:offset + frames]
+                yield start + offset, graph.mix(start + offset, frames, graph.accumulators)
     finally:
         for w in pool:
             w.close()
 
 
-def _worker_main(session_path: str, values: dict[str, float], tracks: list[str], block_size: int,
-                 shm_name: str, shape: tuple[int, ...], requests: Any, replies: Any) -> None:
+def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], requests: Any,
+                 replies: Any) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         from ..session import load_session
 
-        session = load_session(session_path)
-        session.apply_snapshot(values)
-        graph = Graph(session, block_size=block_size, tracks=set(tracks))
+        session = job.get("session") or load_session(job["session_path"])
+        session.apply_snapshot(job["values"])
+        block = job["block_size"]
+        graph = Graph(session, block_size=block, tracks=set(job["tracks"]))
         graph.prepare()
         graph.reset()
         shm = SharedMemory(name=shm_name)
         buffers = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)
         while (message := requests.get()) is not None:
-            slot, position, frames = message
-            acc = buffers[slot]
-            acc[:, :, :frames] = 0.0
-            graph.process_tracks(position, frames, acc)
+            slot, start, length = message
+            buffers[slot, :, :, :length] = 0.0
+            for offset in range(0, length, block):
+                frames = min(block, length - offset)
+                graph.process_tracks(start + offset, frames, buffers[slot, :, :, offset:offset + frames])
             replies.put(slot)
         del buffers
         shm.close()

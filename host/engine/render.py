@@ -191,6 +191,8 @@ def _stem_writers(graph: Graph, settings: dict[str, Any]) -> dict[str, AtomicWri
     if not folder:
         return {}
     folder.mkdir(parents=True, exist_ok=True)
+    for node in graph.tracks:
+        node.keep_post = True
     return {
         node.name: AtomicWriter(folder / f"{node.name}.{settings['format']}", graph.sample_rate, 2,
                                 settings["format"], settings.get("bit_depth", 24),

@@ -19,6 +19,8 @@ SILENCE_DB = -120.0  # the bottom of a fader: treated as -inf
 
 
 def db_to_gain(db: float | np.ndarray) -> float | np.ndarray:
+    if isinstance(db, float | int):
+        return 0.0 if db <= SILENCE_DB else 10.0 ** (db / 20.0)
     gain = np.power(10.0, np.asarray(db) / 20.0)
     gain = np.where(np.asarray(db) <= SILENCE_DB, 0.0, gain)
     return float(gain) if gain.ndim == 0 else gain
