@@ -402,3 +402,18 @@ def test_a_live_input_takes_at_most_two_ports(tmp_path: Path) -> None:
     engine = LiveEngine(host.load_session(path), BLOCK, "none")
     with pytest.raises(host.errors.SessionError, match="one or two ports"):
         engine.open()
+
+
+def test_ctrl_c_quits_cleanly_and_saves_the_recording(tmp_path: Path) -> None:
+    import signal
+
+    path = make_session(tmp_path, 5.0)
+    before = path.read_text()
+    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none",
+                             "--record-automation", "write"], stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "stopped: played" in stderr and "Traceback" not in stderr
+    assert "session file is unchanged" in stderr and path.read_text() == before

@@ -17,6 +17,7 @@ Nothing here blocks, logs, or touches a file; buffers are allocated in
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections import deque
@@ -86,6 +87,7 @@ class LiveEngine:
         self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
         self.taps: list[Tap] = []
         self._panic = False
+        self._frozen = False
         self._opened = False
         self.graph: Graph | None = None
 
@@ -169,6 +171,12 @@ class LiveEngine:
     def start(self, play: bool = True) -> None:
         """Start audio; with ``play`` the transport rolls from its position."""
         self.open()
+        # A full collection walks every object numpy, scipy and numba created (~50 ms here):
+        # once inside a callback it is an xrun.  Freezing what exists now keeps the collector
+        # to the few objects made while playing.
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
         if play and not self.follow_transport:
             self.transport.play()
         self.backend.start()
@@ -185,6 +193,9 @@ class LiveEngine:
         self.backend.close()
         self.reader.stop()
         self.handoff.uninstall()
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
         if self.graph is not None:
             self.graph.close()
         self._opened = False
