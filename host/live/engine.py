@@ -196,6 +196,8 @@ class LiveEngine:
         if self._frozen:
             gc.unfreeze()
             self._frozen = False
+        for source in self.sources:
+            source.close()
         if self.graph is not None:
             self.graph.close()
         self._opened = False
