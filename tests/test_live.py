@@ -270,6 +270,9 @@ def test_locate_and_loop_play_the_right_audio(session_path: Path, tmp_path: Path
         assert engine.reader.wait_ready()
         engine.transport.play()
         out = run_blocks(engine, 80)   # twice round the loop
+        state = engine.transport_state()
+        assert state["rolling"] and state["loop_s"] == (start / SR, end / SR)
+        assert start <= state["position"] < end
     finally:
         engine.close()
     # state (compressor envelope, smoothers) carries over the wrap, so compare after it settles

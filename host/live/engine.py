@@ -398,6 +398,22 @@ class LiveEngine:
                 self._lanes.resume(slot)
                 self.handoff.mark("release", position, slot)
 
+    # -- for controllers (control threads) ---------------------------------------------------------
+    def transport_state(self) -> dict[str, Any]:
+        """What a control surface shows: position, rolling, loop, and the engine's health."""
+        transport = self.transport
+        rate = transport.sample_rate
+        loop = transport.loop
+        return {
+            "position": transport.position,
+            "seconds": transport.position / rate,
+            "rolling": self.clock.rolling,
+            "loop_s": None if loop is None else (loop[0] / rate, loop[1] / rate),
+            "following": self.follow_transport,
+            "xruns": self.xruns,
+            "underruns": self.underruns,
+        }
+
     # -- statistics (control thread) ----------------------------------------------------------------------
     def callback_load(self) -> np.ndarray:
         """Each recorded callback's duration as a share of the period."""
