@@ -420,3 +420,39 @@ def test_ctrl_c_quits_cleanly_and_saves_the_recording(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "stopped: played" in stderr and "Traceback" not in stderr
     assert "session file is unchanged" in stderr and path.read_text() == before
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    # pass 1 runs 12800..17920 with moves at 14080 (-10) and 15360 (-20); the loop wraps and
+    # pass 2 holds -20 over 12800..15360, then the lane is as pass 1 left it (-20 from 15360);
+    # after pass 1's end the lane is what it was before recording (-3)
+    ("write", [(0, -3.0), (12800, -20.0), (15360, -20.0), (17920, -3.0)]),
+    ("latch", [(0, -3.0), (12800, -20.0), (15360, -20.0), (17920, -3.0)]),
+    # touch with no lane underneath has nothing to return to: recorded as latch
+    ("touch", [(0, -3.0), (12800, -20.0), (15360, -20.0), (17920, -3.0)]),
+])
+def test_a_second_pass_round_the_loop_writes_over_the_first(session_path: Path, mode: str,
+                                                           expected: list[tuple[int, float]]) -> None:
+    engine = _engine(session_path, record=mode)
+    recorder = AutomationRecorder(engine, mode)
+    session = engine.session
+    start, end = 12_800, 12_800 + 40 * BLOCK
+    try:
+        engine.transport.set_loop(start, end)
+        engine.transport.locate(start)
+        engine.process_block(BLOCK)
+        assert engine.reader.wait_ready()
+        engine.transport.play()
+        run_blocks(engine, 10)
+        session.set("tracks/tone/gain_db", -10.0)
+        run_blocks(engine, 10)
+        session.set("tracks/tone/gain_db", -20.0)
+        run_blocks(engine, 40)         # round the loop: pass 2 ends at 15360
+        engine.transport.stop()
+        run_blocks(engine, 1)
+    finally:
+        engine.close()
+    assert recorder.finish() == ["tracks/tone/gain_db"]
+    lane = next(lane for lane in session.lanes if lane.address == "tracks/tone/gain_db")
+    points = [(int(round(t * SR)), float(v)) for t, v in zip(lane.times_s, lane.values, strict=True)]
+    assert points == expected

@@ -14,7 +14,11 @@ Modes (as in DAWs), for each control that moves during the run:
   whole span, starting with the value it had when the pass started;
 * ``latch``: the same, but the first pass is written from the first move on;
 * ``touch``: written from each move until the control is released (no move
-  for ``TOUCH_HOLD_S``); then the lane it had before takes over again.
+  for ``TOUCH_HOLD_S``); then the lane it had before takes over again.  A
+  control with no lane has nothing to return to: it is recorded as latch.
+
+After a recorded span the lane is what it was before (a step back to the
+earlier value where the pass stopped), as in a DAW.
 
 Only changes whose source is not ``automation`` or ``engine`` count as moves.
 """
@@ -43,7 +47,8 @@ class _Pass:
     start: int
     end: int = -1
     snapshot: dict[int, float] = field(default_factory=dict)   # carried values when it started
-    held: set[int] = field(default_factory=set)   # armed (write/latch) or held (touch) when it started
+    armed: set[int] = field(default_factory=set)     # moved before this pass started
+    touching: set[int] = field(default_factory=set)  # touch mode: held when it started
     moves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     releases: dict[int, list[int]] = field(default_factory=dict)
 
@@ -85,8 +90,8 @@ class AutomationRecorder:
     def _marker(self, marker: Marker) -> None:
         if marker.kind == "pass":
             self._close(marker.previous_end)
-            held = self._touching if self.mode == "touch" else self._armed
-            self._open = _Pass(marker.position, snapshot=dict(self._current), held=set(held))
+            self._open = _Pass(marker.position, snapshot=dict(self._current), armed=set(self._armed),
+                               touching=set(self._touching))
         elif marker.kind == "stop":
             self._close(marker.position)
         elif marker.kind == "release" and marker.slot in self._touching:
@@ -152,22 +157,23 @@ class AutomationRecorder:
         for run in self._passes:
             for start, end, span in self._spans(run, slot):
                 touched = True
-                resume = self._old_value(slot, end) if self.mode == "touch" else None
-                kept = [p for p in points if not start <= p[0] <= end]
-                if resume is not None and end < run.end:
-                    span = [*span, (end, resume)]
-                points = sorted([*kept, *span], key=lambda p: p[0])
+                points = _overlay(points, start, end, span)
         return points if touched else None
+
+    def _mode(self, slot: int) -> str:
+        """Touch needs a lane to return to on release; without one a control is recorded as latch."""
+        return "latch" if self.mode == "touch" and slot not in self._old else self.mode
 
     def _spans(self, run: _Pass, slot: int) -> list[tuple[int, int, list[tuple[int, float]]]]:
         moves = run.moves.get(slot, [])
-        held = slot in run.held
-        if self.mode in ("write", "latch"):
+        mode = self._mode(slot)
+        held = slot in (run.touching if mode == "touch" else run.armed)
+        if mode in ("write", "latch"):
             if held:  # armed before this pass: the whole pass
                 return [(run.start, run.end, [(run.start, run.snapshot[slot]), *moves])]
             if not moves:
                 return []
-            if self.mode == "latch":
+            if mode == "latch":
                 return [(moves[0][0], run.end, moves)]
             return [(run.start, run.end, [(run.start, self._value_at_start(run, slot)), *moves])]
         # touch: from each first move to its release (or the end of the pass)
@@ -230,3 +236,25 @@ class AutomationRecorder:
         values = np.array([v for _, v in points])
         self.session.lanes = [existing for existing in self.session.lanes if existing.param is not param]
         self.session.lanes.append(Lane(param, times, values, "step"))
+
+
+def _overlay(points: list[tuple[int, float]], start: int, end: int,
+             span: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Lay a recorded span over [start, end) of a step lane; from ``end`` on the lane is as before."""
+    before = [p for p in points if p[0] < start]
+    after = [p for p in points if p[0] >= end]
+    inside = [p for p in span if start <= p[0] < end]
+    tail: list[tuple[int, float]] = []
+    if points and not (after and after[0][0] == end):
+        tail = [(end, _step_value(points, end))]
+    return [*before, *inside, *tail, *after]
+
+
+def _step_value(points: list[tuple[int, float]], position: int) -> float:
+    """A step lane's value at ``position`` (before its first point: the first value)."""
+    value = points[0][1]
+    for at, point_value in points:
+        if at > position:
+            break
+        value = point_value
+    return value
