@@ -18,17 +18,19 @@ from ..errors import MixhostError
 
 # name -> (module, one-line help).  A new command is one line here plus its module.
 COMMANDS: dict[str, tuple[str, str]] = {
+    # mixing
     "render": ("host.cli.render", "render a session to audio files"),
     "validate": ("host.cli.validate", "check a session file and its audio without rendering"),
     "params": ("host.cli.params", "list every controllable parameter of a session"),
     "schema": ("host.cli.schema", "print the session file schema as JSON Schema"),
-    "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
     "plugins": ("host.cli.plugins", "scan, list and inspect VST3/AU plugins"),
+    "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
+    # mastering and the hand-off
     "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
     "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),
-    "compare": ("host.cli.compare", "loudness-matched A/B of two mix versions"),
-    "feedback": ("host.cli.feedback", "a mastering engineer's report on a mix, for its mixer"),
     "album": ("host.cli.album", "master an album: cohesive loudness, album file, CUE sheet"),
+    "feedback": ("host.cli.feedback", "a mastering engineer's report on a mix, for its mixer"),
+    "compare": ("host.cli.compare", "loudness-matched A/B of two mix versions"),
 }
 
 DESCRIPTION = """\
@@ -36,7 +38,7 @@ mixhost: a scriptable plugin host and mixing/mastering processor.
 
 A YAML session names tracks (audio stems), their chains of stages and
 plugins, buses and a master chain.  mixhost renders it, lists and sets its
-parameters, and (with later commands) meters, masters and plays it live.
+parameters, plays it live, and meters and masters the result.
 """
 
 EPILOG = "Run `mixhost COMMAND --help` for the options of one command."
