@@ -164,11 +164,12 @@ def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
         loads = engine.callback_load()[count0:]
         latencies = engine.handoff.latency_samples()[latency0:]
         underruns = engine.underruns
+        raised = bool(getattr(engine.backend, "raised_priority", False))
     finally:
         stop.set()
         engine.close()
     return {"xruns": xruns, "loads": loads, "latencies": latencies, "period_s": engine.period_s,
-            "blocks": len(loads), "underruns": underruns}
+            "blocks": len(loads), "underruns": underruns, "raised": raised}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -200,7 +201,8 @@ def _rows(period: int, seconds: float, reference: int, r: dict[str, Any], load: 
             f"{r['xruns']} xruns in {seconds:g} s ({r['blocks']} callbacks, {r['underruns']} disk underruns); "
             f"ratio = xruns / what an idle client saw at the same rate ({reference} in the reference run); {load}"),
         row(f"live.callback.p{period}", p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
-            f"callback p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of {period / SR * ms:.2f} ms"),
+            f"callback p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of {period / SR * ms:.2f} ms; "
+            + ("process thread raised to SCHED_FIFO" if r["raised"] else "process thread at normal priority")),
         row(f"live.control.p{period}", lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
             lat99 <= latency_limit,
             f"set -> carrying block p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_BLOCK = 256
+RT_PRIORITY = 70   # below JACK's usual server priority (80), above everything else
 
 
 class AudioDeviceError(MixhostError):
@@ -132,6 +134,8 @@ class JackBackend(Backend):
         self.server = server
         self.client: Any = None
         self._closing = False
+        self._priority_tried = False
+        self.raised_priority = False
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         try:
@@ -197,6 +201,8 @@ class JackBackend(Backend):
         assert engine is not None
         started = time.perf_counter()
         try:
+            if not self._priority_tried:
+                self._raise_priority()
             if self._closing or frames > self.max_block:
                 for port in self.outputs:
                     port.get_array().fill(0.0)
@@ -215,6 +221,21 @@ class JackBackend(Backend):
             for port in self.outputs:
                 port.get_array().fill(0.0)
         engine.record_callback(time.perf_counter() - started)
+
+    def _raise_priority(self) -> None:
+        """Once, from the process thread: real-time scheduling when the server did not give it.
+
+        A server started with --no-realtime leaves its clients' threads at normal priority,
+        where any busy process on the machine can preempt the callback.  Needs the right to
+        (root or an rtprio limit); without it nothing changes.
+        """
+        self._priority_tried = True
+        if self.client.realtime or not hasattr(os, "sched_setscheduler"):
+            return
+        with contextlib.suppress(OSError):
+            priority = min(RT_PRIORITY, os.sched_get_priority_max(os.SCHED_FIFO))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            self.raised_priority = True
 
     def _xrun(self, delay_usecs: float) -> None:
         self.xruns += 1
