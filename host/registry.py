@@ -185,6 +185,7 @@ class Registry:
 
     def __post_init__(self) -> None:
         self.values = np.zeros(self.capacity, dtype=np.float64)
+        self._writer: Callable[[Parameter, float, str], None] | None = None
 
     # -- registration (build time, never from the audio thread) ------------
     def register(
@@ -261,8 +262,20 @@ class Registry:
         if self._observers:
             self._pending.append(Change(param.address, value, source))
 
+    def route_writes(self, writer: Callable[[Parameter, float, str], None] | None) -> None:
+        """Send control writes through ``writer`` instead of storing them at once (None: direct).
+
+        The live engine routes them into a queue it applies at block start, so
+        every stage of a block sees the same values.  Observers still run at
+        once, in the setting thread.
+        """
+        self._writer = writer
+
     def _store(self, param: Parameter, value: float, source: str) -> None:
-        self.values[param.slot] = value
+        if self._writer is None:
+            self.values[param.slot] = value
+        else:
+            self._writer(param, value, source)
         self._notify(Change(param.address, value, source))
 
     # -- observers -----------------------------------------------------------

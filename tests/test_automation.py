@@ -86,3 +86,25 @@ def test_automation_on_unknown_address_is_refused_with_line(write_audio, write_s
         host.load_session(path)
     message = str(caught.value)
     assert "session.yaml:4" in message and 'did you mean "tracks/a/gain_db"' in message
+
+
+@pytest.mark.parametrize("address", ["tracks/a/gain_db", "tracks/a/trim/gain_db"])
+def test_a_lane_starts_at_its_first_value_without_a_glide(write_audio, write_session, address):
+    """The static value in the file differs from the lane's first point: the lane wins from sample 0."""
+    write_audio("dc.wav", constant(0.5))
+    path = write_session(f"""
+        tracks:
+          a:
+            source: dc.wav
+            gain_db: 0
+            chain: [{{type: gain, id: trim, params: {{gain_db: 0}}}}]
+        outputs: {{mixdown: mix.wav, bit_depth: float}}
+        automation:
+          {address}:
+            interpolation: step
+            points: [[0.0, -12.0]]
+    """)
+    host.load_session(path).render()
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    assert mix[0] == pytest.approx(0.5 * 10 ** (-12 / 20), rel=1e-6)
+    assert np.ptp(mix) < 1e-6

@@ -328,7 +328,12 @@ class Graph:
                 lengths.append(int(np.ceil(info.frames * self.sample_rate / info.sample_rate)))
         return max(lengths, default=0)
 
-    def reset(self) -> None:
+    def reset(self, position: int = 0) -> None:
+        """Clear all signal state; automated parameters start at their lanes' values (no glide in)."""
+        registry = self.session.registry
+        at = np.array([float(position)])
+        for lane in self.session.lanes:
+            registry.set_deferred(lane.param, float(lane.at_samples(at, self.sample_rate)[0]))
         for node in [*self.tracks, *self.buses, self.master]:
             node.reset()
 

@@ -1,8 +1,8 @@
 """Control hand-off: parameter sets from any thread land at the start of a block.
 
-While the live engine runs, the session registry's store step is replaced
-(on the instance, no engine change) so that a set from a control thread
-(the Python API, later MIDI and OSC) does two things:
+While the live engine runs, the session registry routes its writes here
+(:meth:`Registry.route_writes`), so that a set from a control thread (the
+Python API, later MIDI and OSC) does two things:
 
 * queues ``(parameter, value, source, time)`` on a deque (append and
   popleft are atomic in CPython: no lock, the audio thread never waits);
@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..registry import Change, Parameter, Registry
+from ..registry import Parameter, Registry
 
 
 class Carried(NamedTuple):
@@ -66,23 +66,21 @@ class ControlHandoff:
     # -- set-up (control thread) ----------------------------------------------------------
     def install(self) -> None:
         if not self._installed:
-            # an instance attribute shadows Registry._store for this registry only
-            setattr(self.registry, "_store", self._store)  # noqa: B010 - mypy refuses assigning a method
+            self.registry.route_writes(self._queue)
             self._installed = True
 
     def uninstall(self) -> None:
         """Restore direct writes; anything still queued is written now."""
         if self._installed:
-            delattr(self.registry, "_store")
+            self.registry.route_writes(None)
             self._installed = False
         while self._pending:
             param, value, _, _ = self._pending.popleft()
             self.registry.values[param.slot] = value
 
     # -- control threads ---------------------------------------------------------------------
-    def _store(self, param: Parameter, value: float, source: str) -> None:
+    def _queue(self, param: Parameter, value: float, source: str) -> None:
         self._pending.append((param, value, source, time.perf_counter()))
-        self.registry._notify(Change(param.address, value, source))  # noqa: SLF001 - the registry's own fan-out
 
     # -- the audio thread ----------------------------------------------------------------------
     def apply(self, position: int, rolling: bool, block_start: float, hook: CarryHook | None) -> int:
