@@ -1,13 +1,16 @@
 """Chain files: reusable lists of stages, referred to by name or path.
 
 A name is looked up, in order, in the session's folder, its ``chains/``
-subfolder, the folders in ``MIXHOST_CHAIN_PATH`` and the ``chains/`` folder
-shipped beside the package.
+subfolder, the folders in ``MIXHOST_CHAIN_PATH`` and the shipped chains: the
+``chains/`` folder of a source checkout, or ``share/mixhost/chains`` under the
+installation prefix of a wheel (where ``pyproject.toml`` installs them as data
+files, since they live outside the ``host`` package).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +20,13 @@ from .schema import chain_schema
 from .suggest import did_you_mean
 
 PACKAGE_CHAINS = Path(__file__).resolve().parent.parent / "chains"
+INSTALLED_CHAINS = Path(sys.prefix) / "share" / "mixhost" / "chains"
 
 
 def search_dirs(base_dir: Path) -> list[Path]:
     dirs = [base_dir, base_dir / "chains"]
     dirs += [Path(p) for p in os.environ.get("MIXHOST_CHAIN_PATH", "").split(os.pathsep) if p]
-    dirs.append(PACKAGE_CHAINS)
+    dirs += [PACKAGE_CHAINS, INSTALLED_CHAINS]
     return dirs
 
 
