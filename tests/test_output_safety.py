@@ -62,6 +62,24 @@ def test_output_equal_to_an_input_is_refused(write_audio, write_session, capsys)
     assert source.read_bytes() == before
 
 
+@pytest.mark.parametrize("source,outputs,expected", [
+    ("a.wav", "{mixdown: a.wav}", "is also an input"),
+    ("a.wav", "{mixdown: out/mix.wav, stems: .}", "is also an input"),
+    ("stems/a.wav", "{mixdown: mix.wav, stems: stems}", "is also an input"),
+    ("a.wav", "{mixdown: stems/a.wav, stems: stems}", "two outputs would both be written"),
+])
+def test_outputs_never_overwrite_an_input_or_each_other(write_audio, write_session, capsys, source, outputs,
+                                                         expected):
+    written = write_audio(source, tone(seconds=0.5))
+    before = written.read_bytes()
+    path = write_session(f"tracks:\n  a: {{source: {source}}}\noutputs: {outputs}\n")
+    assert main(["render", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert expected in message and "hint:" in message and "Traceback" not in message
+    assert written.read_bytes() == before
+    assert leftovers(written.parent) == []
+
+
 def test_failed_render_leaves_no_file_and_names_the_stage(write_audio, write_session, capsys):
     write_audio("a.wav", tone(seconds=3.0))
     path = write_session(SESSION.format(chain="[{type: test_exploding, id: bomb, after: 3}]", mixdown="mix.wav"))
