@@ -129,6 +129,24 @@ def test_other_sample_rate_is_resampled(write_session, write_audio):
     assert peak_hz == pytest.approx(1000, abs=2)
 
 
+def test_stems_are_written_at_the_output_rate_like_the_mix(write_session, stems):
+    import soundfile as sf
+
+    path = write_session(BASE.replace("  mixdown: out/mix.wav\n",
+                                      "  mixdown: out/mix.wav\n  stems: out/stems\n  sample_rate: 44100\n"
+                                      "  bit_depth: float\n"))
+    host.load_session(path).render()
+    mix, mix_rate = sf.read(path.parent / "out" / "mix.wav")
+    parts = {name: sf.read(path.parent / "out" / "stems" / f"{name}.wav") for name in ("vocals", "bass")}
+    assert mix_rate == 44100 and {rate for _, rate in parts.values()} == {44100}
+    assert {len(data) for data, _ in parts.values()} == {len(mix)} and abs(len(mix) - 44100) <= 1
+    total = parts["vocals"][0] + parts["bass"][0]
+    assert np.max(np.abs(total - mix)) < 1e-6  # the stems still sum to the mix, sample for sample
+    vocal = parts["vocals"][0][4410:-4410, 0]
+    spectrum = np.abs(np.fft.rfft(vocal * np.hanning(len(vocal))))
+    assert np.argmax(spectrum) * 44100 / len(vocal) == pytest.approx(440, abs=2)
+
+
 # -- fuzzing: whatever the file says, the CLI answers with 0 or 2, never a traceback -----------
 yaml_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_subnormal=False),  # loaded plugins set flush-to-zero

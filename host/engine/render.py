@@ -224,7 +224,7 @@ def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | None
 
 
 def _stem_writers(graph: Graph, settings: dict[str, Any]) -> dict[str, AtomicWriter]:
-    """One writer per track (folders made by `check_outputs`)."""
+    """One writer per track, at the mixdown's output rate (folders made by `check_outputs`)."""
     if not settings.get("stems"):
         return {}
     for node in graph.tracks:
@@ -234,7 +234,8 @@ def _stem_writers(graph: Graph, settings: dict[str, Any]) -> dict[str, AtomicWri
         for node in graph.tracks:
             writers[node.name] = AtomicWriter(
                 stem_path(settings, node.name), graph.sample_rate, 2, settings["format"],
-                settings.get("bit_depth", 24), dither=bool(settings.get("dither", True)))
+                settings.get("bit_depth", 24), dither=bool(settings.get("dither", True)),
+                file_rate=settings.get("sample_rate"))
     except BaseException:
         for writer in writers.values():  # the ones opened before the failure leave no temp files
             writer.abort()
