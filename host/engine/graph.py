@@ -22,6 +22,7 @@ from ..automation import Lane
 from ..dsp.mixing import mix_static
 from ..dsp.pan_law import balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
+from ..errors import SessionError
 from ..plan import StripPlan
 from ..registry import Parameter, Registry
 from ..session import Session
@@ -153,7 +154,7 @@ class StripNode:
     def prepare(self, sample_rate: float, max_block: int) -> None:
         channels = self.chain.prepare(sample_rate, max_block, self.in_channels)
         if channels not in (1, 2):
-            raise ValueError(f"{self.address}: a chain must end mono or stereo")
+            raise self._channels_error(channels)
         self.chain_channels = channels
         for c in self.controls():
             c.prepare(sample_rate, max_block)
@@ -165,6 +166,16 @@ class StripNode:
         self._dests = np.array([edge.dest for edge in self.edges], dtype=np.int64)
         self._pre = np.zeros((2, max_block))
         self._scratch = np.zeros((2, max_block))
+
+    def _channels_error(self, channels: int) -> SessionError:
+        """Point at the stage that made the channel count (in its session or chain file)."""
+        culprit = next((slot for slot in reversed(self.chain.slots) if slot.out_channels != slot.in_channels), None)
+        where = culprit.built.plan.where if culprit is not None else self.plan.where.at("chain")
+        made_by = f" (stage {culprit.address} outputs them)" if culprit is not None else ""
+        return where.error(f"the chain of {self.address} ends with {channels} channels{made_by}; "
+                           "a strip's chain must end mono or stereo",
+                           hint="configure the stage for a stereo output, or follow it with a stage "
+                                "that mixes down to stereo")
 
     def reset(self) -> None:
         self.chain.reset()

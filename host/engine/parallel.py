@@ -9,6 +9,7 @@ block k.  Memory stays bounded: only two blocks per worker are in flight.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -21,6 +22,8 @@ import numpy as np
 
 from ..errors import MixhostError, RenderError
 from .graph import Graph
+
+log = logging.getLogger(__name__)
 
 SLOTS = 2
 POLL_S = 0.5
@@ -94,6 +97,8 @@ class _Worker:
                     raise RenderError(f"a render worker died (exit code {self.process.exitcode})") from None
                 continue
             if isinstance(reply, tuple) and reply and reply[0] == "error":
+                if reply[2]:  # for a bug report (`mixhost -vv`); the user sees the clean message
+                    log.debug("render worker traceback:\n%s", reply[2])
                 raise reply[1]
             return int(reply)
 
@@ -184,6 +189,8 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
         shm.close()
         graph.close()
     except MixhostError as error:
-        replies.put(("error", error))
+        replies.put(("error", error, ""))
     except BaseException as error:  # noqa: BLE001 - hand any failure to the parent, which raises it
-        replies.put(("error", RenderError(f"render worker failed: {error}\n{traceback.format_exc()}")))
+        failure = RenderError(f"a render worker failed: {type(error).__name__}: {error}",
+                              hint="`mixhost -vv render ...` logs its traceback; `-j 1` renders in one process")
+        replies.put(("error", failure, traceback.format_exc()))

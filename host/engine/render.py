@@ -114,8 +114,8 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
     check_outputs(session, settings)
     started = time.perf_counter()
     graph = Graph(session)
-    graph.prepare()
     try:
+        graph.prepare()
         analysis = analysis_stages(graph)
         workers = choose_workers(workers, graph, settings)
         if any(stage in analysis for node in graph.tracks for stage in _stages_of(node)):
