@@ -11,7 +11,7 @@ import host
 from host import scales
 from host.errors import ParameterError
 from host.registry import ParamSpec, Registry, boolean, enum
-from tests.conftest import read_mix
+from tests.conftest import read_mix, rms_db, tone
 
 SESSION = """
 session: {{block_size: {block}}}
@@ -53,6 +53,41 @@ def test_two_workers_render_what_one_renders(write_session, many_tracks):
     assert one.shape == two.shape
     assert np.max(np.abs(one - two)) < 1e-6  # float32 file resolution
     assert np.sqrt(np.mean(one ** 2)) > 0.01
+
+
+EDITED = """
+tracks:
+  left: {source: hi.wav, pan: -1}
+  right: {source: lo.wav, pan: 1}
+outputs: {mixdown: mix.wav, bit_depth: float}
+automation:
+  tracks/left/gain_db:
+    points: [[0, -3], [2, -9]]
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_render_the_session_as_edited_in_memory(write_audio, write_session, tmp_path, monkeypatch, method):
+    """Values set through the API and a lane edited in memory reach the workers, not the file's."""
+    from host.engine import parallel
+
+    write_audio("hi.wav", tone(1000, seconds=2.0))
+    write_audio("lo.wav", tone(300, seconds=2.0))
+    path = write_session(EDITED)
+    host.load_session(path).render(tmp_path / "disk", workers=1)
+    session = host.load_session(path)
+    session.set("tracks/right/gain_db", -6)
+    next(lane for lane in session.lanes if lane.address == "tracks/left/gain_db").values -= 4.0
+    monkeypatch.setattr(parallel, "_start_method", lambda graph: method)
+    mixes = {}
+    for workers in (1, 2):
+        assert session.render(tmp_path / f"w{workers}", workers=workers).workers == workers
+        mixes[workers] = read_mix(tmp_path / f"w{workers}" / "mix.wav")
+    disk = read_mix(tmp_path / "disk" / "mix.wav")
+    assert np.max(np.abs(mixes[1] - mixes[2])) < 1e-6
+    # hard-panned: the left channel is the automated track alone, the right the other
+    for channel, change_db in [(0, -4.0), (1, -6.0)]:
+        assert rms_db(mixes[2][:, channel]) - rms_db(disk[:, channel]) == pytest.approx(change_db, abs=0.01)
 
 
 @pytest.mark.parametrize("block", [128, 1000, 8192])
