@@ -156,3 +156,26 @@ def test_engine_side_changes_are_delivered_by_the_control_thread():
     worker.start()
     worker.join()
     assert seen == [("automation", "control")]
+
+
+def test_engine_side_writes_allocate_nothing_and_coalesce():
+    import tracemalloc
+
+    reg = make_registry()
+    seen = []
+    reg.observe(seen.append)
+    param = reg.param("tracks/v/gain_db")
+    reg.set_deferred(param, 0.0)  # first call: any lazy set-up happens outside the measurement
+    values = [float(-i % 120) for i in range(20_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for value in values:
+            reg.set_deferred(param, value)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1024  # a queue of 20 000 changes would hold megabytes
+    assert reg.pending_count == 1
+    assert reg.dispatch_pending() == 1
+    assert [(c.address, c.value, c.source) for c in seen] == [("tracks/v/gain_db", values[-1], "automation")]
