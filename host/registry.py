@@ -21,6 +21,7 @@ waits is at most one change per parameter (controllers only need the latest).
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,8 @@ import numpy as np
 from . import scales
 from .errors import ParameterError
 from .suggest import did_you_mean
+
+log = logging.getLogger(__name__)
 
 ValueLike = float | int | bool | str
 
@@ -339,7 +342,11 @@ class Registry:
             if entry.skip_source is not None and entry.skip_source == change.source:
                 continue
             if entry.pattern is None or fnmatch.fnmatchcase(change.address, entry.pattern):
-                entry.callback(change)
+                try:
+                    entry.callback(change)
+                except Exception:  # one broken observer (a controller gone away) must not stop the others
+                    log.warning("observer %r failed on %s = %g (from %s)", entry.callback, change.address,
+                                change.value, change.source, exc_info=log.isEnabledFor(logging.DEBUG))
 
     # -- export --------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:

@@ -74,8 +74,10 @@ class Session:
     def params(self) -> list[dict[str, Any]]:
         return self.registry.table()
 
-    def observe(self, callback: Callable[[Change], None], pattern: str | None = None) -> Callable[[], None]:
-        return self.registry.observe(callback, pattern)
+    def observe(self, callback: Callable[[Change], None], pattern: str | None = None, *,
+                skip_source: str | None = None) -> Callable[[], None]:
+        """Call ``callback(change)`` on changes matching ``pattern``, except those from ``skip_source``."""
+        return self.registry.observe(callback, pattern, skip_source=skip_source)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -263,6 +265,11 @@ def _lanes(session: Session, automation: Mapping[str, Any]) -> list[Lane]:
     return lanes
 
 
+# Changes the engine makes by itself (automation playback, a safety mute of a failing track): the
+# mix as the user set it, which `save` writes, does not include them.
+ENGINE_SOURCES = frozenset({"automation", "engine"})
+
+
 class _DocumentSync:
     """Keeps the YAML document in step with parameter changes, so `save` writes them."""
 
@@ -270,7 +277,7 @@ class _DocumentSync:
         self.session = session
 
     def __call__(self, change: Change) -> None:
-        if change.source == "automation":
+        if change.source in ENGINE_SOURCES:
             return
         param = self.session.registry.param(change.address)
         if param.doc_path is None:

@@ -145,6 +145,39 @@ def test_observers_see_sources_and_skip_their_own():
     assert reg.get("tracks/v/gain_db") == pytest.approx(12 + 80 * np.log10(0.5))
 
 
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_failing_observer_breaks_neither_the_setter_nor_the_others(caplog, deferred):
+    reg = make_registry()
+    before, after = [], []
+
+    def broken(change) -> None:
+        raise ConnectionError("controller unplugged")
+
+    reg.observe(before.append)
+    reg.observe(broken)
+    reg.observe(after.append)
+    with caplog.at_level("WARNING", logger="host.registry"):
+        if deferred:
+            reg.set_deferred(reg.param("tracks/v/gain_db"), -4.0)
+            assert reg.dispatch_pending() == 1
+        else:
+            reg.set("tracks/v/gain_db", -4.0)
+    assert reg.get("tracks/v/gain_db") == -4.0
+    assert [c.value for c in before] == [c.value for c in after] == [-4.0]
+    assert any("tracks/v/gain_db" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_session_observers_can_skip_their_own_changes(write_audio, write_session):
+    write_audio("hi.wav", tone(1000, seconds=0.1))
+    write_audio("lo.wav", tone(300, seconds=0.1))
+    session = host.load_session(write_session(EDITED))
+    seen = []
+    session.observe(seen.append, "tracks/*/gain_db", skip_source="midi:x-touch")
+    session.set("tracks/right/gain_db", -2, source="midi:x-touch")
+    session.set("tracks/right/gain_db", -3, source="osc:ipad")
+    assert [(c.value, c.source) for c in seen] == [(-3.0, "osc:ipad")]
+
+
 def test_engine_side_changes_are_delivered_by_the_control_thread():
     reg = make_registry()
     seen = []

@@ -60,6 +60,22 @@ def test_save_round_trip_keeps_comments_and_order(write_session, stems, tmp_path
     assert "    pan: 0.1\n" in text
 
 
+@pytest.mark.parametrize("source,saved", [("api", True), ("midi:x-touch", True), ("engine", False),
+                                           ("automation", False)])
+def test_save_keeps_what_the_user_set_not_what_the_engine_did(write_session, stems, tmp_path, source, saved):
+    """A safety mute or automation playback is not part of the mix the user saves."""
+    session = host.load_session(write_session(BASE))
+    mute = session.registry.param("tracks/bass/mute")
+    if source in ("engine", "automation"):
+        session.registry.set_deferred(mute, 1.0, source=source)
+        assert session.registry.dispatch_pending() == 1
+    else:
+        session.set("tracks/bass/mute", True, source=source)
+    assert session.get("tracks/bass/mute") is True
+    again = host.load_session(session.save(tmp_path / "saved.yaml"))
+    assert again.get("tracks/bass/mute") is saved
+
+
 ERRORS = [
     # (replace this, with this, expected in the message)
     ("    gain_db: -4.0", "    gian_db: -4.0", ['unknown key \'gian_db\'', 'did you mean "gain_db"', "session.yaml:8"]),
