@@ -29,7 +29,7 @@ def temp_beside(path: Path, suffix: str = ".partial") -> Path:
     except OSError as error:  # a read-only or missing folder is the user's to fix, not a crash
         raise OutputError(f"cannot write into the folder {path.parent}: {error.strerror or error}",
                           hint="check that it exists and is writable, or write somewhere else "
-                               "(`mixhost render -o DIR`)") from None
+                               "(for a render: `mixhost render -o DIR`)") from None
     try:
         mode = path.stat().st_mode & 0o777 if path.exists() else _DEFAULT_MODE
         os.fchmod(fd, mode)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import checks, yaml_doc
+from . import checks, relocation, yaml_doc
 from .automation import Lane
-from .errors import ParameterError, SessionError, UserInputError
+from .errors import OutputError, ParameterError, SessionError, UserInputError
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
 from .registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
 from .schema import GAIN_DB, PAN, session_schema
@@ -92,11 +92,22 @@ class Session:
         """Write the session (comments and key order kept) to ``path`` or its own file.
 
         Plugin states are written to files beside it (``<name>.plugins/``) and
-        referenced from each plugin entry's ``state:`` key.
+        referenced from each plugin entry's ``state:`` key.  Saved into another
+        folder, its relative paths (sources, chain files, plugins, MIDI files,
+        references) are rewritten to point at the same files from there;
+        ``outputs:`` stays relative, so the copy renders beside itself.
         """
         target = Path(path) if path is not None else self.path
-        self._save_plugin_states(target)
-        yaml_doc.save(self.document, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create the folder {target.parent}: {error.strerror}") from None
+        undo = relocation.relocate(self.document, self.plan.base_dir, target.absolute().parent)
+        try:
+            self._save_plugin_states(target)
+            yaml_doc.save(self.document, target)
+        finally:
+            relocation.restore(undo)  # this session still lives in its own folder
         return target
 
     def _save_plugin_states(self, target: Path) -> None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import host
 from host.cli import main
-from tests.conftest import tone
+from tests.conftest import read_mix, tone
 
 BASE = """\
 # The mixer's session: comments must survive a save.
@@ -243,3 +243,45 @@ def test_output_sample_rate_and_format(write_session, stems):
         peak = np.argmax(spectrum[band]) + band.start
         assert peak * bin_hz == pytest.approx(tone_hz, abs=2)
         assert spectrum[peak] > 1000 * np.median(spectrum)
+
+
+MOVABLE = """\
+session:
+  references: [refs/ref.wav, {path: refs/ref.wav, note: low end}]
+tracks:
+  vocals:
+    source: stems/v.wav       # stays the same file wherever the copy goes
+    chain:
+      - {chain: chains/trim.yaml}
+      - {chain: vocal-strip}
+  bass:
+    source: stems/b.wav
+    chain: house              # found in this session's chains/ folder
+outputs: {mixdown: out/mix.wav, bit_depth: float}
+"""
+
+
+def test_save_into_another_folder_keeps_relative_paths_pointing_at_the_same_files(write_session, write_audio,
+                                                                                   tmp_path):
+    write_audio("stems/v.wav", tone(440, channels=1))
+    write_audio("stems/b.wav", tone(110, channels=2))
+    write_audio("refs/ref.wav", tone(220))
+    (tmp_path / "chains").mkdir()
+    (tmp_path / "chains" / "trim.yaml").write_text("chain: [{type: gain, id: trim, params: {gain_db: -2}}]\n")
+    (tmp_path / "chains" / "house.yaml").write_text("chain: [{type: gain, id: house, params: {gain_db: -5}}]\n")
+    session = host.load_session(write_session(MOVABLE))
+    session.set("tracks/bass/house/gain_db", -7)
+    copy = session.save(tmp_path / "versions" / "v2" / "copy.yaml")
+    text = copy.read_text()
+    for moved in ("source: ../../stems/v.wav", "source: ../../stems/b.wav", "chain: ../../chains/trim.yaml",
+                  "chain: ../../chains/house.yaml", "[../../refs/ref.wav, {path: ../../refs/ref.wav",
+                  "{chain: vocal-strip}", "mixdown: out/mix.wav", "# stays the same file"):
+        assert moved in text, text
+    again = host.load_session(copy)
+    assert again.get("tracks/bass/house/gain_db") == -7
+    original = session.render(tmp_path / "a").outputs[0]
+    copied = again.render(tmp_path / "b").outputs[0]
+    assert np.array_equal(read_mix(original), read_mix(copied)) and np.abs(read_mix(original)).max() > 0.01
+    # the loaded session itself still lives in its own folder
+    mine = session.save().read_text()
+    assert "source: stems/v.wav" in mine and "chain: chains/trim.yaml" in mine and "../" not in mine
