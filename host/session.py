@@ -18,7 +18,7 @@ import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import checks, relocation, yaml_doc
-from .automation import Lane
+from .automation import Lane, soften_jumps
 from .errors import OutputError, ParameterError, SessionError, UserInputError
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
 from .registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
@@ -272,7 +272,11 @@ def _lanes(session: Session, automation: Mapping[str, Any]) -> list[Lane]:
                 raise at.error(f"point times must not go backwards ({time_s} s after {times[-1]} s)",
                                at=("points", index))
             times.append(float(time_s))
-        lanes.append(Lane(param, np.array(times), np.array(values), lane.get("interpolation", "linear")))
+        interpolation = lane.get("interpolation", "linear")
+        points = (np.array(times), np.array(values))
+        if interpolation == "linear":
+            points = soften_jumps(*points)
+        lanes.append(Lane(param, *points, interpolation))
     return lanes
 
 
