@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import OutputError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -22,7 +24,12 @@ def temp_beside(path: Path, suffix: str = ".partial") -> Path:
     mkstemp makes files private (0600); a mix or a session is for sharing, so
     the temp file takes the target's current mode, or the umask's default.
     """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as error:  # a read-only or missing folder is the user's to fix, not a crash
+        raise OutputError(f"cannot write into the folder {path.parent}: {error.strerror or error}",
+                          hint="check that it exists and is writable, or write somewhere else "
+                               "(for a render: `mixhost render -o DIR`)") from None
     try:
         mode = path.stat().st_mode & 0o777 if path.exists() else _DEFAULT_MODE
         os.fchmod(fd, mode)

@@ -133,12 +133,12 @@ class FileSource:
 SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
 
 
-def check_output_path(path: Path, inputs: list[Path]) -> None:
+def check_output_path(path: Path, inputs: list[Path], *, hint: str = "write the mix to another file") -> None:
     """Refuse to overwrite an input file, and make sure the folder can be created."""
     resolved = path.resolve()
     for source in inputs:
         if source.resolve() == resolved or (resolved.exists() and source.exists() and os.path.samefile(source, resolved)):
-            raise OutputError(f"output {path} is also an input ({source})", hint="write the mix to another file")
+            raise OutputError(f"output {path} is also an input ({source})", hint=hint)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -13,6 +13,33 @@ import numpy as np
 from .registry import Parameter
 
 SUB_BLOCK = 64  # the coarsest step for automated stage parameters, in samples
+JUMP_S = 0.010  # a jump in a linear lane (two points at one time) ramps over this long, like a smoothed step
+
+
+def soften_jumps(times_s: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A linear lane's vertical jumps as short ramps, so a jump written into a lane never clicks.
+
+    Points sharing a time become the value before and the value after (the
+    ones between are never heard); the ramp starts at that time and takes
+    JUMP_S, or half the gap to the next point if that is shorter.  A lane of
+    a few points, so a loop over points, not samples.
+    """
+    if len(times_s) < 2 or not bool(np.any(np.diff(times_s) == 0.0)):
+        return times_s, values
+    times, out = [float(times_s[0])], [float(values[0])]
+    for index in range(1, len(times_s)):
+        t, value = float(times_s[index]), float(values[index])
+        if len(times) >= 2 and times[-1] == times[-2] == t:
+            out[-1] = value  # a third point at the same time: only the last one lands
+            continue
+        times.append(t)
+        out.append(value)
+    for index in range(1, len(times)):
+        if times[index] == times[index - 1]:
+            later = [t for t in times[index + 1:] if t > times[index]]
+            gap = (later[0] - times[index]) / 2 if later else JUMP_S
+            times[index] += min(JUMP_S, gap)
+    return np.array(times), np.array(out)
 
 
 @dataclass

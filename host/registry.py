@@ -9,17 +9,21 @@ Values live in one preallocated ``float64`` array.  A control thread writes
 one element (atomic under the GIL); the audio thread reads ``values[slot]``
 at block start with no lock and no allocation.  Observers run in the thread
 that made the change, except for changes the engine itself makes
-(automation, ``deferred=True``): those are queued and delivered by
-:meth:`Registry.dispatch_pending`, called from a control thread, so the
-audio thread never runs observer code (which may do MIDI or network I/O).
+(automation, safety mutes: :meth:`Registry.set_deferred`): those are
+delivered by :meth:`Registry.dispatch_pending`, called from a control
+thread, so the audio thread never runs observer code (which may do MIDI or
+network I/O).  An engine write only stores the latest value per slot and
+raises the slot's dirty flag, in arrays allocated at registration: it
+allocates nothing, and however long a render runs without a dispatch, what
+waits is at most one change per parameter (controllers only need the latest).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,8 @@ import numpy as np
 from . import scales
 from .errors import ParameterError
 from .suggest import did_you_mean
+
+log = logging.getLogger(__name__)
 
 ValueLike = float | int | bool | str
 
@@ -181,10 +187,14 @@ class Registry:
     _params: dict[str, Parameter] = field(default_factory=dict)
     _observers: tuple[_ObserverEntry, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: deque[Change] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.values = np.zeros(self.capacity, dtype=np.float64)
+        # engine-side changes not yet delivered: the latest value and source per slot, and a flag
+        self._pending_values = np.zeros(self.capacity, dtype=np.float64)
+        self._pending_dirty = np.zeros(self.capacity, dtype=np.bool_)
+        self._pending_sources: list[str] = [""] * self.capacity
+        self._by_slot: list[Parameter] = []
         self._writer: Callable[[Parameter, float, str], None] | None = None
 
     # -- registration (build time, never from the audio thread) ------------
@@ -201,13 +211,23 @@ class Registry:
             raise ParameterError(f"{address}: registered twice; give the stages distinct ids")
         slot = len(self._params)
         if slot >= len(self.values):
-            grown = np.zeros(2 * len(self.values), dtype=np.float64)
-            grown[: len(self.values)] = self.values
-            self.values = grown
+            self._grow(2 * len(self.values))
         param = Parameter(address, spec, slot, tuple(doc_path) if doc_path is not None else None, owner)
         self._params[address] = param
+        self._by_slot.append(param)
         self.values[slot] = spec.default if value is None else value
         return param
+
+    def _grow(self, size: int) -> None:
+        def grown(old: np.ndarray) -> np.ndarray:
+            new = np.zeros(size, dtype=old.dtype)
+            new[: len(old)] = old
+            return new
+
+        self.values = grown(self.values)
+        self._pending_values = grown(self._pending_values)
+        self._pending_dirty = grown(self._pending_dirty)
+        self._pending_sources += [""] * (size - len(self._pending_sources))
 
     # -- lookup --------------------------------------------------------------
     def __contains__(self, address: object) -> bool:
@@ -257,10 +277,17 @@ class Registry:
         self._store(param, value, source)
 
     def set_deferred(self, param: Parameter, value: float, source: str = "automation") -> None:
-        """Engine-side write: no validation, observers delivered later by a control thread."""
-        self.values[param.slot] = value
-        if self._observers:
-            self._pending.append(Change(param.address, value, source))
+        """Engine-side write: no validation, no allocation; observers get it from `dispatch_pending`."""
+        slot = param.slot
+        self.values[slot] = value
+        self._pending_values[slot] = value
+        self._pending_sources[slot] = source
+        self._pending_dirty[slot] = True  # last: a dispatch that sees the flag finds the value in place
+
+    @property
+    def pending_count(self) -> int:
+        """Engine-side changes waiting for `dispatch_pending` (at most one per parameter)."""
+        return int(np.count_nonzero(self._pending_dirty))
 
     def route_writes(self, writer: Callable[[Parameter, float, str], None] | None) -> None:
         """Send control writes through ``writer`` instead of storing them at once (None: direct).
@@ -299,19 +326,27 @@ class Registry:
         return remove
 
     def dispatch_pending(self, limit: int = 10_000) -> int:
-        """Deliver queued engine-side changes to observers; returns how many."""
-        count = 0
-        while self._pending and count < limit:
-            self._notify(self._pending.popleft())
-            count += 1
-        return count
+        """Deliver the latest engine-side change of each parameter to observers; returns how many."""
+        dirty = self._pending_dirty
+        slots = np.flatnonzero(dirty)[:limit]
+        for slot in slots:
+            # clear the flag before reading the value: a write in between is delivered next time too
+            dirty[slot] = False
+            change = Change(self._by_slot[slot].address, float(self._pending_values[slot]),
+                            self._pending_sources[slot])
+            self._notify(change)
+        return len(slots)
 
     def _notify(self, change: Change) -> None:
         for entry in self._observers:
             if entry.skip_source is not None and entry.skip_source == change.source:
                 continue
             if entry.pattern is None or fnmatch.fnmatchcase(change.address, entry.pattern):
-                entry.callback(change)
+                try:
+                    entry.callback(change)
+                except Exception:  # one broken observer (a controller gone away) must not stop the others
+                    log.warning("observer %r failed on %s = %g (from %s)", entry.callback, change.address,
+                                change.value, change.source, exc_info=log.isEnabledFor(logging.DEBUG))
 
     # -- export --------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import checks, yaml_doc
-from .automation import Lane
-from .errors import ParameterError, SessionError, UserInputError
+from . import checks, relocation, yaml_doc
+from .automation import Lane, soften_jumps
+from .errors import OutputError, ParameterError, SessionError, UserInputError
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
 from .registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
 from .schema import GAIN_DB, PAN, session_schema
@@ -74,8 +74,10 @@ class Session:
     def params(self) -> list[dict[str, Any]]:
         return self.registry.table()
 
-    def observe(self, callback: Callable[[Change], None], pattern: str | None = None) -> Callable[[], None]:
-        return self.registry.observe(callback, pattern)
+    def observe(self, callback: Callable[[Change], None], pattern: str | None = None, *,
+                skip_source: str | None = None) -> Callable[[], None]:
+        """Call ``callback(change)`` on changes matching ``pattern``, except those from ``skip_source``."""
+        return self.registry.observe(callback, pattern, skip_source=skip_source)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -90,11 +92,22 @@ class Session:
         """Write the session (comments and key order kept) to ``path`` or its own file.
 
         Plugin states are written to files beside it (``<name>.plugins/``) and
-        referenced from each plugin entry's ``state:`` key.
+        referenced from each plugin entry's ``state:`` key.  Saved into another
+        folder, its relative paths (sources, chain files, plugins, MIDI files,
+        references) are rewritten to point at the same files from there;
+        ``outputs:`` stays relative, so the copy renders beside itself.
         """
         target = Path(path) if path is not None else self.path
-        self._save_plugin_states(target)
-        yaml_doc.save(self.document, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create the folder {target.parent}: {error.strerror}") from None
+        undo = relocation.relocate(self.document, self.plan.base_dir, target.absolute().parent)
+        try:
+            self._save_plugin_states(target)
+            yaml_doc.save(self.document, target)
+        finally:
+            relocation.restore(undo)  # this session still lives in its own folder
         return target
 
     def _save_plugin_states(self, target: Path) -> None:
@@ -259,8 +272,17 @@ def _lanes(session: Session, automation: Mapping[str, Any]) -> list[Lane]:
                 raise at.error(f"point times must not go backwards ({time_s} s after {times[-1]} s)",
                                at=("points", index))
             times.append(float(time_s))
-        lanes.append(Lane(param, np.array(times), np.array(values), lane.get("interpolation", "linear")))
+        interpolation = lane.get("interpolation", "linear")
+        points = (np.array(times), np.array(values))
+        if interpolation == "linear":
+            points = soften_jumps(*points)
+        lanes.append(Lane(param, *points, interpolation))
     return lanes
+
+
+# Changes the engine makes by itself (automation playback, a safety mute of a failing track): the
+# mix as the user set it, which `save` writes, does not include them.
+ENGINE_SOURCES = frozenset({"automation", "engine"})
 
 
 class _DocumentSync:
@@ -270,7 +292,7 @@ class _DocumentSync:
         self.session = session
 
     def __call__(self, change: Change) -> None:
-        if change.source == "automation":
+        if change.source in ENGINE_SOURCES:
             return
         param = self.session.registry.param(change.address)
         if param.doc_path is None:

@@ -108,3 +108,60 @@ def test_a_lane_starts_at_its_first_value_without_a_glide(write_audio, write_ses
     mix = read_mix(path.parent / "mix.wav")[:, 0]
     assert mix[0] == pytest.approx(0.5 * 10 ** (-12 / 20), rel=1e-6)
     assert np.ptp(mix) < 1e-6
+
+
+def test_long_automated_render_keeps_engine_changes_bounded(write_audio, write_session):
+    """Thousands of automated blocks with no control thread draining: one waiting change per parameter."""
+    write_audio("dc.wav", constant(20.0, 0.25))
+    path = write_session("""
+        session: {block_size: 128}
+        tracks:
+          a:
+            source: dc.wav
+            chain: [{type: gain, id: trim}]
+        outputs: {mixdown: mix.wav, bit_depth: float}
+        automation:
+          tracks/a/gain_db:
+            points: [[0, 0], [20, -12]]
+          tracks/a/trim/gain_db:
+            points: [[0, 0], [10, -6], [20, -3]]
+    """)
+    session = host.load_session(path)
+    seen = []
+    session.observe(seen.append, "tracks/a/*gain_db")
+    session.render(workers=1)
+    registry = session.registry
+    assert registry.pending_count == 2  # of len(registry) parameters: bounded by them, not by the length
+    assert seen == []  # the render thread never runs observers itself
+    assert registry.dispatch_pending() == 2
+    assert registry.pending_count == 0
+    final = {c.address: c.value for c in seen}
+    ends = {"tracks/a/gain_db": -12.0, "tracks/a/trim/gain_db": -3.0}
+    assert final == pytest.approx(ends, abs=0.01)  # the lanes' values at the end of the render
+    assert {c.source for c in seen} == {"automation"}
+
+
+@pytest.mark.parametrize("address", ["tracks/a/gain_db", "tracks/a/trim/gain_db"])
+@pytest.mark.parametrize("points", ["[[0, 0], [1, 0], [1, -20], [2, -20]]",
+                                    "[[0, 0], [1, 0], [1, -6], [1, -20], [2, -20]]"])
+def test_two_points_at_one_time_jump_as_a_short_ramp(write_audio, write_session, address, points):
+    """A vertical jump in a linear lane is played as a 10 ms ramp from that time, not a click."""
+    write_audio("dc.wav", constant(2.0))
+    path = write_session(f"""
+        tracks:
+          a:
+            source: dc.wav
+            chain: [{{type: gain, id: trim}}]
+        outputs: {{mixdown: mix.wav, bit_depth: float}}
+        automation:
+          {address}:
+            points: {points}
+    """)
+    host.load_session(path).render()
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    level_db = 20 * np.log10(mix / 0.5)
+    jump = SR  # 1.0 s
+    assert level_db[jump - 1] == pytest.approx(0.0, abs=0.01)
+    assert level_db[jump + 240] == pytest.approx(-10.0, abs=0.5)   # half-way through the ramp
+    assert np.max(np.abs(level_db[jump + 480 + 64:] + 20.0)) < 0.01
+    assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01             # no step: 0.45 spread over 480 samples

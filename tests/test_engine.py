@@ -11,7 +11,7 @@ import host
 from host import scales
 from host.errors import ParameterError
 from host.registry import ParamSpec, Registry, boolean, enum
-from tests.conftest import read_mix
+from tests.conftest import read_mix, rms_db, tone
 
 SESSION = """
 session: {{block_size: {block}}}
@@ -53,6 +53,41 @@ def test_two_workers_render_what_one_renders(write_session, many_tracks):
     assert one.shape == two.shape
     assert np.max(np.abs(one - two)) < 1e-6  # float32 file resolution
     assert np.sqrt(np.mean(one ** 2)) > 0.01
+
+
+EDITED = """
+tracks:
+  left: {source: hi.wav, pan: -1}
+  right: {source: lo.wav, pan: 1}
+outputs: {mixdown: mix.wav, bit_depth: float}
+automation:
+  tracks/left/gain_db:
+    points: [[0, -3], [2, -9]]
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_render_the_session_as_edited_in_memory(write_audio, write_session, tmp_path, monkeypatch, method):
+    """Values set through the API and a lane edited in memory reach the workers, not the file's."""
+    from host.engine import parallel
+
+    write_audio("hi.wav", tone(1000, seconds=2.0))
+    write_audio("lo.wav", tone(300, seconds=2.0))
+    path = write_session(EDITED)
+    host.load_session(path).render(tmp_path / "disk", workers=1)
+    session = host.load_session(path)
+    session.set("tracks/right/gain_db", -6)
+    next(lane for lane in session.lanes if lane.address == "tracks/left/gain_db").values -= 4.0
+    monkeypatch.setattr(parallel, "_start_method", lambda graph: method)
+    mixes = {}
+    for workers in (1, 2):
+        assert session.render(tmp_path / f"w{workers}", workers=workers).workers == workers
+        mixes[workers] = read_mix(tmp_path / f"w{workers}" / "mix.wav")
+    disk = read_mix(tmp_path / "disk" / "mix.wav")
+    assert np.max(np.abs(mixes[1] - mixes[2])) < 1e-6
+    # hard-panned: the left channel is the automated track alone, the right the other
+    for channel, change_db in [(0, -4.0), (1, -6.0)]:
+        assert rms_db(mixes[2][:, channel]) - rms_db(disk[:, channel]) == pytest.approx(change_db, abs=0.01)
 
 
 @pytest.mark.parametrize("block", [128, 1000, 8192])
@@ -110,6 +145,39 @@ def test_observers_see_sources_and_skip_their_own():
     assert reg.get("tracks/v/gain_db") == pytest.approx(12 + 80 * np.log10(0.5))
 
 
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_failing_observer_breaks_neither_the_setter_nor_the_others(caplog, deferred):
+    reg = make_registry()
+    before, after = [], []
+
+    def broken(change) -> None:
+        raise ConnectionError("controller unplugged")
+
+    reg.observe(before.append)
+    reg.observe(broken)
+    reg.observe(after.append)
+    with caplog.at_level("WARNING", logger="host.registry"):
+        if deferred:
+            reg.set_deferred(reg.param("tracks/v/gain_db"), -4.0)
+            assert reg.dispatch_pending() == 1
+        else:
+            reg.set("tracks/v/gain_db", -4.0)
+    assert reg.get("tracks/v/gain_db") == -4.0
+    assert [c.value for c in before] == [c.value for c in after] == [-4.0]
+    assert any("tracks/v/gain_db" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_session_observers_can_skip_their_own_changes(write_audio, write_session):
+    write_audio("hi.wav", tone(1000, seconds=0.1))
+    write_audio("lo.wav", tone(300, seconds=0.1))
+    session = host.load_session(write_session(EDITED))
+    seen = []
+    session.observe(seen.append, "tracks/*/gain_db", skip_source="midi:x-touch")
+    session.set("tracks/right/gain_db", -2, source="midi:x-touch")
+    session.set("tracks/right/gain_db", -3, source="osc:ipad")
+    assert [(c.value, c.source) for c in seen] == [(-3.0, "osc:ipad")]
+
+
 def test_engine_side_changes_are_delivered_by_the_control_thread():
     reg = make_registry()
     seen = []
@@ -121,3 +189,26 @@ def test_engine_side_changes_are_delivered_by_the_control_thread():
     worker.start()
     worker.join()
     assert seen == [("automation", "control")]
+
+
+def test_engine_side_writes_allocate_nothing_and_coalesce():
+    import tracemalloc
+
+    reg = make_registry()
+    seen = []
+    reg.observe(seen.append)
+    param = reg.param("tracks/v/gain_db")
+    reg.set_deferred(param, 0.0)  # first call: any lazy set-up happens outside the measurement
+    values = [float(-i % 120) for i in range(20_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for value in values:
+            reg.set_deferred(param, value)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1024  # a queue of 20 000 changes would hold megabytes
+    assert reg.pending_count == 1
+    assert reg.dispatch_pending() == 1
+    assert [(c.address, c.value, c.source) for c in seen] == [("tracks/v/gain_db", values[-1], "automation")]

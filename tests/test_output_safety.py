@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -38,6 +41,38 @@ class Exploding(Stage):
         return block
 
 
+PARENT_PID = os.getpid()
+
+
+@register_stage
+class Quad(Stage):
+    """Test stage with a four-channel output."""
+
+    type_name = "test_quad"
+    PARAMS: ClassVar[tuple] = ()
+
+    def output_channels(self, input_channels: int) -> int:
+        return 4
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        return np.repeat(block[:1], 4, axis=0)
+
+
+@register_stage
+class FailsInWorkers(Stage):
+    """Test stage that fails to prepare in a render worker process only (a bug there, not bad input)."""
+
+    type_name = "test_fails_in_workers"
+    PARAMS: ClassVar[tuple] = ()
+
+    def _prepare(self) -> None:
+        if os.getpid() != PARENT_PID:
+            raise RuntimeError("worker-only failure")
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        return block
+
+
 session_schema.cache_clear()
 
 SESSION = """
@@ -60,6 +95,24 @@ def test_output_equal_to_an_input_is_refused(write_audio, write_session, capsys)
     assert main(["render", str(path)]) == 2
     assert "is also an input" in capsys.readouterr().err
     assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("source,outputs,expected", [
+    ("a.wav", "{mixdown: a.wav}", "is also an input"),
+    ("a.wav", "{mixdown: out/mix.wav, stems: .}", "is also an input"),
+    ("stems/a.wav", "{mixdown: mix.wav, stems: stems}", "is also an input"),
+    ("a.wav", "{mixdown: stems/a.wav, stems: stems}", "two outputs would both be written"),
+])
+def test_outputs_never_overwrite_an_input_or_each_other(write_audio, write_session, capsys, source, outputs,
+                                                         expected):
+    written = write_audio(source, tone(seconds=0.5))
+    before = written.read_bytes()
+    path = write_session(f"tracks:\n  a: {{source: {source}}}\noutputs: {outputs}\n")
+    assert main(["render", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert expected in message and "hint:" in message and "Traceback" not in message
+    assert written.read_bytes() == before
+    assert leftovers(written.parent) == []
 
 
 def test_failed_render_leaves_no_file_and_names_the_stage(write_audio, write_session, capsys):
@@ -128,3 +181,50 @@ def test_outputs_and_saved_sessions_are_not_private(write_audio, write_session, 
         os.umask(old)
     assert mix.stat().st_mode & 0o777 == 0o644
     assert saved.stat().st_mode & 0o777 == 0o644
+
+
+# -- failures a user can cause, or meet, end in a message and an exit code, never a traceback -----------
+def test_unwritable_output_folder_is_an_output_error(write_audio, write_session, tmp_path, capsys, monkeypatch):
+    write_audio("a.wav", tone(seconds=0.5))
+    path = write_session(SESSION.format(chain="[]", mixdown="mix.wav"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # root may write anywhere: refuse as the OS refuses everyone else
+        real = tempfile.mkstemp
+
+        def mkstemp(*args, **kwargs):
+            if Path(kwargs["dir"]) == locked:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(locked))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    assert main(["render", str(path), "-o", str(locked)]) == 2
+    message = capsys.readouterr().err
+    assert f"cannot write into the folder {locked}" in message and "hint:" in message
+    assert "Traceback" not in message
+    assert list(locked.iterdir()) == []
+
+
+def test_chain_ending_with_four_channels_names_the_stage(write_audio, write_session, capsys):
+    write_audio("a.wav", tone(seconds=0.5))
+    path = write_session(SESSION.format(chain="[{type: gain}, {type: test_quad, id: quad}]", mixdown="mix.wav"))
+    assert main(["render", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert "Traceback" not in message
+    assert "session.yaml:4" in message and "tracks/a/quad" in message and "4 channels" in message, message
+    assert not (path.parent / "mix.wav").exists()
+
+
+def test_failed_render_worker_gives_a_clean_message(write_audio, write_session, capsys, caplog):
+    write_audio("a.wav", tone(seconds=1.0))
+    write_audio("b.wav", tone(seconds=1.0))
+    path = write_session("tracks:\n  a: {source: a.wav, chain: [{type: test_fails_in_workers}]}\n"
+                         "  b: {source: b.wav}\noutputs: {mixdown: mix.wav}\n")
+    with caplog.at_level(logging.DEBUG, logger="host.engine.parallel"):
+        assert main(["render", str(path), "-j", "2", "--no-progress"]) == 1
+    message = capsys.readouterr().err
+    assert "a render worker failed: RuntimeError: worker-only failure" in message
+    assert "Traceback" not in message
+    assert any("Traceback" in record.getMessage() for record in caplog.records)  # kept for -vv
+    assert not (path.parent / "mix.wav").exists() and leftovers(path.parent) == []

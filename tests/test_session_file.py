@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import host
 from host.cli import main
-from tests.conftest import tone
+from tests.conftest import read_mix, tone
 
 BASE = """\
 # The mixer's session: comments must survive a save.
@@ -60,6 +60,22 @@ def test_save_round_trip_keeps_comments_and_order(write_session, stems, tmp_path
     assert "    pan: 0.1\n" in text
 
 
+@pytest.mark.parametrize("source,saved", [("api", True), ("midi:x-touch", True), ("engine", False),
+                                           ("automation", False)])
+def test_save_keeps_what_the_user_set_not_what_the_engine_did(write_session, stems, tmp_path, source, saved):
+    """A safety mute or automation playback is not part of the mix the user saves."""
+    session = host.load_session(write_session(BASE))
+    mute = session.registry.param("tracks/bass/mute")
+    if source in ("engine", "automation"):
+        session.registry.set_deferred(mute, 1.0, source=source)
+        assert session.registry.dispatch_pending() == 1
+    else:
+        session.set("tracks/bass/mute", True, source=source)
+    assert session.get("tracks/bass/mute") is True
+    again = host.load_session(session.save(tmp_path / "saved.yaml"))
+    assert again.get("tracks/bass/mute") is saved
+
+
 ERRORS = [
     # (replace this, with this, expected in the message)
     ("    gain_db: -4.0", "    gian_db: -4.0", ['unknown key \'gian_db\'', 'did you mean "gain_db"', "session.yaml:8"]),
@@ -92,9 +108,10 @@ def test_bad_session_gives_one_clear_message(write_session, stems, capsys, old, 
     ("missing", ["audio file not found", "session.yaml:7"]),
     ("empty", ["zero length", "session.yaml:7"]),
     ("nan", ["NaN or Inf at 0.500 s", "session.yaml:7"]),
-    ("channels", ["3 channels", "mono or stereo"]),
+    ("channels", ["3 channels", "mono or stereo", "session.yaml:7"]),
 ])
-def test_bad_audio_is_reported_not_raised(write_session, write_audio, capsys, problem, expected):
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_bad_audio_is_reported_not_raised(write_session, write_audio, capsys, problem, expected, command):
     write_audio("b.wav", tone(110, channels=2))
     if problem == "empty":
         write_audio("v.wav", np.zeros((0, 1)))
@@ -105,8 +122,7 @@ def test_bad_audio_is_reported_not_raised(write_session, write_audio, capsys, pr
     elif problem == "channels":
         write_audio("v.wav", np.zeros((100, 3)))
     path = write_session(BASE)
-    assert main(["validate", str(path)]) == 2
-    assert main(["render", str(path)]) == 2
+    assert main([command, str(path)]) == 2
     message = capsys.readouterr().err
     assert "Traceback" not in message
     for part in expected:
@@ -127,6 +143,24 @@ def test_other_sample_rate_is_resampled(write_session, write_audio):
     spectrum = np.abs(np.fft.rfft(left * np.hanning(len(left))))
     peak_hz = np.argmax(spectrum) * 48000 / len(left)
     assert peak_hz == pytest.approx(1000, abs=2)
+
+
+def test_stems_are_written_at_the_output_rate_like_the_mix(write_session, stems):
+    import soundfile as sf
+
+    path = write_session(BASE.replace("  mixdown: out/mix.wav\n",
+                                      "  mixdown: out/mix.wav\n  stems: out/stems\n  sample_rate: 44100\n"
+                                      "  bit_depth: float\n"))
+    host.load_session(path).render()
+    mix, mix_rate = sf.read(path.parent / "out" / "mix.wav")
+    parts = {name: sf.read(path.parent / "out" / "stems" / f"{name}.wav") for name in ("vocals", "bass")}
+    assert mix_rate == 44100 and {rate for _, rate in parts.values()} == {44100}
+    assert {len(data) for data, _ in parts.values()} == {len(mix)} and abs(len(mix) - 44100) <= 1
+    total = parts["vocals"][0] + parts["bass"][0]
+    assert np.max(np.abs(total - mix)) < 1e-6  # the stems still sum to the mix, sample for sample
+    vocal = parts["vocals"][0][4410:-4410, 0]
+    spectrum = np.abs(np.fft.rfft(vocal * np.hanning(len(vocal))))
+    assert np.argmax(spectrum) * 44100 / len(vocal) == pytest.approx(440, abs=2)
 
 
 # -- fuzzing: whatever the file says, the CLI answers with 0 or 2, never a traceback -----------
@@ -209,3 +243,45 @@ def test_output_sample_rate_and_format(write_session, stems):
         peak = np.argmax(spectrum[band]) + band.start
         assert peak * bin_hz == pytest.approx(tone_hz, abs=2)
         assert spectrum[peak] > 1000 * np.median(spectrum)
+
+
+MOVABLE = """\
+session:
+  references: [refs/ref.wav, {path: refs/ref.wav, note: low end}]
+tracks:
+  vocals:
+    source: stems/v.wav       # stays the same file wherever the copy goes
+    chain:
+      - {chain: chains/trim.yaml}
+      - {chain: vocal-strip}
+  bass:
+    source: stems/b.wav
+    chain: house              # found in this session's chains/ folder
+outputs: {mixdown: out/mix.wav, bit_depth: float}
+"""
+
+
+def test_save_into_another_folder_keeps_relative_paths_pointing_at_the_same_files(write_session, write_audio,
+                                                                                   tmp_path):
+    write_audio("stems/v.wav", tone(440, channels=1))
+    write_audio("stems/b.wav", tone(110, channels=2))
+    write_audio("refs/ref.wav", tone(220))
+    (tmp_path / "chains").mkdir()
+    (tmp_path / "chains" / "trim.yaml").write_text("chain: [{type: gain, id: trim, params: {gain_db: -2}}]\n")
+    (tmp_path / "chains" / "house.yaml").write_text("chain: [{type: gain, id: house, params: {gain_db: -5}}]\n")
+    session = host.load_session(write_session(MOVABLE))
+    session.set("tracks/bass/house/gain_db", -7)
+    copy = session.save(tmp_path / "versions" / "v2" / "copy.yaml")
+    text = copy.read_text()
+    for moved in ("source: ../../stems/v.wav", "source: ../../stems/b.wav", "chain: ../../chains/trim.yaml",
+                  "chain: ../../chains/house.yaml", "[../../refs/ref.wav, {path: ../../refs/ref.wav",
+                  "{chain: vocal-strip}", "mixdown: out/mix.wav", "# stays the same file"):
+        assert moved in text, text
+    again = host.load_session(copy)
+    assert again.get("tracks/bass/house/gain_db") == -7
+    original = session.render(tmp_path / "a").outputs[0]
+    copied = again.render(tmp_path / "b").outputs[0]
+    assert np.array_equal(read_mix(original), read_mix(copied)) and np.abs(read_mix(original)).max() > 0.01
+    # the loaded session itself still lives in its own folder
+    mine = session.save().read_text()
+    assert "source: stems/v.wav" in mine and "chain: chains/trim.yaml" in mine and "../" not in mine

@@ -1,4 +1,4 @@
-"""`mixhost params SESSION [--json] [--set ADDRESS=VALUE ...]`"""
+"""`mixhost params SESSION [--json] [--match GLOB]`"""
 
 from __future__ import annotations
 

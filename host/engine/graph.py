@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ..audio_io import FileSource, probe
+from ..audio_io import AudioInfo, FileSource, probe
 from ..automation import Lane
 from ..dsp.mixing import mix_static
 from ..dsp.pan_law import balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
+from ..errors import AudioInputError, SessionError
 from ..plan import StripPlan
 from ..registry import Parameter, Registry
 from ..session import Session
@@ -153,7 +154,7 @@ class StripNode:
     def prepare(self, sample_rate: float, max_block: int) -> None:
         channels = self.chain.prepare(sample_rate, max_block, self.in_channels)
         if channels not in (1, 2):
-            raise ValueError(f"{self.address}: a chain must end mono or stereo")
+            raise self._channels_error(channels)
         self.chain_channels = channels
         for c in self.controls():
             c.prepare(sample_rate, max_block)
@@ -165,6 +166,16 @@ class StripNode:
         self._dests = np.array([edge.dest for edge in self.edges], dtype=np.int64)
         self._pre = np.zeros((2, max_block))
         self._scratch = np.zeros((2, max_block))
+
+    def _channels_error(self, channels: int) -> SessionError:
+        """Point at the stage that made the channel count (in its session or chain file)."""
+        culprit = next((slot for slot in reversed(self.chain.slots) if slot.out_channels != slot.in_channels), None)
+        where = culprit.built.plan.where if culprit is not None else self.plan.where.at("chain")
+        made_by = f" (stage {culprit.address} outputs them)" if culprit is not None else ""
+        return where.error(f"the chain of {self.address} ends with {channels} channels{made_by}; "
+                           "a strip's chain must end mono or stereo",
+                           hint="configure the stage for a stereo output, or follow it with a stage "
+                                "that mixes down to stereo")
 
     def reset(self) -> None:
         self.chain.reset()
@@ -249,6 +260,15 @@ class StripNode:
         accumulators[edge.dest, :, :frames] += signal
 
 
+def _at_source(node: StripNode, error: AudioInputError) -> AudioInputError:
+    """An audio problem, reported at the track's `source:` line in the session file."""
+    if error.line is not None or "source" not in node.plan.settings:
+        return error
+    located = node.plan.where.at("source").error(error.message, hint=error.hint, cls=AudioInputError)
+    assert isinstance(located, AudioInputError)
+    return located
+
+
 class Graph:
     """The whole mix for one session; see the module docstring."""
 
@@ -282,12 +302,17 @@ class Graph:
                 node.source_latency = instrument.latency
                 node.source = instrument if node in self.active else None
                 continue
-            source = node.plan.settings.get("source")
-            if source is not None:
-                info = probe(self.session.plan.base_dir / source)
+            if node.plan.settings.get("source") is not None:
+                info = self._probe(node)
                 node.in_channels = info.channels
                 if node in self.active:
                     node.source = FileSource(info, self.sample_rate)
+
+    def _probe(self, node: StripNode) -> AudioInfo:
+        try:
+            return probe(self.session.plan.base_dir / str(node.plan.settings["source"]))
+        except AudioInputError as error:
+            raise _at_source(node, error) from None
 
     def prepare(self) -> None:
         self.open_sources()
@@ -324,7 +349,7 @@ class Graph:
         lengths = [i.frames or 0 for i in self.session.instruments.values()]
         for node in self.tracks:
             if node.plan.settings.get("source"):
-                info = probe(self.session.plan.base_dir / node.plan.settings["source"])
+                info = self._probe(node)
                 lengths.append(int(np.ceil(info.frames * self.sample_rate / info.sample_rate)))
         return max(lengths, default=0)
 
@@ -361,7 +386,10 @@ class Graph:
         for node in self.active:
             block = node._input[:, :frames]
             if node.source is not None:
-                node.source.read(block)
+                try:
+                    node.source.read(block)
+                except AudioInputError as error:  # NaN/Inf found while streaming
+                    raise _at_source(node, error) from None
             else:
                 block.fill(0.0)
             forced = any_solo and node.solo_slot is not None and values[node.solo_slot] < 0.5

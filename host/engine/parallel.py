@@ -1,14 +1,16 @@
 """Offline rendering on several cores: tracks in worker processes, the mix in this one.
 
-Each worker loads the session, builds the same graph and runs
-``process_tracks`` for its share of the tracks into a double-buffered
-shared-memory accumulator; the main process adds the workers' accumulators
+Each worker gets the session as it is in memory (forked, or loaded from its
+file and given the current values and automation lanes), builds the same
+graph and runs ``process_tracks`` for its share of the tracks into a
+double-buffered shared-memory accumulator; the main process adds the workers' accumulators
 and runs ``mix``.  Workers render block k+1 while the main process mixes
 block k.  Memory stays bounded: only two blocks per worker are in flight.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -19,8 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from ..automation import Lane
 from ..errors import MixhostError, RenderError
+from ..registry import Registry
 from .graph import Graph
+
+log = logging.getLogger(__name__)
 
 SLOTS = 2
 POLL_S = 0.5
@@ -94,6 +100,8 @@ class _Worker:
                     raise RenderError(f"a render worker died (exit code {self.process.exitcode})") from None
                 continue
             if isinstance(reply, tuple) and reply and reply[0] == "error":
+                if reply[2]:  # for a bug report (`mixhost -vv`); the user sees the clean message
+                    log.debug("render worker traceback:\n%s", reply[2])
                 raise reply[1]
             return int(reply)
 
@@ -122,7 +130,8 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
     block = graph.block_size
     chunk = block * max(1, CHUNK_FRAMES // block)
     shape = (SLOTS, len(graph.buses) + 1, 2, chunk)
-    base = {"block_size": block, "values": session.values_snapshot()}
+    # the session as it is in memory: values set through the API and edited lanes, not the file's
+    base = {"block_size": block, "values": session.values_snapshot(), "lanes": _lanes_snapshot(session.lanes)}
     if method == "fork":
         base["session"] = session  # inherited, not pickled
     else:
@@ -159,6 +168,18 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
             w.close()
 
 
+LaneData = tuple[str, np.ndarray, np.ndarray, str]
+
+
+def _lanes_snapshot(lanes: list[Lane]) -> list[LaneData]:
+    return [(lane.address, lane.times_s.copy(), lane.values.copy(), lane.interpolation) for lane in lanes]
+
+
+def _lanes_from(registry: Registry, data: list[LaneData]) -> list[Lane]:
+    return [Lane(registry.param(address), times, values, interpolation)
+            for address, times, values, interpolation in data]
+
+
 def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], requests: Any,
                  replies: Any) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -167,6 +188,7 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
 
         session = job.get("session") or load_session(job["session_path"])
         session.apply_snapshot(job["values"])
+        session.lanes = _lanes_from(session.registry, job["lanes"])
         block = job["block_size"]
         graph = Graph(session, block_size=block, tracks=set(job["tracks"]))
         graph.prepare()
@@ -184,6 +206,8 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
         shm.close()
         graph.close()
     except MixhostError as error:
-        replies.put(("error", error))
+        replies.put(("error", error, ""))
     except BaseException as error:  # noqa: BLE001 - hand any failure to the parent, which raises it
-        replies.put(("error", RenderError(f"render worker failed: {error}\n{traceback.format_exc()}")))
+        failure = RenderError(f"a render worker failed: {type(error).__name__}: {error}",
+                              hint="`mixhost -vv render ...` logs its traceback; `-j 1` renders in one process")
+        replies.put(("error", failure, traceback.format_exc()))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..audio_io import AtomicWriter, check_output_path
+from ..errors import OutputError
 from ..session import Session
 from .graph import Graph
 from .parallel import mix_needs_tracks, render_blocks
@@ -57,6 +58,43 @@ def output_settings(session: Session, out_dir: Path | None) -> dict[str, Any]:
     return outputs
 
 
+def input_files(session: Session) -> list[Path]:
+    """Every file the render reads audio or MIDI from: none of them may be written over."""
+    base = session.plan.base_dir
+    found = []
+    for track in session.plan.tracks:
+        if track.settings.get("source"):
+            found.append(base / str(track.settings["source"]))
+        midi = (track.settings.get("instrument") or {}).get("midi")
+        if midi:
+            found.append(base / Path(str(midi)).expanduser())
+    return found
+
+
+def stem_path(settings: dict[str, Any], track: str) -> Path:
+    return Path(settings["stems"]) / f"{track}.{settings['format']}"
+
+
+def output_files(session: Session, settings: dict[str, Any]) -> list[tuple[Path, str]]:
+    """Every file the render writes, each with what to change if it cannot be written."""
+    files = [(Path(settings["mixdown"]), "write the mix to another file (`outputs.mixdown`, or -o DIR)")]
+    if settings.get("stems"):
+        files += [(stem_path(settings, t.name), "write the stems to another folder (`outputs.stems`, or -o DIR)")
+                  for t in session.plan.tracks]
+    return files
+
+
+def check_outputs(session: Session, settings: dict[str, Any]) -> None:
+    """Refuse, before any work, an output that is an input or that another output also writes."""
+    inputs = input_files(session)
+    claimed: dict[Path, Path] = {}
+    for path, hint in output_files(session, settings):
+        check_output_path(path, inputs, hint=hint)
+        other = claimed.setdefault(path.resolve(), path)
+        if other is not path:
+            raise OutputError(f"two outputs would both be written to {path}", hint=hint)
+
+
 def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]) -> int:
     if requested is not None and requested <= 1:
         return 1
@@ -73,12 +111,11 @@ def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]
 def render_session(session: Session, out_dir: Path | None = None, *, workers: int | None = None,
                    progress: Progress | None = None) -> RenderResult:
     settings = output_settings(session, out_dir)
-    inputs = [session.plan.base_dir / t.settings["source"] for t in session.plan.tracks if t.settings.get("source")]
-    check_output_path(settings["mixdown"], inputs)
+    check_outputs(session, settings)
     started = time.perf_counter()
     graph = Graph(session)
-    graph.prepare()
     try:
+        graph.prepare()
         analysis = analysis_stages(graph)
         workers = choose_workers(workers, graph, settings)
         if any(stage in analysis for node in graph.tracks for stage in _stages_of(node)):
@@ -187,15 +224,20 @@ def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | None
 
 
 def _stem_writers(graph: Graph, settings: dict[str, Any]) -> dict[str, AtomicWriter]:
-    folder = settings.get("stems")
-    if not folder:
+    """One writer per track, at the mixdown's output rate (folders made by `check_outputs`)."""
+    if not settings.get("stems"):
         return {}
-    folder.mkdir(parents=True, exist_ok=True)
     for node in graph.tracks:
         node.keep_post = True
-    return {
-        node.name: AtomicWriter(folder / f"{node.name}.{settings['format']}", graph.sample_rate, 2,
-                                settings["format"], settings.get("bit_depth", 24),
-                                dither=bool(settings.get("dither", True)))
-        for node in graph.tracks
-    }
+    writers: dict[str, AtomicWriter] = {}
+    try:
+        for node in graph.tracks:
+            writers[node.name] = AtomicWriter(
+                stem_path(settings, node.name), graph.sample_rate, 2, settings["format"],
+                settings.get("bit_depth", 24), dither=bool(settings.get("dither", True)),
+                file_rate=settings.get("sample_rate"))
+    except BaseException:
+        for writer in writers.values():  # the ones opened before the failure leave no temp files
+            writer.abort()
+        raise
+    return writers
