@@ -10,9 +10,15 @@ processing that streams the file each time, so memory stays flat:
    render repeated until the output is within ``tolerance`` LU of the target
    (EBU R128 allows ±1 LU in general and ±0.2 LU for file-based programme;
    we aim well inside that);
-3. the accepted render is written atomically, read back and measured: the
-   report states the achieved integrated loudness and true peak of the file
-   as written.
+3. the accepted render is written to a temp file, read back and measured
+   before it is renamed into place: the report states the achieved
+   integrated loudness and true peak of the file as written.
+
+The promise is enforced, not only logged: when the passes run out more than
+``FILE_TOLERANCE_LU`` from the target, or the written file (after
+quantisation and dither) has its true peak over the ceiling, mastering
+raises :class:`RenderError` saying what was asked, what was reached and why
+(a target out of reach under the ceiling says so), and leaves no output.
 
 The limiter's latency is compensated: the output lines up with the input
 and has the same length.

@@ -20,7 +20,6 @@ it found (0 dB before any render) and the limiter.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -38,8 +37,6 @@ from ..analysis.meter import LoudnessMeter
 from ..analysis.targets import PRESETS, LoudnessTarget
 from ..registry import ParamSpec, Registry
 from .base import Stage
-
-log = logging.getLogger(__name__)
 
 # R128's tolerance for file-based programmes is +-0.2 LU; aim well inside it
 TOLERANCE_LU = 0.05
