@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -202,7 +202,8 @@ class AtomicWriter:
         data = _dither(block, int(self.bit_depth), self._rng) if self._dither else block
         self._file.write(data.T)
 
-    def commit(self) -> Path:
+    def commit(self, verify: Callable[[Path], None] | None = None) -> Path:
+        """Close and rename into place; ``verify(temp_path)`` may first refuse the file by raising."""
         if self._resampler is not None:
             self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
         self._file.close()
@@ -210,6 +211,12 @@ class AtomicWriter:
             from .tags import write_tags
 
             write_tags(self._tmp, self.fmt, self.tags)
+        if verify is not None:
+            try:
+                verify(self._tmp)
+            except BaseException:
+                self._tmp.unlink(missing_ok=True)  # a refused file leaves nothing behind
+                raise
         os.replace(self._tmp, self.path)
         return self.path
 

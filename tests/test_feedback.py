@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfilt
 
+from host.analysis.signals import music
 from host.cli import main
 
 FS = 48000
@@ -143,7 +144,65 @@ def test_session_notes_and_reports(tmp_path, capsys) -> None:
     assert "Keep the vocal up front" in text and "**vocal**: The lead." in text
     assert "Reference: ref.wav" in text  # the session's first reference is used
     assert "| area | measured | threshold | suggestion |" in text
-    assert page.read_text().count("data:image/png;base64,") == 2
+    assert f"References: {tmp_path.resolve() / 'ref.wav'} (the tone we want)" in text
+    page_text = page.read_text()
+    assert page_text.count("data:image/png;base64,") == 2
+    assert "Keep the vocal up front" in page_text and "<b>vocal</b>: The lead." in page_text
+    assert f"<li>{tmp_path.resolve() / 'ref.wav'} (the tone we want)</li>" in page_text
+    # the plots hold the target line and the reference curve (their legends, in the alt text)
+    assert "target -14 LUFS" in page_text and "reference: ref.wav" in page_text
+
+
+@pytest.mark.parametrize("session_block,track_note", [
+    ("session:\n  references: [{path: ref.wav, note: the tone we want}]\n", ""),
+    ("session:\n  references: [{path: ref.wav, note: the tone we want}]\n", "    notes: The lead.\n"),
+])
+def test_references_and_track_notes_show_without_a_session_note(
+    tmp_path, capsys, session_block: str, track_note: str
+) -> None:
+    sf.write(tmp_path / "vocal.wav", stereo_mix().T, FS, subtype="FLOAT")
+    sf.write(tmp_path / "ref.wav", stereo_mix(seed=9).T, FS, subtype="FLOAT")
+    session = tmp_path / "song.yaml"
+    session.write_text(session_block + "tracks:\n  vocal:\n    source: vocal.wav\n" + track_note)
+    md, page = tmp_path / "fb.md", tmp_path / "fb.html"
+    argv = ["feedback", str(tmp_path / "vocal.wav"), "--session", str(session), "--md", str(md),
+            "--html", str(page)]
+    assert main(argv) == 0
+    reference = str(tmp_path.resolve() / "ref.wav")
+    text, page_text = md.read_text(), page.read_text()
+    assert "## Your notes" in text and f"References: {reference} (the tone we want)" in text
+    assert "<h2>Your notes</h2>" in page_text and f"<li>{reference} (the tone we want)</li>" in page_text
+    if track_note:
+        assert "**vocal**: The lead." in text and "<b>vocal</b>: The lead." in page_text
+
+
+def test_crest_factor_flags_a_clipped_mix_not_a_dynamic_one(tmp_path, capsys) -> None:
+    dynamic = music(12, FS, seed=4, level_db=-20)
+    clipped = np.clip(dynamic * 10 ** (24 / 20), -0.5, 0.5)  # the peaks shaved flat
+    crest = {}
+    for name, x in (("dynamic", dynamic), ("clipped", clipped)):
+        data = feedback_json(tmp_path, capsys, x)
+        crest[name] = [f for f in data["findings"] if f["area"] == "crest factor"]
+        measured = data["measurements"]
+        crest[name + " dB"] = measured.get("crest_factor_db")
+    assert crest["dynamic"] == []
+    [finding] = crest["clipped"]
+    assert finding["severity"] == "warn"
+    assert finding["measured"].startswith(f"crest factor {crest['clipped dB']:.1f} dB")
+    assert crest["clipped dB"] < 8.0 <= crest["dynamic dB"]
+    assert finding["threshold"] == "≥ 8 dB" and "transients" in finding["suggestion"]
+
+
+@pytest.mark.parametrize("fs,factor", [(48000, "4×"), (96000, "2×")])
+def test_inter_sample_overs_state_the_oversampling_used(tmp_path, capsys, fs: int, factor: str) -> None:
+    n = np.arange(4 * fs)
+    x = np.tile(0.999 * np.sin(2 * np.pi * (fs / 4) * n / fs + np.pi / 4), (2, 1))  # peaks at +3 dBTP
+    path = tmp_path / "overs.wav"
+    sf.write(path, x.T, fs, subtype="FLOAT")
+    assert main(["feedback", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [overs] = [f for f in data["findings"] if f["area"] == "inter-sample overs"]
+    assert overs["threshold"] == f"none ({factor} oversampled, BS.1770-4 Annex 2)"
 
 
 def test_missing_mix_is_a_clean_exit_2(tmp_path, capsys) -> None:

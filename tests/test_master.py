@@ -13,6 +13,7 @@ from host.analysis.meter import measure_file
 from host.analysis.signals import music
 from host.analysis.targets import PRESETS, resolve_target
 from host.cli import main
+from host.errors import RenderError
 
 FS = 48000
 R128_FILE_TOLERANCE = 0.2  # LU
@@ -162,3 +163,41 @@ def test_a_mono_master_stays_mono_through_a_chain(tmp_path) -> None:
     a = sf.read(tmp_path / "plain.wav")[0]
     b = sf.read(tmp_path / "chained.wav")[0]
     assert np.max(np.abs(a - b)) < 1e-4
+
+
+def test_an_unreachable_target_says_so_and_writes_nothing(tmp_path, quiet_mix: str) -> None:
+    out = tmp_path / "loud.wav"
+    with pytest.raises(RenderError, match=r"-4\.00 LUFS is out of reach under a -6\.00 dBTP ceiling") as caught:
+        master_file(quiet_mix, out, resolve_target("-4/-6"))
+    assert "lower target or a higher ceiling" in str(caught.value)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no temp file left either
+
+
+def test_a_written_file_over_the_ceiling_is_refused(tmp_path, quiet_mix: str, monkeypatch) -> None:
+    """The file is measured as written: a limiter that lets 3 dB through is caught, not reported."""
+    import host.analysis.mastering as mastering
+
+    real = mastering.make_limiter
+    monkeypatch.setattr(mastering, "make_limiter",
+                        lambda fs, ch, ceiling, block: real(fs, ch, min(ceiling + 3.0, 0.0), block))
+    out = tmp_path / "over.wav"
+    with pytest.raises(RenderError, match=r"over\.wav: the written file's true peak is -[0-9.]+ dBTP, over the "
+                                          r"-3\.00 dBTP ceiling"):
+        master_file(quiet_mix, out, resolve_target("-9/-3"))
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_written_states_target_and_achieved(tmp_path) -> None:
+    from host.analysis.mastering import check_written
+
+    path = tmp_path / "x.wav"
+    sf.write(path, music(5, FS, seed=3, level_db=-20).T, FS, subtype="FLOAT")
+    measured = measure_file(path)
+    near = resolve_target(f"{measured.integrated_lufs + 0.15:.3f}/0")
+    assert check_written(path, near, "x.wav").integrated_lufs == measured.integrated_lufs
+    far = resolve_target(f"{measured.integrated_lufs + 0.3:.3f}/0")
+    with pytest.raises(RenderError, match=rf"{measured.integrated_lufs:.2f} LUFS for a target of "
+                                          rf"{far.integrated_lufs:.2f} LUFS \(-0\.30 LU"):
+        check_written(path, far, "x.wav")

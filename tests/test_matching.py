@@ -39,8 +39,8 @@ def tilt(x: np.ndarray, high_db: float) -> np.ndarray:
     return x + (10 ** (high_db / 20) - 1) * high
 
 
-def write(path, x: np.ndarray) -> str:
-    sf.write(path, x.T, FS, subtype="FLOAT")
+def write(path, x: np.ndarray, fs: int = FS) -> str:
+    sf.write(path, x.T, fs, subtype="FLOAT")
     return str(path)
 
 
@@ -125,3 +125,36 @@ def test_cli_reference_sets_the_loudness_unless_a_target_is_given(tmp_path, caps
     assert json.loads(capsys.readouterr().out)["integrated_lufs"] == pytest.approx(-16.0, abs=0.2)
     assert main(["master", mix, "-o", out, "--reference", str(tmp_path / "nope.wav")]) == 2
     assert "nope.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mix_rate,ref_rate", [(44100, 48000), (96000, 44100)])
+def test_a_reference_at_another_sample_rate(tmp_path, mix_rate: int, ref_rate: int) -> None:
+    from scipy.signal import resample_poly
+
+    def at(x: np.ndarray, fs: int) -> np.ndarray:
+        g = np.gcd(fs, FS)
+        return resample_poly(x, fs // g, FS // g, axis=1)
+
+    mix = write(tmp_path / "mix.wav", at(stereo(10, 0.4), mix_rate), mix_rate)
+    ref = write(tmp_path / "ref.wav", at(tilt(stereo(11, 0.4, rms_db=-16), 8.0), ref_rate), ref_rate)
+    assert balance_spread(ref, mix) > 3.0
+    out = tmp_path / "out.wav"
+    report = master_file(mix, out, reference_target(ref, -1.0), reference=ref)
+    assert sf.info(out).samplerate == mix_rate  # the master keeps the mix's rate
+    assert balance_spread(ref, str(out)) < 1.0
+    assert report.result.integrated_lufs == pytest.approx(analyze_file(ref).integrated_lufs, abs=0.2)
+    assert report.result.true_peak_dbtp <= -1.0
+
+
+@pytest.mark.parametrize("surround", ["mix", "reference"])
+def test_more_than_two_channels_are_refused(tmp_path, capsys, surround: str) -> None:
+    six = np.vstack([stereo(12, 0.3)] * 3)
+    stereo_file = write(tmp_path / "stereo.wav", stereo(13, 0.3))
+    surround_file = write(tmp_path / "surround.wav", six)
+    mix, ref = (surround_file, stereo_file) if surround == "mix" else (stereo_file, surround_file)
+    out = tmp_path / "out.wav"
+    assert main(["master", mix, "-o", str(out), "--reference", ref, "--target", "spotify"]) == 2
+    err = capsys.readouterr().err
+    assert "surround.wav: 6 channels; reference matching works on mono or stereo" in err
+    assert "Traceback" not in err
+    assert not out.exists()

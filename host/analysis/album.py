@@ -31,6 +31,14 @@ flagged with the track, the band and the amount.
 **Outputs:** per-track files (tagged title, artist, album, track number),
 one continuous album file (gaps as silence, crossfades equal-power), and a
 CUE sheet with TITLE, PERFORMER, ISRC and INDEX 01 of each track.
+
+The album file is assembled from float copies of the limited tracks (not
+from the dithered track files, which would dither twice) and goes through the
+true-peak limiter at the ceiling once more: an equal-power crossfade of two
+limited tracks can peak up to 3 dB above either (cos θ + sin θ ≤ √2 for
+correlated material).  Elsewhere the tracks already sit under the ceiling, so
+that limiter only acts inside crossfades.  The written album file is measured
+and refused if its true peak is over the ceiling.
 """
 
 from __future__ import annotations
@@ -47,8 +55,9 @@ import numpy as np
 
 from .. import checks, yaml_doc
 from ..audio_io import AtomicWriter
-from ..errors import AudioInputError, OutputError, SessionError
-from .mastering import MAX_PASSES, TOLERANCE_LU, _next_gain, _render, make_limiter
+from ..errors import AudioInputError, OutputError, RenderError, SessionError
+from ..stages.base import Stage
+from .mastering import MAX_PASSES, TOLERANCE_LU, BlockWriter, _next_gain, _render, make_limiter
 from .meter import DEFAULT_FILE_BLOCK, LoudnessResult, iter_blocks, measure_file, open_audio
 from .report import Analysis, analyze_file
 from .targets import LoudnessTarget, resolve_target
@@ -114,6 +123,7 @@ class AlbumTrack:
     analysis: Analysis | None = None
     gain_db: float = 0.0
     output: Path | None = None
+    float_copy: Path | None = None  # the limited track before dither: the album file is built from it
     result: LoudnessResult | None = None
     tonal_flags: list[str] = field(default_factory=list)
     rendered_dir: Path | None = None  # temp folder of a rendered session, removed at the end
@@ -146,6 +156,9 @@ class AlbumReport:
                 "album_integrated_lufs": self.album_result.integrated_lufs
                 if self.album_result
                 else None,
+                "album_true_peak_dbtp": self.album_result.true_peak_dbtp
+                if self.album_result
+                else None,
                 "tracks": [
                     {
                         "number": t.number,
@@ -153,6 +166,7 @@ class AlbumReport:
                         "source": str(t.source),
                         "output": str(t.output),
                         "input_integrated_lufs": t.analysis.integrated_lufs if t.analysis else None,
+                        "input_true_peak_dbtp": t.analysis.true_peak_dbtp if t.analysis else None,
                         "gain_db": t.gain_db,
                         "integrated_lufs": t.result.integrated_lufs if t.result else None,
                         "true_peak_dbtp": t.result.true_peak_dbtp if t.result else None,
@@ -262,10 +276,12 @@ def _master_track(
     fs: float,
     channels: int,
     ceiling: float,
+    work: Path,
 ) -> float:
-    """Render one track through gain → limiter to its tagged file; returns its loudness."""
+    """Render one track through gain → limiter to its tagged file (and a float copy in ``work``)."""
     limiter = make_limiter(fs, channels, ceiling, DEFAULT_FILE_BLOCK)
     t.output = out_dir / f"{t.number:02d} {_safe(t.title)}.{meta['format']}"
+    t.float_copy = work / f"{t.number:02d}.wav"
     tags = {
         "title": t.title,
         "artist": t.artist,
@@ -274,14 +290,53 @@ def _master_track(
         "isrc": t.isrc or "",
     }
     writer = _writer(t.output, fs, channels, meta, tags)
+    copy = AtomicWriter(t.float_copy, int(fs), channels, "wav", "float", dither=False)
     try:
-        achieved = _render(t.source, gain_db, limiter, DEFAULT_FILE_BLOCK, writer)
+        achieved = _render(t.source, gain_db, limiter, DEFAULT_FILE_BLOCK, _Tee(writer, copy))
+        copy.commit()
         writer.commit()
     except BaseException:
+        copy.abort()
         writer.abort()
         raise
     t.gain_db = gain_db
     return achieved
+
+
+class _Tee:
+    """Writes every block to two writers: the dithered track file and its float copy."""
+
+    def __init__(self, *writers: BlockWriter) -> None:
+        self._writers = writers
+
+    def write(self, block: np.ndarray) -> None:
+        for writer in self._writers:
+            writer.write(block)
+
+
+class _LimitedWriter:
+    """Blocks → true-peak limiter → writer, latency compensated (``finish`` flushes the lookahead)."""
+
+    def __init__(self, writer: BlockWriter, limiter: Stage) -> None:
+        self._writer = writer
+        self._limiter = limiter
+        self._skip = limiter.latency
+        self._block = limiter.max_block
+
+    def write(self, block: np.ndarray) -> None:
+        for start in range(0, block.shape[1], self._block):
+            self._emit(self._limiter.process(np.ascontiguousarray(block[:, start : start + self._block])))
+
+    def finish(self) -> None:
+        if self._limiter.latency:
+            self.write(np.zeros((self._limiter.channels, self._limiter.latency)))
+
+    def _emit(self, y: np.ndarray) -> None:
+        if self._skip:
+            cut = min(self._skip, y.shape[1])
+            y, self._skip = y[:, cut:], self._skip - cut
+        if y.shape[1]:
+            self._writer.write(y)
 
 
 def _writer(path: Path, fs: float, channels: int, meta: dict, tags: dict[str, str]) -> AtomicWriter:
@@ -315,29 +370,32 @@ def _album_gain(loudest: AlbumTrack, target: LoudnessTarget, fs: float, channels
 
 
 def _assemble(
-    tracks: list[AlbumTrack], path: Path, fs: float, channels: int, meta: dict
+    tracks: list[AlbumTrack], path: Path, fs: float, channels: int, meta: dict, ceiling: float
 ) -> list[float]:
     """Write the continuous album file; returns each track's start time (s) in it.
 
     A track that crossfades into the next withholds its last ``crossfade_s``
     seconds; the next track's head is mixed over them (equal power).  Memory
-    is one block plus the crossfade.
+    is one block plus the crossfade.  The float copies are read, and the
+    whole goes through the true-peak limiter at ``ceiling`` (see the module
+    docstring).
     """
     empty = np.zeros((channels, 0))
     starts: list[float] = []
     written = 0
     tail = empty
     tags = {"title": meta["title"], "artist": meta["artist"], "album": meta["title"]}
-    writer = _writer(path, fs, channels, meta, tags)
+    file_writer = _writer(path, fs, channels, meta, tags)
+    writer = _LimitedWriter(file_writer, make_limiter(fs, channels, ceiling, DEFAULT_FILE_BLOCK))
     try:
         for i, t in enumerate(tracks):
             last = i == len(tracks) - 1
             hold = 0 if last else int(round(t.crossfade_s * fs))
             starts.append(written / fs)  # a crossfade starts the next track
             pending, buffer = tail, empty
-            assert t.output is not None
-            with open_audio(t.output) as handle:
-                for x in iter_blocks(handle, DEFAULT_FILE_BLOCK, t.output):
+            assert t.float_copy is not None
+            with open_audio(t.float_copy) as handle:
+                for x in iter_blocks(handle, DEFAULT_FILE_BLOCK, t.float_copy):
                     buffer = np.concatenate((buffer, x), axis=1)
                     if pending.shape[1]:
                         n = pending.shape[1]
@@ -361,11 +419,23 @@ def _assemble(
                 gap = np.zeros((channels, int(round(t.gap_s * fs))))
                 writer.write(gap)
                 written += gap.shape[1]
-        writer.commit()
+        writer.finish()
+        file_writer.commit(lambda tmp: _check_album_peak(tmp, path, ceiling))
     except BaseException:
-        writer.abort()
+        file_writer.abort()
         raise
     return starts
+
+
+def _check_album_peak(written: Path, path: Path, ceiling: float) -> None:
+    """The album file as written (dithered) stays at or under the ceiling."""
+    peak = measure_file(written).true_peak_dbtp
+    if peak > ceiling:
+        raise RenderError(
+            f"{path}: the album file's true peak is {peak:.2f} dBTP, over the {ceiling:.2f} dBTP "
+            "ceiling; nothing was written",
+            hint="please report this album: the limiter should have held it",
+        )
 
 
 def _crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -382,19 +452,25 @@ def _cue_time(seconds: float) -> str:
     return f"{minutes:02d}:{secs:02d}:{ff:02d}"
 
 
+def _cue_text(text: str) -> str:
+    """A quoted CUE string.  The format defines no escape for a double quote (a bare
+    one ends the string), so it becomes a single quote; a line break, a space."""
+    return '"' + str(text).replace('"', "'").replace("\n", " ") + '"'
+
+
 def cue_sheet(meta: dict, tracks: list[AlbumTrack], album_file: Path, starts: list[float]) -> str:
     kind = "WAVE"  # CUE's word for any PCM file (FLAC players accept it)
     lines = []
     if meta["artist"]:
-        lines.append(f'PERFORMER "{meta["artist"]}"')
+        lines.append(f"PERFORMER {_cue_text(meta['artist'])}")
     if meta["title"]:
-        lines.append(f'TITLE "{meta["title"]}"')
-    lines.append(f'FILE "{album_file.name}" {kind}')
+        lines.append(f"TITLE {_cue_text(meta['title'])}")
+    lines.append(f"FILE {_cue_text(album_file.name)} {kind}")
     for t, start in zip(tracks, starts, strict=True):
         lines.append(f"  TRACK {t.number:02d} AUDIO")
-        lines.append(f'    TITLE "{t.title}"')
+        lines.append(f"    TITLE {_cue_text(t.title)}")
         if t.artist:
-            lines.append(f'    PERFORMER "{t.artist}"')
+            lines.append(f"    PERFORMER {_cue_text(t.artist)}")
         if t.isrc:
             lines.append(f"    ISRC {t.isrc}")
         lines.append(f"    INDEX 01 {_cue_time(start)}")
@@ -430,13 +506,16 @@ def _master_album(
         gains = [gain] * len(tracks)
     else:
         gains = [_album_gain(t, target, fs, channels) for t in tracks]  # each its own target
-    for t, gain in zip(tracks, gains, strict=True):
-        _master_track(t, gain, meta, out_dir, fs, channels, target.ceiling_dbtp)
-        assert t.output is not None
-        t.result = measure_file(t.output)
     stem = _safe(meta["title"] or Path(path).stem)
     album_file = out_dir / f"{stem}.{meta['format']}"
-    starts = _assemble(tracks, album_file, fs, channels, meta)
+    with tempfile.TemporaryDirectory(prefix="mixhost-album-float-") as work:
+        for t, gain in zip(tracks, gains, strict=True):
+            _master_track(t, gain, meta, out_dir, fs, channels, target.ceiling_dbtp, Path(work))
+            assert t.output is not None
+            t.result = measure_file(t.output)
+        starts = _assemble(tracks, album_file, fs, channels, meta, target.ceiling_dbtp)
+        for t in tracks:
+            t.float_copy = None  # removed with the folder
     cue_file = out_dir / f"{stem}.cue"
     cue_file.write_text(cue_sheet(meta, tracks, album_file, starts), encoding="utf-8")
     return AlbumReport(

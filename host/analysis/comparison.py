@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError
-from .report import Analysis, _jsonable, _png, analyze_file, fractional_octave_bands
+from .report import Analysis, Plot, _jsonable, _png, analyze_file, fractional_octave_bands
 
 # a band difference at or above this (dB) is worth a sentence
 NOTABLE_BAND_DB = 1.5
@@ -130,7 +130,7 @@ def compare_files(path_a: str | Path, path_b: str | Path) -> Comparison:
     return comparison
 
 
-def _plots(c: Comparison) -> tuple[str, str]:
+def _plots(c: Comparison) -> tuple[Plot, Plot]:
     import matplotlib.pyplot as plt
 
     name_a, name_b = Path(c.a.file).name, Path(c.b.file).name
@@ -142,7 +142,6 @@ def _plots(c: Comparison) -> tuple[str, str]:
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
     loudness = _png(figure)
-    plt.close(figure)
 
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
     for analysis, gain, label in (
@@ -164,7 +163,6 @@ def _plots(c: Comparison) -> tuple[str, str]:
     bottom.set_ylabel("B − A, 1/3 oct (dB)")
     bottom.grid(alpha=0.3, which="both")
     spectra = _png(figure)
-    plt.close(figure)
     return loudness, spectra
 
 
@@ -194,9 +192,9 @@ B matched to A by {c.match_gain_db:+.2f} dB</p>
 <ul>{findings}</ul>
 <table><tr><th></th><th>A</th><th>B</th><th>B − A</th></tr>{"".join(rows)}</table>
 <h2>Short-term loudness (matched)</h2>
-<img alt="loudness" src="data:image/png;base64,{loudness}">
+{loudness.img("short-term loudness")}
 <h2>Spectra (matched) and difference</h2>
-<img alt="spectra" src="data:image/png;base64,{spectra}">
+{spectra.img("spectra")}
 </body></html>
 """
     try:

@@ -9,7 +9,8 @@ file, the mixer's notes and references are shown; with a reference track
 
 Thresholds are common mastering practice, stated here so they can be argued
 with: true peak at most −1 dBTP (R128 / streaming ceilings, and room for the
-limiter); PLR at least 8 dB; DC within ±0.001 (−60 dBFS); correlation above
+limiter); PLR at least 8 dB; crest factor (sample peak over RMS) at least
+8 dB; DC within ±0.001 (−60 dBFS); correlation above
 0.2 and low-end (< 150 Hz) correlation above 0.5; mono-fold loss at most
 3 LU; a 1/3-octave band more than 4 dB above the mix's smooth spectral tilt
 in 2-5 kHz reads as harsh, in 5-10 kHz as sibilant.
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from ..dsp.true_peak import TruePeakDetector
+from ..dsp.true_peak import TruePeakDetector, default_oversample
 from ..errors import OutputError
 from .meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from .report import (
@@ -46,6 +47,9 @@ HEADROOM_DBTP = -1.0
 HEADROOM_NOTE_DBTP = -3.0
 PLR_WARN_DB = 8.0
 PLR_PROBLEM_DB = 6.0
+# Sample peak over RMS: about 12-20 dB for dynamic mixes, 8-10 dB for a loud limited
+# master; below 8 dB the transients have been clipped or limited flat.
+CREST_WARN_DB = 8.0
 LRA_NOTE_LU = 3.0
 DC_LIMIT = 0.001
 CORRELATION_WARN = 0.2
@@ -78,6 +82,7 @@ class Scan:
     clipped_samples: int = 0
     first_clip_s: float | None = None
     intersample_overs: int = 0
+    oversample: int = 4  # the true-peak detector's factor for this file's rate
     low_correlation: float = 1.0
 
 
@@ -86,6 +91,11 @@ class SessionNotes:
     notes: str = ""
     references: list[dict[str, str]] = field(default_factory=list)  # {"path", "note"}
     track_notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_notes(self) -> bool:
+        """Anything of the mixer's to show: notes, track notes or references."""
+        return bool(self.notes or self.track_notes or self.references)
 
 
 @dataclass
@@ -117,6 +127,7 @@ def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
     with open_audio(path) as handle:
         fs, channels = float(handle.samplerate), handle.channels
         detector = TruePeakDetector(channels, fs)
+        scan.oversample = detector.oversample
         low = butter(4, LOW_CUTOFF_HZ, "lowpass", fs=fs, output="sos")
         zi = np.zeros((low.shape[0], channels, 2))
         history = np.zeros((channels, CLIP_RUN - 1), dtype=bool)
@@ -192,68 +203,80 @@ def _fmt_khz(hz: float) -> str:
 
 
 def _headroom(a: Analysis, scan: Scan) -> list[Finding]:
-    out = []
-    tp = a.true_peak_dbtp
+    """Headroom, clipping, inter-sample overs and DC: what eats the space under 0 dBFS."""
+    return [
+        _true_peak_headroom(a.true_peak_dbtp),
+        *_clipping(scan),
+        *_intersample_overs(scan, a.sample_rate),
+        *_dc_offset(a.dc_offset),
+    ]
+
+
+def _true_peak_headroom(tp: float) -> Finding:
     if tp > HEADROOM_DBTP:
-        out.append(
-            Finding(
-                "headroom",
-                "warn",
-                f"true peak {tp:+.2f} dBTP",
-                f"≤ {HEADROOM_DBTP:g} dBTP",
-                f"lower the master fader by {tp + 6:.1f} dB (peaks near −6 dBTP) and leave "
-                "final limiting to mastering",
-            )
+        return Finding(
+            "headroom",
+            "warn",
+            f"true peak {tp:+.2f} dBTP",
+            f"≤ {HEADROOM_DBTP:g} dBTP",
+            f"lower the master fader by {tp + 6:.1f} dB (peaks near −6 dBTP) and leave "
+            "final limiting to mastering",
         )
-    elif tp > HEADROOM_NOTE_DBTP:
-        out.append(
-            Finding(
-                "headroom",
-                "note",
-                f"true peak {tp:+.2f} dBTP",
-                f"≤ {HEADROOM_NOTE_DBTP:g} dBTP leaves mastering room to work",
-                f"consider {tp - HEADROOM_NOTE_DBTP:.1f} dB less on the master fader",
-            )
+    if tp > HEADROOM_NOTE_DBTP:
+        return Finding(
+            "headroom",
+            "note",
+            f"true peak {tp:+.2f} dBTP",
+            f"≤ {HEADROOM_NOTE_DBTP:g} dBTP leaves mastering room to work",
+            f"consider {tp - HEADROOM_NOTE_DBTP:.1f} dB less on the master fader",
         )
-    else:
-        out.append(
-            Finding(
-                "headroom", "ok", f"true peak {tp:+.2f} dBTP", f"≤ {HEADROOM_NOTE_DBTP:g} dBTP", "—"
-            )
+    return Finding("headroom", "ok", f"true peak {tp:+.2f} dBTP", f"≤ {HEADROOM_NOTE_DBTP:g} dBTP", "—")
+
+
+def _clipping(scan: Scan) -> list[Finding]:
+    if not scan.clipped_samples:
+        return []
+    return [
+        Finding(
+            "clipping",
+            "problem",
+            f"{scan.clipped_samples} clipped samples (first at {scan.first_clip_s:.2f} s)",
+            f"no runs of {CLIP_RUN} samples at |x| ≥ {CLIP_LEVEL}",
+            "find the stage that clips (a track fader or plugin output), lower its level and "
+            "re-render as 32-bit float",
         )
-    if scan.clipped_samples:
-        out.append(
-            Finding(
-                "clipping",
-                "problem",
-                f"{scan.clipped_samples} clipped samples (first at {scan.first_clip_s:.2f} s)",
-                f"no runs of {CLIP_RUN} samples at |x| ≥ {CLIP_LEVEL}",
-                "find the stage that clips (a track fader or plugin output), lower its level and "
-                "re-render as 32-bit float",
-            )
+    ]
+
+
+def _intersample_overs(scan: Scan, sample_rate: float) -> list[Finding]:
+    if not scan.intersample_overs:
+        return []
+    factor = scan.oversample or default_oversample(sample_rate)
+    how = f"{factor}× oversampled" if factor > 1 else "sample values (no oversampling at this rate)"
+    return [
+        Finding(
+            "inter-sample overs",
+            "warn",
+            f"{scan.intersample_overs} oversampled values above 0 dBFS",
+            f"none ({how}, BS.1770-4 Annex 2)",
+            "converters and lossy encoders will clip these: lower the level or use a "
+            "true-peak limiter at −1 dBTP",
         )
-    if scan.intersample_overs:
-        out.append(
-            Finding(
-                "inter-sample overs",
-                "warn",
-                f"{scan.intersample_overs} oversampled values above 0 dBFS",
-                "none (4× oversampled, BS.1770-4 Annex 2)",
-                "converters and lossy encoders will clip these: lower the level or use a "
-                "true-peak limiter at −1 dBTP",
-            )
+    ]
+
+
+def _dc_offset(dc: float) -> list[Finding]:
+    if abs(dc) <= DC_LIMIT:
+        return []
+    return [
+        Finding(
+            "DC offset",
+            "warn",
+            f"DC {dc:+.4f} ({20 * math.log10(abs(dc)):.0f} dBFS)",
+            f"DC within ±{DC_LIMIT} (−60 dBFS)",
+            "high-pass (20 Hz) or DC-remove the track that carries it; DC eats headroom",
         )
-    if abs(a.dc_offset) > DC_LIMIT:
-        out.append(
-            Finding(
-                "DC offset",
-                "warn",
-                f"DC {a.dc_offset:+.4f} ({20 * math.log10(abs(a.dc_offset)):.0f} dBFS)",
-                f"DC within ±{DC_LIMIT} (−60 dBFS)",
-                "high-pass (20 Hz) or DC-remove the track that carries it; DC eats headroom",
-            )
-        )
-    return out
+    ]
 
 
 def _stereo(a: Analysis, scan: Scan) -> list[Finding]:
@@ -315,15 +338,33 @@ def _dynamics(a: Analysis) -> list[Finding]:
             Finding(
                 "over-compression",
                 severity,
-                f"PLR {a.plr_db:.1f} dB, crest factor {a.crest_factor_db:.1f} dB",
+                f"PLR {a.plr_db:.1f} dB",
                 f"PLR ≥ {PLR_WARN_DB:g} dB",
                 "back off the mix-bus compressor/limiter: mastering cannot restore flattened "
                 "transients, and streaming normalisation removes the loudness gained",
             )
         )
-    else:
+    if a.crest_factor_db < CREST_WARN_DB:
         out.append(
-            Finding("dynamics", "ok", f"PLR {a.plr_db:.1f} dB", f"≥ {PLR_WARN_DB:g} dB", "—")
+            Finding(
+                "crest factor",
+                "warn",
+                f"crest factor {a.crest_factor_db:.1f} dB (sample peak over RMS)",
+                f"≥ {CREST_WARN_DB:g} dB",
+                "the waveform is clipped or limited flat: find the clipper, saturator or limiter "
+                "that shaves the peaks (often on the mix bus or drums) and ease it until the "
+                "transients come back",
+            )
+        )
+    if not out:
+        out.append(
+            Finding(
+                "dynamics",
+                "ok",
+                f"PLR {a.plr_db:.1f} dB, crest factor {a.crest_factor_db:.1f} dB",
+                f"PLR ≥ {PLR_WARN_DB:g} dB, crest ≥ {CREST_WARN_DB:g} dB",
+                "—",
+            )
         )
     if a.lra_lu < LRA_NOTE_LU and a.duration_s >= 30:
         out.append(
@@ -455,7 +496,7 @@ def to_markdown(fb: Feedback) -> str:
         + (f" Reference: {Path(fb.reference.file).name}." if fb.reference else ""),
         "",
     ]
-    if fb.session and (fb.session.notes or fb.session.track_notes):
+    if fb.session and fb.session.has_notes:
         lines += ["## Your notes", ""]
         if fb.session.notes:
             lines += [f"> {line}" for line in fb.session.notes.splitlines()] + [""]
@@ -502,6 +543,23 @@ def to_json(fb: Feedback) -> str:
     return json.dumps(fb.as_json(), indent=2, allow_nan=False)
 
 
+def _notes_html(session: SessionNotes) -> str:
+    """The mixer's notes, per-track notes and references, each shown when present."""
+    parts = ["<h2>Your notes</h2>"]
+    if session.notes:
+        parts.append(f"<blockquote>{html.escape(session.notes)}</blockquote>")
+    parts += [
+        f"<p><b>{html.escape(t)}</b>: {html.escape(n)}</p>" for t, n in session.track_notes.items()
+    ]
+    if session.references:
+        items = "".join(
+            f"<li>{html.escape(r['path'])}" + (f" ({html.escape(r['note'])})" if r["note"] else "") + "</li>"
+            for r in session.references
+        )
+        parts.append(f"<p>References:</p><ul>{items}</ul>")
+    return "\n".join(parts)
+
+
 def write_feedback_html(fb: Feedback, path: str | Path) -> None:
     import matplotlib
 
@@ -513,13 +571,7 @@ def write_feedback_html(fb: Feedback, path: str | Path) -> None:
         f"<td>{html.escape(f.threshold)}</td><td>{html.escape(f.suggestion)}</td></tr>"
         for f in fb.findings
     )
-    notes = ""
-    if fb.session and fb.session.notes:
-        notes = f"<h2>Your notes</h2><blockquote>{html.escape(fb.session.notes)}</blockquote>"
-        notes += "".join(
-            f"<p><b>{html.escape(t)}</b>: {html.escape(n)}</p>"
-            for t, n in fb.session.track_notes.items()
-        )
+    notes = _notes_html(fb.session) if fb.session and fb.session.has_notes else ""
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mixhost feedback</title>
 <style>
@@ -536,9 +588,9 @@ true peak {a.true_peak_dbtp:.2f} dBTP, PLR {a.plr_db:.1f} dB, LRA {a.lra_lu:.1f}
 <table><tr><th></th><th>area</th><th>measured</th><th>threshold</th><th>suggestion</th></tr>
 {rows}</table>
 <h2>Loudness over time</h2>
-<img alt="loudness" src="data:image/png;base64,{_loudness_plot(a, fb.target.integrated_lufs)}">
+{_loudness_plot(a, fb.target.integrated_lufs).img("loudness over time")}
 <h2>Spectrum</h2>
-<img alt="spectrum" src="data:image/png;base64,{_spectrum_plot(a, fb.reference)}">
+{_spectrum_plot(a, fb.reference).img("spectrum")}
 </body></html>
 """
     try:

@@ -10,9 +10,15 @@ processing that streams the file each time, so memory stays flat:
    render repeated until the output is within ``tolerance`` LU of the target
    (EBU R128 allows ±1 LU in general and ±0.2 LU for file-based programme;
    we aim well inside that);
-3. the accepted render is written atomically, read back and measured: the
-   report states the achieved integrated loudness and true peak of the file
-   as written.
+3. the accepted render is written to a temp file, read back and measured
+   before it is renamed into place: the report states the achieved
+   integrated loudness and true peak of the file as written.
+
+The promise is enforced, not only logged: when the passes run out more than
+``FILE_TOLERANCE_LU`` from the target, or the written file (after
+quantisation and dither) has its true peak over the ceiling, mastering
+raises :class:`RenderError` saying what was asked, what was reached and why
+(a target out of reach under the ceiling says so), and leaves no output.
 
 The limiter's latency is compensated: the output lines up with the input
 and has the same length.
@@ -32,7 +38,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio_io import AtomicWriter, check_output_path
-from ..errors import UserInputError
+from ..errors import RenderError, UserInputError
 from ..registry import Registry
 from ..stages import stage_class
 from ..stages.base import ParamView, Stage
@@ -43,8 +49,12 @@ from .targets import LoudnessTarget
 log = logging.getLogger(__name__)
 
 TOLERANCE_LU = 0.05  # aim: well inside R128's ±0.2 LU file-based tolerance
+FILE_TOLERANCE_LU = 0.2  # EBU R128: a file-based programme lands within ±0.2 LU of its target
 MAX_PASSES = 6
 MAX_GAIN_DB = 60.0
+# Below this many LU per dB of extra gain the limiter takes (almost) all of it:
+# the target is out of reach under the ceiling, more passes cannot help.
+SATURATED_SLOPE = 0.1
 
 
 @dataclass
@@ -96,9 +106,19 @@ class BlockWriter(Protocol):
     def write(self, block: np.ndarray) -> None: ...
 
 
-def make_limiter(sample_rate: float, channels: int, ceiling_dbtp: float, max_block: int) -> Stage:
-    """The ``limiter`` stage, bound to a private registry, prepared, at ``ceiling_dbtp``."""
-    registry = Registry()
+def make_limiter(
+    sample_rate: float,
+    channels: int,
+    ceiling_dbtp: float,
+    max_block: int,
+    registry: Registry | None = None,
+) -> Stage:
+    """The ``limiter`` stage, prepared, at ``ceiling_dbtp``.
+
+    Its parameters live at ``master/limiter/*`` in ``registry`` (a private one
+    by default); a caller that moves the ceiling passes its own registry.
+    """
+    registry = Registry() if registry is None else registry
     stage = stage_class("limiter")("limiter", {})
     params = {
         spec.name: registry.register(
@@ -295,21 +315,24 @@ def _loudness_passes(
     limiter = make_limiter(measured.sample_rate, measured.channels, target.ceiling_dbtp, block)
     log.info("input %.2f LUFS, %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
     history: list[tuple[float, float]] = []
+    written: list[LoudnessResult] = []
     for attempt in range(1, MAX_PASSES + 1):
-        last = attempt == MAX_PASSES
         with AtomicWriter(
             out, int(measured.sample_rate), measured.channels, fmt=fmt, bit_depth=bit_depth
         ) as writer:
             achieved = _render(source, gain_db, limiter, block, writer)
             history.append((gain_db, achieved))
             log.info("pass %d: gain %+.2f dB -> %.3f LUFS", attempt, gain_db, achieved)
-            error = target.integrated_lufs - achieved
-            if abs(error) <= tolerance or last or not math.isfinite(error):
-                writer.commit()
+            error = abs(target.integrated_lufs - achieved)
+            # the last pass is kept when it is inside R128's tolerance, if not inside our aim
+            if error <= tolerance or (attempt == MAX_PASSES and error <= FILE_TOLERANCE_LU):
+                writer.commit(lambda tmp: written.append(check_written(tmp, target, str(out))))
                 break
             writer.abort()
+        if attempt == MAX_PASSES:
+            raise missed_target(str(source), history, target)
         gain_db = _next_gain(history, target.integrated_lufs)
-    result = measure_file(out, block)
+    result = written[0]
     return MasterReport(
         input=str(source),
         output=str(out),
@@ -320,4 +343,52 @@ def _loudness_passes(
         passes=len(history),
         result=result,
         pass_log=history,
+    )
+
+
+def check_written(path: Path, target: LoudnessTarget, name: str) -> LoudnessResult:
+    """Measure a file as written; RenderError when it misses ±0.2 LU or passes the ceiling.
+
+    The limiter's output met the target, but the file holds it after
+    quantisation and dither (and any resampling), so it is the file that is
+    checked.  ``name`` is the output as the user knows it.
+    """
+    result = measure_file(path)
+    error = result.integrated_lufs - target.integrated_lufs
+    if not abs(error) <= FILE_TOLERANCE_LU:
+        raise RenderError(
+            f"{name}: the written file measures {result.integrated_lufs:.2f} LUFS for a target of "
+            f"{target.integrated_lufs:.2f} LUFS ({error:+.2f} LU, outside R128's ±{FILE_TOLERANCE_LU} LU "
+            "for files); nothing was written",
+            hint="a gain or fader after the loudness stage moves the level; write float to rule out quantisation",
+        )
+    if result.true_peak_dbtp > target.ceiling_dbtp:
+        raise RenderError(
+            f"{name}: the written file's true peak is {result.true_peak_dbtp:.2f} dBTP, over the "
+            f"{target.ceiling_dbtp:.2f} dBTP ceiling (added after the limiter, by quantisation, dither "
+            "or resampling); nothing was written",
+            hint="raise the limiter's margin_db, or write float at the session's rate",
+        )
+    return result
+
+
+def missed_target(name: str, history: list[tuple[float, float]], target: LoudnessTarget) -> RenderError:
+    """Why the passes ended outside the tolerance: out of reach under the ceiling, or no convergence."""
+    gain, achieved = history[-1]
+    slope = math.nan
+    if len(history) >= 2 and abs(gain - history[-2][0]) > 1e-6:
+        slope = (achieved - history[-2][1]) / (gain - history[-2][0])
+    if achieved < target.integrated_lufs and slope < SATURATED_SLOPE:
+        return RenderError(
+            f"{name}: {target.integrated_lufs:.2f} LUFS is out of reach under a "
+            f"{target.ceiling_dbtp:.2f} dBTP ceiling: {gain:+.1f} dB of gain reaches {achieved:.2f} LUFS "
+            f"and each further dB adds only {max(slope, 0.0):.2f} LU (the true-peak limiter takes it); "
+            "nothing was written",
+            hint="choose a lower target or a higher ceiling",
+        )
+    return RenderError(
+        f"{name}: after {len(history)} passes the output measures {achieved:.2f} LUFS for a target of "
+        f"{target.integrated_lufs:.2f} LUFS ({achieved - target.integrated_lufs:+.2f} LU, outside "
+        f"±{FILE_TOLERANCE_LU} LU); nothing was written",
+        hint="the limiter's gain reduction did not settle; please report this file",
     )

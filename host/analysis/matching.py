@@ -17,6 +17,8 @@ BS.1770 loudness passes that follow (:mod:`host.analysis.mastering`):
    input.
 
 A mono mix or reference (no side energy to match) keeps its side unchanged.
+Files of more than two channels are refused (:class:`UserInputError`): mid
+and side are not defined for them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import oaconvolve
 
+from ..errors import UserInputError
 from .meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from .report import OCTAVE_CENTRES_HZ
 
@@ -53,6 +56,7 @@ def mid_side_spectrum(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> MidS
     window = np.hanning(SEGMENT)
     with open_audio(path) as handle:
         fs, channels = float(handle.samplerate), handle.channels
+        check_channels(path, channels)
         power = np.zeros((2, SEGMENT // 2 + 1))
         pending = np.zeros((2, 0))
         count = 0
@@ -74,6 +78,15 @@ def mid_side_spectrum(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> MidS
         count = 1
     freqs = np.fft.rfftfreq(SEGMENT, 1.0 / fs)
     return MidSideSpectrum(freqs, power[0] / count, power[1] / count, fs, channels)
+
+
+def check_channels(path: str | Path, channels: int) -> None:
+    """Mid and side are defined for mono and stereo only: refuse more channels."""
+    if channels > 2:
+        raise UserInputError(
+            f"{path}: {channels} channels; reference matching works on mono or stereo (mid/side)",
+            hint="fold the file down to stereo first, or master it without --reference",
+        )
 
 
 def _to_mid_side(x: np.ndarray) -> np.ndarray:
@@ -192,6 +205,7 @@ def apply_match(
         ) as writer,
     ):
         channels = handle.channels
+        check_channels(source, channels)
         tail = np.zeros((2, taps - 1))
 
         def emit(ms: np.ndarray) -> None:
@@ -231,6 +245,7 @@ __all__ = [
     "MatchEq",
     "MidSideSpectrum",
     "apply_match",
+    "check_channels",
     "correction_db",
     "design_match",
     "linear_phase_fir",

@@ -186,49 +186,68 @@ def _db(value: float, power: bool = False) -> float:
     return (10.0 if power else 20.0) * math.log10(value)
 
 
+class _Pass:
+    """What one streaming pass over a file accumulates."""
+
+    def __init__(self, channels: int, fs: float) -> None:
+        self.channels = channels
+        self.meter = LoudnessMeter(channels, fs, history=True)
+        # the mono fold (L+R)/2 in both speakers: one channel weighted 2 (BS.1770 sums channels)
+        self.fold = LoudnessMeter(1, fs, weights=[2.0], true_peak=False) if channels >= 2 else None
+        self.spectrum = _SpectrumAccumulator(fs)
+        self.sums = np.zeros(channels)
+        self.squares = np.zeros(channels)
+        self.cross = 0.0
+        self.frames = 0
+
+    def add(self, x: np.ndarray) -> None:
+        self.meter.process(x)
+        self.sums += x.sum(axis=1)
+        self.squares += np.einsum("ij,ij->i", x, x)
+        mid = x.mean(axis=0)  # (L + R) / 2 for stereo: the mono fold and the spectrum
+        if self.fold is not None:
+            self.cross += float(np.dot(x[0], x[1]))
+            self.fold.process(mid if self.channels == 2 else 0.5 * (x[0] + x[1]))
+        self.spectrum.add(mid)
+        self.frames += x.shape[1]
+
+    def stereo(self, integrated_lufs: float) -> tuple[float, float]:
+        """(correlation of the first two channels, loudness lost in the mono fold)."""
+        if self.fold is None:
+            return 1.0, 0.0
+        denom = math.sqrt(float(self.squares[0] * self.squares[1]))
+        correlation = self.cross / denom if denom > 0 else 0.0
+        mono_loss = integrated_lufs - self.fold.integrated()
+        if not math.isfinite(mono_loss):
+            mono_loss = math.inf if math.isfinite(integrated_lufs) else 0.0
+        return correlation, mono_loss
+
+
 def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
     """Measure one file in a single streaming pass."""
     with open_audio(path) as handle:
         fs = float(handle.samplerate)
-        channels = handle.channels
-        meter = LoudnessMeter(channels, fs, history=True)
-        # the mono fold (L+R)/2 in both speakers: one channel weighted 2 (BS.1770 sums channels)
-        fold = LoudnessMeter(1, fs, weights=[2.0], true_peak=False) if channels >= 2 else None
-        spectrum = _SpectrumAccumulator(fs)
-        sums = np.zeros(channels)
-        squares = np.zeros(channels)
-        cross = 0.0
-        frames = 0
+        acc = _Pass(handle.channels, fs)
         for x in iter_blocks(handle, block, path):
-            meter.process(x)
-            sums += x.sum(axis=1)
-            squares += np.einsum("ij,ij->i", x, x)
-            mid = x.mean(axis=0)  # (L + R) / 2 for stereo: the mono fold and the spectrum
-            if fold is not None:
-                cross += float(np.dot(x[0], x[1]))
-                fold.process(mid if channels == 2 else 0.5 * (x[0] + x[1]))
-            spectrum.add(mid)
-            frames += x.shape[1]
-    result = meter.result()
-    t, m, s = meter.history()
-    dc = (sums / frames).tolist()
-    rms = math.sqrt(float(squares.sum()) / (frames * channels))
-    if fold is not None:
-        denom = math.sqrt(float(squares[0] * squares[1]))
-        correlation = cross / denom if denom > 0 else 0.0
-        mono_loss = result.integrated_lufs - fold.integrated()
-        if not math.isfinite(mono_loss):
-            mono_loss = math.inf if math.isfinite(result.integrated_lufs) else 0.0
-    else:
-        correlation, mono_loss = 1.0, 0.0
-    power = spectrum.finish()
+            acc.add(x)
+    return _analysis(str(path), fs, acc)
+
+
+def _analysis(path: str, fs: float, acc: _Pass) -> Analysis:
+    """The report of one pass: meter values, derived ratios, stereo and spectrum."""
+    result = acc.meter.result()
+    t, m, s = acc.meter.history()
+    dc = (acc.sums / acc.frames).tolist()
+    rms = math.sqrt(float(acc.squares.sum()) / (acc.frames * acc.channels))
+    correlation, mono_loss = acc.stereo(result.integrated_lufs)
+    power = acc.spectrum.finish()
     with np.errstate(divide="ignore"):
         spectrum_db = 10 * np.log10(power / np.max(power)) if power.max() > 0 else power
     return Analysis(
-        file=str(path),
+        file=path,
         sample_rate=fs,
-        channels=channels,
-        duration_s=frames / fs,
+        channels=acc.channels,
+        duration_s=acc.frames / fs,
         integrated_lufs=result.integrated_lufs,
         max_momentary_lufs=result.max_momentary_lufs,
         max_short_term_lufs=result.max_short_term_lufs,
@@ -242,19 +261,24 @@ def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
         dc_offset_per_channel=dc,
         correlation=correlation,
         mono_loss_lu=mono_loss,
-        octave_bands_db=octave_bands(spectrum.freqs, power),
+        octave_bands_db=octave_bands(acc.spectrum.freqs, power),
         curve_t=t,
         curve_m=m,
         curve_s=s,
-        spectrum_hz=spectrum.freqs,
+        spectrum_hz=acc.spectrum.freqs,
         spectrum_db=spectrum_db,
         spectrum_power=power,
     )
 
 
-def to_json(analyses: Sequence[Analysis]) -> str:
-    """The ``--json`` output: an array with one object per file."""
-    return json.dumps([a.as_json() for a in analyses], indent=2, allow_nan=False)
+def to_json(analyses: Sequence[Analysis], session: dict[str, Any] | None = None) -> str:
+    """The ``--json`` output: an array with one object per file.
+
+    With ``session`` (the mixer's notes, references and track notes), each
+    object also carries it under ``"session"``; the metric keys stay as they are.
+    """
+    extra = {"session": session} if session is not None else {}
+    return json.dumps([{**a.as_json(), **extra} for a in analyses], indent=2, allow_nan=False)
 
 
 # --- HTML ------------------------------------------------------------------------
@@ -274,13 +298,31 @@ ROWS = (
 )
 
 
-def _png(figure: Any) -> str:
+@dataclass
+class Plot:
+    """A rendered figure: base64 PNG, and the labels of what its legend shows."""
+
+    png: str
+    legend: list[str]
+
+    def img(self, title: str) -> str:
+        """An ``<img>`` whose alt text names the plotted curves (readable without the image)."""
+        alt = html.escape(f"{title}: " + ", ".join(self.legend), quote=True)
+        return f'<img alt="{alt}" src="data:image/png;base64,{self.png}">'
+
+
+def _png(figure: Any) -> Plot:
+    """Render and close ``figure``; the legend labels are read back from its axes."""
+    import matplotlib.pyplot as plt
+
+    labels = [label for axes in figure.axes for label in axes.get_legend_handles_labels()[1]]
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    plt.close(figure)
+    return Plot(base64.b64encode(buffer.getvalue()).decode("ascii"), labels)
 
 
-def _loudness_plot(a: Analysis, target_lufs: float | None) -> str:
+def _loudness_plot(a: Analysis, target_lufs: float | None) -> Plot:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(9, 3.2))
@@ -298,12 +340,10 @@ def _loudness_plot(a: Analysis, target_lufs: float | None) -> str:
     axes.set_ylabel("LUFS")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
-    data = _png(figure)
-    plt.close(figure)
-    return data
+    return _png(figure)
 
 
-def _spectrum_plot(a: Analysis, reference: Analysis | None) -> str:
+def _spectrum_plot(a: Analysis, reference: Analysis | None) -> Plot:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(9, 3.2))
@@ -324,9 +364,7 @@ def _spectrum_plot(a: Analysis, reference: Analysis | None) -> str:
     axes.set_ylabel("dB (re. max)")
     axes.grid(alpha=0.3, which="both")
     axes.legend(loc="lower left", fontsize=8)
-    data = _png(figure)
-    plt.close(figure)
-    return data
+    return _png(figure)
 
 
 def _value(value: float, unit: str) -> str:
@@ -355,9 +393,9 @@ def _section(a: Analysis, target_lufs: float | None, reference: Analysis | None)
 <p>{a.channels} channels, {a.sample_rate:g} Hz, {a.duration_s:.1f} s</p>
 <table>{head}{"".join(rows)}</table>
 <h3>Loudness over time</h3>
-<img alt="loudness over time" src="data:image/png;base64,{_loudness_plot(a, target_lufs)}">
+{_loudness_plot(a, target_lufs).img("loudness over time")}
 <h3>Long-term spectrum</h3>
-<img alt="spectrum" src="data:image/png;base64,{_spectrum_plot(a, reference)}">
+{_spectrum_plot(a, reference).img("spectrum")}
 <h3>Spectral balance (octave bands, dB re. total)</h3>
 <table>{bands}</table>
 </section>"""

@@ -59,5 +59,8 @@ def run(args: argparse.Namespace) -> int:
     title = f"{report.title or args.album} ({report.mode} mode, {report.target.describe()})"
     columns = ["track", "input", "gain", "output", "true peak", "tonal check"]
     out.print(table(title, columns, rows))
-    out.print(f"album file: {report.album_file}\ncue sheet: {report.cue_file}")
+    album = report.album_result
+    measured = (f" ({_fmt(album.integrated_lufs, 'LUFS')}, true peak {_fmt(album.true_peak_dbtp, 'dBTP')})"
+                if album is not None else "")
+    out.print(f"album file: {report.album_file}{measured}\ncue sheet: {report.cue_file}")
     return 0

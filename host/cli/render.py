@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
         ["x real time", f"{result.realtime_factor:.1f}"],
         ["workers", str(result.workers)],
     ]
+    for address, achieved in result.loudness.items():
+        rows.append([f"loudness {address}",
+                     f"{achieved['integrated_lufs']:.2f} LUFS (target {achieved['target_lufs']:g})"])
+        rows.append([f"true peak {address}",
+                     f"{achieved['true_peak_dbtp']:.2f} dBTP (ceiling {achieved['ceiling_dbtp']:g})"])
     out.print(table(f"rendered {args.session}", ["", ""], rows))
     return 0
 

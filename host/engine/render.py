@@ -36,6 +36,9 @@ class RenderResult:
     workers: int
     latency_samples: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: per `loudness` stage (``strip/stage``): target_lufs, ceiling_dbtp and the achieved
+    #: integrated_lufs and true_peak_dbtp (of the written mixdown when the stage ends the master chain)
+    loudness: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def realtime_factor(self) -> float:
@@ -128,16 +131,61 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
             graph.rewind()
             writers = _open_writers(graph, settings) if final else None
             _run_pass(graph, workers, length, writers, progress)
-            if all([stage.end_pass() for stage in analysis]) and writers is not None:
+            try:
+                done = all([stage.end_pass() for stage in analysis])
+            except BaseException:
+                if writers is not None:
+                    writers.abort()
+                raise
+            if done and writers is not None:
                 break
             if writers is not None:
                 writers.abort()
-        writers.commit()
+        loudness = _loudness_report(graph)
+        writers.commit(_mixdown_check(graph, settings, loudness))
     finally:
         graph.close()
     elapsed = time.perf_counter() - started
     peak = 20 * math.log10(writers.mix.peak) if writers.mix.peak > 0 else -math.inf
-    return RenderResult(writers.paths, length / graph.sample_rate, peak, elapsed, workers, graph.latency)
+    return RenderResult(writers.paths, length / graph.sample_rate, peak, elapsed, workers, graph.latency,
+                        loudness=loudness)
+
+
+def _loudness_report(graph: Graph) -> dict[str, dict[str, float]]:
+    """What each `loudness` stage achieved at its output in the final pass."""
+    return {
+        f"{node.address}/{stage.id}": {
+            "target_lufs": stage.target.integrated_lufs,
+            "ceiling_dbtp": stage.target.ceiling_dbtp,
+            "integrated_lufs": stage.achieved_lufs,
+            "true_peak_dbtp": stage.achieved_true_peak_dbtp,
+        }
+        for node in [*graph.tracks, *graph.buses, graph.master]
+        for stage in _stages_of(node)
+        if stage.type_name == "loudness"
+    }
+
+
+def _mixdown_check(graph: Graph, settings: dict[str, Any],
+                   loudness: dict[str, dict[str, float]]) -> Callable[[Path], None] | None:
+    """When a `loudness` stage ends the master chain, the written mixdown must meet its target.
+
+    Dither, quantisation and resampling come after the stage, so the file is
+    measured before it is renamed into place; a file that misses is refused.
+    """
+    stages = _stages_of(graph.master)
+    if not stages or stages[-1].type_name != "loudness":
+        return None
+    stage = stages[-1]
+    entry = loudness[f"{graph.master.address}/{stage.id}"]
+
+    def check(path: Path) -> None:
+        from ..analysis.mastering import check_written
+
+        result = check_written(path, stage.target, str(settings["mixdown"]))
+        entry["integrated_lufs"], entry["true_peak_dbtp"] = result.integrated_lufs, result.true_peak_dbtp
+
+    return check
 
 
 def analysis_stages(graph: Graph) -> list[Any]:
@@ -161,10 +209,16 @@ class _Writers:
     def paths(self) -> list[Path]:
         return [self.mix.path, *(w.path for w in self.stems.values())]
 
-    def commit(self) -> None:
+    def commit(self, verify: Callable[[Path], None] | None = None) -> None:
+        """Commit every file; when ``verify`` refuses the mixdown, no file is written."""
+        try:
+            self.mix.commit(verify)
+        except BaseException:
+            for stem in self.stems.values():
+                stem.abort()
+            raise
         for stem in self.stems.values():
             stem.commit()
-        self.mix.commit()
 
     def abort(self) -> None:
         for writer in [self.mix, *self.stems.values()]:

@@ -10,26 +10,33 @@ renderer asks every stage with ``ANALYSIS = True`` to take part in passes:
    target by more than ``TOLERANCE_LU`` the gain is corrected (secant steps)
    and the pass repeats, at most ``MAX_PASSES`` times.
 
-Only a pass that hits the target is written.  Live, the stage applies the
-last gain it found (0 dB before any render) and the limiter.
+Only a pass that hits the target is written.  When the passes run out
+outside R128's ±0.2 LU, the render fails with a :class:`RenderError` that
+says why (a target out of reach under the ceiling, or no convergence) and
+writes nothing.  ``achieved`` holds the integrated loudness and true peak of
+the stage's output in the final pass.  Live, the stage applies the last gain
+it found (0 dB before any render) and the limiter.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..analysis.mastering import MAX_PASSES, _next_gain, make_limiter
+from ..analysis.mastering import (
+    FILE_TOLERANCE_LU,
+    MAX_PASSES,
+    _next_gain,
+    make_limiter,
+    missed_target,
+)
 from ..analysis.meter import LoudnessMeter
-from ..analysis.targets import PRESETS
-from ..registry import ParamSpec
+from ..analysis.targets import PRESETS, LoudnessTarget
+from ..registry import ParamSpec, Registry
 from .base import Stage
-
-log = logging.getLogger(__name__)
 
 # R128's tolerance for file-based programmes is +-0.2 LU; aim well inside it
 TOLERANCE_LU = 0.05
@@ -52,6 +59,7 @@ class Loudness(Stage):
         super().__init__(stage_id, options)
         self.gain_db = 0.0
         self.achieved_lufs = math.nan
+        self.achieved_true_peak_dbtp = math.nan
         self._history: list[tuple[float, float]] = []
         self._measuring = False
         self._passes = 0
@@ -69,15 +77,19 @@ class Loudness(Stage):
     # -- the protocol -------------------------------------------------------------
     def _prepare(self) -> None:
         assert self.p is not None
-        self._limiter = make_limiter(self.sample_rate, self.channels, self.p["ceiling_dbtp"], self.max_block)
-        self._ceiling_slot = self._limiter.p.params["ceiling_dbtp"].slot  # type: ignore[union-attr]
-        self._limiter_values = self._limiter.p._registry.values  # type: ignore[union-attr]  # noqa: SLF001
-        self._meter = LoudnessMeter(self.channels, self.sample_rate, true_peak=False)
-        self._gain = np.zeros(0)
+        # the inner limiter's own registry: its ceiling follows ours through a registry write
+        self._limiter_registry = Registry()
+        self._limiter = make_limiter(self.sample_rate, self.channels, self.p["ceiling_dbtp"], self.max_block,
+                                     self._limiter_registry)
+        self._limiter_ceiling = self._limiter_registry.param("master/limiter/ceiling_dbtp")
+        self._meter = LoudnessMeter(self.channels, self.sample_rate, true_peak=False)  # the input
+        self._out_meter = LoudnessMeter(self.channels, self.sample_rate)  # the output, with true peak
+        self._scaled = np.zeros((self.channels, self.max_block))
 
     def _reset(self) -> None:
         self._limiter.reset()
         self._meter.reset()
+        self._out_meter.reset()
 
     @property
     def latency(self) -> int:
@@ -88,11 +100,11 @@ class Loudness(Stage):
         if self._measuring:  # the limiter still runs, so the latency is the same in every pass
             self._meter.process(block)
         else:
-            block = block * (10.0 ** (self.gain_db / 20.0))
-        self._limiter_values[self._ceiling_slot] = self.p["ceiling_dbtp"]
+            block = np.multiply(block, 10.0 ** (self.gain_db / 20.0), out=self._scaled[:, : block.shape[1]])
+        self._limiter_registry.set_deferred(self._limiter_ceiling, self.p["ceiling_dbtp"], "loudness")
         out = self._limiter.process(block)
         if not self._measuring:
-            self._meter.process(out)
+            self._out_meter.process(out)
         return out
 
     # -- analysis passes (driven by the offline renderer) -----------------------
@@ -101,27 +113,41 @@ class Loudness(Stage):
         self._measuring = self._passes == 0
         self._passes += 1
         self._meter.reset()
+        self._out_meter.reset()
         return not self._measuring
 
     def end_pass(self) -> bool:
-        """Digest the pass; True when its output met the target (or no better is possible)."""
+        """Digest the pass; True when its output met the target (or the input is silent).
+
+        Raises :class:`RenderError` when the passes run out outside R128's
+        ±0.2 LU (a last pass inside it is accepted).
+        """
         assert self.p is not None
         target = self.p["target_lufs"]
-        measured = self._meter.integrated()
         if self._measuring:
+            measured = self._meter.integrated()
             self.gain_db = target - measured if math.isfinite(measured) else 0.0
             self._history = []
             return not math.isfinite(measured)  # silence: nothing to normalise
-        self.achieved_lufs = measured
+        result = self._out_meter.result()
+        measured = result.integrated_lufs
+        self.achieved_lufs, self.achieved_true_peak_dbtp = measured, result.true_peak_dbtp
         self._history.append((self.gain_db, measured))
-        if not math.isfinite(measured) or abs(target - measured) <= TOLERANCE_LU:
+        error = abs(target - measured)
+        if not math.isfinite(measured) or error <= TOLERANCE_LU:
             return True
         if self._passes > MAX_PASSES:
-            log.warning("%s: reached %.2f LUFS for a target of %.2f after %d passes",
-                        self.id, measured, target, self._passes)
-            return True
+            if error <= FILE_TOLERANCE_LU:
+                return True
+            raise missed_target(f"stage {self.id!r}", self._history, self.target)
         self.gain_db = _next_gain(self._history, target)
         return False
+
+    @property
+    def target(self) -> LoudnessTarget:
+        """The target and ceiling as the parameters now stand."""
+        assert self.p is not None
+        return LoudnessTarget(self.id, self.p["target_lufs"], self.p["ceiling_dbtp"])
 
     def restart(self) -> None:
         """Forget earlier passes (a new render measures again)."""
