@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import PluginError, RenderError, SessionError
 from ..registry import ParamSpec
 from ..stages.base import ParamView
-from . import loader
+from . import loader, state
 from .midifile import MidiEvent, read_part
 from .parameters import plugin_params
 from .stage import ParamWriter, apply_preset, check_param_names, resolve_plugin
@@ -93,6 +93,11 @@ class InstrumentSource:
     @property
     def latency(self) -> int:
         return int(self.plugin.reported_latency_samples)
+
+    def save_state(self, path: Path) -> Path:
+        """Write the instrument's current state (registry values pushed in first) to ``path``."""
+        self._writer.write_changed(self.p)
+        return state.save_state(self.plugin, path)
 
     # -- the track source interface ---------------------------------------------
     def read(self, out: np.ndarray) -> int:

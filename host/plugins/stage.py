@@ -332,17 +332,20 @@ def state_file_for(session_path: Path, address: str) -> Path:
     return session_path.parent / f"{session_path.stem}.plugins" / f"{safe}{state.STATE_SUFFIX}"
 
 
-def save_states(stages: Mapping[str, Stage], session_path: Path) -> dict[str, str]:
-    """Save every plugin stage's state beside the session (for ``Session.save``).
+def save_states(stages: Mapping[str, Any], session_path: Path) -> dict[str, str]:
+    """Save every plugin's state beside the session (for ``Session.save``).
 
-    ``stages`` maps stage addresses (``tracks/vocals/verb``) to stages; other
-    stage types are ignored.  Returns address -> the file's path relative to
-    the session's folder, to be written as the entry's ``state:`` key.
+    ``stages`` maps addresses (``tracks/vocals/verb``, ``tracks/synth/instrument``)
+    to stages or instrument sources; anything without plugin state is ignored.
+    Returns address -> the file's path relative to the session's folder, to be
+    written as the entry's ``state:`` key.
     """
+    from .instrument import InstrumentSource
+
     written: dict[str, str] = {}
-    for address, stage in stages.items():
-        if isinstance(stage, PluginStage):
-            path = stage.save_state(state_file_for(session_path, address))
+    for address, holder in stages.items():
+        if isinstance(holder, (PluginStage, InstrumentSource)):
+            path = holder.save_state(state_file_for(session_path, address))
             written[address] = path.relative_to(session_path.parent).as_posix()
     return written
 
