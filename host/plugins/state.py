@@ -9,9 +9,12 @@ straight to the plugin), so everything that can be checked is checked first:
 * **bare raw state** (the bytes of pedalboard's ``raw_state``): for VST3 this
   is JUCE's binary XML, ``b"VC2!"`` + little-endian length + an XML document
   whose root is ``VST3PluginState``; the length and the XML are checked.
+  State that starts as XML (``<?xml``) or a binary property list
+  (``bplist``, as AU hosts write) must parse as such.
 * **.vstpreset** (Steinberg's preset format): header ``b"VST3"``, version,
-  a 32-character ASCII class id, and a chunk-list offset that must lie
-  inside the file with a ``b"List"`` chunk there, every chunk inside the file.
+  a 32-character ASCII class id that must be the plugin's own, and a
+  chunk-list offset that must lie inside the file with a ``b"List"`` chunk
+  there, every chunk inside the file.
 
 A .vstpreset is not handed to pedalboard's ``load_preset``: with the DISTRHO
 plugins that call reports success but changes nothing (the component state
@@ -26,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import plistlib
 import struct
 from pathlib import Path
 from typing import Any
@@ -70,6 +74,7 @@ def apply_file(plugin: Any, path: Path) -> None:
         chunks = check_vstpreset(data, path)
         if type(plugin).__name__ != "VST3Plugin":
             raise PluginError(f"{path}: a .vstpreset applies to VST3 plugins only, not {plugin.name!r}")
+        check_class_id(data, plugin, path)
         raw = vstpreset_to_raw_state(chunks)
         check_raw_state(raw, path)
         _hand_over(plugin, path, lambda: setattr(plugin, "raw_state", raw))
@@ -117,12 +122,34 @@ def _from_state_document(data: bytes, path: Path, plugin: Any) -> bytes:
     return raw
 
 
+def check_class_id(data: bytes, plugin: Any, path: Path) -> None:
+    """Refuse a .vstpreset written for another plugin: its class id must be the plugin's own.
+
+    The plugin's class id is read from the header of its own ``preset_data``, so
+    both sides are compared in the same (Steinberg preset) form.
+    """
+    try:
+        own = bytes(plugin.preset_data)[8:40]
+    except (AttributeError, RuntimeError, ValueError):
+        return  # the plugin cannot say; the chunk checks above still apply
+    theirs = data[8:40]
+    if own and own.upper() != theirs.upper():
+        raise PluginError(
+            f"{path}: this .vstpreset is for another plugin (class id {theirs.decode('ascii')}), "
+            f"not {plugin.name!r} (class id {own.decode('ascii', 'replace')})",
+            hint=f"use a preset saved from {plugin.name}",
+        )
+
+
 def check_raw_state(raw: bytes, path: Path) -> None:
-    """Check the structure of JUCE's binary-XML plugin state (VST3)."""
+    """Check the structure of plugin state: JUCE's binary XML (VST3), or XML / a binary plist (AU)."""
+    if raw.startswith(b"<?xml"):
+        _check_parses(lambda: ElementTree.fromstring(raw.rstrip(b"\x00")), path, "XML")
+        return
+    if raw.startswith(b"bplist"):
+        _check_parses(lambda: plistlib.loads(raw, fmt=plistlib.FMT_BINARY), path, "binary property list")
+        return
     if not raw.startswith(_JUCE_BINARY_XML):
-        # AU state (a property list) and other hosts' blobs: nothing more we can check
-        if raw.startswith(b"<?xml") or raw.startswith(b"bplist"):
-            return
         raise PluginError(f"{path}: not plugin state data (unknown header {raw[:4]!r})")
     if len(raw) < 8:
         raise PluginError(f"{path}: plugin state is truncated")
@@ -136,6 +163,15 @@ def check_raw_state(raw: bytes, path: Path) -> None:
         raise PluginError(f"{path}: plugin state is damaged ({error})") from None
     if root.tag != "VST3PluginState":
         raise PluginError(f"{path}: plugin state has root <{root.tag}>, expected <VST3PluginState>")
+
+
+def _check_parses(parse: Any, path: Path, kind: str) -> None:
+    """Refuse state that claims to be ``kind`` but does not parse as it."""
+    try:
+        parse()
+    except (ElementTree.ParseError, plistlib.InvalidFileException, ValueError, TypeError,
+            OverflowError, IndexError, KeyError) as error:
+        raise PluginError(f"{path}: plugin state is damaged (not well-formed {kind}: {error})") from None
 
 
 def check_vstpreset(data: bytes, path: Path) -> dict[bytes, bytes]:
