@@ -223,7 +223,8 @@ def _build_instrument(session: Session, track: StripPlan) -> Any:
     try:
         from .plugins.instrument import make_instrument_source
 
-        source = make_instrument_source(spec, session.plan.base_dir, session.plan.sample_rate)
+        source = make_instrument_source(spec, session.plan.base_dir, session.plan.sample_rate,
+                                        address=f"{track.address}/instrument")
     except SessionError as error:
         if error.line is None:
             raise where.error(error.message, hint=error.hint, cls=type(error)) from None

@@ -26,7 +26,6 @@ is slow).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from ..stages.base import ParamView
 from . import loader, state
 from .midifile import MidiEvent, read_part
 from .parameters import plugin_params
-from .stage import ParamWriter, apply_preset, check_param_names, resolve_plugin
+from .stage import ParamWriter, all_finite, apply_preset, check_param_names, resolve_plugin
 
 DEFAULT_TAIL_S = 2.0
 _RENDER_BLOCK = 1024  # pedalboard's internal block; events are placed to the sample regardless
@@ -151,7 +150,7 @@ class InstrumentSource:
             n = min(count, audio.shape[1])
             fixed[:, :n] = audio[:, :n]
             audio = fixed
-        if not math.isfinite(float(audio.sum(dtype=np.float64))):
+        if not all_finite(audio):
             raise RenderError(f"{self.name} (plugin {self.plugin.name!r}): plugin output NaN or Inf")
         return audio
 
@@ -168,12 +167,15 @@ class InstrumentSource:
         )
 
 
-def make_instrument_source(spec: Mapping[str, Any], base_dir: Path, sample_rate: float) -> InstrumentSource:
+def make_instrument_source(spec: Mapping[str, Any], base_dir: Path, sample_rate: float,
+                           address: str = "instrument") -> InstrumentSource:
     """Build the source for a track's ``instrument:`` entry (called by the session builder).
 
     ``spec`` keys: ``plugin`` or ``path``; ``midi`` (file, relative to
     ``base_dir``); optional ``track`` (index or name), ``channel`` (1-16),
     ``preset``/``state``, ``params`` (names checked here) and ``tail_s``.
+    ``address`` (``tracks/<t>/instrument``) starts every render error, so the
+    user learns which track's instrument failed.
     """
     if not spec.get("midi"):
         raise SessionError("an instrument needs `midi: FILE`")
@@ -187,7 +189,7 @@ def make_instrument_source(spec: Mapping[str, Any], base_dir: Path, sample_rate:
     source = InstrumentSource(
         plugin, events, sample_rate,
         tail_s=float(spec.get("tail_s", DEFAULT_TAIL_S)),
-        name=f"instrument {plugin.name}",
+        name=address,
     )
     source.check_params(dict(spec.get("params") or {}))
     return source

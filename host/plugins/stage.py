@@ -99,6 +99,12 @@ class ParamWriter:
         return {name: self.params[name].current() for name in self.names}
 
 
+def all_finite(block: np.ndarray) -> bool:
+    """True unless ``block`` holds NaN or Inf (one sum, no temporary array; quiet on NaN)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return math.isfinite(float(block.sum(dtype=np.float64)))
+
+
 def check_param_names(names: Iterable[str], params: Mapping[str, PluginParam], plugin_name: str) -> None:
     """Refuse parameter names the plugin does not have, with a did-you-mean."""
     for name in names:
@@ -242,7 +248,7 @@ class PluginStage(Stage):
             raise
         except Exception as error:  # a plugin may raise anything; the user needs where, not a traceback
             raise RenderError(f"{self._where()}: plugin failed: {error}") from error
-        if not math.isfinite(float(out.sum())):
+        if not all_finite(out):
             raise RenderError(f"{self._where()}: plugin output NaN or Inf")
         return out
 

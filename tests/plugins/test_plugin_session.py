@@ -84,3 +84,61 @@ def test_plugin_mistakes_in_a_session_name_the_file_and_line(
         host.load_session(path)
     assert caught.value.file == str(path) and caught.value.line is not None
     assert np.isfinite(caught.value.line)
+
+
+def _raise_while_rendering(plugin: object) -> None:
+    """Make a real plugin object raise from ``process`` once streaming starts (reset=False).
+
+    The layout trials at prepare time (reset=True) still reach the plugin, so the
+    failure happens inside the render, as a plugin that breaks mid-song would.
+    """
+    real = plugin.process  # type: ignore[attr-defined]
+
+    def process(*args: object, reset: bool = True, **kwargs: object) -> object:
+        if not reset:
+            raise RuntimeError("the plugin gave up")
+        return real(*args, reset=reset, **kwargs)
+
+    plugin.process = process  # type: ignore[attr-defined]
+
+
+FAILING = {
+    # MVerb's feedback overflows to NaN on finite input near float32's limit: the plugin's own NaN
+    "effect-nan": ("source: loud.wav", "chain: [{id: verb, plugin: MVerb}]", "tracks/t/verb",
+                   "'MVerb'", "NaN or Inf"),
+    "effect-raises": ("source: loud.wav", "chain: [{id: verb, plugin: MVerb}]", "tracks/t/verb",
+                      "'MVerb'", "the plugin gave up"),
+    "instrument-raises": ("instrument: {plugin: Kars, midi: song.mid}", "", "tracks/t/instrument",
+                          "'Kars'", "the plugin gave up"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILING))
+def test_a_plugin_failing_during_a_session_render_names_track_stage_and_plugin_and_leaves_no_mix(
+    case: str, plugin_env: PluginCache, write_session, write_audio, tmp_path: Path
+) -> None:
+    from host.errors import RenderError
+    from tests.plugins.test_plugin_tracks import write_song
+
+    source, chain, address, plugin, message = FAILING[case]
+    amp = 3e38 if case == "effect-nan" else 0.5
+    write_audio("loud.wav", sine(60.0, 1.0, amp=amp, channels=2).T)
+    write_song(tmp_path / "song.mid")
+    path = write_session(f"""
+        tracks:
+          t:
+            {source}
+            {chain}
+        outputs: {{mixdown: out/mix.wav, bit_depth: float}}
+    """)
+    session = host.load_session(path)
+    if case == "instrument-raises":
+        _raise_while_rendering(session.instruments["tracks/t"].plugin)
+    elif case == "effect-raises":
+        _raise_while_rendering(session.stages["tracks/t"][0].stage.plugin)  # type: ignore[attr-defined]
+    with pytest.raises(RenderError) as caught:
+        session.render()
+    text = str(caught.value)
+    assert text.startswith(address) and plugin in text and message in text, text
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == [], list(out.iterdir())  # no mix, no partial file
