@@ -124,7 +124,11 @@ def scan(
     to_probe: list[tuple[Path, float]] = []
     for bundle in bundles:
         key = str(bundle)
-        mtime = bundle_mtime(bundle)
+        try:
+            mtime = bundle_mtime(bundle)
+        except OSError as error:  # a broken link or a bundle removed mid-scan fails alone
+            _record(cache, report, bundle, 0.0, ProbeResult(key, False, reason=_unreadable(error)))
+            continue
         rows = known.get(key, [])
         if rows and all(row.mtime == mtime for row in rows):
             if all(row.ok for row in rows):
@@ -143,6 +147,10 @@ def scan(
     for (bundle, mtime), result in zip(to_probe, results, strict=True):
         _record(cache, report, bundle, mtime, result)
     return report
+
+
+def _unreadable(error: OSError) -> str:
+    return f"cannot read the bundle ({error.strerror or error}): a broken link, or removed while scanning?"
 
 
 def _record(cache: PluginCache, report: ScanReport, bundle: Path, mtime: float, result: ProbeResult) -> None:

@@ -58,10 +58,16 @@ def save_state(plugin: Any, path: Path) -> Path:
         "sha256": hashlib.sha256(raw).hexdigest(),
         "state": base64.b64encode(raw).decode("ascii"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as error:
+        raise PluginError(
+            f"cannot write the state of plugin {plugin.name} to {path}: {error.strerror or error}",
+            hint=f"make {path.parent} a writable folder, or save the session somewhere else",
+        ) from None
     return path
 
 
@@ -69,7 +75,11 @@ def apply_file(plugin: Any, path: Path) -> None:
     """Restore a preset or state file into ``plugin``; :class:`PluginError` if it is unusable."""
     if not path.is_file():
         raise PluginError(f"{path}: no such preset or state file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise PluginError(f"{path}: cannot read this preset or state file ({error.strerror or error})",
+                          hint="check that the file is readable (its permissions, or the disk)") from None
     if path.suffix.lower() == VSTPRESET_SUFFIX or data.startswith(_VSTPRESET_MAGIC):
         chunks = check_vstpreset(data, path)
         if type(plugin).__name__ != "VST3Plugin":
