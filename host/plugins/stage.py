@@ -27,8 +27,10 @@ Latency: pedalboard drops the plugin's reported latency from the start of a
 stream (it returns fewer samples for the first blocks).  The stage pads those
 blocks at the front with silence, so its output is the plugin's output
 delayed by :attr:`PluginStage.latency` samples, which the engine compensates.
-While bypassed, the input passes through the same delay, so parallel paths
-stay aligned whether the plugin is on or off.
+
+Bypass is the engine's, as for every stage (``tracks/<t>/<stage>/bypass`` in
+the registry): it crossfades to a dry path delayed by the same latency, so
+parallel paths stay aligned whether the plugin is on or off.
 
 ``reset()`` calls pedalboard's reset, which re-creates plugins that do not
 clear their own buffers (keeping their state); JUCE allows that only on the
@@ -138,7 +140,6 @@ class PluginStage(Stage):
         self.plugin = plugin
         self.path = path
         self.plugin_name = plugin_name
-        self.bypass = bool(self.options.get("bypass", False))
         self._params = plugin_params(plugin)
         self._writer = ParamWriter(self._params, [plugin])
         self._instances: list[Any] = [plugin]
@@ -147,7 +148,6 @@ class PluginStage(Stage):
         self._supported: list[int] | None = None
         self._in32 = np.zeros((0, 0), np.float32)
         self._out = np.zeros((0, 0))
-        self._delay = np.zeros((0, 0))
 
     # -- description -----------------------------------------------------------
     @property
@@ -198,7 +198,6 @@ class PluginStage(Stage):
         rows = plugin_channels if instances == 1 else instances
         self._in32 = np.zeros((rows, self.max_block), np.float32)
         self._out = np.zeros((out_channels, self.max_block))
-        self._delay = np.zeros((out_channels, self.latency))
         self._writer.write_changed(self.p)
         for instance in self._instances:
             instance.reset()
@@ -232,15 +231,12 @@ class PluginStage(Stage):
     def _reset(self) -> None:
         for instance in self._instances:
             instance.reset()
-        self._delay[:] = 0.0
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
         if frames > self.max_block:
             raise RenderError(f"{self._where()}: block of {frames} frames exceeds max_block {self.max_block}")
         out = self._out[:, :frames]
-        if self.bypass:
-            return self._delayed(block, out)
         try:
             self._writer.write_changed(self.p)
             self._run(block, out)
@@ -277,18 +273,6 @@ class PluginStage(Stage):
         if got < frames:
             out[:, : frames - got] = 0.0
         out[:, frames - got :] = result
-
-    def _delayed(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Bypass: the input delayed by the plugin's latency (mono spread to every output)."""
-        source = block if block.shape[0] == out.shape[0] else np.broadcast_to(block[:1], out.shape)
-        delay = self._delay.shape[1]
-        if delay == 0:
-            out[:] = source
-            return out
-        joined = np.concatenate([self._delay, source], axis=1)
-        out[:] = joined[:, : out.shape[1]]
-        self._delay[:] = joined[:, out.shape[1] :]
-        return out
 
     def _where(self) -> str:
         """``tracks/<t>/<stage> (plugin NAME)``: the address prefix the engine registered."""
@@ -360,8 +344,7 @@ def make_plugin_stage(stage_id: str, options: dict[str, Any], base_dir: Path) ->
     """Build the stage for a chain entry with ``plugin:`` or ``path:`` (called by the session builder).
 
     ``options`` is the YAML entry: ``plugin`` or ``path``, optionally
-    ``preset``/``state`` (files relative to ``base_dir``), ``bypass`` and
-    ``params`` (whose names are checked here, with a did-you-mean).
+    ``preset``/``state`` (files relative to ``base_dir``) and ``params`` (whose names are checked here, with a did-you-mean).
     """
     path, plugin_name = resolve_plugin(options, base_dir)
     plugin = loader.load(path, plugin_name)

@@ -142,3 +142,39 @@ def test_a_plugin_failing_during_a_session_render_names_track_stage_and_plugin_a
     assert text.startswith(address) and plugin in text and message in text, text
     out = tmp_path / "out"
     assert not out.exists() or list(out.iterdir()) == [], list(out.iterdir())  # no mix, no partial file
+
+
+VERB = "      - {id: verb, plugin: MVerb, params: {mix: 100, decay: 80}%s}"
+
+
+@pytest.mark.parametrize("how", ["yaml", "api"])
+def test_a_bypassed_plugin_in_a_session_passes_the_dry_input(
+    how: str, plugin_env: PluginCache, write_session, write_audio, tmp_path: Path
+) -> None:
+    path = _session(write_session, write_audio, VERB % (", bypass: true" if how == "yaml" else ""), "byp.wav")
+    session = host.load_session(path)
+    if how == "api":
+        session.set("tracks/low/verb/bypass", True)
+    assert session.get("tracks/low/verb/bypass")
+    session.render()
+    dry = read_mix(tmp_path / "low.wav")
+    np.testing.assert_allclose(read_mix(tmp_path / "byp.wav"), dry, atol=1e-6)
+
+
+def test_bypassing_a_plugin_mid_render_through_the_registry_is_smooth(
+    plugin_env: PluginCache, write_session, write_audio, tmp_path: Path
+) -> None:
+    lane = "automation:\n  tracks/low/verb/bypass:\n    interpolation: step\n    points: [[0, false], [1.0, true]]"
+    path = _session(write_session, write_audio, VERB % "", "switch.wav", lane)
+    host.load_session(path).render()
+    mix, dry = read_mix(tmp_path / "switch.wav").T, read_mix(tmp_path / "low.wav").T
+    assert rms_db(mix[:, int(0.5 * SR) : SR] - dry[:, int(0.5 * SR) : SR]) > -20  # the reverb is on before 1 s
+    after = slice(SR + 256, 2 * SR)
+    np.testing.assert_allclose(mix[:, after], dry[:, after], atol=1e-6)  # and off after it
+    # a hard switch would jump by |wet - dry| (tenths here) in one sample; the crossfade spreads it
+    steps = np.abs(np.diff(mix, axis=1))
+    steady = max(steps[:, int(0.5 * SR) : SR - 256].max(), steps[:, after].max())
+    around = steps[:, SR - 256 : SR + 256].max()
+    jump = np.abs(mix[:, SR - 256 : SR + 256] - dry[:, SR - 256 : SR + 256]).max()
+    assert jump > 4 * steady  # the wet and dry signals really differ at the switch
+    assert around < steady + jump / 16, (around, steady, jump)  # faded over 16 samples or more
