@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from host.plugins.cache import CACHE_DIR_ENV, PluginCache
-from host.plugins.scan import PLUGIN_PATH_ENV
+from host.plugins.scan import PLUGIN_PATH_ENV, STANDARD_DIRS_ENV
 
 PLUGIN_DIR_ENV = "MIXHOST_PLUGIN_DIR"
 REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter")
@@ -50,10 +50,15 @@ def bundle(plugin_dir: Path):  # noqa: ANN201 - returns a small function
 
 @pytest.fixture
 def plugin_env(plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginCache]:
-    """A private scan cache, with the test plugins on MIXHOST_PLUGIN_PATH."""
+    """A private scan cache, with the test plugins on MIXHOST_PLUGIN_PATH and nothing else.
+
+    The OS's standard plugin folders are switched off, so a machine with other
+    plugins installed scans the same four bundles as CI.
+    """
     cache_dir = tmp_path / "cache"
     monkeypatch.setenv(CACHE_DIR_ENV, str(cache_dir))
     monkeypatch.setenv(PLUGIN_PATH_ENV, str(plugin_dir))
+    monkeypatch.setenv(STANDARD_DIRS_ENV, "")
     yield PluginCache(cache_dir)
 
 

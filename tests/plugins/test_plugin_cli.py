@@ -24,10 +24,13 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> object:
 
 
 def test_scan_then_list_shows_every_plugin_with_its_details(
-    plugin_env: PluginCache, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    plugin_env: PluginCache, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad = tmp_path / "bad" / "Empty.vst3"
     bad.mkdir(parents=True)
+    # a plugin installed in the user's standard folder is not this test's business (plugin_env)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".vst3" / "Installed.vst3").mkdir(parents=True)
     assert main(["plugins", "scan", str(bad.parent)]) == 0
     printed = capsys.readouterr().out
     assert "4 probed" in printed and "1 failed" in printed

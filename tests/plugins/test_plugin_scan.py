@@ -11,7 +11,7 @@ import pytest
 from host.errors import PluginError
 from host.plugins.cache import PluginCache
 from host.plugins.probe import probe
-from host.plugins.scan import find_plugin, scan, search_dirs, standard_dirs
+from host.plugins.scan import STANDARD_DIRS_ENV, find_plugin, scan, search_dirs, standard_dirs
 
 EXPECTED = {
     # bundle: (name, kind, layout, some parameter names)
@@ -125,11 +125,18 @@ def test_a_misspelled_plugin_gets_a_did_you_mean(plugin_env: PluginCache, typo: 
 
 
 def test_search_dirs_cover_standard_locations_env_and_given(plugin_env: PluginCache, plugin_dir: Path,
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STANDARD_DIRS_ENV)
     dirs = search_dirs([tmp_path])
-    assert dirs[: len(standard_dirs())] == standard_dirs()
-    assert plugin_dir in dirs and tmp_path in dirs
-    assert Path.home() / ".vst3" in dirs and Path("/usr/lib/vst3") in dirs
+    assert dirs == [Path.home() / ".vst3", Path("/usr/lib/vst3"), Path("/usr/local/lib/vst3"), plugin_dir, tmp_path]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", []), ("/opt/a{sep}/opt/b", ["/opt/a", "/opt/b"])])
+def test_the_standard_dirs_variable_replaces_the_os_locations(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv(STANDARD_DIRS_ENV, value.format(sep=os.pathsep))
+    assert standard_dirs() == [Path(p) for p in expected]
 
 
 def test_find_bundles_survives_a_symlink_cycle(plugin_dir: Path, tmp_path: Path) -> None:
