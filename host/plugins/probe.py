@@ -82,22 +82,28 @@ def describe_plugin(plugin: Any, path: Path, fmt: str) -> dict[str, Any]:
 
     instrument = bool(plugin.is_instrument)
     channels = _instrument_channels(plugin) if instrument else _effect_channels(plugin)
-    inputs = 0 if instrument else (max(channels) if channels else 0)
-    outputs = max(channels) if channels else 0
+    kind = "instrument" if instrument else "effect"
     return {
         "name": str(plugin.name),
         "vendor": str(plugin.manufacturer_name or ""),
         "format": fmt,
         "category": str(plugin.category or ""),
-        "kind": "instrument" if instrument else "effect",
+        "kind": kind,
         "identifier": str(plugin.identifier or ""),
         "version": str(plugin.version or ""),
         "path": str(path),
         "channels": channels,
-        "layout": f"{inputs} in / {outputs} out" if channels else "none that pedalboard can open",
+        "layout": layout_text(kind, channels),
         "latency": int(plugin.reported_latency_samples),
         "params": [spec_to_json(p.spec) for p in plugin_params(plugin).values()],
     }
+
+
+def layout_text(kind: str, channels: list[int]) -> str:
+    """Every layout pedalboard opens, as ``in→out``: ``1→1, 2→2``; an instrument's input is ``MIDI``."""
+    if not channels:
+        return "none that pedalboard can open"
+    return ", ".join(f"{'MIDI' if kind == 'instrument' else count}→{count}" for count in sorted(channels))
 
 
 def _effect_channels(plugin: Any) -> list[int]:

@@ -35,14 +35,37 @@ def test_scan_then_list_shows_every_plugin_with_its_details(
     printed = capsys.readouterr().out
     assert "4 probed" in printed and "1 failed" in printed
     rows = {r["name"]: r for r in _json(capsys, ["plugins", "list", "--json"])}  # type: ignore[union-attr]
-    assert rows["Kars"]["kind"] == "instrument" and rows["Kars"]["layout"] == "0 in / 1 out"
+    assert rows["Kars"]["kind"] == "instrument" and rows["Kars"]["layout"] == "MIDI→1"
     assert rows["3 Band EQ"]["vendor"] == "DISTRHO" and rows["3 Band EQ"]["category"] == "Fx|EQ"
     assert rows["MVerb"]["latency"] == 0 and rows["MVerb"]["status"] == "ok"
     assert rows["Empty"]["status"] == "failed" and rows["Empty"]["reason"]
     assert main(["plugins", "scan", str(bad.parent)]) == 0
     assert "1 skipped (failed before)" in capsys.readouterr().out
-    assert main(["plugins", "list"]) == 0
-    assert "Kars" in capsys.readouterr().out
+    table = _table(_cli("plugins", "list", cwd=tmp_path, COLUMNS="200").stdout)
+    assert table[0] == ["name", "vendor", "format", "category", "instrument/effect", "layout (in→out)",
+                        "latency", "status"]
+    assert ["Kars", "falkTX", "vst3", "Instrument", "instrument", "MIDI→1", "0", "ok"] in table
+    assert ["MVerb", "Martin Eastwood, falkTX", "vst3", "Fx|Reverb", "effect", "2→2", "0", "ok"] in table
+
+
+def _table(printed: str) -> list[list[str]]:
+    """The cells of a printed table, row by row (rules and borders dropped)."""
+    rows = []
+    for line in printed.splitlines():
+        if "│" in line or "┃" in line:
+            rows.append([cell.strip() for cell in line.replace("┃", "│").strip().strip("│").split("│")])
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("kind", "channels", "shown"),
+    [("effect", [2, 1], "1→1, 2→2"), ("effect", [1], "1→1"), ("instrument", [1, 2], "MIDI→1, MIDI→2"),
+     ("effect", [], "none that pedalboard can open")],
+)
+def test_the_layout_column_lists_every_layout_that_opens(kind: str, channels: list[int], shown: str) -> None:
+    from host.plugins.probe import layout_text
+
+    assert layout_text(kind, channels) == shown
 
 
 def test_params_lists_ranges_units_choices_and_defaults(
@@ -73,10 +96,11 @@ def test_an_unusable_cache_folder_is_a_user_error(
     assert "MIXHOST_CACHE_DIR" in capsys.readouterr().err
 
 
-def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*argv: str, cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """``python -m host ...`` in a child, as a user runs it (the plugin_env variables are inherited)."""
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, **extra_env,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "host", *argv], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
 

@@ -15,12 +15,12 @@ from host.plugins.scan import STANDARD_DIRS_ENV, find_plugin, scan, search_dirs,
 
 EXPECTED = {
     # bundle: (name, kind, layout, some parameter names)
-    "3BandEQ": ("3 Band EQ", "effect", "2 in / 2 out", {"low_db", "mid_db", "high_db", "master_db",
+    "3BandEQ": ("3 Band EQ", "effect", "2→2", {"low_db", "mid_db", "high_db", "master_db",
                                                           "low_mid_freq_hz", "mid_high_freq_hz"}),
-    "MVerb": ("MVerb", "effect", "2 in / 2 out", {"damping", "density", "bandwidth", "decay", "predelay",
+    "MVerb": ("MVerb", "effect", "2→2", {"damping", "density", "bandwidth", "decay", "predelay",
                                                   "size", "gain", "mix", "early_late_mix"}),
-    "Kars": ("Kars", "instrument", "0 in / 1 out", {"sustain", "release_s", "volume"}),
-    "CycleShifter": ("Cycle Shifter", "effect", "1 in / 1 out", {"new_cycle_vol", "input_vol"}),
+    "Kars": ("Kars", "instrument", "MIDI→1", {"sustain", "release_s", "volume"}),
+    "CycleShifter": ("Cycle Shifter", "effect", "1→1", {"new_cycle_vol", "input_vol"}),
 }
 
 
