@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import numpy as np
+
 from ..errors import PluginError
 
 STATE_FORMAT = "mixhost-plugin-state"
@@ -215,10 +217,22 @@ def check_vstpreset(data: bytes, path: Path) -> dict[bytes, bytes]:
 _JUCE_BASE64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
 
 
+_JUCE_BASE64_CODES = np.frombuffer(_JUCE_BASE64.encode("ascii"), np.uint8)
+_SIX_BIT_WEIGHTS = (1 << np.arange(6, dtype=np.uint8)).astype(np.uint8)
+
+
 def juce_base64(data: bytes) -> str:
-    value = int.from_bytes(data, "little")
-    count = (len(data) * 8 + 5) // 6
-    return f"{len(data)}." + "".join(_JUCE_BASE64[(value >> (6 * i)) & 63] for i in range(count))
+    """JUCE's encoding of ``data``: the bytes as one little-endian number, in 6-bit digits.
+
+    Done on the bit array (least significant bit first) rather than on a big
+    Python int, whose repeated shifts make a long state quadratic to encode.
+    """
+    bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
+    count = (bits.size + 5) // 6
+    groups = np.zeros(count * 6, np.uint8)
+    groups[: bits.size] = bits
+    digits = groups.reshape(count, 6) @ _SIX_BIT_WEIGHTS
+    return f"{len(data)}." + _JUCE_BASE64_CODES[digits].tobytes().decode("ascii")
 
 
 def vstpreset_to_raw_state(chunks: dict[bytes, bytes]) -> bytes:

@@ -167,3 +167,19 @@ def test_loading_state_into_a_running_stage_is_not_undone_by_stale_registry_valu
         bound.set(name, value)
     stage.reset()
     np.testing.assert_allclose(bound.run(x), reference, atol=1e-5)
+
+
+def _juce_base64_by_definition(data: bytes) -> str:
+    """JUCE's MemoryBlock::toBase64Encoding spelled out: 6-bit digits of the little-endian number."""
+    from host.plugins.state import _JUCE_BASE64
+
+    value = int.from_bytes(data, "little")
+    return f"{len(data)}." + "".join(_JUCE_BASE64[(value >> (6 * i)) & 63] for i in range((len(data) * 8 + 5) // 6))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 6, 7, 255, 1000])
+def test_juce_base64_matches_its_definition(size: int) -> None:
+    from host.plugins.state import juce_base64
+
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    assert juce_base64(data) == _juce_base64_by_definition(data)
