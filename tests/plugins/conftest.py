@@ -64,6 +64,8 @@ def plugin_env(plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 _CRASH_SOURCE = r"""
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 __attribute__((constructor)) static void on_load(void) { %s }
 void* GetPluginFactory(void) { return 0; }
@@ -73,6 +75,10 @@ BEHAVIOURS = {
     "crash": "raise(SIGSEGV);",
     "hang": "for (;;) pause();",
     "chatty": 'write(1, "{not json\\n", 10);',  # writes to stdout, then loads as no plugin
+    # starts a helper process that hangs too, writing its pid to $MIXHOST_TEST_PID_FILE
+    "hang-with-child": 'pid_t pid = fork(); if (pid == 0) { for (;;) pause(); } '
+                       'FILE *f = fopen(getenv("MIXHOST_TEST_PID_FILE"), "w"); '
+                       'fprintf(f, "%d", (int)pid); fclose(f); for (;;) pause();',
 }
 
 
@@ -85,7 +91,7 @@ def broken_bundle(tmp_path: Path):  # noqa: ANN201 - returns a small function
 
     def build(behaviour: str, directory: Path | None = None) -> Path:
         where = directory or tmp_path / "broken"
-        name = f"Broken{behaviour.title()}"
+        name = "Broken" + behaviour.title().replace("-", "")
         binary_dir = where / f"{name}.vst3" / "Contents" / f"{os.uname().machine}-linux"
         binary_dir.mkdir(parents=True, exist_ok=True)
         source = tmp_path / f"{name}.c"

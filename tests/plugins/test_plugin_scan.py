@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,32 @@ def test_a_hanging_plugin_times_out(plugin_env: PluginCache, broken_bundle) -> N
     assert "timed out after 3 s" in reason
     cached = [e for e in plugin_env.entries() if e.path == str(hanging.resolve())]
     assert cached and cached[0].status == "failed" and cached[0].reason == reason
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_timed_out_probe_takes_the_processes_it_started_with_it(
+    broken_bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "helper.pid"
+    monkeypatch.setenv("MIXHOST_TEST_PID_FILE", str(pid_file))
+    result = probe(broken_bundle("hang-with-child"), timeout=3)
+    assert not result.ok and "timed out" in result.reason
+    helper = int(pid_file.read_text())
+    for _ in range(100):  # SIGKILL lands at once; give the reaper a moment
+        if not _alive(helper):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(helper, 9)  # do not leave it behind for the next test
+        pytest.fail(f"the plugin's helper process {helper} outlived the timed-out probe")
 
 
 @pytest.mark.parametrize("query", ["MVerb", "mverb", "3BandEQ", "3 band eq", "Cycle Shifter"])
