@@ -3,7 +3,7 @@
 # MVerb, Kars and CycleShifter from Debian's dpf-plugins source package) into
 # DEST_DIR.  CycleShifter is mono-only (1 in / 1 out): the dual-mono tests use it.
 #   .ci/build-plugins.sh DEST_DIR
-# Idempotent: exits at once when DEST_DIR already holds the three bundles.
+# Idempotent: exits at once when DEST_DIR already holds the four bundles.
 # Any plugin missing at the end is a failure (non-zero exit), never a skip.
 set -euo pipefail
 
