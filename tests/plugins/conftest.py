@@ -19,7 +19,8 @@ from host.plugins.cache import CACHE_DIR_ENV, PluginCache
 from host.plugins.scan import PLUGIN_PATH_ENV, STANDARD_DIRS_ENV
 
 PLUGIN_DIR_ENV = "MIXHOST_PLUGIN_DIR"
-REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter")
+# the four DISTRHO plugins, and LatentDelay (mixhost's own, .ci/plugins/): a delay reporting its latency
+REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter", "LatentDelay")
 
 
 def _plugin_dir() -> Path:

@@ -15,13 +15,14 @@ from host.plugins.probe import probe
 from host.plugins.scan import STANDARD_DIRS_ENV, find_plugin, scan, search_dirs, standard_dirs
 
 EXPECTED = {
-    # bundle: (name, kind, layout, some parameter names)
-    "3BandEQ": ("3 Band EQ", "effect", "2→2", {"low_db", "mid_db", "high_db", "master_db",
-                                                          "low_mid_freq_hz", "mid_high_freq_hz"}),
-    "MVerb": ("MVerb", "effect", "2→2", {"damping", "density", "bandwidth", "decay", "predelay",
-                                                  "size", "gain", "mix", "early_late_mix"}),
-    "Kars": ("Kars", "instrument", "MIDI→1", {"sustain", "release_s", "volume"}),
-    "CycleShifter": ("Cycle Shifter", "effect", "1→1", {"new_cycle_vol", "input_vol"}),
+    # bundle: (name, kind, layout, latency, some parameter names)
+    "3BandEQ": ("3 Band EQ", "effect", "2→2", 0, {"low_db", "mid_db", "high_db", "master_db",
+                                                  "low_mid_freq_hz", "mid_high_freq_hz"}),
+    "MVerb": ("MVerb", "effect", "2→2", 0, {"damping", "density", "bandwidth", "decay", "predelay",
+                                            "size", "gain", "mix", "early_late_mix"}),
+    "Kars": ("Kars", "instrument", "MIDI→1", 0, {"sustain", "release_s", "volume"}),
+    "CycleShifter": ("Cycle Shifter", "effect", "1→1", 0, {"new_cycle_vol", "input_vol"}),
+    "LatentDelay": ("LatentDelay", "effect", "2→2", 480, set()),
 }
 
 
@@ -32,12 +33,12 @@ def _by_stem(cache: PluginCache) -> dict[str, dict]:
 def test_scan_finds_the_test_plugins_with_their_layouts(plugin_env: PluginCache) -> None:
     report = scan(cache=plugin_env)
     found = _by_stem(plugin_env)
-    for stem, (name, kind, layout, params) in EXPECTED.items():
+    for stem, (name, kind, layout, latency, params) in EXPECTED.items():
         assert stem in found, f"{stem} not scanned: {report}"
         info = found[stem]
         assert (info["name"], info["kind"], info["layout"], info["format"]) == (name, kind, layout, "vst3")
         assert params <= {p["name"] for p in info["params"]}
-        assert info["latency"] == 0
+        assert info["latency"] == latency
     assert not report.failed
 
 

@@ -178,3 +178,35 @@ def test_bypassing_a_plugin_mid_render_through_the_registry_is_smooth(
     jump = np.abs(mix[:, SR - 256 : SR + 256] - dry[:, SR - 256 : SR + 256]).max()
     assert jump > 4 * steady  # the wet and dry signals really differ at the switch
     assert around < steady + jump / 16, (around, steady, jump)  # faded over 16 samples or more
+
+
+@pytest.mark.parametrize("where", ["track", "bus"])
+def test_a_latent_plugin_on_one_of_two_parallel_paths_nulls_at_the_sum(
+    where: str, plugin_env: PluginCache, write_session, write_audio, tmp_path: Path
+) -> None:
+    """LatentDelay delays by 480 frames and says so; compensation must line the paths up again."""
+    rng = np.random.default_rng(11)
+    noise = 0.25 * rng.standard_normal((SR, 2))
+    write_audio("x.wav", noise)
+    write_audio("minus_x.wav", -noise)
+    latent = "[{id: late, plugin: LatentDelay}]"
+    track_chain, bus_chain = (latent, "[]") if where == "track" else ("[]", latent)
+    path = write_session(f"""
+        tracks:
+          wet: {{source: x.wav, chain: {track_chain}, output: path}}
+          dry: {{source: minus_x.wav}}
+          alone: {{source: x.wav, chain: [{{id: late, plugin: LatentDelay}}], mute: true}}
+        buses:
+          path: {{chain: {bus_chain}}}
+        outputs: {{mixdown: null.wav, bit_depth: float}}
+    """)
+    session = host.load_session(path)
+    result = session.render()
+    mix = read_mix(result.outputs[0])
+    assert mix.shape == noise.shape
+    assert rms_db(mix) < rms_db(noise) - 120, rms_db(mix)    # x and -x meet sample for sample
+    session.set("tracks/alone/mute", False)
+    session.set("tracks/dry/mute", True)
+    session.set("tracks/wet/mute", True)
+    alone = read_mix(session.render().outputs[0])            # and the mix lines up with its sources
+    np.testing.assert_allclose(alone, noise, atol=1e-6)
