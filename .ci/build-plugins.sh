@@ -2,13 +2,17 @@
 # Build the real third-party VST3 plugins the tests use (DISTRHO 3BandEQ,
 # MVerb, Kars and CycleShifter from Debian's dpf-plugins source package) into
 # DEST_DIR.  CycleShifter is mono-only (1 in / 1 out): the dual-mono tests use it.
+# With the same DPF tree it also builds LatentDelay (source in .ci/plugins/): a
+# pure delay reporting its latency, since none of the DISTRHO plugins reports any.
 #   .ci/build-plugins.sh DEST_DIR
-# Idempotent: exits at once when DEST_DIR already holds the three bundles.
+# Idempotent: exits at once when DEST_DIR already holds the five bundles.
 # Any plugin missing at the end is a failure (non-zero exit), never a skip.
 set -euo pipefail
 
 DEST="${1:?usage: $0 DEST_DIR}"
-PLUGINS=(3BandEQ MVerb Kars CycleShifter)
+LOCAL_PLUGINS=(LatentDelay)
+PLUGINS=(3BandEQ MVerb Kars CycleShifter "${LOCAL_PLUGINS[@]}")
+LOCAL_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/plugins"
 SRC_PACKAGE=dpf-plugins
 ARCH_DIR="$(uname -m)-linux"
 
@@ -63,6 +67,10 @@ fi
 tar -xf "$ORIG"
 SRC="$(find . -mindepth 1 -maxdepth 1 -type d -name "$SRC_PACKAGE-*" | head -n 1)"
 [ -n "$SRC" ] || { echo "unpacking $ORIG gave no source directory" >&2; exit 1; }
+
+for name in "${LOCAL_PLUGINS[@]}"; do
+  cp -R "$LOCAL_SRC/$name" "$SRC/plugins/$name"
+done
 
 JOBS="$(nproc 2>/dev/null || echo 2)"
 for name in "${PLUGINS[@]}"; do

@@ -8,6 +8,14 @@
   each on the whole float32 signal with the same internal block size.
   Ratio = mixhost time / pedalboard time, target <= 1.10.  Both outputs are
   compared in ``detail``.
+* **plugins.session_overhead**: the same chain in a session file (one stereo
+  track, ``path:`` entries with the same settings, 4096-frame blocks, float
+  mixdown), rendered by ``Session.render``: the whole host path (reading the
+  source, the chain, fader and pan, the mix bus, writing the file).  The
+  reference is what a user would write with pedalboard alone: read the same
+  file with soundfile, run both plugins in one call each, write the result.
+  Ratio = render / reference, target <= 1.10; ``detail`` also gives the bare
+  pedalboard processing time and the largest difference between the two files.
 * **plugins.rescan**: ``scan()`` of the test plugin folder with a warm cache
   against the same scan with an empty cache (every bundle probed in a child
   process).  Ratio = warm / cold, target <= 0.10.
@@ -140,6 +148,73 @@ def _overhead(directory: Path, seconds: float, repeats: int) -> dict[str, Any]:
     }
 
 
+SESSION = """
+session: {{name: plugin overhead, sample_rate: {fs}, block_size: {block}}}
+tracks:
+  bench:
+    source: noise.wav
+    chain:
+{chain}
+outputs: {{mixdown: mix.wav, bit_depth: float}}
+"""
+
+
+def _session_overhead(directory: Path, seconds: float, repeats: int) -> dict[str, Any]:
+    import soundfile as sf
+
+    import host
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        signal = (0.1 * np.random.default_rng(5).standard_normal((int(seconds * FS), 2))).astype(np.float32)
+        sf.write(folder / "noise.wav", signal, FS, subtype="FLOAT")
+        chain = "\n".join(
+            f"      - {{id: {n.lower()}, path: {directory / (n + '.vst3')}, params: "
+            + "{" + ", ".join(f"{k}: {v}" for k, v in SETTINGS[n].items()) + "}}"
+            for n in CHAIN
+        )
+        (folder / "bench.yaml").write_text(SESSION.format(fs=FS, block=BLOCK, chain=chain))
+        session = host.load_session(folder / "bench.yaml")
+        direct = [loader.load(directory / f"{n}.vst3") for n in CHAIN]
+        for plugin, name in zip(direct, CHAIN, strict=True):
+            for key, value in SETTINGS[name].items():
+                setattr(plugin, key, value)
+
+        def through_session() -> None:
+            session.render()
+
+        def process(audio: np.ndarray) -> np.ndarray:
+            for plugin in direct:
+                audio = plugin.process(audio, FS, buffer_size=BLOCK, reset=True)
+            return audio
+
+        def through_pedalboard() -> None:
+            audio, _ = sf.read(folder / "noise.wav", dtype="float32", always_2d=True)
+            sf.write(folder / "direct.wav", process(audio.T).T, FS, subtype="FLOAT")
+
+        through_session()  # warm-up
+        through_pedalboard()
+        host_times, ref_times, bare_times = [], [], []
+        for _ in range(repeats):
+            host_times.append(_best(through_session, 1)[0])
+            ref_times.append(_best(through_pedalboard, 1)[0])
+            bare_times.append(_best(lambda: process(signal.T), 1)[0])
+        mixed, _ = sf.read(folder / "mix.wav", always_2d=True)
+        reference, _ = sf.read(folder / "direct.wav", always_2d=True)
+    host_t, ref_t, bare_t = min(host_times), min(ref_times), min(bare_times)
+    difference = float(np.max(np.abs(mixed - reference))) if mixed.shape == reference.shape else float("inf")
+    ratio = host_t / ref_t
+    return {
+        "name": "plugins.session_overhead",
+        "ratio": round(ratio, 3),
+        "target": f"<= {OVERHEAD_TARGET:.2f}",
+        "ok": ratio <= OVERHEAD_TARGET and difference < 1e-5,
+        "detail": f"{' + '.join(CHAIN)}, {seconds:g} s stereo: Session.render {host_t:.3f} s vs pedalboard "
+                  f"with soundfile read/write {ref_t:.3f} s (processing alone {bare_t:.3f} s); "
+                  f"max |difference| of the files {difference:.2e}",
+    }
+
+
 def _rescan(directory: Path, repeats: int) -> dict[str, Any]:
     colds, warms = [], []
     count = 0
@@ -171,8 +246,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     directory = _plugin_dir()
     with tempfile.TemporaryDirectory() as tmp, _env(**{CACHE_DIR_ENV: tmp}):
         overhead = _overhead(directory, 30.0 if quick else 240.0, 2 if quick else 3)
+        session = _session_overhead(directory, 30.0 if quick else 240.0, 2 if quick else 3)
         rescan = _rescan(directory, 2 if quick else 3)
-    return [overhead, rescan]
+    return [overhead, session, rescan]
 
 
 if __name__ == "__main__":

@@ -169,7 +169,10 @@ def _expand_ref(strip: StripPlan, ref: dict[str, Any], ref_at: Located, ref_key:
                 at=("params", stage_id),
             )
     for plan in plans:
-        plan.entry["params"] = {**plan.entry.get("params", {}), **overrides.get(plan.stage_id, {})}
+        override = dict(overrides.get(plan.stage_id, {}))
+        if "type" not in plan.entry and "state" in override:  # a plugin's saved state (Session.save)
+            plan.entry["state"] = override.pop("state")
+        plan.entry["params"] = {**plan.entry.get("params", {}), **override}
         plan.params_doc_path = (*ref_key, "params", plan.stage_id)
     return plans
 

@@ -60,7 +60,7 @@ CHAIN_REF_KEYS: JSON = {
     "params": {
         "type": "object",
         "additionalProperties": {"type": "object"},
-        "description": "overrides: {stage id: {param: value}}",
+        "description": "overrides: {stage id: {param: value}}; a plugin's `state:` file goes here too",
     },
 }
 
@@ -122,7 +122,8 @@ INSTRUMENT: JSON = {
     "properties": {
         "plugin": {"type": "string"}, "path": {"type": "string"}, "midi": {"type": "string"},
         "track": {"type": ["integer", "string"]}, "channel": {"type": "integer", "minimum": 1, "maximum": 16},
-        "params": {"type": "object"}, "preset": {"type": "string"}, "tail_s": {"type": "number", "minimum": 0},
+        "params": {"type": "object"}, "preset": {"type": "string"},
+        "state": PLUGIN_KEYS["state"], "tail_s": {"type": "number", "minimum": 0},
     },
     "required": ["midi"],
     "additionalProperties": False,

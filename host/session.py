@@ -111,15 +111,35 @@ class Session:
         return target
 
     def _save_plugin_states(self, target: Path) -> None:
-        inline = {b.plan.address: b for built in self.stages.values() for b in built
-                  if "type" not in b.plan.entry and b.plan.where.document is self.document}
-        if not inline:
+        holders = self._plugin_state_holders()
+        if not holders:
             return
         from .plugins.stage import save_states
 
-        written = save_states({address: b.stage for address, b in inline.items()}, target)
+        written = save_states({address: holder for address, (holder, _) in holders.items()}, target)
         for address, relative in written.items():
-            _set_in(self.document, (*inline[address].plan.where.key_path, "state"), relative)
+            _set_in(self.document, holders[address][1], relative)
+
+    def _plugin_state_holders(self) -> dict[str, tuple[Any, tuple[str | int, ...]]]:
+        """Address -> (plugin stage or instrument, where its ``state:`` key goes in this document).
+
+        A plugin from a chain file gets its state reference in the session's override for
+        that stage (``params: {stage: {state: ...}}``): the chain file is shared, so it is
+        never written.
+        """
+        holders: dict[str, tuple[Any, tuple[str | int, ...]]] = {}
+        for built in self.stages.values():
+            for b in built:
+                if "type" in b.plan.entry:
+                    continue
+                inline = b.plan.where.document is self.document
+                key = b.plan.where.key_path if inline else b.plan.params_doc_path
+                holders[b.plan.address] = (b.stage, (*key, "state"))
+        for track in self.plan.tracks:
+            if track.address in self.instruments:
+                key = (*track.where.key_path, "instrument", "state")
+                holders[f"{track.address}/instrument"] = (self.instruments[track.address], key)
+        return holders
 
     # -- rendering --------------------------------------------------------------
     def render(self, out_dir: str | Path | None = None, *, workers: int | None = None,
@@ -216,7 +236,8 @@ def _build_instrument(session: Session, track: StripPlan) -> Any:
     try:
         from .plugins.instrument import make_instrument_source
 
-        source = make_instrument_source(spec, session.plan.base_dir, session.plan.sample_rate)
+        source = make_instrument_source(spec, session.plan.base_dir, session.plan.sample_rate,
+                                        address=f"{track.address}/instrument")
     except SessionError as error:
         if error.line is None:
             raise where.error(error.message, hint=error.hint, cls=type(error)) from None

@@ -59,10 +59,13 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _rows() -> list[dict[str, Any]]:
     from ..plugins.cache import PluginCache
+    from ..plugins.probe import layout_text
 
     rows = []
     for entry in PluginCache().entries():
         info = entry.info
+        if "channels" in info:  # rows cached by an older mixhost show the current format too
+            info = {**info, "layout": layout_text(str(info.get("kind", "")), list(info["channels"]))}
         rows.append({
             "name": entry.name or Path(entry.path).stem,
             "vendor": info.get("vendor", ""),
@@ -86,7 +89,8 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         out.print("no plugins in the cache; run `mixhost plugins scan`")
         return 0
-    columns = ["name", "vendor", "format", "category", "type", "layout", "latency", "status"]
+    columns = ["name", "vendor", "format", "category", "instrument/effect", "layout (in→out)", "latency",
+               "status"]
     body = [
         [r["name"], r["vendor"], r["format"], r["category"], r["kind"], r["layout"],
          "" if r["latency"] is None else r["latency"],

@@ -26,7 +26,6 @@ is slow).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,10 @@ import numpy as np
 from ..errors import PluginError, RenderError, SessionError
 from ..registry import ParamSpec
 from ..stages.base import ParamView
-from . import loader
+from . import loader, state
 from .midifile import MidiEvent, read_part
 from .parameters import plugin_params
-from .stage import ParamWriter, apply_preset, check_param_names, resolve_plugin
+from .stage import ParamWriter, all_finite, apply_preset, check_param_names, resolve_plugin
 
 DEFAULT_TAIL_S = 2.0
 _RENDER_BLOCK = 1024  # pedalboard's internal block; events are placed to the sample regardless
@@ -94,6 +93,11 @@ class InstrumentSource:
     def latency(self) -> int:
         return int(self.plugin.reported_latency_samples)
 
+    def save_state(self, path: Path) -> Path:
+        """Write the instrument's current state (registry values pushed in first) to ``path``."""
+        self._writer.write_changed(self.p)
+        return state.save_state(self.plugin, path)
+
     # -- the track source interface ---------------------------------------------
     def read(self, out: np.ndarray) -> int:
         """Fill ``out`` (channels, n) with the next frames; returns how many were real (0 at the end)."""
@@ -146,7 +150,7 @@ class InstrumentSource:
             n = min(count, audio.shape[1])
             fixed[:, :n] = audio[:, :n]
             audio = fixed
-        if not math.isfinite(float(audio.sum(dtype=np.float64))):
+        if not all_finite(audio):
             raise RenderError(f"{self.name} (plugin {self.plugin.name!r}): plugin output NaN or Inf")
         return audio
 
@@ -163,12 +167,15 @@ class InstrumentSource:
         )
 
 
-def make_instrument_source(spec: Mapping[str, Any], base_dir: Path, sample_rate: float) -> InstrumentSource:
+def make_instrument_source(spec: Mapping[str, Any], base_dir: Path, sample_rate: float,
+                           address: str = "instrument") -> InstrumentSource:
     """Build the source for a track's ``instrument:`` entry (called by the session builder).
 
     ``spec`` keys: ``plugin`` or ``path``; ``midi`` (file, relative to
     ``base_dir``); optional ``track`` (index or name), ``channel`` (1-16),
     ``preset``/``state``, ``params`` (names checked here) and ``tail_s``.
+    ``address`` (``tracks/<t>/instrument``) starts every render error, so the
+    user learns which track's instrument failed.
     """
     if not spec.get("midi"):
         raise SessionError("an instrument needs `midi: FILE`")
@@ -182,7 +189,7 @@ def make_instrument_source(spec: Mapping[str, Any], base_dir: Path, sample_rate:
     source = InstrumentSource(
         plugin, events, sample_rate,
         tail_s=float(spec.get("tail_s", DEFAULT_TAIL_S)),
-        name=f"instrument {plugin.name}",
+        name=address,
     )
     source.check_params(dict(spec.get("params") or {}))
     return source

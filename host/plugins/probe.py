@@ -11,6 +11,7 @@ a failed probe with the reason recorded; the parent never loads the plugin.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -42,11 +43,22 @@ def probe(path: Path, timeout: float = DEFAULT_TIMEOUT_S) -> ProbeResult:
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, env=env)
-    except subprocess.TimeoutExpired:
-        return ProbeResult(str(path), False, reason=f"timed out after {timeout:g} s (plugin hangs on load)")
-    return _result_of(path, done)
+    # its own session (process group), so a timeout kills whatever the plugin started too
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                          start_new_session=True) as child:
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(child)
+            return ProbeResult(str(path), False, reason=f"timed out after {timeout:g} s (plugin hangs on load)")
+    return _result_of(path, subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr))
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the probe and every process in its group, then reap the probe."""
+    with contextlib.suppress(ProcessLookupError):  # gone already
+        os.killpg(child.pid, signal.SIGKILL)
+    child.communicate()
 
 
 def _result_of(path: Path, done: subprocess.CompletedProcess[bytes]) -> ProbeResult:
@@ -82,22 +94,28 @@ def describe_plugin(plugin: Any, path: Path, fmt: str) -> dict[str, Any]:
 
     instrument = bool(plugin.is_instrument)
     channels = _instrument_channels(plugin) if instrument else _effect_channels(plugin)
-    inputs = 0 if instrument else (max(channels) if channels else 0)
-    outputs = max(channels) if channels else 0
+    kind = "instrument" if instrument else "effect"
     return {
         "name": str(plugin.name),
         "vendor": str(plugin.manufacturer_name or ""),
         "format": fmt,
         "category": str(plugin.category or ""),
-        "kind": "instrument" if instrument else "effect",
+        "kind": kind,
         "identifier": str(plugin.identifier or ""),
         "version": str(plugin.version or ""),
         "path": str(path),
         "channels": channels,
-        "layout": f"{inputs} in / {outputs} out" if channels else "none that pedalboard can open",
+        "layout": layout_text(kind, channels),
         "latency": int(plugin.reported_latency_samples),
         "params": [spec_to_json(p.spec) for p in plugin_params(plugin).values()],
     }
+
+
+def layout_text(kind: str, channels: list[int]) -> str:
+    """Every layout pedalboard opens, as ``in→out``: ``1→1, 2→2``; an instrument's input is ``MIDI``."""
+    if not channels:
+        return "none that pedalboard can open"
+    return ", ".join(f"{'MIDI' if kind == 'instrument' else count}→{count}" for count in sorted(channels))
 
 
 def _effect_channels(plugin: Any) -> list[int]:

@@ -9,6 +9,10 @@ Locations searched, in order:
 * every directory in ``MIXHOST_PLUGIN_PATH`` (``os.pathsep``-separated);
 * directories given to :func:`scan`.
 
+``MIXHOST_STANDARD_PLUGIN_DIRS``, when set, replaces the OS's standard
+locations (``os.pathsep``-separated; empty means none), so tests and CI see
+only the plugins they name, whatever else the machine has installed.
+
 Each bundle found is probed in its own process (:mod:`host.plugins.probe`),
 several at a time, unless the cache already holds it at the same mtime.
 """
@@ -33,10 +37,13 @@ from .probe import DEFAULT_TIMEOUT_S, ProbeResult, probe
 log = logging.getLogger(__name__)
 
 PLUGIN_PATH_ENV = "MIXHOST_PLUGIN_PATH"
+STANDARD_DIRS_ENV = "MIXHOST_STANDARD_PLUGIN_DIRS"
 
 
 def standard_dirs() -> list[Path]:
-    """The directories plugins are installed in on this OS."""
+    """The directories plugins are installed in on this OS (or ``MIXHOST_STANDARD_PLUGIN_DIRS``)."""
+    if STANDARD_DIRS_ENV in os.environ:
+        return [Path(p) for p in os.environ[STANDARD_DIRS_ENV].split(os.pathsep) if p]
     home = Path.home()
     if sys.platform == "darwin":
         return [
@@ -124,7 +131,11 @@ def scan(
     to_probe: list[tuple[Path, float]] = []
     for bundle in bundles:
         key = str(bundle)
-        mtime = bundle_mtime(bundle)
+        try:
+            mtime = bundle_mtime(bundle)
+        except OSError as error:  # a broken link or a bundle removed mid-scan fails alone
+            _record(cache, report, bundle, 0.0, ProbeResult(key, False, reason=_unreadable(error)))
+            continue
         rows = known.get(key, [])
         if rows and all(row.mtime == mtime for row in rows):
             if all(row.ok for row in rows):
@@ -143,6 +154,10 @@ def scan(
     for (bundle, mtime), result in zip(to_probe, results, strict=True):
         _record(cache, report, bundle, mtime, result)
     return report
+
+
+def _unreadable(error: OSError) -> str:
+    return f"cannot read the bundle ({error.strerror or error}): a broken link, or removed while scanning?"
 
 
 def _record(cache: PluginCache, report: ScanReport, bundle: Path, mtime: float, result: ProbeResult) -> None:

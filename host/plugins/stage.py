@@ -27,8 +27,10 @@ Latency: pedalboard drops the plugin's reported latency from the start of a
 stream (it returns fewer samples for the first blocks).  The stage pads those
 blocks at the front with silence, so its output is the plugin's output
 delayed by :attr:`PluginStage.latency` samples, which the engine compensates.
-While bypassed, the input passes through the same delay, so parallel paths
-stay aligned whether the plugin is on or off.
+
+Bypass is the engine's, as for every stage (``tracks/<t>/<stage>/bypass`` in
+the registry): it crossfades to a dry path delayed by the same latency, so
+parallel paths stay aligned whether the plugin is on or off.
 
 ``reset()`` calls pedalboard's reset, which re-creates plugins that do not
 clear their own buffers (keeping their state); JUCE allows that only on the
@@ -99,6 +101,12 @@ class ParamWriter:
         return {name: self.params[name].current() for name in self.names}
 
 
+def all_finite(block: np.ndarray) -> bool:
+    """True unless ``block`` holds NaN or Inf (one sum, no temporary array; quiet on NaN)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return math.isfinite(float(block.sum(dtype=np.float64)))
+
+
 def check_param_names(names: Iterable[str], params: Mapping[str, PluginParam], plugin_name: str) -> None:
     """Refuse parameter names the plugin does not have, with a did-you-mean."""
     for name in names:
@@ -132,7 +140,6 @@ class PluginStage(Stage):
         self.plugin = plugin
         self.path = path
         self.plugin_name = plugin_name
-        self.bypass = bool(self.options.get("bypass", False))
         self._params = plugin_params(plugin)
         self._writer = ParamWriter(self._params, [plugin])
         self._instances: list[Any] = [plugin]
@@ -141,7 +148,6 @@ class PluginStage(Stage):
         self._supported: list[int] | None = None
         self._in32 = np.zeros((0, 0), np.float32)
         self._out = np.zeros((0, 0))
-        self._delay = np.zeros((0, 0))
 
     # -- description -----------------------------------------------------------
     @property
@@ -192,7 +198,6 @@ class PluginStage(Stage):
         rows = plugin_channels if instances == 1 else instances
         self._in32 = np.zeros((rows, self.max_block), np.float32)
         self._out = np.zeros((out_channels, self.max_block))
-        self._delay = np.zeros((out_channels, self.latency))
         self._writer.write_changed(self.p)
         for instance in self._instances:
             instance.reset()
@@ -226,15 +231,12 @@ class PluginStage(Stage):
     def _reset(self) -> None:
         for instance in self._instances:
             instance.reset()
-        self._delay[:] = 0.0
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
         if frames > self.max_block:
             raise RenderError(f"{self._where()}: block of {frames} frames exceeds max_block {self.max_block}")
         out = self._out[:, :frames]
-        if self.bypass:
-            return self._delayed(block, out)
         try:
             self._writer.write_changed(self.p)
             self._run(block, out)
@@ -242,7 +244,7 @@ class PluginStage(Stage):
             raise
         except Exception as error:  # a plugin may raise anything; the user needs where, not a traceback
             raise RenderError(f"{self._where()}: plugin failed: {error}") from error
-        if not math.isfinite(float(out.sum())):
+        if not all_finite(out):
             raise RenderError(f"{self._where()}: plugin output NaN or Inf")
         return out
 
@@ -271,18 +273,6 @@ class PluginStage(Stage):
         if got < frames:
             out[:, : frames - got] = 0.0
         out[:, frames - got :] = result
-
-    def _delayed(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Bypass: the input delayed by the plugin's latency (mono spread to every output)."""
-        source = block if block.shape[0] == out.shape[0] else np.broadcast_to(block[:1], out.shape)
-        delay = self._delay.shape[1]
-        if delay == 0:
-            out[:] = source
-            return out
-        joined = np.concatenate([self._delay, source], axis=1)
-        out[:] = joined[:, : out.shape[1]]
-        self._delay[:] = joined[:, out.shape[1] :]
-        return out
 
     def _where(self) -> str:
         """``tracks/<t>/<stage> (plugin NAME)``: the address prefix the engine registered."""
@@ -332,17 +322,20 @@ def state_file_for(session_path: Path, address: str) -> Path:
     return session_path.parent / f"{session_path.stem}.plugins" / f"{safe}{state.STATE_SUFFIX}"
 
 
-def save_states(stages: Mapping[str, Stage], session_path: Path) -> dict[str, str]:
-    """Save every plugin stage's state beside the session (for ``Session.save``).
+def save_states(stages: Mapping[str, Any], session_path: Path) -> dict[str, str]:
+    """Save every plugin's state beside the session (for ``Session.save``).
 
-    ``stages`` maps stage addresses (``tracks/vocals/verb``) to stages; other
-    stage types are ignored.  Returns address -> the file's path relative to
-    the session's folder, to be written as the entry's ``state:`` key.
+    ``stages`` maps addresses (``tracks/vocals/verb``, ``tracks/synth/instrument``)
+    to stages or instrument sources; anything without plugin state is ignored.
+    Returns address -> the file's path relative to the session's folder, to be
+    written as the entry's ``state:`` key.
     """
+    from .instrument import InstrumentSource
+
     written: dict[str, str] = {}
-    for address, stage in stages.items():
-        if isinstance(stage, PluginStage):
-            path = stage.save_state(state_file_for(session_path, address))
+    for address, holder in stages.items():
+        if isinstance(holder, (PluginStage, InstrumentSource)):
+            path = holder.save_state(state_file_for(session_path, address))
             written[address] = path.relative_to(session_path.parent).as_posix()
     return written
 
@@ -351,8 +344,7 @@ def make_plugin_stage(stage_id: str, options: dict[str, Any], base_dir: Path) ->
     """Build the stage for a chain entry with ``plugin:`` or ``path:`` (called by the session builder).
 
     ``options`` is the YAML entry: ``plugin`` or ``path``, optionally
-    ``preset``/``state`` (files relative to ``base_dir``), ``bypass`` and
-    ``params`` (whose names are checked here, with a did-you-mean).
+    ``preset``/``state`` (files relative to ``base_dir``) and ``params`` (whose names are checked here, with a did-you-mean).
     """
     path, plugin_name = resolve_plugin(options, base_dir)
     plugin = loader.load(path, plugin_name)

@@ -9,9 +9,12 @@ straight to the plugin), so everything that can be checked is checked first:
 * **bare raw state** (the bytes of pedalboard's ``raw_state``): for VST3 this
   is JUCE's binary XML, ``b"VC2!"`` + little-endian length + an XML document
   whose root is ``VST3PluginState``; the length and the XML are checked.
+  State that starts as XML (``<?xml``) or a binary property list
+  (``bplist``, as AU hosts write) must parse as such.
 * **.vstpreset** (Steinberg's preset format): header ``b"VST3"``, version,
-  a 32-character ASCII class id, and a chunk-list offset that must lie
-  inside the file with a ``b"List"`` chunk there, every chunk inside the file.
+  a 32-character ASCII class id that must be the plugin's own, and a
+  chunk-list offset that must lie inside the file with a ``b"List"`` chunk
+  there, every chunk inside the file.
 
 A .vstpreset is not handed to pedalboard's ``load_preset``: with the DISTRHO
 plugins that call reports success but changes nothing (the component state
@@ -26,10 +29,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import plistlib
 import struct
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+
+import numpy as np
 
 from ..errors import PluginError
 
@@ -54,10 +60,16 @@ def save_state(plugin: Any, path: Path) -> Path:
         "sha256": hashlib.sha256(raw).hexdigest(),
         "state": base64.b64encode(raw).decode("ascii"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as error:
+        raise PluginError(
+            f"cannot write the state of plugin {plugin.name} to {path}: {error.strerror or error}",
+            hint=f"make {path.parent} a writable folder, or save the session somewhere else",
+        ) from None
     return path
 
 
@@ -65,11 +77,16 @@ def apply_file(plugin: Any, path: Path) -> None:
     """Restore a preset or state file into ``plugin``; :class:`PluginError` if it is unusable."""
     if not path.is_file():
         raise PluginError(f"{path}: no such preset or state file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise PluginError(f"{path}: cannot read this preset or state file ({error.strerror or error})",
+                          hint="check that the file is readable (its permissions, or the disk)") from None
     if path.suffix.lower() == VSTPRESET_SUFFIX or data.startswith(_VSTPRESET_MAGIC):
         chunks = check_vstpreset(data, path)
         if type(plugin).__name__ != "VST3Plugin":
             raise PluginError(f"{path}: a .vstpreset applies to VST3 plugins only, not {plugin.name!r}")
+        check_class_id(data, plugin, path)
         raw = vstpreset_to_raw_state(chunks)
         check_raw_state(raw, path)
         _hand_over(plugin, path, lambda: setattr(plugin, "raw_state", raw))
@@ -117,12 +134,34 @@ def _from_state_document(data: bytes, path: Path, plugin: Any) -> bytes:
     return raw
 
 
+def check_class_id(data: bytes, plugin: Any, path: Path) -> None:
+    """Refuse a .vstpreset written for another plugin: its class id must be the plugin's own.
+
+    The plugin's class id is read from the header of its own ``preset_data``, so
+    both sides are compared in the same (Steinberg preset) form.
+    """
+    try:
+        own = bytes(plugin.preset_data)[8:40]
+    except (AttributeError, RuntimeError, ValueError):
+        return  # the plugin cannot say; the chunk checks above still apply
+    theirs = data[8:40]
+    if own and own.upper() != theirs.upper():
+        raise PluginError(
+            f"{path}: this .vstpreset is for another plugin (class id {theirs.decode('ascii')}), "
+            f"not {plugin.name!r} (class id {own.decode('ascii', 'replace')})",
+            hint=f"use a preset saved from {plugin.name}",
+        )
+
+
 def check_raw_state(raw: bytes, path: Path) -> None:
-    """Check the structure of JUCE's binary-XML plugin state (VST3)."""
+    """Check the structure of plugin state: JUCE's binary XML (VST3), or XML / a binary plist (AU)."""
+    if raw.startswith(b"<?xml"):
+        _check_parses(lambda: ElementTree.fromstring(raw.rstrip(b"\x00")), path, "XML")
+        return
+    if raw.startswith(b"bplist"):
+        _check_parses(lambda: plistlib.loads(raw, fmt=plistlib.FMT_BINARY), path, "binary property list")
+        return
     if not raw.startswith(_JUCE_BINARY_XML):
-        # AU state (a property list) and other hosts' blobs: nothing more we can check
-        if raw.startswith(b"<?xml") or raw.startswith(b"bplist"):
-            return
         raise PluginError(f"{path}: not plugin state data (unknown header {raw[:4]!r})")
     if len(raw) < 8:
         raise PluginError(f"{path}: plugin state is truncated")
@@ -136,6 +175,15 @@ def check_raw_state(raw: bytes, path: Path) -> None:
         raise PluginError(f"{path}: plugin state is damaged ({error})") from None
     if root.tag != "VST3PluginState":
         raise PluginError(f"{path}: plugin state has root <{root.tag}>, expected <VST3PluginState>")
+
+
+def _check_parses(parse: Any, path: Path, kind: str) -> None:
+    """Refuse state that claims to be ``kind`` but does not parse as it."""
+    try:
+        parse()
+    except (ElementTree.ParseError, plistlib.InvalidFileException, ValueError, TypeError,
+            OverflowError, IndexError, KeyError) as error:
+        raise PluginError(f"{path}: plugin state is damaged (not well-formed {kind}: {error})") from None
 
 
 def check_vstpreset(data: bytes, path: Path) -> dict[bytes, bytes]:
@@ -169,10 +217,22 @@ def check_vstpreset(data: bytes, path: Path) -> dict[bytes, bytes]:
 _JUCE_BASE64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
 
 
+_JUCE_BASE64_CODES = np.frombuffer(_JUCE_BASE64.encode("ascii"), np.uint8)
+_SIX_BIT_WEIGHTS = (1 << np.arange(6, dtype=np.uint8)).astype(np.uint8)
+
+
 def juce_base64(data: bytes) -> str:
-    value = int.from_bytes(data, "little")
-    count = (len(data) * 8 + 5) // 6
-    return f"{len(data)}." + "".join(_JUCE_BASE64[(value >> (6 * i)) & 63] for i in range(count))
+    """JUCE's encoding of ``data``: the bytes as one little-endian number, in 6-bit digits.
+
+    Done on the bit array (least significant bit first) rather than on a big
+    Python int, whose repeated shifts make a long state quadratic to encode.
+    """
+    bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
+    count = (bits.size + 5) // 6
+    groups = np.zeros(count * 6, np.uint8)
+    groups[: bits.size] = bits
+    digits = groups.reshape(count, 6) @ _SIX_BIT_WEIGHTS
+    return f"{len(data)}." + _JUCE_BASE64_CODES[digits].tobytes().decode("ascii")
 
 
 def vstpreset_to_raw_state(chunks: dict[bytes, bytes]) -> bytes:

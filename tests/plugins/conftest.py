@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from host.plugins.cache import CACHE_DIR_ENV, PluginCache
-from host.plugins.scan import PLUGIN_PATH_ENV
+from host.plugins.scan import PLUGIN_PATH_ENV, STANDARD_DIRS_ENV
 
 PLUGIN_DIR_ENV = "MIXHOST_PLUGIN_DIR"
-REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter")
+# the four DISTRHO plugins, and LatentDelay (mixhost's own, .ci/plugins/): a delay reporting its latency
+REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter", "LatentDelay")
 
 
 def _plugin_dir() -> Path:
@@ -50,15 +51,22 @@ def bundle(plugin_dir: Path):  # noqa: ANN201 - returns a small function
 
 @pytest.fixture
 def plugin_env(plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginCache]:
-    """A private scan cache, with the test plugins on MIXHOST_PLUGIN_PATH."""
+    """A private scan cache, with the test plugins on MIXHOST_PLUGIN_PATH and nothing else.
+
+    The OS's standard plugin folders are switched off, so a machine with other
+    plugins installed scans the same four bundles as CI.
+    """
     cache_dir = tmp_path / "cache"
     monkeypatch.setenv(CACHE_DIR_ENV, str(cache_dir))
     monkeypatch.setenv(PLUGIN_PATH_ENV, str(plugin_dir))
+    monkeypatch.setenv(STANDARD_DIRS_ENV, "")
     yield PluginCache(cache_dir)
 
 
 _CRASH_SOURCE = r"""
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 __attribute__((constructor)) static void on_load(void) { %s }
 void* GetPluginFactory(void) { return 0; }
@@ -68,6 +76,10 @@ BEHAVIOURS = {
     "crash": "raise(SIGSEGV);",
     "hang": "for (;;) pause();",
     "chatty": 'write(1, "{not json\\n", 10);',  # writes to stdout, then loads as no plugin
+    # starts a helper process that hangs too, writing its pid to $MIXHOST_TEST_PID_FILE
+    "hang-with-child": 'pid_t pid = fork(); if (pid == 0) { for (;;) pause(); } '
+                       'FILE *f = fopen(getenv("MIXHOST_TEST_PID_FILE"), "w"); '
+                       'fprintf(f, "%d", (int)pid); fclose(f); for (;;) pause();',
 }
 
 
@@ -80,7 +92,7 @@ def broken_bundle(tmp_path: Path):  # noqa: ANN201 - returns a small function
 
     def build(behaviour: str, directory: Path | None = None) -> Path:
         where = directory or tmp_path / "broken"
-        name = f"Broken{behaviour.title()}"
+        name = "Broken" + behaviour.title().replace("-", "")
         binary_dir = where / f"{name}.vst3" / "Contents" / f"{os.uname().machine}-linux"
         binary_dir.mkdir(parents=True, exist_ok=True)
         source = tmp_path / f"{name}.c"

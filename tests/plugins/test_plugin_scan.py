@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,17 @@ import pytest
 from host.errors import PluginError
 from host.plugins.cache import PluginCache
 from host.plugins.probe import probe
-from host.plugins.scan import find_plugin, scan, search_dirs, standard_dirs
+from host.plugins.scan import STANDARD_DIRS_ENV, find_plugin, scan, search_dirs, standard_dirs
 
 EXPECTED = {
-    # bundle: (name, kind, layout, some parameter names)
-    "3BandEQ": ("3 Band EQ", "effect", "2 in / 2 out", {"low_db", "mid_db", "high_db", "master_db",
-                                                          "low_mid_freq_hz", "mid_high_freq_hz"}),
-    "MVerb": ("MVerb", "effect", "2 in / 2 out", {"damping", "density", "bandwidth", "decay", "predelay",
-                                                  "size", "gain", "mix", "early_late_mix"}),
-    "Kars": ("Kars", "instrument", "0 in / 1 out", {"sustain", "release_s", "volume"}),
-    "CycleShifter": ("Cycle Shifter", "effect", "1 in / 1 out", {"new_cycle_vol", "input_vol"}),
+    # bundle: (name, kind, layout, latency, some parameter names)
+    "3BandEQ": ("3 Band EQ", "effect", "2→2", 0, {"low_db", "mid_db", "high_db", "master_db",
+                                                  "low_mid_freq_hz", "mid_high_freq_hz"}),
+    "MVerb": ("MVerb", "effect", "2→2", 0, {"damping", "density", "bandwidth", "decay", "predelay",
+                                            "size", "gain", "mix", "early_late_mix"}),
+    "Kars": ("Kars", "instrument", "MIDI→1", 0, {"sustain", "release_s", "volume"}),
+    "CycleShifter": ("Cycle Shifter", "effect", "1→1", 0, {"new_cycle_vol", "input_vol"}),
+    "LatentDelay": ("LatentDelay", "effect", "2→2", 480, set()),
 }
 
 
@@ -31,12 +33,12 @@ def _by_stem(cache: PluginCache) -> dict[str, dict]:
 def test_scan_finds_the_test_plugins_with_their_layouts(plugin_env: PluginCache) -> None:
     report = scan(cache=plugin_env)
     found = _by_stem(plugin_env)
-    for stem, (name, kind, layout, params) in EXPECTED.items():
+    for stem, (name, kind, layout, latency, params) in EXPECTED.items():
         assert stem in found, f"{stem} not scanned: {report}"
         info = found[stem]
         assert (info["name"], info["kind"], info["layout"], info["format"]) == (name, kind, layout, "vst3")
         assert params <= {p["name"] for p in info["params"]}
-        assert info["latency"] == 0
+        assert info["latency"] == latency
     assert not report.failed
 
 
@@ -105,6 +107,32 @@ def test_a_hanging_plugin_times_out(plugin_env: PluginCache, broken_bundle) -> N
     assert cached and cached[0].status == "failed" and cached[0].reason == reason
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_timed_out_probe_takes_the_processes_it_started_with_it(
+    broken_bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "helper.pid"
+    monkeypatch.setenv("MIXHOST_TEST_PID_FILE", str(pid_file))
+    result = probe(broken_bundle("hang-with-child"), timeout=3)
+    assert not result.ok and "timed out" in result.reason
+    helper = int(pid_file.read_text())
+    for _ in range(100):  # SIGKILL lands at once; give the reaper a moment
+        if not _alive(helper):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(helper, 9)  # do not leave it behind for the next test
+        pytest.fail(f"the plugin's helper process {helper} outlived the timed-out probe")
+
+
 @pytest.mark.parametrize("query", ["MVerb", "mverb", "3BandEQ", "3 band eq", "Cycle Shifter"])
 def test_find_plugin_by_name_or_bundle_name(plugin_env: PluginCache, query: str) -> None:
     scan(cache=plugin_env)
@@ -125,11 +153,18 @@ def test_a_misspelled_plugin_gets_a_did_you_mean(plugin_env: PluginCache, typo: 
 
 
 def test_search_dirs_cover_standard_locations_env_and_given(plugin_env: PluginCache, plugin_dir: Path,
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STANDARD_DIRS_ENV)
     dirs = search_dirs([tmp_path])
-    assert dirs[: len(standard_dirs())] == standard_dirs()
-    assert plugin_dir in dirs and tmp_path in dirs
-    assert Path.home() / ".vst3" in dirs and Path("/usr/lib/vst3") in dirs
+    assert dirs == [Path.home() / ".vst3", Path("/usr/lib/vst3"), Path("/usr/local/lib/vst3"), plugin_dir, tmp_path]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", []), ("/opt/a{sep}/opt/b", ["/opt/a", "/opt/b"])])
+def test_the_standard_dirs_variable_replaces_the_os_locations(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv(STANDARD_DIRS_ENV, value.format(sep=os.pathsep))
+    assert standard_dirs() == [Path(p) for p in expected]
 
 
 def test_find_bundles_survives_a_symlink_cycle(plugin_dir: Path, tmp_path: Path) -> None:

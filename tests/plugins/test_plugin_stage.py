@@ -70,14 +70,6 @@ def test_mverb_adds_a_tail_after_the_input_stops(plugin_env: PluginCache, bundle
     assert tail > -60.0
 
 
-def test_bypass_passes_the_input_through_unchanged(plugin_env: PluginCache, bundle) -> None:
-    stage = _stage({"path": str(bundle("MVerb")), "bypass": True}, Path("."))
-    bound = _prepared(stage, {"mix": 100.0})
-    assert stage.bypass and stage.latency == 0
-    x = sine(440.0, 0.5)
-    np.testing.assert_array_equal(bound.run(x), x)
-
-
 def test_reset_forgets_the_reverb_tail(plugin_env: PluginCache, bundle) -> None:
     levels = {}
     for reset in (False, True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import plistlib
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from plugin_helpers import BLOCK, SR, Bound, sine
 from host.errors import PluginError
 from host.plugins.cache import PluginCache
 from host.plugins.stage import PluginStage, make_plugin_stage
+from host.plugins.state import check_raw_state
 
 SETTINGS = {"low_db": -18.0, "mid_db": 6.0, "low_mid_freq_hz": 500.0}
 
@@ -52,6 +54,21 @@ def test_a_vstpreset_is_loaded(plugin_env: PluginCache, plugin_dir: Path, tmp_pa
     assert defaults["low_db"] == pytest.approx(-18.0, abs=0.05)
 
 
+RAW_BLOBS = {
+    "broken-xml": b'<?xml version="1.0"?><VST3PluginState><IComponent></VST3PluginState>',
+    "broken-bplist": b"bplist00" + bytes(range(40)),
+}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'<?xml version="1.0"?><state a="1"/>', plistlib.dumps({"data": b"\x00\x01"}, fmt=plistlib.FMT_BINARY)],
+    ids=["xml", "bplist"],
+)
+def test_well_formed_xml_and_plist_states_pass_the_checks(raw: bytes, tmp_path: Path) -> None:
+    check_raw_state(raw, tmp_path / "s.raw")  # refused only when damaged, never for their format
+
+
 def _corrupt(kind: str, path: Path, plugin_dir: Path, tmp_path: Path) -> Path:
     document = json.loads(path.read_text())
     if kind == "checksum":
@@ -68,6 +85,14 @@ def _corrupt(kind: str, path: Path, plugin_dir: Path, tmp_path: Path) -> Path:
     elif kind == "garbage":
         raw = tmp_path / "eq.bin"
         raw.write_bytes(b"\x00\x01garbage that a plugin must never see")
+        return raw
+    elif kind == "other-plugin-vstpreset":
+        preset = tmp_path / "verb.vstpreset"
+        preset.write_bytes(make_plugin_stage("verb", {"path": "MVerb.vst3"}, plugin_dir).plugin.preset_data)
+        return preset
+    elif kind in RAW_BLOBS:
+        raw = tmp_path / f"{kind}.raw"
+        raw.write_bytes(RAW_BLOBS[kind])
         return raw
     elif kind == "truncated-vstpreset":
         preset = tmp_path / "cut.vstpreset"
@@ -86,6 +111,11 @@ def _corrupt(kind: str, path: Path, plugin_dir: Path, tmp_path: Path) -> Path:
         ("truncated-raw", "truncated"),
         ("garbage", "not plugin state data"),
         ("truncated-vstpreset", "outside the file"),
+        # MVerb's class id, then the 3 Band EQ's own: both named
+        ("other-plugin-vstpreset", r"class id 2046504473616C636272564D00000000\), not '3 Band EQ' "
+                                   r"\(class id 2046504473616C635145334400000000\)"),
+        ("broken-xml", "not well-formed XML"),
+        ("broken-bplist", "not well-formed binary property list"),
     ],
 )
 def test_bad_state_is_refused_before_reaching_the_plugin(
@@ -137,3 +167,19 @@ def test_loading_state_into_a_running_stage_is_not_undone_by_stale_registry_valu
         bound.set(name, value)
     stage.reset()
     np.testing.assert_allclose(bound.run(x), reference, atol=1e-5)
+
+
+def _juce_base64_by_definition(data: bytes) -> str:
+    """JUCE's MemoryBlock::toBase64Encoding spelled out: 6-bit digits of the little-endian number."""
+    from host.plugins.state import _JUCE_BASE64
+
+    value = int.from_bytes(data, "little")
+    return f"{len(data)}." + "".join(_JUCE_BASE64[(value >> (6 * i)) & 63] for i in range((len(data) * 8 + 5) // 6))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 6, 7, 255, 1000])
+def test_juce_base64_matches_its_definition(size: int) -> None:
+    from host.plugins.state import juce_base64
+
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    assert juce_base64(data) == _juce_base64_by_definition(data)

@@ -10,7 +10,7 @@ import pytest
 
 import host
 from host.plugins.cache import PluginCache
-from tests.conftest import read_mix, tone
+from tests.conftest import read_mix, rms_db, tone
 from tests.plugins.plugin_helpers import onsets
 
 NOTES_S = [0.5, 1.25, 2.0]
@@ -53,30 +53,55 @@ def test_instrument_track_renders_notes_at_their_times(plugin_env: PluginCache, 
     assert ratio_db == pytest.approx(20 * np.log10(np.sin(theta) / np.cos(theta)), abs=0.05)
 
 
-def test_save_writes_plugin_state_and_load_restores_it(plugin_env: PluginCache, plugin_dir: Path,
-                                                       write_session, write_audio, tmp_path: Path) -> None:
+# Each case: how the session refers to the plugin, the plugin parameter changed
+# (on the plugin itself, as its own editor would: the registry and the YAML never see it),
+# and the value.  After a save the state file is the only place the change lives.
+STATE_CASES = {
+    "inline": ("chain: [{{path: {eq}, id: eq3}}]", "low_db", -24.0),
+    "chain-file": ("chain: lowcut", "low_db", -24.0),
+    "instrument": ("instrument: {{path: {kars}, midi: song.mid, tail_s: 0.5}}", "volume", 8.0),
+}
+
+
+def _plugin_of(session: host.Session, case: str) -> object:
+    if case == "instrument":
+        return session.instruments["tracks/t"].plugin
+    return session.stages["tracks/t"][0].stage.plugin  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", sorted(STATE_CASES))
+def test_saved_state_file_alone_restores_the_plugin_sound(
+    case: str, plugin_env: PluginCache, plugin_dir: Path, write_session, write_audio, tmp_path: Path
+) -> None:
+    entry, name, value = STATE_CASES[case]
     write_audio("low.wav", tone(60, seconds=1.0, channels=2))
+    write_song(tmp_path / "song.mid")
+    (tmp_path / "chains").mkdir()
+    (tmp_path / "chains" / "lowcut.yaml").write_text(f"chain: [{{path: {plugin_dir / '3BandEQ.vst3'}, id: eq3}}]\n")
+    source = "" if case == "instrument" else "source: low.wav"
+    entry = entry.format(eq=plugin_dir / "3BandEQ.vst3", kars=plugin_dir / "Kars.vst3")
     path = write_session(f"""
         tracks:
           t:
-            source: low.wav
-            chain:
-              - {{path: {plugin_dir / '3BandEQ.vst3'}, id: eq3}}
+            {source}
+            {entry}
         outputs: {{mixdown: mix.wav, bit_depth: float}}
     """)
     session = host.load_session(path)
-    session.set("tracks/t/eq3/low_db", -24)
-    before = read_mix(session.render().outputs[0])
+    untouched = read_mix(session.render().outputs[0])
+    setattr(_plugin_of(session, case), name, value)
+    changed = read_mix(session.render().outputs[0])
     saved = session.save(tmp_path / "saved.yaml")
     text = saved.read_text()
-    assert "state: saved.plugins/" in text
-    from host.yaml_doc import load
-
-    state_file = tmp_path / load(saved)["tracks"]["t"]["chain"][0]["state"]
-    assert state_file.is_file()
+    assert name not in text and "saved.plugins/tracks__t__" in text    # the YAML does not carry the change
+    if case == "chain-file":
+        assert "state" not in (tmp_path / "chains" / "lowcut.yaml").read_text()  # the shared file is untouched
     again = host.load_session(saved)
-    assert again.get("tracks/t/eq3/low_db") == pytest.approx(-24)
+    address = "tracks/t/instrument" if case == "instrument" else "tracks/t/eq3"
+    assert again.get(f"{address}/{name}") == pytest.approx(value, abs=0.05)
     after = read_mix(again.render().outputs[0])
-    level = np.sqrt(np.mean(after[4800:] ** 2))
-    assert 20 * np.log10(level / (0.5 / np.sqrt(2))) < -10   # the low band's cut reaches the 60 Hz tone
-    assert np.max(np.abs(after - before)) < 1e-6             # and the reloaded session sounds the same
+    assert rms_db(after) - rms_db(untouched) < -10      # the cut (or the quieter instrument) is heard
+    if case == "instrument":  # Kars plucks with random noise: the same level, not the same samples
+        assert rms_db(after) == pytest.approx(rms_db(changed), abs=1.0)
+    else:
+        assert np.max(np.abs(after - changed)) < 1e-6       # the reloaded session sounds the same
