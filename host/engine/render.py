@@ -62,7 +62,7 @@ def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]
         return 1
     if settings.get("stems") or mix_needs_tracks(graph) or len(graph.tracks) < 2:
         if requested:
-            log.info("rendering on one core (stems, or a bus keyed by a track, need all tracks in one process)")
+            log.info("rendering on one core (stems, or a sidechain between a track and a bus, need all strips in one process)")
         return 1
     if requested is None:
         seconds = graph.length / graph.sample_rate * len(graph.tracks)
