@@ -108,3 +108,38 @@ def test_a_lane_starts_at_its_first_value_without_a_glide(write_audio, write_ses
     mix = read_mix(path.parent / "mix.wav")[:, 0]
     assert mix[0] == pytest.approx(0.5 * 10 ** (-12 / 20), rel=1e-6)
     assert np.ptp(mix) < 1e-6
+
+
+# (stage entry, automated parameter, lane from -> to, the stereo DC source, measured value from the output)
+LANE_FOLLOWERS = {
+    "width": ("{type: width, id: st}", "width_pct", (0.0, 200.0), (0.5, -0.5),
+              lambda out: 100.0 * out[:, 0] / 0.5),
+    "saturation": ("{type: saturation, id: st, oversample: 1, params: {drive_db: 12}}", "mix_pct", (0.0, 100.0),
+                   (0.5, 0.5), lambda out: 100.0 * (0.5 - out[:, 0]) / (0.5 - np.tanh(0.5 * 10 ** 0.6) / 10 ** 0.6)),
+    "eq": ("{type: eq, id: st, bands: [{type: low_shelf, freq_hz: 2000}]}", "band1_gain_db", (-12.0, 12.0),
+           (0.5, 0.5), lambda out: 20 * np.log10(out[:, 0] / 0.5)),
+}
+
+
+@pytest.mark.parametrize("kind", list(LANE_FOLLOWERS))
+def test_a_stage_parameter_lane_is_at_most_64_samples_coarse(write_audio, write_session, kind):
+    """A lane on a native stage's parameter is not smoothed again: it is not late by the smoothing time."""
+    entry, name, (start, end), (left, right), measure = LANE_FOLLOWERS[kind]
+    write_audio("dc.wav", np.tile([left, right], (int(2.0 * SR), 1)))
+    path = write_session(f"""
+        tracks:
+          a:
+            source: dc.wav
+            chain: [{entry}]
+        outputs: {{mixdown: mix.wav, bit_depth: float}}
+        automation:
+          tracks/a/st/{name}:
+            points: [[0.5, {start}], [1.5, {end}]]
+    """)
+    host.load_session(path).render()
+    measured = measure(read_mix(path.parent / "mix.wav"))
+    n = np.arange(int(0.4 * SR), int(1.6 * SR))
+    lane = np.interp(n / SR, [0.5, 1.5], [start, end])
+    slope = abs(end - start) / SR  # per sample
+    # stepped every 64 samples: the value is the lane's at most 64 samples earlier
+    assert np.max(np.abs(measured[n] - lane)) <= slope * 64 + 1e-5 * abs(end - start)  # + float32 file rounding

@@ -4,7 +4,9 @@ Every native stage
 
 * smooths each continuous parameter with a :class:`~host.dsp.smoothing.Smoother`
   and, while any coefficient parameter is still moving, recomputes its filter
-  coefficients once per ``SUB_BLOCK`` (64) samples;
+  coefficients once per ``SUB_BLOCK`` (64) samples.  A parameter driven by a
+  linear automation lane is not smoothed again (:meth:`NativeStage.follow`):
+  the lane is continuous, and the engine steps it every ``SUB_BLOCK`` samples;
 * refuses non-finite input.  **NaN/Inf behaviour:** when a block holds NaN or
   Inf, the stage forgets its signal state (filter memories, envelopes, delay
   lines, lookahead buffers: ``_clear()``; parameter glides carry on) and
@@ -118,6 +120,17 @@ class NativeStage(Stage):
         """Where a parameter's smoother heads: its registry value (subclasses may redirect)."""
         assert self.p is not None
         return self.p[name]
+
+    def follow(self, name: str) -> None:
+        """An automation lane has just set ``name``: put its smoother on the new value at once.
+
+        The engine steps a lane every SUB_BLOCK samples and the lane is continuous
+        itself, so smoothing it again would only make it late by about the
+        smoothing time.  Moves from the API and controllers are still smoothed.
+        """
+        smoother = self._smoothers.get(name)
+        if smoother is not None:
+            smoother.reset(self._domain(name, self.target(name)))
 
     def glide(self, name: str, frames: int) -> float | np.ndarray:
         """Smoothed per-sample values of a parameter (a scalar once settled)."""
