@@ -73,6 +73,27 @@ def test_api_fader_jump_does_not_click(write_audio, write_session):
     assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01
 
 
+@pytest.mark.parametrize("freq", [440.0, 5000.0])
+def test_api_fader_jump_on_a_sine_does_not_click(write_audio, write_session, freq):
+    """0 to -60 dB mid-render: no sample step larger than the sine's own largest step."""
+    n = np.arange(SR)
+    x = 0.5 * np.sin(2 * np.pi * freq * n / SR + 0.4)
+    write_audio("sine.wav", np.stack([x, x], axis=1), subtype="DOUBLE")
+    path = write_session("""
+        session: {block_size: 4800}
+        tracks:
+          a: {source: sine.wav}
+        outputs: {mixdown: mix.wav, bit_depth: float}
+    """)
+    session = host.load_session(path)
+    session.render(progress=lambda done, total: session.set("tracks/a/gain_db", -60) if done >= 24000 else None)
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    before = np.max(np.abs(mix[:24000]))
+    assert before > 0.49 and np.max(np.abs(mix[-4800:])) < before * 10 ** (-59.9 / 20)  # it moved
+    own = np.max(np.abs(np.diff(x)))
+    assert np.max(np.abs(np.diff(mix))) <= own + 2.0**-24  # + the float32 file's rounding
+
+
 def test_automation_on_unknown_address_is_refused_with_line(write_audio, write_session):
     write_audio("dc.wav", constant(1.0))
     path = write_session("""

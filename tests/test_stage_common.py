@@ -112,6 +112,11 @@ JUMPS = [
     ("compressor", "makeup_db", 0.0, -24.0),
     ("compressor", "threshold_db", 0.0, -60.0),
     ("expander", "threshold_db", -60.0, -10.0),
+    ("gate", "threshold_db", -60.0, -10.0),
+    ("gate", "range_db", 0.0, -80.0),
+    ("delay", "mix_pct", 0.0, 100.0),
+    ("delay", "feedback_pct", 0.0, 95.0),
+    ("delay", "time_ms", 10.0, 300.0),
     ("deesser", "freq_hz", 16000.0, 1000.0),
     ("limiter", "input_gain_db", 0.0, 24.0),
     ("limiter", "ceiling_dbtp", 0.0, -24.0),
@@ -119,6 +124,8 @@ JUMPS = [
     ("saturation", "mix_pct", 0.0, 100.0),
     ("width", "width_pct", 100.0, 0.0),
     ("width", "mid_db", 0.0, -24.0),
+    ("width", "side_db", 0.0, -24.0),
+    ("width", "mono_bass_hz", 20.0, 500.0),
     ("multiband_compressor", "band2_makeup_db", 0.0, -24.0),
     ("multiband_compressor", "xover1_hz", 100.0, 1000.0),
     ("ms_eq", "mid_band2_gain_db", 12.0, -12.0),
@@ -127,6 +134,14 @@ JUMPS = [
 
 
 HF = butter(8, 4000.0, "highpass", fs=SR, output="sos")
+# Moves that legitimately reshape the waveform, checked by the broadband criterion only:
+# a filter frequency sweeping across the tone, a delay time gliding (Doppler: the echo
+# beats against the dry sine), feedback building a comb's resonance, and the user stage,
+# whose contract glides parameters in 8-sample slices (its 24 dB tilt move steps 0.3 %
+# beyond the sine's own largest step; per-sample calls into user code would cost too much).
+BENDS = {("delay", "time_ms"), ("delay", "feedback_pct"), ("python", "tilt_db")}
+# A limiter's gain still settling after a 24 dB input jump moves the peak by about 2 ppm.
+SETTLING = 1e-5
 
 
 @pytest.mark.parametrize("key, name, start, end", JUMPS, ids=lambda v: str(v))
@@ -134,8 +149,8 @@ def test_parameter_jump_does_not_click(key: str, name: str, start: float, end: f
     """A 440 Hz sine through the stage while a parameter jumps.
 
     * Level-type moves: no sample step exceeds the larger steady state's own
-      largest step (the spec's criterion).  Frequency moves legitimately
-      bend the waveform (a bell sweeping across the tone), so they get only:
+      largest step (the spec's criterion).  Frequency moves and the others
+      in ``BENDS`` legitimately reshape the waveform, so they get only:
     * a discontinuity shows as broadband energy: above 4 kHz the output holds
       less during the move than a step of half the sine's own largest step
       would put there (calibrated below), or no more than the steady states
@@ -151,9 +166,9 @@ def test_parameter_jump_does_not_click(key: str, name: str, start: float, end: f
     h.set(name, end)
     after = h.run(x[:, SR // 2 :])
     y = np.concatenate([before[0], after[0]])
-    if not name.endswith("_hz"):
+    if not name.endswith("_hz") and (key, name) not in BENDS:
         own = max(max_step(before[0, -4800:]), max_step(after[0, -4800:]))
-        assert max_step(y[SR // 2 - 4800 :]) <= own * 1.05
+        assert max_step(y[SR // 2 - 4800 :]) <= own * (1.0 + SETTLING)
     hf = np.abs(sosfilt(HF, y))
     during = db(np.max(hf[SR // 2 : SR // 2 + 9600]))
     steady = db(max(np.max(hf[SR // 2 - 9600 : SR // 2]), np.max(hf[-4800:])))
