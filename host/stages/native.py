@@ -166,6 +166,53 @@ class NativeStage(Stage):
             yield start, stop, {n: float(r[start]) for n, r in ramps.items()}
 
 
+class SwitchFade:
+    """A short linear crossfade from the old setting's output to the new one's when a switch flips.
+
+    A switch (``mono_bass``, a saturation ``curve``, peak/RMS ``detection``)
+    cannot glide like a number, so for ``FADE_S`` after it flips the stage
+    computes both settings' outputs and blends them.  ``update`` is called at
+    each block start; while it reports an ``old`` setting, ``weights`` gives
+    the new output's per-sample share (it reaches 1 and stays there).  A flip
+    during a fade starts a new fade from the setting before it.
+    """
+
+    FADE_S = 0.005
+
+    def __init__(self, setting: int) -> None:
+        self.setting = setting
+        self.old: int | None = None
+        self.flipped = False  # the last update started a fade
+        self._left = 0
+        self._length = 1
+        self._ramp = np.ones(1)
+
+    def prepare(self, sample_rate: float) -> None:
+        self._length = max(1, int(round(self.FADE_S * sample_rate)))
+        self._ramp = np.arange(1, self._length + 1) / self._length
+
+    def reset(self, setting: int) -> None:
+        self.setting, self.old, self._left = setting, None, 0
+
+    def update(self, setting: int) -> int | None:
+        """Take this block's setting; returns the setting faded from, or None when not fading."""
+        self.flipped = setting != self.setting
+        if self.flipped:
+            self.old, self.setting, self._left = self.setting, setting, self._length
+        return self.old if self._left > 0 else None
+
+    def weights(self, frames: int) -> np.ndarray:
+        """The new output's share for each of the next ``frames`` samples (advances the fade)."""
+        done = self._length - self._left
+        w = np.ones(frames)
+        k = min(frames, self._left)
+        w[:k] = self._ramp[done : done + k]
+        self._left -= k
+        if self._left == 0:
+            self.old = None
+        return w
+
+
 def sub_blocks(frames: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of consecutive SUB_BLOCK-sample slices of a block."""
     for start in range(0, frames, SUB_BLOCK):

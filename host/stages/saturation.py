@@ -17,7 +17,7 @@ import numpy as np
 from ..dsp.oversampling import Oversampler
 from ..errors import SessionError
 from ..registry import ParamSpec, enum
-from .native import NativeStage, db_to_amp
+from .native import NativeStage, SwitchFade, db_to_amp
 
 CURVES = ("tanh", "soft_clip")
 FACTORS = (1, 2, 4, 8)
@@ -55,10 +55,17 @@ class Saturation(NativeStage):
         self._os = Oversampler(self.channels, self._factor)
         self._latency = self._os.latency
         self._dry = np.zeros((self.channels, self._latency))
+        self._fade = SwitchFade(self.choice("curve"))
+        self._fade.prepare(self.sample_rate)
 
     def _clear(self) -> None:
         self._os.reset()
         self._dry[:] = 0.0
+        self._fade.reset(self.choice("curve"))
+
+    @staticmethod
+    def _shape(driven: np.ndarray, curve: int) -> np.ndarray:
+        return np.tanh(driven) if curve == 0 else soft_clip(driven)
 
     def _delayed_dry(self, block: np.ndarray) -> np.ndarray:
         if self._latency == 0:
@@ -77,7 +84,12 @@ class Saturation(NativeStage):
         high = self._os.up(block)
         drive_high = np.repeat(drive, self._factor) if np.ndim(drive) else drive
         driven = high * drive_high
-        shaped = np.tanh(driven) if self.choice("curve") == 0 else soft_clip(driven)
+        curve = self.choice("curve")
+        old = self._fade.update(curve)
+        shaped = self._shape(driven, curve)
+        if old is not None:  # the curve just changed: 5 ms from the old curve's output to the new
+            before = self._shape(driven, old)
+            shaped = before + np.repeat(self._fade.weights(frames), self._factor) * (shaped - before)
         wet = self._os.down(shaped / drive_high) * output
         if np.ndim(mix) == 0 and mix == 1.0:
             return np.asarray(wet)
