@@ -96,6 +96,10 @@ class Limiter(NativeStage):
         self._box = np.ones(w1)
         self._box2 = np.ones(self._window - w1 + 1)
         self._fstate = np.zeros(5)
+        # per-block work buffers, so that process() allocates nothing
+        self._x = np.zeros((self.channels, self.max_block))
+        self._over = np.zeros((self.channels, self.max_block * DETECTOR_OVERSAMPLE))
+        self._out = np.zeros((self.channels, self.max_block))
         self._istate = np.zeros(5, dtype=np.int64)
         self._clear()
 
@@ -114,11 +118,16 @@ class Limiter(NativeStage):
         self._fstate[BOX2_SUM] = float(len(self._box2))
 
     def _process(self, block: np.ndarray) -> np.ndarray:
-        frames = block.shape[1]
+        c, frames = block.shape
+        if frames > self._out.shape[1]:  # longer than prepared for: the buffers grow once
+            self.max_block = frames
+            self._x, self._over, self._out = (np.zeros((self.channels, frames * k)) for k in (1, DETECTOR_OVERSAMPLE, 1))
         gain = self.glide("input_gain_db", frames)
-        x = block * db_to_amp(gain) if np.ndim(gain) or gain != 0.0 else block
-        over = self._detector.oversampled(x)
-        out = np.empty_like(block)
+        x = block
+        if np.ndim(gain) or gain != 0.0:
+            x = np.multiply(block, db_to_amp(gain), out=self._x[:c, :frames])
+        over = self._detector.oversampled(x, self._over)
+        out = self._out[:c, :frames]
         os_ = self._detector.oversample
         sr = self.sample_rate
         auto = self.switch("auto_release")
