@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..dsp.limiting import BOX2_SUM, BOX_SUM, MAX_REFINEMENT, RELEASED, true_peak_limit
+from ..dsp import limiting
+from ..dsp.limiting import BOX2_SUM, BOX_SUM, RELEASED
 from ..dsp.true_peak import TruePeakDetector
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean
@@ -96,6 +97,7 @@ class Limiter(NativeStage):
         self._box = np.ones(w1)
         self._box2 = np.ones(self._window - w1 + 1)
         self._fstate = np.zeros(5)
+        self._settings = np.zeros(limiting.SETTINGS)
         # per-block work buffers, so that process() allocates nothing
         self._x = np.zeros((self.channels, self.max_block))
         self._over = np.zeros((self.channels, self.max_block * DETECTOR_OVERSAMPLE))
@@ -131,15 +133,19 @@ class Limiter(NativeStage):
         os_ = self._detector.oversample
         sr = self.sample_rate
         auto = self.switch("auto_release")
+        settings = self._settings
+        settings[limiting.AUTO] = 1.0 if auto else 0.0
+        settings[limiting.ALPHA_SUSTAIN] = one_pole_coefficient(SUSTAIN_MS, sr)
+        settings[limiting.DELAY], settings[limiting.WINDOW] = self._delay, self._window
         for start, stop, v in self.segments(("ceiling_dbtp", "release_ms", "margin_db"), frames):
             ceiling = 10.0 ** ((v["ceiling_dbtp"] - v["margin_db"] - SAFETY_DB) / 20.0)
-            true_peak_limit(
+            settings[limiting.CEILING] = ceiling
+            settings[limiting.REFINE_LEVEL] = ceiling / limiting.MAX_REFINEMENT
+            settings[limiting.ALPHA_FAST] = one_pole_coefficient(v["release_ms"] / 5.0, sr)
+            settings[limiting.ALPHA_SLOW] = one_pole_coefficient(v["release_ms"], sr)
+            limiting.true_peak_limit(
                 x[:, start:stop], over[:, start * os_ : stop * os_], out[:, start:stop], self._history, self._last,
-                self._dq_val, self._dq_idx, self._box, self._box2, self._fstate, self._istate, ceiling,
-                one_pole_coefficient(v["release_ms"] / 5.0, sr),
-                one_pole_coefficient(v["release_ms"], sr),
-                one_pole_coefficient(SUSTAIN_MS, sr), auto, self._delay, self._window,
-                ceiling / MAX_REFINEMENT,
+                self._dq_val, self._dq_idx, self._box, self._box2, self._fstate, self._istate, settings,
             )
         return out
 
