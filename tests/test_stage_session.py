@@ -154,3 +154,16 @@ def test_a_bad_sidechain_is_refused_at_its_line(write_session, key: str, pad_out
     line = 1 + path.read_text().splitlines().index(next(x for x in path.read_text().splitlines() if "sidechain:" in x))
     assert caught.value.location.startswith(f"{path}:{line}:")  # the duck stage's `sidechain:` line
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("key", "one_process"), [("kick", False), ("drums", True)])
+def test_a_track_keyed_by_a_bus_renders_in_one_process(write_session, key: str, one_process: bool) -> None:
+    """Worker processes run tracks only; a bus key must run between tracks, so the mix stays in one."""
+    from host.engine.graph import Graph
+    from host.engine.parallel import mix_needs_tracks
+
+    session = host.load_session(write_session(KEYED.format(block=1024, key=key)), build_stages=True)
+    graph = Graph(session)
+    assert mix_needs_tracks(graph) is one_process
+    order = [node.address for node in graph.order]
+    assert order.index(f"{'buses' if one_process else 'tracks'}/{key}") < order.index("tracks/pad")

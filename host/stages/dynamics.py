@@ -4,7 +4,9 @@ Sidechain contract (compressor, expander, gate): the class sets
 ``SIDECHAIN = True``; a session routes a track or bus with the option
 ``sidechain: <name>``; before each ``process`` call the engine sets
 ``stage.sidechain`` to that source's ``(channels, frames)`` float64 block, or
-to ``None`` when nothing is routed.  When set it replaces the stage's own
+to ``None`` when nothing is routed.  It is the key strip's chain output for the
+same block: the engine runs every key before the strips it keys
+(:mod:`host.engine.order`).  When set it replaces the stage's own
 input as the detector signal (a block holding NaN/Inf counts as silence).  The detector may be high-passed
 (``sc_hpf_on``/``sc_hpf_hz``) so that bass does not pump the gain.
 
