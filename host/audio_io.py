@@ -235,15 +235,7 @@ class AtomicWriter:
 
 
 def _dither(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
-    try:
-        from .dsp.dither import dither
-    except ImportError:  # the dither stage module is optional
-        return _tpdf(block, bits, rng)
+    """TPDF dither and requantisation onto the file's integer grid (host.dsp.dither)."""
+    from .dsp.dither import dither
+
     return dither(block, bits, rng)
-
-
-def _tpdf(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
-    # TPDF dither of +-1 LSB peak: the sum of two uniform variables of 1/2 LSB each side
-    lsb = 2.0 ** (1 - bits)
-    noise = rng.uniform(-0.5, 0.5, block.shape) + rng.uniform(-0.5, 0.5, block.shape)
-    return block + noise * lsb

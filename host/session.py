@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import checks, relocation, yaml_doc
 from .automation import Lane, soften_jumps
+from .engine.order import strip_order
 from .errors import OutputError, ParameterError, SessionError, UserInputError
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
 from .registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
@@ -166,6 +167,7 @@ def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
     checks.validate(document, session_schema(), str(file_path))
     config = yaml_doc.to_plain(document)
     plan = build_plan(config, document, str(file_path), file_path.resolve().parent)
+    strip_order(plan)  # an unknown sidechain name or a sidechain loop is refused here, at load
     session = Session(file_path, document, plan)
     _register_strips(session)
     if build_stages:

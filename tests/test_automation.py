@@ -73,6 +73,27 @@ def test_api_fader_jump_does_not_click(write_audio, write_session):
     assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01
 
 
+@pytest.mark.parametrize("freq", [440.0, 5000.0])
+def test_api_fader_jump_on_a_sine_does_not_click(write_audio, write_session, freq):
+    """0 to -60 dB mid-render: no sample step larger than the sine's own largest step."""
+    n = np.arange(SR)
+    x = 0.5 * np.sin(2 * np.pi * freq * n / SR + 0.4)
+    write_audio("sine.wav", np.stack([x, x], axis=1), subtype="DOUBLE")
+    path = write_session("""
+        session: {block_size: 4800}
+        tracks:
+          a: {source: sine.wav}
+        outputs: {mixdown: mix.wav, bit_depth: float}
+    """)
+    session = host.load_session(path)
+    session.render(progress=lambda done, total: session.set("tracks/a/gain_db", -60) if done >= 24000 else None)
+    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    before = np.max(np.abs(mix[:24000]))
+    assert before > 0.49 and np.max(np.abs(mix[-4800:])) < before * 10 ** (-59.9 / 20)  # it moved
+    own = np.max(np.abs(np.diff(x)))
+    assert np.max(np.abs(np.diff(mix))) <= own + 2.0**-24  # + the float32 file's rounding
+
+
 def test_automation_on_unknown_address_is_refused_with_line(write_audio, write_session):
     write_audio("dc.wav", constant(1.0))
     path = write_session("""
@@ -165,3 +186,38 @@ def test_two_points_at_one_time_jump_as_a_short_ramp(write_audio, write_session,
     assert level_db[jump + 240] == pytest.approx(-10.0, abs=0.5)   # half-way through the ramp
     assert np.max(np.abs(level_db[jump + 480 + 64:] + 20.0)) < 0.01
     assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01             # no step: 0.45 spread over 480 samples
+
+
+# (stage entry, automated parameter, lane from -> to, the stereo DC source, measured value from the output)
+LANE_FOLLOWERS = {
+    "width": ("{type: width, id: st}", "width_pct", (0.0, 200.0), (0.5, -0.5),
+              lambda out: 100.0 * out[:, 0] / 0.5),
+    "saturation": ("{type: saturation, id: st, oversample: 1, params: {drive_db: 12}}", "mix_pct", (0.0, 100.0),
+                   (0.5, 0.5), lambda out: 100.0 * (0.5 - out[:, 0]) / (0.5 - np.tanh(0.5 * 10 ** 0.6) / 10 ** 0.6)),
+    "eq": ("{type: eq, id: st, bands: [{type: low_shelf, freq_hz: 2000}]}", "band1_gain_db", (-12.0, 12.0),
+           (0.5, 0.5), lambda out: 20 * np.log10(out[:, 0] / 0.5)),
+}
+
+
+@pytest.mark.parametrize("kind", list(LANE_FOLLOWERS))
+def test_a_stage_parameter_lane_is_at_most_64_samples_coarse(write_audio, write_session, kind):
+    """A lane on a native stage's parameter is not smoothed again: it is not late by the smoothing time."""
+    entry, name, (start, end), (left, right), measure = LANE_FOLLOWERS[kind]
+    write_audio("dc.wav", np.tile([left, right], (int(2.0 * SR), 1)))
+    path = write_session(f"""
+        tracks:
+          a:
+            source: dc.wav
+            chain: [{entry}]
+        outputs: {{mixdown: mix.wav, bit_depth: float}}
+        automation:
+          tracks/a/st/{name}:
+            points: [[0.5, {start}], [1.5, {end}]]
+    """)
+    host.load_session(path).render()
+    measured = measure(read_mix(path.parent / "mix.wav"))
+    n = np.arange(int(0.4 * SR), int(1.6 * SR))
+    lane = np.interp(n / SR, [0.5, 1.5], [start, end])
+    slope = abs(end - start) / SR  # per sample
+    # stepped every 64 samples: the value is the lane's at most 64 samples earlier
+    assert np.max(np.abs(measured[n] - lane)) <= slope * 64 + 1e-5 * abs(end - start)  # + float32 file rounding

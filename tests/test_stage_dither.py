@@ -52,3 +52,43 @@ def test_stage_streams_independently_of_block_size(shaping: bool) -> None:
         outs.append(h.run(x, block=block))
     assert np.array_equal(outs[0], outs[1])
     assert db(np.sqrt(np.mean((outs[0] - x) ** 2))) < -85.0
+
+
+def _quiet_sine_render(write_audio, write_session, bits: int, master_chain: str) -> tuple[np.ndarray, np.ndarray]:
+    """Render a 1 kHz sine of 1.5 LSB through a session into `bits`-bit PCM; (output, residual) in LSB."""
+    import host
+    from tests.conftest import read_mix
+
+    step = lsb(bits)
+    n = np.arange(SR)
+    x = 1.5 * step * np.sin(2 * np.pi * 1000.0 * n / SR)
+    write_audio("quiet.wav", np.stack([x, x], axis=1), subtype="DOUBLE")
+    path = write_session(f"""
+        tracks:
+          quiet: {{source: quiet.wav}}
+        master: {{chain: {master_chain}}}
+        outputs: {{mixdown: mix.wav, bit_depth: {bits}}}
+    """)
+    host.load_session(path).render()
+    y = read_mix(path.parent / "mix.wav")[:, 0] / step
+    basis = np.stack([np.sin(2 * np.pi * 1000.0 * n / SR), np.cos(2 * np.pi * 1000.0 * n / SR)], axis=1)
+    fit, *_ = np.linalg.lstsq(basis, y, rcond=None)  # the sine as it reached the file (after the pan law)
+    return y, y - basis @ fit
+
+
+@pytest.mark.parametrize("bits", [16, 24])
+def test_a_render_to_integer_pcm_is_dithered(write_audio, write_session, bits: int) -> None:
+    """No dither stage: the writer adds TPDF dither, so there is a noise floor and no distortion."""
+    y, residual = _quiet_sine_render(write_audio, write_session, bits, "[]")
+    assert np.array_equal(y, np.round(y))  # integer codes
+    assert np.var(residual) == pytest.approx(0.25, rel=0.05)  # TPDF + rounding: LSB^2 / 4
+    power = np.abs(np.fft.rfft(residual)) ** 2  # 1 Hz bins over one second
+    floor = residual.size * 0.25  # the expected bin power of white noise of LSB^2 / 4
+    harmonics = power[[3000, 5000, 7000, 9000]]  # where a truncated sine puts its error
+    assert np.max(harmonics) < 10 * floor
+
+
+def test_a_dither_stage_last_on_master_is_not_dithered_again(write_audio, write_session) -> None:
+    """The writer sees the master chain end in a 16-bit dither stage: one dither (LSB^2 / 4), not two."""
+    _, residual = _quiet_sine_render(write_audio, write_session, 16, "[{type: dither, seed: 4, params: {bits: 16}}]")
+    assert np.var(residual) == pytest.approx(0.25, rel=0.05)

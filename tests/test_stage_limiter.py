@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import resample_poly
 from stage_harness import SR, Harness, db, noise, sine
 
+from host.analysis.signals import music
 from host.dsp.true_peak import true_peak_dbtp
 
 
@@ -97,20 +99,41 @@ def _libebur128_dbtp(y: np.ndarray) -> float:
     return float(20.0 * np.log10(peak))
 
 
-@pytest.mark.parametrize("name", SIGNALS)
-def test_margin_keeps_libebur128_under_the_ceiling(name: str) -> None:
-    """A second, independent BS.1770 meter (libebur128, other interpolation filter)."""
-    x = SIGNALS[name]()
-    h = Harness("limiter", params={"ceiling_dbtp": -1.0, "input_gain_db": 8.0, "margin_db": 0.25})
+INDEPENDENT = {
+    **{k: SIGNALS[k] for k in ("white-noise", "sine-19.9kHz", "sine-22kHz", "sine-23.9kHz")},
+    "music": lambda: music(4.0, SR, seed=5, level_db=-9.0),  # host.analysis.signals: notes, drums, bass, sections
+}
+
+
+@pytest.mark.parametrize("name", INDEPENDENT)
+@pytest.mark.parametrize(("ceiling", "drive"), [(-0.1, 4.0), (-1.0, 8.0), (-2.0, 14.0)])
+def test_an_independent_meter_reads_under_the_ceiling(name: str, ceiling: float, drive: float) -> None:
+    """A second BS.1770 meter (libebur128, another interpolation filter), at the default margin."""
+    x = INDEPENDENT[name]()
+    h = Harness("limiter", params={"ceiling_dbtp": ceiling, "input_gain_db": drive})
     y = h.run(np.concatenate([x, np.zeros((2, h.stage.latency))], axis=1), block=128)
-    assert _libebur128_dbtp(y) <= -1.0
-    assert true_peak_dbtp(y, SR) <= -1.25
+    assert _libebur128_dbtp(10 ** (drive / 20) * x) > ceiling + 1.0  # it had work to do
+    assert _libebur128_dbtp(y) <= ceiling
+    assert _continuous_peak_dbtp(y) <= ceiling
+
+
+def _continuous_peak_dbtp(y: np.ndarray) -> float:
+    """An independent estimate of the continuous peak: 16x polyphase upsampling (scipy), zero-padded ends."""
+    padded = np.pad(y, ((0, 0), (64, 64)))
+    return float(20.0 * np.log10(np.max(np.abs(resample_poly(padded, 16, 1, axis=1)))))
 
 
 @pytest.mark.parametrize("sr", [44_100, 96_000, 192_000])
-def test_ceiling_holds_at_other_sample_rates(sr: int) -> None:
-    """BS.1770 oversamples 4x below 96 kHz, 2x below 192 kHz, not at all from 192 kHz."""
-    x = 0.3 * np.random.default_rng(2).standard_normal((2, 2 * sr))
+@pytest.mark.parametrize("signal", ["noise", "sine-0.47fs"])
+def test_ceiling_holds_at_other_sample_rates(sr: int, signal: str) -> None:
+    """Detection is 4x oversampled at every rate, though BS.1770's meter drops to 2x and 1x at 96 and 192 kHz."""
+    if signal == "noise":
+        x = 0.3 * np.random.default_rng(2).standard_normal((2, sr))
+    else:
+        x = np.tile(0.9 * np.sin(2 * np.pi * 0.47 * np.arange(sr) + 0.3), (2, 1))
     h = Harness("limiter", params={"input_gain_db": 10.0, "ceiling_dbtp": -1.0}, sample_rate=sr)
     y = h.run(np.concatenate([x, np.zeros((2, h.stage.latency))], axis=1), block=512)
-    assert -1.35 < true_peak_dbtp(y, sr) <= -1.0 - h.stage.p["margin_db"]
+    assert h.stage._detector.oversample >= 4
+    assert _continuous_peak_dbtp(10 ** 0.5 * x) > 0.0  # it had work to do
+    assert -1.35 < _continuous_peak_dbtp(y) <= -1.0
+    assert true_peak_dbtp(y, sr) <= -1.0 - h.stage.p["margin_db"]

@@ -6,9 +6,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import host
 from host.dsp.true_peak import true_peak_dbtp
+from host.errors import SessionError
 from tests.conftest import SR, read_mix, tone
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,3 +103,67 @@ def test_user_python_stage_in_a_session(write_audio, write_session, tmp_path: Pa
     plain = 0.1 * 10 ** (-3 / 20)  # -3 dB pan law, centred mono
     level = np.sqrt(2) * np.sqrt(np.mean(mix[SR // 2 :, 0] ** 2))
     assert 20 * np.log10(level / plain) > 2.5  # the tilt lifts 12 kHz by almost +3 dB
+
+
+KEYED = """
+session: {{block_size: {block}}}
+tracks:
+  pad:
+    source: dc.wav
+    pan: 0
+    chain:
+      - {{type: compressor, id: duck, sidechain: {key},
+         params: {{threshold_db: -30, ratio: 20, knee_db: 0, attack_ms: 0.05, release_ms: 50}}}}
+  kick: {{source: burst.wav, output: drums}}
+buses:
+  drums: {{gain_db: -120}}
+outputs: {{mixdown: mix.wav, bit_depth: float}}
+"""
+KEY_ONSET = 30_011  # not on a block boundary of any tested block size
+
+
+@pytest.mark.parametrize("block", [1024, 8192])
+@pytest.mark.parametrize("key", ["kick", "drums"])  # a track listed after the keyed one; a bus
+def test_ducking_lines_up_with_its_key(write_audio, write_session, key: str, block: int) -> None:
+    frames = SR
+    burst = np.zeros(frames)
+    burst[KEY_ONSET:] = 0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(frames - KEY_ONSET) / SR)
+    write_audio("burst.wav", burst)
+    write_audio("dc.wav", np.full(frames, 0.01))  # DC: the output is the compressor's gain, sample by sample
+    path = write_session(KEYED.format(block=block, key=key))
+    host.load_session(path).render()
+    pad = read_mix(path.parent / "mix.wav")[:, 0]
+    before = pad[KEY_ONSET - 100]
+    onset = int(np.argmax(pad < before * 10 ** (-1 / 20)))  # the first sample 1 dB down
+    assert onset > 0 and pad[-1] < before * 0.3  # it ducks (by 10 dB and more)
+    assert abs(onset - KEY_ONSET) <= SR * 0.002  # within 2 ms of the key, not a block later
+
+
+@pytest.mark.parametrize(("key", "pad_output", "expected"), [
+    ("kik", "master", 'sidechain \'kik\' is not a track or bus; did you mean "kick"?'),
+    ("drum", "master", 'did you mean "drums"?'),
+    ("drums", "drums", "sidechain loop: tracks/pad -> buses/drums -> tracks/pad"),
+    ("pad", "master", "sidechain loop: tracks/pad -> tracks/pad"),
+])
+def test_a_bad_sidechain_is_refused_at_its_line(write_session, key: str, pad_output: str, expected: str) -> None:
+    text = KEYED.format(block=1024, key=key).replace("    pan: 0\n", f"    pan: 0\n    output: {pad_output}\n")
+    path = write_session(text)
+    with pytest.raises(SessionError) as caught:
+        host.load_session(path)
+    assert expected in caught.value.message
+    line = 1 + path.read_text().splitlines().index(next(x for x in path.read_text().splitlines() if "sidechain:" in x))
+    assert caught.value.location.startswith(f"{path}:{line}:")  # the duck stage's `sidechain:` line
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("key", "one_process"), [("kick", False), ("drums", True)])
+def test_a_track_keyed_by_a_bus_renders_in_one_process(write_session, key: str, one_process: bool) -> None:
+    """Worker processes run tracks only; a bus key must run between tracks, so the mix stays in one."""
+    from host.engine.graph import Graph
+    from host.engine.parallel import mix_needs_tracks
+
+    session = host.load_session(write_session(KEYED.format(block=1024, key=key)), build_stages=True)
+    graph = Graph(session)
+    assert mix_needs_tracks(graph) is one_process
+    order = [node.address for node in graph.order]
+    assert order.index(f"{'buses' if one_process else 'tracks'}/{key}") < order.index("tracks/pad")

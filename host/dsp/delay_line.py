@@ -32,3 +32,34 @@ def feedback_delay(x: np.ndarray, out: np.ndarray, buffer: np.ndarray, state: np
             out[c, i] = x[c, i] + m * (wet - x[c, i])
         pos = (pos + 1) & mask
     state[0] = pos
+
+
+class FixedDelay:
+    """A whole-sample delay of ``(channels, frames)`` blocks; nothing is allocated per block.
+
+    The returned block is a view of a buffer reused on the next call (the
+    stage protocol's blocks live until the next ``process``).
+    """
+
+    def __init__(self, channels: int, delay: int, max_block: int) -> None:
+        self.delay = int(delay)
+        self._buffer = np.zeros((channels, self.delay + max_block))
+        self._out = np.zeros((channels, max_block))
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        d = self.delay
+        if d == 0:
+            return block
+        c, frames = block.shape
+        if frames > self._out.shape[1]:  # a longer block than prepared for: grow once
+            self._buffer = np.concatenate((self._buffer[:, :d], np.zeros((self._buffer.shape[0], frames))), axis=1)
+            self._out = np.zeros((self._out.shape[0], frames))
+        buf = self._buffer[:c]
+        buf[:, d : d + frames] = block
+        out = self._out[:c, :frames]
+        out[:] = buf[:, :frames]
+        buf[:, :d] = buf[:, frames : frames + d]  # numpy copes with the overlap when frames < d
+        return out
+
+    def reset(self) -> None:
+        self._buffer.fill(0.0)

@@ -117,10 +117,14 @@ class TruePeakDetector:
         self._history[:] = 0.0
         self._running[:] = 0.0
 
-    def oversampled(self, block: np.ndarray) -> np.ndarray:
-        """The ``(channels, frames * os)`` oversampled block, ``latency`` samples late."""
+    def oversampled(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The ``(channels, frames * os)`` oversampled block, ``latency`` samples late.
+
+        With ``out`` (at least that shape) the result is written into its first
+        columns and that view returned, so a caller with a buffer allocates nothing.
+        """
         x = self._validate(block)
-        return self._interpolate(x)
+        return self._interpolate(x, out)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Per-channel max |oversampled value| over this block, shape ``(channels,)``."""
@@ -198,14 +202,19 @@ class TruePeakDetector:
         self._history[:] = extended[:, needed - keep :]
         return extended
 
-    def _interpolate(self, x: np.ndarray) -> np.ndarray:
+    def _interpolate(self, x: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
         frames = x.shape[1]
+        size = frames * self.oversample
+        if buffer is not None and buffer.shape[0] >= self.channels and buffer.shape[1] >= size:
+            out = buffer[: self.channels, :size]
+        else:
+            out = np.empty((self.channels, size))
         if self.oversample == 1:
-            return x.copy()
+            out[:] = x
+            return out
         if frames == 0:
-            return np.zeros((self.channels, 0))
+            return out
         extended = self._extend(x)
-        out = np.empty((self.channels, frames * self.oversample))
         _oversample_kernel(extended, self._matrix, out)
         return out
 

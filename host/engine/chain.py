@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -94,8 +95,13 @@ class ChainRunner:
         # stepped every SUB_BLOCK samples
         self.ramped: list[tuple[Lane, dict[str, np.ndarray], str]] = []
         self.lanes = []
+        # a linear lane is continuous already: the stage takes its value without smoothing it again
+        self._follow: dict[int, Callable[[], None]] = {}
         for b in built:
             params = dict(b.stage.p.params) if b.stage.p else {}
+            follow = getattr(b.stage, "follow", None)
+            if follow is not None:
+                self._follow |= {p.slot: partial(follow, name) for name, p in params.items()}
             params["bypass"] = b.bypass
             accurate: frozenset[str] = getattr(b.stage, "SAMPLE_ACCURATE", frozenset())
             for lane in lanes:
@@ -140,6 +146,9 @@ class ChainRunner:
         for lane in self.lanes:
             value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
             self.registry.set_deferred(lane.param, value)
+            follow = self._follow.get(lane.param.slot) if lane.interpolation == "linear" else None
+            if follow is not None:
+                follow()
 
     def _run(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:
         for slot in self.slots:

@@ -29,6 +29,7 @@ from ..session import Session
 from ..stages.utility import db_to_gain
 from .chain import ChainRunner
 from .delay import DelayLine
+from .order import strip_order
 
 
 def _identity(value: float | np.ndarray) -> float | np.ndarray:
@@ -284,6 +285,9 @@ class Graph:
         self.master = StripNode(plan.master, session, lanes)
         self.dest_index = {b.name: i for i, b in enumerate(self.buses)} | {"master": len(self.buses)}
         self._wire()
+        # run order: every strip after the strips routed into it and the strips keying its sidechains
+        nodes = {n.address: n for n in [*self.tracks, *self.buses]}
+        self.order = [nodes[strip.address] for strip in strip_order(plan)]
         self.active = [t for t in self.tracks if tracks is None or t.name in tracks]
         self._solo_slots = [t.solo_slot for t in self.tracks if t.solo_slot is not None]
 
@@ -380,25 +384,49 @@ class Graph:
         return None if node is None else node.chain_out
 
     def process_tracks(self, position: int, frames: int, accumulators: np.ndarray) -> None:
-        """Add the active tracks' outputs for one block into ``accumulators``."""
-        values = self.session.registry.values
-        any_solo = any(values[s] >= 0.5 for s in self._solo_slots)
-        for node in self.active:
-            block = node._input[:, :frames]
-            if node.source is not None:
-                try:
-                    node.source.read(block)
-                except AudioInputError as error:  # NaN/Inf found while streaming
-                    raise _at_source(node, error) from None
-            else:
-                block.fill(0.0)
-            forced = any_solo and node.solo_slot is not None and values[node.solo_slot] < 0.5
-            node.run(block, position, forced, self._sidechain, accumulators)
+        """Add the active tracks' outputs for one block into ``accumulators``.
+
+        For a graph split across processes, whose tracks are keyed by tracks only
+        (see :func:`~host.engine.parallel.mix_needs_tracks`).
+        """
+        any_solo = self._any_solo()
+        for node in self.order:
+            if node.plan.kind == "track":
+                self._run_track(node, position, frames, any_solo, accumulators)
 
     def mix(self, position: int, frames: int, accumulators: np.ndarray) -> np.ndarray:
         """Run buses and master over the summed track outputs; returns the master block."""
-        for index, node in enumerate(self.buses):
-            node.run(accumulators[index, :, :frames], position, False, self._sidechain, accumulators)
+        for node in self.order:
+            if node.plan.kind == "bus":
+                self._run_bus(node, position, frames, accumulators)
+        return self._run_master(position, frames, accumulators)
+
+    def _any_solo(self) -> bool:
+        values = self.session.registry.values
+        return any(values[s] >= 0.5 for s in self._solo_slots)
+
+    def _run_track(self, node: StripNode, position: int, frames: int, any_solo: bool,
+                   accumulators: np.ndarray) -> None:
+        if node not in self.active:
+            node.chain_out = None  # not run here (another process, or taken out live): keys nothing
+            return
+        block = node._input[:, :frames]
+        if node.source is not None:
+            try:
+                node.source.read(block)
+            except AudioInputError as error:  # NaN/Inf found while streaming
+                raise _at_source(node, error) from None
+        else:
+            block.fill(0.0)
+        values = self.session.registry.values
+        forced = any_solo and node.solo_slot is not None and values[node.solo_slot] < 0.5
+        node.run(block, position, forced, self._sidechain, accumulators)
+
+    def _run_bus(self, node: StripNode, position: int, frames: int, accumulators: np.ndarray) -> None:
+        index = self.dest_index[node.name]
+        node.run(accumulators[index, :, :frames], position, False, self._sidechain, accumulators)
+
+    def _run_master(self, position: int, frames: int, accumulators: np.ndarray) -> np.ndarray:
         out = self.master.chain.process(accumulators[-1, :, :frames], position, self._sidechain)
         gain = self.master.gain.values(position, frames) if self.master.gain else 1.0
         master = self._master_out[:, :frames]
@@ -406,7 +434,13 @@ class Graph:
         return master
 
     def process(self, position: int, frames: int) -> np.ndarray:
-        """One block of the whole mix."""
-        self.accumulators[:, :, :frames] = 0.0
-        self.process_tracks(position, frames, self.accumulators)
-        return self.mix(position, frames, self.accumulators)
+        """One block of the whole mix: every strip in run order, so a sidechain hears this block of its key."""
+        accumulators = self.accumulators
+        accumulators[:, :, :frames] = 0.0
+        any_solo = self._any_solo()
+        for node in self.order:
+            if node.plan.kind == "track":
+                self._run_track(node, position, frames, any_solo, accumulators)
+            else:
+                self._run_bus(node, position, frames, accumulators)
+        return self._run_master(position, frames, accumulators)

@@ -59,9 +59,10 @@ def partition(graph: Graph, workers: int, mix_cost: int = 0) -> list[list[str]]:
 
 
 def mix_needs_tracks(graph: Graph) -> bool:
-    """True when a bus or master stage is keyed by a track (it must run in one process)."""
-    names = {t.name for t in graph.tracks}
-    return any(slot.sidechain_name in names for node in [*graph.buses, graph.master] for slot in node.chain.slots)
+    """True when a bus or master stage is keyed by a track, or a track by a bus (one process runs all)."""
+    tracks, buses = {t.name for t in graph.tracks}, {b.name for b in graph.buses}
+    mix_keyed = any(slot.sidechain_name in tracks for node in [*graph.buses, graph.master] for slot in node.chain.slots)
+    return mix_keyed or any(slot.sidechain_name in buses for node in graph.tracks for slot in node.chain.slots)
 
 
 def _start_method(graph: Graph) -> str:

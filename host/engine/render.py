@@ -103,7 +103,7 @@ def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]
         return 1
     if settings.get("stems") or mix_needs_tracks(graph) or len(graph.tracks) < 2:
         if requested:
-            log.info("rendering on one core (stems, or a bus keyed by a track, need all tracks in one process)")
+            log.info("rendering on one core (stems, or a sidechain between a track and a bus, need all strips in one process)")
         return 1
     if requested is None:
         seconds = graph.length / graph.sample_rate * len(graph.tracks)
@@ -226,13 +226,34 @@ class _Writers:
 
 
 def _open_writers(graph: Graph, settings: dict[str, Any]) -> _Writers:
-    mix = AtomicWriter(settings["mixdown"], graph.sample_rate, 2, settings["format"], settings.get("bit_depth", 24),
-                       dither=bool(settings.get("dither", True)), file_rate=settings.get("sample_rate"))
+    bit_depth = settings.get("bit_depth", 24)
+    dither = bool(settings.get("dither", True)) and not _master_dithers(graph, bit_depth, settings)
+    mix = AtomicWriter(settings["mixdown"], graph.sample_rate, 2, settings["format"], bit_depth,
+                       dither=dither, file_rate=settings.get("sample_rate"))
     try:
         return _Writers(mix, _stem_writers(graph, settings))
     except BaseException:
         mix.abort()
         raise
+
+
+def _master_dithers(graph: Graph, bit_depth: Any, settings: dict[str, Any]) -> bool:
+    """True when the mix reaches the file already dithered onto its grid: the writer must not dither again.
+
+    That is a master chain ending in an active `dither` stage at the file's bit
+    depth, with nothing after it that moves samples off the grid (a master
+    fader other than 0 dB or automated, or resampling to another file rate).
+    """
+    slots = graph.master.chain.slots
+    if not slots or getattr(slots[-1].stage, "output_bits", None) != bit_depth:
+        return False
+    registry = graph.session.registry
+    if registry.values[slots[-1].built.bypass.slot] >= 0.5:
+        return False
+    fader = graph.master.gain
+    if fader is not None and (fader.lane is not None or registry.values[fader.param.slot] != 0.0):
+        return False
+    return settings.get("sample_rate") in (None, graph.sample_rate)
 
 
 def _run_pass(graph: Graph, workers: int, length: int, writers: _Writers | None,

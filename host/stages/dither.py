@@ -1,9 +1,12 @@
 """Dither stage: TPDF dither and requantisation to a bit depth, optional noise shaping.
 
-Put it last in the master chain when exporting integer PCM yourself; the
-render writer applies :func:`host.dsp.dither.dither` on its own when it
-writes integer PCM below 32 bits.  Option ``seed`` makes the noise
-reproducible.  At 24 bits the added noise is below -130 dBFS.
+The render writer applies :func:`host.dsp.dither.dither` on its own when it
+writes integer PCM below 32 bits, so this stage is only needed for noise
+shaping or a depth of your own.  Put it last in the master chain: when it is
+last (not bypassed), at the file's bit depth, with the master fader at 0 dB
+and no resampling after it, the writer does not dither a second time.
+Option ``seed`` makes the noise reproducible.  At 24 bits the added noise is
+below -130 dBFS.
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ class Dither(NativeStage):
     def _clear(self) -> None:
         self._errors[:] = 0.0
 
-    def _process(self, block: np.ndarray) -> np.ndarray:
+    @property
+    def output_bits(self) -> int:
+        """The bit depth the stage quantises to (``bits`` rounded down to a supported depth)."""
         wanted = self.value("bits")
-        bits = max(b for b in SUPPORTED_BITS if b <= wanted)
-        return dither(block, bits, self._rng, self.switch("shaping"), self._errors[: block.shape[0]])
+        return max(b for b in SUPPORTED_BITS if b <= wanted)
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        return dither(block, self.output_bits, self._rng, self.switch("shaping"), self._errors[: block.shape[0]])

@@ -4,7 +4,9 @@ Sidechain contract (compressor, expander, gate): the class sets
 ``SIDECHAIN = True``; a session routes a track or bus with the option
 ``sidechain: <name>``; before each ``process`` call the engine sets
 ``stage.sidechain`` to that source's ``(channels, frames)`` float64 block, or
-to ``None`` when nothing is routed.  When set it replaces the stage's own
+to ``None`` when nothing is routed.  It is the key strip's chain output for the
+same block: the engine runs every key before the strips it keys
+(:mod:`host.engine.order`).  When set it replaces the stage's own
 input as the detector signal (a block holding NaN/Inf counts as silence).  The detector may be high-passed
 (``sc_hpf_on``/``sc_hpf_hz``) so that bass does not pump the gain.
 
@@ -23,6 +25,7 @@ from scipy.signal import sosfilt
 
 from ..dsp import biquad
 from ..dsp import dynamics as kernels
+from ..dsp.delay_line import FixedDelay
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean, enum
 from .native import NativeStage, db_to_amp, one_pole_coefficient
@@ -72,7 +75,7 @@ class _Dynamics(NativeStage):
 
     def _setup(self) -> None:
         self._lookahead = int(round(self._lookahead_ms * 1e-3 * self.sample_rate))
-        self._delay = np.zeros((self.channels, self._lookahead))
+        self._delay = FixedDelay(self.channels, self._lookahead, self.max_block)
         self._hpf_zi = np.zeros((1, max(self.channels, 2), 2))
         self._hpf_key = -1.0
         self._hpf_sos = biquad.IDENTITY[np.newaxis, :].copy()
@@ -83,7 +86,7 @@ class _Dynamics(NativeStage):
         self._state[:] = 0.0
 
     def _clear(self) -> None:
-        self._delay[:] = 0.0
+        self._delay.reset()
         self._hpf_zi[:] = 0.0
         self._init_state()
 
@@ -111,12 +114,7 @@ class _Dynamics(NativeStage):
         return np.asarray(y)
 
     def _delayed(self, block: np.ndarray) -> np.ndarray:
-        if self._lookahead == 0:
-            return block
-        extended = np.concatenate((self._delay[: block.shape[0]], block), axis=1)
-        frames = block.shape[1]
-        self._delay[: block.shape[0]] = extended[:, frames:]
-        return extended[:, :frames]
+        return self._delay.process(block)
 
     def _makeup(self, frames: int) -> np.ndarray:
         m = self.glide("makeup_db", frames) if "makeup_db" in self._smoothers else 0.0
@@ -126,7 +124,7 @@ class _Dynamics(NativeStage):
         frames = block.shape[1]
         source = self._detector_source(block)
         audio = self._delayed(block)
-        out = audio if audio is block else np.empty_like(audio)
+        out = audio  # in place: the input block, or the lookahead's own buffer
         makeup = self._makeup(frames)
         names = self.COEFFICIENTS + (("sc_hpf_hz",) if "sc_hpf_hz" in self._smoothers else ())
         for start, stop, v in self.segments(names, frames):

@@ -4,7 +4,9 @@ Every native stage
 
 * smooths each continuous parameter with a :class:`~host.dsp.smoothing.Smoother`
   and, while any coefficient parameter is still moving, recomputes its filter
-  coefficients once per ``SUB_BLOCK`` (64) samples;
+  coefficients once per ``SUB_BLOCK`` (64) samples.  A parameter driven by a
+  linear automation lane is not smoothed again (:meth:`NativeStage.follow`):
+  the lane is continuous, and the engine steps it every ``SUB_BLOCK`` samples;
 * refuses non-finite input.  **NaN/Inf behaviour:** when a block holds NaN or
   Inf, the stage forgets its signal state (filter memories, envelopes, delay
   lines, lookahead buffers: ``_clear()``; parameter glides carry on) and
@@ -119,6 +121,17 @@ class NativeStage(Stage):
         assert self.p is not None
         return self.p[name]
 
+    def follow(self, name: str) -> None:
+        """An automation lane has just set ``name``: put its smoother on the new value at once.
+
+        The engine steps a lane every SUB_BLOCK samples and the lane is continuous
+        itself, so smoothing it again would only make it late by about the
+        smoothing time.  Moves from the API and controllers are still smoothed.
+        """
+        smoother = self._smoothers.get(name)
+        if smoother is not None:
+            smoother.reset(self._domain(name, self.target(name)))
+
     def glide(self, name: str, frames: int) -> float | np.ndarray:
         """Smoothed per-sample values of a parameter (a scalar once settled)."""
         target = self.target(name)
@@ -151,6 +164,53 @@ class NativeStage(Stage):
         ramps = self.glides(names, frames)
         for start, stop in sub_blocks(frames):
             yield start, stop, {n: float(r[start]) for n, r in ramps.items()}
+
+
+class SwitchFade:
+    """A short linear crossfade from the old setting's output to the new one's when a switch flips.
+
+    A switch (``mono_bass``, a saturation ``curve``, peak/RMS ``detection``)
+    cannot glide like a number, so for ``FADE_S`` after it flips the stage
+    computes both settings' outputs and blends them.  ``update`` is called at
+    each block start; while it reports an ``old`` setting, ``weights`` gives
+    the new output's per-sample share (it reaches 1 and stays there).  A flip
+    during a fade starts a new fade from the setting before it.
+    """
+
+    FADE_S = 0.005
+
+    def __init__(self, setting: int) -> None:
+        self.setting = setting
+        self.old: int | None = None
+        self.flipped = False  # the last update started a fade
+        self._left = 0
+        self._length = 1
+        self._ramp = np.ones(1)
+
+    def prepare(self, sample_rate: float) -> None:
+        self._length = max(1, int(round(self.FADE_S * sample_rate)))
+        self._ramp = np.arange(1, self._length + 1) / self._length
+
+    def reset(self, setting: int) -> None:
+        self.setting, self.old, self._left = setting, None, 0
+
+    def update(self, setting: int) -> int | None:
+        """Take this block's setting; returns the setting faded from, or None when not fading."""
+        self.flipped = setting != self.setting
+        if self.flipped:
+            self.old, self.setting, self._left = self.setting, setting, self._length
+        return self.old if self._left > 0 else None
+
+    def weights(self, frames: int) -> np.ndarray:
+        """The new output's share for each of the next ``frames`` samples (advances the fade)."""
+        done = self._length - self._left
+        w = np.ones(frames)
+        k = min(frames, self._left)
+        w[:k] = self._ramp[done : done + k]
+        self._left -= k
+        if self._left == 0:
+            self.old = None
+        return w
 
 
 def sub_blocks(frames: int) -> Iterator[tuple[int, int]]:

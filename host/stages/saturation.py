@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..dsp.delay_line import FixedDelay
 from ..dsp.oversampling import Oversampler
 from ..errors import SessionError
 from ..registry import ParamSpec, enum
-from .native import NativeStage, db_to_amp
+from .native import NativeStage, SwitchFade, db_to_amp
 
 CURVES = ("tanh", "soft_clip")
 FACTORS = (1, 2, 4, 8)
@@ -54,31 +55,46 @@ class Saturation(NativeStage):
     def _setup(self) -> None:
         self._os = Oversampler(self.channels, self._factor)
         self._latency = self._os.latency
-        self._dry = np.zeros((self.channels, self._latency))
+        self._dry = FixedDelay(self.channels, self._latency, self.max_block)
+        self._out = np.zeros((self.channels, self.max_block))
+        self._fade = SwitchFade(self.choice("curve"))
+        self._fade.prepare(self.sample_rate)
 
     def _clear(self) -> None:
         self._os.reset()
-        self._dry[:] = 0.0
+        self._dry.reset()
+        self._fade.reset(self.choice("curve"))
 
-    def _delayed_dry(self, block: np.ndarray) -> np.ndarray:
-        if self._latency == 0:
-            return block
-        c, frames = block.shape
-        extended = np.concatenate((self._dry[:c], block), axis=1)
-        self._dry[:c] = extended[:, frames:]
-        return extended[:, :frames]
+    @staticmethod
+    def _shape(driven: np.ndarray, curve: int) -> np.ndarray:
+        return np.tanh(driven) if curve == 0 else soft_clip(driven)
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
         drive = db_to_amp(self.glide("drive_db", frames))
         output = db_to_amp(self.glide("output_db", frames))
         mix = np.asarray(self.glide("mix_pct", frames)) / 100.0
-        dry = self._delayed_dry(block)
-        high = self._os.up(block)
+        dry = self._dry.process(block)
+        high = self._os.up(block)  # a fresh array (or the block itself at 1x): worked on in place
+        if high is block:
+            high = self._out[: block.shape[0], :frames]
+            high[:] = block
         drive_high = np.repeat(drive, self._factor) if np.ndim(drive) else drive
-        driven = high * drive_high
-        shaped = np.tanh(driven) if self.choice("curve") == 0 else soft_clip(driven)
-        wet = self._os.down(shaped / drive_high) * output
+        driven = np.multiply(high, drive_high, out=high)
+        curve = self.choice("curve")
+        old = self._fade.update(curve)
+        if old is not None:  # the curve just changed: 5 ms from the old curve's output to the new
+            before = self._shape(driven, old)
+            shaped = self._shape(driven, curve)
+            shaped = before + np.repeat(self._fade.weights(frames), self._factor) * (shaped - before)
+        else:
+            shaped = np.tanh(driven, out=driven) if curve == 0 else soft_clip(driven)
+        np.divide(shaped, drive_high, out=shaped)
+        wet = self._os.down(shaped)
+        wet *= output
         if np.ndim(mix) == 0 and mix == 1.0:
             return np.asarray(wet)
-        return np.asarray((1.0 - mix) * dry + mix * wet)
+        wet -= dry  # dry + mix (wet - dry)
+        wet *= mix
+        wet += dry
+        return np.asarray(wet)

@@ -19,7 +19,7 @@ from scipy.signal import sosfilt
 from ..dsp import biquad
 from ..dsp.smoothing import Smoother
 from ..registry import ParamSpec, boolean
-from .native import NativeStage, db_to_amp
+from .native import NativeStage, SwitchFade, db_to_amp
 
 SQRT_HALF = 0.7071067811865476
 POLARITY_FADE_S = 0.005
@@ -36,6 +36,8 @@ class Width(NativeStage):
     )
 
     def _setup(self) -> None:
+        self._fade = SwitchFade(int(self.switch("mono_bass")))
+        self._fade.prepare(self.sample_rate)
         self._hp_zi = np.zeros((2, 1, 2))
         self._ap_zi = np.zeros((1, 1, 2))
         self._key = -1.0
@@ -43,6 +45,10 @@ class Width(NativeStage):
         self._ap = biquad.IDENTITY[np.newaxis, :].copy()
 
     def _clear(self) -> None:
+        self._clear_filters()
+        self._fade.reset(int(self.switch("mono_bass")))
+
+    def _clear_filters(self) -> None:
         self._hp_zi[:] = 0.0
         self._ap_zi[:] = 0.0
 
@@ -50,7 +56,7 @@ class Width(NativeStage):
         return (
             not self.moving(("width_pct", "mid_db", "side_db"))
             and self.value("width_pct") == 100.0 and self.value("mid_db") == 0.0
-            and self.value("side_db") == 0.0 and not self.switch("mono_bass")
+            and self.value("side_db") == 0.0 and not self.switch("mono_bass") and self._fade.old is None
         )
 
     def _process(self, block: np.ndarray) -> np.ndarray:
@@ -69,11 +75,19 @@ class Width(NativeStage):
             return np.asarray(block * mid_gain)
         mid = 0.5 * (block[0] + block[1])
         side = 0.5 * (block[0] - block[1])
-        if self.switch("mono_bass"):
+        on = self.switch("mono_bass")
+        if self._fade.update(int(on)) is not None:  # just switched: 5 ms from one to the other
+            bass_mid, bass_side = self._mono_bass(mid, side, frames)
+            w = self._fade.weights(frames)
+            if not on:
+                w = 1.0 - w
+            mid = mid + w * (bass_mid - mid)
+            side = side + w * (bass_side - side)
+        elif on:
             mid, side = self._mono_bass(mid, side, frames)
         else:
             self.glide("mono_bass_hz", frames)
-            self._clear()
+            self._clear_filters()
         mid = mid * mid_gain
         side = side * side_gain
         return np.vstack([mid + side, mid - side])
