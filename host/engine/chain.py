@@ -138,7 +138,7 @@ class ChainRunner:
 
     def _apply_lanes(self, position: int) -> None:
         for lane in self.lanes:
-            value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
+            value = lane.value_at(position, self.sample_rate)
             self.registry.set_deferred(lane.param, value)
 
     def _run(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:

@@ -81,7 +81,7 @@ class _Control:
             return out
         self._raw, self._settled = math.nan, None
         if lane.is_constant(position, frames, self.sample_rate):
-            value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
+            value = lane.value_at(position, self.sample_rate)
             self.registry.set_deferred(self.param, value)
             if lane.interpolation == "linear":  # continuous with the ramp before it: no glide
                 self.smoother.reset(self._target(value))
