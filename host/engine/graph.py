@@ -372,6 +372,7 @@ class Graph:
         for index, node in enumerate(self.buses):
             node.run(accumulators[index, :, :frames], position, False, self._sidechain, accumulators)
         out = self.master.chain.process(accumulators[-1, :, :frames], position, self._sidechain)
+        self.master.chain_out = out
         gain = self.master.gain.values(position, frames) if self.master.gain else 1.0
         master = self._master_out[:, :frames]
         np.multiply(out, gain, out=master)
