@@ -171,7 +171,7 @@ def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
             session.registry.dispatch_pending()
             time.sleep(0.05)
         xruns = engine.xruns - xruns0
-        loads = engine.callback_load()[count0:]
+        loads = engine.callback_load(count0)
         latencies = engine.handoff.latency_samples()[latency0:]
         underruns = engine.underruns
         raised = bool(getattr(engine.backend, "raised_priority", False))
