@@ -638,3 +638,38 @@ def test_a_failed_open_leaves_no_reader_thread(session_path: Path, monkeypatch: 
         engine.open()
     time.sleep(0.05)
     assert not any(t.name == "mixhost-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_panic_and_resume_by_signal(tmp_path: Path) -> None:
+    import signal
+
+    path = make_session(tmp_path, 5.0)
+    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none"],
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    watchdog = threading.Timer(60.0, proc.kill)   # a missing line must fail the test, not hang it
+    watchdog.start()
+    try:
+        assert proc.stderr.readline().startswith("mixhost live: playing")
+        proc.send_signal(signal.SIGUSR1)
+        _read_until(proc, "panic: stopped and silenced")
+        proc.send_signal(signal.SIGUSR2)
+        _read_until(proc, "panic cleared")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        watchdog.cancel()
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    played = float(stderr.split("played ")[1].split(" s")[0])
+    assert played < 4.0        # the transport stopped at the panic and stayed stopped
+
+
+def _read_until(proc: subprocess.Popen[str], text: str, lines: int = 10) -> None:
+    """Read stderr lines until ``text`` has appeared (the console may wrap a long line)."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while len(seen) < lines:
+        seen.append(proc.stderr.readline())
+        if text in " ".join(seen).replace("\n", " "):
+            return
+    raise AssertionError(f"{text!r} not in {seen}")

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
         engine.start(play=True)
-        err.print(f"mixhost live: playing {args.session} ({args.audio}, {engine.block_size}-frame blocks at "
+        err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
                   f"{session.sample_rate} Hz); Ctrl-C stops")
         _control_loop(engine, recorder, args, panic)
     except KeyboardInterrupt:
