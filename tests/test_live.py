@@ -673,3 +673,33 @@ def _read_until(proc: subprocess.Popen[str], text: str, lines: int = 10) -> None
         if text in " ".join(seen).replace("\n", " "):
             return
     raise AssertionError(f"{text!r} not in {seen}")
+
+
+def test_keys_in_a_terminal_drive_the_transport_and_panic(tmp_path: Path) -> None:
+    """stdin a terminal: space stops, 0 locates to the start, p panics and resumes, q quits (exit 0)."""
+    import os
+    import pty
+
+    path = make_session(tmp_path, 5.0)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none"],
+                            stdin=slave, stderr=subprocess.PIPE, text=True)
+    os.close(slave)
+    watchdog = threading.Timer(60.0, proc.kill)
+    watchdog.start()
+    try:
+        _read_until(proc, "mixhost live: playing")
+        os.write(master, b" ")                      # stop
+        os.write(master, b"0")                      # back to the start: stopped, it stays there
+        time.sleep(0.3)                             # (rolling, it would be 0.3 s further on by now)
+        os.write(master, b"p")
+        _read_until(proc, "panic: stopped and silenced")
+        os.write(master, b"p")
+        _read_until(proc, "panic cleared")
+        os.write(master, b"q")
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        os.close(master)
+    assert proc.returncode == 0, stderr
+    assert "played 0.00 s" in stderr and "Traceback" not in stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
@@ -23,7 +24,8 @@ def add_parser(subparsers: Any) -> None:
                     "input (tracks with `input:` ports) as an insert host. A status line shows the "
                     "transport position, DSP load, xruns and meters. Ctrl-C quits cleanly. "
                     "Panic: SIGUSR1 stops the transport and silences everything until SIGUSR2 "
-                    "(`kill -USR1 <pid>`).",
+                    "(`kill -USR1 <pid>`). Keys, when run in a terminal: space play/stop, 0 or Home "
+                    "back to the start, l loop on/off (with --loop), p panic/resume, q quit.",
     )
     parser.add_argument("session", type=Path, help="the session YAML file")
     parser.add_argument("--audio", choices=["jack", "sounddevice", "none"], default="jack",
@@ -70,16 +72,19 @@ def run(args: argparse.Namespace) -> int:
         recorder = AutomationRecorder(engine, args.record_automation)
     interrupted = False
     panic = _PanicSignals(engine)
+    keys = _Keys.open_if_terminal()
     try:
         engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
         engine.start(play=True)
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
                   f"{session.sample_rate} Hz); Ctrl-C stops")
-        _control_loop(engine, recorder, args, panic)
+        _control_loop(engine, recorder, args, panic, keys)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if keys is not None:
+            keys.close()
         panic.restore()
         _shutdown(engine)
     failed = engine.error if engine.error is not None and not isinstance(engine.error, KeyboardInterrupt) else None
@@ -140,7 +145,8 @@ def _position(engine: Any, args: argparse.Namespace) -> None:
         engine.transport.locate_seconds(args.start)
 
 
-def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _PanicSignals) -> None:
+def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _PanicSignals,
+                  keys: _Keys | None = None) -> None:
     started = time.monotonic()
     shown = 0.0
     end = _end_position(engine, args)
@@ -155,6 +161,8 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _
         if engine.error is not None:
             return
         panic.poll()
+        if keys is not None and not _handle_keys(engine, args, keys):
+            break
         now = time.monotonic()
         seen_events = _report_events(engine, seen_events)
         if status and now - shown >= STATUS_S:
@@ -167,6 +175,89 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _
             break
     if status:
         sys.stderr.write("\n")
+
+
+class _Keys:
+    """Single key presses from a terminal (cbreak mode, restored on close), read by a thread."""
+
+    HOME = ("\x1b[H", "\x1bOH", "\x1b[1~", "\x1b[7~")
+
+    def __init__(self, fd: int) -> None:
+        import termios
+        import threading
+        import tty
+        from collections import deque
+
+        self.fd = fd
+        self._saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        self.pressed: deque[str] = deque()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="mixhost-keys", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open_if_terminal(cls) -> _Keys | None:
+        try:
+            fd = sys.stdin.fileno()
+            if not os.isatty(fd):
+                return None
+            return cls(fd)
+        except (OSError, ValueError, ImportError):  # no stdin, or no termios (Windows)
+            return None
+
+    def _read(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                data = os.read(self.fd, 16).decode(errors="replace")
+                if not data:
+                    return
+                self.pressed.extend([data] if data.startswith("\x1b") else list(data))
+
+    def close(self) -> None:
+        import termios
+
+        self._stop.set()
+        self._thread.join(timeout=1)
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+
+def _handle_keys(engine: Any, args: argparse.Namespace, keys: _Keys) -> bool:
+    """Apply the keys pressed since the last poll; False when q asks to quit."""
+    transport = engine.transport
+    while keys.pressed:
+        key = keys.pressed.popleft()
+        if key == "q":
+            return False
+        if key == "p":
+            if engine.panicked:
+                if engine.resume():
+                    err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
+            else:
+                engine.panic()
+        elif key == " " and not args.follow_transport:
+            if engine.clock.rolling:
+                transport.stop()
+            else:
+                transport.play()
+        elif key in ("0", *keys.HOME) and not args.follow_transport:
+            transport.locate(0)
+        elif key == "l":
+            _toggle_loop(engine, args)
+    return True
+
+
+def _toggle_loop(engine: Any, args: argparse.Namespace) -> None:
+    if args.loop is None:
+        err.print("\nmixhost live: no loop to switch on: start with --loop A B")
+    elif engine.transport.loop is not None:
+        engine.transport.clear_loop()
+    else:
+        rate = engine.session.sample_rate
+        engine.transport.set_loop(*(int(round(t * rate)) for t in args.loop))
 
 
 def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
