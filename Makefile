@@ -45,8 +45,12 @@ jack-start: system-deps
 jack-stop:
 	bash .ci/jackd.sh stop
 
+# Each run pairs its start and stop through its own pid file: a server that was already
+# running is used and left running.
+RUN_PIDFILE = $${TMPDIR:-/tmp}/mixhost-jackd-run-$$$$.pid
+
 test: install-test system-deps plugins
-	bash .ci/jackd.sh start
+	@export MIXHOST_JACK_PIDFILE=$(RUN_PIDFILE); bash .ci/jackd.sh start || exit $$?; \
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; bash .ci/jackd.sh stop; exit $$status
 
 lint: install-test
@@ -54,7 +58,7 @@ lint: install-test
 	$(VENV)/bin/mypy
 
 bench: install-test plugins
-	bash .ci/jackd.sh start
+	@export MIXHOST_JACK_PIDFILE=$(RUN_PIDFILE); bash .ci/jackd.sh start || exit $$?; \
 	$(PY) benchmarks/run.py $(BENCH_ARGS); status=$$?; bash .ci/jackd.sh stop; exit $$status
 
 clean:

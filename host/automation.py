@@ -65,11 +65,25 @@ class Lane:
         """Per-sample values for the block starting at sample ``start``."""
         return self.at_samples(np.arange(start, start + frames, dtype=np.float64), sample_rate)
 
-    def is_constant(self, start: int, frames: int, sample_rate: float) -> bool:
-        """True when the lane holds one value over [start, start + frames)."""
-        t0, t1 = start / sample_rate, (start + frames - 1) / sample_rate
-        inside = (self.times_s > t0) & (self.times_s <= t1)
+    def value_at(self, position: float, sample_rate: float) -> float:
+        """The lane's value at one sample position: a binary search, no arrays (per-block use)."""
+        t = position / sample_rate
         if self.interpolation == "step":
-            return not bool(inside.any())
-        v0, v1 = self.at_samples(np.array([start, start + frames - 1], dtype=np.float64), sample_rate)
-        return not bool(inside.any()) and v0 == v1
+            index = int(np.searchsorted(self.times_s, t, side="right")) - 1
+            return float(self.values[min(max(index, 0), len(self.values) - 1)])
+        return float(np.interp(t, self.times_s, self.values))
+
+    def is_constant(self, start: int, frames: int, sample_rate: float) -> bool:
+        """True when the lane holds one value over [start, start + frames).
+
+        Two binary searches count the points inside (t0, t1], so a long lane costs
+        O(log n) per block and allocates nothing.
+        """
+        t0, t1 = start / sample_rate, (start + frames - 1) / sample_rate
+        times = self.times_s
+        inside = int(np.searchsorted(times, t1, side="right")) - int(np.searchsorted(times, t0, side="right"))
+        if inside:
+            return False
+        if self.interpolation == "step":
+            return True
+        return self.value_at(start, sample_rate) == self.value_at(start + frames - 1, sample_rate)

@@ -221,3 +221,33 @@ def test_a_stage_parameter_lane_is_at_most_64_samples_coarse(write_audio, write_
     slope = abs(end - start) / SR  # per sample
     # stepped every 64 samples: the value is the lane's at most 64 samples earlier
     assert np.max(np.abs(measured[n] - lane)) <= slope * 64 + 1e-5 * abs(end - start)  # + float32 file rounding
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "step"])
+def test_long_lane_lookups_match_a_full_scan(interpolation):
+    """50k points: the binary-search lookups agree with a scan over every point."""
+    from host.automation import Lane
+    from host.registry import Parameter, ParamSpec
+
+    rng = np.random.default_rng(11)
+    times = np.round(np.cumsum(rng.uniform(0.0001, 0.004, 50_000)) * SR) / SR   # on sample positions
+    times = np.unique(times)
+    values = rng.uniform(-24.0, 0.0, times.size)
+    values[1000:1400] = -6.0                                   # a flat stretch of many points
+    lane = Lane(Parameter("tracks/a/gain_db", ParamSpec("gain_db", 0.0, -60.0, 12.0), 0),
+                times, values, interpolation)
+    starts = np.concatenate([rng.integers(0, int(times[-1] * SR) + 4800, 2000),
+                             np.round(times[::100] * SR).astype(int),            # a block starting on a point
+                             np.round(times[::100] * SR).astype(int) - 63,       # one ending on a point
+                             [0, int(times[-1] * SR) + 100]])
+    flat = 0
+    for start in starts.tolist():
+        frames = int(rng.choice([1, 64, 128, 512]))
+        t0, t1 = start / SR, (start + frames - 1) / SR
+        scan_inside = bool(((times > t0) & (times <= t1)).any())
+        ends = lane.at_samples(np.array([start, start + frames - 1], dtype=np.float64), SR)
+        expected = not scan_inside and (interpolation == "step" or ends[0] == ends[1])
+        assert lane.is_constant(start, frames, SR) == expected, (start, frames)
+        assert lane.value_at(start, SR) == ends[0]
+        flat += expected
+    assert 0 < flat < len(starts)   # both answers occur

@@ -169,6 +169,7 @@ def test_sets_from_many_threads_all_arrive(session_path: Path) -> None:
     finally:
         engine.close()
     assert engine.handoff.latency_count == 800
+    assert (engine.handoff.latency_samples() >= 0).all()   # timed from the set to when its block took it
     for address in addresses:
         assert session.get(address) == -0.5
 
@@ -244,19 +245,105 @@ def test_unmuting_a_guarded_track_brings_it_back(session_path: Path) -> None:
         engine.close()
 
 
-def test_panic_stops_and_silences(session_path: Path) -> None:
-    engine = _engine(session_path)
+MIC_WITH_REVERB = ("  mic:\n    input: system:capture_1\n"
+                   "    chain: [{type: reverb, id: verb, params: {room_size: 0.95, damping: 0.1, mix_pct: 100}}]\n")
+
+
+def _fed_blocks(engine: LiveEngine, count: int, level: float) -> np.ndarray:
+    """Blocks with the live input fed a 500 Hz tone of ``level`` (as a backend would)."""
+    mic = engine.inputs["mic"]
+    pieces = []
+    for k in range(count):
+        t = (np.arange(BLOCK) + k * BLOCK) / SR
+        mic.feed(0, level * np.sin(2 * np.pi * 500.0 * t))
+        pieces.append(run_blocks(engine, 1))
+    return np.concatenate(pieces, axis=1)
+
+
+def test_panic_is_latched_until_resumed(tmp_path: Path) -> None:
+    path = make_session(tmp_path, 1.0, block_size=BLOCK, extra_tracks=MIC_WITH_REVERB)
+    engine = _engine(path)
+    session = engine.session
     try:
         engine.transport.play()
-        before = run_blocks(engine, 20)
+        before = _fed_blocks(engine, 40, 0.5)
+        held = engine.transport.position
         engine.panic()
-        after = run_blocks(engine, 20)
-        assert np.abs(before).max() > 0.1
-        assert not after.any()
-        assert not engine.transport.rolling
-        assert engine.events[-1].kind == "panic"
+        engine.transport.play()                       # presses while panicked are dropped
+        session.set("tracks/mic/gain_db", -6.0)       # sets wait for the resume
+        during = _fed_blocks(engine, 300, 0.5)        # live input keeps arriving; the reverb tail is long
+        assert engine.panicked and not engine.transport.rolling and not engine.clock.rolling
+        assert engine.transport.position == held
+        assert [e.kind for e in engine.events] == ["panic"]      # reported once, not per block
+        assert engine.resume()
+        tail = _fed_blocks(engine, 20, 0.0)           # silent input after the resume: the tail was cleared
+        again = _fed_blocks(engine, 40, 0.5)
     finally:
         engine.close()
+    assert np.abs(before).max() > 0.1
+    assert not during.any()                           # exact zero, every block of the latch
+    assert not tail.any()
+    assert np.abs(again).max() > 0.01                 # processing is back (the transport stays stopped)
+    assert not engine.transport.rolling
+    assert session.get("tracks/mic/gain_db") == -6.0
+
+
+FAULTY_BUS = ("  bussed:\n    source: stems/tone.wav\n    output: grp\n"
+              "buses:\n  grp:\n    chain: [{type: gain, id: trim}]\n"
+              "master:\n  chain: [{type: gain, id: trim}]\n")
+
+
+@pytest.mark.parametrize("strip", ["buses/grp", "master"])
+def test_nan_from_a_bus_or_master_stage_bypasses_that_stage(tmp_path: Path, strip: str) -> None:
+    path = make_session(tmp_path, 1.0, block_size=BLOCK, extra_tracks=FAULTY_BUS)
+    engine = _engine(path)
+    stage = engine.session.stages[strip][0].stage
+    original = stage.process
+
+    def faulty(block: np.ndarray) -> np.ndarray:
+        out = original(block).copy()
+        out[:, 3] = np.inf
+        return out
+
+    try:
+        engine.transport.play()
+        run_blocks(engine, 10)
+        stage.process = faulty  # type: ignore[method-assign]
+        out = run_blocks(engine, 100)
+        changes: list = []
+        engine.session.observe(changes.append)
+        engine.session.registry.dispatch_pending()
+    finally:
+        engine.close()
+    assert np.isfinite(out).all()
+    assert [(e.kind, e.address) for e in engine.events] == [("nan", f"{strip}/trim")]
+    assert engine.session.get(f"{strip}/trim/bypass") is True
+    assert any(c.address == f"{strip}/trim/bypass" and c.source == "engine" for c in changes)
+    # the mix plays on through the bypassed stage's dry path (a 0 dB gain: the render's audio)
+    offline = render(path, tmp_path / "out")
+    np.testing.assert_allclose(out[:, 10 * BLOCK:], offline[:, 20 * BLOCK:110 * BLOCK], atol=1e-6)
+    assert np.abs(out[:, 10 * BLOCK:]).max() > 0.1
+
+
+def test_events_past_the_kept_window_are_still_reported(session_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from host.cli.live import _report_events
+
+    engine = _engine(session_path)
+    try:
+        for k in range(100):
+            engine._event("nan", f"tracks/t{k}", k)
+        seen = _report_events(engine, 0)
+        first = capsys.readouterr().err
+        for k in range(100, 103):
+            engine._event("stage-failed", f"tracks/t{k}", k)
+        seen = _report_events(engine, seen)
+        second = capsys.readouterr().err
+    finally:
+        engine.close()
+    assert "36 earlier safety event(s) not shown" in first and first.count("produced NaN") == 64
+    assert seen == 103
+    assert second.count("failed: muted/bypassed") == 3 and "tracks/t102" in second and "tracks/t99" not in second
 
 
 def test_locate_and_loop_play_the_right_audio(session_path: Path, tmp_path: Path) -> None:
@@ -281,18 +368,37 @@ def test_locate_and_loop_play_the_right_audio(session_path: Path, tmp_path: Path
     assert np.abs(second).max() > 0.1
 
 
+class FakeClock:
+    """A clock that moves only when the backend waits (blocks take no time on it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        time.sleep(0.0002)  # let the control thread run
+
+
 def test_the_none_backend_keeps_time(session_path: Path) -> None:
-    engine = _engine(session_path)
+    """Clock-driven: the backend waits out each period, so the timeline advances with its clock."""
+    clock = FakeClock()
+    engine = _engine(session_path, clock=clock, wait=clock.wait)
     try:
         engine.start()
-        started = time.monotonic()
         wait_position(engine, 0.5)
-        elapsed = time.monotonic() - started
+        state = clock.now, engine.transport.position, engine.callback_count
     finally:
         engine.close()
-    blocks = engine.callback_count
-    assert blocks >= 0.5 * SR / BLOCK
-    assert elapsed > 0.25  # clock-driven: not as fast as possible
+    now, position, blocks = state
+    period = BLOCK / SR
+    assert blocks >= 0.5 * SR / BLOCK and engine.xruns == 0
+    assert len(clock.waits) >= blocks - 1 and np.allclose(clock.waits, period)   # one period per block
+    assert abs(position / SR - now) <= 2 * period       # the position is the clock's time
     assert engine.underruns == 0
 
 
@@ -348,7 +454,7 @@ def test_recorded_moves_render_to_what_was_heard(tmp_path: Path, mode: str, offl
     n = offline.shape[1]
     live = capture.audio[:, :n]
     assert capture.written[:n].all()
-    assert engine.xruns >= 0 and engine.underruns == 0
+    assert engine.error is None and engine.underruns == 0
     tolerance = 1e-7 if offline_block == BLOCK else 2e-6   # same blocking: float32 file only
     np.testing.assert_allclose(live, offline, atol=tolerance)
     assert np.abs(live).max() > 0.1
@@ -375,6 +481,8 @@ def test_live_command_plays_to_the_end_by_itself(session_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--audio", "none", "--duration", "-1"], "--duration -1"),
     (["--audio", "none", "--loop", "0.5", "0.5"], "too short"),
+    (["--audio", "none", "--follow-transport"], "needs --audio jack"),
+    (["--audio", "sounddevice", "--follow-transport"], "needs --audio jack"),
 ])
 def test_live_command_refuses_bad_options(session_path: Path, args: list[str], message: str) -> None:
     done = _mixhost("live", str(session_path), *args)
@@ -389,15 +497,52 @@ def test_status_line_shows_position_load_xruns_and_meters(session_path: Path) ->
     try:
         engine.transport.play()
         run_blocks(engine, 375)                  # one second
-        for _ in range(10):
+        for _ in range(375):                     # the last second of callbacks took a quarter period each
             engine.record_callback(0.25 * engine.period_s)
         line = status_line(engine)
     finally:
         engine.close()
     assert line.startswith("00:01.000 play")
-    assert "DSP" in line and "xruns 0" in line
+    assert "DSP 25.0%" in line and "xruns 0" in line
     left, right = (float(v) for v in line.split("L/R ")[1].split(" dBFS")[0].split())
     assert -20.0 < left < 0.0 and -20.0 < right < 0.0
+
+
+def test_dsp_load_stays_current_past_the_history_ring(session_path: Path) -> None:
+    """More callbacks than the history holds (65 536): the status line shows the last second."""
+    from host.cli.live import status_line
+
+    engine = LiveEngine(host.load_session(session_path), BLOCK, "none", realtime=False)
+    engine.open()
+    size = len(engine.callback_times)
+    ticks = {"count": 0}
+    silence = np.zeros((2, BLOCK))
+
+    def counted(frames: int) -> np.ndarray:   # an empty block (fast), and a stop once past the ring
+        ticks["count"] += 1
+        if ticks["count"] == size + 5000:
+            engine.backend._stop.set()  # type: ignore[attr-defined]
+        return silence[:, :frames]
+
+    engine.process_block = counted  # type: ignore[method-assign]
+    try:
+        engine.start()
+        deadline = time.monotonic() + 600
+        while engine.backend._thread.is_alive() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert engine.callback_count == size + 5000
+        period = engine.period_s
+        extra = size - 4900           # ends 100 callbacks into the ring: the last 400 wrap round it
+        for k in range(extra):        # a heavy stretch, then a last second at 40 %
+            engine.record_callback((0.9 if k < extra - 400 else 0.4) * period)
+        assert engine.callback_count % size == 100
+        line = status_line(engine)
+        recent = engine.callback_load(engine.callback_count - 400)
+    finally:
+        engine.close()
+    assert "DSP 40.0%" in line, line
+    assert len(recent) == 400 and np.allclose(recent, 0.4)
+    assert np.allclose(engine.callback_load(engine.callback_count - 800)[:400], 0.9)
 
 
 def test_a_live_input_takes_at_most_two_ports(tmp_path: Path) -> None:
@@ -414,7 +559,9 @@ def test_ctrl_c_quits_cleanly_and_saves_the_recording(tmp_path: Path) -> None:
     before = path.read_text()
     proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none",
                              "--record-automation", "write"], stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    assert proc.stderr is not None
+    ready = proc.stderr.readline()           # printed once audio runs: the signal lands in the control loop
+    assert ready.startswith("mixhost live: playing"), ready
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
@@ -456,3 +603,103 @@ def test_a_second_pass_round_the_loop_writes_over_the_first(session_path: Path, 
     lane = next(lane for lane in session.lanes if lane.address == "tracks/tone/gain_db")
     points = [(int(round(t * SR)), float(v)) for t, v in zip(lane.times_s, lane.values, strict=True)]
     assert points == expected
+
+
+def test_a_device_failure_still_saves_the_recorded_take(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from host.cli import main
+    from host.live.backends import AudioDeviceError
+
+    path = make_session(tmp_path, 5.0)
+    original = LiveEngine.process_block
+    blocks = {"count": 0}
+
+    def failing(self: LiveEngine, frames: int) -> np.ndarray:
+        blocks["count"] += 1
+        if blocks["count"] == 40:
+            self.session.set("tracks/tone/gain_db", -15.0)     # a move, carried by this block
+        if blocks["count"] == 120:
+            raise AudioDeviceError("the audio device went away")
+        return original(self, frames)
+
+    monkeypatch.setattr(LiveEngine, "process_block", failing)
+    code = main(["live", str(path), "--audio", "none", "--block", "256", "--record-automation", "write"])
+    stderr = capsys.readouterr().err
+    assert code == 1 and "the audio device went away" in stderr
+    assert "before the failure" in stderr
+    lanes = yaml_doc.to_plain(yaml_doc.load(path))["automation"]
+    assert sorted({v for _, v in lanes["tracks/tone/gain_db"]["points"]} - {-3.0}) == [-15.0]
+
+
+def test_a_failed_open_leaves_no_reader_thread(session_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(StreamReader, "wait_ready", lambda self, timeout_s=10.0: False)
+    engine = LiveEngine(host.load_session(session_path), BLOCK, "none")
+    with pytest.raises(host.errors.MixhostError, match="disk streaming"):
+        engine.open()
+    time.sleep(0.05)
+    assert not any(t.name == "mixhost-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_panic_and_resume_by_signal(tmp_path: Path) -> None:
+    import signal
+
+    path = make_session(tmp_path, 5.0)
+    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none"],
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    watchdog = threading.Timer(60.0, proc.kill)   # a missing line must fail the test, not hang it
+    watchdog.start()
+    try:
+        assert proc.stderr.readline().startswith("mixhost live: playing")
+        proc.send_signal(signal.SIGUSR1)
+        _read_until(proc, "panic: stopped and silenced")
+        proc.send_signal(signal.SIGUSR2)
+        _read_until(proc, "panic cleared")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        watchdog.cancel()
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    played = float(stderr.split("played ")[1].split(" s")[0])
+    assert played < 4.0        # the transport stopped at the panic and stayed stopped
+
+
+def _read_until(proc: subprocess.Popen[str], text: str, lines: int = 10) -> None:
+    """Read stderr lines until ``text`` has appeared (the console may wrap a long line)."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while len(seen) < lines:
+        seen.append(proc.stderr.readline())
+        if text in " ".join(seen).replace("\n", " "):
+            return
+    raise AssertionError(f"{text!r} not in {seen}")
+
+
+def test_keys_in_a_terminal_drive_the_transport_and_panic(tmp_path: Path) -> None:
+    """stdin a terminal: space stops, 0 locates to the start, p panics and resumes, q quits (exit 0)."""
+    import os
+    import pty
+
+    path = make_session(tmp_path, 5.0)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none"],
+                            stdin=slave, stderr=subprocess.PIPE, text=True)
+    os.close(slave)
+    watchdog = threading.Timer(60.0, proc.kill)
+    watchdog.start()
+    try:
+        _read_until(proc, "mixhost live: playing")
+        os.write(master, b" ")                      # stop
+        os.write(master, b"0")                      # back to the start: stopped, it stays there
+        time.sleep(0.3)                             # (rolling, it would be 0.3 s further on by now)
+        os.write(master, b"p")
+        _read_until(proc, "panic: stopped and silenced")
+        os.write(master, b"p")
+        _read_until(proc, "panic cleared")
+        os.write(master, b"q")
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        os.close(master)
+    assert proc.returncode == 0, stderr
+    assert "played 0.00 s" in stderr and "Traceback" not in stderr

@@ -156,3 +156,46 @@ def test_param_specs_follow_options() -> None:
     names = [s.name for s in h.stage.param_specs()]
     assert names == ["band1_on", "band1_freq_hz", "band1_gain_db", "band1_q", "band2_on", "band2_freq_hz"]
     assert h.registry.get("test/st/band1_gain_db") == 6.0
+
+
+@pytest.mark.parametrize("band", BANDS, ids=lambda b: f"{b['type']}-{b['freq_hz']:g}-{b.get('slope', '')}")
+def test_designing_many_sets_at_once_equals_one_at_a_time(band: dict) -> None:
+    """The vectorised design a glide uses gives the scalar design's sections."""
+    from host.dsp import biquad
+    from host.stages.eq import parse_bands
+
+    parsed = parse_bands([band], "test")[0]
+    freqs = np.geomspace(15.0, 23_000.0, 9)
+    gains = np.linspace(-24.0, 24.0, 9)
+    qs = np.geomspace(0.1, 24.0, 9)
+    many = biquad.design_many(parsed.type, freqs, gains, qs, SR, parsed.slope, parsed.shape)
+    one = np.stack([biquad.design(parsed.type, f, g, q, SR, parsed.slope, parsed.shape)
+                    for f, g, q in zip(freqs, gains, qs, strict=True)])
+    assert many.shape == one.shape == (9, parsed.sections, 6)
+    np.testing.assert_allclose(many, one, rtol=1e-12, atol=1e-15)
+
+
+def test_compiled_cascade_equals_sosfilt_per_sub_block() -> None:
+    """A coefficient set per 64 samples, carried state: the same output as sosfilt sub-block by sub-block."""
+    from scipy.signal import sosfilt
+
+    from host.dsp import biquad
+    from host.dsp.sos import run_cascade
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 300))
+    sets = np.concatenate([biquad.design_many("bell", np.geomspace(200.0, 4000.0, 5), np.linspace(-9, 9, 5), 1.0, SR),
+                           biquad.design_many("lowpass", np.linspace(3000.0, 8000.0, 5), 0.0, 1.0, SR, 24)], axis=1)
+    sets[2, 0] = biquad.IDENTITY           # a neutral set mid-glide: skipped, its state cleared
+    zi = np.zeros((sets.shape[1], 2, 2))
+    zi[:, :, 0] = 0.01                     # carried in from the block before
+    reference_zi = zi.copy()
+    out = np.empty_like(x)
+    run_cascade(x, sets, 64, zi, out)
+    expected = np.empty_like(x)
+    for k in range(sets.shape[0]):
+        piece = slice(64 * k, 64 * (k + 1))
+        reference_zi[biquad.is_identity(sets[k])] = 0.0
+        expected[:, piece], reference_zi = sosfilt(sets[k], x[:, piece], axis=-1, zi=reference_zi)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(zi, reference_zi, rtol=1e-12, atol=1e-14)

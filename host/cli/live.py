@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
@@ -21,7 +22,10 @@ def add_parser(subparsers: Any) -> None:
         "live", help="play a session in real time (JACK, PortAudio, or headless)",
         description="Play the session's tracks through their chains in real time, or process live "
                     "input (tracks with `input:` ports) as an insert host. A status line shows the "
-                    "transport position, DSP load, xruns and meters. Ctrl-C quits cleanly.",
+                    "transport position, DSP load, xruns and meters. Ctrl-C quits cleanly. "
+                    "Panic: SIGUSR1 stops the transport and silences everything until SIGUSR2 "
+                    "(`kill -USR1 <pid>`). Keys, when run in a terminal: space play/stop, 0 or Home "
+                    "back to the start, l loop on/off (with --loop), p panic/resume, q quit.",
     )
     parser.add_argument("session", type=Path, help="the session YAML file")
     parser.add_argument("--audio", choices=["jack", "sounddevice", "none"], default="jack",
@@ -52,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if args.duration is not None and args.duration <= 0:
         raise UserInputError(f"--duration {args.duration}: give a positive number of seconds")
+    if args.follow_transport and args.audio != "jack":
+        raise UserInputError(f"--follow-transport follows the JACK transport; it needs --audio jack, "
+                             f"not --audio {args.audio}", hint="drop --follow-transport, or use --audio jack")
     session = load_session(args.session)
     options: dict[str, Any] = {}
     if args.audio == "jack":
@@ -64,27 +71,69 @@ def run(args: argparse.Namespace) -> int:
 
         recorder = AutomationRecorder(engine, args.record_automation)
     interrupted = False
-    engine.open()
+    panic = _PanicSignals(engine)
+    keys = _Keys.open_if_terminal()
     try:
+        engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
         engine.start(play=True)
-        _control_loop(engine, recorder, args)
+        err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
+                  f"{session.sample_rate} Hz); Ctrl-C stops")
+        _control_loop(engine, recorder, args, panic, keys)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if keys is not None:
+            keys.close()
+        panic.restore()
         _shutdown(engine)
-    if engine.error is not None and not isinstance(engine.error, KeyboardInterrupt):
-        raise engine.error
-    _summary(engine, args, interrupted)
-    if recorder is not None:
-        written = recorder.finish()
-        if written:
-            session.save()
-            err.print(f"recorded automation for {len(written)} parameter(s) into {args.session}: "
-                      + ", ".join(written))
-        else:
-            err.print("no parameter moved: the session file is unchanged")
+    failed = engine.error if engine.error is not None and not isinstance(engine.error, KeyboardInterrupt) else None
+    if failed is None:
+        _summary(engine, args, interrupted)
+    if recorder is not None and engine.graph is not None:
+        _save_recording(recorder, session, args, failed is not None)  # a take survives a device failure
+    if failed is not None:
+        raise failed
     return 130 if interrupted else 0
+
+
+def _save_recording(recorder: Any, session: Any, args: argparse.Namespace, failed: bool) -> None:
+    written = recorder.finish()
+    if written:
+        session.save()
+        err.print(f"recorded automation for {len(written)} parameter(s) into {args.session}"
+                  + (" (what was recorded before the failure)" if failed else "") + ": " + ", ".join(written))
+    else:
+        err.print("no parameter moved: the session file is unchanged")
+
+
+class _PanicSignals:
+    """SIGUSR1 panics, SIGUSR2 lifts it; the control loop does the work (resume waits and resets)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.resume_wanted = False
+        self._previous: dict[int, Any] = {}
+        for number, handler in ((getattr(signal, "SIGUSR1", None), self._panic),
+                                (getattr(signal, "SIGUSR2", None), self._resume)):
+            if number is not None:  # not on Windows
+                self._previous[number] = signal.signal(number, handler)
+
+    def _panic(self, signum: int, frame: Any) -> None:
+        self.engine.panic()
+
+    def _resume(self, signum: int, frame: Any) -> None:
+        self.resume_wanted = True
+
+    def poll(self) -> None:
+        if self.resume_wanted:
+            self.resume_wanted = False
+            if self.engine.resume():
+                err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
+
+    def restore(self) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 def _position(engine: Any, args: argparse.Namespace) -> None:
@@ -96,7 +145,8 @@ def _position(engine: Any, args: argparse.Namespace) -> None:
         engine.transport.locate_seconds(args.start)
 
 
-def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace) -> None:
+def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _PanicSignals,
+                  keys: _Keys | None = None) -> None:
     started = time.monotonic()
     shown = 0.0
     end = _end_position(engine, args)
@@ -110,6 +160,9 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace) -> None:
             recorder.poll()
         if engine.error is not None:
             return
+        panic.poll()
+        if keys is not None and not _handle_keys(engine, args, keys):
+            break
         now = time.monotonic()
         seen_events = _report_events(engine, seen_events)
         if status and now - shown >= STATUS_S:
@@ -124,6 +177,89 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace) -> None:
         sys.stderr.write("\n")
 
 
+class _Keys:
+    """Single key presses from a terminal (cbreak mode, restored on close), read by a thread."""
+
+    HOME = ("\x1b[H", "\x1bOH", "\x1b[1~", "\x1b[7~")
+
+    def __init__(self, fd: int) -> None:
+        import termios
+        import threading
+        import tty
+        from collections import deque
+
+        self.fd = fd
+        self._saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        self.pressed: deque[str] = deque()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="mixhost-keys", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open_if_terminal(cls) -> _Keys | None:
+        try:
+            fd = sys.stdin.fileno()
+            if not os.isatty(fd):
+                return None
+            return cls(fd)
+        except (OSError, ValueError, ImportError):  # no stdin, or no termios (Windows)
+            return None
+
+    def _read(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                data = os.read(self.fd, 16).decode(errors="replace")
+                if not data:
+                    return
+                self.pressed.extend([data] if data.startswith("\x1b") else list(data))
+
+    def close(self) -> None:
+        import termios
+
+        self._stop.set()
+        self._thread.join(timeout=1)
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+
+def _handle_keys(engine: Any, args: argparse.Namespace, keys: _Keys) -> bool:
+    """Apply the keys pressed since the last poll; False when q asks to quit."""
+    transport = engine.transport
+    while keys.pressed:
+        key = keys.pressed.popleft()
+        if key == "q":
+            return False
+        if key == "p":
+            if engine.panicked:
+                if engine.resume():
+                    err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
+            else:
+                engine.panic()
+        elif key == " " and not args.follow_transport:
+            if engine.clock.rolling:
+                transport.stop()
+            else:
+                transport.play()
+        elif key in ("0", *keys.HOME) and not args.follow_transport:
+            transport.locate(0)
+        elif key == "l":
+            _toggle_loop(engine, args)
+    return True
+
+
+def _toggle_loop(engine: Any, args: argparse.Namespace) -> None:
+    if args.loop is None:
+        err.print("\nmixhost live: no loop to switch on: start with --loop A B")
+    elif engine.transport.loop is not None:
+        engine.transport.clear_loop()
+    else:
+        rate = engine.session.sample_rate
+        engine.transport.set_loop(*(int(round(t * rate)) for t in args.loop))
+
+
 def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
     """Where playback ends by itself: the session's end, unless it loops, follows or has live input."""
     if args.duration is not None or args.loop or args.follow_transport or engine.inputs:
@@ -134,23 +270,25 @@ def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
 
 
 def _report_events(engine: Any, seen: int) -> int:
-    events = list(engine.events)
-    for event in events[seen:] if seen <= len(events) else events:
+    """Print the events numbered ``seen`` and later; returns the next number to wait for."""
+    events = [e for e in list(engine.events) if e.number >= seen]
+    if events and events[0].number > seen:  # more arrived than the engine keeps
+        err.print(f"\nmixhost live: {events[0].number - seen} earlier safety event(s) not shown")
+    for event in events:
         where = f"{event.position / engine.session.sample_rate:.3f} s"
-        text = {"nan": "produced NaN/Inf: muted", "stage-failed": "failed: muted/bypassed",
-                "panic": "panic: stopped and silenced"}.get(event.kind, event.kind)
+        text = {"nan": "produced NaN/Inf: muted/bypassed", "stage-failed": "failed: muted/bypassed",
+                "panic": "panic: stopped and silenced (SIGUSR2 resumes)"}.get(event.kind, event.kind)
         err.print(f"\nmixhost live: {event.address or 'mix'} {text} (at {where})")
-    return len(events)
+        seen = event.number + 1
+    return seen
 
 
 def status_line(engine: Any) -> str:
     """Position, transport state, DSP load (last second and p99), xruns, underruns, peak meters."""
     rate = engine.session.sample_rate
     seconds = engine.transport.position / rate
-    state = "play" if engine.clock.rolling else "stop"
-    loads = engine.callback_load()
-    recent = loads[-max(1, int(rate / engine.block_size)):] if len(loads) else loads
-    load = float(recent.mean()) * 100 if len(recent) else 0.0
+    state = "PANIC" if engine.panicked else "play" if engine.clock.rolling else "stop"
+    load = engine.recent_load(1.0) * 100
     peaks = engine.take_peaks()
     meters = " ".join(f"{_dbfs(p):6.1f}" for p in peaks)
     minutes, secs = divmod(seconds, 60)

@@ -205,3 +205,91 @@ def design(
 def is_identity(sections: np.ndarray) -> np.ndarray:
     """Per section: True when b == a exactly, so the section passes its input unchanged."""
     return np.all(sections[:, :3] == sections[:, 3:], axis=1)
+
+
+# -- many coefficient sets at once (a gliding band: one set per sub-block) ------------------------
+def _sections_many(b0: np.ndarray, b1: np.ndarray, b2: np.ndarray,
+                   a0: np.ndarray, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
+    """(n, 1, 6) normalised sections from per-set coefficient arrays."""
+    inv = 1.0 / a0
+    return np.stack([b0 * inv, b1 * inv, b2 * inv, np.ones_like(a0), a1 * inv, a2 * inv], axis=-1)[:, None, :]
+
+
+def _w0_many(freq_hz: np.ndarray, sample_rate: float) -> np.ndarray:
+    # the same clamp as _w0: the centre strictly inside (0, Nyquist)
+    return 2.0 * np.pi * np.clip(freq_hz, 1e-3, 0.4999 * sample_rate) / sample_rate
+
+
+def _cookbook_many(band_type: str, freq_hz: np.ndarray, gain_db: np.ndarray, q: np.ndarray,
+                   sample_rate: float) -> np.ndarray:
+    """The cookbook formulas above, evaluated for arrays of (freq, gain, Q)."""
+    w0 = _w0_many(freq_hz, sample_rate)
+    cw, alpha = np.cos(w0), np.sin(w0) / (2.0 * q)
+    one = np.ones_like(w0)
+    if band_type == NOTCH:
+        return _sections_many(one, -2.0 * cw, one, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
+    if band_type == BAND_PASS:
+        return _sections_many(alpha, 0.0 * alpha, -alpha, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
+    if band_type == ALL_PASS:
+        return _sections_many(1.0 - alpha, -2.0 * cw, 1.0 + alpha, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
+    a = 10.0 ** (gain_db / 40.0)
+    if band_type == BELL:
+        return _sections_many(1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a, 1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a)
+    k = 2.0 * np.sqrt(a) * alpha
+    if band_type == LOW_SHELF:
+        return _sections_many(a * ((a + 1) - (a - 1) * cw + k), 2 * a * ((a - 1) - (a + 1) * cw),
+                              a * ((a + 1) - (a - 1) * cw - k), (a + 1) + (a - 1) * cw + k,
+                              -2 * ((a - 1) + (a + 1) * cw), (a + 1) + (a - 1) * cw - k)
+    return _sections_many(a * ((a + 1) + (a - 1) * cw + k), -2 * a * ((a - 1) + (a + 1) * cw),
+                          a * ((a + 1) + (a - 1) * cw - k), (a + 1) - (a - 1) * cw + k,
+                          2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - k)
+
+
+def _butterworth_many(freq_hz: np.ndarray, order: int, sample_rate: float, high: bool) -> np.ndarray:
+    w0 = _w0_many(freq_hz, sample_rate)
+    cw, sw = np.cos(w0), np.sin(w0)
+    if high:
+        b0, b1 = (1.0 + cw) / 2.0, -(1.0 + cw)
+    else:
+        b0, b1 = (1.0 - cw) / 2.0, 1.0 - cw
+    sections = []
+    for q in butterworth_qs(order):
+        alpha = sw / (2.0 * q)
+        sections.append(_sections_many(b0, b1, b0, 1.0 + alpha, -2.0 * cw, 1.0 - alpha))
+    if order % 2:
+        k = np.tan(0.5 * w0)
+        zero = 0.0 * k
+        if high:
+            sections.append(_sections_many(np.ones_like(k), -np.ones_like(k), zero, 1.0 + k, k - 1.0, zero))
+        else:
+            sections.append(_sections_many(k, k, zero, 1.0 + k, k - 1.0, zero))
+    return np.concatenate(sections, axis=1)
+
+
+def design_many(
+    band_type: str,
+    freq_hz: np.ndarray,
+    gain_db: np.ndarray,
+    q: np.ndarray,
+    sample_rate: float,
+    slope_db: int = 12,
+    shape: str = "butterworth",
+) -> np.ndarray:
+    """:func:`design` for n value sets at once: an ``(n, n_sections, 6)`` array.
+
+    A gliding band needs a coefficient set every sub-block; computing them as
+    arrays costs one numpy pass per formula instead of one Python call per set.
+    """
+    freq_hz = np.asarray(freq_hz, dtype=np.float64)
+    gain_db = np.broadcast_to(np.asarray(gain_db, dtype=np.float64), freq_hz.shape)
+    q = np.broadcast_to(np.asarray(q, dtype=np.float64), freq_hz.shape)
+    if band_type in (HIGH_PASS, LOW_PASS):
+        order = slope_sections_order(slope_db, shape)
+        high = band_type == HIGH_PASS
+        if shape == "linkwitz_riley":
+            half = _butterworth_many(freq_hz, order // 2, sample_rate, high)
+            return np.concatenate([half, half], axis=1)
+        return _butterworth_many(freq_hz, order, sample_rate, high)
+    if band_type in (BELL, LOW_SHELF, HIGH_SHELF, NOTCH, BAND_PASS, ALL_PASS):
+        return _cookbook_many(band_type, freq_hz, gain_db, q, sample_rate)
+    raise ValueError(f"unknown band type {band_type!r}")

@@ -29,6 +29,7 @@ class _Slot:
             self.stage, "SIDECHAIN", False) else ""
         self._was_bypassed = False
         self._dry: DelayLine | None = None
+        self.last_out: np.ndarray | None = None   # the live NaN guard looks here for the culprit
 
     def prepare(self, sample_rate: float, max_block: int, channels: int) -> int:
         self.stage.prepare(sample_rate, max_block, channels)
@@ -41,6 +42,7 @@ class _Slot:
     def process(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:
         bypassed = bool(self._registry.values[self._bypass_slot] >= 0.5)
         if bypassed and self._was_bypassed:
+            self.last_out = None
             return self._dry_path(block)
         if self.sidechain_name:
             self.stage.sidechain = sidechain(self.sidechain_name)  # type: ignore[attr-defined]
@@ -57,6 +59,7 @@ class _Slot:
                 ramp = 1.0 - ramp
             wet = wet * ramp + _match(dry, wet.shape[0]) * (1.0 - ramp)
             self._was_bypassed = bypassed
+        self.last_out = wet
         return wet
 
     def _dry_path(self, block: np.ndarray) -> np.ndarray:
@@ -144,7 +147,7 @@ class ChainRunner:
 
     def _apply_lanes(self, position: int) -> None:
         for lane in self.lanes:
-            value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
+            value = lane.value_at(position, self.sample_rate)
             self.registry.set_deferred(lane.param, value)
             follow = self._follow.get(lane.param.slot) if lane.interpolation == "linear" else None
             if follow is not None:

@@ -83,7 +83,7 @@ class _Control:
             return out
         self._raw, self._settled = math.nan, None
         if lane.is_constant(position, frames, self.sample_rate):
-            value = float(lane.at_samples(np.array([float(position)]), self.sample_rate)[0])
+            value = lane.value_at(position, self.sample_rate)
             self.registry.set_deferred(self.param, value)
             if lane.interpolation == "linear":  # continuous with the ramp before it: no glide
                 self.smoother.reset(self._target(value))
@@ -428,6 +428,7 @@ class Graph:
 
     def _run_master(self, position: int, frames: int, accumulators: np.ndarray) -> np.ndarray:
         out = self.master.chain.process(accumulators[-1, :, :frames], position, self._sidechain)
+        self.master.chain_out = out
         gain = self.master.gain.values(position, frames) if self.master.gain else 1.0
         master = self._master_out[:, :frames]
         np.multiply(out, gain, out=master)

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,14 +69,20 @@ class NoneBackend(Backend):
 
     A block that finishes after its deadline counts as an xrun.  With
     ``realtime=False`` blocks run back to back (as fast as the machine goes).
+    ``clock`` and ``wait`` (seconds -> None) replace the monotonic clock and
+    the pause between blocks, so a test can drive the pacing with a clock of
+    its own.
     """
 
     name = "none"
 
-    def __init__(self, realtime: bool = True) -> None:
+    def __init__(self, realtime: bool = True, clock: Callable[[], float] | None = None,
+                 wait: Callable[[float], object] | None = None) -> None:
         super().__init__()
         self.realtime = realtime
         self._stop = threading.Event()
+        self._clock = clock or time.perf_counter
+        self._wait = wait or self._stop.wait
         self._thread: threading.Thread | None = None
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
@@ -95,15 +101,16 @@ class NoneBackend(Backend):
         engine = self.engine
         assert engine is not None
         period = self.block_size / self.sample_rate
-        deadline = time.perf_counter()
+        clock = self._clock
+        deadline = clock()
         while not self._stop.is_set():
-            started = time.perf_counter()
+            started = clock()
             try:
                 engine.process_block(self.block_size)
             except BaseException as error:  # noqa: BLE001 - handed to the control thread
                 self._fail(error)
                 return
-            finished = time.perf_counter()
+            finished = clock()
             engine.record_callback(finished - started)
             if not self.realtime:
                 continue
@@ -112,7 +119,7 @@ class NoneBackend(Backend):
                 self.xruns += 1
                 deadline = finished  # start a fresh schedule rather than bursting to catch up
             else:
-                self._stop.wait(deadline - finished)
+                self._wait(deadline - finished)
 
     def stop(self) -> None:
         self._stop.set()

@@ -83,7 +83,7 @@ class ControlHandoff:
         self._pending.append((param, value, source, time.perf_counter()))
 
     # -- the audio thread ----------------------------------------------------------------------
-    def apply(self, position: int, rolling: bool, block_start: float, hook: CarryHook | None) -> int:
+    def apply(self, position: int, rolling: bool, hook: CarryHook | None) -> int:
         """Write queued values for the block about to run; returns how many."""
         values = self.registry.values
         count = 0
@@ -91,7 +91,9 @@ class ControlHandoff:
             param, value, source, stamp = self._pending.popleft()
             values[param.slot] = value
             index = self.latency_count % len(self.latencies)
-            self.latencies[index] = block_start - stamp
+            # timed when taken, not at block start: a set queued while this block was starting
+            # still lands in it, and a latency measured from the block start would be negative
+            self.latencies[index] = time.perf_counter() - stamp
             self.latency_count += 1
             if self.keep_carried:
                 self.carried.append(Carried(position, rolling, param, value, source))

@@ -8,8 +8,15 @@ After the graph come the safety stages:
 
 * a NaN/Inf guard: a track whose chain produces non-finite samples (or
   whose stage raises) is muted through the registry with source ``engine``,
-  taken out of the graph until it is unmuted, and reported;
+  taken out of the graph until it is unmuted, and reported; a bus or master
+  stage that does so is bypassed (its dry path keeps the mix going) and
+  reported;
 * output protection: a hard ceiling at 0 dBFS.
+
+Panic is latched: from the block after :meth:`LiveEngine.panic` the output
+is exact silence and the transport is stopped, and the audio thread leaves
+the graph alone, until :meth:`LiveEngine.resume` (a control thread) has
+cleared every tail and delay line and lifts the latch.
 
 Nothing here blocks, logs, or touches a file; buffers are allocated in
 :meth:`LiveEngine.open`.  Per-callback times go into a preallocated array.
@@ -56,6 +63,7 @@ class GuardEvent:
     kind: str          # "nan" | "stage-failed" | "panic"
     address: str
     position: int
+    number: int = 0    # a running count: a reader can tell which events it has not seen
 
 
 class LiveEngine:
@@ -79,14 +87,16 @@ class LiveEngine:
         self.handoff = ControlHandoff(session.registry)
         self.handoff.keep_carried = record is not None
         self.clock = SourceClock()
-        self.events: deque[GuardEvent] = deque(maxlen=64)
+        self.events: deque[GuardEvent] = deque(maxlen=64)   # the latest; ``event_count`` counts all
+        self.event_count = 0
         self.callback_times = np.zeros(history)
         self.callback_count = 0
         self.peaks = np.zeros(2)          # peak hold since the last status read
         self.error: BaseException | None = None
         self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
         self.taps: list[Tap] = []
-        self._panic = False
+        self._panic = False       # requested (any thread)
+        self.panicked = False     # latched: silent, transport stopped, graph untouched
         self._frozen = False
         self._opened = False
         self.graph: Graph | None = None
@@ -97,18 +107,30 @@ class LiveEngine:
         if self._opened:
             return
         sample_rate, block_size = self.backend.open(self, self.session.sample_rate, self.requested_block)
-        if sample_rate != self.session.sample_rate:
-            self.backend.close()
-            raise UserInputError(
-                f"the audio device runs at {sample_rate} Hz but the session is {self.session.sample_rate} Hz",
-                hint="set `session: sample_rate:` to the device rate, or restart the device at the session rate",
-            )
-        self.block_size = block_size
-        self.period_s = block_size / sample_rate
-        self.transport.min_loop = block_size
-        self._build_graph(block_size)
-        self.handoff.install()
+        try:
+            if sample_rate != self.session.sample_rate:
+                raise UserInputError(
+                    f"the audio device runs at {sample_rate} Hz but the session is {self.session.sample_rate} Hz",
+                    hint="set `session: sample_rate:` to the device rate, or restart the device at the session rate",
+                )
+            self.block_size = block_size
+            self.period_s = block_size / sample_rate
+            self.transport.min_loop = block_size
+            self._build_graph(block_size)
+            self.handoff.install()
+        except BaseException:
+            self._abandon()
+            raise
         self._opened = True
+
+    def _abandon(self) -> None:
+        """A failed open: stop what was started (the reader thread, open files, the device)."""
+        reader = getattr(self, "reader", None)
+        if reader is not None:
+            reader.stop()
+        for source in getattr(self, "sources", []):
+            source.close()
+        self.backend.close()
 
     def _build_graph(self, block_size: int) -> None:
         from ..engine.graph import Graph
@@ -146,6 +168,7 @@ class LiveEngine:
         self._segments: list[tuple[int, int]] = []
         self._lanes = LanePlayback(graph)
         self._guarded: dict[str, StripNode] = {}
+        self._bypassed: dict[str, Any] = {}     # bus/master stage address -> its bypass parameter
         self._touch_last: dict[int, int] = {}
         self._expected = 0
 
@@ -210,8 +233,28 @@ class LiveEngine:
         self.close()
 
     def panic(self) -> None:
-        """Stop the transport and silence everything (tails, delay lines) at the next block."""
+        """Stop the transport and silence everything from the next block until :meth:`resume` (any thread)."""
         self._panic = True
+
+    def resume(self, timeout_s: float = 2.0) -> bool:
+        """Lift a panic (control thread): clear every tail and delay line, then un-silence.
+
+        The reset runs here, not in the audio thread: while latched the audio thread
+        does not touch the graph.  The transport stays stopped.  False if the audio
+        thread has not latched yet (nothing is changed then).
+        """
+        deadline = time.monotonic() + timeout_s
+        while self._panic and not self.panicked:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        if not self.panicked:
+            return True
+        assert self.graph is not None
+        self.graph.reset(self.transport.position)
+        self._panic = False
+        self.panicked = False
+        return True
 
     def locate_and_wait(self, frame: int, timeout_s: float = 10.0) -> bool:
         """Locate, then wait (control thread, audio running) until the sources have refilled."""
@@ -227,7 +270,6 @@ class LiveEngine:
     # -- the audio thread --------------------------------------------------------------------
     def process_block(self, frames: int) -> np.ndarray:
         """One block of output (2, frames): commands, controls, graph, guard, ceiling."""
-        block_start = time.perf_counter()
         graph = self.graph
         assert graph is not None
         frames = min(frames, self.block_size)
@@ -243,8 +285,7 @@ class LiveEngine:
         ready = self.follow_transport or all(s.ready for s in self.sources)
         rolling = transport.rolling and ready
         self._plan_segments(frames, rolling)
-        self.handoff.apply(self._segments[0][0], rolling, block_start,
-                           self._carried if self.record_mode is not None else None)
+        self.handoff.apply(self._segments[0][0], rolling, self._carried if self.record_mode is not None else None)
         if self.record_mode == "touch" and self._touch_last:
             self._release_touches(self._segments[0][0])
         self._restore_unmuted()
@@ -261,6 +302,10 @@ class LiveEngine:
         """Backends report each callback's duration (audio thread)."""
         self.callback_times[self.callback_count % len(self.callback_times)] = seconds
         self.callback_count += 1
+
+    def _event(self, kind: str, address: str, position: int) -> None:
+        self.events.append(GuardEvent(kind, address, position, self.event_count))
+        self.event_count += 1
 
     def _plan_segments(self, frames: int, rolling: bool) -> None:
         """The (position, frames) runs of this block; tells the recorder where passes start and stop."""
@@ -296,15 +341,17 @@ class LiveEngine:
             offset += count
 
     def _silence(self, out: np.ndarray) -> np.ndarray:
-        self._panic = False
-        self.transport.rolling = False
-        self.transport._commands.clear()  # noqa: SLF001 - panic drops what was queued
-        self.clock.rolling = False
-        assert self.graph is not None
-        self.graph.reset()
+        """A panicked block: silence, the transport held stopped, the graph left alone."""
+        transport = self.transport
+        transport._commands.clear()  # noqa: SLF001 - while panicked, transport commands are dropped
+        if not self.panicked:
+            transport.rolling = False
+            self.clock.rolling = False
+            self._event("panic", "", transport.position)
+            self.handoff.mark("stop", transport.position)
+            self.panicked = True  # from now on resume() may reset the graph from its own thread
         out.fill(0.0)
-        self.events.append(GuardEvent("panic", "", self.transport.position))
-        self.handoff.mark("stop", self.transport.position)
+        self.peaks.fill(0.0)
         return out
 
     def _relocate_sources(self) -> None:
@@ -335,7 +382,8 @@ class LiveEngine:
 
     # -- safety ------------------------------------------------------------------------------------
     def _guard(self, graph: Graph, out: np.ndarray) -> None:
-        """Mute and take out every track whose chain produced NaN/Inf; clear the mix state."""
+        """Mute and take out every track whose chain produced NaN/Inf, bypass a bus or master
+        stage that did; clear the mix state.  Reports each culprit once."""
         position = self.transport.position
         found = False
         for node in list(graph.active):
@@ -344,10 +392,27 @@ class LiveEngine:
                 self._take_out(graph, node, "nan", position)
                 found = True
         if not found:
-            self.events.append(GuardEvent("nan", "mix", position))
+            found = self._bypass_non_finite(graph, position)
+        if not found and "mix" not in self._bypassed:
+            self._bypassed["mix"] = None   # nothing to take out: reported once, silenced each time
+            self._event("nan", "mix", position)
         for node in [*graph.buses, graph.master]:
             node.reset()  # their filters and tails may hold the NaN now
         out.fill(0.0)
+
+    def _bypass_non_finite(self, graph: Graph, position: int) -> bool:
+        """The first bus or master stage whose last output is non-finite: bypass it."""
+        for node in [*graph.buses, graph.master]:
+            for slot in node.chain.slots:
+                last = slot.last_out
+                if last is None or np.isfinite(last).all():
+                    continue
+                if slot.address not in self._bypassed:  # a second NaN block while the bypass fades in
+                    self.session.registry.set_deferred(slot.built.bypass, 1.0, source="engine")
+                    self._bypassed[slot.address] = slot.built.bypass
+                    self._event("nan", slot.address, position)
+                return True
+        return False
 
     def _stage_failed(self, graph: Graph, error: RenderError, position: int) -> None:
         address = str(error.message).split(": ", 1)[0]
@@ -359,7 +424,7 @@ class LiveEngine:
         for built in (b for stages in self.session.stages.values() for b in stages):
             if built.plan.address == address:
                 self.session.registry.set_deferred(built.bypass, 1.0, source="engine")
-        self.events.append(GuardEvent("stage-failed", address, position))
+        self._event("stage-failed", address, position)
 
     def _take_out(self, graph: Graph, node: StripNode, kind: str, position: int) -> None:
         registry = self.session.registry
@@ -368,12 +433,16 @@ class LiveEngine:
         graph.active.remove(node)
         node.reset()
         self._guarded[node.name] = node
-        self.events.append(GuardEvent(kind, node.address, position))
+        self._event(kind, node.address, position)
 
     def _restore_unmuted(self) -> None:
+        values = self.session.registry.values
+        if self._bypassed:  # a guarded stage switched back on: it may be reported again
+            for address, param in list(self._bypassed.items()):
+                if param is not None and values[param.slot] < 0.5:
+                    del self._bypassed[address]
         if not self._guarded:
             return
-        values = self.session.registry.values
         graph = self.graph
         assert graph is not None
         for name, node in list(self._guarded.items()):
@@ -415,10 +484,26 @@ class LiveEngine:
         }
 
     # -- statistics (control thread) ----------------------------------------------------------------------
-    def callback_load(self) -> np.ndarray:
-        """Each recorded callback's duration as a share of the period."""
-        count = min(self.callback_count, len(self.callback_times))
-        return self.callback_times[:count] / self.period_s
+    def callback_load(self, since: int = 0) -> np.ndarray:
+        """The duration of each callback from number ``since`` on (as far as the history
+        reaches), oldest first, as a share of the period."""
+        count = self.callback_count   # one read: the audio thread keeps counting
+        size = len(self.callback_times)
+        first = max(since, count - size, 0)
+        if first >= count:
+            return np.zeros(0)
+        start, stop = first % size, count % size or size
+        if start < stop:
+            times = self.callback_times[start:stop]
+        else:  # the window wraps round the ring
+            times = np.concatenate([self.callback_times[start:], self.callback_times[:stop]])
+        return times / self.period_s
+
+    def recent_load(self, seconds: float = 1.0) -> float:
+        """Mean callback duration over the last ``seconds`` of callbacks, as a share of the period."""
+        callbacks = max(1, int(seconds / self.period_s))
+        loads = self.callback_load(self.callback_count - callbacks)
+        return float(loads.mean()) if len(loads) else 0.0
 
     def take_peaks(self) -> np.ndarray:
         peaks = self.peaks.copy()

@@ -11,9 +11,11 @@ registers ``tone/band1_on``, ``tone/band1_freq_hz``, ``tone/band1_gain_db``,
 ``tone/band1_q``, ``tone/band2_on``, ``tone/band2_freq_hz``.  Switching a bell
 or shelf off glides its gain to 0 dB (no click); other band types switch at
 once.  All bands run
-as one cascade of second-order sections through ``scipy.signal.sosfilt`` with
-carried state; sections that are exactly neutral (a bell at 0 dB, a band
-switched off) are skipped.
+as one cascade of second-order sections with carried state
+(:func:`host.dsp.sos.run_cascade`); sections that are exactly neutral (a bell
+at 0 dB, a band switched off) are skipped.  While a band glides its
+coefficients change every SUB_BLOCK samples: all of a block's sets are
+designed in one vectorised pass and filtered in one compiled call.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.signal import sosfilt
 
 from ..dsp import biquad
+from ..dsp.sos import run_cascade
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean
-from .native import NativeStage, sub_blocks
+from .native import SUB_BLOCK, NativeStage
 
 FREQ_MIN, FREQ_MAX = 10.0, 24000.0
 GAIN_RANGE_DB = 24.0
@@ -126,6 +128,20 @@ class Band:
             self.shape,
         )
 
+    def design_many(self, values: Mapping[str, np.ndarray], sample_rate: float) -> np.ndarray:
+        """(sets, sections, 6): one design per entry of the value arrays."""
+        p = self.prefix
+        freq = values[f"{p}_freq_hz"]
+        return biquad.design_many(
+            self.type,
+            freq,
+            values.get(f"{p}_gain_db", 0.0),  # type: ignore[arg-type]
+            values.get(f"{p}_q", 0.7071067811865476),  # type: ignore[arg-type]
+            sample_rate,
+            self.slope,
+            self.shape,
+        )
+
 
 def gain_target(stage: NativeStage, name: str, bands: dict[str, Band]) -> float:
     """0 dB for the gain of a bell or shelf that is switched off, else the registry value."""
@@ -203,32 +219,47 @@ class BandCascade:
     def clear(self) -> None:
         self.zi[:] = 0.0
 
+    def span(self, i: int) -> slice:
+        """Band ``i``'s rows in the section array."""
+        return slice(int(self._offsets[i]), int(self._offsets[i + 1]))
+
     def set_band(self, i: int, band: Band, values: Mapping[str, float], on: bool) -> None:
         """Redesign band ``i`` if its values changed; off bands become identity sections."""
         key = (float(on), *(values[n] for n in band.smoothed_names))
         if key == self._keys[i]:
             return
         self._keys[i] = key
-        lo, hi = self._offsets[i], self._offsets[i + 1]
         if on:
-            self.sos[lo:hi] = band.design(values, self.sample_rate)
+            self.sos[self.span(i)] = band.design(values, self.sample_rate)
         else:
-            self.sos[lo:hi] = biquad.IDENTITY
+            self.sos[self.span(i)] = biquad.IDENTITY
+        self._refresh_active()
+
+    def settle_band(self, i: int, band: Band, sections: np.ndarray, values: Mapping[str, float],
+                    on: bool) -> None:
+        """After a gliding block: band ``i`` holds the sections of its last sub-block."""
+        self._keys[i] = (float(on), *(values[n] for n in band.smoothed_names))
+        self.sos[self.span(i)] = sections
+
+    def _refresh_active(self) -> None:
         identity = biquad.is_identity(self.sos)
         self.zi[identity] = 0.0
         self._active = np.flatnonzero(~identity)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        active = self._active
-        if len(active) == 0:
+        """One coefficient set for the whole block; every band neutral: ``x`` itself."""
+        if len(self._active) == 0:
             return x
-        channels = x.shape[0]
-        if len(active) == len(self.sos):
-            y, self.zi[:, :channels] = sosfilt(self.sos, x, axis=-1, zi=self.zi[:, :channels])
-            return np.asarray(y)
-        y, zi = sosfilt(self.sos[active], x, axis=-1, zi=self.zi[active, :channels])
-        self.zi[active, :channels] = zi
-        return np.asarray(y)
+        out = np.empty_like(x)
+        run_cascade(x, self.sos[None], x.shape[1], self.zi, out)
+        return out
+
+    def run_varying(self, x: np.ndarray, sos: np.ndarray) -> np.ndarray:
+        """A coefficient set per SUB_BLOCK samples (``sos``: sets x sections x 6), one compiled pass."""
+        out = np.empty_like(x)
+        run_cascade(x, sos, SUB_BLOCK, self.zi, out)
+        self._refresh_active()
+        return out
 
 
 class BandProcessor:
@@ -265,20 +296,23 @@ class BandProcessor:
             self._rest = now
             return cascade.run(x)
         self._rest = None
-        # at least one band moves: redesign the moving bands every SUB_BLOCK samples
-        ramps = {i: stage.glides(self.bands[i].smoothed_names, frames) for i in moving}
         for i, band in enumerate(self.bands):
-            if i not in ramps:
+            if i not in moving:
                 values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
                 cascade.set_band(i, band, values, self._on(band))
-        out = np.empty_like(x)
-        for start, stop in sub_blocks(frames):
-            for i in moving:
-                band = self.bands[i]
-                values = {n: float(r[start]) for n, r in ramps[i].items()}
-                cascade.set_band(i, band, values, self._on(band))
-            out[:, start:stop] = cascade.run(x[:, start:stop])
-        return out
+        # the moving bands get a coefficient set per SUB_BLOCK samples, all designed at once
+        sets = np.repeat(cascade.sos[None], -(-frames // SUB_BLOCK), axis=0)
+        for i in moving:
+            band = self.bands[i]
+            on = self._on(band)
+            ramps = {n: r[::SUB_BLOCK] for n, r in stage.glides(band.smoothed_names, frames).items()}
+            rows = cascade.span(i)
+            if on:
+                sets[:, rows] = band.design_many(ramps, cascade.sample_rate)
+            else:
+                sets[:, rows] = biquad.IDENTITY
+            cascade.settle_band(i, band, sets[-1, rows], {n: float(r[-1]) for n, r in ramps.items()}, on)
+        return cascade.run_varying(x, sets)
 
 
 class Eq(NativeStage):
