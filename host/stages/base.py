@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from numba import njit
 
 from ..registry import Parameter, ParamSpec, Registry
 
@@ -28,12 +29,25 @@ from ..registry import Parameter, ParamSpec, Registry
 class ParamView:
     """A stage's window onto its parameters in the registry (lock-free reads)."""
 
-    __slots__ = ("_registry", "_slots", "params")
+    __slots__ = ("_registry", "_slots", "_slot_array", "params")
 
     def __init__(self, registry: Registry, params: Mapping[str, Parameter]) -> None:
         self._registry = registry
         self.params = dict(params)
         self._slots = {name: p.slot for name, p in params.items()}
+        self._slot_array = np.array(list(self._slots.values()), dtype=np.intp)
+
+    def snapshot_array(self) -> np.ndarray:
+        """A buffer for :meth:`refresh`: one value per parameter, NaN so the first refresh differs."""
+        return np.full(len(self._slot_array), np.nan)
+
+    def refresh(self, last: np.ndarray) -> bool:
+        """Copy the current values into ``last``; True when any differs from what it held.
+
+        One compiled pass and no allocation, so a stage can tell at each block
+        start, for the price of a single call, whether any of its parameters moved.
+        """
+        return _refresh(self._registry.values, self._slot_array, last)
 
     def __getitem__(self, name: str) -> float:
         return float(self._registry.values[self._slots[name]])
@@ -99,3 +113,14 @@ class Stage:
 
     def _reset(self) -> None:
         pass
+
+
+@njit(cache=True, nogil=True)
+def _refresh(values: np.ndarray, slots: np.ndarray, last: np.ndarray) -> bool:  # pragma: no cover - compiled
+    changed = False
+    for i in range(slots.shape[0]):
+        v = values[slots[i]]
+        if v != last[i]:  # NaN in ``last`` (never refreshed) always differs
+            changed = True
+            last[i] = v
+    return changed

@@ -57,6 +57,11 @@ class NativeStage(Stage):
         super().__init__(stage_id, options)
         self._smoothers: dict[str, Smoother] = {}
         self._log: set[str] = set()
+        # the quiet path: while no parameter of this stage changes and every glide has
+        # landed, blocks reuse the landed values instead of asking each smoother again
+        self._quiet = False
+        self._landed: dict[str, float] | None = None
+        self._seen = np.empty(0)
 
     # -- protocol ----------------------------------------------------------------
     def _prepare(self) -> None:
@@ -73,6 +78,8 @@ class NativeStage(Stage):
         }
         for smoother in self._smoothers.values():
             smoother.prepare(self.sample_rate, max(self.max_block, SUB_BLOCK))
+        self._seen = self.p.snapshot_array()
+        self._wake()
         self._setup()
 
     def process(self, block: np.ndarray) -> np.ndarray:
@@ -81,12 +88,36 @@ class NativeStage(Stage):
             self._clear()
             out = np.zeros((self.output_channels(block.shape[0]), block.shape[1]))
             return out
+        self._quiet = self._still_quiet()
         return self._process(block)
+
+    def _still_quiet(self) -> bool:
+        """True when this block may reuse the landed values (see ``glide``)."""
+        assert self.p is not None
+        if self.p.refresh(self._seen):
+            self._landed = None  # a parameter moved: glide as usual
+            return False
+        if self._landed is None:
+            # unchanged since the last block: quiet once every smoother sits on its target
+            targets = {n: self.target(n) for n in self._smoothers}
+            if any(not s.is_settled(self._domain(n, targets[n])) for n, s in self._smoothers.items()):
+                return False
+            for n, s in self._smoothers.items():
+                s.reset(self._domain(n, targets[n]))  # the snap a settled next() would make
+            self._landed = targets
+        return True
+
+    def _wake(self) -> None:
+        """Leave the quiet path (smoothers were moved by hand)."""
+        self._quiet = False
+        self._landed = None
+        self._seen.fill(np.nan)
 
     def _reset(self) -> None:
         assert self.p is not None
         for name, smoother in self._smoothers.items():
             smoother.reset(self._domain(name, self.target(name)))
+        self._wake()
         self._clear()
 
     def _domain(self, name: str, value: float) -> float:
@@ -114,6 +145,8 @@ class NativeStage(Stage):
     def moving(self, names: tuple[str, ...] | list[str]) -> bool:
         """True while any of these smoothed parameters has not reached its target."""
         assert self.p is not None
+        if self._quiet:
+            return False
         return any(not self._smoothers[n].is_settled(self._domain(n, self.target(n))) for n in names)
 
     def target(self, name: str) -> float:
@@ -131,9 +164,13 @@ class NativeStage(Stage):
         smoother = self._smoothers.get(name)
         if smoother is not None:
             smoother.reset(self._domain(name, self.target(name)))
+            self._wake()
 
     def glide(self, name: str, frames: int) -> float | np.ndarray:
         """Smoothed per-sample values of a parameter (a scalar once settled)."""
+        if self._quiet:
+            assert self._landed is not None
+            return self._landed[name]
         target = self.target(name)
         if name not in self._log:
             return self._smoothers[name].next(target, frames)
@@ -158,6 +195,10 @@ class NativeStage(Stage):
         One segment covering the block when none of ``names`` moves; else one
         per SUB_BLOCK samples, valued at the sub-block's first sample.
         """
+        if self._quiet:
+            assert self._landed is not None
+            yield 0, frames, {n: self._landed[n] for n in names}
+            return
         if not self.moving(names):
             yield 0, frames, {n: float(self.glide(n, frames)) for n in names}
             return
