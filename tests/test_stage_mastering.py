@@ -9,8 +9,10 @@ import pytest
 from scipy.signal import sosfilt
 from stage_harness import SR, Harness, db, impulse, magnitude_db, noise, sine
 
+import host
 from host.analysis.signals import music
 from host.errors import SessionError
+from tests.conftest import read_mix
 
 CROSSOVERS = [[1000.0], [200.0, 2000.0], [100.0, 500.0, 3000.0], [80.0, 300.0, 1500.0, 8000.0]]
 PHASES = ["linear", "minimum"]
@@ -169,3 +171,31 @@ def test_ms_eq_params_are_prefixed() -> None:
     names = [s.name for s in h.stage.param_specs()]
     assert names == ["mid_band1_on", "mid_band1_freq_hz", "mid_band1_gain_db", "mid_band1_q",
                      "side_band1_on", "side_band1_freq_hz"]
+
+
+@pytest.mark.parametrize("phase, floor_db", [("linear", -120.0), ("minimum", None)])
+def test_the_engine_lines_up_a_linear_phase_multiband_with_a_dry_track(
+    write_audio: Any, write_session: Any, phase: str, floor_db: float | None
+) -> None:
+    """A neutral linear multiband on one track, the same source inverted on another: the mix nulls.
+
+    The engine delays the dry track by the multiband's reported latency; the
+    minimum-phase tree (no latency, but an all-pass) does not null, which shows the test can fail.
+    """
+    write_audio("n.wav", np.random.default_rng(3).uniform(-0.5, 0.5, (SR, 2)))
+    path = write_session(f"""
+        tracks:
+          split:
+            source: n.wav
+            chain: [{{type: multiband_compressor, phase: {phase}, crossovers_hz: [120, 900, 6000]}}]
+          dry:
+            source: n.wav
+            chain: [{{type: polarity, params: {{invert_left: true, invert_right: true}}}}]
+        outputs: {{mixdown: mix.wav, bit_depth: float}}
+    """)
+    host.load_session(path).render(workers=1)
+    residual = db(np.max(np.abs(read_mix(path.parent / "mix.wav"))))
+    if floor_db is None:
+        assert residual > -40.0
+    else:
+        assert residual < floor_db
