@@ -48,6 +48,7 @@ class Marker(NamedTuple):
 
 
 CarryHook = Callable[[Parameter, int], None]
+Writer = Callable[[Parameter, float, str], None]
 
 
 class ControlHandoff:
@@ -62,6 +63,16 @@ class ControlHandoff:
         self.latencies = np.zeros(history)   # seconds from a set to the block that carried it
         self.latency_count = 0
         self._installed = False
+        self._diverted: dict[int, Writer] = {}
+
+    def divert(self, slots: set[int], writer: Writer) -> None:
+        """Writes to these slots go to ``writer`` (in the setting thread) instead of the queue.
+
+        The ``transport/...`` parameters use it: a set there is a transport
+        command, not a value for the stages.
+        """
+        for slot in slots:
+            self._diverted[slot] = writer
 
     # -- set-up (control thread) ----------------------------------------------------------
     def install(self) -> None:
@@ -80,6 +91,10 @@ class ControlHandoff:
 
     # -- control threads ---------------------------------------------------------------------
     def _queue(self, param: Parameter, value: float, source: str) -> None:
+        diverted = self._diverted.get(param.slot)
+        if diverted is not None:
+            diverted(param, value, source)
+            return
         self._pending.append((param, value, source, time.perf_counter()))
 
     # -- the audio thread ----------------------------------------------------------------------

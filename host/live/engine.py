@@ -18,6 +18,13 @@ is exact silence and the transport is stopped, and the audio thread leaves
 the graph alone, until :meth:`LiveEngine.resume` (a control thread) has
 cleared every tail and delay line and lifts the latch.
 
+Controllers see and drive the transport through the ``transport/...``
+registry parameters (:mod:`host.live.transport_params`): each block start
+writes the transport's state there, and what observers have not heard yet
+goes out through the registry's deferred path, so a control thread delivers
+it with its source.  :meth:`LiveEngine.transport_command` is the one call a
+control surface maps its buttons to.
+
 Nothing here blocks, logs, or touches a file; buffers are allocated in
 :meth:`LiveEngine.open`.  Per-callback times go into a preallocated array.
 """
@@ -37,10 +44,12 @@ import numpy as np
 from ..audio_io import FileSource
 from ..errors import MixhostError, RenderError, UserInputError
 from ..session import Session
+from ..suggest import did_you_mean
 from .control import ControlHandoff
 from .lanes import LanePlayback
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport
+from .transport_params import TransportParams
 
 if TYPE_CHECKING:
     from ..engine.graph import Graph, StripNode
@@ -52,6 +61,7 @@ PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls
 FOLLOW_PREROLL_S = 0.2      # after a JACK locate while rolling: the sources restart this far ahead
 TOUCH_HOLD_S = 0.5          # touch mode: a control counts as released after this long without a move
 RECORD_MODES = ("write", "latch", "touch")
+TRANSPORT_COMMANDS = ("play", "stop", "play_stop", "locate", "loop", "unloop", "loop_toggle", "panic", "resume")
 
 Tap = Callable[[np.ndarray, int, bool], None]
 
@@ -86,6 +96,8 @@ class LiveEngine:
         self.transport = Transport(session.sample_rate)
         self.handoff = ControlHandoff(session.registry)
         self.handoff.keep_carried = record is not None
+        self.transport_params = TransportParams(session.registry, self.transport, following=follow_transport)
+        self.handoff.divert(self.transport_params.slots, self.transport_params.write)
         self.clock = SourceClock()
         self.events: deque[GuardEvent] = deque(maxlen=64)   # the latest; ``event_count`` counts all
         self.event_count = 0
@@ -277,9 +289,10 @@ class LiveEngine:
         if self._panic:
             return self._silence(out)
         transport = self.transport
-        jumped = transport.apply_pending()
+        jumped = transport.apply_pending(self.transport_params.applied)
         if self.follow_transport:
             jumped |= self._follow()
+        self.transport_params.publish(jumped, self.backend.xruns)
         if jumped:
             self._relocate_sources()
         ready = self.follow_transport or all(s.ready for s in self.sources)
@@ -343,13 +356,14 @@ class LiveEngine:
     def _silence(self, out: np.ndarray) -> np.ndarray:
         """A panicked block: silence, the transport held stopped, the graph left alone."""
         transport = self.transport
-        transport._commands.clear()  # noqa: SLF001 - while panicked, transport commands are dropped
+        transport.drop_pending(self.transport_params.dropped)  # while panicked, commands are dropped
         if not self.panicked:
             transport.rolling = False
             self.clock.rolling = False
             self._event("panic", "", transport.position)
             self.handoff.mark("stop", transport.position)
             self.panicked = True  # from now on resume() may reset the graph from its own thread
+        self.transport_params.publish(False, self.backend.xruns)
         out.fill(0.0)
         self.peaks.fill(0.0)
         return out
@@ -468,6 +482,40 @@ class LiveEngine:
                 self.handoff.mark("release", position, slot)
 
     # -- for controllers (control threads) ---------------------------------------------------------
+    def transport_command(self, command: str, value: float | None = None, *, source: str = "api") -> None:
+        """A controller's transport button (any thread, once open): lands at the next block start.
+
+        ``play``, ``stop``, ``play_stop`` (toggle), ``locate`` (``value``: seconds),
+        ``loop`` / ``unloop`` / ``loop_toggle`` (over ``transport/loop_start_s`` ..
+        ``loop_end_s``), ``panic``, ``resume``.  All but panic and resume are sets of
+        the ``transport/...`` parameters with ``source``, so observers hear them, and
+        an observer with ``skip_source=source`` does not.
+        """
+        if command not in TRANSPORT_COMMANDS:
+            raise UserInputError(f"unknown transport command {command!r}; {did_you_mean(command, TRANSPORT_COMMANDS)}")
+        if command == "locate" and value is None:
+            raise UserInputError("transport command locate needs a position in seconds")
+        self._transport_command(command, value, source)
+
+    def _transport_command(self, command: str, value: float | None, source: str) -> None:
+        if command == "panic":
+            self.panic()
+            return
+        if command == "resume":
+            self.resume()
+            return
+        registry = self.session.registry
+        values = registry.values
+        params = self.transport_params.params
+        if command == "locate":
+            registry.set("transport/position_s", float(value or 0.0), source)
+        elif command in ("play", "stop", "play_stop"):
+            on = command == "play" or (command == "play_stop" and bool(values[params["play"].slot] < 0.5))
+            registry.set("transport/play", on, source)
+        else:
+            on = command == "loop" or (command == "loop_toggle" and bool(values[params["loop"].slot] < 0.5))
+            registry.set("transport/loop", on, source)
+
     def transport_state(self) -> dict[str, Any]:
         """What a control surface shows: position, rolling, loop, and the engine's health."""
         transport = self.transport
