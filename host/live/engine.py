@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio_io import FileSource
-from ..errors import MixhostError, RenderError, UserInputError
+from ..errors import MixhostError, ParameterError, RenderError, UserInputError
 from ..session import Session
 from ..suggest import did_you_mean
 from .control import ControlHandoff
@@ -59,7 +59,7 @@ CEILING = 1.0               # output protection: 0 dBFS
 RING_SECONDS = 1.0          # disk read-ahead per track
 PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls on
 FOLLOW_PREROLL_S = 0.2      # after a JACK locate while rolling: the sources restart this far ahead
-TOUCH_HOLD_S = 0.5          # touch mode: a control counts as released after this long without a move
+TOUCH_HOLD_S = 0.5          # touch mode, no explicit touch: a control counts as released after this long still
 RECORD_MODES = ("write", "latch", "touch")
 TRANSPORT_COMMANDS = ("play", "stop", "play_stop", "locate", "loop", "unloop", "loop_toggle", "panic", "resume")
 
@@ -182,6 +182,7 @@ class LiveEngine:
         self._guarded: dict[str, StripNode] = {}
         self._bypassed: dict[str, Any] = {}     # bus/master stage address -> its bypass parameter
         self._touch_last: dict[int, int] = {}
+        self._held: set[int] = set()            # explicitly touched (LiveEngine.touch), not yet released
         self._expected = 0
 
     @staticmethod
@@ -298,7 +299,9 @@ class LiveEngine:
         ready = self.follow_transport or all(s.ready for s in self.sources)
         rolling = transport.rolling and ready
         self._plan_segments(frames, rolling)
-        self.handoff.apply(self._segments[0][0], rolling, self._carried if self.record_mode is not None else None)
+        recording = self.record_mode is not None
+        self.handoff.apply(self._segments[0][0], rolling, self._carried if recording else None,
+                           self._touched if recording else None)
         if self.record_mode == "touch" and self._touch_last:
             self._release_touches(self._segments[0][0])
         self._restore_unmuted()
@@ -470,8 +473,24 @@ class LiveEngine:
         """A recorded control moved: its lane stops playing so the move is what is heard."""
         slot = param.slot
         self._lanes.suspend(slot)
-        if self.record_mode == "touch":
+        if self.record_mode == "touch" and slot not in self._held:  # no touch sent: guess the release
             self._touch_last[slot] = position
+
+    def _touched(self, param: Any, touched: bool, position: int) -> None:
+        """An explicit touch or release: latch and touch record from the touch; touch returns at release."""
+        mode, slot = self.record_mode, param.slot
+        if mode == "write":
+            return  # write mode writes from the first move, touched or not
+        if touched:
+            self._held.add(slot)
+            self._touch_last.pop(slot, None)   # held: no release is guessed
+            self._lanes.suspend(slot)          # the control holds its value under the hand
+            self.handoff.mark("touch", position, slot, value=float(self.session.registry.values[slot]))
+        elif slot in self._held:
+            self._held.discard(slot)
+            if mode == "touch":
+                self._lanes.resume(slot)       # the lane takes over again from this block
+                self.handoff.mark("release", position, slot)
 
     def _release_touches(self, position: int) -> None:
         hold = int(TOUCH_HOLD_S * self.transport.sample_rate)
@@ -482,6 +501,24 @@ class LiveEngine:
                 self.handoff.mark("release", position, slot)
 
     # -- for controllers (control threads) ---------------------------------------------------------
+    def touch(self, address: str, touched: bool, source: str = "api") -> None:
+        """A control surface reports a control taken hold of (``touched``) or let go (any thread).
+
+        While recording in ``touch`` mode, recording of the control starts at the
+        touch and its earlier lane takes over again at the release; in ``latch``
+        mode recording starts at the touch and runs on to the end of the pass.
+        Both land at a block start, in order with the sets queued before them.
+        A control nobody touched falls back to a release guessed after
+        ``TOUCH_HOLD_S`` without a move.  Touches from ``automation`` or
+        ``engine`` are no hand on a control and are ignored.
+        """
+        param = self.session.registry.param(address)
+        if param.slot in self.transport_params.slots:
+            raise ParameterError(f"{address}: transport parameters are not recorded; touch a mix control")
+        if self.record_mode is None or source in ("automation", "engine"):
+            return
+        self.handoff.touch(param, bool(touched), source)
+
     def transport_command(self, command: str, value: float | None = None, *, source: str = "api") -> None:
         """A controller's transport button (any thread, once open): lands at the next block start.
 
