@@ -15,7 +15,8 @@ from test_live_helpers import SR, Capture, make_session, render, run_blocks, wai
 import host
 from host import yaml_doc
 from host.audio_io import FileSource, probe
-from host.live.engine import LiveEngine
+from host.errors import ParameterError
+from host.live.engine import TOUCH_HOLD_S, LiveEngine
 from host.live.recorder import AutomationRecorder
 from host.live.streaming import SourceClock, StreamingSource, StreamReader
 from host.live.transport import Transport, next_position
@@ -461,6 +462,59 @@ def test_recorded_moves_render_to_what_was_heard(tmp_path: Path, mode: str, offl
 
 
 # -- the command ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["touch", "latch"])
+def test_an_explicit_touch_records_from_touch_to_release(tmp_path: Path, mode: str) -> None:
+    """A motor fader: touched, ridden, held still past the hold-time guess, let go."""
+    path = make_session(tmp_path, 2.0, block_size=BLOCK, automation=EXISTING_LANE)
+    session = host.load_session(path)
+    engine = LiveEngine(session, BLOCK, "none", record=mode)
+    recorder = AutomationRecorder(engine, mode)
+    capture = Capture(2.5)
+    address = "tracks/noise/gain_db"
+    engine.open()
+    engine.taps.append(capture)
+    try:
+        engine.start()
+        wait_position(engine, 0.3)
+        engine.touch(address, True, source="midi:mcu")
+        wait_position(engine, 0.4)              # held before it moves: recorded from the touch on
+        for value in np.linspace(-5.0, -1.0, 5):
+            session.set(address, float(value), source="midi:mcu")
+            time.sleep(0.01)
+        wait_position(engine, 1.0)              # still held, longer than TOUCH_HOLD_S after the last move
+        engine.touch(address, False, source="midi:mcu")
+        wait_position(engine, 2.05)
+        engine.transport.stop()
+        time.sleep(0.05)
+    finally:
+        engine.close()
+    assert recorder.finish() == [address]
+    session.save()
+    points = yaml_doc.to_plain(yaml_doc.load(path))["automation"][address]["points"]
+    touched_at = min(t for t, _ in points if t > 0)
+    last_move = max(t for t, v in points if v == -1.0)
+    later = [(t, v) for t, v in points if t > last_move]
+    assert 0.3 <= touched_at < 0.4 and [touched_at, -6.0] in points   # from the touch, at the held value
+    if mode == "touch":   # back to the old lane at the release, not when the guess would have let go
+        released_at, value = later[0]
+        assert value == -6.0 and released_at - last_move > TOUCH_HOLD_S and released_at >= 1.0
+        assert later[1:] == [(1.2, -12.0)]
+    else:                 # latch: the last value holds until the pass stops (then the old lane again)
+        assert len(later) == 1 and later[0][0] >= 2.05 and later[0][1] == -12.0
+    offline = render(path, tmp_path / "render")
+    n = offline.shape[1]
+    assert capture.written[:n].all() and engine.underruns == 0
+    np.testing.assert_allclose(capture.audio[:, :n], offline, atol=1e-7)
+
+
+def test_touch_names_a_real_control(session_path: Path) -> None:
+    engine = LiveEngine(host.load_session(session_path), BLOCK, "none", record="touch")
+    with pytest.raises(ParameterError, match="tracks/noise/gain_db"):
+        engine.touch("tracks/noise/gain", True, source="midi:mcu")
+    with pytest.raises(ParameterError, match="not recorded"):
+        engine.touch("transport/play", True, source="midi:mcu")
+
+
 def _mixhost(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "host", *args], capture_output=True, text=True, timeout=60)
 

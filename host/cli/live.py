@@ -226,8 +226,11 @@ class _Keys:
 
 
 def _handle_keys(engine: Any, args: argparse.Namespace, keys: _Keys) -> bool:
-    """Apply the keys pressed since the last poll; False when q asks to quit."""
-    transport = engine.transport
+    """Apply the keys pressed since the last poll; False when q asks to quit.
+
+    They go through the transport parameters like a control surface's buttons
+    (source ``keys``), so controllers hear of them.
+    """
     while keys.pressed:
         key = keys.pressed.popleft()
         if key == "q":
@@ -237,27 +240,24 @@ def _handle_keys(engine: Any, args: argparse.Namespace, keys: _Keys) -> bool:
                 if engine.resume():
                     err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
             else:
-                engine.panic()
+                engine.transport_command("panic", source="keys")
         elif key == " " and not args.follow_transport:
-            if engine.clock.rolling:
-                transport.stop()
-            else:
-                transport.play()
+            engine.transport_command("play_stop", source="keys")
         elif key in ("0", *keys.HOME) and not args.follow_transport:
-            transport.locate(0)
-        elif key == "l":
-            _toggle_loop(engine, args)
+            engine.transport_command("locate", 0.0, source="keys")
+        elif key == "l" and not args.follow_transport:
+            _toggle_loop(engine)
     return True
 
 
-def _toggle_loop(engine: Any, args: argparse.Namespace) -> None:
-    if args.loop is None:
-        err.print("\nmixhost live: no loop to switch on: start with --loop A B")
-    elif engine.transport.loop is not None:
-        engine.transport.clear_loop()
-    else:
-        rate = engine.session.sample_rate
-        engine.transport.set_loop(*(int(round(t * rate)) for t in args.loop))
+def _toggle_loop(engine: Any) -> None:
+    from ..errors import UserInputError
+
+    try:
+        engine.transport_command("loop_toggle", source="keys")
+    except UserInputError:
+        err.print("\nmixhost live: no loop to switch on: start with --loop A B, or set "
+                  "transport/loop_start_s and transport/loop_end_s")
 
 
 def _end_position(engine: Any, args: argparse.Namespace) -> int | None:

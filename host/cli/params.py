@@ -19,12 +19,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("session", type=Path, help="the session YAML file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--match", default=None, metavar="GLOB", help="only addresses matching, e.g. 'tracks/*/gain_db'")
+    parser.add_argument("--live", action="store_true",
+                        help="also list the transport/... addresses `mixhost live` adds for controllers")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..session import load_session
 
     session = load_session(args.session)
+    if args.live:
+        from ..live.transport_params import register
+
+        register(session.registry)
     rows = session.params()
     if args.match:
         wanted = {p.address for p in session.registry.find(args.match)}

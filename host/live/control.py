@@ -39,15 +39,19 @@ class Carried(NamedTuple):
 
 
 class Marker(NamedTuple):
-    """A transport event for the recorder: ``pass`` (a rolling run starts), ``stop``, ``release``."""
+    """An event for the recorder: ``pass`` (a rolling run starts), ``stop``, ``touch``, ``release``."""
 
     kind: str
     position: int
-    slot: int = -1              # release: the control let go
+    slot: int = -1              # touch, release: the control taken hold of or let go
     previous_end: int = -1      # pass: where the previous run stopped (a locate or loop wrap)
+    value: float = 0.0          # touch: the value the control held when touched
 
 
 CarryHook = Callable[[Parameter, int], None]
+TouchHook = Callable[[Parameter, bool, int], None]
+SET, TOUCH, RELEASE = 0, 1, 2   # what a queued entry is
+Writer = Callable[[Parameter, float, str], None]
 
 
 class ControlHandoff:
@@ -55,13 +59,24 @@ class ControlHandoff:
 
     def __init__(self, registry: Registry, history: int = 1 << 16) -> None:
         self.registry = registry
-        self._pending: deque[tuple[Parameter, float, str, float]] = deque()
+        #: (parameter, value, source, time, SET | TOUCH | RELEASE): touches queue with the sets, in order
+        self._pending: deque[tuple[Parameter, float, str, float, int]] = deque()
         #: what the engine carried, for the automation recorder (drained by a control thread)
         self.carried: deque[Carried | Marker] = deque()
         self.keep_carried = False
         self.latencies = np.zeros(history)   # seconds from a set to the block that carried it
         self.latency_count = 0
         self._installed = False
+        self._diverted: dict[int, Writer] = {}
+
+    def divert(self, slots: set[int], writer: Writer) -> None:
+        """Writes to these slots go to ``writer`` (in the setting thread) instead of the queue.
+
+        The ``transport/...`` parameters use it: a set there is a transport
+        command, not a value for the stages.
+        """
+        for slot in slots:
+            self._diverted[slot] = writer
 
     # -- set-up (control thread) ----------------------------------------------------------
     def install(self) -> None:
@@ -75,20 +90,34 @@ class ControlHandoff:
             self.registry.route_writes(None)
             self._installed = False
         while self._pending:
-            param, value, _, _ = self._pending.popleft()
-            self.registry.values[param.slot] = value
+            param, value, _, _, kind = self._pending.popleft()
+            if kind == SET:
+                self.registry.values[param.slot] = value
 
     # -- control threads ---------------------------------------------------------------------
     def _queue(self, param: Parameter, value: float, source: str) -> None:
-        self._pending.append((param, value, source, time.perf_counter()))
+        diverted = self._diverted.get(param.slot)
+        if diverted is not None:
+            diverted(param, value, source)
+            return
+        self._pending.append((param, value, source, time.perf_counter(), SET))
+
+    def touch(self, param: Parameter, touched: bool, source: str) -> None:
+        """A control taken hold of or let go (any thread): lands at block start, after the sets before it."""
+        self._pending.append((param, 0.0, source, 0.0, TOUCH if touched else RELEASE))
 
     # -- the audio thread ----------------------------------------------------------------------
-    def apply(self, position: int, rolling: bool, hook: CarryHook | None) -> int:
-        """Write queued values for the block about to run; returns how many."""
+    def apply(self, position: int, rolling: bool, hook: CarryHook | None,
+              touch_hook: TouchHook | None = None) -> int:
+        """Write queued values for the block about to run (touches go to ``touch_hook``); returns how many."""
         values = self.registry.values
         count = 0
         while self._pending:
-            param, value, source, stamp = self._pending.popleft()
+            param, value, source, stamp, kind = self._pending.popleft()
+            if kind != SET:
+                if touch_hook is not None:
+                    touch_hook(param, kind == TOUCH, position)
+                continue
             values[param.slot] = value
             index = self.latency_count % len(self.latencies)
             # timed when taken, not at block start: a set queued while this block was starting
@@ -102,9 +131,9 @@ class ControlHandoff:
             count += 1
         return count
 
-    def mark(self, kind: str, position: int, slot: int = -1, previous_end: int = -1) -> None:
+    def mark(self, kind: str, position: int, slot: int = -1, previous_end: int = -1, value: float = 0.0) -> None:
         if self.keep_carried:
-            self.carried.append(Marker(kind, position, slot, previous_end))
+            self.carried.append(Marker(kind, position, slot, previous_end, value))
 
     def latency_samples(self) -> np.ndarray:
         count = min(self.latency_count, len(self.latencies))

@@ -18,6 +18,13 @@ is exact silence and the transport is stopped, and the audio thread leaves
 the graph alone, until :meth:`LiveEngine.resume` (a control thread) has
 cleared every tail and delay line and lifts the latch.
 
+Controllers see and drive the transport through the ``transport/...``
+registry parameters (:mod:`host.live.transport_params`): each block start
+writes the transport's state there, and what observers have not heard yet
+goes out through the registry's deferred path, so a control thread delivers
+it with its source.  :meth:`LiveEngine.transport_command` is the one call a
+control surface maps its buttons to.
+
 Nothing here blocks, logs, or touches a file; buffers are allocated in
 :meth:`LiveEngine.open`.  Per-callback times go into a preallocated array.
 """
@@ -35,12 +42,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio_io import FileSource
-from ..errors import MixhostError, RenderError, UserInputError
+from ..errors import MixhostError, ParameterError, RenderError, UserInputError
 from ..session import Session
+from ..suggest import did_you_mean
 from .control import ControlHandoff
 from .lanes import LanePlayback
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport
+from .transport_params import TransportParams
 
 if TYPE_CHECKING:
     from ..engine.graph import Graph, StripNode
@@ -50,8 +59,9 @@ CEILING = 1.0               # output protection: 0 dBFS
 RING_SECONDS = 1.0          # disk read-ahead per track
 PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls on
 FOLLOW_PREROLL_S = 0.2      # after a JACK locate while rolling: the sources restart this far ahead
-TOUCH_HOLD_S = 0.5          # touch mode: a control counts as released after this long without a move
+TOUCH_HOLD_S = 0.5          # touch mode, no explicit touch: a control counts as released after this long still
 RECORD_MODES = ("write", "latch", "touch")
+TRANSPORT_COMMANDS = ("play", "stop", "play_stop", "locate", "loop", "unloop", "loop_toggle", "panic", "resume")
 
 Tap = Callable[[np.ndarray, int, bool], None]
 
@@ -86,6 +96,8 @@ class LiveEngine:
         self.transport = Transport(session.sample_rate)
         self.handoff = ControlHandoff(session.registry)
         self.handoff.keep_carried = record is not None
+        self.transport_params = TransportParams(session.registry, self.transport, following=follow_transport)
+        self.handoff.divert(self.transport_params.slots, self.transport_params.write)
         self.clock = SourceClock()
         self.events: deque[GuardEvent] = deque(maxlen=64)   # the latest; ``event_count`` counts all
         self.event_count = 0
@@ -170,6 +182,7 @@ class LiveEngine:
         self._guarded: dict[str, StripNode] = {}
         self._bypassed: dict[str, Any] = {}     # bus/master stage address -> its bypass parameter
         self._touch_last: dict[int, int] = {}
+        self._held: set[int] = set()            # explicitly touched (LiveEngine.touch), not yet released
         self._expected = 0
 
     @staticmethod
@@ -277,15 +290,18 @@ class LiveEngine:
         if self._panic:
             return self._silence(out)
         transport = self.transport
-        jumped = transport.apply_pending()
+        jumped = transport.apply_pending(self.transport_params.applied)
         if self.follow_transport:
             jumped |= self._follow()
+        self.transport_params.publish(jumped, self.backend.xruns)
         if jumped:
             self._relocate_sources()
         ready = self.follow_transport or all(s.ready for s in self.sources)
         rolling = transport.rolling and ready
         self._plan_segments(frames, rolling)
-        self.handoff.apply(self._segments[0][0], rolling, self._carried if self.record_mode is not None else None)
+        recording = self.record_mode is not None
+        self.handoff.apply(self._segments[0][0], rolling, self._carried if recording else None,
+                           self._touched if recording else None)
         if self.record_mode == "touch" and self._touch_last:
             self._release_touches(self._segments[0][0])
         self._restore_unmuted()
@@ -343,13 +359,14 @@ class LiveEngine:
     def _silence(self, out: np.ndarray) -> np.ndarray:
         """A panicked block: silence, the transport held stopped, the graph left alone."""
         transport = self.transport
-        transport._commands.clear()  # noqa: SLF001 - while panicked, transport commands are dropped
+        transport.drop_pending(self.transport_params.dropped)  # while panicked, commands are dropped
         if not self.panicked:
             transport.rolling = False
             self.clock.rolling = False
             self._event("panic", "", transport.position)
             self.handoff.mark("stop", transport.position)
             self.panicked = True  # from now on resume() may reset the graph from its own thread
+        self.transport_params.publish(False, self.backend.xruns)
         out.fill(0.0)
         self.peaks.fill(0.0)
         return out
@@ -456,8 +473,24 @@ class LiveEngine:
         """A recorded control moved: its lane stops playing so the move is what is heard."""
         slot = param.slot
         self._lanes.suspend(slot)
-        if self.record_mode == "touch":
+        if self.record_mode == "touch" and slot not in self._held:  # no touch sent: guess the release
             self._touch_last[slot] = position
+
+    def _touched(self, param: Any, touched: bool, position: int) -> None:
+        """An explicit touch or release: latch and touch record from the touch; touch returns at release."""
+        mode, slot = self.record_mode, param.slot
+        if mode == "write":
+            return  # write mode writes from the first move, touched or not
+        if touched:
+            self._held.add(slot)
+            self._touch_last.pop(slot, None)   # held: no release is guessed
+            self._lanes.suspend(slot)          # the control holds its value under the hand
+            self.handoff.mark("touch", position, slot, value=float(self.session.registry.values[slot]))
+        elif slot in self._held:
+            self._held.discard(slot)
+            if mode == "touch":
+                self._lanes.resume(slot)       # the lane takes over again from this block
+                self.handoff.mark("release", position, slot)
 
     def _release_touches(self, position: int) -> None:
         hold = int(TOUCH_HOLD_S * self.transport.sample_rate)
@@ -468,6 +501,58 @@ class LiveEngine:
                 self.handoff.mark("release", position, slot)
 
     # -- for controllers (control threads) ---------------------------------------------------------
+    def touch(self, address: str, touched: bool, source: str = "api") -> None:
+        """A control surface reports a control taken hold of (``touched``) or let go (any thread).
+
+        While recording in ``touch`` mode, recording of the control starts at the
+        touch and its earlier lane takes over again at the release; in ``latch``
+        mode recording starts at the touch and runs on to the end of the pass.
+        Both land at a block start, in order with the sets queued before them.
+        A control nobody touched falls back to a release guessed after
+        ``TOUCH_HOLD_S`` without a move.  Touches from ``automation`` or
+        ``engine`` are no hand on a control and are ignored.
+        """
+        param = self.session.registry.param(address)
+        if param.slot in self.transport_params.slots:
+            raise ParameterError(f"{address}: transport parameters are not recorded; touch a mix control")
+        if self.record_mode is None or source in ("automation", "engine"):
+            return
+        self.handoff.touch(param, bool(touched), source)
+
+    def transport_command(self, command: str, value: float | None = None, *, source: str = "api") -> None:
+        """A controller's transport button (any thread, once open): lands at the next block start.
+
+        ``play``, ``stop``, ``play_stop`` (toggle), ``locate`` (``value``: seconds),
+        ``loop`` / ``unloop`` / ``loop_toggle`` (over ``transport/loop_start_s`` ..
+        ``loop_end_s``), ``panic``, ``resume``.  All but panic and resume are sets of
+        the ``transport/...`` parameters with ``source``, so observers hear them, and
+        an observer with ``skip_source=source`` does not.
+        """
+        if command not in TRANSPORT_COMMANDS:
+            raise UserInputError(f"unknown transport command {command!r}; {did_you_mean(command, TRANSPORT_COMMANDS)}")
+        if command == "locate" and value is None:
+            raise UserInputError("transport command locate needs a position in seconds")
+        self._transport_command(command, value, source)
+
+    def _transport_command(self, command: str, value: float | None, source: str) -> None:
+        if command == "panic":
+            self.panic()
+            return
+        if command == "resume":
+            self.resume()
+            return
+        registry = self.session.registry
+        values = registry.values
+        params = self.transport_params.params
+        if command == "locate":
+            registry.set("transport/position_s", float(value or 0.0), source)
+        elif command in ("play", "stop", "play_stop"):
+            on = command == "play" or (command == "play_stop" and bool(values[params["play"].slot] < 0.5))
+            registry.set("transport/play", on, source)
+        else:
+            on = command == "loop" or (command == "loop_toggle" and bool(values[params["loop"].slot] < 0.5))
+            registry.set("transport/loop", on, source)
+
     def transport_state(self) -> dict[str, Any]:
         """What a control surface shows: position, rolling, loop, and the engine's health."""
         transport = self.transport

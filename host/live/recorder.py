@@ -13,9 +13,15 @@ Modes (as in DAWs), for each control that moves during the run:
 * ``write``: every pass after the control first moved is written over its
   whole span, starting with the value it had when the pass started;
 * ``latch``: the same, but the first pass is written from the first move on;
-* ``touch``: written from each move until the control is released (no move
-  for ``TOUCH_HOLD_S``); then the lane it had before takes over again.  A
-  control with no lane has nothing to return to: it is recorded as latch.
+* ``touch``: written from each touch (:meth:`LiveEngine.touch`, as a motor
+  fader or touch-sensitive encoder reports it) until its release; then the
+  lane it had before takes over again.  A control moved without a touch (a
+  source that never sends one) is written from the move until no move for
+  ``TOUCH_HOLD_S``.  A control with no lane has nothing to return to: it is
+  recorded as latch.
+
+In latch mode a touch starts the recording as a first move would, with the
+value the control held.
 
 After a recorded span the lane is what it was before (a step back to the
 earlier value where the pass stopped), as in a DAW.
@@ -50,7 +56,9 @@ class _Pass:
     armed: set[int] = field(default_factory=set)     # moved before this pass started
     touching: set[int] = field(default_factory=set)  # touch mode: held when it started
     moves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
-    releases: dict[int, list[int]] = field(default_factory=dict)
+    touches: dict[int, list[tuple[int, float]]] = field(default_factory=dict)   # (position, value held)
+    #: touch mode: ("touch" | "move" | "release", position, value) in the order the engine carried them
+    events: dict[int, list[tuple[str, int, float]]] = field(default_factory=dict)
 
 
 class AutomationRecorder:
@@ -94,10 +102,22 @@ class AutomationRecorder:
                                touching=set(self._touching))
         elif marker.kind == "stop":
             self._close(marker.position)
+        elif marker.kind == "touch":
+            self._touch(marker)
         elif marker.kind == "release" and marker.slot in self._touching:
             self._touching.discard(marker.slot)
             if self._open is not None:
-                self._open.releases.setdefault(marker.slot, []).append(marker.position)
+                self._open.events.setdefault(marker.slot, []).append(("release", marker.position, 0.0))
+
+    def _touch(self, marker: Marker) -> None:
+        slot = marker.slot
+        self._before.setdefault(slot, marker.value)
+        self._armed.add(slot)
+        if self.mode == "touch":
+            self._touching.add(slot)
+        if self._open is not None:
+            self._open.touches.setdefault(slot, []).append((marker.position, marker.value))
+            self._open.events.setdefault(slot, []).append(("touch", marker.position, marker.value))
 
     def _close(self, end: int) -> None:
         if self._open is not None:
@@ -126,6 +146,7 @@ class AutomationRecorder:
                 moves[-1] = (change.position, change.value)  # one block carries one value
             else:
                 moves.append((change.position, change.value))
+            self._open.events.setdefault(slot, []).append(("move", change.position, change.value))
 
     # -- writing ---------------------------------------------------------------------------------
     def finish(self) -> list[str]:
@@ -171,24 +192,40 @@ class AutomationRecorder:
         if mode in ("write", "latch"):
             if held:  # armed before this pass: the whole pass
                 return [(run.start, run.end, [(run.start, run.snapshot[slot]), *moves])]
+            if mode == "latch":
+                return self._latch_span(run, slot, moves)
             if not moves:
                 return []
-            if mode == "latch":
-                return [(moves[0][0], run.end, moves)]
             return [(run.start, run.end, [(run.start, self._value_at_start(run, slot)), *moves])]
-        # touch: from each first move to its release (or the end of the pass)
+        return self._touch_spans(run, slot, held)
+
+    @staticmethod
+    def _latch_span(run: _Pass, slot: int, moves: list[tuple[int, float]]) -> list[tuple[int, int, list[tuple[int, float]]]]:
+        """From the first touch or move to the end of the pass."""
+        touches = run.touches.get(slot, [])
+        if touches and (not moves or touches[0][0] < moves[0][0]):
+            return [(touches[0][0], run.end, [touches[0], *moves])]
+        return [(moves[0][0], run.end, moves)] if moves else []
+
+    @staticmethod
+    def _touch_spans(run: _Pass, slot: int, held: bool) -> list[tuple[int, int, list[tuple[int, float]]]]:
+        """From each touch (or first untouched move) to its release (or the end of the pass)."""
         spans = []
-        releases = list(run.releases.get(slot, []))
         pending: list[tuple[int, float]] = [(run.start, run.snapshot[slot])] if held else []
-        for position, value in moves:
-            while releases and releases[0] <= position:
-                release = releases.pop(0)
+        for kind, position, value in run.events.get(slot, []):
+            if kind == "release":
                 if pending:
-                    spans.append((pending[0][0], release, pending))
+                    spans.append((pending[0][0], position, pending))
                     pending = []
-            pending.append((position, value))
+            elif not pending:
+                pending = [(position, value)]
+            elif kind == "move":
+                if pending[-1][0] == position:
+                    pending[-1] = (position, value)  # one block carries one value
+                else:
+                    pending.append((position, value))
         if pending:
-            spans.append((pending[0][0], releases[0] if releases else run.end, pending))
+            spans.append((pending[0][0], run.end, pending))
         return spans
 
     def _value_at_start(self, run: _Pass, slot: int) -> float:
