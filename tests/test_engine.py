@@ -212,3 +212,31 @@ def test_engine_side_writes_allocate_nothing_and_coalesce():
     assert reg.pending_count == 1
     assert reg.dispatch_pending() == 1
     assert [(c.address, c.value, c.source) for c in seen] == [("tracks/v/gain_db", values[-1], "automation")]
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"), ("WAV", "FLOAT"),
+                                         ("WAV", "DOUBLE"), ("WAV", "PCM_U8"), ("AIFF", "PCM_16"),
+                                         ("AIFF", "PCM_24"), ("FLAC", "PCM_16"), ("FLAC", "PCM_24")])
+def test_file_sources_read_the_values_libsndfile_reads(tmp_path, fmt, subtype, channels):
+    """The fast native-sample read gives float64 identical to libsndfile's own, also after a rewind."""
+    import soundfile as sf
+
+    from host.audio_io import FileSource, probe
+
+    path = tmp_path / f"x.{fmt.lower()}"
+    audio = np.clip(np.random.default_rng(5).normal(0.0, 0.4, (30_000, channels)), -1.0, 1.0)
+    audio[:2] = [[1.0] * channels, [-1.0] * channels]  # full scale both ways
+    sf.write(path, audio, 48000, subtype=subtype, format=fmt)
+    expected = sf.read(path, dtype="float64", always_2d=True)[0].T
+    source = FileSource(probe(path), 48000)
+    for _ in range(2):
+        blocks = []
+        for _ in range(8):  # 8 x 4096 runs past the end: the tail must be zeros
+            block = np.full((channels, 4096), np.nan)
+            got = source.read(block)
+            assert not block[:, got:].any()
+            blocks.append(block[:, :got])
+        np.testing.assert_array_equal(np.concatenate(blocks, axis=1), expected)
+        source.seek(0)
+    source.close()
