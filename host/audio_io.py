@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,6 +311,79 @@ class AtomicWriter:
                  tb: TracebackType | None) -> None:
         if exc_type is not None:
             self.abort()
+
+
+class WriteBehind:
+    """Hands an :class:`AtomicWriter`'s writes to a thread, so encoding overlaps the render.
+
+    Blocks are copied into a few chunk buffers (memory stays bounded: at most
+    ``depth`` chunks wait); the thread writes whole chunks.  libsndfile calls
+    and numpy's copies release the GIL, so on a parallel render the file is
+    written on whichever core is idle.  A failure in the thread is raised by
+    the next ``write`` or by ``finish``; ``stop`` ends the thread without
+    writing the rest (the caller then aborts the writer).
+    """
+
+    def __init__(self, writer: AtomicWriter, chunk_frames: int = 65536, depth: int = 3) -> None:
+        self.writer = writer
+        self._free: queue.Queue[np.ndarray] = queue.Queue()
+        for _ in range(depth):
+            self._free.put(np.empty((writer.channels, chunk_frames)))
+        self._full: queue.Queue[tuple[np.ndarray, int] | None] = queue.Queue()
+        self._buffer = self._free.get()
+        self._fill = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mixhost-write-behind", daemon=True)
+        self._thread.start()
+
+    def write(self, block: np.ndarray) -> None:
+        """Queue a (channels, frames) block; it is copied, so the caller may reuse it at once."""
+        done, frames = 0, block.shape[1]
+        while done < frames:
+            n = min(frames - done, self._buffer.shape[1] - self._fill)
+            self._buffer[:, self._fill:self._fill + n] = block[:, done:done + n]
+            self._fill += n
+            done += n
+            if self._fill == self._buffer.shape[1]:
+                self._hand_over()
+
+    def finish(self) -> None:
+        """Write what is queued and end the thread; raises the thread's failure, if any."""
+        self._hand_over()
+        self._end()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """End the thread, dropping what is queued (the render failed)."""
+        self._error = self._error or _Stopped()
+        self._end()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._fill:
+            self._full.put((self._buffer, self._fill))
+            self._buffer, self._fill = self._free.get(), 0
+
+    def _end(self) -> None:
+        if self._thread.is_alive():
+            self._full.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._full.get()) is not None:
+            buffer, frames = item
+            if self._error is None:
+                try:
+                    self.writer.write(buffer[:, :frames])
+                except BaseException as error:  # noqa: BLE001 - raised in the rendering thread
+                    self._error = error
+            self._free.put(buffer)
+
+
+class _Stopped(Exception):
+    """The render ended before the queued writes (never reaches a user)."""
 
 
 def _dither(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:

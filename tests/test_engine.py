@@ -240,3 +240,41 @@ def test_file_sources_read_the_values_libsndfile_reads(tmp_path, fmt, subtype, c
         np.testing.assert_array_equal(np.concatenate(blocks, axis=1), expected)
         source.seek(0)
     source.close()
+
+
+@pytest.mark.parametrize("frames", [1, 4096, 100_000])
+def test_write_behind_writes_what_the_writer_writes(tmp_path, frames):
+    """Blocks queued for the writer thread land in order, whole, and equal a direct write."""
+    from host.audio_io import AtomicWriter, WriteBehind
+    from tests.conftest import read_mix as read
+
+    audio = np.random.default_rng(9).uniform(-0.5, 0.5, (2, 300_000))
+    direct = AtomicWriter(tmp_path / "direct.wav", 48000, 2, "wav", "float", dither=False)
+    behind = WriteBehind(AtomicWriter(tmp_path / "behind.wav", 48000, 2, "wav", "float", dither=False),
+                         chunk_frames=65536)
+    block = np.empty((2, frames))
+    for start in range(0, audio.shape[1], frames):
+        part = audio[:, start:start + frames]
+        direct.write(part)
+        block[:, :part.shape[1]] = part  # reused at once, as the engine reuses its master block
+        behind.write(block[:, :part.shape[1]])
+    behind.finish()
+    direct.commit()
+    behind.writer.commit()
+    np.testing.assert_array_equal(read(tmp_path / "behind.wav"), read(tmp_path / "direct.wav"))
+    assert read(tmp_path / "behind.wav").shape == (300_000, 2)
+
+
+def test_write_behind_raises_the_threads_failure(tmp_path):
+    from host.audio_io import AtomicWriter, WriteBehind
+
+    writer = AtomicWriter(tmp_path / "x.wav", 48000, 2, "wav", "float", dither=False)
+    writer._file.close()  # every write now fails, in the writer thread
+    behind = WriteBehind(writer, chunk_frames=1024)
+    with pytest.raises(RuntimeError, match="closed"):
+        for _ in range(100):
+            behind.write(np.zeros((2, 1024)))
+        behind.finish()
+    behind.stop()
+    writer.abort()
+    assert not list(tmp_path.iterdir())
