@@ -145,7 +145,7 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
     ctx = mp.get_context(method)
     block = graph.block_size
     chunk = block * max(1, CHUNK_FRAMES // block)
-    shape = (SLOTS, len(graph.buses) + 1, 2, chunk)
+    shape = (SLOTS, chunk // block, len(graph.buses) + 1, 2, block)
     # the session as it is in memory: values set through the API and edited lanes, not the file's
     base = {"block_size": block, "values": session.values_snapshot(), "lanes": _lanes_snapshot(session.lanes)}
     if method == "fork":
@@ -163,25 +163,38 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
                 w.request(k % SLOTS, start, min(chunk, total - start))
         for k, start in enumerate(chunks):
             length = min(chunk, total - start)
-            local[:, :, :length] = 0.0
-            for offset in range(0, length, block):  # this process's tracks, while the workers run theirs
-                frames = min(block, length - offset)
-                graph.process_tracks(start + offset, frames, local[:, :, offset:offset + frames])
+            blocks = -(-length // block)
+            _render_chunk(graph, start, length, local)  # this process's tracks, while the workers run theirs
             slots = [w.wait() for w in pool]
             for w, slot in zip(pool, slots, strict=True):
-                local[:, :, :length] += w.buffers[slot, :, :, :length]
+                local[:blocks] += w.buffers[slot, :blocks]
             ahead = k + SLOTS
             if ahead < len(chunks):
                 for w, slot in zip(pool, slots, strict=True):
                     w.request(slot, chunks[ahead], min(chunk, total - chunks[ahead]))
-            for offset in range(0, length, block):
+            for j, offset in enumerate(range(0, length, block)):
                 frames = min(block, length - offset)
                 acc = graph.accumulators[:, :, :frames]
-                acc[:] = local[:, :, offset:offset + frames]
+                acc[:] = local[j, :, :, :frames]
                 yield start + offset, graph.mix(start + offset, frames, graph.accumulators)
     finally:
         for w in pool:
             w.close()
+
+
+def _render_chunk(graph: Graph, start: int, length: int, out: np.ndarray) -> None:
+    """This process's tracks for one chunk, into ``out`` shaped (blocks, destinations, 2, block).
+
+    Block-major, so each block's accumulators are one contiguous array: the
+    compiled mix (``mix_static``) then runs its contiguous, vectorised form; on
+    a strided slice of a (destinations, 2, chunk) buffer it ran ~1.5x slower.
+    """
+    block = graph.block_size
+    for j, offset in enumerate(range(0, length, block)):
+        frames = min(block, length - offset)
+        acc = out[j, :, :, :frames]
+        acc[...] = 0.0
+        graph.process_tracks(start + offset, frames, acc)
 
 
 LaneData = tuple[str, np.ndarray, np.ndarray, str]
@@ -213,10 +226,7 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
         buffers = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)
         while (message := requests.get()) is not None:
             slot, start, length = message
-            buffers[slot, :, :, :length] = 0.0
-            for offset in range(0, length, block):
-                frames = min(block, length - offset)
-                graph.process_tracks(start + offset, frames, buffers[slot, :, :, offset:offset + frames])
+            _render_chunk(graph, start, length, buffers[slot])
             replies.put(slot)
         del buffers
         shm.close()
