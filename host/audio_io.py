@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,47 @@ def probe(path: Path) -> AudioInfo:
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
+# Containers whose PCM libsndfile converts to float64 as stored integer x 2^-(bits-1) (16-bit
+# as int16 / 2^15; 24- and 32-bit as left-justified int32 / 2^31): reading those integers and
+# scaling them gives the same float64 values.  FLAC, Ogg and the rest keep libsndfile's path.
+_PLAIN_PCM = {"WAV", "WAVEX", "AIFF", "W64", "RF64", "CAF"}
+_NATIVE = {"PCM_16": (np.int16, 2.0 ** -15), "PCM_24": (np.int32, 2.0 ** -31),
+           "PCM_32": (np.int32, 2.0 ** -31), "FLOAT": (np.float32, 1.0)}
+_CTYPES = {np.dtype(np.int16): "short", np.dtype(np.int32): "int", np.dtype(np.float32): "float",
+           np.dtype(np.float64): "double"}
+
+
+def _native_sample(file: sf.SoundFile) -> tuple[float | None, np.dtype]:
+    """(scale to float64, dtype read) for ``file``; scale None means read float64 directly."""
+    if file.format in _PLAIN_PCM and file.subtype in _NATIVE:
+        dtype, scale = _NATIVE[file.subtype]
+        return scale, np.dtype(dtype)
+    return None, np.dtype(np.float64)
+
+
+def _frame_reader(file: sf.SoundFile, dtype: np.dtype) -> Callable[[np.ndarray, int], int]:
+    """``read(buffer, frames) -> frames read`` into a C-contiguous ``buffer`` of ``dtype``.
+
+    It calls libsndfile's sf_readf_* directly: pysoundfile's read() brackets every
+    call with a tell and a seek (to check the frame count), which on 8192-frame
+    blocks costs about as much as the read.  libsndfile keeps the position, so
+    ``SoundFile.seek`` still works.  Without those internals, the public
+    ``buffer_read_into``.
+    """
+    ctype = _CTYPES[dtype]
+    snd, ffi, handle = getattr(sf, "_snd", None), getattr(sf, "_ffi", None), getattr(file, "_file", None)
+    function = getattr(snd, f"sf_readf_{ctype}", None)
+    if ffi is None or handle is None or function is None:
+        return lambda buffer, frames: int(file.buffer_read_into(buffer[:frames], dtype=dtype.name))
+    pointer = f"{ctype} *"
+
+    def read(buffer: np.ndarray, frames: int) -> int:
+        assert buffer.dtype == dtype and buffer.flags.c_contiguous and buffer.shape[0] >= frames
+        return int(function(handle, ffi.cast(pointer, buffer.ctypes.data), frames))
+
+    return read
+
+
 class FileSource:
     """Streams a file as float64 blocks of shape (channels, frames), at the session rate."""
 
@@ -66,7 +109,10 @@ class FileSource:
         self._file = sf.SoundFile(str(info.path))
         self._resampler = None
         self._fifo = np.zeros((0, self.channels))
-        self._interleaved = np.empty((0, self.channels))
+        self._scale, dtype = _native_sample(self._file)
+        self._integer = dtype.kind == "i"  # integer samples cannot hold NaN or Inf
+        self._interleaved = np.empty((0, self.channels), dtype=dtype)
+        self._readf = _frame_reader(self._file, dtype)
         self._position = 0
         if info.sample_rate != sample_rate:
             self._new_resampler()
@@ -89,7 +135,7 @@ class FileSource:
             got = data.shape[0]
             out[:, :got] = data.T
         out[:, got:] = 0.0
-        if got and not math.isfinite(float(out[:, :got].sum())):
+        if got and not (self._integer and self._resampler is None) and not math.isfinite(float(out[:, :got].sum())):
             bad = int(np.argwhere(~np.isfinite(out[:, :got]))[0][1])
             seconds = (self._position + bad) / self.sample_rate
             raise AudioInputError(f"{self.info.path.name} holds NaN or Inf at {seconds:.3f} s",
@@ -98,14 +144,32 @@ class FileSource:
         return got
 
     def _read_file(self, out: np.ndarray) -> int:
-        """Read straight into ``out``: a mono row needs no copy, stereo one de-interleave."""
-        if self.channels == 1:
-            return len(self._file.read(out=out[0]))
+        """Read the file's own samples, then scale and de-interleave them into ``out`` in one pass.
+
+        libsndfile's own conversion to float64 goes through a small internal
+        buffer; reading the stored integers and scaling them here (by the same
+        power of two, so the same values) is several times faster.  A float64
+        file (or one without a native type here) reads straight into ``out``.
+        """
         frames = out.shape[1]
+        if self._scale is None and self.channels == 1:
+            return self._checked(self._readf(out[0], frames), frames)
         if self._interleaved.shape[0] < frames:
-            self._interleaved = np.empty((frames, self.channels))
-        got = len(self._file.read(out=self._interleaved[:frames]))
-        out[:, :got] = self._interleaved[:got].T
+            self._interleaved = np.empty((frames, self.channels), dtype=self._interleaved.dtype)
+        got = self._checked(self._readf(self._interleaved, frames), frames)
+        stored = self._interleaved[:got].T
+        if self._scale is None or self._scale == 1.0:
+            out[:, :got] = stored
+        else:
+            np.multiply(stored, self._scale, out=out[:, :got])
+        return got
+
+    def _checked(self, got: int, wanted: int) -> int:
+        """A short read is the end of the file, unless libsndfile reports an error."""
+        code = self._file._errorcode if got < wanted else 0  # noqa: SLF001 - libsndfile's sf_error
+        if code:
+            raise AudioInputError(f"cannot read {self.info.path.name}: {sf.LibsndfileError(code).error_string}",
+                                  file=str(self.info.path), hint="fix or re-export the file")
         return got
 
     def _read_resampled(self, frames: int) -> np.ndarray:
@@ -131,6 +195,7 @@ class FileSource:
 
 
 SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
+
 
 
 def check_output_path(path: Path, inputs: list[Path], *, hint: str = "write the mix to another file") -> None:
@@ -173,6 +238,10 @@ class AtomicWriter:
         self._dither = dither and bit_depth in (16, 24)
         self._rng = np.random.default_rng(seed)
         subtype = SUBTYPES[bit_depth]
+        # libsndfile takes interleaved frames; a float file gets float32 from us (the same
+        # round-to-nearest cast libsndfile does, in one numpy pass instead of a copy plus a cast)
+        self._frame_dtype = np.float32 if subtype == "FLOAT" else np.float64
+        self._interleaved = np.empty((0, channels), dtype=self._frame_dtype)
         if fmt == "flac" and subtype in ("PCM_32", "FLOAT"):
             raise OutputError(f"FLAC holds 16- or 24-bit audio, not {bit_depth}", hint="use bit_depth: 24 or format: wav")
         self._tmp = temp_beside(path)
@@ -200,7 +269,17 @@ class AtomicWriter:
             return
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
         data = _dither(block, int(self.bit_depth), self._rng) if self._dither else block
-        self._file.write(data.T)
+        self._file.write(self._interleave(data))
+
+    def _interleave(self, data: np.ndarray) -> np.ndarray:
+        """``data`` (channels, frames) as the (frames, channels) array libsndfile writes, in a reused buffer."""
+        frames = data.shape[1]
+        if self._interleaved.shape[0] < frames:
+            self._interleaved = np.empty((frames, self.channels), dtype=self._frame_dtype)
+        out = self._interleaved[:frames]
+        for channel in range(self.channels):
+            out[:, channel] = data[channel]
+        return out
 
     def commit(self, verify: Callable[[Path], None] | None = None) -> Path:
         """Close and rename into place; ``verify(temp_path)`` may first refuse the file by raising."""
@@ -232,6 +311,79 @@ class AtomicWriter:
                  tb: TracebackType | None) -> None:
         if exc_type is not None:
             self.abort()
+
+
+class WriteBehind:
+    """Hands an :class:`AtomicWriter`'s writes to a thread, so encoding overlaps the render.
+
+    Blocks are copied into a few chunk buffers (memory stays bounded: at most
+    ``depth`` chunks wait); the thread writes whole chunks.  libsndfile calls
+    and numpy's copies release the GIL, so on a parallel render the file is
+    written on whichever core is idle.  A failure in the thread is raised by
+    the next ``write`` or by ``finish``; ``stop`` ends the thread without
+    writing the rest (the caller then aborts the writer).
+    """
+
+    def __init__(self, writer: AtomicWriter, chunk_frames: int = 65536, depth: int = 3) -> None:
+        self.writer = writer
+        self._free: queue.Queue[np.ndarray] = queue.Queue()
+        for _ in range(depth):
+            self._free.put(np.empty((writer.channels, chunk_frames)))
+        self._full: queue.Queue[tuple[np.ndarray, int] | None] = queue.Queue()
+        self._buffer = self._free.get()
+        self._fill = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mixhost-write-behind", daemon=True)
+        self._thread.start()
+
+    def write(self, block: np.ndarray) -> None:
+        """Queue a (channels, frames) block; it is copied, so the caller may reuse it at once."""
+        done, frames = 0, block.shape[1]
+        while done < frames:
+            n = min(frames - done, self._buffer.shape[1] - self._fill)
+            self._buffer[:, self._fill:self._fill + n] = block[:, done:done + n]
+            self._fill += n
+            done += n
+            if self._fill == self._buffer.shape[1]:
+                self._hand_over()
+
+    def finish(self) -> None:
+        """Write what is queued and end the thread; raises the thread's failure, if any."""
+        self._hand_over()
+        self._end()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """End the thread, dropping what is queued (the render failed)."""
+        self._error = self._error or _Stopped()
+        self._end()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._fill:
+            self._full.put((self._buffer, self._fill))
+            self._buffer, self._fill = self._free.get(), 0
+
+    def _end(self) -> None:
+        if self._thread.is_alive():
+            self._full.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._full.get()) is not None:
+            buffer, frames = item
+            if self._error is None:
+                try:
+                    self.writer.write(buffer[:, :frames])
+                except BaseException as error:  # noqa: BLE001 - raised in the rendering thread
+                    self._error = error
+            self._free.put(buffer)
+
+
+class _Stopped(Exception):
+    """The render ended before the queued writes (never reaches a user)."""
 
 
 def _dither(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:

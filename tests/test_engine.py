@@ -212,3 +212,69 @@ def test_engine_side_writes_allocate_nothing_and_coalesce():
     assert reg.pending_count == 1
     assert reg.dispatch_pending() == 1
     assert [(c.address, c.value, c.source) for c in seen] == [("tracks/v/gain_db", values[-1], "automation")]
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"), ("WAV", "FLOAT"),
+                                         ("WAV", "DOUBLE"), ("WAV", "PCM_U8"), ("AIFF", "PCM_16"),
+                                         ("AIFF", "PCM_24"), ("FLAC", "PCM_16"), ("FLAC", "PCM_24")])
+def test_file_sources_read_the_values_libsndfile_reads(tmp_path, fmt, subtype, channels):
+    """The fast native-sample read gives float64 identical to libsndfile's own, also after a rewind."""
+    import soundfile as sf
+
+    from host.audio_io import FileSource, probe
+
+    path = tmp_path / f"x.{fmt.lower()}"
+    audio = np.clip(np.random.default_rng(5).normal(0.0, 0.4, (30_000, channels)), -1.0, 1.0)
+    audio[:2] = [[1.0] * channels, [-1.0] * channels]  # full scale both ways
+    sf.write(path, audio, 48000, subtype=subtype, format=fmt)
+    expected = sf.read(path, dtype="float64", always_2d=True)[0].T
+    source = FileSource(probe(path), 48000)
+    for _ in range(2):
+        blocks = []
+        for _ in range(8):  # 8 x 4096 runs past the end: the tail must be zeros
+            block = np.full((channels, 4096), np.nan)
+            got = source.read(block)
+            assert not block[:, got:].any()
+            blocks.append(block[:, :got])
+        np.testing.assert_array_equal(np.concatenate(blocks, axis=1), expected)
+        source.seek(0)
+    source.close()
+
+
+@pytest.mark.parametrize("frames", [1, 4096, 100_000])
+def test_write_behind_writes_what_the_writer_writes(tmp_path, frames):
+    """Blocks queued for the writer thread land in order, whole, and equal a direct write."""
+    from host.audio_io import AtomicWriter, WriteBehind
+    from tests.conftest import read_mix as read
+
+    audio = np.random.default_rng(9).uniform(-0.5, 0.5, (2, 300_000))
+    direct = AtomicWriter(tmp_path / "direct.wav", 48000, 2, "wav", "float", dither=False)
+    behind = WriteBehind(AtomicWriter(tmp_path / "behind.wav", 48000, 2, "wav", "float", dither=False),
+                         chunk_frames=65536)
+    block = np.empty((2, frames))
+    for start in range(0, audio.shape[1], frames):
+        part = audio[:, start:start + frames]
+        direct.write(part)
+        block[:, :part.shape[1]] = part  # reused at once, as the engine reuses its master block
+        behind.write(block[:, :part.shape[1]])
+    behind.finish()
+    direct.commit()
+    behind.writer.commit()
+    np.testing.assert_array_equal(read(tmp_path / "behind.wav"), read(tmp_path / "direct.wav"))
+    assert read(tmp_path / "behind.wav").shape == (300_000, 2)
+
+
+def test_write_behind_raises_the_threads_failure(tmp_path):
+    from host.audio_io import AtomicWriter, WriteBehind
+
+    writer = AtomicWriter(tmp_path / "x.wav", 48000, 2, "wav", "float", dither=False)
+    writer._file.close()  # every write now fails, in the writer thread
+    behind = WriteBehind(writer, chunk_frames=1024)
+    with pytest.raises(RuntimeError, match="closed"):
+        for _ in range(100):
+            behind.write(np.zeros((2, 1024)))
+        behind.finish()
+    behind.stop()
+    writer.abort()
+    assert not list(tmp_path.iterdir())

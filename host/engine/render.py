@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio_io import AtomicWriter, check_output_path
+from ..audio_io import AtomicWriter, WriteBehind, check_output_path
 from ..errors import OutputError
 from ..session import Session
 from .graph import Graph
@@ -261,10 +261,16 @@ def _run_pass(graph: Graph, workers: int, length: int, writers: _Writers | None,
     """One pass over the whole session; writes only when ``writers`` are given."""
     total = length + graph.latency
     stems = writers.stems if writers is not None else {}
+    # a parallel render encodes the mixdown on a thread, on whichever core is idle; one worker stays on one core
+    behind = WriteBehind(writers.mix) if writers is not None and workers > 1 else None
     try:
         blocks = render_blocks(graph, workers, total) if workers > 1 else _blocks(graph, total, length, stems)
-        _drain(blocks, writers.mix if writers is not None else None, graph.latency, total, progress)
+        _drain(blocks, behind or (writers.mix if writers is not None else None), graph.latency, total, progress)
+        if behind is not None:
+            behind.finish()
     except BaseException:
+        if behind is not None:
+            behind.stop()
         if writers is not None:
             writers.abort()
         raise
@@ -286,8 +292,8 @@ def _blocks(graph: Graph, total: int, length: int,
         yield position, out
 
 
-def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | None, latency: int, total: int,
-           progress: Progress | None) -> None:
+def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | WriteBehind | None, latency: int,
+           total: int, progress: Progress | None) -> None:
     """Write the master blocks, dropping the first `latency` samples so the mix lines up with its sources."""
     for position, out in blocks:
         frames = out.shape[1]
