@@ -15,9 +15,9 @@ def constant(seconds: float = 4.0, level: float = 0.5) -> np.ndarray:
     return np.full((int(seconds * SR), 2), level)
 
 
-@pytest.mark.parametrize("address", ["tracks/a/gain_db", "tracks/a/trim/gain_db"])
-def test_linear_gain_ramp_hits_its_points(write_audio, write_session, address):
-    write_audio("dc.wav", constant())
+def _render_dc_lane(write_audio, write_session, address: str, points: str, dc: np.ndarray) -> np.ndarray:
+    """Render ``dc`` through a track with a neutral ``trim`` gain stage and one linear lane."""
+    write_audio("dc.wav", dc)
     path = write_session(f"""
         tracks:
           a:
@@ -26,10 +26,16 @@ def test_linear_gain_ramp_hits_its_points(write_audio, write_session, address):
         outputs: {{mixdown: mix.wav, bit_depth: float}}
         automation:
           {address}:
-            points: [[0.5, 0.0], [1.5, -20.0], [3.0, -20.0], [3.5, -6.0]]
+            points: {points}
     """)
     host.load_session(path).render()
-    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    return read_mix(path.parent / "mix.wav")[:, 0]
+
+
+@pytest.mark.parametrize("address", ["tracks/a/gain_db", "tracks/a/trim/gain_db"])
+def test_linear_gain_ramp_hits_its_points(write_audio, write_session, address):
+    mix = _render_dc_lane(write_audio, write_session, address,
+                          "[[0.5, 0.0], [1.5, -20.0], [3.0, -20.0], [3.5, -6.0]]", constant())
     level_db = 20 * np.log10(mix / 0.5)
     # sample-accurate for the fader; at most 64 samples coarse for stage parameters
     tolerance = 0.01 if address == "tracks/a/gain_db" else 20 / SR * 64 + 0.01
@@ -56,18 +62,23 @@ def test_step_automation_lands_smoothly(write_audio, write_session):
     assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01           # no step: a fade over several ms
 
 
-def test_api_fader_jump_does_not_click(write_audio, write_session):
-    """A fader move from 0 to -60 dB between blocks ramps instead of stepping."""
-    write_audio("dc.wav", constant(1.0))
+def _render_with_api_fader_jump(write_audio, write_session, x: np.ndarray) -> np.ndarray:
+    """Render ``x`` (stereo, float64) while the API moves the fader 0 -> -60 dB after 24000 frames."""
+    write_audio("source.wav", np.stack([x, x], axis=1), subtype="DOUBLE")
     path = write_session("""
         session: {block_size: 4800}
         tracks:
-          a: {source: dc.wav}
+          a: {source: source.wav}
         outputs: {mixdown: mix.wav, bit_depth: float}
     """)
     session = host.load_session(path)
     session.render(progress=lambda done, total: session.set("tracks/a/gain_db", -60) if done >= 24000 else None)
-    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    return read_mix(path.parent / "mix.wav")[:, 0]
+
+
+def test_api_fader_jump_does_not_click(write_audio, write_session):
+    """A fader move from 0 to -60 dB between blocks ramps instead of stepping (on DC)."""
+    mix = _render_with_api_fader_jump(write_audio, write_session, np.full(SR, 0.5))
     assert mix[20000] == pytest.approx(0.5, abs=1e-6)
     assert mix[-1] == pytest.approx(0.5 * 10 ** (-60 / 20), rel=0.01)
     assert np.max(np.abs(np.diff(mix))) < 0.5 * 0.01
@@ -76,18 +87,8 @@ def test_api_fader_jump_does_not_click(write_audio, write_session):
 @pytest.mark.parametrize("freq", [440.0, 5000.0])
 def test_api_fader_jump_on_a_sine_does_not_click(write_audio, write_session, freq):
     """0 to -60 dB mid-render: no sample step larger than the sine's own largest step."""
-    n = np.arange(SR)
-    x = 0.5 * np.sin(2 * np.pi * freq * n / SR + 0.4)
-    write_audio("sine.wav", np.stack([x, x], axis=1), subtype="DOUBLE")
-    path = write_session("""
-        session: {block_size: 4800}
-        tracks:
-          a: {source: sine.wav}
-        outputs: {mixdown: mix.wav, bit_depth: float}
-    """)
-    session = host.load_session(path)
-    session.render(progress=lambda done, total: session.set("tracks/a/gain_db", -60) if done >= 24000 else None)
-    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    x = 0.5 * np.sin(2 * np.pi * freq * np.arange(SR) / SR + 0.4)
+    mix = _render_with_api_fader_jump(write_audio, write_session, x)
     before = np.max(np.abs(mix[:24000]))
     assert before > 0.49 and np.max(np.abs(mix[-4800:])) < before * 10 ** (-59.9 / 20)  # it moved
     own = np.max(np.abs(np.diff(x)))
@@ -167,19 +168,7 @@ def test_long_automated_render_keeps_engine_changes_bounded(write_audio, write_s
                                     "[[0, 0], [1, 0], [1, -6], [1, -20], [2, -20]]"])
 def test_two_points_at_one_time_jump_as_a_short_ramp(write_audio, write_session, address, points):
     """A vertical jump in a linear lane is played as a 10 ms ramp from that time, not a click."""
-    write_audio("dc.wav", constant(2.0))
-    path = write_session(f"""
-        tracks:
-          a:
-            source: dc.wav
-            chain: [{{type: gain, id: trim}}]
-        outputs: {{mixdown: mix.wav, bit_depth: float}}
-        automation:
-          {address}:
-            points: {points}
-    """)
-    host.load_session(path).render()
-    mix = read_mix(path.parent / "mix.wav")[:, 0]
+    mix = _render_dc_lane(write_audio, write_session, address, points, constant(2.0))
     level_db = 20 * np.log10(mix / 0.5)
     jump = SR  # 1.0 s
     assert level_db[jump - 1] == pytest.approx(0.0, abs=0.01)
