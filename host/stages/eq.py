@@ -269,7 +269,7 @@ class BandProcessor:
         self.stage = stage
         self.bands = bands
         self.cascade = BandCascade(bands, channels or stage.channels, stage.sample_rate)
-        self._rest: dict[str, float] | None = None  # registry values when last at rest
+        self._at_rest = False  # the cascade holds the bands' resting coefficients
         for i, band in enumerate(bands):
             self.cascade.set_band(i, band, self._targets(band), self._on(band))
 
@@ -283,19 +283,17 @@ class BandProcessor:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         stage, cascade = self.stage, self.cascade
-        assert stage.p is not None
         frames = x.shape[1]
-        now = stage.p.as_dict()
-        if now == self._rest:  # nothing changed since the last block at rest: same filter
+        if stage.quiet and self._at_rest:  # nothing changed since the last block at rest: same filter
             return cascade.run(x)
         moving = [i for i, b in enumerate(self.bands) if stage.moving(b.smoothed_names)]
         if not moving:
             for i, band in enumerate(self.bands):
                 values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
                 cascade.set_band(i, band, values, self._on(band))
-            self._rest = now
+            self._at_rest = True
             return cascade.run(x)
-        self._rest = None
+        self._at_rest = False
         for i, band in enumerate(self.bands):
             if i not in moving:
                 values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}

@@ -107,6 +107,11 @@ class NativeStage(Stage):
             self._landed = targets
         return True
 
+    @property
+    def quiet(self) -> bool:
+        """This block: no parameter changed since the last one and every glide has landed."""
+        return self._quiet
+
     def _wake(self) -> None:
         """Leave the quiet path (smoothers were moved by hand)."""
         self._quiet = False
