@@ -200,10 +200,6 @@ class NativeStage(Stage):
         One segment covering the block when none of ``names`` moves; else one
         per SUB_BLOCK samples, valued at the sub-block's first sample.
         """
-        if self._quiet:
-            assert self._landed is not None
-            yield 0, frames, {n: self._landed[n] for n in names}
-            return
         if not self.moving(names):
             yield 0, frames, {n: float(self.glide(n, frames)) for n in names}
             return
