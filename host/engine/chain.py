@@ -8,10 +8,10 @@ from functools import partial
 import numpy as np
 
 from ..automation import SUB_BLOCK, Lane
+from ..dsp.delay_line import FixedDelay
 from ..errors import RenderError
 from ..registry import Registry
 from ..session import BuiltStage
-from .delay import DelayLine
 
 SidechainLookup = Callable[[str], "np.ndarray | None"]
 
@@ -28,14 +28,14 @@ class _Slot:
         self.sidechain_name = str(self.stage.options.get("sidechain", "") or "") if getattr(
             self.stage, "SIDECHAIN", False) else ""
         self._was_bypassed = False
-        self._dry: DelayLine | None = None
+        self._dry: FixedDelay | None = None
         self.last_out: np.ndarray | None = None   # the live NaN guard looks here for the culprit
 
     def prepare(self, sample_rate: float, max_block: int, channels: int) -> int:
         self.stage.prepare(sample_rate, max_block, channels)
         self.out_channels = self.stage.output_channels(channels)
         self.in_channels = channels
-        self._dry = DelayLine(channels, self.stage.latency, max_block)
+        self._dry = FixedDelay(channels, self.stage.latency, max_block)
         self._was_bypassed = self._registry.values[self._bypass_slot] >= 0.5
         return self.out_channels
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..audio_io import AudioInfo, FileSource, probe
 from ..automation import Lane
+from ..dsp.delay_line import FixedDelay
 from ..dsp.mixing import mix_static
 from ..dsp.pan_law import balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
@@ -28,7 +29,6 @@ from ..registry import Parameter, Registry
 from ..session import Session
 from ..stages.utility import db_to_gain
 from .chain import ChainRunner
-from .delay import DelayLine
 from .order import strip_order
 
 
@@ -112,7 +112,7 @@ class _Edge:
     dest: int                   # accumulator index: buses in order, master last
     level: _Control | None      # send level (None: the strip's main output)
     pre_fader: bool
-    delay: DelayLine | None = None
+    delay: FixedDelay | None = None
     latency_in: int = 0
 
 
@@ -339,7 +339,7 @@ class Graph:
             latency_in = max((src.latency_out for src, _ in incoming), default=0)
             for src, edge in incoming:
                 gap = latency_in - src.latency_out
-                edge.delay = DelayLine(2, gap, self.block_size) if gap > 0 else None
+                edge.delay = FixedDelay(2, gap, self.block_size) if gap > 0 else None
             node.latency_out = latency_in + node.chain.latency
             for edge in node.edges:
                 arrivals.setdefault(edge.dest, []).append((node, edge))
