@@ -9,6 +9,14 @@ from pathlib import Path
 from .errors import OutputError
 
 
+def ensure_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) for an output; an OSError becomes an OutputError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the folder {folder}: {error.strerror}") from None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -21,7 +21,7 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
-from .atomic import temp_beside
+from .atomic import ensure_folder, temp_beside
 from .errors import AudioInputError, OutputError
 
 MAX_CHANNELS = 2
@@ -204,10 +204,7 @@ def check_output_path(path: Path, inputs: list[Path], *, hint: str = "write the 
     for source in inputs:
         if source.resolve() == resolved or (resolved.exists() and source.exists() and os.path.samefile(source, resolved)):
             raise OutputError(f"output {path} is also an input ({source})", hint=hint)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the folder {path.parent}: {error.strerror}") from None
+    ensure_folder(path.parent)
 
 
 class AtomicWriter:

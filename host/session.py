@@ -18,9 +18,10 @@ import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import checks, relocation, yaml_doc
+from .atomic import ensure_folder
 from .automation import Lane, soften_jumps
 from .engine.order import strip_order
-from .errors import OutputError, ParameterError, SessionError, UserInputError
+from .errors import ParameterError, SessionError, UserInputError
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
 from .registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
 from .schema import GAIN_DB, PAN, session_schema
@@ -99,10 +100,7 @@ class Session:
         ``outputs:`` stays relative, so the copy renders beside itself.
         """
         target = Path(path) if path is not None else self.path
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise OutputError(f"cannot create the folder {target.parent}: {error.strerror}") from None
+        ensure_folder(target.parent)
         undo = relocation.relocate(self.document, self.plan.base_dir, target.absolute().parent)
         try:
             self._save_plugin_states(target)

@@ -54,8 +54,9 @@ from typing import Any
 import numpy as np
 
 from .. import checks, yaml_doc
+from ..atomic import ensure_folder
 from ..audio_io import AtomicWriter
-from ..errors import AudioInputError, OutputError, RenderError, SessionError
+from ..errors import AudioInputError, RenderError, SessionError
 from ..stages.base import Stage
 from .mastering import MAX_PASSES, TOLERANCE_LU, BlockWriter, _next_gain, _render, make_limiter
 from .meter import DEFAULT_FILE_BLOCK, LoudnessResult, iter_blocks, measure_file, open_audio
@@ -495,10 +496,7 @@ def _master_album(
     for t in tracks:
         t.analysis = analyze_file(t.source)
     fs, channels = _check_formats(tracks)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the folder {out_dir}: {error.strerror}") from None
+    ensure_folder(out_dir)
     tonal_consistency(tracks)
     if mode == "album":
         loudest = max(tracks, key=lambda t: t.analysis.integrated_lufs if t.analysis else -math.inf)
