@@ -43,7 +43,7 @@ import numpy as np
 
 from ..audio_io import FileSource
 from ..errors import MixhostError, ParameterError, RenderError, UserInputError
-from ..session import Session
+from ..session import ENGINE_SOURCES, Session
 from ..suggest import did_you_mean
 from .control import ControlHandoff
 from .lanes import LanePlayback
@@ -515,7 +515,7 @@ class LiveEngine:
         param = self.session.registry.param(address)
         if param.slot in self.transport_params.slots:
             raise ParameterError(f"{address}: transport parameters are not recorded; touch a mix control")
-        if self.record_mode is None or source in ("automation", "engine"):
+        if self.record_mode is None or source in ENGINE_SOURCES:
             return
         self.handoff.touch(param, bool(touched), source)
 

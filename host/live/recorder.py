@@ -39,13 +39,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..automation import Lane
 from ..registry import Parameter
-from ..session import Session
+from ..session import ENGINE_SOURCES, Session
 from .control import Carried, Marker
 from .engine import RECORD_MODES, LiveEngine
 
 log = logging.getLogger(__name__)
-
-IGNORED_SOURCES = ("automation", "engine")
 
 
 @dataclass
@@ -132,10 +130,10 @@ class AutomationRecorder:
 
     def _change(self, change: Carried) -> None:
         slot = change.param.slot
-        if change.source not in IGNORED_SOURCES:
+        if change.source not in ENGINE_SOURCES:
             self._before.setdefault(slot, self._current[slot])
         self._current[slot] = change.value
-        if change.source in IGNORED_SOURCES:
+        if change.source in ENGINE_SOURCES:
             return
         self._armed.add(slot)
         if self.mode == "touch":
