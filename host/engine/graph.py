@@ -139,6 +139,7 @@ class StripNode:
         self.sends_spec = [(s.bus, control(f"sends/{s.bus}/level_db"), s.pre_fader) for s in strip.sends]
         self.in_channels = 2
         self.source: FileSource | Any | None = None   # a file, or an instrument rendering MIDI
+        self.info: AudioInfo | None = None             # the source file's header, probed once at open
         self.source_latency = 0
         self.latency_out = 0
         self.chain_out: np.ndarray | None = None
@@ -307,7 +308,7 @@ class Graph:
                 node.source = instrument if node in self.active else None
                 continue
             if node.plan.settings.get("source") is not None:
-                info = self._probe(node)
+                node.info = info = self._probe(node)
                 node.in_channels = info.channels
                 if node in self.active:
                     node.source = FileSource(info, self.sample_rate)
@@ -353,16 +354,15 @@ class Graph:
         lengths = [i.frames or 0 for i in self.session.instruments.values()]
         for node in self.tracks:
             if node.plan.settings.get("source"):
-                info = self._probe(node)
+                info = node.info or self._probe(node)
                 lengths.append(int(np.ceil(info.frames * self.sample_rate / info.sample_rate)))
         return max(lengths, default=0)
 
     def reset(self, position: int = 0) -> None:
         """Clear all signal state; automated parameters start at their lanes' values (no glide in)."""
         registry = self.session.registry
-        at = np.array([float(position)])
         for lane in self.session.lanes:
-            registry.set_deferred(lane.param, float(lane.at_samples(at, self.sample_rate)[0]))
+            registry.set_deferred(lane.param, lane.value_at(position, self.sample_rate))
         for node in [*self.tracks, *self.buses, self.master]:
             node.reset()
 
