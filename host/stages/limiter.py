@@ -98,6 +98,9 @@ class Limiter(NativeStage):
         self._box2 = np.ones(self._window - w1 + 1)
         self._fstate = np.zeros(5)
         self._settings = np.zeros(limiting.SETTINGS)
+        # the settings fixed for the life of the stage; _process fills the per-block ones
+        self._settings[limiting.ALPHA_SUSTAIN] = one_pole_coefficient(SUSTAIN_MS, self.sample_rate)
+        self._settings[limiting.DELAY], self._settings[limiting.WINDOW] = self._delay, self._window
         # per-block work buffers, so that process() allocates nothing
         self._x = np.zeros((self.channels, self.max_block))
         self._over = np.zeros((self.channels, self.max_block * DETECTOR_OVERSAMPLE))
@@ -135,8 +138,6 @@ class Limiter(NativeStage):
         auto = self.switch("auto_release")
         settings = self._settings
         settings[limiting.AUTO] = 1.0 if auto else 0.0
-        settings[limiting.ALPHA_SUSTAIN] = one_pole_coefficient(SUSTAIN_MS, sr)
-        settings[limiting.DELAY], settings[limiting.WINDOW] = self._delay, self._window
         for start, stop, v in self.segments(("ceiling_dbtp", "release_ms", "margin_db"), frames):
             ceiling = 10.0 ** ((v["ceiling_dbtp"] - v["margin_db"] - SAFETY_DB) / 20.0)
             settings[limiting.CEILING] = ceiling
