@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from ..dsp.true_peak import TruePeakDetector, default_oversample
+from ..dsp.true_peak import TruePeakDetector
 from ..errors import OutputError
 from .meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from .report import (
@@ -207,7 +207,7 @@ def _headroom(a: Analysis, scan: Scan) -> list[Finding]:
     return [
         _true_peak_headroom(a.true_peak_dbtp),
         *_clipping(scan),
-        *_intersample_overs(scan, a.sample_rate),
+        *_intersample_overs(scan),
         *_dc_offset(a.dc_offset),
     ]
 
@@ -248,10 +248,10 @@ def _clipping(scan: Scan) -> list[Finding]:
     ]
 
 
-def _intersample_overs(scan: Scan, sample_rate: float) -> list[Finding]:
+def _intersample_overs(scan: Scan) -> list[Finding]:
     if not scan.intersample_overs:
         return []
-    factor = scan.oversample or default_oversample(sample_rate)
+    factor = scan.oversample
     how = f"{factor}× oversampled" if factor > 1 else "sample values (no oversampling at this rate)"
     return [
         Finding(
