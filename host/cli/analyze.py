@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     analyses = [analyze_file(path) for path in args.files]
     reference = analyze_file(args.reference) if args.reference else None
     if args.json:
-        emit(to_json(analyses, _session_json(notes) if notes is not None else None))
+        emit(to_json(analyses, asdict(notes) if notes is not None else None))
     else:
         if notes is not None:
             out.print(_notes_text(notes))
@@ -120,11 +121,6 @@ def _summary(a: Any, reference: Any | None) -> Any:
     body.append(["octave bands (dB)", bands] + ([""] if reference is not None else []))
     title = f"{a.file} ({a.channels} ch, {a.sample_rate:g} Hz, {a.duration_s:.1f} s)"
     return table(title, columns, body)
-
-
-def _session_json(notes: Any) -> dict[str, Any]:
-    """The mixer's hand-off for ``--json``: notes, references and per-track notes."""
-    return {"notes": notes.notes, "references": notes.references, "track_notes": notes.track_notes}
 
 
 def _notes_text(notes: Any) -> str:
