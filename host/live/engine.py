@@ -181,6 +181,7 @@ class LiveEngine:
         self._lanes = LanePlayback(graph)
         self._guarded: dict[str, StripNode] = {}
         self._bypassed: dict[str, Any] = {}     # bus/master stage address -> its bypass parameter
+        self._mix_reported = False              # NaN with no culprit to take out: reported once
         self._touch_last: dict[int, int] = {}
         self._held: set[int] = set()            # explicitly touched (LiveEngine.touch), not yet released
         self._expected = 0
@@ -410,8 +411,8 @@ class LiveEngine:
                 found = True
         if not found:
             found = self._bypass_non_finite(graph, position)
-        if not found and "mix" not in self._bypassed:
-            self._bypassed["mix"] = None   # nothing to take out: reported once, silenced each time
+        if not found and not self._mix_reported:
+            self._mix_reported = True   # nothing to take out: reported once, silenced each time
             self._event("nan", "mix", position)
         for node in [*graph.buses, graph.master]:
             node.reset()  # their filters and tails may hold the NaN now
@@ -456,7 +457,7 @@ class LiveEngine:
         values = self.session.registry.values
         if self._bypassed:  # a guarded stage switched back on: it may be reported again
             for address, param in list(self._bypassed.items()):
-                if param is not None and values[param.slot] < 0.5:
+                if values[param.slot] < 0.5:
                     del self._bypassed[address]
         if not self._guarded:
             return
