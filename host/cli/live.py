@@ -128,8 +128,7 @@ class _PanicSignals:
     def poll(self) -> None:
         if self.resume_wanted:
             self.resume_wanted = False
-            if self.engine.resume():
-                err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
+            _resume(self.engine)
 
     def restore(self) -> None:
         for number, previous in self._previous.items():
@@ -237,17 +236,24 @@ def _handle_keys(engine: Any, args: argparse.Namespace, keys: _Keys) -> bool:
             return False
         if key == "p":
             if engine.panicked:
-                if engine.resume():
-                    err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
+                _resume(engine)
             else:
                 engine.transport_command("panic", source="keys")
-        elif key == " " and not args.follow_transport:
+        elif args.follow_transport:
+            continue  # JACK's transport rules: the keys below would be refused
+        elif key == " ":
             engine.transport_command("play_stop", source="keys")
-        elif key in ("0", *keys.HOME) and not args.follow_transport:
+        elif key in ("0", *keys.HOME):
             engine.transport_command("locate", 0.0, source="keys")
-        elif key == "l" and not args.follow_transport:
+        elif key == "l":
             _toggle_loop(engine)
     return True
+
+
+def _resume(engine: Any) -> None:
+    """Lift a panic (SIGUSR2 or the p key)."""
+    if engine.resume():
+        err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
 
 
 def _toggle_loop(engine: Any) -> None:
