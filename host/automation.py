@@ -36,8 +36,8 @@ def soften_jumps(times_s: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
         out.append(value)
     for index in range(1, len(times)):
         if times[index] == times[index - 1]:
-            later = [t for t in times[index + 1:] if t > times[index]]
-            gap = (later[0] - times[index]) / 2 if later else JUMP_S
+            # at most two points share a time now, so the next point is later
+            gap = (times[index + 1] - times[index]) / 2 if index + 1 < len(times) else JUMP_S
             times[index] += min(JUMP_S, gap)
     return np.array(times), np.array(out)
 
