@@ -372,8 +372,9 @@ def _album_gain(loudest: AlbumTrack, target: LoudnessTarget, fs: float, channels
 
 def _assemble(
     tracks: list[AlbumTrack], path: Path, fs: float, channels: int, meta: dict, ceiling: float
-) -> list[float]:
-    """Write the continuous album file; returns each track's start time (s) in it.
+) -> tuple[list[float], LoudnessResult]:
+    """Write the continuous album file; returns each track's start time (s) in it, and the
+    file's measurement (taken once, by the ceiling check before the file is committed).
 
     A track that crossfades into the next withholds its last ``crossfade_s``
     seconds; the next track's head is mixed over them (equal power).  Memory
@@ -421,22 +422,25 @@ def _assemble(
                 writer.write(gap)
                 written += gap.shape[1]
         writer.finish()
-        file_writer.commit(lambda tmp: _check_album_peak(tmp, path, ceiling))
+        measured: list[LoudnessResult] = []
+        file_writer.commit(lambda tmp: measured.append(_check_album_peak(tmp, path, ceiling)))
     except BaseException:
         file_writer.abort()
         raise
-    return starts
+    return starts, measured[0]
 
 
-def _check_album_peak(written: Path, path: Path, ceiling: float) -> None:
-    """The album file as written (dithered) stays at or under the ceiling."""
-    peak = measure_file(written).true_peak_dbtp
+def _check_album_peak(written: Path, path: Path, ceiling: float) -> LoudnessResult:
+    """The album file as written (dithered) stays at or under the ceiling; returns its measurement."""
+    result = measure_file(written)
+    peak = result.true_peak_dbtp
     if peak > ceiling:
         raise RenderError(
             f"{path}: the album file's true peak is {peak:.2f} dBTP, over the {ceiling:.2f} dBTP "
             "ceiling; nothing was written",
             hint="please report this album: the limiter should have held it",
         )
+    return result
 
 
 def _crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -511,7 +515,7 @@ def _master_album(
             _master_track(t, gain, meta, out_dir, fs, channels, target.ceiling_dbtp, Path(work))
             assert t.output is not None
             t.result = measure_file(t.output)
-        starts = _assemble(tracks, album_file, fs, channels, meta, target.ceiling_dbtp)
+        starts, album_result = _assemble(tracks, album_file, fs, channels, meta, target.ceiling_dbtp)
         for t in tracks:
             t.float_copy = None  # removed with the folder
     cue_file = out_dir / f"{stem}.cue"
@@ -524,5 +528,5 @@ def _master_album(
         tracks=tracks,
         album_file=album_file,
         cue_file=cue_file,
-        album_result=measure_file(album_file),
+        album_result=album_result,
     )
