@@ -103,8 +103,6 @@ class ChainRunner:
         for b in built:
             params = dict(b.stage.p.params) if b.stage.p else {}
             follow = getattr(b.stage, "follow", None)
-            if follow is not None:
-                self._follow |= {p.slot: partial(follow, name) for name, p in params.items()}
             params["bypass"] = b.bypass
             accurate: frozenset[str] = getattr(b.stage, "SAMPLE_ACCURATE", frozenset())
             for lane in lanes:
@@ -115,6 +113,8 @@ class ChainRunner:
                     self.ramped.append((lane, b.stage.ramps, name))  # type: ignore[attr-defined]
                 else:
                     self.lanes.append(lane)
+                    if follow is not None and lane.interpolation == "linear" and name != "bypass":
+                        self._follow[lane.param.slot] = partial(follow, name)
         self.latency = 0
         self.out_channels = 0
 
@@ -149,7 +149,7 @@ class ChainRunner:
         for lane in self.lanes:
             value = lane.value_at(position, self.sample_rate)
             self.registry.set_deferred(lane.param, value)
-            follow = self._follow.get(lane.param.slot) if lane.interpolation == "linear" else None
+            follow = self._follow.get(lane.param.slot)
             if follow is not None:
                 follow()
 
