@@ -64,7 +64,7 @@ class Width(NativeStage):
         if self._neutral():
             for name in ("width_pct", "mid_db", "side_db", "mono_bass_hz"):
                 self.glide(name, frames)
-            self._clear()
+            self._clear_filters()  # the switch fade is at rest already (see _neutral)
             return block
         mid_gain = db_to_amp(self.glide("mid_db", frames))
         side_gain = db_to_amp(self.glide("side_db", frames)) * (
