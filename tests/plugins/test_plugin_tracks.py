@@ -101,7 +101,10 @@ def test_saved_state_file_alone_restores_the_plugin_sound(
     assert again.get(f"{address}/{name}") == pytest.approx(value, abs=0.05)
     after = read_mix(again.render().outputs[0])
     assert rms_db(after) - rms_db(untouched) < -10      # the cut (or the quieter instrument) is heard
-    if case == "instrument":  # Kars plucks with random noise: the same level, not the same samples
-        assert rms_db(after) == pytest.approx(rms_db(changed), abs=1.0)
+    if case == "instrument":
+        # Kars plucks with random noise: the same level, not the same samples.  Two renders of
+        # this short song differ by up to 1.7 dB (seen in repeated runs), against the >10 dB
+        # the restored volume makes above, so 3 dB still tells a restored state from a lost one.
+        assert rms_db(after) == pytest.approx(rms_db(changed), abs=3.0)
     else:
         assert np.max(np.abs(after - changed)) < 1e-6       # the reloaded session sounds the same
