@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def mix_static(x: np.ndarray, frames: int, k_left: np.ndarray, k_right: np.ndarray, dests: np.ndarray,
                acc: np.ndarray, post: np.ndarray, post_left: float, post_right: float,
                write_post: bool) -> None:  # pragma: no cover - compiled

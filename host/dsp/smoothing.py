@@ -1,8 +1,10 @@
 """Parameter smoothing, so that no parameter move clicks.
 
-A one-pole low-pass on the control signal (run by ``scipy.signal.lfilter``
-with carried state, so it is vectorised and streams across blocks).  Once the
-value is within ``SNAP`` of its target it snaps and costs nothing.
+A one-pole low-pass on the control signal, streamed across blocks.  Toward a
+constant target its step response is closed-form, so a block is one
+multiply-add over a precomputed decay table instead of a recursive filter
+call.  Once the value is within ``SNAP`` of its target it snaps and costs
+nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 DEFAULT_TIME_S = 0.010  # 10 ms time constant: fast enough to follow a hand, slow enough not to click
 SNAP = 1e-6
@@ -19,18 +20,18 @@ SNAP = 1e-6
 class Smoother:
     """Smooths one control value toward a target, block by block."""
 
-    __slots__ = ("value", "time_s", "_a", "_buffer")
+    __slots__ = ("value", "time_s", "_a", "_decay")
 
     def __init__(self, value: float, time_s: float = DEFAULT_TIME_S) -> None:
         self.value = float(value)
         self.time_s = time_s
         self._a = 1.0
-        self._buffer = np.empty(0)
+        self._decay = np.empty(0)
 
     def prepare(self, sample_rate: float, max_block: int) -> None:
         # y[n] = y[n-1] + a (x[n] - y[n-1]);  a = 1 - exp(-1 / (tau fs))
         self._a = 1.0 - math.exp(-1.0 / (self.time_s * sample_rate)) if self.time_s > 0 else 1.0
-        self._buffer = np.empty(max_block)
+        self._decay = decay_table(self._a, max_block)
 
     def reset(self, value: float) -> None:
         self.value = float(value)
@@ -43,9 +44,15 @@ class Smoother:
         if abs(target - self.value) < SNAP:
             self.value = float(target)
             return self.value
-        a = self._a
-        x = self._buffer[:frames] if frames <= len(self._buffer) else np.empty(frames)
-        x.fill(target)
-        y, _ = lfilter([a], [1.0, a - 1.0], x, zi=[(1.0 - a) * self.value])
+        if frames > len(self._decay):  # longer than prepared for: the table grows once
+            self._decay = decay_table(self._a, frames)
+        # y[n] - x = (1 - a)^(n+1) (y[-1] - x) for a constant target x
+        y = self._decay[:frames] * (self.value - target)
+        y += target
         self.value = float(y[-1])
         return y
+
+
+def decay_table(a: float, frames: int) -> np.ndarray:
+    """(1 - a)^(n+1) for n = 0..frames-1: how much of a step is left after each sample."""
+    return np.power(1.0 - a, np.arange(1, frames + 1, dtype=np.float64))

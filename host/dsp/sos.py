@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def run_cascade(x: np.ndarray, sos: np.ndarray, step: int, zi: np.ndarray, out: np.ndarray) -> None:
     """Filter ``x`` (channels, frames) into ``out``.
 
@@ -53,3 +53,15 @@ def run_cascade(x: np.ndarray, sos: np.ndarray, step: int, zi: np.ndarray, out: 
                     out[c, n] = y
                 zi[s, c, 0] = z0
                 zi[s, c, 1] = z1
+
+
+@njit(cache=True)
+def settle_identity(sos: np.ndarray, zi: np.ndarray) -> int:
+    """Clear the state of every identity section of ``sos`` (sections, 6); returns how many are not."""
+    active = 0
+    for s in range(sos.shape[0]):
+        if sos[s, 0] == sos[s, 3] and sos[s, 1] == sos[s, 4] and sos[s, 2] == sos[s, 5]:
+            zi[s] = 0.0
+        else:
+            active += 1
+    return active

@@ -52,6 +52,11 @@ class ParamView:
     def __getitem__(self, name: str) -> float:
         return float(self._registry.values[self._slots[name]])
 
+    @property
+    def values(self) -> np.ndarray:
+        """The registry's value array (read it by the parameters' slots; never write it)."""
+        return self._registry.values
+
     def __contains__(self, name: object) -> bool:
         return name in self._slots
 
@@ -115,7 +120,7 @@ class Stage:
         pass
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _refresh(values: np.ndarray, slots: np.ndarray, last: np.ndarray) -> bool:  # pragma: no cover - compiled
     changed = False
     for i in range(slots.shape[0]):

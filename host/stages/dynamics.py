@@ -26,6 +26,7 @@ from scipy.signal import sosfilt
 from ..dsp import biquad
 from ..dsp import dynamics as kernels
 from ..dsp.delay_line import FixedDelay
+from ..dsp.finite import is_finite
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean, enum
 from .native import NativeStage, db_to_amp, one_pole_coefficient
@@ -80,6 +81,8 @@ class _Dynamics(NativeStage):
         self._hpf_key = -1.0
         self._hpf_sos = biquad.IDENTITY[np.newaxis, :].copy()
         self._state = np.zeros(4)
+        self._makeup_db = math.nan
+        self._makeup_amp = np.ones(1)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -96,7 +99,7 @@ class _Dynamics(NativeStage):
         if sc is None:
             return block
         frames = block.shape[1]
-        if not math.isfinite(float(np.sum(sc))):
+        if not is_finite(sc):
             # a NaN/Inf sidechain block is ignored: the detector hears silence
             return np.zeros((sc.shape[0], frames))
         if sc.shape[1] >= frames:
@@ -117,8 +120,13 @@ class _Dynamics(NativeStage):
         return self._delay.process(block)
 
     def _makeup(self, frames: int) -> np.ndarray:
-        m = self.glide("makeup_db", frames) if "makeup_db" in self._smoothers else 0.0
-        return np.atleast_1d(db_to_amp(m)).astype(np.float64)
+        m = self.glide("makeup_db", frames) if self.smoothed("makeup_db") else 0.0
+        if isinstance(m, np.ndarray):
+            return np.asarray(db_to_amp(m), dtype=np.float64)
+        if m != self._makeup_db:  # a landed makeup: its one-element array is kept
+            self._makeup_db = m
+            self._makeup_amp = np.array([db_to_amp(m)])
+        return self._makeup_amp
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
@@ -126,7 +134,7 @@ class _Dynamics(NativeStage):
         audio = self._delayed(block)
         out = audio  # in place: the input block, or the lookahead's own buffer
         makeup = self._makeup(frames)
-        names = self.COEFFICIENTS + (("sc_hpf_hz",) if "sc_hpf_hz" in self._smoothers else ())
+        names = self.COEFFICIENTS + (("sc_hpf_hz",) if self.smoothed("sc_hpf_hz") else ())
         for start, stop, v in self.segments(names, frames):
             det = source[:, start:stop]
             if "sc_hpf_on" in self.p_names and self.switch("sc_hpf_on"):

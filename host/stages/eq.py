@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..dsp import biquad
-from ..dsp.sos import run_cascade
+from ..dsp.sos import run_cascade, settle_identity
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean
 from .native import SUB_BLOCK, NativeStage
@@ -88,7 +89,7 @@ class Band:
     def on_name(self) -> str:
         return f"{self.prefix}_on"
 
-    @property
+    @cached_property
     def smoothed_names(self) -> tuple[str, ...]:
         names = [f"{self.prefix}_freq_hz"]
         if self.type in _HAS_GAIN:
@@ -143,12 +144,10 @@ class Band:
         )
 
 
-def gain_target(stage: NativeStage, name: str, bands: dict[str, Band]) -> float:
-    """0 dB for the gain of a bell or shelf that is switched off, else the registry value."""
+def gate_of(name: str, bands: dict[str, Band]) -> str | None:
+    """A bell or shelf switched off glides its gain to 0 dB: its ``on`` switch gates the gain."""
     band = bands.get(name)
-    if band is not None and not stage.switch(band.on_name):
-        return 0.0
-    return float(stage.value(name))
+    return None if band is None else band.on_name
 
 
 def _bad(where: str, message: str) -> SessionError:
@@ -214,7 +213,7 @@ class BandCascade:
         self.sos = np.tile(biquad.IDENTITY, (total, 1))
         self.zi = np.zeros((total, channels, 2))
         self._keys: list[tuple[float, ...] | None] = [None] * len(bands)
-        self._active = np.zeros(0, dtype=int)
+        self._active = 0  # sections that are not identity
 
     def clear(self) -> None:
         self.zi[:] = 0.0
@@ -242,13 +241,11 @@ class BandCascade:
         self.sos[self.span(i)] = sections
 
     def _refresh_active(self) -> None:
-        identity = biquad.is_identity(self.sos)
-        self.zi[identity] = 0.0
-        self._active = np.flatnonzero(~identity)
+        self._active = settle_identity(self.sos, self.zi)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """One coefficient set for the whole block; every band neutral: ``x`` itself."""
-        if len(self._active) == 0:
+        if self._active == 0:
             return x
         out = np.empty_like(x)
         run_cascade(x, self.sos[None], x.shape[1], self.zi, out)
@@ -270,6 +267,7 @@ class BandProcessor:
         self.bands = bands
         self.cascade = BandCascade(bands, channels or stage.channels, stage.sample_rate)
         self._at_rest = False  # the cascade holds the bands' resting coefficients
+        self._sets = np.empty((-(-max(stage.max_block, SUB_BLOCK) // SUB_BLOCK), *self.cascade.sos.shape))
         for i, band in enumerate(bands):
             self.cascade.set_band(i, band, self._targets(band), self._on(band))
 
@@ -299,11 +297,15 @@ class BandProcessor:
                 values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
                 cascade.set_band(i, band, values, self._on(band))
         # the moving bands get a coefficient set per SUB_BLOCK samples, all designed at once
-        sets = np.repeat(cascade.sos[None], -(-frames // SUB_BLOCK), axis=0)
+        n_sets = -(-frames // SUB_BLOCK)
+        if n_sets > len(self._sets):
+            self._sets = np.empty((n_sets, *cascade.sos.shape))
+        sets = self._sets[:n_sets]
+        sets[:] = cascade.sos
         for i in moving:
             band = self.bands[i]
             on = self._on(band)
-            ramps = {n: r[::SUB_BLOCK] for n, r in stage.glides(band.smoothed_names, frames).items()}
+            ramps = {n: _per_set(stage.glide(n, frames), n_sets) for n in band.smoothed_names}
             rows = cascade.span(i)
             if on:
                 sets[:, rows] = band.design_many(ramps, cascade.sample_rate)
@@ -311,6 +313,11 @@ class BandProcessor:
                 sets[:, rows] = biquad.IDENTITY
             cascade.settle_band(i, band, sets[-1, rows], {n: float(r[-1]) for n, r in ramps.items()}, on)
         return cascade.run_varying(x, sets)
+
+
+def _per_set(value: float | np.ndarray, sets: int) -> np.ndarray:
+    """A glide's value at each sub-block start (a landed value: the same for every set)."""
+    return value[::SUB_BLOCK] if isinstance(value, np.ndarray) else np.full(sets, value)
 
 
 class Eq(NativeStage):
@@ -330,8 +337,8 @@ class Eq(NativeStage):
     def param_specs(self) -> tuple[ParamSpec, ...]:
         return tuple(spec for band in self.bands for spec in band.specs())
 
-    def target(self, name: str) -> float:
-        return gain_target(self, name, self._gain_bands)
+    def gate(self, name: str) -> str | None:
+        return gate_of(name, self._gain_bands)
 
     def _setup(self) -> None:
         self._bands = BandProcessor(self, self.bands)

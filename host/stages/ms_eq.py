@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..registry import ParamSpec
-from .eq import BAND_SCHEMA, BandProcessor, gain_target, parse_bands
+from .eq import BAND_SCHEMA, BandProcessor, gate_of, parse_bands
 from .native import NativeStage
 
 DEFAULT_MS_BANDS: tuple[dict[str, Any], ...] = (
@@ -42,8 +42,8 @@ class MsEq(NativeStage):
         self._gain_bands = {f"{b.prefix}_gain_db": b for b in (*self.mid_bands, *self.side_bands)
                             if f"{b.prefix}_gain_db" in {s.name for s in b.specs()}}
 
-    def target(self, name: str) -> float:
-        return gain_target(self, name, self._gain_bands)
+    def gate(self, name: str) -> str | None:
+        return gate_of(name, self._gain_bands)
 
     def param_specs(self) -> tuple[ParamSpec, ...]:
         return tuple(s for band in (*self.mid_bands, *self.side_bands) for s in band.specs())

@@ -24,8 +24,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from numba import njit
 
-from ..dsp.smoothing import DEFAULT_TIME_S, Smoother
+from ..dsp.finite import is_finite
+from ..dsp.smoothing import DEFAULT_TIME_S, SNAP, decay_table
 from .base import Stage
 
 SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
@@ -47,7 +49,13 @@ def one_pole_coefficient(time_ms: float, sample_rate: float) -> float:
 
 
 class NativeStage(Stage):
-    """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy."""
+    """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy.
+
+    All smoothed parameters of a stage advance together, once per block, in
+    one compiled pass (:func:`_advance`): each is a one-pole glide toward its
+    registry value (log-scaled ones glide as log(value)), so ``glide`` and
+    ``moving`` are array lookups afterwards.
+    """
 
     #: smoothing time constants (s) that differ from DEFAULT_SMOOTHING_S
     SMOOTHING_S: ClassVar[Mapping[str, float]] = {}
@@ -55,13 +63,14 @@ class NativeStage(Stage):
 
     def __init__(self, stage_id: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(stage_id, options)
-        self._smoothers: dict[str, Smoother] = {}
+        self._index: dict[str, int] = {}
         self._log: set[str] = set()
         # the quiet path: while no parameter of this stage changes and every glide has
-        # landed, blocks reuse the landed values instead of asking each smoother again
+        # landed, a block skips the smoothing pass and reuses the landed values
         self._quiet = False
-        self._landed: dict[str, float] | None = None
+        self._landed_all = False
         self._seen = np.empty(0)
+        self._frames = 0
 
     # -- protocol ----------------------------------------------------------------
     def _prepare(self) -> None:
@@ -69,43 +78,50 @@ class NativeStage(Stage):
         specs = [spec for spec in self.param_specs() if spec.smooth]
         # log-scaled values (frequencies, Q, ratios) glide geometrically: smoothed as log(value)
         self._log = {spec.name for spec in specs if spec.scale == "log"}
-        self._smoothers = {
-            spec.name: Smoother(
-                self._domain(spec.name, self.target(spec.name)),
-                self.SMOOTHING_S.get(spec.name, self.DEFAULT_SMOOTHING_S),
-            )
-            for spec in specs
-        }
-        for smoother in self._smoothers.values():
-            smoother.prepare(self.sample_rate, max(self.max_block, SUB_BLOCK))
+        self._index = {spec.name: i for i, spec in enumerate(specs)}
+        params = self.p.params
+        self._slots = np.array([params[s.name].slot for s in specs], dtype=np.intp)
+        self._gates = np.array([params[g].slot if (g := self.gate(s.name)) else -1 for s in specs], dtype=np.intp)
+        self._is_log = np.array([s.name in self._log for s in specs], dtype=np.bool_)
+        self._alphas = np.array([smoothing_alpha(self.SMOOTHING_S.get(s.name, self.DEFAULT_SMOOTHING_S),
+                                                 self.sample_rate) for s in specs])
+        self._current = np.zeros(len(specs))   # where each glide is, in its smoothing domain
+        self._landed = np.zeros(len(specs))    # each target, in the parameter's own unit
+        self._settled = np.ones(len(specs), dtype=np.bool_)
+        self._grow(max(self.max_block, SUB_BLOCK))
         self._seen = self.p.snapshot_array()
-        self._wake()
+        self._snap_all()
         self._setup()
+
+    def _grow(self, frames: int) -> None:
+        """Per-sample tables for blocks of up to ``frames`` (at prepare; again only for a longer block)."""
+        n = len(self._index)
+        self._ramps = np.zeros((n, frames))
+        self._decay = np.array([decay_table(a, frames) for a in self._alphas]).reshape(n, frames)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         # sum() is one fast pass; any NaN or Inf makes it non-finite
-        if not math.isfinite(float(np.sum(block))):
+        if not is_finite(block):
             self._clear()
             out = np.zeros((self.output_channels(block.shape[0]), block.shape[1]))
             return out
-        self._quiet = self._still_quiet()
+        self._begin(block.shape[1])
         return self._process(block)
 
-    def _still_quiet(self) -> bool:
-        """True when this block may reuse the landed values (see ``glide``)."""
+    def _begin(self, frames: int) -> None:
+        """Advance every glide by this block (or see that none moves: the quiet path)."""
         assert self.p is not None
-        if self.p.refresh(self._seen):
-            self._landed = None  # a parameter moved: glide as usual
-            return False
-        if self._landed is None:
-            # unchanged since the last block: quiet once every smoother sits on its target
-            targets = {n: self.target(n) for n in self._smoothers}
-            if any(not s.is_settled(self._domain(n, targets[n])) for n, s in self._smoothers.items()):
-                return False
-            for n, s in self._smoothers.items():
-                s.reset(self._domain(n, targets[n]))  # the snap a settled next() would make
-            self._landed = targets
-        return True
+        self._frames = frames
+        changed = self.p.refresh(self._seen)
+        if not changed and self._landed_all:
+            self._quiet = True
+            return
+        if frames > self._ramps.shape[1]:
+            self._grow(frames)
+        moving = _advance(self.p.values, self._slots, self._gates, self._is_log, self._alphas, self._decay,
+                          frames, self._current, self._landed, self._settled, self._ramps)
+        self._landed_all = not moving
+        self._quiet = not changed and not moving
 
     @property
     def quiet(self) -> bool:
@@ -113,16 +129,19 @@ class NativeStage(Stage):
         return self._quiet
 
     def _wake(self) -> None:
-        """Leave the quiet path (smoothers were moved by hand)."""
+        """Leave the quiet path (a glide was moved by hand)."""
         self._quiet = False
-        self._landed = None
+        self._landed_all = False
         self._seen.fill(np.nan)
 
-    def _reset(self) -> None:
-        assert self.p is not None
-        for name, smoother in self._smoothers.items():
-            smoother.reset(self._domain(name, self.target(name)))
+    def _snap_all(self) -> None:
+        """Every glide on its target at once (no glide in)."""
+        for name, i in self._index.items():
+            self._current[i] = self._domain(name, self.target(name))
         self._wake()
+
+    def _reset(self) -> None:
+        self._snap_all()
         self._clear()
 
     def _domain(self, name: str, value: float) -> float:
@@ -130,10 +149,14 @@ class NativeStage(Stage):
 
     # -- hooks -------------------------------------------------------------------
     def _setup(self) -> None:
-        """Allocate and compute constants (after the smoothers exist)."""
+        """Allocate and compute constants (after the smoothing tables exist)."""
 
     def _clear(self) -> None:
         """Forget the DSP state (filter memories, envelopes, delay lines)."""
+
+    def gate(self, name: str) -> str | None:
+        """A switch parameter whose 'off' sends ``name``'s target to 0 (an EQ band's gain), or None."""
+        return None
 
     # -- parameters --------------------------------------------------------------
     def value(self, name: str) -> float:
@@ -147,45 +170,49 @@ class NativeStage(Stage):
     def choice(self, name: str) -> int:
         return int(round(self.value(name)))
 
+    def smoothed(self, name: str) -> bool:
+        """True when ``name`` is a smoothed parameter of this stage."""
+        return name in self._index
+
     def moving(self, names: tuple[str, ...] | list[str]) -> bool:
-        """True while any of these smoothed parameters has not reached its target."""
-        assert self.p is not None
+        """True while any of these smoothed parameters glides in this block."""
         if self._quiet:
             return False
-        return any(not self._smoothers[n].is_settled(self._domain(n, self.target(n))) for n in names)
+        settled, index = self._settled, self._index
+        return not all(settled[index[n]] for n in names)
 
     def target(self, name: str) -> float:
-        """Where a parameter's smoother heads: its registry value (subclasses may redirect)."""
+        """Where a parameter glides: its registry value, or 0 while its gate switch is off."""
         assert self.p is not None
+        gate = self.gate(name)
+        if gate is not None and not self.switch(gate):
+            return 0.0
         return self.p[name]
 
     def follow(self, name: str) -> None:
-        """An automation lane has just set ``name``: put its smoother on the new value at once.
+        """An automation lane has just set ``name``: put its glide on the new value at once.
 
         The engine steps a lane every SUB_BLOCK samples and the lane is continuous
         itself, so smoothing it again would only make it late by about the
         smoothing time.  Moves from the API and controllers are still smoothed.
         """
-        smoother = self._smoothers.get(name)
-        if smoother is not None:
-            smoother.reset(self._domain(name, self.target(name)))
+        i = self._index.get(name)
+        if i is not None:
+            self._current[i] = self._domain(name, self.target(name))
             self._wake()
 
     def glide(self, name: str, frames: int) -> float | np.ndarray:
-        """Smoothed per-sample values of a parameter (a scalar once settled)."""
-        if self._quiet:
-            assert self._landed is not None
-            return self._landed[name]
-        target = self.target(name)
-        if name not in self._log:
-            return self._smoothers[name].next(target, frames)
-        v = self._smoothers[name].next(math.log(target), frames)
-        if isinstance(v, np.ndarray):
-            return np.exp(v)
-        return target if v == math.log(target) else math.exp(v)
+        """This block's smoothed per-sample values of a parameter (a scalar once landed).
+
+        The array is the stage's own buffer, valid for this block: copy it to keep it.
+        """
+        i = self._index[name]
+        if self._quiet or self._settled[i]:
+            return float(self._landed[i])
+        return self._ramps[i, :frames]
 
     def glides(self, names: tuple[str, ...] | list[str], frames: int) -> dict[str, np.ndarray]:
-        """Per-sample smoothed values of several parameters, always as arrays."""
+        """Per-sample smoothed values of several parameters, always as new arrays."""
         out = {}
         for name in names:
             v = self.glide(name, frames)
@@ -203,9 +230,46 @@ class NativeStage(Stage):
         if not self.moving(names):
             yield 0, frames, {n: float(self.glide(n, frames)) for n in names}
             return
-        ramps = self.glides(names, frames)
+        ramps = {n: self.glide(n, frames) for n in names}
         for start, stop in sub_blocks(frames):
-            yield start, stop, {n: float(r[start]) for n, r in ramps.items()}
+            yield start, stop, {n: float(r[start]) if isinstance(r, np.ndarray) else r for n, r in ramps.items()}
+
+
+def smoothing_alpha(time_s: float, sample_rate: float) -> float:
+    """a = 1 - exp(-1 / (tau fs)): the one-pole step of a glide with time constant tau (1: no glide)."""
+    return 1.0 - math.exp(-1.0 / (time_s * sample_rate)) if time_s > 0 else 1.0
+
+
+@njit(cache=True)
+def _advance(values: np.ndarray, slots: np.ndarray, gates: np.ndarray, is_log: np.ndarray,
+             alphas: np.ndarray, decay: np.ndarray, frames: int, current: np.ndarray, landed: np.ndarray,
+             settled: np.ndarray, ramps: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """One block of every glide of a stage; True when any still moves.
+
+    Toward a constant target x the one-pole y[n] = y[n-1] + a (x - y[n-1]) is
+    y[n] = x + (1 - a)^(n+1) (y[-1] - x): ``decay`` holds those powers.  A glide
+    within SNAP of its target lands there exactly (and costs nothing).
+    """
+    moving = False
+    for i in range(slots.shape[0]):
+        x = values[slots[i]]
+        if gates[i] >= 0 and values[gates[i]] < 0.5:
+            x = 0.0
+        landed[i] = x
+        if is_log[i]:
+            x = math.log(x)
+        left = current[i] - x
+        if abs(left) < SNAP:
+            current[i] = x
+            settled[i] = True
+            continue
+        settled[i] = False
+        moving = True
+        for n in range(frames):
+            y = x + decay[i, n] * left
+            ramps[i, n] = math.exp(y) if is_log[i] else y
+        current[i] = x + decay[i, frames - 1] * left
+    return moving
 
 
 class SwitchFade:
