@@ -8,13 +8,23 @@ Linkwitz-Riley filters are two identical Butterworth cascades in series.
 
 Every design returns an ``(n_sections, 6)`` array in ``scipy.signal.sosfilt``
 layout ``[b0, b1, b2, 1, a1, a2]``, already normalised by ``a0``.
+
+All formulas live in one compiled kernel, :func:`_design_kernel`, which fills
+the sections of n value sets into a preallocated ``(n, n_sections, 6)``
+array.  A gliding band needs a coefficient set every sub-block inside the
+audio callback, where a numpy pass per formula (or a Python call per set)
+costs more than the filtering; the scalar designs are the same kernel with
+n = 1.  Argument checks stay in Python, before the kernel runs.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit, types
 
 IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 
@@ -25,133 +35,229 @@ BAND_TYPES = (BELL, LOW_SHELF, HIGH_SHELF, HIGH_PASS, LOW_PASS, NOTCH, BAND_PASS
 SHAPES = ("butterworth", "linkwitz_riley")
 SLOPES_DB = (6, 12, 18, 24, 30, 36, 42, 48)
 
+# the integer band codes the kernel branches on
+_BELL, _LOW_SHELF, _HIGH_SHELF, _NOTCH, _BAND_PASS, _ALL_PASS, _HIGH_PASS, _LOW_PASS = range(8)
+_CODES = {
+    BELL: _BELL, LOW_SHELF: _LOW_SHELF, HIGH_SHELF: _HIGH_SHELF, NOTCH: _NOTCH,
+    BAND_PASS: _BAND_PASS, ALL_PASS: _ALL_PASS, HIGH_PASS: _HIGH_PASS, LOW_PASS: _LOW_PASS,
+}
 
-def _section(b0: float, b1: float, b2: float, a0: float, a1: float, a2: float) -> np.ndarray:
-    return np.array([[b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0]])
 
-
+# -- the compiled kernel ----------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
 def _w0(freq_hz: float, sample_rate: float) -> float:
     # keep the centre strictly inside (0, Nyquist) so tan() stays finite
-    nyquist = 0.5 * sample_rate
-    f = min(max(freq_hz, 1e-3), 0.4999 * sample_rate if nyquist > 0 else freq_hz)
+    f = min(max(freq_hz, 1e-3), 0.4999 * sample_rate)
     return 2.0 * math.pi * f / sample_rate
 
 
-def bell(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
-    """Cookbook peakingEQ: H(s) = (s^2 + s A/Q + 1) / (s^2 + s/(A Q) + 1), A = 10^(dB/40)."""
-    a = 10.0 ** (gain_db / 40.0)
-    w0 = _w0(freq_hz, sample_rate)
+@njit(cache=True, nogil=True)
+def _put(out: np.ndarray, i: int, s: int,
+         b0: float, b1: float, b2: float, a0: float, a1: float, a2: float) -> None:
+    """Section ``s`` of set ``i``, normalised so that a0 = 1 as sosfilt expects."""
+    out[i, s, 0] = b0 / a0
+    out[i, s, 1] = b1 / a0
+    out[i, s, 2] = b2 / a0
+    out[i, s, 3] = 1.0
+    out[i, s, 4] = a1 / a0
+    out[i, s, 5] = a2 / a0
+
+
+@njit(cache=True, nogil=True)
+def _shelf(low: bool, a: float, cw: float, k: float, out: np.ndarray, i: int) -> None:
+    """Cookbook shelves, ``k = 2 sqrt(A) alpha``.
+
+    lowShelf:  H(s) = A (s^2 + (sqrt(A)/Q) s + A) / (A s^2 + (sqrt(A)/Q) s + 1)
+    highShelf: H(s) = A (A s^2 + (sqrt(A)/Q) s + 1) / (s^2 + (sqrt(A)/Q) s + A)
+
+    The cookbook's high-shelf coefficients are its low-shelf ones with cos(w0)
+    negated and b1, a1 negated (the substitution z -> -z), so one formula serves both.
+    """
+    c = cw if low else -cw
+    sign = 1.0 if low else -1.0
+    _put(out, i, 0,
+         a * ((a + 1) - (a - 1) * c + k),
+         sign * 2 * a * ((a - 1) - (a + 1) * c),
+         a * ((a + 1) - (a - 1) * c - k),
+         (a + 1) + (a - 1) * c + k,
+         sign * -2 * ((a - 1) + (a + 1) * c),
+         (a + 1) + (a - 1) * c - k)
+
+
+@njit(cache=True, nogil=True)
+def _cookbook(code: int, w0: float, gain_db: float, q: float, out: np.ndarray, i: int) -> None:
+    """The one-section cookbook bands; A = 10^(dB/40), alpha = sin(w0) / (2 Q)."""
+    cw = math.cos(w0)
     alpha = math.sin(w0) / (2.0 * q)
-    c = -2.0 * math.cos(w0)
-    return _section(1.0 + alpha * a, c, 1.0 - alpha * a, 1.0 + alpha / a, c, 1.0 - alpha / a)
-
-
-def low_shelf(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
-    """Cookbook lowShelf: H(s) = A (s^2 + (sqrt(A)/Q) s + A) / (A s^2 + (sqrt(A)/Q) s + 1)."""
-    a = 10.0 ** (gain_db / 40.0)
-    w0 = _w0(freq_hz, sample_rate)
-    cw, alpha = math.cos(w0), math.sin(w0) / (2.0 * q)
-    k = 2.0 * math.sqrt(a) * alpha
-    return _section(
-        a * ((a + 1) - (a - 1) * cw + k),
-        2 * a * ((a - 1) - (a + 1) * cw),
-        a * ((a + 1) - (a - 1) * cw - k),
-        (a + 1) + (a - 1) * cw + k,
-        -2 * ((a - 1) + (a + 1) * cw),
-        (a + 1) + (a - 1) * cw - k,
-    )
-
-
-def high_shelf(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
-    """Cookbook highShelf: H(s) = A (A s^2 + (sqrt(A)/Q) s + 1) / (s^2 + (sqrt(A)/Q) s + A)."""
-    a = 10.0 ** (gain_db / 40.0)
-    w0 = _w0(freq_hz, sample_rate)
-    cw, alpha = math.cos(w0), math.sin(w0) / (2.0 * q)
-    k = 2.0 * math.sqrt(a) * alpha
-    return _section(
-        a * ((a + 1) + (a - 1) * cw + k),
-        -2 * a * ((a - 1) + (a + 1) * cw),
-        a * ((a + 1) + (a - 1) * cw - k),
-        (a + 1) - (a - 1) * cw + k,
-        2 * ((a - 1) - (a + 1) * cw),
-        (a + 1) - (a - 1) * cw - k,
-    )
-
-
-def notch(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
-    """Cookbook notch: H(s) = (s^2 + 1) / (s^2 + s/Q + 1)."""
-    w0 = _w0(freq_hz, sample_rate)
-    alpha = math.sin(w0) / (2.0 * q)
-    c = -2.0 * math.cos(w0)
-    return _section(1.0, c, 1.0, 1.0 + alpha, c, 1.0 - alpha)
-
-
-def band_pass(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
-    """Cookbook BPF with 0 dB peak gain: H(s) = (s/Q) / (s^2 + s/Q + 1)."""
-    w0 = _w0(freq_hz, sample_rate)
-    alpha = math.sin(w0) / (2.0 * q)
-    c = -2.0 * math.cos(w0)
-    return _section(alpha, 0.0, -alpha, 1.0 + alpha, c, 1.0 - alpha)
-
-
-def all_pass(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
-    """Cookbook APF: H(s) = (s^2 - s/Q + 1) / (s^2 + s/Q + 1)."""
-    w0 = _w0(freq_hz, sample_rate)
-    alpha = math.sin(w0) / (2.0 * q)
-    c = -2.0 * math.cos(w0)
-    return _section(1.0 - alpha, c, 1.0 + alpha, 1.0 + alpha, c, 1.0 - alpha)
-
-
-def _second_order_pass(freq_hz: float, q: float, sample_rate: float, high: bool) -> np.ndarray:
-    """Cookbook LPF/HPF: H(s) = 1 / (s^2 + s/Q + 1) and s^2 / (s^2 + s/Q + 1)."""
-    w0 = _w0(freq_hz, sample_rate)
-    cw, alpha = math.cos(w0), math.sin(w0) / (2.0 * q)
-    if high:
-        b0, b1 = (1.0 + cw) / 2.0, -(1.0 + cw)
+    c = -2.0 * cw
+    if code == _NOTCH:  # H(s) = (s^2 + 1) / (s^2 + s/Q + 1)
+        _put(out, i, 0, 1.0, c, 1.0, 1.0 + alpha, c, 1.0 - alpha)
+    elif code == _BAND_PASS:  # 0 dB peak gain: H(s) = (s/Q) / (s^2 + s/Q + 1)
+        _put(out, i, 0, alpha, 0.0, -alpha, 1.0 + alpha, c, 1.0 - alpha)
+    elif code == _ALL_PASS:  # H(s) = (s^2 - s/Q + 1) / (s^2 + s/Q + 1)
+        _put(out, i, 0, 1.0 - alpha, c, 1.0 + alpha, 1.0 + alpha, c, 1.0 - alpha)
     else:
-        b0, b1 = (1.0 - cw) / 2.0, 1.0 - cw
-    return _section(b0, b1, b0, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
+        a = 10.0 ** (gain_db / 40.0)
+        if code == _BELL:  # peakingEQ: H(s) = (s^2 + s A/Q + 1) / (s^2 + s/(A Q) + 1)
+            _put(out, i, 0, 1.0 + alpha * a, c, 1.0 - alpha * a, 1.0 + alpha / a, c, 1.0 - alpha / a)
+        else:
+            _shelf(code == _LOW_SHELF, a, cw, 2.0 * math.sqrt(a) * alpha, out, i)
 
 
-def _first_order_pass(freq_hz: float, sample_rate: float, high: bool) -> np.ndarray:
-    """Bilinear transform of 1 / (s + 1) (or s / (s + 1)) with K = tan(w0 / 2)."""
-    k = math.tan(0.5 * _w0(freq_hz, sample_rate))
-    if high:
-        return _section(1.0, -1.0, 0.0, 1.0 + k, k - 1.0, 0.0)
-    return _section(k, k, 0.0, 1.0 + k, k - 1.0, 0.0)
-
-
-def butterworth_qs(order: int) -> list[float]:
-    """Q of each conjugate pole pair of an analogue Butterworth filter of this order.
+@njit(types.float64(types.int64, types.int64), cache=True, nogil=True)
+def _pole_pair_q(order: int, k: int) -> float:
+    """Q of the k-th (1-based) conjugate pole pair of an analogue Butterworth filter.
 
     Poles sit at angles theta_k = (2k - 1) pi / (2N) from the negative real
     axis for even N and theta_k = k pi / N for odd N (whose remaining pole is
     real); a pair at angle theta has Q = 1 / (2 cos theta).
     """
     odd = order % 2
-    return [
-        1.0 / (2.0 * math.cos((2 * k - 1 + odd) * math.pi / (2 * order)))
-        for k in range(1, order // 2 + 1)
-    ]
+    return 1.0 / (2.0 * math.cos((2 * k - 1 + odd) * math.pi / (2 * order)))
+
+
+@njit(cache=True, nogil=True)
+def _butterworth(high: bool, w0: float, order: int, out: np.ndarray, i: int) -> int:
+    """Butterworth cascade of ``order`` into set ``i`` from section 0; returns its section count.
+
+    Pole pairs are cookbook LPF/HPF sections, H(s) = 1 / (s^2 + s/Q + 1) and
+    s^2 / (s^2 + s/Q + 1); an odd order ends with the bilinear transform of
+    1 / (s + 1) (or s / (s + 1)) with K = tan(w0 / 2).
+    """
+    cw, sw = math.cos(w0), math.sin(w0)
+    if high:
+        b0, b1 = (1.0 + cw) / 2.0, -(1.0 + cw)
+    else:
+        b0, b1 = (1.0 - cw) / 2.0, 1.0 - cw
+    pairs = order // 2
+    for s in range(pairs):
+        alpha = sw / (2.0 * _pole_pair_q(order, s + 1))
+        _put(out, i, s, b0, b1, b0, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
+    if order % 2 == 0:
+        return pairs
+    k = math.tan(0.5 * w0)
+    if high:
+        _put(out, i, pairs, 1.0, -1.0, 0.0, 1.0 + k, k - 1.0, 0.0)
+    else:
+        _put(out, i, pairs, k, k, 0.0, 1.0 + k, k - 1.0, 0.0)
+    return pairs + 1
+
+
+_VALUES = types.Array(types.float64, 1, "A", readonly=True)
+_SETS = types.Array(types.float64, 3, "A")
+
+
+# An explicit signature with any-layout arrays: one compiled version serves contiguous,
+# strided (a glide's ramp[::SUB_BLOCK]) and read-only inputs alike, and it is compiled (or
+# loaded from the cache) at import, never on a band's first glide inside the audio callback.
+@njit(types.void(types.int64, _VALUES, _VALUES, _VALUES, types.float64, types.int64,
+                 types.boolean, _SETS), cache=True, nogil=True)
+def _design_kernel(code: int, freq_hz: np.ndarray, gain_db: np.ndarray, q: np.ndarray,
+                   sample_rate: float, order: int, linkwitz_riley: bool, out: np.ndarray) -> None:
+    """Sections of ``freq_hz.shape[0]`` value sets into ``out`` (sets, sections, 6).
+
+    ``gain_db`` and ``q`` hold one value per set, or a single value shared by
+    every set.  ``order`` is the Butterworth order of a high/low-pass (unused
+    by the other bands); a Linkwitz-Riley filter repeats that cascade.
+    """
+    gain_step = 1 if gain_db.shape[0] > 1 else 0
+    q_step = 1 if q.shape[0] > 1 else 0
+    for i in range(freq_hz.shape[0]):
+        w0 = _w0(freq_hz[i], sample_rate)
+        if code in (_HIGH_PASS, _LOW_PASS):
+            count = _butterworth(code == _HIGH_PASS, w0, order, out, i)
+            if linkwitz_riley:  # the same cascade again, in series
+                for s in range(count):
+                    for j in range(6):
+                        out[i, count + s, j] = out[i, s, j]
+        else:
+            _cookbook(code, w0, gain_db[i * gain_step], q[i * q_step], out, i)
+
+
+# -- checks and thin wrappers -----------------------------------------------------------------------
+class _Layout(NamedTuple):
+    code: int
+    order: int            # Butterworth order of one cascade; 0 for the cookbook bands
+    linkwitz_riley: bool
+    sections: int
+
+
+def _cascade_sections(order: int, linkwitz_riley: bool) -> int:
+    per_cascade = (order + 1) // 2
+    return 2 * per_cascade if linkwitz_riley else per_cascade
+
+
+@cache  # the audio thread asks for the same few layouts every sub-block; errors are not cached
+def _layout(band_type: str, slope_db: int, shape: str) -> _Layout:
+    code = _CODES.get(band_type)
+    if code is None:
+        raise ValueError(f"unknown band type {band_type!r}")
+    if code not in (_HIGH_PASS, _LOW_PASS):
+        return _Layout(code, 0, False, 1)
+    order = slope_sections_order(slope_db, shape)
+    if shape == "linkwitz_riley":
+        return _Layout(code, order // 2, True, _cascade_sections(order // 2, True))
+    return _Layout(code, order, False, _cascade_sections(order, False))
+
+
+def _one(layout: _Layout, freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
+    """The kernel for a single value set: ``(n_sections, 6)``."""
+    # one small array sliced three ways: the cheapest way to hand three floats to the kernel
+    values = np.array((freq_hz, gain_db, q), dtype=np.float64)
+    out = np.empty((1, layout.sections, 6))
+    _design_kernel(layout.code, values[0:1], values[1:2], values[2:3], float(sample_rate),
+                   layout.order, layout.linkwitz_riley, out)
+    return out[0]
+
+
+def bell(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
+    """Cookbook peakingEQ: H(s) = (s^2 + s A/Q + 1) / (s^2 + s/(A Q) + 1), A = 10^(dB/40)."""
+    return _one(_layout(BELL, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
+
+
+def low_shelf(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
+    """Cookbook lowShelf: H(s) = A (s^2 + (sqrt(A)/Q) s + A) / (A s^2 + (sqrt(A)/Q) s + 1)."""
+    return _one(_layout(LOW_SHELF, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
+
+
+def high_shelf(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
+    """Cookbook highShelf: H(s) = A (A s^2 + (sqrt(A)/Q) s + 1) / (s^2 + (sqrt(A)/Q) s + A)."""
+    return _one(_layout(HIGH_SHELF, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
+
+
+def notch(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
+    """Cookbook notch: H(s) = (s^2 + 1) / (s^2 + s/Q + 1)."""
+    return _one(_layout(NOTCH, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
+
+
+def band_pass(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
+    """Cookbook BPF with 0 dB peak gain: H(s) = (s/Q) / (s^2 + s/Q + 1)."""
+    return _one(_layout(BAND_PASS, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
+
+
+def all_pass(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
+    """Cookbook APF: H(s) = (s^2 - s/Q + 1) / (s^2 + s/Q + 1)."""
+    return _one(_layout(ALL_PASS, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
+
+
+def butterworth_qs(order: int) -> list[float]:
+    """Q of each conjugate pole pair of an analogue Butterworth filter of this order."""
+    return [_pole_pair_q(order, k) for k in range(1, order // 2 + 1)]
 
 
 def butterworth(freq_hz: float, order: int, sample_rate: float, high: bool) -> np.ndarray:
     """Butterworth high- or low-pass of ``order`` (1..16) as second-order sections."""
     if order < 1:
         raise ValueError("filter order must be at least 1")
-    sections = [_second_order_pass(freq_hz, q, sample_rate, high) for q in butterworth_qs(order)]
-    if order % 2:
-        sections.append(_first_order_pass(freq_hz, sample_rate, high))
-    return np.concatenate(sections)
+    order = int(order)
+    layout = _Layout(_HIGH_PASS if high else _LOW_PASS, order, False, _cascade_sections(order, False))
+    return _one(layout, freq_hz, 0.0, 1.0, sample_rate)
 
 
 def pass_filter(freq_hz: float, slope_db: int, shape: str, sample_rate: float, high: bool) -> np.ndarray:
     """High/low-pass of 6..48 dB/oct; Linkwitz-Riley = two Butterworth of half the order."""
-    order = slope_sections_order(slope_db, shape)
-    if shape == "linkwitz_riley":
-        half = butterworth(freq_hz, order // 2, sample_rate, high)
-        return np.concatenate([half, half])
-    return butterworth(freq_hz, order, sample_rate, high)
+    return _one(_layout(HIGH_PASS if high else LOW_PASS, slope_db, shape), freq_hz, 0.0, 1.0,
+                sample_rate)
 
 
 def slope_sections_order(slope_db: int, shape: str) -> int:
@@ -168,10 +274,7 @@ def slope_sections_order(slope_db: int, shape: str) -> int:
 
 def section_count(band_type: str, slope_db: int = 12, shape: str = "butterworth") -> int:
     if band_type in (HIGH_PASS, LOW_PASS):
-        order = slope_sections_order(slope_db, shape)
-        if shape == "linkwitz_riley":
-            return 2 * ((order // 2 + 1) // 2)
-        return (order + 1) // 2
+        return _layout(band_type, slope_db, shape).sections
     return 1
 
 
@@ -185,21 +288,7 @@ def design(
     shape: str = "butterworth",
 ) -> np.ndarray:
     """Sections for one EQ band."""
-    if band_type == BELL:
-        return bell(freq_hz, gain_db, q, sample_rate)
-    if band_type == LOW_SHELF:
-        return low_shelf(freq_hz, gain_db, q, sample_rate)
-    if band_type == HIGH_SHELF:
-        return high_shelf(freq_hz, gain_db, q, sample_rate)
-    if band_type == NOTCH:
-        return notch(freq_hz, q, sample_rate)
-    if band_type == BAND_PASS:
-        return band_pass(freq_hz, q, sample_rate)
-    if band_type == ALL_PASS:
-        return all_pass(freq_hz, q, sample_rate)
-    if band_type in (HIGH_PASS, LOW_PASS):
-        return pass_filter(freq_hz, slope_db, shape, sample_rate, band_type == HIGH_PASS)
-    raise ValueError(f"unknown band type {band_type!r}")
+    return _one(_layout(band_type, slope_db, shape), freq_hz, gain_db, q, sample_rate)
 
 
 def is_identity(sections: np.ndarray) -> np.ndarray:
@@ -208,88 +297,63 @@ def is_identity(sections: np.ndarray) -> np.ndarray:
 
 
 # -- many coefficient sets at once (a gliding band: one set per sub-block) ------------------------
-def _sections_many(b0: np.ndarray, b1: np.ndarray, b2: np.ndarray,
-                   a0: np.ndarray, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
-    """(n, 1, 6) normalised sections from per-set coefficient arrays."""
-    inv = 1.0 / a0
-    return np.stack([b0 * inv, b1 * inv, b2 * inv, np.ones_like(a0), a1 * inv, a2 * inv], axis=-1)[:, None, :]
+def _values(x: np.ndarray | float, name: str) -> np.ndarray:
+    """A 1-D float64 view of ``x`` (a scalar becomes one value); copies only to convert."""
+    values = np.asarray(x, dtype=np.float64)
+    if values.ndim == 0:
+        return values.reshape(1)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be a number or a 1-D array, got shape {values.shape}")
+    return values
 
 
-def _w0_many(freq_hz: np.ndarray, sample_rate: float) -> np.ndarray:
-    # the same clamp as _w0: the centre strictly inside (0, Nyquist)
-    return 2.0 * np.pi * np.clip(freq_hz, 1e-3, 0.4999 * sample_rate) / sample_rate
+def design_many_into(
+    band_type: str,
+    freq_hz: np.ndarray,
+    gain_db: np.ndarray | float,
+    q: np.ndarray | float,
+    sample_rate: float,
+    slope_db: int = 12,
+    shape: str = "butterworth",
+    *,
+    out: np.ndarray,
+) -> np.ndarray:
+    """:func:`design_many` written into ``out`` (n, n_sections, 6), which is returned.
 
-
-def _cookbook_many(band_type: str, freq_hz: np.ndarray, gain_db: np.ndarray, q: np.ndarray,
-                   sample_rate: float) -> np.ndarray:
-    """The cookbook formulas above, evaluated for arrays of (freq, gain, Q)."""
-    w0 = _w0_many(freq_hz, sample_rate)
-    cw, alpha = np.cos(w0), np.sin(w0) / (2.0 * q)
-    one = np.ones_like(w0)
-    if band_type == NOTCH:
-        return _sections_many(one, -2.0 * cw, one, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
-    if band_type == BAND_PASS:
-        return _sections_many(alpha, 0.0 * alpha, -alpha, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
-    if band_type == ALL_PASS:
-        return _sections_many(1.0 - alpha, -2.0 * cw, 1.0 + alpha, 1.0 + alpha, -2.0 * cw, 1.0 - alpha)
-    a = 10.0 ** (gain_db / 40.0)
-    if band_type == BELL:
-        return _sections_many(1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a, 1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a)
-    k = 2.0 * np.sqrt(a) * alpha
-    if band_type == LOW_SHELF:
-        return _sections_many(a * ((a + 1) - (a - 1) * cw + k), 2 * a * ((a - 1) - (a + 1) * cw),
-                              a * ((a + 1) - (a - 1) * cw - k), (a + 1) + (a - 1) * cw + k,
-                              -2 * ((a - 1) + (a + 1) * cw), (a + 1) + (a - 1) * cw - k)
-    return _sections_many(a * ((a + 1) + (a - 1) * cw + k), -2 * a * ((a - 1) + (a + 1) * cw),
-                          a * ((a + 1) + (a - 1) * cw - k), (a + 1) - (a - 1) * cw + k,
-                          2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - k)
-
-
-def _butterworth_many(freq_hz: np.ndarray, order: int, sample_rate: float, high: bool) -> np.ndarray:
-    w0 = _w0_many(freq_hz, sample_rate)
-    cw, sw = np.cos(w0), np.sin(w0)
-    if high:
-        b0, b1 = (1.0 + cw) / 2.0, -(1.0 + cw)
-    else:
-        b0, b1 = (1.0 - cw) / 2.0, 1.0 - cw
-    sections = []
-    for q in butterworth_qs(order):
-        alpha = sw / (2.0 * q)
-        sections.append(_sections_many(b0, b1, b0, 1.0 + alpha, -2.0 * cw, 1.0 - alpha))
-    if order % 2:
-        k = np.tan(0.5 * w0)
-        zero = 0.0 * k
-        if high:
-            sections.append(_sections_many(np.ones_like(k), -np.ones_like(k), zero, 1.0 + k, k - 1.0, zero))
-        else:
-            sections.append(_sections_many(k, k, zero, 1.0 + k, k - 1.0, zero))
-    return np.concatenate(sections, axis=1)
+    For the audio thread: no array is allocated for float64 inputs.  ``out``
+    may be any float64 view of that shape (e.g. a band's rows of a larger set).
+    """
+    layout = _layout(band_type, slope_db, shape)
+    freq = _values(freq_hz, "freq_hz")
+    gain = _values(gain_db, "gain_db")
+    qs = _values(q, "q")
+    n = freq.shape[0]
+    for name, values in (("gain_db", gain), ("q", qs)):
+        if values.shape[0] not in (1, n):
+            raise ValueError(f"{name} must hold 1 or {n} values, got {values.shape[0]}")
+    # the kernel does not check bounds: a wrong out would be written past its end
+    expected = (n, layout.sections, 6)
+    if out.shape != expected or out.dtype != np.float64 or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable float64 array of shape {expected}, "
+                         f"got {out.dtype} {out.shape}")
+    _design_kernel(layout.code, freq, gain, qs, float(sample_rate), layout.order,
+                   layout.linkwitz_riley, out)
+    return out
 
 
 def design_many(
     band_type: str,
     freq_hz: np.ndarray,
-    gain_db: np.ndarray,
-    q: np.ndarray,
+    gain_db: np.ndarray | float,
+    q: np.ndarray | float,
     sample_rate: float,
     slope_db: int = 12,
     shape: str = "butterworth",
 ) -> np.ndarray:
     """:func:`design` for n value sets at once: an ``(n, n_sections, 6)`` array.
 
-    A gliding band needs a coefficient set every sub-block; computing them as
-    arrays costs one numpy pass per formula instead of one Python call per set.
+    ``gain_db`` and ``q`` may be single values shared by every set.
     """
-    freq_hz = np.asarray(freq_hz, dtype=np.float64)
-    gain_db = np.broadcast_to(np.asarray(gain_db, dtype=np.float64), freq_hz.shape)
-    q = np.broadcast_to(np.asarray(q, dtype=np.float64), freq_hz.shape)
-    if band_type in (HIGH_PASS, LOW_PASS):
-        order = slope_sections_order(slope_db, shape)
-        high = band_type == HIGH_PASS
-        if shape == "linkwitz_riley":
-            half = _butterworth_many(freq_hz, order // 2, sample_rate, high)
-            return np.concatenate([half, half], axis=1)
-        return _butterworth_many(freq_hz, order, sample_rate, high)
-    if band_type in (BELL, LOW_SHELF, HIGH_SHELF, NOTCH, BAND_PASS, ALL_PASS):
-        return _cookbook_many(band_type, freq_hz, gain_db, q, sample_rate)
-    raise ValueError(f"unknown band type {band_type!r}")
+    n = _values(freq_hz, "freq_hz").shape[0]
+    out = np.empty((n, _layout(band_type, slope_db, shape).sections, 6))
+    return design_many_into(band_type, freq_hz, gain_db, q, sample_rate, slope_db, shape, out=out)

@@ -15,7 +15,7 @@ as one cascade of second-order sections with carried state
 (:func:`host.dsp.sos.run_cascade`); sections that are exactly neutral (a bell
 at 0 dB, a band switched off) are skipped.  While a band glides its
 coefficients change every SUB_BLOCK samples: all of a block's sets are
-designed in one vectorised pass and filtered in one compiled call.
+designed in one compiled call and filtered in another.
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ class Band:
         return biquad.design_many(
             self.type,
             freq,
-            values.get(f"{p}_gain_db", 0.0),  # type: ignore[arg-type]
-            values.get(f"{p}_q", 0.7071067811865476),  # type: ignore[arg-type]
+            values.get(f"{p}_gain_db", 0.0),
+            values.get(f"{p}_q", 0.7071067811865476),
             sample_rate,
             self.slope,
             self.shape,
