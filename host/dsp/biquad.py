@@ -44,14 +44,14 @@ _CODES = {
 
 
 # -- the compiled kernel ----------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _w0(freq_hz: float, sample_rate: float) -> float:
     # keep the centre strictly inside (0, Nyquist) so tan() stays finite
     f = min(max(freq_hz, 1e-3), 0.4999 * sample_rate)
     return 2.0 * math.pi * f / sample_rate
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _put(out: np.ndarray, i: int, s: int,
          b0: float, b1: float, b2: float, a0: float, a1: float, a2: float) -> None:
     """Section ``s`` of set ``i``, normalised so that a0 = 1 as sosfilt expects."""
@@ -63,7 +63,7 @@ def _put(out: np.ndarray, i: int, s: int,
     out[i, s, 5] = a2 / a0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _shelf(low: bool, a: float, cw: float, k: float, out: np.ndarray, i: int) -> None:
     """Cookbook shelves, ``k = 2 sqrt(A) alpha``.
 
@@ -84,7 +84,7 @@ def _shelf(low: bool, a: float, cw: float, k: float, out: np.ndarray, i: int) ->
          (a + 1) + (a - 1) * c - k)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _cookbook(code: int, w0: float, gain_db: float, q: float, out: np.ndarray, i: int) -> None:
     """The one-section cookbook bands; A = 10^(dB/40), alpha = sin(w0) / (2 Q)."""
     cw = math.cos(w0)
@@ -104,7 +104,7 @@ def _cookbook(code: int, w0: float, gain_db: float, q: float, out: np.ndarray, i
             _shelf(code == _LOW_SHELF, a, cw, 2.0 * math.sqrt(a) * alpha, out, i)
 
 
-@njit(types.float64(types.int64, types.int64), cache=True, nogil=True)
+@njit(types.float64(types.int64, types.int64), cache=True)
 def _pole_pair_q(order: int, k: int) -> float:
     """Q of the k-th (1-based) conjugate pole pair of an analogue Butterworth filter.
 
@@ -116,7 +116,7 @@ def _pole_pair_q(order: int, k: int) -> float:
     return 1.0 / (2.0 * math.cos((2 * k - 1 + odd) * math.pi / (2 * order)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _butterworth(high: bool, w0: float, order: int, out: np.ndarray, i: int) -> int:
     """Butterworth cascade of ``order`` into set ``i`` from section 0; returns its section count.
 
@@ -143,6 +143,21 @@ def _butterworth(high: bool, w0: float, order: int, out: np.ndarray, i: int) -> 
     return pairs + 1
 
 
+@njit(cache=True)
+def design_set(code: int, order: int, linkwitz_riley: bool, freq_hz: float, gain_db: float, q: float,
+               sample_rate: float, out: np.ndarray, i: int) -> None:  # pragma: no cover - compiled
+    """One value set's sections into set ``i`` of ``out`` (for other compiled kernels to call)."""
+    w0 = _w0(freq_hz, sample_rate)
+    if code in (_HIGH_PASS, _LOW_PASS):
+        count = _butterworth(code == _HIGH_PASS, w0, order, out, i)
+        if linkwitz_riley:  # the same cascade again, in series
+            for s in range(count):
+                for j in range(6):
+                    out[i, count + s, j] = out[i, s, j]
+    else:
+        _cookbook(code, w0, gain_db, q, out, i)
+
+
 _VALUES = types.Array(types.float64, 1, "A", readonly=True)
 _SETS = types.Array(types.float64, 3, "A")
 
@@ -151,7 +166,7 @@ _SETS = types.Array(types.float64, 3, "A")
 # strided (a glide's ramp[::SUB_BLOCK]) and read-only inputs alike, and it is compiled (or
 # loaded from the cache) at import, never on a band's first glide inside the audio callback.
 @njit(types.void(types.int64, _VALUES, _VALUES, _VALUES, types.float64, types.int64,
-                 types.boolean, _SETS), cache=True, nogil=True)
+                 types.boolean, _SETS), cache=True)
 def _design_kernel(code: int, freq_hz: np.ndarray, gain_db: np.ndarray, q: np.ndarray,
                    sample_rate: float, order: int, linkwitz_riley: bool, out: np.ndarray) -> None:
     """Sections of ``freq_hz.shape[0]`` value sets into ``out`` (sets, sections, 6).
@@ -163,19 +178,14 @@ def _design_kernel(code: int, freq_hz: np.ndarray, gain_db: np.ndarray, q: np.nd
     gain_step = 1 if gain_db.shape[0] > 1 else 0
     q_step = 1 if q.shape[0] > 1 else 0
     for i in range(freq_hz.shape[0]):
-        w0 = _w0(freq_hz[i], sample_rate)
-        if code in (_HIGH_PASS, _LOW_PASS):
-            count = _butterworth(code == _HIGH_PASS, w0, order, out, i)
-            if linkwitz_riley:  # the same cascade again, in series
-                for s in range(count):
-                    for j in range(6):
-                        out[i, count + s, j] = out[i, s, j]
-        else:
-            _cookbook(code, w0, gain_db[i * gain_step], q[i * q_step], out, i)
+        design_set(code, order, linkwitz_riley, freq_hz[i], gain_db[i * gain_step], q[i * q_step],
+                   sample_rate, out, i)
 
 
 # -- checks and thin wrappers -----------------------------------------------------------------------
-class _Layout(NamedTuple):
+class Layout(NamedTuple):
+    """What the kernel needs to know of a band's shape."""
+
     code: int
     order: int            # Butterworth order of one cascade; 0 for the cookbook bands
     linkwitz_riley: bool
@@ -188,56 +198,56 @@ def _cascade_sections(order: int, linkwitz_riley: bool) -> int:
 
 
 @cache  # the audio thread asks for the same few layouts every sub-block; errors are not cached
-def _layout(band_type: str, slope_db: int, shape: str) -> _Layout:
+def layout(band_type: str, slope_db: int, shape: str) -> Layout:
     code = _CODES.get(band_type)
     if code is None:
         raise ValueError(f"unknown band type {band_type!r}")
     if code not in (_HIGH_PASS, _LOW_PASS):
-        return _Layout(code, 0, False, 1)
+        return Layout(code, 0, False, 1)
     order = slope_sections_order(slope_db, shape)
     if shape == "linkwitz_riley":
-        return _Layout(code, order // 2, True, _cascade_sections(order // 2, True))
-    return _Layout(code, order, False, _cascade_sections(order, False))
+        return Layout(code, order // 2, True, _cascade_sections(order // 2, True))
+    return Layout(code, order, False, _cascade_sections(order, False))
 
 
-def _one(layout: _Layout, freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
+def _one(shape: Layout, freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
     """The kernel for a single value set: ``(n_sections, 6)``."""
     # one small array sliced three ways: the cheapest way to hand three floats to the kernel
     values = np.array((freq_hz, gain_db, q), dtype=np.float64)
-    out = np.empty((1, layout.sections, 6))
-    _design_kernel(layout.code, values[0:1], values[1:2], values[2:3], float(sample_rate),
-                   layout.order, layout.linkwitz_riley, out)
+    out = np.empty((1, shape.sections, 6))
+    _design_kernel(shape.code, values[0:1], values[1:2], values[2:3], float(sample_rate),
+                   shape.order, shape.linkwitz_riley, out)
     return out[0]
 
 
 def bell(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
     """Cookbook peakingEQ: H(s) = (s^2 + s A/Q + 1) / (s^2 + s/(A Q) + 1), A = 10^(dB/40)."""
-    return _one(_layout(BELL, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
+    return _one(layout(BELL, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
 
 
 def low_shelf(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
     """Cookbook lowShelf: H(s) = A (s^2 + (sqrt(A)/Q) s + A) / (A s^2 + (sqrt(A)/Q) s + 1)."""
-    return _one(_layout(LOW_SHELF, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
+    return _one(layout(LOW_SHELF, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
 
 
 def high_shelf(freq_hz: float, gain_db: float, q: float, sample_rate: float) -> np.ndarray:
     """Cookbook highShelf: H(s) = A (A s^2 + (sqrt(A)/Q) s + 1) / (s^2 + (sqrt(A)/Q) s + A)."""
-    return _one(_layout(HIGH_SHELF, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
+    return _one(layout(HIGH_SHELF, 12, "butterworth"), freq_hz, gain_db, q, sample_rate)
 
 
 def notch(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
     """Cookbook notch: H(s) = (s^2 + 1) / (s^2 + s/Q + 1)."""
-    return _one(_layout(NOTCH, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
+    return _one(layout(NOTCH, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
 
 
 def band_pass(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
     """Cookbook BPF with 0 dB peak gain: H(s) = (s/Q) / (s^2 + s/Q + 1)."""
-    return _one(_layout(BAND_PASS, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
+    return _one(layout(BAND_PASS, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
 
 
 def all_pass(freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
     """Cookbook APF: H(s) = (s^2 - s/Q + 1) / (s^2 + s/Q + 1)."""
-    return _one(_layout(ALL_PASS, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
+    return _one(layout(ALL_PASS, 12, "butterworth"), freq_hz, 0.0, q, sample_rate)
 
 
 def butterworth_qs(order: int) -> list[float]:
@@ -250,13 +260,13 @@ def butterworth(freq_hz: float, order: int, sample_rate: float, high: bool) -> n
     if order < 1:
         raise ValueError("filter order must be at least 1")
     order = int(order)
-    layout = _Layout(_HIGH_PASS if high else _LOW_PASS, order, False, _cascade_sections(order, False))
-    return _one(layout, freq_hz, 0.0, 1.0, sample_rate)
+    cascade = Layout(_HIGH_PASS if high else _LOW_PASS, order, False, _cascade_sections(order, False))
+    return _one(cascade, freq_hz, 0.0, 1.0, sample_rate)
 
 
 def pass_filter(freq_hz: float, slope_db: int, shape: str, sample_rate: float, high: bool) -> np.ndarray:
     """High/low-pass of 6..48 dB/oct; Linkwitz-Riley = two Butterworth of half the order."""
-    return _one(_layout(HIGH_PASS if high else LOW_PASS, slope_db, shape), freq_hz, 0.0, 1.0,
+    return _one(layout(HIGH_PASS if high else LOW_PASS, slope_db, shape), freq_hz, 0.0, 1.0,
                 sample_rate)
 
 
@@ -274,7 +284,7 @@ def slope_sections_order(slope_db: int, shape: str) -> int:
 
 def section_count(band_type: str, slope_db: int = 12, shape: str = "butterworth") -> int:
     if band_type in (HIGH_PASS, LOW_PASS):
-        return _layout(band_type, slope_db, shape).sections
+        return layout(band_type, slope_db, shape).sections
     return 1
 
 
@@ -288,7 +298,7 @@ def design(
     shape: str = "butterworth",
 ) -> np.ndarray:
     """Sections for one EQ band."""
-    return _one(_layout(band_type, slope_db, shape), freq_hz, gain_db, q, sample_rate)
+    return _one(layout(band_type, slope_db, shape), freq_hz, gain_db, q, sample_rate)
 
 
 def is_identity(sections: np.ndarray) -> np.ndarray:
@@ -323,7 +333,7 @@ def design_many_into(
     For the audio thread: no array is allocated for float64 inputs.  ``out``
     may be any float64 view of that shape (e.g. a band's rows of a larger set).
     """
-    layout = _layout(band_type, slope_db, shape)
+    band = layout(band_type, slope_db, shape)
     freq = _values(freq_hz, "freq_hz")
     gain = _values(gain_db, "gain_db")
     qs = _values(q, "q")
@@ -332,12 +342,12 @@ def design_many_into(
         if values.shape[0] not in (1, n):
             raise ValueError(f"{name} must hold 1 or {n} values, got {values.shape[0]}")
     # the kernel does not check bounds: a wrong out would be written past its end
-    expected = (n, layout.sections, 6)
+    expected = (n, band.sections, 6)
     if out.shape != expected or out.dtype != np.float64 or not out.flags.writeable:
         raise ValueError(f"out must be a writeable float64 array of shape {expected}, "
                          f"got {out.dtype} {out.shape}")
-    _design_kernel(layout.code, freq, gain, qs, float(sample_rate), layout.order,
-                   layout.linkwitz_riley, out)
+    _design_kernel(band.code, freq, gain, qs, float(sample_rate), band.order,
+                   band.linkwitz_riley, out)
     return out
 
 
@@ -355,5 +365,5 @@ def design_many(
     ``gain_db`` and ``q`` may be single values shared by every set.
     """
     n = _values(freq_hz, "freq_hz").shape[0]
-    out = np.empty((n, _layout(band_type, slope_db, shape).sections, 6))
+    out = np.empty((n, layout(band_type, slope_db, shape).sections, 6))
     return design_many_into(band_type, freq_hz, gain_db, q, sample_rate, slope_db, shape, out=out)

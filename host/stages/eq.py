@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
+from numba import njit
 
 from ..dsp import biquad
 from ..dsp.sos import run_cascade, settle_identity
@@ -117,32 +118,6 @@ class Band:
                                    doc=f"{label} Q"))
         return specs
 
-    def design(self, values: Mapping[str, float], sample_rate: float) -> np.ndarray:
-        p = self.prefix
-        return biquad.design(
-            self.type,
-            values[f"{p}_freq_hz"],
-            values.get(f"{p}_gain_db", 0.0),
-            values.get(f"{p}_q", 0.7071067811865476),
-            sample_rate,
-            self.slope,
-            self.shape,
-        )
-
-    def design_many(self, values: Mapping[str, np.ndarray], sample_rate: float) -> np.ndarray:
-        """(sets, sections, 6): one design per entry of the value arrays."""
-        p = self.prefix
-        freq = values[f"{p}_freq_hz"]
-        return biquad.design_many(
-            self.type,
-            freq,
-            values.get(f"{p}_gain_db", 0.0),
-            values.get(f"{p}_q", 0.7071067811865476),
-            sample_rate,
-            self.slope,
-            self.shape,
-        )
-
 
 def gate_of(name: str, bands: dict[str, Band]) -> str | None:
     """A bell or shelf switched off glides its gain to 0 dB: its ``on`` switch gates the gain."""
@@ -201,123 +176,151 @@ def _number(entry: Mapping[str, Any], key: str, default: float, lo: float, hi: f
     return float(value)
 
 
-class BandCascade:
-    """The sections of a list of bands, their carried state and the sub-block update logic."""
+# the columns of a BandProcessor's band table
+_CODE, _ORDER, _LR, _OFFSET, _SECTIONS, _FREQ, _GAIN, _Q, _ON_SLOT, _SWITCHED = range(10)
+DEFAULT_Q = 0.7071067811865476
 
-    def __init__(self, bands: list[Band], channels: int, sample_rate: float) -> None:
+
+class BandProcessor:
+    """A list of bands as one cascade of sections, driven by a stage's glides.
+
+    Each block is one compiled call (:func:`_run_bands`): a band whose values
+    have landed is redesigned only when they differ from its last design; a
+    gliding band gets a coefficient set per SUB_BLOCK samples; then the whole
+    cascade runs with carried state.
+    """
+
+    def __init__(self, stage: NativeStage, bands: list[Band], channels: int | None = None) -> None:
+        assert stage.p is not None
+        self.stage = stage
         self.bands = bands
-        self.sample_rate = sample_rate
-        counts = [b.sections for b in bands]
-        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-        total = int(self._offsets[-1])
-        self.sos = np.tile(biquad.IDENTITY, (total, 1))
-        self.zi = np.zeros((total, channels, 2))
-        self._keys: list[tuple[float, ...] | None] = [None] * len(bands)
-        self._active = 0  # sections that are not identity
+        self.sample_rate = stage.sample_rate
+        params = stage.p.params
+        rows, offset = [], 0
+        for band in bands:
+            shape = biquad.layout(band.type, band.slope, band.shape)
+            index = stage.smoothed_index
+            p = band.prefix
+            rows.append((shape.code, shape.order, int(shape.linkwitz_riley), offset, shape.sections,
+                         index(f"{p}_freq_hz"), index(f"{p}_gain_db"), index(f"{p}_q"),
+                         params[band.on_name].slot, int(band.type not in _HAS_GAIN)))
+            offset += shape.sections
+        self._table = np.array(rows, dtype=np.int64).reshape(len(bands), 10)
+        self.sos = np.tile(biquad.IDENTITY, (offset, 1))
+        self.zi = np.zeros((offset, channels or stage.channels, 2))
+        self._keys = np.full((len(bands), 4), np.nan)  # (on, freq, gain, q) of each band's design
+        self._active = np.zeros(1, dtype=np.int64)      # sections that are not identity
+        block = max(stage.max_block, SUB_BLOCK)
+        self._sets = np.empty((-(-block // SUB_BLOCK), offset, 6))
 
     def clear(self) -> None:
         self.zi[:] = 0.0
 
-    def span(self, i: int) -> slice:
-        """Band ``i``'s rows in the section array."""
-        return slice(int(self._offsets[i]), int(self._offsets[i + 1]))
-
-    def set_band(self, i: int, band: Band, values: Mapping[str, float], on: bool) -> None:
-        """Redesign band ``i`` if its values changed; off bands become identity sections."""
-        key = (float(on), *(values[n] for n in band.smoothed_names))
-        if key == self._keys[i]:
-            return
-        self._keys[i] = key
-        if on:
-            self.sos[self.span(i)] = band.design(values, self.sample_rate)
-        else:
-            self.sos[self.span(i)] = biquad.IDENTITY
-        self._refresh_active()
-
-    def settle_band(self, i: int, band: Band, sections: np.ndarray, values: Mapping[str, float],
-                    on: bool) -> None:
-        """After a gliding block: band ``i`` holds the sections of its last sub-block."""
-        self._keys[i] = (float(on), *(values[n] for n in band.smoothed_names))
-        self.sos[self.span(i)] = sections
-
-    def _refresh_active(self) -> None:
-        self._active = settle_identity(self.sos, self.zi)
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One coefficient set for the whole block; every band neutral: ``x`` itself."""
-        if self._active == 0:
-            return x
-        out = np.empty_like(x)
-        run_cascade(x, self.sos[None], x.shape[1], self.zi, out)
-        return out
-
-    def run_varying(self, x: np.ndarray, sos: np.ndarray) -> np.ndarray:
-        """A coefficient set per SUB_BLOCK samples (``sos``: sets x sections x 6), one compiled pass."""
-        out = np.empty_like(x)
-        run_cascade(x, sos, SUB_BLOCK, self.zi, out)
-        self._refresh_active()
-        return out
-
-
-class BandProcessor:
-    """Drives a :class:`BandCascade` from a stage's smoothed parameters."""
-
-    def __init__(self, stage: NativeStage, bands: list[Band], channels: int | None = None) -> None:
-        self.stage = stage
-        self.bands = bands
-        self.cascade = BandCascade(bands, channels or stage.channels, stage.sample_rate)
-        self._at_rest = False  # the cascade holds the bands' resting coefficients
-        self._sets = np.empty((-(-max(stage.max_block, SUB_BLOCK) // SUB_BLOCK), *self.cascade.sos.shape))
-        for i, band in enumerate(bands):
-            self.cascade.set_band(i, band, self._targets(band), self._on(band))
-
-    def _targets(self, band: Band) -> dict[str, float]:
-        return {n: self.stage.target(n) for n in band.smoothed_names}
-
-    def _on(self, band: Band) -> bool:
-        # a bell or shelf switched off glides to 0 dB (an exact identity) instead of
-        # jumping; other band types switch at once
-        return band.type in _HAS_GAIN or self.stage.switch(band.on_name)
-
     def process(self, x: np.ndarray) -> np.ndarray:
-        stage, cascade = self.stage, self.cascade
+        """This block through every band; ``x`` itself when every band is neutral."""
+        stage = self.stage
         frames = x.shape[1]
-        if stage.quiet and self._at_rest:  # nothing changed since the last block at rest: same filter
-            return cascade.run(x)
-        moving = [i for i, b in enumerate(self.bands) if stage.moving(b.smoothed_names)]
-        if not moving:
-            for i, band in enumerate(self.bands):
-                values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
-                cascade.set_band(i, band, values, self._on(band))
-            self._at_rest = True
-            return cascade.run(x)
-        self._at_rest = False
-        for i, band in enumerate(self.bands):
-            if i not in moving:
-                values = {n: float(stage.glide(n, frames)) for n in band.smoothed_names}
-                cascade.set_band(i, band, values, self._on(band))
-        # the moving bands get a coefficient set per SUB_BLOCK samples, all designed at once
-        n_sets = -(-frames // SUB_BLOCK)
-        if n_sets > len(self._sets):
-            self._sets = np.empty((n_sets, *cascade.sos.shape))
-        sets = self._sets[:n_sets]
-        sets[:] = cascade.sos
-        for i in moving:
-            band = self.bands[i]
-            on = self._on(band)
-            ramps = {n: _per_set(stage.glide(n, frames), n_sets) for n in band.smoothed_names}
-            rows = cascade.span(i)
-            if on:
-                sets[:, rows] = band.design_many(ramps, cascade.sample_rate)
-            else:
-                sets[:, rows] = biquad.IDENTITY
-            cascade.settle_band(i, band, sets[-1, rows], {n: float(r[-1]) for n, r in ramps.items()}, on)
-        return cascade.run_varying(x, sets)
+        if -(-frames // SUB_BLOCK) > len(self._sets):  # longer than prepared for: grows once
+            self._sets = np.empty((-(-frames // SUB_BLOCK), *self.sos.shape))
+        out = np.empty_like(x)
+        assert stage.p is not None
+        filtered = _run_bands(stage.p.values, stage.glide_state, self._table, self._keys, self.sos,
+                              self._sets, self._active, self.zi, self.sample_rate, x, out)
+        return out if filtered else x
 
 
-def _per_set(value: float | np.ndarray, sets: int) -> np.ndarray:
-    """A glide's value at each sub-block start (a landed value: the same for every set)."""
-    return value[::SUB_BLOCK] if isinstance(value, np.ndarray) else np.full(sets, value)
+@njit(cache=True)
+def _band_value(column: int, row: np.ndarray, settled: np.ndarray, landed: np.ndarray,
+                ramps: np.ndarray, at: int, default: float) -> float:  # pragma: no cover - compiled
+    i = row[column]
+    if i < 0:
+        return default
+    return landed[i] if settled[i] else ramps[i, at]
+
+
+@njit(cache=True)
+def _band_moves(row: np.ndarray, settled: np.ndarray) -> bool:  # pragma: no cover - compiled
+    for c in (_FREQ, _GAIN, _Q):
+        if row[c] >= 0 and not settled[row[c]]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _design_band(row: np.ndarray, on: bool, freq: float, gain: float, q: float, sample_rate: float,
+                 out: np.ndarray, i: int) -> None:  # pragma: no cover - compiled
+    """Band ``row``'s sections into set ``i`` of ``out`` (a view starting at the band's first row)."""
+    if on:
+        biquad.design_set(row[_CODE], row[_ORDER], row[_LR] == 1, freq, gain, q, sample_rate, out, i)
+        return
+    for s in range(row[_SECTIONS]):  # a band switched off: identity sections
+        out[i, s, 0] = 1.0
+        out[i, s, 1] = 0.0
+        out[i, s, 2] = 0.0
+        out[i, s, 3] = 1.0
+        out[i, s, 4] = 0.0
+        out[i, s, 5] = 0.0
+
+
+@njit(cache=True)
+def _run_bands(values: np.ndarray, glide: tuple[np.ndarray, np.ndarray, np.ndarray], table: np.ndarray,
+               keys: np.ndarray, sos: np.ndarray, sets: np.ndarray, active: np.ndarray, zi: np.ndarray,
+               sample_rate: float, x: np.ndarray, out: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """One block of a band list; False when every section is identity (``out`` unused)."""
+    settled, landed, ramps = glide
+    frames = x.shape[1]
+    n_sets = (frames + SUB_BLOCK - 1) // SUB_BLOCK
+    sos3 = sos.reshape((1, sos.shape[0], 6))
+    moving = False
+    changed = False
+    for b in range(table.shape[0]):
+        row = table[b]
+        # a bell or shelf switched off glides its gain to 0 dB (the stage's gate); other types switch at once
+        on = row[_SWITCHED] == 0 or values[row[_ON_SLOT]] >= 0.5
+        if _band_moves(row, settled):
+            moving = True
+            continue
+        freq = _band_value(_FREQ, row, settled, landed, ramps, 0, 1000.0)
+        gain = _band_value(_GAIN, row, settled, landed, ramps, 0, 0.0)
+        q = _band_value(_Q, row, settled, landed, ramps, 0, DEFAULT_Q)
+        key = keys[b]
+        if key[0] == (1.0 if on else 0.0) and key[1] == freq and key[2] == gain and key[3] == q:
+            continue
+        key[0], key[1], key[2], key[3] = (1.0 if on else 0.0), freq, gain, q
+        off = row[_OFFSET]
+        _design_band(row, on, freq, gain, q, sample_rate, sos3[:, off:off + row[_SECTIONS], :], 0)
+        changed = True
+    if not moving:
+        if changed:
+            active[0] = settle_identity(sos, zi)
+        if active[0] == 0:
+            return False
+        run_cascade(x, sos3, frames, zi, out)
+        return True
+    # the gliding bands get a coefficient set per SUB_BLOCK samples, valued at its first sample
+    part = sets[:n_sets]
+    for k in range(n_sets):
+        part[k] = sos
+    for b in range(table.shape[0]):
+        row = table[b]
+        if not _band_moves(row, settled):
+            continue
+        on = row[_SWITCHED] == 0 or values[row[_ON_SLOT]] >= 0.5
+        off, count = row[_OFFSET], row[_SECTIONS]
+        view = part[:, off:off + count, :]
+        for k in range(n_sets):
+            at = k * SUB_BLOCK
+            freq = _band_value(_FREQ, row, settled, landed, ramps, at, 1000.0)
+            gain = _band_value(_GAIN, row, settled, landed, ramps, at, 0.0)
+            q = _band_value(_Q, row, settled, landed, ramps, at, DEFAULT_Q)
+            _design_band(row, on, freq, gain, q, sample_rate, view, k)
+        # the band rests on its last sub-block's design until its values land
+        keys[b, 0], keys[b, 1] = (1.0 if on else 0.0), freq
+        keys[b, 2], keys[b, 3] = gain, q
+        sos[off:off + count] = part[n_sets - 1, off:off + count]
+    run_cascade(x, part, SUB_BLOCK, zi, out)
+    active[0] = settle_identity(sos, zi)
+    return True
 
 
 class Eq(NativeStage):
@@ -344,7 +347,7 @@ class Eq(NativeStage):
         self._bands = BandProcessor(self, self.bands)
 
     def _clear(self) -> None:
-        self._bands.cascade.clear()
+        self._bands.clear()
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         return self._bands.process(block)

@@ -53,8 +53,8 @@ class MsEq(NativeStage):
         self._side = BandProcessor(self, self.side_bands, channels=1)
 
     def _clear(self) -> None:
-        self._mid.cascade.clear()
-        self._side.cascade.clear()
+        self._mid.clear()
+        self._side.clear()
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         if block.shape[0] == 1:

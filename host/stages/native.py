@@ -174,6 +174,18 @@ class NativeStage(Stage):
         """True when ``name`` is a smoothed parameter of this stage."""
         return name in self._index
 
+    def smoothed_index(self, name: str) -> int:
+        """Where ``name`` sits in :attr:`glide_state`'s arrays; -1 when it is not smoothed."""
+        return self._index.get(name, -1)
+
+    @property
+    def glide_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This block's (settled, landed, ramps) arrays, for compiled code that reads the glides.
+
+        Row i: whether glide i has landed, its target, and its per-sample values while it moves.
+        """
+        return self._settled, self._landed, self._ramps
+
     def moving(self, names: tuple[str, ...] | list[str]) -> bool:
         """True while any of these smoothed parameters glides in this block."""
         if self._quiet:
