@@ -83,6 +83,9 @@ class _Dynamics(NativeStage):
         self._state = np.zeros(4)
         self._makeup_db = math.nan
         self._makeup_amp = np.ones(1)
+        self._has_hpf = self.smoothed("sc_hpf_hz")
+        self._names = self.COEFFICIENTS + (("sc_hpf_hz",) if self._has_hpf else ())
+        self._alphas_by_ms: dict[float, float] = {}
         self._init_state()
 
     def _init_state(self) -> None:
@@ -134,19 +137,23 @@ class _Dynamics(NativeStage):
         audio = self._delayed(block)
         out = audio  # in place: the input block, or the lookahead's own buffer
         makeup = self._makeup(frames)
-        names = self.COEFFICIENTS + (("sc_hpf_hz",) if self.smoothed("sc_hpf_hz") else ())
-        for start, stop, v in self.segments(names, frames):
+        high_pass = self._has_hpf and self.switch("sc_hpf_on")
+        for start, stop, v in self.segments(self._names, frames):
             det = source[:, start:stop]
-            if "sc_hpf_on" in self.p_names and self.switch("sc_hpf_on"):
+            if high_pass:
                 det = self._high_pass(det, v["sc_hpf_hz"])
             m = makeup[start:stop] if len(makeup) > 1 else makeup
             self._run(det, audio[:, start:stop], out[:, start:stop], m, v)
         return out
 
-    @property
-    def p_names(self) -> Mapping[str, Any]:
-        assert self.p is not None
-        return self.p.params
+    def _coefficient(self, time_ms: float) -> float:
+        """one_pole_coefficient at this rate, remembered: a landed time costs a dict lookup."""
+        alpha = self._alphas_by_ms.get(time_ms)
+        if alpha is None:
+            if len(self._alphas_by_ms) > 256:  # a long glide through many times: start again
+                self._alphas_by_ms.clear()
+            alpha = self._alphas_by_ms[time_ms] = one_pole_coefficient(time_ms, self.sample_rate)
+        return alpha
 
     def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
              v: Mapping[str, float]) -> None:
@@ -172,11 +179,10 @@ class Compressor(_Dynamics):
 
     def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
              v: Mapping[str, float]) -> None:
-        sr = self.sample_rate
         kernels.compressor(
             det, audio, out, makeup, self._state, v["threshold_db"], v["ratio"], v["knee_db"],
-            one_pole_coefficient(v["attack_ms"], sr), one_pole_coefficient(v["release_ms"], sr),
-            self.choice("detection") == 1, one_pole_coefficient(v["rms_ms"], sr), False, 0.0,
+            self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
+            self.choice("detection") == 1, self._coefficient(v["rms_ms"]), False, 0.0,
         )
 
 
@@ -197,10 +203,9 @@ class Expander(_Dynamics):
 
     def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
              v: Mapping[str, float]) -> None:
-        sr = self.sample_rate
         kernels.compressor(
             det, audio, out, makeup, self._state, v["threshold_db"], v["ratio"], v["knee_db"],
-            one_pole_coefficient(v["attack_ms"], sr), one_pole_coefficient(v["release_ms"], sr),
+            self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
             False, 0.0, True, v["range_db"],
         )
 
@@ -234,7 +239,7 @@ class Gate(_Dynamics):
             open_level * 10.0 ** (-v["hysteresis_db"] / 20.0),
             10.0 ** (v["range_db"] / 20.0) if v["range_db"] > -120.0 else 0.0,
             int(round(v["hold_ms"] * 1e-3 * sr)),
-            one_pole_coefficient(v["attack_ms"], sr), one_pole_coefficient(v["release_ms"], sr),
+            self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
         )
 
 

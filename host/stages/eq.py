@@ -240,7 +240,7 @@ def _band_value(column: int, row: np.ndarray, settled: np.ndarray, landed: np.nd
 
 @njit(cache=True)
 def _band_moves(row: np.ndarray, settled: np.ndarray) -> bool:  # pragma: no cover - compiled
-    for c in (_FREQ, _GAIN, _Q):
+    for c in (_FREQ, _GAIN, _Q):  # noqa: SIM110 - numba compiles no generator expressions
         if row[c] >= 0 and not settled[row[c]]:
             return True
     return False
