@@ -46,14 +46,14 @@ def test_design_many_equals_one_design_per_set(layout: tuple[str, int, str], sam
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=_ids)
-def test_design_many_into_fills_a_view_of_a_larger_array(layout: tuple[str, int, str]) -> None:
+def test_design_many_fills_a_view_of_a_larger_array(layout: tuple[str, int, str]) -> None:
     """The audio thread's variant writes a band's rows of a shared set array and nothing else."""
     band_type, slope, shape = layout
     rows = biquad.section_count(band_type, slope, shape)
     sets = np.full((4, rows + 2, 6), 7.0)
     freqs = np.arange(256.0, dtype=np.float64)[::64] * 10.0 + 100.0  # strided, like a glide's ramp
     view = sets[:, 1:1 + rows]
-    got = biquad.design_many_into(band_type, freqs, 3.0, 0.9, 48_000.0, slope, shape, out=view)
+    got = biquad.design_many(band_type, freqs, 3.0, 0.9, 48_000.0, slope, shape, out=view)
     assert got is view
     np.testing.assert_array_equal(view, biquad.design_many(band_type, freqs, 3.0, 0.9, 48_000.0,
                                                            slope, shape))
@@ -62,9 +62,9 @@ def test_design_many_into_fills_a_view_of_a_larger_array(layout: tuple[str, int,
 
 
 @pytest.mark.parametrize("out_shape", [(3, 1, 6), (4, 2, 6), (4, 1, 5)])
-def test_design_many_into_refuses_an_out_of_the_wrong_shape(out_shape: tuple[int, ...]) -> None:
+def test_design_many_refuses_an_out_of_the_wrong_shape(out_shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="out must be"):
-        biquad.design_many_into("bell", np.full(4, 1000.0), 3.0, 1.0, 48_000.0,
+        biquad.design_many("bell", np.full(4, 1000.0), 3.0, 1.0, 48_000.0,
                                 out=np.empty(out_shape))
 
 

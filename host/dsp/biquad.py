@@ -317,7 +317,7 @@ def _values(x: np.ndarray | float, name: str) -> np.ndarray:
     return values
 
 
-def design_many_into(
+def design_many(
     band_type: str,
     freq_hz: np.ndarray,
     gain_db: np.ndarray | float,
@@ -326,12 +326,14 @@ def design_many_into(
     slope_db: int = 12,
     shape: str = "butterworth",
     *,
-    out: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """:func:`design_many` written into ``out`` (n, n_sections, 6), which is returned.
+    """:func:`design` for n value sets at once: an ``(n, n_sections, 6)`` array.
 
-    For the audio thread: no array is allocated for float64 inputs.  ``out``
-    may be any float64 view of that shape (e.g. a band's rows of a larger set).
+    ``gain_db`` and ``q`` may be single values shared by every set.  With
+    ``out`` (any writeable float64 view of that shape, e.g. a band's rows of a
+    larger set) the sections are written there and nothing is allocated for
+    float64 inputs.
     """
     band = layout(band_type, slope_db, shape)
     freq = _values(freq_hz, "freq_hz")
@@ -341,29 +343,13 @@ def design_many_into(
     for name, values in (("gain_db", gain), ("q", qs)):
         if values.shape[0] not in (1, n):
             raise ValueError(f"{name} must hold 1 or {n} values, got {values.shape[0]}")
-    # the kernel does not check bounds: a wrong out would be written past its end
     expected = (n, band.sections, 6)
+    if out is None:
+        out = np.empty(expected)
+    # the kernel does not check bounds: a wrong out would be written past its end
     if out.shape != expected or out.dtype != np.float64 or not out.flags.writeable:
         raise ValueError(f"out must be a writeable float64 array of shape {expected}, "
                          f"got {out.dtype} {out.shape}")
     _design_kernel(band.code, freq, gain, qs, float(sample_rate), band.order,
                    band.linkwitz_riley, out)
     return out
-
-
-def design_many(
-    band_type: str,
-    freq_hz: np.ndarray,
-    gain_db: np.ndarray | float,
-    q: np.ndarray | float,
-    sample_rate: float,
-    slope_db: int = 12,
-    shape: str = "butterworth",
-) -> np.ndarray:
-    """:func:`design` for n value sets at once: an ``(n, n_sections, 6)`` array.
-
-    ``gain_db`` and ``q`` may be single values shared by every set.
-    """
-    n = _values(freq_hz, "freq_hz").shape[0]
-    out = np.empty((n, layout(band_type, slope_db, shape).sections, 6))
-    return design_many_into(band_type, freq_hz, gain_db, q, sample_rate, slope_db, shape, out=out)

@@ -2,8 +2,9 @@
 
 Every native stage
 
-* smooths each continuous parameter with a :class:`~host.dsp.smoothing.Smoother`
-  and, while any coefficient parameter is still moving, recomputes its filter
+* smooths each continuous parameter with a one-pole glide (the same law as
+  :class:`~host.dsp.smoothing.Smoother`; all of a stage's glides advance in one
+  compiled pass per block) and, while any coefficient parameter is still moving, recomputes its filter
   coefficients once per ``SUB_BLOCK`` (64) samples.  A parameter driven by a
   linear automation lane is not smoothed again (:meth:`NativeStage.follow`):
   the lane is continuous, and the engine steps it every ``SUB_BLOCK`` samples;
