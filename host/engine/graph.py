@@ -366,6 +366,10 @@ class Graph:
         for node in [*self.tracks, *self.buses, self.master]:
             node.reset()
 
+    def stages(self) -> list[Any]:
+        """Every stage of every strip (tracks, buses, master), in no particular order."""
+        return [slot.stage for node in [*self.tracks, *self.buses, self.master] for slot in node.chain.slots]
+
     def rewind(self) -> None:
         """Back to the start of the session with all signal state cleared (a new pass)."""
         for node in self.tracks:

@@ -44,6 +44,7 @@ from ..audio_io import FileSource
 from ..dsp.finite import is_finite
 from ..errors import MixhostError, ParameterError, RenderError, UserInputError
 from ..session import ENGINE_SOURCES, Session
+from ..stages.native import NativeStage
 from ..suggest import did_you_mean
 from .control import ControlHandoff
 from .lanes import LanePlayback
@@ -188,9 +189,19 @@ class LiveEngine:
 
     @staticmethod
     def _warm_up(graph: Graph, block_size: int) -> None:
-        """Run one silent block and forget it: lazy imports and first-call costs happen now,
-        not in the first audio callback."""
+        """Run a few silent blocks and forget them: lazy imports and first-call costs happen now,
+        not in the audio callback.
+
+        A compiled kernel is compiled again for each new argument layout, which can take
+        seconds: so the blocks cover what the callback will meet later, gliding parameters
+        (sub-block slices) and a short block (a loop wrap's part of a period).
+        """
         graph.process(0, block_size)
+        for frames in (block_size, max(1, block_size - 1)):
+            for stage in graph.stages():
+                if isinstance(stage, NativeStage):
+                    stage.unsettle()
+            graph.process(0, frames)
         graph.reset()
 
     def input_ports(self) -> dict[str, list[str]]:

@@ -89,6 +89,7 @@ class NativeStage(Stage):
         self._current = np.zeros(len(specs))   # where each glide is, in its smoothing domain
         self._landed = np.zeros(len(specs))    # each target, in the parameter's own unit
         self._settled = np.ones(len(specs), dtype=np.bool_)
+        self._bounds = [(self._domain(s.name, s.min), self._domain(s.name, s.max)) for s in specs]
         self._grow(max(self.max_block, SUB_BLOCK))
         self._seen = self.p.snapshot_array()
         self._snap_all()
@@ -144,6 +145,16 @@ class NativeStage(Stage):
     def _reset(self) -> None:
         self._snap_all()
         self._clear()
+
+    def unsettle(self) -> None:
+        """Put every glide a little off its target, so the next block takes the gliding path.
+
+        For warming up compiled code before real-time use; ``reset()`` lands them again.
+        """
+        for i, (low, high) in enumerate(self._bounds):
+            step = 1e-3 * (high - low)
+            self._current[i] += -step if self._current[i] - step >= low else step
+        self._wake()
 
     def _domain(self, name: str, value: float) -> float:
         return math.log(value) if name in self._log else value
