@@ -163,8 +163,8 @@ _SETS = types.Array(types.float64, 3, "A")
 
 
 # An explicit signature with any-layout arrays: one compiled version serves contiguous,
-# strided (a glide's ramp[::SUB_BLOCK]) and read-only inputs alike, and it is compiled (or
-# loaded from the cache) at import, never on a band's first glide inside the audio callback.
+# strided and read-only inputs alike, compiled (or loaded from the cache) at import.  The EQ's
+# audio path calls design_set from its own kernel instead.
 @njit(types.void(types.int64, _VALUES, _VALUES, _VALUES, types.float64, types.int64,
                  types.boolean, _SETS), cache=True)
 def _design_kernel(code: int, freq_hz: np.ndarray, gain_db: np.ndarray, q: np.ndarray,

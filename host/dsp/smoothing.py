@@ -30,14 +30,11 @@ class Smoother:
 
     def prepare(self, sample_rate: float, max_block: int) -> None:
         # y[n] = y[n-1] + a (x[n] - y[n-1]);  a = 1 - exp(-1 / (tau fs))
-        self._a = 1.0 - math.exp(-1.0 / (self.time_s * sample_rate)) if self.time_s > 0 else 1.0
+        self._a = smoothing_alpha(self.time_s, sample_rate)
         self._decay = decay_table(self._a, max_block)
 
     def reset(self, value: float) -> None:
         self.value = float(value)
-
-    def is_settled(self, target: float) -> bool:
-        return abs(target - self.value) < SNAP
 
     def next(self, target: float, frames: int) -> float | np.ndarray:
         """The value for each of the next ``frames`` samples: a scalar once settled."""
@@ -56,3 +53,8 @@ class Smoother:
 def decay_table(a: float, frames: int) -> np.ndarray:
     """(1 - a)^(n+1) for n = 0..frames-1: how much of a step is left after each sample."""
     return np.power(1.0 - a, np.arange(1, frames + 1, dtype=np.float64))
+
+
+def smoothing_alpha(time_s: float, sample_rate: float) -> float:
+    """a = 1 - exp(-1 / (tau fs)): the one-pole step of a glide with time constant tau (1: no glide)."""
+    return 1.0 - math.exp(-1.0 / (time_s * sample_rate)) if time_s > 0 else 1.0

@@ -197,9 +197,9 @@ class BandProcessor:
         self.sample_rate = stage.sample_rate
         params = stage.p.params
         rows, offset = [], 0
+        index = stage.smoothed_index
         for band in bands:
             shape = biquad.layout(band.type, band.slope, band.shape)
-            index = stage.smoothed_index
             p = band.prefix
             rows.append((shape.code, shape.order, int(shape.linkwitz_riley), offset, shape.sections,
                          index(f"{p}_freq_hz"), index(f"{p}_gain_db"), index(f"{p}_q"),
@@ -230,12 +230,26 @@ class BandProcessor:
 
 
 @njit(cache=True)
-def _band_value(column: int, row: np.ndarray, settled: np.ndarray, landed: np.ndarray,
-                ramps: np.ndarray, at: int, default: float) -> float:  # pragma: no cover - compiled
-    i = row[column]
+def _glide_value(i: int, settled: np.ndarray, landed: np.ndarray, ramps: np.ndarray, at: int,
+                 default: float) -> float:  # pragma: no cover - compiled
     if i < 0:
         return default
     return landed[i] if settled[i] else ramps[i, at]
+
+
+@njit(cache=True)
+def _band_values(row: np.ndarray, settled: np.ndarray, landed: np.ndarray, ramps: np.ndarray,
+                 at: int) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """(freq, gain, Q) of band ``row`` at sample ``at`` of this block."""
+    return (_glide_value(row[_FREQ], settled, landed, ramps, at, 1000.0),
+            _glide_value(row[_GAIN], settled, landed, ramps, at, 0.0),
+            _glide_value(row[_Q], settled, landed, ramps, at, DEFAULT_Q))
+
+
+@njit(cache=True)
+def _band_on(row: np.ndarray, values: np.ndarray) -> bool:  # pragma: no cover - compiled
+    # a bell or shelf switched off glides its gain to 0 dB (the stage's gate); other types switch at once
+    return row[_SWITCHED] == 0 or values[row[_ON_SLOT]] >= 0.5
 
 
 @njit(cache=True)
@@ -275,14 +289,11 @@ def _run_bands(values: np.ndarray, glide: tuple[np.ndarray, np.ndarray, np.ndarr
     changed = False
     for b in range(table.shape[0]):
         row = table[b]
-        # a bell or shelf switched off glides its gain to 0 dB (the stage's gate); other types switch at once
-        on = row[_SWITCHED] == 0 or values[row[_ON_SLOT]] >= 0.5
         if _band_moves(row, settled):
             moving = True
             continue
-        freq = _band_value(_FREQ, row, settled, landed, ramps, 0, 1000.0)
-        gain = _band_value(_GAIN, row, settled, landed, ramps, 0, 0.0)
-        q = _band_value(_Q, row, settled, landed, ramps, 0, DEFAULT_Q)
+        on = _band_on(row, values)
+        freq, gain, q = _band_values(row, settled, landed, ramps, 0)
         key = keys[b]
         if key[0] == (1.0 if on else 0.0) and key[1] == freq and key[2] == gain and key[3] == q:
             continue
@@ -305,14 +316,12 @@ def _run_bands(values: np.ndarray, glide: tuple[np.ndarray, np.ndarray, np.ndarr
         row = table[b]
         if not _band_moves(row, settled):
             continue
-        on = row[_SWITCHED] == 0 or values[row[_ON_SLOT]] >= 0.5
+        on = _band_on(row, values)
         off, count = row[_OFFSET], row[_SECTIONS]
         view = part[:, off:off + count, :]
+        freq, gain, q = 0.0, 0.0, 0.0
         for k in range(n_sets):
-            at = k * SUB_BLOCK
-            freq = _band_value(_FREQ, row, settled, landed, ramps, at, 1000.0)
-            gain = _band_value(_GAIN, row, settled, landed, ramps, at, 0.0)
-            q = _band_value(_Q, row, settled, landed, ramps, at, DEFAULT_Q)
+            freq, gain, q = _band_values(row, settled, landed, ramps, k * SUB_BLOCK)
             _design_band(row, on, freq, gain, q, sample_rate, view, k)
         # the band rests on its last sub-block's design until its values land
         keys[b, 0], keys[b, 1] = (1.0 if on else 0.0), freq

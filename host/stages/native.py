@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from ..dsp.finite import is_finite
-from ..dsp.smoothing import DEFAULT_TIME_S, SNAP, decay_table
+from ..dsp.smoothing import DEFAULT_TIME_S, SNAP, decay_table, smoothing_alpha
 from .base import Stage
 
 SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
@@ -71,7 +71,6 @@ class NativeStage(Stage):
         self._quiet = False
         self._landed_all = False
         self._seen = np.empty(0)
-        self._frames = 0
 
     # -- protocol ----------------------------------------------------------------
     def _prepare(self) -> None:
@@ -102,7 +101,7 @@ class NativeStage(Stage):
         self._decay = np.array([decay_table(a, frames) for a in self._alphas]).reshape(n, frames)
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        # sum() is one fast pass; any NaN or Inf makes it non-finite
+        # one compiled sum: any NaN or Inf makes it non-finite
         if not is_finite(block):
             self._clear()
             out = np.zeros((self.output_channels(block.shape[0]), block.shape[1]))
@@ -113,7 +112,6 @@ class NativeStage(Stage):
     def _begin(self, frames: int) -> None:
         """Advance every glide by this block (or see that none moves: the quiet path)."""
         assert self.p is not None
-        self._frames = frames
         changed = self.p.refresh(self._seen)
         if not changed and self._landed_all:
             self._quiet = True
@@ -257,11 +255,6 @@ class NativeStage(Stage):
         ramps = {n: self.glide(n, frames) for n in names}
         for start, stop in sub_blocks(frames):
             yield start, stop, {n: float(r[start]) if isinstance(r, np.ndarray) else r for n, r in ramps.items()}
-
-
-def smoothing_alpha(time_s: float, sample_rate: float) -> float:
-    """a = 1 - exp(-1 / (tau fs)): the one-pole step of a glide with time constant tau (1: no glide)."""
-    return 1.0 - math.exp(-1.0 / (time_s * sample_rate)) if time_s > 0 else 1.0
 
 
 @njit(cache=True)
