@@ -163,3 +163,49 @@ def test_non_finite_sidechain_counts_as_silence() -> None:
         h.stage.sidechain = key[:, i : i + 128]
         out.append(h.process(x[:, i : i + 128]))
     assert np.array_equal(np.concatenate(out, axis=1), x)
+
+
+MOVES = {
+    "compressor": {"threshold_db": -40.0, "ratio": 12.0, "knee_db": 0.0, "attack_ms": 1.0,
+                   "release_ms": 400.0, "rms_ms": 50.0, "makeup_db": 9.0},
+    "expander": {"threshold_db": -10.0, "ratio": 6.0, "knee_db": 12.0, "attack_ms": 20.0,
+                 "release_ms": 10.0, "range_db": 20.0},
+}
+
+
+@pytest.mark.parametrize("type_name, detection", [("compressor", "peak"), ("compressor", "rms"), ("expander", None)])
+def test_one_call_per_block_equals_the_scalar_kernel_per_sub_block(type_name: str, detection: str | None) -> None:
+    """The stage's compiled block call follows each glide as 64-sample segments of the scalar kernel would."""
+    from host.dsp import dynamics as kernels
+    from host.stages.native import one_pole_coefficient
+
+    h = Harness(type_name, params={"detection": detection} if detection else None)
+    stage = h.stage
+    x = sine(300.0, 0.6, amp=0.6) * np.linspace(0.05, 1.0, int(0.6 * SR))
+    state, extra = np.zeros(4), "range_db" if type_name == "expander" else "rms_ms"
+    rows = {name: stage.smoothed_index(name) for name in [*MOVES[type_name], "threshold_db"]}
+    out, ref = [], []
+    for k, start in enumerate(range(0, x.shape[1], 200)):  # 200: sub-blocks straddle block ends
+        if k == 40:
+            for name, value in MOVES[type_name].items():
+                h.set(name, value)
+        block = x[:, start : start + 200]
+        out.append(h.process(block))
+        settled, landed, ramps = stage.glide_state
+        expected = np.empty_like(block)
+        for s in range(0, block.shape[1], 64):
+            e = min(s + 64, block.shape[1])
+            v = {n: landed[i] if settled[i] else ramps[i, s] for n, i in rows.items()}
+            m = rows.get("makeup_db")
+            makeup = (np.array([1.0]) if m is None else
+                      np.array([10 ** (landed[m] / 20)]) if settled[m] else 10 ** (ramps[m, s:e] / 20))
+            kernels.compressor(block[:, s:e], block[:, s:e], expected[:, s:e], makeup, state,
+                               v["threshold_db"], v["ratio"], v["knee_db"],
+                               one_pole_coefficient(v["attack_ms"], SR), one_pole_coefficient(v["release_ms"], SR),
+                               detection == "rms", one_pole_coefficient(v[extra], SR) if extra == "rms_ms" else 0.0,
+                               type_name == "expander", v[extra] if extra == "range_db" else 0.0)
+        ref.append(expected)
+    y, r = np.concatenate(out, axis=1), np.concatenate(ref, axis=1)
+    assert not stage.moving(list(MOVES[type_name]))  # the glides ran and landed within the signal
+    assert np.max(np.abs(db(np.max(np.abs(y[:, -2000:]))) - db(np.max(np.abs(x[:, -2000:]))))) > 1.0
+    np.testing.assert_allclose(y, r, rtol=1e-12, atol=1e-15)

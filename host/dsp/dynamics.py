@@ -76,23 +76,21 @@ def expander_reduction_db(x_g: float, threshold: float, ratio: float, knee: floa
 
 
 @njit(cache=True, fastmath=True)
-def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
-               state: np.ndarray, threshold: float, ratio: float, knee: float,
-               alpha_attack: float, alpha_release: float, rms: bool, rms_alpha: float,
-               expander: bool, range_db: float) -> None:
-    """Detect on ``det``, write ``audio * gain`` into ``out``; ``state = [y_L, mean square]``.
+def _compress_span(det: np.ndarray, audio: np.ndarray, out: np.ndarray, start: int, stop: int,
+                   makeup: np.ndarray, per_sample: bool, state: np.ndarray, threshold: float,
+                   ratio: float, knee: float, alpha_attack: float, alpha_release: float, rms: bool,
+                   rms_alpha: float, expander: bool, range_db: float) -> None:
+    """Samples start..stop of the detector and gain stage, with constant coefficients.
 
-    ``makeup`` holds linear gains: one per sample, or a single value.
-    For an expander, 'attack' is the opening (reduction falling) branch.
+    ``makeup`` holds linear gains: ``makeup[n]`` per sample, or ``makeup[0]``.
     """
-    channels, frames = audio.shape
+    channels = audio.shape[0]
     y_l = state[0]
     ms = state[1]
-    per_sample = makeup.shape[0] > 1
     # a compressor cannot reduce below the knee's foot; an expander not above its top
     quiet = 10.0 ** ((threshold - 0.5 * knee) / 20.0)
     loud = 10.0 ** ((threshold + 0.5 * knee) / 20.0)
-    for n in range(frames):
+    for n in range(start, stop):
         level, ms = _level(det, n, rms, ms, rms_alpha)
         if expander:
             if level >= loud:
@@ -117,6 +115,68 @@ def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.n
             out[c, n] = audio[c, n] * g
     state[0] = y_l
     state[1] = ms
+
+
+@njit(cache=True, fastmath=True)
+def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
+               state: np.ndarray, threshold: float, ratio: float, knee: float,
+               alpha_attack: float, alpha_release: float, rms: bool, rms_alpha: float,
+               expander: bool, range_db: float) -> None:
+    """Detect on ``det``, write ``audio * gain`` into ``out``; ``state = [y_L, mean square]``.
+
+    ``makeup`` holds linear gains: one per sample, or a single value.
+    For an expander, 'attack' is the opening (reduction falling) branch.
+    """
+    _compress_span(det, audio, out, 0, audio.shape[1], makeup, makeup.shape[0] > 1, state, threshold,
+                   ratio, knee, alpha_attack, alpha_release, rms, rms_alpha, expander, range_db)
+
+
+@njit(cache=True)
+def one_pole_alpha(time_ms: float, sample_rate: float) -> float:
+    """alpha = exp(-1 / (tau fs)), tau in ms (as ``native.one_pole_coefficient``)."""
+    return math.exp(-1.0 / (max(time_ms, 1e-6) * 1e-3 * sample_rate))
+
+
+@njit(cache=True)
+def _at(settled: np.ndarray, landed: np.ndarray, ramps: np.ndarray, i: int, n: int) -> float:
+    """Glide i's value at sample n of this block (its target once it has landed)."""
+    return landed[i] if settled[i] else ramps[i, n]
+
+
+@njit(cache=True)
+def compressor_glide(det: np.ndarray, audio: np.ndarray, out: np.ndarray, state: np.ndarray,
+                     settled: np.ndarray, landed: np.ndarray, ramps: np.ndarray, rows: np.ndarray,
+                     makeup: np.ndarray, sample_rate: float, rms: bool, expander: bool,
+                     sub_block: int) -> None:
+    """A whole block of a compressor or expander whose settings may glide, in one call.
+
+    ``settled``, ``landed`` and ``ramps`` are the stage's glide state
+    (``NativeStage.glide_state``); ``rows`` indexes it for threshold, ratio,
+    knee, attack, release, then rms_ms (compressor) or range_db (expander),
+    then makeup_db (-1: none).  Coefficients follow the glides once per
+    ``sub_block`` samples, valued at the sub-block's first sample, as
+    ``NativeStage.segments`` does.  ``makeup`` is scratch for the linear
+    makeup gains (at least one per frame).
+    """
+    frames = audio.shape[1]
+    m = rows[6]
+    per_sample = m >= 0 and not settled[m]
+    if per_sample:
+        for n in range(frames):
+            makeup[n] = 10.0 ** (ramps[m, n] / 20.0)
+    else:
+        makeup[0] = 10.0 ** (landed[m] / 20.0) if m >= 0 else 1.0
+    for start in range(0, frames, sub_block):
+        threshold = _at(settled, landed, ramps, rows[0], start)
+        ratio = _at(settled, landed, ramps, rows[1], start)
+        knee = _at(settled, landed, ramps, rows[2], start)
+        attack = one_pole_alpha(_at(settled, landed, ramps, rows[3], start), sample_rate)
+        release = one_pole_alpha(_at(settled, landed, ramps, rows[4], start), sample_rate)
+        extra = _at(settled, landed, ramps, rows[5], start)
+        _compress_span(det, audio, out, start, min(start + sub_block, frames), makeup, per_sample, state,
+                       threshold, ratio, knee, attack, release, rms,
+                       0.0 if expander else one_pole_alpha(extra, sample_rate),
+                       expander, extra if expander else 0.0)
 
 
 @njit(cache=True, fastmath=True)

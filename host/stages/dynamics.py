@@ -16,7 +16,6 @@ the delay is fixed when the stage is built and reported as ``latency``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -29,7 +28,7 @@ from ..dsp.delay_line import FixedDelay
 from ..dsp.finite import is_finite
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean, enum
-from .native import NativeStage, db_to_amp, one_pole_coefficient
+from .native import SUB_BLOCK, NativeStage, one_pole_coefficient
 
 MAX_LOOKAHEAD_MS = 20.0
 
@@ -81,10 +80,7 @@ class _Dynamics(NativeStage):
         self._hpf_key = -1.0
         self._hpf_sos = biquad.IDENTITY[np.newaxis, :].copy()
         self._state = np.zeros(4)
-        self._makeup_db = math.nan
-        self._makeup_amp = np.ones(1)
         self._has_hpf = self.smoothed("sc_hpf_hz")
-        self._names = self.COEFFICIENTS + (("sc_hpf_hz",) if self._has_hpf else ())
         self._alphas_by_ms: dict[float, float] = {}
         self._init_state()
 
@@ -119,32 +115,26 @@ class _Dynamics(NativeStage):
         y, self._hpf_zi[:, :c] = sosfilt(self._hpf_sos, det, axis=-1, zi=self._hpf_zi[:, :c])
         return np.asarray(y)
 
+    def _high_passed(self, source: np.ndarray, frames: int) -> np.ndarray:
+        """The detector signal through the sidechain high-pass (redesigned per sub-block while it glides)."""
+        if not self.moving(("sc_hpf_hz",)):
+            return self._high_pass(source, float(self.glide("sc_hpf_hz", frames)))
+        det = np.empty_like(source)
+        for start, stop, v in self.segments(("sc_hpf_hz",), frames):
+            det[:, start:stop] = self._high_pass(source[:, start:stop], v["sc_hpf_hz"])
+        return det
+
     def _delayed(self, block: np.ndarray) -> np.ndarray:
         return self._delay.process(block)
 
-    def _makeup(self, frames: int) -> np.ndarray:
-        m = self.glide("makeup_db", frames) if self.smoothed("makeup_db") else 0.0
-        if isinstance(m, np.ndarray):
-            return np.asarray(db_to_amp(m), dtype=np.float64)
-        if m != self._makeup_db:  # a landed makeup: its one-element array is kept
-            self._makeup_db = m
-            self._makeup_amp = np.array([db_to_amp(m)])
-        return self._makeup_amp
-
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
-        source = self._detector_source(block)
+        det = self._detector_source(block)
+        if self._has_hpf and self.switch("sc_hpf_on"):
+            det = self._high_passed(det, frames)
         audio = self._delayed(block)
-        out = audio  # in place: the input block, or the lookahead's own buffer
-        makeup = self._makeup(frames)
-        high_pass = self._has_hpf and self.switch("sc_hpf_on")
-        for start, stop, v in self.segments(self._names, frames):
-            det = source[:, start:stop]
-            if high_pass:
-                det = self._high_pass(det, v["sc_hpf_hz"])
-            m = makeup[start:stop] if len(makeup) > 1 else makeup
-            self._run(det, audio[:, start:stop], out[:, start:stop], m, v)
-        return out
+        self._run(det, audio, frames)  # in place: the input block, or the lookahead's own buffer
+        return audio
 
     def _coefficient(self, time_ms: float) -> float:
         """one_pole_coefficient at this rate, remembered: a landed time costs a dict lookup."""
@@ -155,12 +145,35 @@ class _Dynamics(NativeStage):
             alpha = self._alphas_by_ms[time_ms] = one_pole_coefficient(time_ms, self.sample_rate)
         return alpha
 
-    def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
-             v: Mapping[str, float]) -> None:
+    def _run(self, det: np.ndarray, audio: np.ndarray, frames: int) -> None:
+        """Detect on ``det`` and apply the gain to ``audio`` in place."""
         raise NotImplementedError
 
 
-class Compressor(_Dynamics):
+class _Compressing(_Dynamics):
+    """Compressor and expander: one compiled call per block follows every glide."""
+
+    #: the glides ``kernels.compressor_glide`` reads, in its order (None: no such parameter)
+    GLIDE_ROWS: ClassVar[tuple[str | None, ...]] = ()
+    EXPANDER: ClassVar[bool] = False
+
+    def _setup(self) -> None:
+        super()._setup()
+        rows = [self.smoothed_index(name) if name else -1 for name in self.GLIDE_ROWS]
+        assert all(i >= 0 for i, name in zip(rows, self.GLIDE_ROWS, strict=True) if name), "every row must glide"
+        self._rows = np.array(rows, dtype=np.intp)
+        self._makeup = np.empty(max(self.max_block, SUB_BLOCK))
+
+    def _run(self, det: np.ndarray, audio: np.ndarray, frames: int) -> None:
+        if frames > self._makeup.shape[0]:
+            self._makeup = np.empty(frames)
+        settled, landed, ramps = self.glide_state
+        rms = not self.EXPANDER and self.choice("detection") == 1
+        kernels.compressor_glide(det, audio, audio, self._state, settled, landed, ramps, self._rows,
+                                 self._makeup, self.sample_rate, rms, self.EXPANDER, SUB_BLOCK)
+
+
+class Compressor(_Compressing):
     """Feed-forward compressor: soft knee, peak or RMS detection, makeup, sidechain, lookahead."""
 
     type_name = "compressor"
@@ -175,18 +188,10 @@ class Compressor(_Dynamics):
         ParamSpec("rms_ms", 10.0, 1.0, 300.0, unit="ms", scale="log", doc="RMS averaging time"),
         *_SIDECHAIN_SPECS,
     )
-    COEFFICIENTS = ("threshold_db", "ratio", "knee_db", "attack_ms", "release_ms", "rms_ms")
-
-    def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
-             v: Mapping[str, float]) -> None:
-        kernels.compressor(
-            det, audio, out, makeup, self._state, v["threshold_db"], v["ratio"], v["knee_db"],
-            self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
-            self.choice("detection") == 1, self._coefficient(v["rms_ms"]), False, 0.0,
-        )
+    GLIDE_ROWS = ("threshold_db", "ratio", "knee_db", "attack_ms", "release_ms", "rms_ms", "makeup_db")
 
 
-class Expander(_Dynamics):
+class Expander(_Compressing):
     """Downward expander: below the threshold the level falls ``ratio`` times faster."""
 
     type_name = "expander"
@@ -199,15 +204,8 @@ class Expander(_Dynamics):
         _release(100.0),
         *_SIDECHAIN_SPECS,
     )
-    COEFFICIENTS = ("threshold_db", "ratio", "knee_db", "range_db", "attack_ms", "release_ms")
-
-    def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
-             v: Mapping[str, float]) -> None:
-        kernels.compressor(
-            det, audio, out, makeup, self._state, v["threshold_db"], v["ratio"], v["knee_db"],
-            self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
-            False, 0.0, True, v["range_db"],
-        )
+    GLIDE_ROWS = ("threshold_db", "ratio", "knee_db", "attack_ms", "release_ms", "range_db", None)
+    EXPANDER = True
 
 
 class Gate(_Dynamics):
@@ -230,17 +228,18 @@ class Gate(_Dynamics):
         self._state[0] = 1.0  # start open, so a neutral gate is an exact pass-through
         self._state[2] = 1.0
 
-    def _run(self, det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.ndarray,
-             v: Mapping[str, float]) -> None:
+    def _run(self, det: np.ndarray, audio: np.ndarray, frames: int) -> None:
         sr = self.sample_rate
-        open_level = 10.0 ** (v["threshold_db"] / 20.0)
-        kernels.gate(
-            det, audio, out, self._state, open_level,
-            open_level * 10.0 ** (-v["hysteresis_db"] / 20.0),
-            10.0 ** (v["range_db"] / 20.0) if v["range_db"] > -120.0 else 0.0,
-            int(round(v["hold_ms"] * 1e-3 * sr)),
-            self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
-        )
+        for start, stop, v in self.segments(self.COEFFICIENTS, frames):
+            open_level = 10.0 ** (v["threshold_db"] / 20.0)
+            part = audio[:, start:stop]
+            kernels.gate(
+                det[:, start:stop], part, part, self._state, open_level,
+                open_level * 10.0 ** (-v["hysteresis_db"] / 20.0),
+                10.0 ** (v["range_db"] / 20.0) if v["range_db"] > -120.0 else 0.0,
+                int(round(v["hold_ms"] * 1e-3 * sr)),
+                self._coefficient(v["attack_ms"]), self._coefficient(v["release_ms"]),
+            )
 
 
 class DeEsser(NativeStage):
