@@ -3,9 +3,11 @@
 Each worker gets the session as it is in memory (forked, or loaded from its
 file and given the current values and automation lanes), builds the same
 graph and runs ``process_tracks`` for its share of the tracks into a
-double-buffered shared-memory accumulator; the main process adds the workers' accumulators
-and runs ``mix``.  Workers render block k+1 while the main process mixes
-block k.  Memory stays bounded: only two blocks per worker are in flight.
+double-buffered shared-memory accumulator.  The main process renders its own
+tracks block by block straight into the graph's accumulators, adds the
+workers' block to them and runs ``mix``.  Workers render chunk k+1 while the
+main process mixes chunk k.  Memory stays bounded: only two chunks per worker
+are in flight.
 """
 
 from __future__ import annotations
@@ -61,12 +63,12 @@ def partition(graph: Graph, workers: int, mix_cost: int = 0) -> list[list[str]]:
 def mix_cost(graph: Graph, workers: int) -> int:
     """The main process's own work per frame, in the units of ``partition``'s track costs.
 
-    Per accumulator channel it adds each worker's chunk and copies the sum into
-    the graph; each bus and the master run a stereo chain; the stereo mixdown
-    is encoded (on a thread, but on these cores).  Weighed against mono tracks
-    on the engine benchmark (16 mono tracks, 2 buses: 8 balances the two
-    processes' CPU time; the old guess, buses + 2 = 4, left the main process
-    20-35% busier than the worker).
+    Per accumulator channel it adds each worker's block into the graph's
+    accumulators; each bus and the master run a stereo chain; the stereo mixdown
+    is encoded (on a thread, but on these cores).  Weighed on the engine
+    benchmark (16 stereo tracks, 2 buses): 8 balances the two processes' CPU
+    time; 4 (the old guess, buses + 2) gave the main process a seventh track
+    and the render took 6% longer.
     """
     channels = 2 * (len(graph.buses) + 1)
     chains = sum(2 * len(node.chain.slots) for node in [*graph.buses, graph.master])
@@ -135,10 +137,13 @@ class _Worker:
 def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (position, master block) for the whole render on ``workers`` processes.
 
-    This process is one of them: it renders its own share of the tracks for a
-    chunk while the others render theirs, then sums and mixes.  Its share is
-    smaller by the cost of the mix.  Chunks of several engine blocks (about
-    CHUNK_FRAMES) keep the synchronisation cost per sample low.
+    This process is one of them: block by block it renders its own share of
+    the tracks into the graph's accumulators (no chunk buffer of its own to
+    zero, sum and copy), adds the workers' block and mixes.  It waits for the
+    workers once per chunk, at the chunk's first block; they are a chunk
+    ahead by then.  Its share is smaller by the cost of the mix.  Chunks of
+    several engine blocks (about CHUNK_FRAMES) keep the synchronisation cost
+    per sample low.
     """
     session = graph.session
     method = _start_method(graph)
@@ -155,7 +160,6 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
     own, *others = partition(graph, workers, mix_cost=mix_cost(graph, workers))
     pool = [_Worker(ctx, {**base, "tracks": share}, shape) for share in others]
     graph.active = [node for node in graph.tracks if node.name in set(own)]
-    local = np.zeros(shape[1:])
     try:
         chunks = list(range(0, total, chunk))
         for k, start in enumerate(chunks[:SLOTS]):
@@ -163,20 +167,21 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
                 w.request(k % SLOTS, start, min(chunk, total - start))
         for k, start in enumerate(chunks):
             length = min(chunk, total - start)
-            blocks = -(-length // block)
-            _render_chunk(graph, start, length, local)  # this process's tracks, while the workers run theirs
-            slots = [w.wait() for w in pool]
-            for w, slot in zip(pool, slots, strict=True):
-                local[:blocks] += w.buffers[slot, :blocks]
+            slots: list[int] = []
+            for j, offset in enumerate(range(0, length, block)):
+                frames = min(block, length - offset)
+                acc = graph.accumulators[:, :, :frames]
+                acc[...] = 0.0
+                graph.process_tracks(start + offset, frames, acc)  # this process's tracks, straight into the mix
+                if j == 0:  # the workers' chunk, rendered while this process ran the previous one
+                    slots = [w.wait() for w in pool]
+                for w, slot in zip(pool, slots, strict=True):
+                    acc += w.buffers[slot, j, :, :, :frames]
+                yield start + offset, graph.mix(start + offset, frames, graph.accumulators)
             ahead = k + SLOTS
             if ahead < len(chunks):
                 for w, slot in zip(pool, slots, strict=True):
                     w.request(slot, chunks[ahead], min(chunk, total - chunks[ahead]))
-            for j, offset in enumerate(range(0, length, block)):
-                frames = min(block, length - offset)
-                acc = graph.accumulators[:, :, :frames]
-                acc[:] = local[j, :, :, :frames]
-                yield start + offset, graph.mix(start + offset, frames, graph.accumulators)
     finally:
         for w in pool:
             w.close()
