@@ -4,8 +4,8 @@ Each worker gets the session as it is in memory (forked, or loaded from its
 file and given the current values and automation lanes), builds the same
 graph and runs ``process_tracks`` for its share of the tracks into a
 double-buffered shared-memory accumulator.  The main process renders its own
-tracks block by block straight into the graph's accumulators, adds the
-workers' block to them and runs ``mix``.  Workers render chunk k+1 while the
+tracks block by block straight into the graph's accumulators, on top of the
+workers' block, and runs ``mix``.  Workers render chunk k+1 while the
 main process mixes chunk k.  Memory stays bounded: only two chunks per worker
 are in flight.
 """
@@ -137,9 +137,9 @@ class _Worker:
 def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (position, master block) for the whole render on ``workers`` processes.
 
-    This process is one of them: block by block it renders its own share of
-    the tracks into the graph's accumulators (no chunk buffer of its own to
-    zero, sum and copy), adds the workers' block and mixes.  It waits for the
+    This process is one of them: block by block it copies the workers' block
+    into the graph's accumulators, adds its own share of the tracks there (no
+    chunk buffer of its own to zero, sum and copy) and mixes.  It waits for the
     workers once per chunk, at the chunk's first block; they are a chunk
     ahead by then.  Its share is smaller by the cost of the mix.  Chunks of
     several engine blocks (about CHUNK_FRAMES) keep the synchronisation cost
@@ -170,13 +170,11 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
             slots: list[int] = []
             for j, offset in enumerate(range(0, length, block)):
                 frames = min(block, length - offset)
-                acc = graph.accumulators[:, :, :frames]
-                acc[...] = 0.0
-                graph.process_tracks(start + offset, frames, acc)  # this process's tracks, straight into the mix
                 if j == 0:  # the workers' chunk, rendered while this process ran the previous one
                     slots = [w.wait() for w in pool]
-                for w, slot in zip(pool, slots, strict=True):
-                    acc += w.buffers[slot, j, :, :, :frames]
+                acc = graph.accumulators[:, :, :frames]
+                _sum_into(acc, [w.buffers[slot, j, :, :, :frames] for w, slot in zip(pool, slots, strict=True)])
+                graph.process_tracks(start + offset, frames, acc)  # this process's tracks, straight into the mix
                 yield start + offset, graph.mix(start + offset, frames, graph.accumulators)
             ahead = k + SLOTS
             if ahead < len(chunks):
@@ -185,6 +183,16 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
     finally:
         for w in pool:
             w.close()
+
+
+def _sum_into(acc: np.ndarray, parts: list[np.ndarray]) -> None:
+    """``acc`` = the sum of ``parts`` (zero when there are none): one pass instead of a zeroing and an add."""
+    if not parts:
+        acc[...] = 0.0
+        return
+    np.copyto(acc, parts[0])
+    for part in parts[1:]:
+        acc += part
 
 
 def _render_chunk(graph: Graph, start: int, length: int, out: np.ndarray) -> None:
