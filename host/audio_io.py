@@ -21,7 +21,7 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
-from .atomic import ensure_folder, temp_beside
+from .atomic import Writeback, ensure_folder, temp_beside
 from .errors import AudioInputError, OutputError
 
 MAX_CHANNELS = 2
@@ -248,6 +248,7 @@ class AtomicWriter:
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
+        self._writeback = Writeback(self._tmp)
         for key, value in self.tags.items():
             if value and key in ("title", "artist", "album", "tracknumber"):
                 setattr(self._file, key, str(value))  # RIFF INFO / Vorbis comments, read by libsndfile
@@ -267,6 +268,7 @@ class AtomicWriter:
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
         data = _dither(block, int(self.bit_depth), self._rng) if self._dither else block
         self._file.write(self._interleave(data))
+        self._writeback.wrote(block.shape[1])
 
     def _interleave(self, data: np.ndarray) -> np.ndarray:
         """``data`` (channels, frames) as the (frames, channels) array libsndfile writes, in a reused buffer."""
@@ -283,6 +285,7 @@ class AtomicWriter:
         if self._resampler is not None:
             self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
         self._file.close()
+        self._writeback.close()
         if self.tags:
             from .tags import write_tags
 
@@ -299,6 +302,7 @@ class AtomicWriter:
     def abort(self) -> None:
         if not self._file.closed:
             self._file.close()
+        self._writeback.close()
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> AtomicWriter:

@@ -228,3 +228,29 @@ def test_failed_render_worker_gives_a_clean_message(write_audio, write_session, 
     assert "Traceback" not in message
     assert any("Traceback" in record.getMessage() for record in caplog.records)  # kept for -vv
     assert not (path.parent / "mix.wav").exists() and leftovers(path.parent) == []
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_long_write_lands_whole_and_leaves_no_descriptor_open(tmp_path, commit):
+    """Past the writeback interval the file still holds every frame; commit and abort close every descriptor."""
+    import soundfile as sf
+
+    from host.atomic import Writeback
+    from host.audio_io import AtomicWriter
+
+    frames = Writeback.WRITEBACK_FRAMES * 3 // 2
+    x = np.random.default_rng(5).uniform(-0.5, 0.5, (2, frames)).astype(np.float32).astype(np.float64)
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    writer = AtomicWriter(tmp_path / "long.wav", 48000, 2, "wav", "float")
+    for start in range(0, frames, 100_000):
+        writer.write(x[:, start : start + 100_000])
+    if commit:
+        writer.commit()
+        y, rate = sf.read(tmp_path / "long.wav", dtype="float64", always_2d=True)
+        assert rate == 48000
+        np.testing.assert_array_equal(y.T, x)
+    else:
+        writer.abort()
+        assert list(tmp_path.iterdir()) == []
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before
