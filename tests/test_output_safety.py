@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,16 +61,14 @@ class Quad(Stage):
 
 @register_stage
 class FailsInWorkers(Stage):
-    """Test stage that fails to prepare in a render worker process only (a bug there, not bad input)."""
+    """Test stage that fails to process in a render worker process only (a bug there, not bad input)."""
 
     type_name = "test_fails_in_workers"
     PARAMS: ClassVar[tuple] = ()
 
-    def _prepare(self) -> None:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         if os.getpid() != PARENT_PID:
             raise RuntimeError("worker-only failure")
-
-    def _process(self, block: np.ndarray) -> np.ndarray:
         return block
 
 
@@ -216,17 +215,41 @@ def test_chain_ending_with_four_channels_names_the_stage(write_audio, write_sess
     assert not (path.parent / "mix.wav").exists()
 
 
-def test_failed_render_worker_gives_a_clean_message(write_audio, write_session, capsys, caplog):
+def _chunk_fails_in_workers(graph, start, length, out):
+    raise RuntimeError("worker-only failure")
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("stage", r"tracks/[ab]/test_fails_in_workers: the stage failed: worker-only failure"),
+    ("engine", r"a render worker failed: RuntimeError: worker-only failure"),
+])
+def test_failed_render_worker_gives_a_clean_message(write_audio, write_session, capsys, caplog, monkeypatch,
+                                                    where, expected):
+    """A stage that raises in a worker reads as it would in one process; an engine bug there says so.
+
+    Either way the user sees one line and ``-vv`` logs the worker's traceback.
+    """
     write_audio("a.wav", tone(seconds=1.0))
     write_audio("b.wav", tone(seconds=1.0))
-    path = write_session("tracks:\n  a: {source: a.wav, chain: [{type: test_fails_in_workers}]}\n"
-                         "  b: {source: b.wav}\noutputs: {mixdown: mix.wav}\n")
+    chain = "[{type: test_fails_in_workers}]" if where == "stage" else "[]"
+    path = write_session(f"tracks:\n  a: {{source: a.wav, chain: {chain}}}\n"
+                         f"  b: {{source: b.wav, chain: {chain}}}\n"
+                         "outputs: {mixdown: mix.wav}\n")  # whichever track the worker runs fails there
+    if where == "engine":
+        import multiprocessing
+
+        import host.engine.parallel as parallel
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            pytest.skip("a spawned worker does not inherit the patched engine")
+
+        monkeypatch.setattr(parallel, "_render_chunk", _chunk_fails_in_workers)  # forked workers inherit it
     with caplog.at_level(logging.DEBUG, logger="host.engine.parallel"):
         assert main(["render", str(path), "-j", "2", "--no-progress"]) == 1
     message = capsys.readouterr().err
-    assert "a render worker failed: RuntimeError: worker-only failure" in message
+    assert re.search(expected, message), message
     assert "Traceback" not in message
-    assert any("Traceback" in record.getMessage() for record in caplog.records)  # kept for -vv
+    assert any("Traceback" in r.getMessage() and "worker-only failure" in r.getMessage() for r in caplog.records)
     assert not (path.parent / "mix.wav").exists() and leftovers(path.parent) == []
 
 

@@ -1,8 +1,9 @@
 """Offline rendering on several cores: tracks in worker processes, the mix in this one.
 
-Each worker gets the session as it is in memory (forked, or loaded from its
-file and given the current values and automation lanes), builds the same
-graph and runs ``process_tracks`` for its share of the tracks into a
+Each worker gets the graph as it is in memory (forked: this process's
+prepared graph; spawned: the session loaded from its file, given the current
+values and automation lanes, and built again) and runs ``process_tracks`` for
+its share of the tracks into a
 double-buffered shared-memory accumulator.  The main process renders its own
 tracks block by block straight into the graph's accumulators, on top of the
 workers' block, and runs ``mix``.  Workers render chunk k+1 while the
@@ -151,12 +152,12 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
     block = graph.block_size
     chunk = block * max(1, CHUNK_FRAMES // block)
     shape = (SLOTS, chunk // block, len(graph.buses) + 1, 2, block)
-    # the session as it is in memory: values set through the API and edited lanes, not the file's
-    base = {"block_size": block, "values": session.values_snapshot(), "lanes": _lanes_snapshot(session.lanes)}
+    base: dict[str, Any] = {"block_size": block}
     if method == "fork":
-        base["session"] = session  # inherited, not pickled
-    else:
-        base["session_path"] = str(session.path.resolve())
+        base["graph"] = graph  # inherited, not pickled: prepared and rewound, ready to run
+    else:  # the session as it is in memory: values set through the API and edited lanes, not the file's
+        base.update(session_path=str(session.path.resolve()), values=session.values_snapshot(),
+                    lanes=_lanes_snapshot(session.lanes))
     own, *others = partition(graph, workers, mix_cost=mix_cost(graph, workers))
     pool = [_Worker(ctx, {**base, "tracks": share}, shape) for share in others]
     graph.active = [node for node in graph.tracks if node.name in set(own)]
@@ -222,19 +223,25 @@ def _lanes_from(registry: Registry, data: list[LaneData]) -> list[Lane]:
             for address, times, values, interpolation in data]
 
 
+def _worker_graph(job: dict[str, Any]) -> Graph:
+    """A spawned worker's graph: the session loaded anew, given the parent's values and lanes."""
+    from ..session import load_session
+
+    session = load_session(job["session_path"])
+    session.apply_snapshot(job["values"])
+    session.lanes = _lanes_from(session.registry, job["lanes"])
+    graph = Graph(session, block_size=job["block_size"], tracks=set(job["tracks"]))
+    graph.prepare()
+    graph.reset()
+    return graph
+
+
 def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], requests: Any,
                  replies: Any) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        from ..session import load_session
-
-        session = job.get("session") or load_session(job["session_path"])
-        session.apply_snapshot(job["values"])
-        session.lanes = _lanes_from(session.registry, job["lanes"])
-        block = job["block_size"]
-        graph = Graph(session, block_size=block, tracks=set(job["tracks"]))
-        graph.prepare()
-        graph.reset()
+        graph = job.get("graph") or _worker_graph(job)
+        graph.active = [node for node in graph.tracks if node.name in set(job["tracks"])]
         shm = SharedMemory(name=shm_name)
         buffers = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)
         while (message := requests.get()) is not None:
@@ -244,8 +251,8 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
         del buffers
         shm.close()
         graph.close()
-    except MixhostError as error:
-        replies.put(("error", error, ""))
+    except MixhostError as error:  # a stage that raised keeps its cause's traceback for `mixhost -vv`
+        replies.put(("error", error, traceback.format_exc() if error.__cause__ else ""))
     except BaseException as error:  # noqa: BLE001 - hand any failure to the parent, which raises it
         failure = RenderError(f"a render worker failed: {type(error).__name__}: {error}",
                               hint="`mixhost -vv render ...` logs its traceback; `-j 1` renders in one process")
