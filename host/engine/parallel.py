@@ -28,6 +28,7 @@ from ..automation import Lane
 from ..errors import MixhostError, RenderError
 from ..registry import Registry
 from .graph import Graph
+from .order import sidechain_keys
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,8 @@ def mix_cost(graph: Graph, workers: int) -> int:
 
 def mix_needs_tracks(graph: Graph) -> bool:
     """True when a bus or master stage is keyed by a track, or a track by a bus (one process runs all)."""
-    tracks, buses = {t.name for t in graph.tracks}, {b.name for b in graph.buses}
-    mix_keyed = any(slot.sidechain_name in tracks for node in [*graph.buses, graph.master] for slot in node.chain.slots)
-    return mix_keyed or any(slot.sidechain_name in buses for node in graph.tracks for slot in node.chain.slots)
+    return any((key.strip.kind == "track") != (key.key.kind == "track")
+               for key in sidechain_keys(graph.session.plan))
 
 
 def _start_method(graph: Graph) -> str:
