@@ -153,9 +153,9 @@ def compressor_glide(det: np.ndarray, audio: np.ndarray, out: np.ndarray, state:
     ``settled``, ``landed`` and ``ramps`` are the stage's glide state
     (``NativeStage.glide_state``); ``rows`` indexes it for threshold, ratio,
     knee, attack, release, then rms_ms (compressor) or range_db (expander),
-    then makeup_db (-1: none).  Coefficients follow the glides once per
-    ``sub_block`` samples, valued at the sub-block's first sample, as
-    ``NativeStage.segments`` does.  ``makeup`` is scratch for the linear
+    then makeup_db (-1: none).  While any of the first six glides,
+    coefficients follow them once per ``sub_block`` samples, valued at the
+    sub-block's first sample, as ``NativeStage.segments`` does.  ``makeup`` is scratch for the linear
     makeup gains (at least one per frame).
     """
     frames = audio.shape[1]
@@ -166,14 +166,18 @@ def compressor_glide(det: np.ndarray, audio: np.ndarray, out: np.ndarray, state:
             makeup[n] = 10.0 ** (ramps[m, n] / 20.0)
     else:
         makeup[0] = 10.0 ** (landed[m] / 20.0) if m >= 0 else 1.0
-    for start in range(0, frames, sub_block):
+    step = frames  # settled coefficients: one span for the whole block
+    for k in range(6):
+        if not settled[rows[k]]:
+            step = sub_block
+    for start in range(0, frames, max(step, 1)):
         threshold = _at(settled, landed, ramps, rows[0], start)
         ratio = _at(settled, landed, ramps, rows[1], start)
         knee = _at(settled, landed, ramps, rows[2], start)
         attack = one_pole_alpha(_at(settled, landed, ramps, rows[3], start), sample_rate)
         release = one_pole_alpha(_at(settled, landed, ramps, rows[4], start), sample_rate)
         extra = _at(settled, landed, ramps, rows[5], start)
-        _compress_span(det, audio, out, start, min(start + sub_block, frames), makeup, per_sample, state,
+        _compress_span(det, audio, out, start, min(start + step, frames), makeup, per_sample, state,
                        threshold, ratio, knee, attack, release, rms,
                        0.0 if expander else one_pole_alpha(extra, sample_rate),
                        expander, extra if expander else 0.0)
