@@ -106,6 +106,7 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, daemon=True,
                                    args=(job, self.shm.name, shape, self.requests, self.replies))
         self.process.start()
+        self._finished = False
 
     def request(self, slot: int, position: int, frames: int) -> None:
         self.requests.put((slot, position, frames))
@@ -124,9 +125,15 @@ class _Worker:
                 raise reply[1]
             return int(reply)
 
+    def finish(self) -> None:
+        """No more requests: the worker exits once it has answered the ones it has."""
+        if not self._finished:
+            self._finished = True
+            self.requests.put(None)
+
     def close(self) -> None:
         if self.process.is_alive():
-            self.requests.put(None)
+            self.finish()
             self.process.join(timeout=5)
             if self.process.is_alive():
                 self.process.terminate()
@@ -177,9 +184,11 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
                 graph.process_tracks(start + offset, frames, acc[:, :, :frames])  # this process's tracks, on top
                 yield start + offset, graph.mix(start + offset, frames, acc)
             ahead = k + SLOTS
-            if ahead < len(chunks):
-                for w, slot in zip(pool, slots, strict=True):
+            for w, slot in zip(pool, slots, strict=True):
+                if ahead < len(chunks):
                     w.request(slot, chunks[ahead], min(chunk, total - chunks[ahead]))
+                else:  # all asked for: a worker exits after its last chunk, while this process mixes it
+                    w.finish()
     finally:
         for w in pool:
             w.close()
