@@ -333,12 +333,28 @@ class WriteBehind:
         self._full: queue.Queue[tuple[np.ndarray, int] | None] = queue.Queue()
         self._buffer = self._free.get()
         self._fill = 0
+        self._reserved: np.ndarray | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mixhost-write-behind", daemon=True)
         self._thread.start()
 
+    def reserve(self, frames: int) -> np.ndarray | None:
+        """The next ``frames`` columns of the chunk buffer, to be filled and then passed to
+        ``write`` (which then copies nothing); None when they would straddle two chunks."""
+        if self._fill + frames > self._buffer.shape[1]:
+            self._reserved = None
+            return None
+        self._reserved = self._buffer[:, self._fill:self._fill + frames]
+        return self._reserved
+
     def write(self, block: np.ndarray) -> None:
         """Queue a (channels, frames) block; it is copied, so the caller may reuse it at once."""
+        reserved, self._reserved = self._reserved, None
+        if reserved is not None and block.shape == reserved.shape and block.ctypes.data == reserved.ctypes.data:
+            self._fill += block.shape[1]  # already in place: filled through ``reserve``
+            if self._fill == self._buffer.shape[1]:
+                self._hand_over()
+            return
         done, frames = 0, block.shape[1]
         while done < frames:
             n = min(frames - done, self._buffer.shape[1] - self._fill)

@@ -40,17 +40,24 @@ def many_tracks(write_audio):
     return "\n".join(lines)
 
 
-def render(write_session, tracks, name, block=4096, workers=1):
-    path = write_session(SESSION.format(block=block, tracks=tracks, name=name), name=f"{name}.yaml")
+def render(write_session, tracks, name, block=4096, workers=1, master=""):
+    path = write_session(SESSION.format(block=block, tracks=tracks, name=name) + master, name=f"{name}.yaml")
     result = host.load_session(path).render(workers=workers)
     assert result.workers == workers
     return read_mix(path.parent / f"mix-{name}.wav")
 
 
-@pytest.mark.parametrize("workers", [2, 3])  # 3: two workers' blocks are summed before the mix
-def test_several_workers_render_what_one_renders(write_session, many_tracks, workers):
-    one = render(write_session, many_tracks, "one", workers=1)
-    several = render(write_session, many_tracks, "several", workers=workers)
+# a master lookahead: the first block is cut by the latency, and later ones straddle the writer's chunks
+LOOKAHEAD_MASTER = "master: {chain: [{type: compressor, lookahead_ms: 5}]}\n"
+
+
+@pytest.mark.parametrize("workers, master", [
+    (2, ""), (3, ""),  # 3: two workers' blocks are summed before the mix
+    (2, LOOKAHEAD_MASTER),
+])
+def test_several_workers_render_what_one_renders(write_session, many_tracks, workers, master):
+    one = render(write_session, many_tracks, "one", workers=1, master=master)
+    several = render(write_session, many_tracks, "several", workers=workers, master=master)
     assert one.shape == several.shape
     assert np.max(np.abs(one - several)) < 1e-6  # float32 file resolution
     assert np.sqrt(np.mean(one ** 2)) > 0.01

@@ -398,12 +398,15 @@ class Graph:
             if node.plan.kind == "track":
                 self._run_track(node, position, frames, any_solo, accumulators)
 
-    def mix(self, position: int, frames: int, accumulators: np.ndarray) -> np.ndarray:
-        """Run buses and master over the summed track outputs; returns the master block."""
+    def mix(self, position: int, frames: int, accumulators: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Run buses and master over the summed track outputs; returns the master block.
+
+        ``out``, a (2, frames) array, receives the master block (else the graph's own buffer).
+        """
         for node in self.order:
             if node.plan.kind == "bus":
                 self._run_bus(node, position, frames, accumulators)
-        return self._run_master(position, frames, accumulators)
+        return self._run_master(position, frames, accumulators, out)
 
     def _any_solo(self) -> bool:
         values = self.session.registry.values
@@ -430,11 +433,12 @@ class Graph:
         index = self.dest_index[node.name]
         node.run(accumulators[index, :, :frames], position, False, self._sidechain, accumulators)
 
-    def _run_master(self, position: int, frames: int, accumulators: np.ndarray) -> np.ndarray:
+    def _run_master(self, position: int, frames: int, accumulators: np.ndarray,
+                    into: np.ndarray | None = None) -> np.ndarray:
         out = self.master.chain.process(accumulators[-1, :, :frames], position, self._sidechain)
         self.master.chain_out = out
         gain = self.master.gain.values(position, frames) if self.master.gain else 1.0
-        master = self._master_out[:, :frames]
+        master = self._master_out[:, :frames] if into is None else into
         np.multiply(out, gain, out=master)
         return master
 

@@ -18,7 +18,7 @@ import multiprocessing as mp
 import os
 import queue
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
@@ -142,8 +142,12 @@ class _Worker:
         self.shm.unlink()
 
 
-def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int, np.ndarray]]:
+def render_blocks(graph: Graph, workers: int, total: int,
+                  into: Callable[[int, int], np.ndarray | None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (position, master block) for the whole render on ``workers`` processes.
+
+    ``into(position, frames)`` may give the array each master block is mixed
+    into (the writer's own buffer, saving a copy), or None for the graph's.
 
     This process is one of them: block by block it adds its own share of the
     tracks onto the workers' block, in their shared memory, and mixes there
@@ -182,7 +186,8 @@ def render_blocks(graph: Graph, workers: int, total: int) -> Iterator[tuple[int,
                     slots = [w.wait() for w in pool]
                 acc = _summed([w.buffers[slot, j] for w, slot in zip(pool, slots, strict=True)], graph.accumulators)
                 graph.process_tracks(start + offset, frames, acc[:, :, :frames])  # this process's tracks, on top
-                yield start + offset, graph.mix(start + offset, frames, acc)
+                out = into(start + offset, frames) if into is not None else None
+                yield start + offset, graph.mix(start + offset, frames, acc, out)
             ahead = k + SLOTS
             for w, slot in zip(pool, slots, strict=True):
                 if ahead < len(chunks):

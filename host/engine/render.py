@@ -264,7 +264,12 @@ def _run_pass(graph: Graph, workers: int, length: int, writers: _Writers | None,
     # a parallel render encodes the mixdown on a thread, on whichever core is idle; one worker stays on one core
     behind = WriteBehind(writers.mix) if writers is not None and workers > 1 else None
     try:
-        blocks = render_blocks(graph, workers, total) if workers > 1 else _blocks(graph, total, length, stems)
+        if workers > 1:  # past the latency a master block is written whole: mix it in the writer's buffer
+            into = None if behind is None else (
+                lambda position, frames: behind.reserve(frames) if position >= graph.latency else None)
+            blocks = render_blocks(graph, workers, total, into)
+        else:
+            blocks = _blocks(graph, total, length, stems)
         _drain(blocks, behind or (writers.mix if writers is not None else None), graph.latency, total, progress)
         if behind is not None:
             behind.finish()
