@@ -177,7 +177,7 @@ MOVES = {
 def test_one_call_per_block_equals_the_scalar_kernel_per_sub_block(type_name: str, detection: str | None) -> None:
     """The stage's compiled block call follows each glide as 64-sample segments of the scalar kernel would."""
     from host.dsp import dynamics as kernels
-    from host.stages.native import one_pole_coefficient
+    from host.dsp.dynamics import one_pole_coefficient
 
     h = Harness(type_name, params={"detection": detection} if detection else None)
     stage = h.stage

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import float64, njit
 
 LOG_FLOOR = 1e-30
 DB_PER_NEPER = 20.0 / math.log(10.0)
@@ -131,9 +131,12 @@ def compressor(det: np.ndarray, audio: np.ndarray, out: np.ndarray, makeup: np.n
                    ratio, knee, alpha_attack, alpha_release, rms, rms_alpha, expander, range_db)
 
 
-@njit(cache=True)
-def one_pole_alpha(time_ms: float, sample_rate: float) -> float:
-    """alpha = exp(-1 / (tau fs)), tau in ms (as ``native.one_pole_coefficient``)."""
+@njit(float64(float64, float64), cache=True)  # typed: ints from Python convert, one compile
+def one_pole_coefficient(time_ms: float, sample_rate: float) -> float:
+    """alpha = exp(-1 / (tau fs)): the per-sample decay of a one-pole with time constant tau (ms).
+
+    Compiled, so the block kernels call it too; the stages call it from Python.
+    """
     return math.exp(-1.0 / (max(time_ms, 1e-6) * 1e-3 * sample_rate))
 
 
@@ -174,12 +177,12 @@ def compressor_glide(det: np.ndarray, audio: np.ndarray, out: np.ndarray, state:
         threshold = _at(settled, landed, ramps, rows[0], start)
         ratio = _at(settled, landed, ramps, rows[1], start)
         knee = _at(settled, landed, ramps, rows[2], start)
-        attack = one_pole_alpha(_at(settled, landed, ramps, rows[3], start), sample_rate)
-        release = one_pole_alpha(_at(settled, landed, ramps, rows[4], start), sample_rate)
+        attack = one_pole_coefficient(_at(settled, landed, ramps, rows[3], start), sample_rate)
+        release = one_pole_coefficient(_at(settled, landed, ramps, rows[4], start), sample_rate)
         extra = _at(settled, landed, ramps, rows[5], start)
         _compress_span(det, audio, out, start, min(start + step, frames), makeup, per_sample, state,
                        threshold, ratio, knee, attack, release, rms,
-                       0.0 if expander else one_pole_alpha(extra, sample_rate),
+                       0.0 if expander else one_pole_coefficient(extra, sample_rate),
                        expander, extra if expander else 0.0)
 
 

@@ -254,7 +254,7 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
                  replies: Any) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        graph = job.get("graph") or _worker_graph(job)
+        graph = job["graph"] if "graph" in job else _worker_graph(job)
         graph.active = [node for node in graph.tracks if node.name in set(job["tracks"])]
         shm = SharedMemory(name=shm_name)
         buffers = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)

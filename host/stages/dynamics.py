@@ -28,7 +28,7 @@ from ..dsp.delay_line import FixedDelay
 from ..dsp.finite import is_finite
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean, enum
-from .native import SUB_BLOCK, NativeStage, one_pole_coefficient
+from .native import SUB_BLOCK, NativeStage
 
 MAX_LOOKAHEAD_MS = 20.0
 
@@ -142,7 +142,7 @@ class _Dynamics(NativeStage):
         if alpha is None:
             if len(self._alphas_by_ms) > 256:  # a long glide through many times: start again
                 self._alphas_by_ms.clear()
-            alpha = self._alphas_by_ms[time_ms] = one_pole_coefficient(time_ms, self.sample_rate)
+            alpha = self._alphas_by_ms[time_ms] = kernels.one_pole_coefficient(time_ms, self.sample_rate)
         return alpha
 
     def _run(self, det: np.ndarray, audio: np.ndarray, frames: int) -> None:
@@ -294,8 +294,8 @@ class DeEsser(NativeStage):
             processed = np.empty_like(high)
             kernels.compressor(
                 np.asarray(det), high, processed, self._unity, self._state, v["threshold_db"],
-                v["ratio"], 0.0, one_pole_coefficient(v["attack_ms"], sr),
-                one_pole_coefficient(v["release_ms"], sr), False, 0.0, False, 0.0,
+                v["ratio"], 0.0, kernels.one_pole_coefficient(v["attack_ms"], sr),
+                kernels.one_pole_coefficient(v["release_ms"], sr), False, 0.0, False, 0.0,
             )
             out[:, start:stop] = processed if self.switch("listen") else low + processed
         return out

@@ -31,11 +31,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..dsp import limiting
+from ..dsp.dynamics import one_pole_coefficient
 from ..dsp.limiting import BOX2_SUM, BOX_SUM, RELEASED
 from ..dsp.true_peak import TruePeakDetector
 from ..errors import SessionError
 from ..registry import ParamSpec, boolean
-from .native import NativeStage, db_to_amp, one_pole_coefficient
+from .native import NativeStage, db_to_amp
 
 DEFAULT_LOOKAHEAD_MS = 1.5
 # Detection is 4x oversampled at every rate.  BS.1770-4 Annex 2 lets a *meter* drop

@@ -67,7 +67,7 @@ from ..dsp import dynamics as kernels
 from ..errors import SessionError
 from ..registry import ParamSpec
 from ..suggest import did_you_mean
-from .native import NativeStage, db_to_amp, one_pole_coefficient
+from .native import NativeStage, db_to_amp
 
 SQRT_HALF = 0.7071067811865476
 DEFAULT_CROSSOVERS = (200.0, 2000.0)
@@ -379,8 +379,8 @@ class MultibandCompressor(NativeStage):
                 kernels.compressor(
                     part, part, processed, m[start:stop] if len(m) > 1 else m, self._state[b - 1],
                     v[f"band{b}_threshold_db"], v[f"band{b}_ratio"], v["knee_db"],
-                    one_pole_coefficient(v[f"band{b}_attack_ms"], sr),
-                    one_pole_coefficient(v[f"band{b}_release_ms"], sr), False, 0.0, False, 0.0,
+                    kernels.one_pole_coefficient(v[f"band{b}_attack_ms"], sr),
+                    kernels.one_pole_coefficient(v[f"band{b}_release_ms"], sr), False, 0.0, False, 0.0,
                 )
                 out[:, start:stop] += processed
         return out

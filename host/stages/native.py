@@ -40,15 +40,6 @@ def db_to_amp(db: float | np.ndarray) -> Any:
     )
 
 
-def ms_to_samples(ms: float, sample_rate: float) -> float:
-    return max(ms, 1e-6) * 1e-3 * sample_rate
-
-
-def one_pole_coefficient(time_ms: float, sample_rate: float) -> float:
-    """alpha = exp(-1 / (tau fs)): the per-sample decay of a one-pole with time constant tau."""
-    return math.exp(-1.0 / ms_to_samples(time_ms, sample_rate))
-
-
 class NativeStage(Stage):
     """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy.
 
