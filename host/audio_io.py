@@ -232,12 +232,12 @@ class AtomicWriter:
         self.peak = 0.0
         self.frames = 0
         self.bit_depth = bit_depth
-        self._dither = dither and bit_depth in (16, 24)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed) if dither and bit_depth in (16, 24) else None
         subtype = SUBTYPES[bit_depth]
-        # libsndfile takes interleaved frames; a float file gets float32 from us (the same
-        # round-to-nearest cast libsndfile does, in one numpy pass instead of a copy plus a cast)
-        self._frame_dtype = np.float32 if subtype == "FLOAT" else np.float64
+        # libsndfile takes interleaved frames.  A float file gets float32 from us (the same
+        # round-to-nearest cast libsndfile does, in one numpy pass instead of a copy plus a cast);
+        # an integer file gets left-justified int32, dithered and rounded here (host.dsp.dither.pcm_frames)
+        self._frame_dtype = np.float32 if subtype == "FLOAT" else np.int32
         self._interleaved = np.empty((0, channels), dtype=self._frame_dtype)
         if fmt == "flac" and subtype in ("PCM_32", "FLOAT"):
             raise OutputError(f"FLAC holds 16- or 24-bit audio, not {bit_depth}", hint="use bit_depth: 24 or format: wav")
@@ -266,18 +266,21 @@ class AtomicWriter:
         if block.shape[1] == 0:
             return
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
-        data = _dither(block, int(self.bit_depth), self._rng) if self._dither else block
-        self._file.write(self._interleave(data))
+        self._file.write(self._frames_of(block))
         self._writeback.wrote(block.shape[1])
 
-    def _interleave(self, data: np.ndarray) -> np.ndarray:
-        """``data`` (channels, frames) as the (frames, channels) array libsndfile writes, in a reused buffer."""
-        frames = data.shape[1]
+    def _frames_of(self, block: np.ndarray) -> np.ndarray:
+        """``block`` (channels, frames) as the (frames, channels) array libsndfile writes, in a reused buffer."""
+        frames = block.shape[1]
         if self._interleaved.shape[0] < frames:
             self._interleaved = np.empty((frames, self.channels), dtype=self._frame_dtype)
+        if self._frame_dtype is np.int32:
+            from .dsp.dither import pcm_frames
+
+            return pcm_frames(block, int(self.bit_depth), self._rng, self._interleaved)
         out = self._interleaved[:frames]
         for channel in range(self.channels):
-            out[:, channel] = data[channel]
+            out[:, channel] = block[channel]
         return out
 
     def commit(self, verify: Callable[[Path], None] | None = None) -> Path:
@@ -402,9 +405,3 @@ class WriteBehind:
 class _Stopped(Exception):
     """The render ended before the queued writes (never reaches a user)."""
 
-
-def _dither(block: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
-    """TPDF dither and requantisation onto the file's integer grid (host.dsp.dither)."""
-    from .dsp.dither import dither
-
-    return dither(block, bits, rng)

@@ -92,3 +92,25 @@ def test_a_dither_stage_last_on_master_is_not_dithered_again(write_audio, write_
     """The writer sees the master chain end in a 16-bit dither stage: one dither (LSB^2 / 4), not two."""
     _, residual = _quiet_sine_render(write_audio, write_session, 16, "[{type: dither, seed: 4, params: {bits: 16}}]")
     assert np.var(residual) == pytest.approx(0.25, rel=0.05)
+
+
+@pytest.mark.parametrize(("bits", "dithered"), [(16, True), (24, True), (16, False), (24, False), (32, False)])
+def test_the_writer_stores_exactly_the_requantised_signal(tmp_path, bits: int, dithered: bool) -> None:
+    """The integers in the file are dither()'s grid (or plain rounding), clipped, whatever the block cuts."""
+    import soundfile as sf
+
+    from host.audio_io import AtomicWriter
+
+    x = 0.4 * np.random.default_rng(8).standard_normal((2, 30_000))
+    x[0, 100], x[1, 200], x[0, 300] = 1.5, -1.5, 1.0  # beyond full scale, and exactly at it: clipped
+    writer = AtomicWriter(tmp_path / "x.wav", SR, 2, "wav", bits, dither=dithered)
+    for start in range(0, x.shape[1], 4099):
+        writer.write(x[:, start:start + 4099])
+    stored = sf.read(writer.commit(), dtype="int32")[0].T.astype(np.int64) >> (32 - bits)
+    full = 2.0 ** (bits - 1)
+    if dithered:
+        wanted = dither(x, bits, np.random.default_rng(0)) * full  # the writer's noise, seed 0
+    else:
+        wanted = np.clip(np.floor(x * full + 0.5), -full, full - 1)
+    assert np.array_equal(stored, wanted.astype(np.int64))
+    assert stored[0, 100] == full - 1 and stored[1, 200] == -full

@@ -28,11 +28,60 @@ def lsb(bits: int) -> float:
 def tpdf(rng: np.random.Generator, channels: int, frames: int) -> np.ndarray:
     """TPDF noise of +-1 LSB (in LSB units), ``(channels, frames)``.
 
-    Drawn frame-major so that a stream cut into blocks of any size gets the
-    same noise.
+    One raw 64-bit draw per sample, frame-major, so that a stream cut into
+    blocks of any size gets the same noise (see ``_tpdf_of``).
     """
-    u = rng.random((frames, channels, 2))
-    return np.ascontiguousarray((u[..., 0] - u[..., 1]).T)
+    out = np.empty((channels, frames))
+    _tpdf_into(rng.bit_generator.random_raw(frames * channels), out)
+    return out
+
+
+@njit(cache=True, inline="always")
+def _tpdf_of(draw: np.uint64) -> float:
+    """The difference of two uniforms on [0, 1), the two 32-bit halves of one draw: TPDF on (-1, 1)."""
+    return (float(draw >> np.uint64(32)) - float(draw & np.uint64(0xFFFFFFFF))) * 2.0**-32
+
+
+@njit(cache=True, inline="always")
+def _level(v: float, d: float, full: float) -> float:
+    """``v`` (in LSBs) plus dither ``d``, rounded to an integer level in [-full, full - 1]."""
+    q = np.floor(v + d + 0.5)
+    if q != q:  # NaN: silence, not whatever integer the cast would make of it
+        return 0.0
+    return min(max(q, -full), full - 1.0)
+
+
+@njit(cache=True)
+def _tpdf_into(draws: np.ndarray, out: np.ndarray) -> None:
+    channels, frames = out.shape
+    for n in range(frames):
+        for c in range(channels):
+            out[c, n] = _tpdf_of(draws[n * channels + c])
+
+
+@njit(cache=True)
+def _flat(x: np.ndarray, draws: np.ndarray, bits: int, out: np.ndarray) -> None:
+    """TPDF dither and requantisation onto the float grid of ``2^-(bits-1)``."""
+    channels, frames = x.shape
+    full = 2.0 ** (bits - 1)
+    for n in range(frames):
+        for c in range(channels):
+            out[c, n] = _level(x[c, n] * full, _tpdf_of(draws[n * channels + c]), full) / full
+
+
+@njit(cache=True)
+def _pcm(x: np.ndarray, draws: np.ndarray, bits: int, out: np.ndarray) -> None:
+    """Requantise ``x`` (channels, frames) to ``bits`` as left-justified int32 frames (frames, channels):
+    the integers libsndfile writes to a file of that depth by dropping the low bits, untouched.
+    TPDF dither when ``draws`` holds a draw per sample, plain rounding when it is empty."""
+    channels, frames = x.shape
+    full = 2.0 ** (bits - 1)
+    shift = 2.0 ** (32 - bits)
+    dithered = draws.shape[0] > 0
+    for n in range(frames):
+        for c in range(channels):
+            d = _tpdf_of(draws[n * channels + c]) if dithered else 0.0
+            out[n, c] = np.int32(_level(x[c, n] * full, d, full) * shift)
 
 
 @njit(cache=True)
@@ -74,12 +123,31 @@ def dither(block: np.ndarray, bits: int, rng: np.random.Generator, shaping: bool
     if int(bits) not in SUPPORTED_BITS:
         raise ValueError(f"bits must be one of {SUPPORTED_BITS}, got {bits!r}")
     x = np.atleast_2d(np.asarray(block, dtype=np.float64))
+    if not shaping:
+        out = np.empty_like(x)
+        _flat(x, rng.bit_generator.random_raw(x.size), int(bits), out)
+        return out
     step = lsb(bits)
     noise = tpdf(rng, x.shape[0], x.shape[1])
-    if not shaping:
-        y = np.floor(x / step + noise + 0.5) * step
-        return np.clip(y, -1.0, 1.0 - step)
     errors = state if state is not None else np.zeros((x.shape[0], len(SHAPING_FIR)))
     out = np.empty_like(x)
     _shaped(x, noise, out, errors, SHAPING_FIR, step)
     return out
+
+
+def pcm_frames(block: np.ndarray, bits: int, rng: np.random.Generator | None, out: np.ndarray) -> np.ndarray:
+    """``block`` (channels, frames) as the int32 frames a ``bits``-deep PCM file stores, into ``out``.
+
+    With ``rng``, TPDF dither as :func:`dither` adds it (the same draws, so the
+    file holds exactly ``dither(block, bits, rng)``); without, rounding to
+    nearest.  Either way clipped to the file's range.  Handing libsndfile
+    integers it only has to shift is about 1.4x faster than its own float
+    conversion at 24 bits.
+    """
+    frames = block.shape[1]
+    draws = rng.bit_generator.random_raw(block.size) if rng is not None else _NO_DRAWS
+    _pcm(np.ascontiguousarray(block, dtype=np.float64), draws, int(bits), out[:frames])
+    return out[:frames]
+
+
+_NO_DRAWS = np.empty(0, dtype=np.uint64)
