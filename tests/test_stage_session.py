@@ -167,3 +167,33 @@ def test_a_track_keyed_by_a_bus_renders_in_one_process(write_session, key: str, 
     assert mix_needs_tracks(graph) is one_process
     order = [node.address for node in graph.order]
     assert order.index(f"{'buses' if one_process else 'tracks'}/{key}") < order.index("tracks/pad")
+
+
+ALIGN_SESSION = """
+tracks:
+  kick: {{source: kick.wav, mute: true, chain: {kick}}}
+  pad: {{source: pad.wav, chain: {pad}}}
+outputs: {{mixdown: {name}.wav, bit_depth: float}}
+"""
+DUCK = "{type: compressor, id: duck, sidechain: kick, params: {threshold_db: -30, ratio: 8, attack_ms: 1}}"
+LATE = "{type: compressor, id: late, lookahead_ms: 5, params: {ratio: 1}}"  # a pure 240-sample delay
+
+
+@pytest.mark.parametrize(("kick", "pad", "aligned_pad"), [
+    (f"[{LATE}]", f"[{DUCK}]", f"[{DUCK}]"),           # the key arrives late: the pad waits for it
+    ("[]", f"[{LATE}, {DUCK}]", f"[{DUCK}, {LATE}]"),  # the key arrives early: it waits for the pad
+], ids=["key-late", "key-early"])
+def test_a_sidechain_key_meets_the_keyed_stage_in_time(write_audio, write_session, kick: str, pad: str,
+                                                       aligned_pad: str) -> None:
+    """Latency on either path leaves the ducking where it is without it: the two mixes null."""
+    write_audio("kick.wav", _kick(3.5))
+    write_audio("pad.wav", tone(440.0, 3.5, amp=0.01))
+    mixes = []
+    for name, kick_chain, pad_chain in (("delayed", kick, pad), ("reference", "[]", aligned_pad)):
+        path = write_session(ALIGN_SESSION.format(kick=kick_chain, pad=pad_chain, name=name), name=f"{name}.yaml")
+        host.load_session(path).render()
+        mixes.append(read_mix(path.parent / f"{name}.wav"))
+    during, between = _pad_level_during_and_between_kicks(mixes[1])
+    assert between - during > 10.0  # the reference is ducked: there is something to line up
+    assert mixes[0].shape == mixes[1].shape
+    assert np.max(np.abs(mixes[0] - mixes[1])) < 1e-6  # float32 files: -120 dBFS

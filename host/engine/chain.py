@@ -17,7 +17,13 @@ SidechainLookup = Callable[[str], "np.ndarray | None"]
 
 
 class _Slot:
-    """One stage in a chain, with its bypass crossfade and latency-matched dry path."""
+    """One stage in a chain, with its bypass crossfade and latency-matched dry path.
+
+    A keyed stage's detector must hear its key in time with its own input.
+    The graph measures both paths' latency (:meth:`align`): a key that arrives
+    early is delayed; one that arrives late delays the stage's input instead,
+    which adds to the chain's latency (compensated downstream like any other).
+    """
 
     def __init__(self, built: BuiltStage, registry: Registry) -> None:
         self.built = built
@@ -29,24 +35,46 @@ class _Slot:
             self.stage, "SIDECHAIN", False) else ""
         self._was_bypassed = False
         self._dry: FixedDelay | None = None
+        self._key_delay: FixedDelay | None = None  # the key, held back to meet the stage's input
+        self._input_delay: FixedDelay | None = None  # the stage's input, held back to meet a late key
         self.last_out: np.ndarray | None = None   # the live NaN guard looks here for the culprit
 
     def prepare(self, sample_rate: float, max_block: int, channels: int) -> int:
         self.stage.prepare(sample_rate, max_block, channels)
         self.out_channels = self.stage.output_channels(channels)
         self.in_channels = channels
-        self._dry = FixedDelay(channels, self.stage.latency, max_block)
+        self._max_block = max_block
+        self.align(0)
         self._was_bypassed = self._registry.values[self._bypass_slot] >= 0.5
         return self.out_channels
 
+    @property
+    def latency(self) -> int:
+        """Samples this slot delays its strip: the stage's own latency plus any input delay."""
+        held = self._input_delay.delay if self._input_delay is not None else 0
+        return held + self.stage.latency
+
+    def align(self, key_lead: int) -> None:
+        """Line the key up with the stage's input: ``key_lead`` is how many samples the key
+        arrives before it (negative: after)."""
+        key, held = max(key_lead, 0), max(-key_lead, 0)
+        self._key_delay = FixedDelay(2, key, self._max_block) if key else None
+        self._input_delay = FixedDelay(self.in_channels, held, self._max_block) if held else None
+        self._dry = FixedDelay(self.in_channels, held + self.stage.latency, self._max_block)
+
     def process(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:
         bypassed = bool(self._registry.values[self._bypass_slot] >= 0.5)
+        key = self._key(sidechain) if self.sidechain_name else None  # the key's delay runs while bypassed too
         if bypassed and self._was_bypassed:
             self.last_out = None
+            if self._input_delay is not None:
+                self._input_delay.process(block)  # kept running, so un-bypassing resumes in time
             return self._dry_path(block)
         if self.sidechain_name:
-            self.stage.sidechain = sidechain(self.sidechain_name)  # type: ignore[attr-defined]
+            self.stage.sidechain = key  # type: ignore[attr-defined]
         dry = self._dry_path(block.copy()) if bypassed != self._was_bypassed else None
+        if self._input_delay is not None:
+            block = self._input_delay.process(block)
         try:
             wet = self.stage.process(block)
         except RenderError:
@@ -62,14 +90,21 @@ class _Slot:
         self.last_out = wet
         return wet
 
+    def _key(self, sidechain: SidechainLookup) -> np.ndarray | None:
+        key = sidechain(self.sidechain_name)
+        if key is None or self._key_delay is None:
+            return key
+        return self._key_delay.process(key)
+
     def _dry_path(self, block: np.ndarray) -> np.ndarray:
         assert self._dry is not None
         return _match(self._dry.process(block), self.out_channels)
 
     def reset(self) -> None:
         self.stage.reset()
-        if self._dry is not None:
-            self._dry.reset()
+        for delay in (self._dry, self._key_delay, self._input_delay):
+            if delay is not None:
+                delay.reset()
 
 
 def _match(block: np.ndarray, channels: int) -> np.ndarray:
@@ -122,7 +157,7 @@ class ChainRunner:
         self.sample_rate = sample_rate
         for slot in self.slots:
             channels = slot.prepare(sample_rate, max_block, channels)
-        self.latency = sum(slot.stage.latency for slot in self.slots)
+        self.latency = sum(slot.latency for slot in self.slots)
         self.out_channels = channels
         self._out = np.zeros((channels, max_block))
         return channels
@@ -144,6 +179,16 @@ class ChainRunner:
             self._apply_lanes(position + start)
             out[:, start:stop] = self._run(block[:, start:stop], _sliced(sidechain, start, stop))
         return out
+
+    def align(self, input_latency: int, key_latency: Callable[[str], int | None]) -> None:
+        """Line each keyed stage up with its key, given the latency of this chain's input and,
+        by name, of each key's chain output (None: no such strip here)."""
+        at = input_latency
+        for slot in self.slots:
+            key = key_latency(slot.sidechain_name) if slot.sidechain_name else None
+            slot.align(at - key if key is not None else 0)
+            at += slot.latency
+        self.latency = at - input_latency
 
     def _apply_lanes(self, position: int) -> None:
         for lane in self.lanes:

@@ -329,18 +329,27 @@ class Graph:
         self._master_out = np.zeros((2, self.block_size))
 
     def _plan_latency(self) -> None:
-        """Delay each edge so that all paths into a sum arrive together."""
+        """Delay each edge so that all paths into a sum arrive together, and each keyed stage's key
+        so that it meets the stage's input.
+
+        Strips are planned in run order: a strip's inputs and keys before it.
+        """
         arrivals: dict[int, list[tuple[StripNode, _Edge]]] = {}
-        for node in self.tracks:
-            node.latency_out = node.source_latency + node.chain.latency
-            for edge in node.edges:
-                arrivals.setdefault(edge.dest, []).append((node, edge))
-        for index, node in enumerate([*self.buses, self.master]):
-            incoming = arrivals.get(index, [])
-            latency_in = max((src.latency_out for src, _ in incoming), default=0)
-            for src, edge in incoming:
-                gap = latency_in - src.latency_out
-                edge.delay = FixedDelay(2, gap, self.block_size) if gap > 0 else None
+        keys = self._sidechains
+
+        def key_latency(name: str) -> int | None:  # a key runs, so is planned, before what it keys
+            return keys[name].latency_out if name in keys else None
+
+        for node in [*self.order, self.master]:
+            if node.plan.kind == "track":
+                latency_in = node.source_latency
+            else:
+                incoming = arrivals.get(len(self.buses) if node is self.master else self.dest_index[node.name], [])
+                latency_in = max((src.latency_out for src, _ in incoming), default=0)
+                for src, edge in incoming:
+                    gap = latency_in - src.latency_out
+                    edge.delay = FixedDelay(2, gap, self.block_size) if gap > 0 else None
+            node.chain.align(latency_in, key_latency)
             node.latency_out = latency_in + node.chain.latency
             for edge in node.edges:
                 arrivals.setdefault(edge.dest, []).append((node, edge))

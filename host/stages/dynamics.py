@@ -6,7 +6,8 @@ Sidechain contract (compressor, expander, gate): the class sets
 ``stage.sidechain`` to that source's ``(channels, frames)`` float64 block, or
 to ``None`` when nothing is routed.  It is the key strip's chain output for the
 same block: the engine runs every key before the strips it keys
-(:mod:`host.engine.order`).  When set it replaces the stage's own
+(:mod:`host.engine.order`), and delays the key or the stage's input so that
+both carry the same moment (:meth:`host.engine.chain._Slot.align`).  When set it replaces the stage's own
 input as the detector signal (a block holding NaN/Inf counts as silence).  The detector may be high-passed
 (``sc_hpf_on``/``sc_hpf_hz``) so that bass does not pump the gain.
 
