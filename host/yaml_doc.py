@@ -6,8 +6,11 @@ the line and column of a key path inside a loaded document.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,32 @@ def load(path: Path) -> Any:
     return loads(text, str(path))
 
 
+# ruamel's round-trip parser is pure Python (about 30 ms for a 16-track session), and scripts
+# load the same file again and again (a render per variation): parsed documents are kept, by
+# their text, and each load gets its own deep copy (comments and line numbers included).
+_PARSED: OrderedDict[str, Any] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_KEEP = 16                 # documents kept, the most recently loaded
+PARSED_MAX_CHARS = 1 << 20       # a larger file is parsed every time (its copy would be large too)
+
+
 def loads(text: str, file: str = "<string>") -> Any:
+    """Parse YAML text as a round-trip document; errors name file:line:column."""
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(text)
+        if parsed is not None:
+            _PARSED.move_to_end(text)
+    if parsed is None:
+        parsed = _parse(text, file)
+        if len(text) <= PARSED_MAX_CHARS:
+            with _PARSED_LOCK:
+                _PARSED[text] = parsed
+                while len(_PARSED) > PARSED_KEEP:
+                    _PARSED.popitem(last=False)
+    return copy.deepcopy(parsed)
+
+
+def _parse(text: str, file: str) -> Any:
     try:
         return _yaml().load(text)
     except MarkedYAMLError as error:

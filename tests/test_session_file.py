@@ -60,6 +60,22 @@ def test_save_round_trip_keeps_comments_and_order(write_session, stems, tmp_path
     assert "    pan: 0.1\n" in text
 
 
+
+def test_loading_a_file_again_gives_a_session_of_its_own(write_session, stems, tmp_path):
+    """Parsed documents are reused by their text: a change to one session reaches neither the next
+    load nor its save, and an edited file is read afresh."""
+    path = write_session(BASE)
+    first = host.load_session(path)
+    first.set("tracks/vocals/gain_db", -7)
+    second = host.load_session(path)
+    assert second.get("tracks/vocals/gain_db") != -7
+    second.save(tmp_path / "second.yaml")
+    assert host.load_session(tmp_path / "second.yaml").get("tracks/vocals/gain_db") != -7
+    assert "# The mixer's session" in (tmp_path / "second.yaml").read_text()
+    path.write_text(path.read_text().replace("vocals:", "lead:"))
+    assert "tracks/lead/gain_db" in host.load_session(path).registry
+
+
 @pytest.mark.parametrize("source,saved", [("api", True), ("midi:x-touch", True), ("engine", False),
                                            ("automation", False)])
 def test_save_keeps_what_the_user_set_not_what_the_engine_did(write_session, stems, tmp_path, source, saved):

@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -50,9 +51,16 @@ class Smoother:
         return y
 
 
+@lru_cache(maxsize=64)
 def decay_table(a: float, frames: int) -> np.ndarray:
-    """(1 - a)^(n+1) for n = 0..frames-1: how much of a step is left after each sample."""
-    return np.power(1.0 - a, np.arange(1, frames + 1, dtype=np.float64))
+    """(1 - a)^(n+1) for n = 0..frames-1: how much of a step is left after each sample.
+
+    Shared, read-only: a session's smoothers mostly have the same time constant,
+    and ``np.power`` over a block for each of them was most of a graph's prepare.
+    """
+    table = np.power(1.0 - a, np.arange(1, frames + 1, dtype=np.float64))
+    table.setflags(write=False)
+    return table
 
 
 def smoothing_alpha(time_s: float, sample_rate: float) -> float:
