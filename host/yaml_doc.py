@@ -47,8 +47,9 @@ def load(path: Path) -> Any:
 # their text, and each load gets its own deep copy (comments and line numbers included).
 _PARSED: OrderedDict[str, Any] = OrderedDict()
 _PARSED_LOCK = threading.Lock()
-PARSED_KEEP = 16                 # documents kept, the most recently loaded
-PARSED_MAX_CHARS = 1 << 20       # a larger file is parsed every time (its copy would be large too)
+PARSED_KEEP = 16                 # documents kept at most, the most recently loaded
+PARSED_BUDGET_CHARS = 1 << 20    # and at most this much text between them (a parsed document is
+                                 # some 20x its text in memory); a larger file is parsed every time
 
 
 def loads(text: str, file: str = "<string>") -> Any:
@@ -59,10 +60,10 @@ def loads(text: str, file: str = "<string>") -> Any:
             _PARSED.move_to_end(text)
     if parsed is None:
         parsed = _parse(text, file)
-        if len(text) <= PARSED_MAX_CHARS:
+        if len(text) <= PARSED_BUDGET_CHARS:
             with _PARSED_LOCK:
                 _PARSED[text] = parsed
-                while len(_PARSED) > PARSED_KEEP:
+                while len(_PARSED) > PARSED_KEEP or sum(map(len, _PARSED)) > PARSED_BUDGET_CHARS:
                     _PARSED.popitem(last=False)
     return copy.deepcopy(parsed)
 
