@@ -72,6 +72,9 @@ GOOD_PROCESS = "def process(block, sample_rate, params):\n    return block\n"
         ("PARAMS = [{'name': 'a b', 'default': 0, 'min': 0, 'max': 1}]\n" + GOOD_PROCESS, "identifier"),
         ("PARAMS = [{'name': 'a', 'default': 0, 'min': 0, 'max': 1, 'colour': 2}]\n" + GOOD_PROCESS, "unknown key"),
         ("LATENCY = -1\n" + GOOD_PROCESS, "LATENCY"),
+        ("RAMPS = 'a'\n" + GOOD_PROCESS, "RAMPS must be a list"),
+        ("PARAMS = [{'name': 'gain', 'default': 0, 'min': 0, 'max': 1}]\nRAMPS = ['gian']\n" + GOOD_PROCESS,
+         'RAMPS names .gian., which is not in PARAMS; did you mean "gain"'),
     ],
 )
 def test_bad_modules_raise_clear_user_errors(tmp_path: Path, body: str | None, message: str) -> None:
@@ -97,3 +100,33 @@ def test_misbehaving_process_is_reported(tmp_path: Path, process: str, message: 
 def test_missing_module_option() -> None:
     with pytest.raises(UserStageError, match="needs `module"):
         Harness("python", {})
+
+
+GAIN_STAGE = """
+PARAMS = [{"name": "gain", "default": 1.0, "min": 0.0, "max": 2.0}]
+{ramps}
+calls = []
+
+def process(block, sample_rate, params):
+    calls.append(block.shape[1])
+    return block * params["gain"]
+"""
+
+
+def _gliding_gain(tmp_path: Path, ramps: str) -> tuple[np.ndarray, list[int]]:
+    (tmp_path / f"gain{len(ramps)}.py").write_text(GAIN_STAGE.replace("{ramps}", ramps))
+    h = _stage(f"gain{len(ramps)}.py", tmp_path)
+    h.run(np.ones((1, 128)))          # landed at 1
+    h.set("gain", 0.5)                # then a move: a 50 ms glide down to 0.5
+    out = h.run(np.ones((1, 128 * 300)))[0]
+    return out, h.stage.module.calls  # type: ignore[attr-defined]
+
+
+def test_a_ramps_parameter_glides_per_sample_in_one_call_a_block(tmp_path: Path) -> None:
+    ramped, ramped_calls = _gliding_gain(tmp_path, 'RAMPS = ["gain"]')
+    stepped, stepped_calls = _gliding_gain(tmp_path, "")
+    assert ramped_calls == [128] * 301                       # one call per block, gliding or not
+    assert len(stepped_calls) > 301 and min(stepped_calls) == 8  # without RAMPS: 8-frame slices
+    assert np.all(np.diff(ramped[:2000]) < 0)                # every sample moves: no steps
+    assert np.array_equal(ramped[7::8], stepped[7::8])        # the same glide, where the slices sample it
+    assert ramped[-1] == pytest.approx(0.5, abs=1e-5)

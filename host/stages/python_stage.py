@@ -12,6 +12,11 @@ the option ``base_dir``) declares
   this block; the result must have the same shape.  While a value glides
   (50 ms smoothing) ``process`` is called on 8-frame slices, so it must
   accept any block size;
+* optionally ``RAMPS``: names of parameters that ``process`` takes per
+  sample.  While only those glide, ``process`` is called once for the block
+  and each of them is a float64 array of its per-sample values (a float once
+  it has landed): a gain or mix amount applied by broadcasting, for instance.
+  Coefficients that need a constant value (a filter frequency) stay out of it;
 * optionally ``prepare(sample_rate, channels)`` and ``reset()``; and
   ``LATENCY`` (samples) if the stage delays its output.
 
@@ -36,6 +41,7 @@ import numpy as np
 from ..errors import SessionError
 from ..registry import ParamSpec
 from ..scales import SCALES
+from ..suggest import did_you_mean
 from .native import NativeStage
 
 _counter = itertools.count()
@@ -75,6 +81,18 @@ class PythonStage(NativeStage):
         if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
             raise self._error(f"LATENCY must be a non-negative integer, got {latency!r}")
         self._latency = latency
+        self._names = [spec.name for spec in self._specs]
+        self._ramped = self._parse_ramps()
+        self._stepped = [name for name in self._names if name not in self._ramped]
+
+    def _parse_ramps(self) -> frozenset[str]:
+        ramps = getattr(self.module, "RAMPS", ())
+        if isinstance(ramps, str) or not isinstance(ramps, (list, tuple, set, frozenset)):
+            raise self._error(f"RAMPS must be a list of parameter names, got {ramps!r}")
+        for name in ramps:
+            if name not in self._names:
+                raise self._error(f"RAMPS names {name!r}, which is not in PARAMS; {did_you_mean(str(name), self._names)}")
+        return frozenset(ramps)
 
     # -- loading -------------------------------------------------------------------
     def _error(self, message: str) -> UserStageError:
@@ -165,20 +183,25 @@ class PythonStage(NativeStage):
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
-        names = [spec.name for spec in self._specs]
-        if not self.moving(names):
-            params = {n: float(self.glide(n, frames)) for n in names}
-            return self._run(block, params)
-        # a value is gliding: call process() on short slices so each step is inaudible
-        ramps = self.glides(names, frames)
+        if not self.moving(self._stepped):  # nothing that process() takes as one value glides
+            return self._run(block, {n: self._value_for(n, frames) for n in self._names})
+        # a stepped value is gliding: call process() on short slices so each step is inaudible
+        ramps = self.glides(self._names, frames)
+        per_sample = {n for n in self._ramped if self.moving((n,))}
         out = np.empty_like(block)
         for start in range(0, frames, GLIDE_SLICE):
             stop = min(start + GLIDE_SLICE, frames)
-            params = {n: float(r[stop - 1]) for n, r in ramps.items()}
+            params = {n: (r[start:stop] if n in per_sample else float(r[stop - 1])) for n, r in ramps.items()}
             out[:, start:stop] = self._run(block[:, start:stop], params)
         return out
 
-    def _run(self, block: np.ndarray, params: dict[str, float]) -> np.ndarray:
+    def _value_for(self, name: str, frames: int) -> float | np.ndarray:
+        """A parameter's value for process(): a float, or (a copy of) its per-sample glide; only
+        RAMPS parameters can be gliding when this is asked."""
+        value = self.glide(name, frames)
+        return value.copy() if isinstance(value, np.ndarray) else float(value)
+
+    def _run(self, block: np.ndarray, params: dict[str, float | np.ndarray]) -> np.ndarray:
         result = self._call(self._process_fn, "process", block, self.sample_rate, params)
         out = np.asarray(result, dtype=np.float64)
         if out.shape != block.shape:
