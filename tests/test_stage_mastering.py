@@ -199,3 +199,18 @@ def test_the_engine_lines_up_a_linear_phase_multiband_with_a_dry_track(
         assert residual > -40.0
     else:
         assert residual < floor_db
+
+
+@pytest.mark.parametrize("moved", [(0,), (1,), (0, 2), (0, 1, 2)])
+def test_a_linear_phase_split_redesigns_only_the_crossovers_that_moved(moved: tuple[int, ...]) -> None:
+    """What it keeps and what it designs anew together equal every crossover designed afresh
+    (the filter length stays the one the split was built with)."""
+    from host.stages.multiband import LinearPhaseSplit
+
+    old = (120.0, 1000.0, 6000.0)
+    new = tuple(f * 1.1 if i in moved else f for i, f in enumerate(old))
+    split = LinearPhaseSplit(old, SR, 2, 4096)
+    partial = split._design(new)
+    assert not np.array_equal(partial, split._spectra)  # something did move
+    split.freqs = ()  # nothing to keep: every crossover designed
+    assert np.array_equal(partial, split._design(new))

@@ -158,16 +158,24 @@ class LinearPhaseSplit:
         return self.half + self.frame
 
     def _design(self, freqs: tuple[float, ...]) -> np.ndarray:
-        """Partition spectra of the causal low-passes, shape ``(k, parts, frame + 1)``."""
+        """Partition spectra of the causal low-passes, shape ``(k, parts, frame + 1)``.
+
+        A crossover that has not moved keeps its spectra: while one glides, only it is redesigned.
+        """
         n = self.frame
-        taps = np.zeros((len(freqs), self.parts * n))
-        for i, f in enumerate(freqs):
-            right = zero_phase_lowpass(f, self.sample_rate, self.half)
-            taps[i, self.half : 2 * self.half + 1] = right
-            taps[i, : self.half] = right[:0:-1]
-        padded = np.zeros((len(freqs), self.parts, 2 * n))
-        padded[:, :, :n] = taps.reshape(len(freqs), self.parts, n)
-        return np.fft.rfft(padded, axis=-1)
+        moved = [i for i, f in enumerate(freqs) if i >= len(self.freqs) or self.freqs[i] != f]
+        spectra = np.empty((len(freqs), self.parts, n + 1), dtype=np.complex128)
+        if len(moved) < len(freqs):
+            spectra[:] = self._spectra[: len(freqs)]
+        taps = np.zeros((len(moved), self.parts * n))
+        for row, i in enumerate(moved):
+            right = zero_phase_lowpass(freqs[i], self.sample_rate, self.half)
+            taps[row, self.half : 2 * self.half + 1] = right
+            taps[row, : self.half] = right[:0:-1]
+        padded = np.zeros((len(moved), self.parts, 2 * n))
+        padded[:, :, :n] = taps.reshape(len(moved), self.parts, n)
+        spectra[moved] = np.fft.rfft(padded, axis=-1)
+        return spectra
 
     def retune(self, freqs: tuple[float, ...]) -> None:
         """Move to these crossovers from the next frame on (with a one-frame crossfade)."""
