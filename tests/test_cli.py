@@ -63,6 +63,27 @@ def test_render_prints_a_summary(session, capsys):
     assert (session.parent / "out" / "mix.wav").is_file()
 
 
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_render_says_when_it_compiles_the_kernels_first(session, capsys, monkeypatch, compiled):
+    import host.dsp
+
+    monkeypatch.setattr(host.dsp, "kernels_compiled", lambda: compiled)
+    assert main(["render", str(session), "--no-progress"]) == 0
+    assert ("first run: compiling the DSP kernels" in capsys.readouterr().err) is not compiled
+
+
+@pytest.mark.parametrize("cached", [[], ["dsp_0a1b/dynamics.compressor-120.py311.nbi"]])
+def test_kernels_compiled_looks_in_numba_s_cache(tmp_path, monkeypatch, cached):
+    from host.dsp import kernels_compiled
+
+    for name in cached:
+        (tmp_path / name).parent.mkdir(parents=True)
+        (tmp_path / name).touch()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert kernels_compiled() is bool(cached)
+
+
 def test_help_never_imports_the_dsp_stack():
     code = "import sys; from host.cli import main; main(['--help'])\n" \
            "bad = [m for m in ('numpy', 'scipy', 'pedalboard', 'numba') if m in sys.modules]\n" \

@@ -25,10 +25,16 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..dsp import kernels_compiled
+
+    compiled = kernels_compiled()  # asked first: importing the stages compiles some kernels already
     from ..session import load_session
 
     signal.signal(signal.SIGTERM, _interrupt)
     session = load_session(args.session)
+    if not compiled:  # say why the very first render sits still for a while
+        err.print("first run: compiling the DSP kernels; they are cached, so this wait happens once "
+                  "(10-30 s on a 2-core machine)")
     result = _render(session, args)
     peak = f"{result.peak_dbfs:.2f} dBFS" if math.isfinite(result.peak_dbfs) else "silent"
     rows = [
