@@ -31,3 +31,17 @@ def fmt(value: Any) -> str:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def kernels_pending() -> bool:
+    """True before the first render on this machine (ask before importing the stages: that
+    compiles some kernels already)."""
+    from ..dsp import kernels_compiled
+
+    return not kernels_compiled()
+
+
+def say_compiling() -> None:
+    """Why the very first render or live start sits still for a while."""
+    err.print("first run: compiling the DSP kernels; they are cached, so this wait happens once "
+              "(10-30 s on a 2-core machine)")

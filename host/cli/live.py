@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import err
+from ._common import err, kernels_pending, say_compiling
 
 STATUS_S = 0.25       # status line refresh
 POLL_S = 0.02         # the control loop: observers, recorder, stop conditions
@@ -49,6 +49,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    pending = kernels_pending()
     from ..errors import UserInputError
     from ..live.engine import LiveEngine
     from ..session import load_session
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--follow-transport follows the JACK transport; it needs --audio jack, "
                              f"not --audio {args.audio}", hint="drop --follow-transport, or use --audio jack")
     session = load_session(args.session)
+    if pending:
+        say_compiling()
     options: dict[str, Any] = {}
     if args.audio == "jack":
         options = {"client_name": args.name, "connect": args.connect, "auto_connect": not args.no_connect}

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from ._common import err, out, table
+from ._common import err, kernels_pending, out, say_compiling, table
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,16 +25,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dsp import kernels_compiled
-
-    compiled = kernels_compiled()  # asked first: importing the stages compiles some kernels already
+    pending = kernels_pending()
     from ..session import load_session
 
     signal.signal(signal.SIGTERM, _interrupt)
     session = load_session(args.session)
-    if not compiled:  # say why the very first render sits still for a while
-        err.print("first run: compiling the DSP kernels; they are cached, so this wait happens once "
-                  "(10-30 s on a 2-core machine)")
+    if pending:
+        say_compiling()
     result = _render(session, args)
     peak = f"{result.peak_dbfs:.2f} dBFS" if math.isfinite(result.peak_dbfs) else "silent"
     rows = [
