@@ -32,6 +32,7 @@ Nothing here blocks, logs, or touches a file; buffers are allocated in
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from .backends import Backend
 
 CEILING = 1.0               # output protection: 0 dBFS
+GIL_SWITCH_S = 0.00025      # while playing: how long the audio thread may wait for the GIL before it is handed over
 RING_SECONDS = 1.0          # disk read-ahead per track
 PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls on
 FOLLOW_PREROLL_S = 0.2      # after a JACK locate while rolling: the sources restart this far ahead
@@ -225,6 +227,11 @@ class LiveEngine:
         gc.collect()
         gc.freeze()
         self._frozen = True
+        # The audio thread waits for the GIL while another thread of ours (control, disk reader,
+        # observers) runs Python; after the switch interval, 5 ms by default, the holder is made
+        # to let go.  At 128 frames a period is 2.7 ms: ask sooner.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_S)
         if play and not self.follow_transport:
             self.transport.play()
         self.backend.start()
@@ -244,6 +251,7 @@ class LiveEngine:
         if self._frozen:
             gc.unfreeze()
             self._frozen = False
+            sys.setswitchinterval(self._switch_interval)
         for source in self.sources:
             source.close()
         if self.graph is not None:
