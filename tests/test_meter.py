@@ -421,3 +421,19 @@ def test_count_above_matches_the_oversampled_signal(level: float) -> None:
         detector.count_above(x[:, s : s + 5000], level) for s in range(0, x.shape[1], 5000)
     )
     assert counted == expected
+
+
+@pytest.mark.parametrize("oversample", [2, 4, 8])
+def test_the_oversampler_is_the_polyphase_sum(oversample: int) -> None:
+    """Each output phase k is sum_m H[m, k] x[n + m] (phase 0 the delayed input), whichever path runs."""
+    from host.dsp.true_peak import TruePeakDetector, design_interpolator
+
+    x = np.random.default_rng(5).standard_normal((2, 3000))
+    detector = TruePeakDetector(2, FS, oversample)
+    out = np.concatenate([detector.oversampled(x[:, :1000]), detector.oversampled(x[:, 1000:])], axis=1)
+    matrix = design_interpolator(oversample)
+    width = matrix.shape[0]
+    padded = np.concatenate([np.zeros((2, width - 1)), x], axis=1)  # the detector starts from silence
+    for k in range(oversample):
+        wanted = sum(matrix[m, k] * padded[:, m : m + x.shape[1]] for m in range(width))
+        assert np.allclose(out[:, k::oversample], wanted, atol=1e-12)
