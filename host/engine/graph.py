@@ -344,7 +344,7 @@ class Graph:
             if node.plan.kind == "track":
                 latency_in = node.source_latency
             else:
-                incoming = arrivals.get(len(self.buses) if node is self.master else self.dest_index[node.name], [])
+                incoming = arrivals.get(self.dest_index[node.name], [])  # the master's name is its index's key
                 latency_in = max((src.latency_out for src, _ in incoming), default=0)
                 for src, edge in incoming:
                     gap = latency_in - src.latency_out
