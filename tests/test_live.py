@@ -606,13 +606,27 @@ def test_a_live_input_takes_at_most_two_ports(tmp_path: Path) -> None:
         engine.open()
 
 
+def _live_process(args: list[str]) -> subprocess.Popen[str]:
+    """`mixhost live ARGS` with SIGINT at its default, as in a terminal.
+
+    A job started in the background by a non-interactive shell inherits SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler: Ctrl-C could not be tested.
+    """
+    import signal
+
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen([sys.executable, "-m", "host", "live", *args], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+
+
 def test_ctrl_c_quits_cleanly_and_saves_the_recording(tmp_path: Path) -> None:
     import signal
 
     path = make_session(tmp_path, 5.0)
     before = path.read_text()
-    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none",
-                             "--record-automation", "write"], stderr=subprocess.PIPE, text=True)
+    proc = _live_process([str(path), "--audio", "none", "--record-automation", "write"])
     assert proc.stderr is not None
     ready = proc.stderr.readline()           # printed once audio runs: the signal lands in the control loop
     assert ready.startswith("mixhost live: playing"), ready
@@ -698,8 +712,7 @@ def test_panic_and_resume_by_signal(tmp_path: Path) -> None:
     import signal
 
     path = make_session(tmp_path, 5.0)
-    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = _live_process([str(path), "--audio", "none"])
     assert proc.stderr is not None
     watchdog = threading.Timer(60.0, proc.kill)   # a missing line must fail the test, not hang it
     watchdog.start()
