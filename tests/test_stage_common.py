@@ -15,6 +15,8 @@ import pytest
 from scipy.signal import butter, sosfilt
 from stage_harness import SR, Harness, db, max_step, noise, sine
 
+from host.errors import RenderError
+
 REPO = Path(__file__).resolve().parents[1]
 PY_OPTIONS = {"module": "scripts/my_stage.py", "base_dir": str(REPO)}
 EQ_BANDS = [
@@ -97,6 +99,15 @@ def test_non_finite_input_gives_silence_and_a_clean_restart(key: str, bad: float
     if key != "dither":  # dither's noise generator runs on, by design
         fresh = _make(key, "active").run(x[:, 4224:])
         assert np.allclose(after, fresh, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("key", STAGES)
+def test_a_block_of_another_channel_count_is_refused(key: str) -> None:
+    # the compiled kernels index by the prepared layout: a wrong one must not reach them
+    h = _make(key, "active", channels=1)
+    with pytest.raises(RenderError, match=r"stage 'st' was prepared for 1 channel\(s\) and given a block of 2"):
+        h.stage.process(np.zeros((2, 128)))
+    assert np.all(np.isfinite(h.run(program(0.1, channels=1))))  # and it still works on its own layout
 
 
 @pytest.mark.parametrize("key", STAGES)

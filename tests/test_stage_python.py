@@ -116,9 +116,9 @@ def process(block, sample_rate, params):
 def _gliding_gain(tmp_path: Path, ramps: str) -> tuple[np.ndarray, list[int]]:
     (tmp_path / f"gain{len(ramps)}.py").write_text(GAIN_STAGE.replace("{ramps}", ramps))
     h = _stage(f"gain{len(ramps)}.py", tmp_path)
-    h.run(np.ones((1, 128)))          # landed at 1
+    h.run(np.ones((2, 128)))          # landed at 1
     h.set("gain", 0.5)                # then a move: a 50 ms glide down to 0.5
-    out = h.run(np.ones((1, 128 * 300)))[0]
+    out = h.run(np.ones((2, 128 * 300)))[0]
     return out, h.stage.module.calls  # type: ignore[attr-defined]
 
 

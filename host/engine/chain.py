@@ -37,6 +37,7 @@ class _Slot:
         self._dry: FixedDelay | None = None
         self._key_delay: FixedDelay | None = None  # the key, held back to meet the stage's input
         self._input_delay: FixedDelay | None = None  # the stage's input, held back to meet a late key
+        self._plain = False
         self.last_out: np.ndarray | None = None   # the live NaN guard looks here for the culprit
 
     def prepare(self, sample_rate: float, max_block: int, channels: int) -> int:
@@ -61,9 +62,13 @@ class _Slot:
         self._key_delay = FixedDelay(2, key, self._max_block) if key else None
         self._input_delay = FixedDelay(self.in_channels, held, self._max_block) if held else None
         self._dry = FixedDelay(self.in_channels, held + self.stage.latency, self._max_block)
+        self._plain = not self.sidechain_name and not held  # no key to feed, no input to hold back
 
     def process(self, block: np.ndarray, sidechain: SidechainLookup) -> np.ndarray:
         bypassed = bool(self._registry.values[self._bypass_slot] >= 0.5)
+        if self._plain and not bypassed and not self._was_bypassed:  # the common case, kept short
+            self.last_out = wet = self._run(block)
+            return wet
         key = self._key(sidechain) if self.sidechain_name else None  # the key's delay runs while bypassed too
         if bypassed and self._was_bypassed:
             self.last_out = None
@@ -75,12 +80,7 @@ class _Slot:
         dry = self._dry_path(block.copy()) if bypassed != self._was_bypassed else None
         if self._input_delay is not None:
             block = self._input_delay.process(block)
-        try:
-            wet = self.stage.process(block)
-        except RenderError:
-            raise  # already names the stage
-        except Exception as error:  # a stage failed: name it
-            raise RenderError(f"{self.address}: the stage failed: {error}") from error
+        wet = self._run(block)
         if dry is not None:  # bypass switched this block: crossfade, so it never clicks
             ramp = np.linspace(0.0, 1.0, wet.shape[1])
             if bypassed:
@@ -89,6 +89,14 @@ class _Slot:
             self._was_bypassed = bypassed
         self.last_out = wet
         return wet
+
+    def _run(self, block: np.ndarray) -> np.ndarray:
+        try:
+            return self.stage.process(block)
+        except RenderError:
+            raise  # already names the stage
+        except Exception as error:  # a stage failed: name it
+            raise RenderError(f"{self.address}: the stage failed: {error}") from error
 
     def _key(self, sidechain: SidechainLookup) -> np.ndarray | None:
         key = sidechain(self.sidechain_name)

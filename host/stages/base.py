@@ -47,7 +47,16 @@ class ParamView:
         One compiled pass and no allocation, so a stage can tell at each block
         start, for the price of a single call, whether any of its parameters moved.
         """
-        return _refresh(self._registry.values, self._slot_array, last)
+        return refresh_values(self._registry.values, self._slot_array, last)
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    @property
+    def slot_array(self) -> np.ndarray:
+        """The parameters' registry slots, in declaration order (read-only use)."""
+        return self._slot_array
 
     def __getitem__(self, name: str) -> float:
         return float(self._registry.values[self._slots[name]])
@@ -121,7 +130,8 @@ class Stage:
 
 
 @njit(cache=True)
-def _refresh(values: np.ndarray, slots: np.ndarray, last: np.ndarray) -> bool:  # pragma: no cover - compiled
+def refresh_values(values: np.ndarray, slots: np.ndarray, last: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Copy ``values[slots]`` into ``last``; True when any differs from what it held (ParamView.refresh)."""
     changed = False
     for i in range(slots.shape[0]):
         v = values[slots[i]]

@@ -82,6 +82,8 @@ class _Dynamics(NativeStage):
         self._hpf_sos = biquad.IDENTITY[np.newaxis, :].copy()
         self._state = np.zeros(4)
         self._has_hpf = self.smoothed("sc_hpf_hz")
+        assert self.p is not None
+        self._hpf_on_slot = self.p.params["sc_hpf_on"].slot if self._has_hpf else -1
         self._alphas_by_ms: dict[float, float] = {}
         self._init_state()
 
@@ -125,15 +127,12 @@ class _Dynamics(NativeStage):
             det[:, start:stop] = self._high_pass(source[:, start:stop], v["sc_hpf_hz"])
         return det
 
-    def _delayed(self, block: np.ndarray) -> np.ndarray:
-        return self._delay.process(block)
-
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
-        det = self._detector_source(block)
-        if self._has_hpf and self.switch("sc_hpf_on"):
+        det = block if self.sidechain is None else self._detector_source(block)
+        if self._has_hpf and self._registry.values[self._hpf_on_slot] >= 0.5:
             det = self._high_passed(det, frames)
-        audio = self._delayed(block)
+        audio = self._delay.process(block) if self._lookahead else block
         self._run(det, audio, frames)  # in place: the input block, or the lookahead's own buffer
         return audio
 
@@ -164,13 +163,14 @@ class _Compressing(_Dynamics):
         assert all(i >= 0 for i, name in zip(rows, self.GLIDE_ROWS, strict=True) if name), "every row must glide"
         self._rows = np.array(rows, dtype=np.intp)
         self._makeup = np.empty(max(self.max_block, SUB_BLOCK))
+        assert self.p is not None
+        self._detection_slot = -1 if self.EXPANDER else self.p.params["detection"].slot
 
     def _run(self, det: np.ndarray, audio: np.ndarray, frames: int) -> None:
         if frames > self._makeup.shape[0]:
             self._makeup = np.empty(frames)
-        settled, landed, ramps = self.glide_state
-        rms = not self.EXPANDER and self.choice("detection") == 1
-        kernels.compressor_glide(det, audio, audio, self._state, settled, landed, ramps, self._rows,
+        rms = self._detection_slot >= 0 and self._registry.values[self._detection_slot] >= 0.5  # 1: rms
+        kernels.compressor_glide(det, audio, audio, self._state, self._settled, self._landed, self._ramps, self._rows,
                                  self._makeup, self.sample_rate, rms, self.EXPANDER, SUB_BLOCK)
 
 

@@ -212,6 +212,8 @@ class BandProcessor:
         self._active = np.zeros(1, dtype=np.int64)      # sections that are not identity
         block = max(stage.max_block, SUB_BLOCK)
         self._sets = np.empty((-(-block // SUB_BLOCK), offset, 6))
+        self._out = np.empty((self.zi.shape[1], block))
+        self._registry = stage.p.registry  # its ``values`` read at each block (replaced if the registry grows)
 
     def clear(self) -> None:
         self.zi[:] = 0.0
@@ -222,9 +224,10 @@ class BandProcessor:
         frames = x.shape[1]
         if -(-frames // SUB_BLOCK) > len(self._sets):  # longer than prepared for: grows once
             self._sets = np.empty((-(-frames // SUB_BLOCK), *self.sos.shape))
-        out = np.empty_like(x)
-        assert stage.p is not None
-        filtered = _run_bands(stage.p.values, stage.glide_state, self._table, self._keys, self.sos,
+        if frames > self._out.shape[1]:
+            self._out = np.empty((self._out.shape[0], frames))
+        out = self._out[: x.shape[0], :frames]  # the stage protocol's block lives until the next call
+        filtered = _run_bands(self._registry.values, stage.glide_state, self._table, self._keys, self.sos,
                               self._sets, self._active, self.zi, self.sample_rate, x, out)
         return out if filtered else x
 

@@ -29,7 +29,8 @@ from numba import njit
 
 from ..dsp.finite import is_finite
 from ..dsp.smoothing import DEFAULT_TIME_S, SNAP, decay_table, smoothing_alpha
-from .base import Stage
+from ..errors import RenderError
+from .base import Stage, refresh_values
 
 SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
 
@@ -82,6 +83,9 @@ class NativeStage(Stage):
         self._bounds = [(self._domain(s.name, s.min), self._domain(s.name, s.max)) for s in specs]
         self._grow(max(self.max_block, SUB_BLOCK))
         self._seen = self.p.snapshot_array()
+        # read at each block (``registry.values`` is replaced if the registry ever grows)
+        self._registry = self.p.registry
+        self._view_slots = self.p.slot_array  # this stage's parameters' slots, for the change check
         self._snap_all()
         self._setup()
 
@@ -92,24 +96,27 @@ class NativeStage(Stage):
         self._decay = np.array([decay_table(a, frames) for a in self._alphas]).reshape(n, frames)
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        # one compiled sum: any NaN or Inf makes it non-finite
-        if not is_finite(block):
+        if block.shape[0] != self.channels:  # the compiled kernels index by the prepared layout
+            raise RenderError(f"stage {self.id!r} was prepared for {self.channels} channel(s) and "
+                              f"given a block of {block.shape[0]}; call prepare() with the block's layout")
+        # one compiled pass checks the block and whether any parameter moved
+        state = _check_block(block, self._registry.values, self._view_slots, self._seen)
+        if state == _NON_FINITE:
             self._clear()
             out = np.zeros((self.output_channels(block.shape[0]), block.shape[1]))
             return out
-        self._begin(block.shape[1])
+        changed = state == _CHANGED
+        if changed or not self._landed_all:
+            self._begin(block.shape[1], changed)
+        else:
+            self._quiet = True  # the common live case: nothing changed and every glide has landed
         return self._process(block)
 
-    def _begin(self, frames: int) -> None:
-        """Advance every glide by this block (or see that none moves: the quiet path)."""
-        assert self.p is not None
-        changed = self.p.refresh(self._seen)
-        if not changed and self._landed_all:
-            self._quiet = True
-            return
+    def _begin(self, frames: int, changed: bool) -> None:
+        """Advance every glide by this block (``changed``: a parameter moved since the last one)."""
         if frames > self._ramps.shape[1]:
             self._grow(frames)
-        moving = _advance(self.p.values, self._slots, self._gates, self._is_log, self._alphas, self._decay,
+        moving = _advance(self._registry.values, self._slots, self._gates, self._is_log, self._alphas, self._decay,
                           frames, self._current, self._landed, self._settled, self._ramps)
         self._landed_all = not moving
         self._quiet = not changed and not moving
@@ -246,6 +253,22 @@ class NativeStage(Stage):
         ramps = {n: self.glide(n, frames) for n in names}
         for start, stop in sub_blocks(frames):
             yield start, stop, {n: float(r[start]) if isinstance(r, np.ndarray) else r for n, r in ramps.items()}
+
+
+_NON_FINITE, _UNCHANGED, _CHANGED = -1, 0, 1
+
+
+@njit(cache=True)
+def _check_block(block: np.ndarray, values: np.ndarray, slots: np.ndarray,
+                 seen: np.ndarray) -> int:  # pragma: no cover - compiled
+    """``is_finite(block)`` and ``refresh_values(values, slots, seen)`` in one call.
+
+    _NON_FINITE (parameters not looked at), else _CHANGED when any parameter
+    differs from what ``seen`` held (``seen`` is updated), else _UNCHANGED.
+    """
+    if not is_finite(block):
+        return _NON_FINITE
+    return _CHANGED if refresh_values(values, slots, seen) else _UNCHANGED
 
 
 @njit(cache=True)
