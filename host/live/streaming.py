@@ -35,7 +35,10 @@ from .transport import next_position
 log = logging.getLogger(__name__)
 
 CHUNK = 4096            # frames per file read in the reader thread
-POLL_S = 0.004          # the reader's idle sleep: well under a ring's worth of audio
+# The reader's idle sleep: far under a ring's worth of audio (a second), and a locate waits for
+# it at most once.  Each wake takes the GIL from the audio thread if it is running, so not
+# more often than this.
+POLL_S = 0.02
 
 
 @dataclass
@@ -91,7 +94,7 @@ class StreamingSource:
             out.fill(0.0)
             return 0
         frames = out.shape[1]
-        lead = self._align(clock.position, frames)
+        lead = self._align(clock.position, frames) if clock.position != self._head else 0
         if lead:
             out[:, :lead].fill(0.0)
         got = self._copy(out[:, lead:])
@@ -150,7 +153,7 @@ class StreamingSource:
 
     def _fill(self, limit: int) -> bool:
         worked = False
-        least = min(CHUNK // 4, limit)  # no tiny reads: wait until a useful amount is free
+        least = min(CHUNK, limit)  # whole chunks: fewer wakes that contend for the GIL
         while True:
             space = min(self.capacity, limit) - (self._write - self._read)
             if space < least or space <= 0:
