@@ -773,14 +773,21 @@ def test_keys_in_a_terminal_drive_the_transport_and_panic(tmp_path: Path) -> Non
 
 
 def test_playing_hands_the_gil_to_the_audio_thread_soon_and_stopping_restores_it(tmp_path: Path) -> None:
-    """While the engine plays, a waiting audio thread gets the GIL within 0.25 ms, not Python's 5 ms."""
-    from host.live.engine import GIL_SWITCH_S
+    """While the engine plays, a waiting audio thread gets the GIL within 0.25 ms, not Python's 5 ms;
+    during a block, a waiting thread waits for the block's end."""
+    from host.live.engine import GIL_HOLD_S, GIL_SWITCH_S
 
     before = sys.getswitchinterval()
     engine = LiveEngine(host.load_session(make_session(tmp_path, 1.0)), 128, "none")
+    inside: list[float] = []
+    engine.taps.append(lambda out, position, rolling: inside.append(sys.getswitchinterval()))
     engine.start()
     try:
+        wait_position(engine, 20 * 128 / SR)
+        engine.stop()
         assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S) and GIL_SWITCH_S < 128 / SR / 4
     finally:
         engine.close()
     assert sys.getswitchinterval() == pytest.approx(before)
+    assert len(inside) >= 20 and all(v == pytest.approx(GIL_HOLD_S) for v in inside)
+    assert GIL_HOLD_S > 128 / SR  # longer than a block: a waiting thread does not cut one short

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 CEILING = 1.0               # output protection: 0 dBFS
 GIL_SWITCH_S = 0.00025      # while playing: how long the audio thread may wait for the GIL before it is handed over
+GIL_HOLD_S = 0.005          # ... and, during its block, how long another thread waits before it may take the GIL
 RING_SECONDS = 1.0          # disk read-ahead per track
 PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls on
 FOLLOW_PREROLL_S = 0.2      # after a JACK locate while rolling: the sources restart this far ahead
@@ -112,7 +113,7 @@ class LiveEngine:
         self.taps: list[Tap] = []
         self._panic = False       # requested (any thread)
         self.panicked = False     # latched: silent, transport stopped, graph untouched
-        self._frozen = False
+        self._realtime = False
         self._opened = False
         self.graph: Graph | None = None
 
@@ -226,10 +227,10 @@ class LiveEngine:
         # to the few objects made while playing.
         gc.collect()
         gc.freeze()
-        self._frozen = True
+        self._realtime = True
         # The audio thread waits for the GIL while another thread of ours (control, disk reader,
         # observers) runs Python; after the switch interval, 5 ms by default, the holder is made
-        # to let go.  At 128 frames a period is 2.7 ms: ask sooner.
+        # to let go.  At 128 frames a period is 2.7 ms: ask sooner (and see process_block).
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_S)
         if play and not self.follow_transport:
@@ -248,9 +249,9 @@ class LiveEngine:
         self.backend.close()
         self.reader.stop()
         self.handoff.uninstall()
-        if self._frozen:
+        if self._realtime:
             gc.unfreeze()
-            self._frozen = False
+            self._realtime = False
             sys.setswitchinterval(self._switch_interval)
         for source in self.sources:
             source.close()
@@ -303,6 +304,19 @@ class LiveEngine:
     # -- the audio thread --------------------------------------------------------------------
     def process_block(self, frames: int) -> np.ndarray:
         """One block of output (2, frames): commands, controls, graph, guard, ceiling."""
+        if not self._realtime:  # not playing (a test, a warm-up): Python's switching as it was
+            return self._process_block(frames)
+        # CPython hands the GIL over when a waiting thread has waited the switch interval.
+        # While this block runs, a control or reader thread that wants the GIL waits for the
+        # block's end (a long interval); between blocks the short one holds, so the next
+        # block waits at most that long for whoever has the GIL then.
+        sys.setswitchinterval(GIL_HOLD_S)
+        try:
+            return self._process_block(frames)
+        finally:
+            sys.setswitchinterval(GIL_SWITCH_S)
+
+    def _process_block(self, frames: int) -> np.ndarray:
         graph = self.graph
         assert graph is not None
         frames = min(frames, self.block_size)
