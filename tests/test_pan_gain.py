@@ -108,3 +108,40 @@ def test_mute_and_solo_silence_a_track(write_audio, write_session, a_settings, b
     level_a = spectrum[np.argmin(np.abs(freqs - 1000))]
     level_b = spectrum[np.argmin(np.abs(freqs - 3000))]
     assert 20 * np.log10(level_a / level_b) < -100
+
+
+@pytest.mark.parametrize(("address", "value", "left_db", "right_db"), [
+    ("tracks/a/gain_db", -12.0, -12.0 + db(expected_mono("-3db", 0.5)[0]), -12.0 + db(expected_mono("-3db", 0.5)[1])),
+    ("tracks/a/pan", -0.5, db(expected_mono("-3db", -0.5)[0]), db(expected_mono("-3db", -0.5)[1])),
+    ("tracks/a/mute", 1.0, -math.inf, -math.inf),
+])
+def test_a_control_moved_after_a_rest_is_heard(write_audio, write_session, address, value, left_db, right_db):
+    # while every control of a strip rests, a block reuses the last one's summing coefficients
+    # (the rest path); a move must leave it
+    from host.engine.graph import Graph
+
+    write_audio("a.wav", tone(channels=1, seconds=2.0))
+    path = write_session("""
+        tracks:
+          a: {source: a.wav, pan: 0.5}
+    """)
+    session = host.load_session(path)
+    graph = Graph(session, block_size=128)
+    graph.prepare()
+
+    def run(blocks: int) -> np.ndarray:
+        return np.concatenate([graph.process(i * 128, 128).copy() for i in range(blocks)], axis=1)
+
+    first = run(100)
+    assert graph.tracks[0]._at_rest  # the case under test is reached
+    gains = expected_mono("-3db", 0.5)
+    for channel in (0, 1):
+        assert rms_db(first[channel, 4800:]) == pytest.approx(SINE_RMS_DB + db(gains[channel]), abs=0.01)
+    session.set(address, value)
+    moved = run(300)[:, -9600:]  # well after the 10 ms glide
+    for channel, expected in enumerate((left_db, right_db)):
+        if expected == -math.inf:
+            assert np.max(np.abs(moved[channel])) < 1e-9
+        else:
+            assert rms_db(moved[channel]) == pytest.approx(SINE_RMS_DB + expected, abs=0.02)
+    graph.close()

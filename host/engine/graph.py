@@ -12,6 +12,7 @@ adds those and runs :meth:`Graph.mix`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from ..errors import AudioInputError, SessionError
 from ..plan import StripPlan
 from ..registry import Parameter, Registry
 from ..session import Session
+from ..stages.base import refresh_values
 from ..stages.utility import db_to_gain
 from .chain import ChainRunner
 from .order import strip_order
@@ -52,7 +54,8 @@ class _Control:
     def __init__(self, param: Parameter, registry: Registry, lanes: list[Lane]) -> None:
         self.param = param
         self.registry = registry
-        self.lane = next((lane for lane in lanes if lane.param is param), None)
+        self._lane = next((lane for lane in lanes if lane.param is param), None)
+        self.on_lane_change: Callable[[], None] | None = None  # the strip leaves its rest path
         self.applied = {"dB": db_to_gain}.get(param.spec.unit, _identity)
         if param.spec.is_boolean:
             self.applied = _mute_to_level
@@ -70,6 +73,23 @@ class _Control:
     def reset(self) -> None:
         self.smoother.reset(self._target(float(self.registry.values[self.param.slot])))
         self._raw, self._settled = math.nan, None
+
+    @property
+    def lane(self) -> Lane | None:
+        return self._lane
+
+    @lane.setter
+    def lane(self, lane: Lane | None) -> None:
+        """The live engine hands a lane to a hand and back (host.live.lanes)."""
+        self._lane = lane
+        self._raw, self._settled = math.nan, None
+        if self.on_lane_change is not None:
+            self.on_lane_change()
+
+    @property
+    def at_rest(self) -> bool:
+        """The last :meth:`values` was the settled value of an unautomated control."""
+        return self._settled is not None
 
     def values(self, position: int, frames: int) -> float | np.ndarray:
         lane = self.lane
@@ -148,6 +168,11 @@ class StripNode:
         self.keep_post = False    # write the post-fader signal (stems) on the compiled path too
         self._pan_key: tuple[float, int] | None = None
         self._pan_cache: tuple[float, float] = (1.0, 1.0)
+        # the rest path: while every control is at rest and unchanged, the last block's summing
+        # coefficients hold and a block is one compiled call
+        self._at_rest = False
+        self._was_forced = False
+        self._post_left = self._post_right = 0.0
 
     def controls(self) -> list[_Control]:
         found = [self.gain, self.pan, self.mute, *(e.level for e in self.edges)]
@@ -168,6 +193,11 @@ class StripNode:
         self._dests = np.array([edge.dest for edge in self.edges], dtype=np.int64)
         self._pre = np.zeros((2, max_block))
         self._scratch = np.zeros((2, max_block))
+        self._control_slots = np.array([c.param.slot for c in self.controls()], dtype=np.intp)
+        for c in self.controls():
+            c.on_lane_change = self._leave_rest
+        self._control_seen = np.full(len(self._control_slots), np.nan)
+        self._at_rest = False
 
     def _channels_error(self, channels: int) -> SessionError:
         """Point at the stage that made the channel count (in its session or chain file)."""
@@ -179,8 +209,12 @@ class StripNode:
                            hint="configure the stage for a stereo output, or follow it with a stage "
                                 "that mixes down to stereo")
 
+    def _leave_rest(self) -> None:
+        self._at_rest = False
+
     def reset(self) -> None:
         self.chain.reset()
+        self._at_rest = False
         for c in self.controls():
             c.reset()
         for edge in self.edges:
@@ -192,13 +226,24 @@ class StripNode:
         frames = block.shape[1]
         out = self.chain.process(block, position, sidechain)
         self.chain_out = out
+        if self._at_rest and forced_mute == self._was_forced \
+                and not refresh_values(self.registry.values, self._control_slots, self._control_seen):
+            # every control at rest and unchanged since the last block: its coefficients hold
+            mix_static(out, frames, self._k_left, self._k_right, self._dests, accumulators, self._post,
+                       self._post_left, self._post_right, self.keep_post)
+            return
+        self._at_rest = False
+        self._was_forced = forced_mute
         level = self.mute.values(position, frames) if self.mute is not None else 1.0
         # another track's solo mutes this one, with the same short fade as its own mute
-        level = level * self._forced.next(0.0 if forced_mute else 1.0, frames)
+        forced = self._forced.next(0.0 if forced_mute else 1.0, frames)
+        level = level * forced
         gain = self.gain.values(position, frames) if self.gain is not None else 1.0
         left, right = self._pan_gains(position, frames, out.shape[0])
         if self._fast and isinstance(gain, float) and isinstance(level, float) and isinstance(left, float) \
                 and self._static_mix(out, frames, gain, level, left, right, position, accumulators):
+            # at rest when every control returned its settled value (no lane, no glide)
+            self._at_rest = isinstance(forced, float) and all(c.at_rest for c in self.controls())
             return
         post = self._post[:, :frames]
         common = gain * level
@@ -232,8 +277,9 @@ class StripNode:
             fader = level if edge.pre_fader else gain * level
             k_left[e] = fader * left * scale
             k_right[e] = fader * right * scale
+        self._post_left, self._post_right = gain * level * left, gain * level * right
         mix_static(out, frames, k_left, k_right, self._dests, accumulators, self._post,
-                   gain * level * left, gain * level * right, self.keep_post)
+                   self._post_left, self._post_right, self.keep_post)
         return True
 
     def _pan_gains(self, position: int, frames: int, channels: int) -> tuple[Any, Any]:
