@@ -193,10 +193,11 @@ class StripNode:
         self._dests = np.array([edge.dest for edge in self.edges], dtype=np.int64)
         self._pre = np.zeros((2, max_block))
         self._scratch = np.zeros((2, max_block))
-        self._control_slots = np.array([c.param.slot for c in self.controls()], dtype=np.intp)
-        for c in self.controls():
+        controls = self.controls()
+        for c in controls:
             c.on_lane_change = self._leave_rest
-        self._control_seen = np.full(len(self._control_slots), np.nan)
+        self._control_slots = np.array([c.param.slot for c in controls], dtype=np.intp)
+        self._control_seen = np.full(len(controls), np.nan)
         self._at_rest = False
 
     def _channels_error(self, channels: int) -> SessionError:

@@ -129,10 +129,10 @@ class _Dynamics(NativeStage):
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
-        det = block if self.sidechain is None else self._detector_source(block)
+        det = self._detector_source(block)
         if self._has_hpf and self._registry.values[self._hpf_on_slot] >= 0.5:
             det = self._high_passed(det, frames)
-        audio = self._delay.process(block) if self._lookahead else block
+        audio = self._delay.process(block)  # the block itself without lookahead
         self._run(det, audio, frames)  # in place: the input block, or the lookahead's own buffer
         return audio
 
