@@ -24,6 +24,7 @@ callbacks that overran the period, the xruns mixhost itself caused.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ PERIODS = (128, 256)
 TRACKS = 8
 SET_INTERVAL_S = 0.02
 PLUGIN = "3BandEQ.vst3"
+CLIENT = "mixhost-bench"
 # what the control thread moves: a mix engineer's rides (faders, compressor thresholds, EQ gains)
 MOVED = ("gain_db", "comp/threshold_db", "eq/band2_gain_db")
 
@@ -101,8 +104,32 @@ def _plugin_stage_loads() -> bool:
     return plugin_path() is not None
 
 
+@dataclass
+class Server:
+    """A private JACK server and its log, where it says who caused each xrun."""
+
+    name: str
+    log: Path
+
+    def mark(self) -> int:
+        return self.log.stat().st_size
+
+    def xrun_causes(self, since: int, client: str) -> dict[str, int]:
+        """What the server logged from byte ``since`` on: ``server`` (its own cycle began
+        more than a period late, JackTimedDriver), ``client`` (``client`` had not finished
+        when the next cycle began, JackEngine::CheckXRun), ``other`` (another client)."""
+        time.sleep(0.2)  # let the server's last lines reach the file
+        with self.log.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        finished = re.findall(r"client =? ?(\S+?),? (?:was not finished|finished after)", text)
+        return {"server": len(re.findall(r"JackTimedDriver::Process XRun", text)),
+                "client": sum(name == client for name in finished),
+                "other": sum(name != client for name in finished)}
+
+
 @contextmanager
-def jack_server(period: int) -> Iterator[str]:
+def jack_server(period: int) -> Iterator[Server]:
     """A private dummy JACK server (its own name, so it never disturbs another)."""
     import jack
 
@@ -120,35 +147,36 @@ def jack_server(period: int) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"jackd -n {name} did not start; see {log.name}") from None
                 time.sleep(0.1)
-        yield name
+        yield Server(name, Path(log.name))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
 
 
-def idle_xruns(server: str, seconds: float) -> int:
-    """The reference: xruns an idle JACK client sees on this server."""
+def idle_xruns(server: Server, seconds: float) -> tuple[int, dict[str, int]]:
+    """The reference: xruns an idle JACK client sees on this server, and their causes."""
     import jack
 
-    client = jack.Client("idle", no_start_server=True, servername=server)
+    client = jack.Client("idle", no_start_server=True, servername=server.name)
     count = [0]
     port = client.outports.register("out")
     client.set_process_callback(lambda frames: port.get_array().fill(0.0))
     client.set_xrun_callback(lambda delay: count.__setitem__(0, count[0] + 1))
+    logged = server.mark()
     client.activate()
     time.sleep(seconds)
     client.deactivate()
     client.close()
-    return count[0]
+    return count[0], server.xrun_causes(logged, "idle")
 
 
-def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
+def play(path: Path, server: Server, seconds: float) -> dict[str, Any]:
     import host
     from host.live.engine import LiveEngine
 
     session = host.load_session(path)
-    engine = LiveEngine(session, None, "jack", client_name="mixhost-bench", server=server)
+    engine = LiveEngine(session, None, "jack", client_name=CLIENT, server=server.name)
     addresses = [f"tracks/t{i}/{name}" for i in range(TRACKS) for name in MOVED]
     ranges = {"gain_db": (-12.0, -6.0), "band2_gain_db": (-3.0, 3.0), "threshold_db": (-30.0, -18.0)}
     stop = threading.Event()
@@ -166,7 +194,7 @@ def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
     try:
         engine.start()
         time.sleep(0.5)                     # start-up (connections, first blocks) is not measured
-        xruns0, count0 = engine.xruns, engine.callback_count
+        xruns0, count0, logged0 = engine.xruns, engine.callback_count, server.mark()
         latency0 = engine.handoff.latency_count
         thread.start()
         deadline = time.monotonic() + seconds
@@ -174,15 +202,16 @@ def play(path: Path, server: str, seconds: float) -> dict[str, Any]:
             session.registry.dispatch_pending()
             time.sleep(0.05)
         xruns = engine.xruns - xruns0
-        loads = engine.callback_load(count0)
+        timing = engine.callback_timing(count0)
+        causes = server.xrun_causes(logged0, CLIENT)
         latencies = engine.handoff.latency_samples()[latency0:]
         underruns = engine.underruns
         raised = bool(getattr(engine.backend, "raised_priority", False))
     finally:
         stop.set()
         engine.close()
-    return {"xruns": xruns, "loads": loads, "latencies": latencies, "period_s": engine.period_s,
-            "blocks": len(loads), "underruns": underruns, "raised": raised}
+    return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
+            "period_s": engine.period_s, "underruns": underruns, "raised": raised}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -206,26 +235,49 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
-def _rows(period: int, seconds: float, reference: int, r: dict[str, Any], load: str) -> list[dict[str, Any]]:
+def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r: dict[str, Any],
+          load: str) -> list[dict[str, Any]]:
     ms = 1000.0
-    p50, p99 = (float(v) for v in np.percentile(r["loads"], [50, 99]))
+    period_s = r["period_s"]
+    loads = r["timing"].durations / period_s
+    p50, p99 = (float(v) for v in np.percentile(loads, [50, 99]))
+    ended99 = float(np.percentile(r["timing"].deadline_use(period_s), 99))
     lat50, lat99 = (float(v) for v in np.percentile(r["latencies"], [50, 99]))
-    latency_limit = r["period_s"] + 0.001
-    xrun_ratio = r["xruns"] / max(reference, 1.0)
-    overruns = int(np.sum(r["loads"] > 1.0))
+    latency_limit = period_s + 0.001
+    idle, idle_causes = reference
     return [
-        row(f"live.xruns.p{period}", xrun_ratio, "== 0 xruns", r["xruns"] == 0,
-            f"{r['xruns']} xruns in {seconds:g} s ({r['blocks']} callbacks, {overruns} over the period "
-            f"(longest {float(np.max(r['loads'], initial=0.0)) * 100:.0f} %), {r['underruns']} disk underruns); "
-            f"ratio = xruns / what an idle client saw in as long ({reference}); {load}"),
+        row(f"live.xruns.p{period}", r["xruns"] / max(idle, 1.0), "== 0 xruns", r["xruns"] == 0,
+            f"{r['xruns']} xruns in {seconds:g} s ({len(loads)} callbacks, {r['underruns']} disk underruns); "
+            + _attribution(r, period_s)
+            + f"; ratio = xruns / what an idle client saw in as long ({idle}: {idle_causes['server']} "
+            f"the server's own, {idle_causes['client']} the client not finished); {load}"),
         row(f"live.callback.p{period}", p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
             f"callback p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of {period / SR * ms:.2f} ms; "
+            f"ended p99 {ended99 * 100:.1f} % into its period (late starts included); "
             + ("process thread raised to SCHED_FIFO" if r["raised"] else "process thread at normal priority")),
         row(f"live.control.p{period}", lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
             lat99 <= latency_limit,
             f"set -> carrying block p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms "
             f"(limit {latency_limit * ms:.2f} ms; {len(r['latencies'])} sets)"),
     ]
+
+
+def _attribution(r: dict[str, Any], period_s: float) -> str:
+    """Who caused the xruns: the server's log, and mixhost's callbacks against the periods
+    they really had (after a late wake the dummy driver catches up with a short one)."""
+    causes = r["causes"]
+    overran, length = r["timing"].overruns(period_s)
+    cut = overran & (length < 0.9 * period_s)
+    text = (f"the server logged {causes['server']} of its own cycles late by over a period and "
+            f"{causes['client']} cycles that began with mixhost unfinished; {int(overran.sum())} callbacks "
+            f"ran into the next period, {int(cut.sum())} of them in periods the server had cut short")
+    if cut.any():
+        text += f" (shortest {float(length[cut].min()) * 1000:.2f} ms)"
+    full = overran & ~cut
+    if full.any():
+        use = r["timing"].deadline_use(period_s)[:-1][full]
+        text += f", {int(full.sum())} in full periods (ended at most {float(use.max()) * 100:.0f} % into one)"
+    return text
 
 
 if __name__ == "__main__":

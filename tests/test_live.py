@@ -370,10 +370,12 @@ def test_locate_and_loop_play_the_right_audio(session_path: Path, tmp_path: Path
 
 
 class FakeClock:
-    """A clock that moves only when the backend waits (blocks take no time on it)."""
+    """A clock that moves only when the backend waits (blocks take no time on it); each
+    wait wakes ``oversleep`` seconds late."""
 
-    def __init__(self) -> None:
+    def __init__(self, oversleep: float = 0.0) -> None:
         self.now = 0.0
+        self.oversleep = oversleep
         self.waits: list[float] = []
 
     def __call__(self) -> float:
@@ -381,13 +383,16 @@ class FakeClock:
 
     def wait(self, seconds: float) -> None:
         self.waits.append(seconds)
-        self.now += seconds
+        self.now += seconds + self.oversleep
         time.sleep(0.0002)  # let the control thread run
 
 
-def test_the_none_backend_keeps_time(session_path: Path) -> None:
-    """Clock-driven: the backend waits out each period, so the timeline advances with its clock."""
-    clock = FakeClock()
+@pytest.mark.parametrize("oversleep", [0.0, 0.3])
+def test_the_none_backend_keeps_time(session_path: Path, oversleep: float) -> None:
+    """Clock-driven: the backend waits out each period, so the timeline advances with its clock;
+    each callback is timed from the start of its period, a late wake-up included."""
+    period = BLOCK / SR
+    clock = FakeClock(oversleep * period)
     engine = _engine(session_path, clock=clock, wait=clock.wait)
     try:
         engine.start()
@@ -396,11 +401,31 @@ def test_the_none_backend_keeps_time(session_path: Path) -> None:
     finally:
         engine.close()
     now, position, blocks = state
-    period = BLOCK / SR
     assert blocks >= 0.5 * SR / BLOCK and engine.xruns == 0
-    assert len(clock.waits) >= blocks - 1 and np.allclose(clock.waits, period)   # one period per block
+    waits = np.array(clock.waits[1:])
+    assert len(waits) >= blocks - 2 and np.allclose(waits, (1 - oversleep) * period)   # back on schedule
     assert abs(position / SR - now) <= 2 * period       # the position is the clock's time
     assert engine.underruns == 0
+    timing = engine.callback_timing()
+    assert np.allclose(timing.late[1:], oversleep * period)
+    assert np.allclose(np.diff(timing.starts - timing.late), period)    # the periods began on the beat
+    assert np.allclose(timing.deadline_use(period)[1:], oversleep)      # the blocks took no time
+
+
+def test_overruns_are_told_apart_from_periods_cut_short() -> None:
+    """A server that wakes late catches up with a short period: a callback that overruns it
+    is not one that took a whole period."""
+    from host.live.engine import CallbackTiming
+
+    ms = 0.001
+    began = np.array([0.0, 1.0, 2.0, 3.8, 4.0, 5.0, 6.0]) * ms    # woke 1.8 ms late, caught up at 4
+    late = np.array([0.05, 0.05, 0.05, 0.05, 0.25, 0.05, 0.05]) * ms
+    durations = np.array([0.3, 0.3, 0.3, 0.4, 0.3, 1.2, 0.3]) * ms
+    timing = CallbackTiming(durations, began + late, late)
+    overran, length = timing.overruns(ms)
+    np.testing.assert_allclose(length, np.array([1.0, 1.0, 1.8, 0.2, 1.0, 1.0]) * ms)
+    assert overran.tolist() == [False, False, False, True, False, True]
+    np.testing.assert_allclose(timing.deadline_use(ms), [0.35, 0.35, 0.35, 0.45, 0.55, 1.25, 0.35])
 
 
 # -- automation recording ---------------------------------------------------------------------------

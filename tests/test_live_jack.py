@@ -140,6 +140,13 @@ def test_jack_output_matches_the_offline_render(tmp_path: Path, recorder: Record
     captured = recorder.audio[:, :recorder.frames]
     assert engine.underruns == 0
     _assert_matches_render(captured, offline, engine.block_size, max(engine.xruns, recorder.xruns))
+    # each callback is timed from the start of its JACK period: the periods follow one another
+    # a period apart on the clock the callbacks were timed with
+    timing = engine.callback_timing()
+    assert len(timing.late) > 100 and (timing.late >= 0).all()
+    assert np.median(timing.late) < 0.5 * engine.period_s
+    period_starts = np.diff(timing.starts - timing.late)
+    assert np.median(period_starts) == pytest.approx(engine.period_s, rel=0.02)
 
 
 def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, recorder: Recorder) -> None:

@@ -102,7 +102,7 @@ class NoneBackend(Backend):
         assert engine is not None
         period = self.block_size / self.sample_rate
         clock = self._clock
-        deadline = clock()
+        deadline = clock()  # the end of the last period: when this one is due
         while not self._stop.is_set():
             started = clock()
             try:
@@ -111,7 +111,7 @@ class NoneBackend(Backend):
                 self._fail(error)
                 return
             finished = clock()
-            engine.record_callback(finished - started)
+            engine.record_callback(finished - started, started, max(started - deadline, 0.0))
             if not self.realtime:
                 continue
             deadline += period
@@ -166,6 +166,7 @@ class JackBackend(Backend):
         client.set_xrun_callback(self._xrun)
         client.set_blocksize_callback(self._blocksize)
         self.max_block = int(client.blocksize)
+        self.sample_rate = float(client.samplerate)
         return int(client.samplerate), self.max_block
 
     def _register_inputs(self) -> None:
@@ -207,7 +208,10 @@ class JackBackend(Backend):
         engine = self.engine
         assert engine is not None
         started = time.perf_counter()
+        late = 0.0
         try:
+            # how long after its period began this callback got to run (wake-up, GIL)
+            late = self.client.frames_since_cycle_start / self.sample_rate
             if not self._priority_tried:
                 self._raise_priority()
             if self._closing or frames > self.max_block:
@@ -227,7 +231,7 @@ class JackBackend(Backend):
             self._fail(error)
             for port in self.outputs:
                 port.get_array().fill(0.0)
-        engine.record_callback(time.perf_counter() - started)
+        engine.record_callback(time.perf_counter() - started, started, late)
 
     def _raise_priority(self) -> None:
         """Once, from the process thread: real-time scheduling when the server did not give it.
@@ -325,7 +329,7 @@ class SoundDeviceBackend(Backend):
         except Exception as error:  # noqa: BLE001 - never let an exception into PortAudio's thread
             self._fail(error)
             outdata.fill(0.0)
-        engine.record_callback(time.perf_counter() - started)
+        engine.record_callback(time.perf_counter() - started, started)
 
     def stop(self) -> None:
         if self.stream is not None:

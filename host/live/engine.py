@@ -32,6 +32,7 @@ Nothing here blocks, logs, or touches a file; buffers are allocated in
 from __future__ import annotations
 
 import gc
+import math
 import sys
 import time
 from collections import deque
@@ -80,6 +81,29 @@ class GuardEvent:
     number: int = 0    # a running count: a reader can tell which events it has not seen
 
 
+@dataclass(frozen=True)
+class CallbackTiming:
+    """Audio callbacks as the backend timed them, oldest first (seconds)."""
+
+    durations: np.ndarray
+    starts: np.ndarray    # time.perf_counter at entry (NaN where the backend did not say)
+    late: np.ndarray      # from the start of the callback's period to its entry
+
+    def deadline_use(self, period_s: float) -> np.ndarray:
+        """How far into its period each callback ended, as a share of the period: the
+        headroom a period really had (lateness, such as a late wake-up, included)."""
+        return (self.late + self.durations) / period_s
+
+    def overruns(self, period_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which callbacks were still running when the next period began, and how long
+        their own period lasted.  A server that wakes late catches up with a short
+        period; a callback can overrun that without ever taking a full period."""
+        began = self.starts - self.late          # when each period began
+        length = np.diff(began)                  # until the next one began
+        overran = self.starts[:-1] + self.durations[:-1] > began[1:]
+        return overran, length
+
+
 class LiveEngine:
     """Plays a session in real time through a backend (``none``, ``jack``, ``sounddevice``)."""
 
@@ -105,7 +129,9 @@ class LiveEngine:
         self.clock = SourceClock()
         self.events: deque[GuardEvent] = deque(maxlen=64)   # the latest; ``event_count`` counts all
         self.event_count = 0
-        self.callback_times = np.zeros(history)
+        self.callback_times = np.zeros(history)   # each callback's duration (s)
+        self.callback_starts = np.zeros(history)  # ... when it began (time.perf_counter)
+        self.callback_late = np.zeros(history)    # ... and how long after its period began
         self.callback_count = 0
         self.peaks = np.zeros(2)          # peak hold since the last status read
         self.error: BaseException | None = None
@@ -350,9 +376,14 @@ class LiveEngine:
             tap(out, self._segments[0][0], rolling)
         return out
 
-    def record_callback(self, seconds: float) -> None:
-        """Backends report each callback's duration (audio thread)."""
-        self.callback_times[self.callback_count % len(self.callback_times)] = seconds
+    def record_callback(self, seconds: float, started: float = math.nan, late: float = 0.0) -> None:
+        """Backends report each callback (audio thread): its duration, when it began
+        (``time.perf_counter``) and how long after the start of its period, as far as the
+        backend can tell (JACK tells; 0 where it cannot)."""
+        index = self.callback_count % len(self.callback_times)
+        self.callback_times[index] = seconds
+        self.callback_starts[index] = started
+        self.callback_late[index] = late
         self.callback_count += 1
 
     def _event(self, kind: str, address: str, position: int) -> None:
@@ -608,17 +639,22 @@ class LiveEngine:
     def callback_load(self, since: int = 0) -> np.ndarray:
         """The duration of each callback from number ``since`` on (as far as the history
         reaches), oldest first, as a share of the period."""
+        return self.callback_timing(since).durations / self.period_s
+
+    def callback_timing(self, since: int = 0) -> CallbackTiming:
+        """Each callback's duration, start and lateness from number ``since`` on (as far
+        as the history reaches), oldest first."""
         count = self.callback_count   # one read: the audio thread keeps counting
         size = len(self.callback_times)
         first = max(since, count - size, 0)
+        rings = (self.callback_times, self.callback_starts, self.callback_late)
         if first >= count:
-            return np.zeros(0)
+            return CallbackTiming(*(np.zeros(0) for _ in rings))
         start, stop = first % size, count % size or size
         if start < stop:
-            times = self.callback_times[start:stop]
-        else:  # the window wraps round the ring
-            times = np.concatenate([self.callback_times[start:], self.callback_times[:stop]])
-        return times / self.period_s
+            return CallbackTiming(*(ring[start:stop].copy() for ring in rings))
+        # the window wraps round the ring
+        return CallbackTiming(*(np.concatenate([ring[start:], ring[:stop]]) for ring in rings))
 
     def recent_load(self, seconds: float = 1.0) -> float:
         """Mean callback duration over the last ``seconds`` of callbacks, as a share of the period."""
