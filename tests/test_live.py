@@ -562,6 +562,8 @@ def test_live_command_plays_to_the_end_by_itself(session_path: Path) -> None:
     (["--audio", "none", "--loop", "0.5", "0.5"], "too short"),
     (["--audio", "none", "--follow-transport"], "needs --audio jack"),
     (["--audio", "sounddevice", "--follow-transport"], "needs --audio jack"),
+    (["--audio", "jack", "--device", "1"], "needs --audio sounddevice"),
+    (["--audio", "sounddevice", "--device", "no such card"], "no output device 'no such card'"),
 ])
 def test_live_command_refuses_bad_options(session_path: Path, args: list[str], message: str) -> None:
     done = _mixhost("live", str(session_path), *args)

@@ -60,9 +60,9 @@ class Recorder:
             self.audio[channel, self.frames:stop] = port.get_array()[:count]
         self.frames = stop
 
-    def listen_to(self, client_name: str) -> None:
-        self.client.connect(f"{client_name}:out_L", self.inputs[0].name)
-        self.client.connect(f"{client_name}:out_R", self.inputs[1].name)
+    def listen_to(self, client_name: str, ports: tuple[str, str] = ("out_L", "out_R")) -> None:
+        for port, mine in zip(ports, self.inputs, strict=True):
+            self.client.connect(f"{client_name}:{port}", mine.name)
 
     def close(self) -> None:
         self.client.deactivate()
@@ -147,6 +147,34 @@ def test_jack_output_matches_the_offline_render(tmp_path: Path, recorder: Record
     assert np.median(timing.late) < 0.5 * engine.period_s
     period_starts = np.diff(timing.starts - timing.late)
     assert np.median(period_starts) == pytest.approx(engine.period_s, rel=0.02)
+
+
+def test_the_sounddevice_backend_through_portaudio_matches_the_offline_render(
+        tmp_path: Path, recorder: Recorder) -> None:
+    """The PortAudio backend, on PortAudio's JACK host API (the one PortAudio device here),
+    chosen by name as `--device` takes it (PortAudio lists the JACK server as "system"
+    and every JACK client with ports as a device of its own)."""
+    path = make_session(tmp_path, 2.0)
+    offline = render(path, tmp_path / "out")
+    before = {p.name for p in recorder.client.get_ports(is_output=True, is_audio=True)}
+    engine = LiveEngine(host.load_session(path), recorder.client.blocksize, "sounddevice", device="system")
+    engine.open()
+    try:
+        ports = sorted(p.name for p in recorder.client.get_ports(is_output=True, is_audio=True)
+                       if p.name not in before)
+        assert len(ports) == 2, ports                   # PortAudio's client registered its outputs
+        client_name = ports[0].split(":")[0]
+        engine.start(play=False)
+        recorder.listen_to(client_name, (ports[0].split(":")[1], ports[1].split(":")[1]))
+        recorder.recording = True
+        engine.transport.play()
+        _wait(lambda: engine.transport.position >= offline.shape[1] + SR // 4)
+        recorder.recording = False
+    finally:
+        engine.close()
+    assert engine.error is None and engine.underruns == 0
+    captured = recorder.audio[:, :recorder.frames]
+    _assert_matches_render(captured, offline, engine.block_size, max(engine.xruns, recorder.xruns))
 
 
 def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, recorder: Recorder) -> None:

@@ -42,6 +42,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--block", type=int, default=None, metavar="N",
                         help="block size for --audio none/sounddevice (JACK uses its period)")
     parser.add_argument("--name", default="mixhost", help="JACK client name")
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="--audio sounddevice: the device, by number or part of its name "
+                             "(`python -m sounddevice` lists them; default: the system's default)")
     parser.add_argument("--start", type=float, default=0.0, metavar="S", help="start playing at S seconds")
     parser.add_argument("--loop", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="loop from A to B seconds")
@@ -60,12 +63,18 @@ def run(args: argparse.Namespace) -> int:
     if args.follow_transport and args.audio != "jack":
         raise UserInputError(f"--follow-transport follows the JACK transport; it needs --audio jack, "
                              f"not --audio {args.audio}", hint="drop --follow-transport, or use --audio jack")
+    if args.device is not None and args.audio != "sounddevice":
+        raise UserInputError(f"--device chooses a PortAudio device; it needs --audio sounddevice, "
+                             f"not --audio {args.audio}",
+                             hint="with JACK, route the outputs with --connect PORT PORT")
     session = load_session(args.session)
     if pending:
         say_compiling()
     options: dict[str, Any] = {}
     if args.audio == "jack":
         options = {"client_name": args.name, "connect": args.connect, "auto_connect": not args.no_connect}
+    elif args.audio == "sounddevice":
+        options = {"device": args.device}
     engine = LiveEngine(session, args.block, args.audio, follow_transport=args.follow_transport,
                         record=args.record_automation, **options)
     recorder = None

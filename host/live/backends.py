@@ -294,13 +294,15 @@ class SoundDeviceBackend(Backend):
         wanted = engine.input_ports()
         self.channel_map = [(track, [_channel_number(p) for p in ports]) for track, ports in wanted.items()]
         in_channels = max((c for _, chans in self.channel_map for c in chans), default=0)
+        output = _device_index(sd, self.device, "output")
+        device: Any = (_device_index(sd, self.device, "input"), output) if in_channels else output
         try:
             if in_channels:
-                self.stream = sd.Stream(samplerate=sample_rate, blocksize=self.block_size, device=self.device,
+                self.stream = sd.Stream(samplerate=sample_rate, blocksize=self.block_size, device=device,
                                         channels=(in_channels, 2), dtype="float32", callback=self._duplex)
             else:
                 self.stream = sd.OutputStream(samplerate=sample_rate, blocksize=self.block_size,
-                                              device=self.device, channels=2, dtype="float32",
+                                              device=device, channels=2, dtype="float32",
                                               callback=self._output)
         except sd.PortAudioError as error:
             raise AudioDeviceError(f"cannot open the audio device: {error}") from None
@@ -339,6 +341,22 @@ class SoundDeviceBackend(Backend):
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+
+
+def _device_index(sd: Any, device: Any, kind: str) -> int | None:
+    """The PortAudio device a user named, by number or by part of its name (None: the default)."""
+    if device is None:
+        return None
+    wanted: int | str = int(device) if str(device).strip().isdigit() else str(device)
+    try:
+        return int(sd.query_devices(wanted, kind=kind)["index"])
+    except (ValueError, sd.PortAudioError) as error:
+        from ..suggest import did_you_mean
+
+        names = [str(d["name"]) for d in sd.query_devices() if d[f"max_{kind}_channels"] > 0]
+        raise UserInputError(f"no {kind} device {device!r} ({error}); {did_you_mean(str(device), names)}",
+                             hint="give a device number or part of its name, as `python -m sounddevice` "
+                                  "lists them") from None
 
 
 def _channel_number(port: str) -> int:
