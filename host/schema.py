@@ -129,10 +129,17 @@ INSTRUMENT: JSON = {
     "additionalProperties": False,
 }
 
+# one channel of a live input: a JACK port (`system:capture_1`) or a PortAudio input channel
+# number (from 1); `minimum` holds only for numbers and `minLength` only for text
+_INPUT_CHANNEL: JSON = {"type": ["string", "integer"], "minimum": 1, "minLength": 1,
+                        "description": "a JACK port name, or a PortAudio input channel number from 1"}
+
 TRACK_PROPS: JSON = {
     "source": {"type": "string", "description": "audio file, relative to the session file"},
     "instrument": INSTRUMENT,
-    "input": {"type": ["string", "array"], "description": "live input port(s) for `mixhost live`"},
+    "input": {**_INPUT_CHANNEL, "type": ["string", "integer", "array"], "items": _INPUT_CHANNEL,
+              "description": "live input for `mixhost live`: a JACK port name, or a PortAudio input "
+                             "channel number from 1; a list of two for a stereo input"},
     "gain_db": GAIN_DB,
     "pan": PAN,
     "pan_law": {"enum": list(PAN_LAWS)},

@@ -633,6 +633,25 @@ def test_a_live_input_takes_at_most_two_ports(tmp_path: Path) -> None:
         engine.open()
 
 
+@pytest.mark.parametrize(("spec", "ports"), [
+    ("system:capture_1", ["system:capture_1"]),
+    ("[system:capture_1, system:capture_2]", ["system:capture_1", "system:capture_2"]),
+    ("3", ["3"]),                    # a PortAudio input channel
+    ("[1, 2]", ["1", "2"]),
+])
+def test_a_live_input_is_ports_or_channel_numbers(tmp_path: Path, spec: str, ports: list[str]) -> None:
+    path = make_session(tmp_path, 0.5, extra_tracks=f"  mic:\n    input: {spec}\n")
+    engine = LiveEngine(host.load_session(path), BLOCK, "none")
+    assert engine.input_ports() == {"mic": ports}
+
+
+@pytest.mark.parametrize("spec", ["0", "''", "[1, -2]", "{port: 1}"])
+def test_a_live_input_that_is_no_port_or_channel_is_refused(tmp_path: Path, spec: str) -> None:
+    path = make_session(tmp_path, 0.5, extra_tracks=f"  mic:\n    input: {spec}\n")
+    with pytest.raises(host.errors.SessionError, match=r"session.yaml:\d+.*tracks.mic.input"):
+        host.load_session(path)
+
+
 def _live_process(args: list[str]) -> subprocess.Popen[str]:
     """`mixhost live ARGS` with SIGINT at its default, as in a terminal.
 

@@ -225,6 +225,41 @@ def test_jack_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Rec
     assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
 
 
+def test_sounddevice_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder) -> None:
+    """The PortAudio backend as an insert host: the track's `input: 1` is the device's first
+    input channel, here PortAudio's first JACK input port, fed a tone by the test's client."""
+    path = make_session(tmp_path, 1.0, extra_tracks=(
+        "  mic:\n    input: 1\n    gain_db: -6\n    pan: 1\n"
+        "    chain: [{type: gain, id: trim, params: {gain_db: -4}}]\n"))
+    session = host.load_session(path)
+    session.set("tracks/tone/mute", True)
+    session.set("tracks/noise/mute", True)
+    t = np.arange(SR) / SR
+    recorder.play_signal = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    before = {p.name for p in recorder.client.get_ports(is_audio=True)}
+    engine = LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
+    engine.open()
+    try:
+        added = {p.name for p in recorder.client.get_ports(is_audio=True)} - before
+        inputs = sorted(p for p in added if recorder.client.get_port_by_name(p).is_input)
+        outputs = sorted(p for p in added if recorder.client.get_port_by_name(p).is_output)
+        assert len(inputs) == 1 and len(outputs) == 2, added    # one input channel asked for, stereo out
+        engine.start(play=False)
+        recorder.client.connect(recorder.output.name, inputs[0])
+        client_name, first = outputs[0].split(":")
+        recorder.listen_to(client_name, (first, outputs[1].split(":")[1]))
+        recorder.recording = True
+        _wait(lambda: recorder.frames >= SR)
+    finally:
+        engine.close()
+    assert engine.error is None
+    tail = recorder.audio[:, SR // 2:SR].astype(np.float64)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(tail[1] ** 2)) / (0.5 / np.sqrt(2)))
+    # -6 dB fader, -4 dB trim, hard right under the -3 dB law: +0 dB on the right, silence on the left
+    assert rms_db == pytest.approx(-10.0, abs=0.05)
+    assert np.sqrt(np.mean(tail[0] ** 2)) < 1e-6
+
+
 def test_follow_transport(tmp_path: Path, recorder: Recorder) -> None:
     path = make_session(tmp_path, 3.0)
     name = f"mixhost-test-{os.getpid()}"

@@ -239,7 +239,7 @@ class LiveEngine:
         for track in self.session.plan.tracks:
             spec = track.settings.get("input")
             if spec:
-                names = [spec] if isinstance(spec, str) else [str(p) for p in spec]
+                names = [str(p) for p in spec] if isinstance(spec, list) else [str(spec)]
                 if len(names) > 2:
                     raise track.where.error("a live input takes one or two ports", at=("input",))
                 found[track.name] = names
