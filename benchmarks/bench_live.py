@@ -13,8 +13,15 @@ Reference measured in the same run: an idle JACK client on the same server,
 for as long as the measurement, first, so the xrun row says how many xruns
 the machine produces with nothing to do.  (The dummy server started with
 ``--no-realtime`` runs its own cycle at normal priority: on this VM an idle
-client saw 8 xruns in 60 s at 128 frames.)  The row also counts the
-callbacks that overran the period, the xruns mixhost itself caused.
+client saw 8 xruns in 60 s at 128 frames.)
+
+The row also says who caused each xrun.  The server's log names two kinds:
+its own cycle began more than a period late (``JackTimedDriver::Process
+XRun``: no client can prevent it), or a client had not finished when the
+next cycle began (``JackEngine::XRun``).  The dummy driver keeps an absolute
+schedule, so after a late wake it catches up with a period cut short; the
+callbacks' own timing (start, lateness, duration) tells a mixhost callback
+that overran such a period from one that took longer than a whole period.
 
 * ``live.xruns.pN``: xruns while mixhost plays (target 0);
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
