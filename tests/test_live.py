@@ -412,6 +412,21 @@ def test_the_none_backend_keeps_time(session_path: Path, oversleep: float) -> No
     assert np.allclose(timing.deadline_use(period)[1:], oversleep)      # the blocks took no time
 
 
+def test_blocks_run_back_to_back_are_never_late(session_path: Path) -> None:
+    """Without pacing there are no periods to be late for, however long the run."""
+    engine = LiveEngine(host.load_session(session_path), BLOCK, "none", realtime=False)
+    try:
+        engine.start()
+        deadline = time.monotonic() + 30
+        while engine.callback_count < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        engine.close()
+    timing = engine.callback_timing()
+    assert len(timing.late) >= 200 and not timing.late.any()
+    assert (np.diff(timing.starts) >= timing.durations[:-1]).all()   # one after the other
+
+
 def test_overruns_are_told_apart_from_periods_cut_short() -> None:
     """A server that wakes late catches up with a short period: a callback that overruns it
     is not one that took a whole period."""

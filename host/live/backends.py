@@ -111,7 +111,8 @@ class NoneBackend(Backend):
                 self._fail(error)
                 return
             finished = clock()
-            engine.record_callback(finished - started, started, max(started - deadline, 0.0))
+            late = max(started - deadline, 0.0) if self.realtime else 0.0  # back to back: no periods
+            engine.record_callback(finished - started, started, late)
             if not self.realtime:
                 continue
             deadline += period
