@@ -273,17 +273,19 @@ def _attribution(r: dict[str, Any], period_s: float) -> str:
     """Who caused the xruns: the server's log, and mixhost's callbacks against the periods
     they really had (after a late wake the dummy driver catches up with a short one)."""
     causes = r["causes"]
-    overran, length = r["timing"].overruns(period_s)
-    cut = overran & (length < 0.9 * period_s)
+    timing = r["timing"]
+    overran, length = timing.overruns(period_s)
+    whole = overran & (timing.deadline_use(period_s)[:-1] > 1.0)   # ended over a period after its start
+    cut = overran & ~whole                                          # the next period came early
     text = (f"the server logged {causes['server']} of its own cycles late by over a period and "
             f"{causes['client']} cycles that began with mixhost unfinished; {int(overran.sum())} callbacks "
-            f"ran into the next period, {int(cut.sum())} of them in periods the server had cut short")
+            f"ran into the next period: {int(cut.sum())} ended within a period of their period's start, "
+            f"in a period the server had cut short")
     if cut.any():
-        text += f" (shortest {float(length[cut].min()) * 1000:.2f} ms)"
-    full = overran & ~cut
-    if full.any():
-        use = r["timing"].deadline_use(period_s)[:-1][full]
-        text += f", {int(full.sum())} in full periods (ended at most {float(use.max()) * 100:.0f} % into one)"
+        text += f" (to {float(length[cut].min()) * 1000:.2f}-{float(length[cut].max()) * 1000:.2f} ms)"
+    text += f", {int(whole.sum())} took longer than a period"
+    if whole.any():
+        text += f" (ended at most {float(timing.deadline_use(period_s)[:-1][whole].max()) * 100:.0f} % of a period after its period began)"
     return text
 
 
