@@ -60,9 +60,17 @@ class Recorder:
             self.audio[channel, self.frames:stop] = port.get_array()[:count]
         self.frames = stop
 
-    def listen_to(self, client_name: str, ports: tuple[str, str] = ("out_L", "out_R")) -> None:
-        for port, mine in zip(ports, self.inputs, strict=True):
-            self.client.connect(f"{client_name}:{port}", mine.name)
+    def listen_to(self, left: str, right: str) -> None:
+        for port, mine in zip((left, right), self.inputs, strict=True):
+            self.client.connect(port, mine.name)
+
+    def new_ports(self, before: set[str], *, is_input: bool = False) -> list[str]:
+        """The names of the audio ports registered since ``before``, sorted."""
+        found = self.client.get_ports(is_audio=True, is_input=is_input, is_output=not is_input)
+        return sorted(p.name for p in found if p.name not in before)
+
+    def all_ports(self) -> set[str]:
+        return {p.name for p in self.client.get_ports(is_audio=True)}
 
     def close(self) -> None:
         self.client.deactivate()
@@ -122,50 +130,25 @@ def _assert_matches_render(captured: np.ndarray, offline: np.ndarray, period: in
     assert missing <= dropped and stray <= dropped, (missing, stray, dropped)
 
 
-def test_jack_output_matches_the_offline_render(tmp_path: Path, recorder: Recorder) -> None:
+@pytest.mark.parametrize("backend", ["jack", "sounddevice"])
+def test_live_output_matches_the_offline_render(tmp_path: Path, recorder: Recorder, backend: str) -> None:
+    """Through mixhost's own JACK client, and through the PortAudio backend on PortAudio's JACK
+    host API, its one device here, chosen by name as `--device` takes it (PortAudio lists the
+    JACK server as "system" and every JACK client with ports as a device of its own)."""
     path = make_session(tmp_path, 2.0)
     offline = render(path, tmp_path / "out")
-    name = f"mixhost-test-{os.getpid()}"
-    engine = LiveEngine(host.load_session(path), None, "jack", client_name=name, auto_connect=False)
+    before = recorder.all_ports()
+    session = host.load_session(path)
+    if backend == "jack":
+        engine = LiveEngine(session, None, "jack", client_name=f"mixhost-test-{os.getpid()}", auto_connect=False)
+    else:
+        engine = LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
     engine.open()
     try:
+        outputs = recorder.new_ports(before)
+        assert len(outputs) == 2, outputs                   # the backend's client registered its outputs
         engine.start(play=False)
-        recorder.listen_to(name)
-        recorder.recording = True
-        engine.transport.play()
-        _wait(lambda: engine.transport.position >= offline.shape[1] + SR // 4)
-        recorder.recording = False
-    finally:
-        engine.close()
-    captured = recorder.audio[:, :recorder.frames]
-    assert engine.underruns == 0
-    _assert_matches_render(captured, offline, engine.block_size, max(engine.xruns, recorder.xruns))
-    # each callback is timed from the start of its JACK period: the periods follow one another
-    # a period apart on the clock the callbacks were timed with
-    timing = engine.callback_timing()
-    assert len(timing.late) > 100 and (timing.late >= 0).all()
-    assert np.median(timing.late) < 0.5 * engine.period_s
-    period_starts = np.diff(timing.starts - timing.late)
-    assert np.median(period_starts) == pytest.approx(engine.period_s, rel=0.02)
-
-
-def test_the_sounddevice_backend_through_portaudio_matches_the_offline_render(
-        tmp_path: Path, recorder: Recorder) -> None:
-    """The PortAudio backend, on PortAudio's JACK host API (the one PortAudio device here),
-    chosen by name as `--device` takes it (PortAudio lists the JACK server as "system"
-    and every JACK client with ports as a device of its own)."""
-    path = make_session(tmp_path, 2.0)
-    offline = render(path, tmp_path / "out")
-    before = {p.name for p in recorder.client.get_ports(is_output=True, is_audio=True)}
-    engine = LiveEngine(host.load_session(path), recorder.client.blocksize, "sounddevice", device="system")
-    engine.open()
-    try:
-        ports = sorted(p.name for p in recorder.client.get_ports(is_output=True, is_audio=True)
-                       if p.name not in before)
-        assert len(ports) == 2, ports                   # PortAudio's client registered its outputs
-        client_name = ports[0].split(":")[0]
-        engine.start(play=False)
-        recorder.listen_to(client_name, (ports[0].split(":")[1], ports[1].split(":")[1]))
+        recorder.listen_to(*outputs)
         recorder.recording = True
         engine.transport.play()
         _wait(lambda: engine.transport.position >= offline.shape[1] + SR // 4)
@@ -175,6 +158,13 @@ def test_the_sounddevice_backend_through_portaudio_matches_the_offline_render(
     assert engine.error is None and engine.underruns == 0
     captured = recorder.audio[:, :recorder.frames]
     _assert_matches_render(captured, offline, engine.block_size, max(engine.xruns, recorder.xruns))
+    # each callback is timed from the start of its JACK period: the periods follow one another
+    # a period apart on the clock the callbacks were timed with
+    timing = engine.callback_timing()
+    assert len(timing.late) > 100 and (timing.late >= 0).all()
+    assert np.median(timing.late) < 0.5 * engine.period_s
+    period_starts = np.diff(timing.starts - timing.late)
+    assert np.median(period_starts) == pytest.approx(engine.period_s, rel=0.02)
 
 
 def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, recorder: Recorder) -> None:
@@ -199,65 +189,43 @@ def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, rec
                            max(int(summary.group(2)), recorder.xruns))
 
 
-def test_jack_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder) -> None:
+@pytest.mark.parametrize("backend", ["jack", "sounddevice"])
+def test_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder, backend: str) -> None:
+    """mixhost as an insert host, fed a tone by the test's client: on JACK the track's input
+    names that client's port (mixhost connects it); through PortAudio, `input: 1` is the device's
+    first input channel, PortAudio's first JACK input port (the test connects it)."""
+    source = f"capture-{os.getpid()}:out" if backend == "jack" else "1"
     path = make_session(tmp_path, 1.0, extra_tracks=(
-        f"  mic:\n    input: capture-{os.getpid()}:out\n    gain_db: -6\n    pan: -1\n"
+        f"  mic:\n    input: {source}\n    gain_db: -6\n    pan: -1\n"
         "    chain: [{type: gain, id: trim, params: {gain_db: -4}}]\n"))
     session = host.load_session(path)
     session.set("tracks/tone/mute", True)
     session.set("tracks/noise/mute", True)
     t = np.arange(SR) / SR
     recorder.play_signal = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
-    name = f"mixhost-test-{os.getpid()}"
-    engine = LiveEngine(session, None, "jack", client_name=name, auto_connect=False)
+    before = recorder.all_ports()
+    if backend == "jack":
+        engine = LiveEngine(session, None, "jack", client_name=f"mixhost-test-{os.getpid()}", auto_connect=False)
+    else:
+        engine = LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
     engine.open()
     try:
         engine.start(play=False)           # an insert host: processing runs with the transport stopped
-        recorder.listen_to(name)
-        recorder.recording = True
-        _wait(lambda: recorder.frames >= SR)
-    finally:
-        engine.close()
-    tail = recorder.audio[:, SR // 2:SR].astype(np.float64)
-    rms_db = 20 * np.log10(np.sqrt(np.mean(tail[0] ** 2)) / (0.5 / np.sqrt(2)))
-    # -6 dB fader, -4 dB trim, hard left under the -3 dB law: +0 dB on the left, silence on the right
-    assert rms_db == pytest.approx(-10.0, abs=0.05)
-    assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
-
-
-def test_sounddevice_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder) -> None:
-    """The PortAudio backend as an insert host: the track's `input: 1` is the device's first
-    input channel, here PortAudio's first JACK input port, fed a tone by the test's client."""
-    path = make_session(tmp_path, 1.0, extra_tracks=(
-        "  mic:\n    input: 1\n    gain_db: -6\n    pan: 1\n"
-        "    chain: [{type: gain, id: trim, params: {gain_db: -4}}]\n"))
-    session = host.load_session(path)
-    session.set("tracks/tone/mute", True)
-    session.set("tracks/noise/mute", True)
-    t = np.arange(SR) / SR
-    recorder.play_signal = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
-    before = {p.name for p in recorder.client.get_ports(is_audio=True)}
-    engine = LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
-    engine.open()
-    try:
-        added = {p.name for p in recorder.client.get_ports(is_audio=True)} - before
-        inputs = sorted(p for p in added if recorder.client.get_port_by_name(p).is_input)
-        outputs = sorted(p for p in added if recorder.client.get_port_by_name(p).is_output)
-        assert len(inputs) == 1 and len(outputs) == 2, added    # one input channel asked for, stereo out
-        engine.start(play=False)
-        recorder.client.connect(recorder.output.name, inputs[0])
-        client_name, first = outputs[0].split(":")
-        recorder.listen_to(client_name, (first, outputs[1].split(":")[1]))
+        inputs, outputs = recorder.new_ports(before, is_input=True), recorder.new_ports(before)
+        assert len(inputs) == 1 and len(outputs) == 2, (inputs, outputs)  # one input channel asked for
+        if backend == "sounddevice":
+            recorder.client.connect(recorder.output.name, inputs[0])
+        recorder.listen_to(*outputs)
         recorder.recording = True
         _wait(lambda: recorder.frames >= SR)
     finally:
         engine.close()
     assert engine.error is None
     tail = recorder.audio[:, SR // 2:SR].astype(np.float64)
-    rms_db = 20 * np.log10(np.sqrt(np.mean(tail[1] ** 2)) / (0.5 / np.sqrt(2)))
-    # -6 dB fader, -4 dB trim, hard right under the -3 dB law: +0 dB on the right, silence on the left
+    rms_db = 20 * np.log10(np.sqrt(np.mean(tail[0] ** 2)) / (0.5 / np.sqrt(2)))
+    # -6 dB fader, -4 dB trim, hard left under the -3 dB law: +0 dB on the left, silence on the right
     assert rms_db == pytest.approx(-10.0, abs=0.05)
-    assert np.sqrt(np.mean(tail[0] ** 2)) < 1e-6
+    assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
 
 
 def test_follow_transport(tmp_path: Path, recorder: Recorder) -> None:
