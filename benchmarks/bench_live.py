@@ -275,7 +275,8 @@ def _attribution(r: dict[str, Any], period_s: float) -> str:
     causes = r["causes"]
     timing = r["timing"]
     overran, length = timing.overruns(period_s)
-    whole = overran & (timing.deadline_use(period_s)[:-1] > 1.0)   # ended over a period after its start
+    ended = timing.deadline_use(period_s)[:-1]
+    whole = overran & (ended > 1.0)                                 # ended over a period after its start
     cut = overran & ~whole                                          # the next period came early
     text = (f"the server logged {causes['server']} of its own cycles late by over a period and "
             f"{causes['client']} cycles that began with mixhost unfinished; {int(overran.sum())} callbacks "
@@ -285,7 +286,7 @@ def _attribution(r: dict[str, Any], period_s: float) -> str:
         text += f" (to {float(length[cut].min()) * 1000:.2f}-{float(length[cut].max()) * 1000:.2f} ms)"
     text += f", {int(whole.sum())} took longer than a period"
     if whole.any():
-        text += f" (ended at most {float(timing.deadline_use(period_s)[:-1][whole].max()) * 100:.0f} % of a period after its period began)"
+        text += f" (ended at most {float(ended[whole].max()) * 100:.0f} % of a period after its period began)"
     return text
 
 
