@@ -26,6 +26,14 @@ that overran such a period from one that took longer than a whole period.
 * ``live.xruns.pN``: xruns while mixhost plays (target 0);
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
 * ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
+
+Each period is played twice: with the render in JACK's process callback
+(``mixhost live``'s default), and rendered ahead (``--ahead N``, N periods
+covering ``AHEAD_S``), where JACK's thread runs a compiled callback and no
+Python.  The second set of rows, ``live.ahead.*.pN``, counts as xruns the
+server's and the cycles the render thread had no block ready for; its
+callback time is the render of a block; its control latency is when the
+move is heard, the carrying block's render plus the N periods it waits.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ SR = 48_000
 PERIODS = (128, 256)
 TRACKS = 8
 SET_INTERVAL_S = 0.02
+AHEAD_S = 0.010     # how much rendering ahead the --ahead runs get (4 periods at 128 frames, 2 at 256)
 PLUGIN = "3BandEQ.vst3"
 CLIENT = "mixhost-bench"
 # what the control thread moves: a mix engineer's rides (faders, compressor thresholds, EQ gains)
@@ -178,12 +187,16 @@ def idle_xruns(server: Server, seconds: float) -> tuple[int, dict[str, int]]:
     return count[0], server.xrun_causes(logged, "idle")
 
 
-def play(path: Path, server: Server, seconds: float) -> dict[str, Any]:
+def ahead_periods(period: int) -> int:
+    return -(-int(AHEAD_S * SR) // period)
+
+
+def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str, Any]:
     import host
     from host.live.engine import LiveEngine
 
     session = host.load_session(path)
-    engine = LiveEngine(session, None, "jack", client_name=CLIENT, server=server.name)
+    engine = LiveEngine(session, None, "jack", client_name=CLIENT, server=server.name, ahead=ahead)
     addresses = [f"tracks/t{i}/{name}" for i in range(TRACKS) for name in MOVED]
     ranges = {"gain_db": (-12.0, -6.0), "band2_gain_db": (-3.0, 3.0), "threshold_db": (-30.0, -18.0)}
     stop = threading.Event()
@@ -202,6 +215,7 @@ def play(path: Path, server: Server, seconds: float) -> dict[str, Any]:
         engine.start()
         time.sleep(0.5)                     # start-up (connections, first blocks) is not measured
         xruns0, count0, logged0 = engine.xruns, engine.callback_count, server.mark()
+        dropouts0 = _dropouts(engine)
         latency0 = engine.handoff.latency_count
         thread.start()
         deadline = time.monotonic() + seconds
@@ -209,6 +223,7 @@ def play(path: Path, server: Server, seconds: float) -> dict[str, Any]:
             session.registry.dispatch_pending()
             time.sleep(0.05)
         xruns = engine.xruns - xruns0
+        dropouts = _dropouts(engine) - dropouts0
         timing = engine.callback_timing(count0)
         causes = server.xrun_causes(logged0, CLIENT)
         latencies = engine.handoff.latency_samples()[latency0:]
@@ -218,7 +233,14 @@ def play(path: Path, server: Server, seconds: float) -> dict[str, Any]:
         stop.set()
         engine.close()
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
-            "period_s": engine.period_s, "underruns": underruns, "raised": raised}
+            "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
+            "dropouts": dropouts}
+
+
+def _dropouts(engine: Any) -> int:
+    """Rendering ahead: the cycles that found no block ready."""
+    ring = getattr(engine.backend, "ring", None)
+    return ring.underruns if ring is not None else 0
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -233,8 +255,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         for period in PERIODS:
             with jack_server(period) as server:
                 reference = idle_xruns(server, seconds)
-                result = play(path, server, seconds)
-            rows += _rows(period, seconds, reference, result, load)
+                direct = play(path, server, seconds)
+                ahead = play(path, server, seconds, ahead_periods(period))
+            rows += _rows(period, seconds, reference, direct, load)
+            rows += _rows(period, seconds, reference, ahead, load)
     if missing:  # not the load the targets are for: no row may pass
         for r in rows:
             r["ok"] = False
@@ -246,27 +270,42 @@ def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r:
           load: str) -> list[dict[str, Any]]:
     ms = 1000.0
     period_s = r["period_s"]
+    ahead = r["ahead"]
+    name = f"live.ahead.{{}}.p{period}" if ahead else f"live.{{}}.p{period}"
     loads = r["timing"].durations / period_s
     p50, p99 = (float(v) for v in np.percentile(loads, [50, 99]))
     ended99 = float(np.percentile(r["timing"].deadline_use(period_s), 99))
-    lat50, lat99 = (float(v) for v in np.percentile(r["latencies"], [50, 99]))
+    # rendering ahead, a block is heard at most `ahead` periods after its render began
+    latencies = np.asarray(r["latencies"]) + ahead * period_s
+    lat50, lat99 = (float(v) for v in np.percentile(latencies, [50, 99]))
     latency_limit = period_s + 0.001
     idle, idle_causes = reference
+    mode = (f"rendered {ahead} periods ahead ({ahead * period_s * ms:.1f} ms), JACK's thread runs compiled "
+            f"code only" if ahead else "rendered in JACK's process callback")
     return [
-        row(f"live.xruns.p{period}", r["xruns"] / max(idle, 1.0), "== 0 xruns", r["xruns"] == 0,
-            f"{r['xruns']} xruns in {seconds:g} s ({len(loads)} callbacks, {r['underruns']} disk underruns); "
-            + _attribution(r, period_s)
+        row(name.format("xruns"), r["xruns"] / max(idle, 1.0), "== 0 xruns", r["xruns"] == 0,
+            f"{mode}: {r['xruns']} xruns in {seconds:g} s ({len(loads)} blocks, {r['underruns']} disk "
+            "underruns); " + (_ahead_attribution(r) if ahead else _attribution(r, period_s))
             + f"; ratio = xruns / what an idle client saw in as long ({idle}: {idle_causes['server']} "
             f"the server's own, {idle_causes['client']} the client not finished); {load}"),
-        row(f"live.callback.p{period}", p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
-            f"callback p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of {period / SR * ms:.2f} ms; "
-            f"ended p99 {ended99 * 100:.1f} % into its period (late starts included); "
+        row(name.format("callback"), p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
+            f"{mode}: {'render' if ahead else 'callback'} p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of "
+            f"{period / SR * ms:.2f} ms; " + (f"ended p99 {ended99 * 100:.1f} % into its period (late starts "
+                                              "included); " if not ahead else "")
             + ("process thread raised to SCHED_FIFO" if r["raised"] else "process thread at normal priority")),
-        row(f"live.control.p{period}", lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
+        row(name.format("control"), lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
             lat99 <= latency_limit,
-            f"set -> carrying block p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms "
-            f"(limit {latency_limit * ms:.2f} ms; {len(r['latencies'])} sets)"),
+            f"{mode}: set -> " + ("carrying block heard, at most" if ahead else "carrying block")
+            + f" p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms (limit {latency_limit * ms:.2f} ms; "
+            f"{len(latencies)} sets)"),
     ]
+
+
+def _ahead_attribution(r: dict[str, Any]) -> str:
+    causes = r["causes"]
+    return (f"the server logged {causes['server']} of its own cycles late by over a period and "
+            f"{causes['client']} cycles that began with mixhost unfinished; {r['dropouts']} cycles found "
+            "no block rendered (mixhost's dropouts)")
 
 
 def _attribution(r: dict[str, Any], period_s: float) -> str:

@@ -578,6 +578,8 @@ def test_live_command_plays_to_the_end_by_itself(session_path: Path) -> None:
     (["--audio", "none", "--follow-transport"], "needs --audio jack"),
     (["--audio", "sounddevice", "--follow-transport"], "needs --audio jack"),
     (["--audio", "jack", "--device", "1"], "needs --audio sounddevice"),
+    (["--audio", "none", "--ahead", "2"], "--ahead 2: give a number of periods from 1, with --audio jack"),
+    (["--audio", "jack", "--ahead", "-1"], "--ahead -1"),
     (["--audio", "sounddevice", "--device", "no such card"], "no output device 'no such card'"),
 ])
 def test_live_command_refuses_bad_options(session_path: Path, args: list[str], message: str) -> None:

@@ -38,6 +38,8 @@ class Recorder:
         self.audio = np.zeros((2, int(seconds * SR)), dtype=np.float32)
         self.play_signal = np.zeros(0, dtype=np.float32)
         self.frames = 0
+        self.played = 0          # frames since activation: the timeline play_signal is played on
+        self.record_start = 0    # ... and where on it audio[:, 0] was recorded
         self.recording = False
         self.xruns = 0
         self.client.set_process_callback(self._process)
@@ -48,12 +50,15 @@ class Recorder:
         self.xruns += 1
 
     def _process(self, frames: int) -> None:
-        if self.play_signal.size:
-            start = self.frames % (self.play_signal.size - frames)
-            self.output.get_array()[:] = self.play_signal[start:start + frames]
+        cycle_start, self.played = self.played, self.played + frames
+        if self.play_signal.size:  # played on the client's own timeline: frame n is signal[n % size]
+            index = (np.arange(frames) + cycle_start) % self.play_signal.size
+            self.output.get_array()[:] = self.play_signal[index]
         # record from the first cycle something is connected (a command starting up takes a while)
         if not self.recording or not self.inputs[0].number_of_connections:
             return
+        if self.frames == 0:
+            self.record_start = cycle_start
         stop = min(self.frames + frames, self.audio.shape[1])
         count = stop - self.frames
         for channel, port in enumerate(self.inputs):
@@ -85,6 +90,21 @@ def recorder() -> Iterator[Recorder]:
         pytest.fail(f"no JACK server: {error}; `make test` starts one (bash .ci/jackd.sh start)", pytrace=False)
     yield rec
     rec.close()
+
+
+BACKENDS = ["jack", "jack-ahead", "sounddevice"]
+AHEAD = 3   # periods rendered ahead in the "jack-ahead" runs
+
+
+def _engine(session: host.Session, backend: str, recorder: Recorder) -> LiveEngine:
+    """mixhost's own JACK client (its process callback in Python, or compiled and fed by blocks
+    rendered ahead), or the PortAudio backend on PortAudio's JACK host API, its one device
+    here, chosen by name as `--device` takes it (PortAudio lists the JACK server as "system")."""
+    if backend == "sounddevice":
+        return LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
+    ahead = AHEAD if backend == "jack-ahead" else 0
+    return LiveEngine(session, None, "jack", client_name=f"mixhost-test-{os.getpid()}", auto_connect=False,
+                      ahead=ahead)
 
 
 def _wait(condition, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -130,19 +150,12 @@ def _assert_matches_render(captured: np.ndarray, offline: np.ndarray, period: in
     assert missing <= dropped and stray <= dropped, (missing, stray, dropped)
 
 
-@pytest.mark.parametrize("backend", ["jack", "sounddevice"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_live_output_matches_the_offline_render(tmp_path: Path, recorder: Recorder, backend: str) -> None:
-    """Through mixhost's own JACK client, and through the PortAudio backend on PortAudio's JACK
-    host API, its one device here, chosen by name as `--device` takes it (PortAudio lists the
-    JACK server as "system" and every JACK client with ports as a device of its own)."""
     path = make_session(tmp_path, 2.0)
     offline = render(path, tmp_path / "out")
     before = recorder.all_ports()
-    session = host.load_session(path)
-    if backend == "jack":
-        engine = LiveEngine(session, None, "jack", client_name=f"mixhost-test-{os.getpid()}", auto_connect=False)
-    else:
-        engine = LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
+    engine = _engine(host.load_session(path), backend, recorder)
     engine.open()
     try:
         outputs = recorder.new_ports(before)
@@ -189,25 +202,17 @@ def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, rec
                            max(int(summary.group(2)), recorder.xruns))
 
 
-@pytest.mark.parametrize("backend", ["jack", "sounddevice"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder, backend: str) -> None:
     """mixhost as an insert host, fed a tone by the test's client: on JACK the track's input
     names that client's port (mixhost connects it); through PortAudio, `input: 1` is the device's
     first input channel, PortAudio's first JACK input port (the test connects it)."""
-    source = f"capture-{os.getpid()}:out" if backend == "jack" else "1"
-    path = make_session(tmp_path, 1.0, extra_tracks=(
-        f"  mic:\n    input: {source}\n    gain_db: -6\n    pan: -1\n"
-        "    chain: [{type: gain, id: trim, params: {gain_db: -4}}]\n"))
-    session = host.load_session(path)
-    session.set("tracks/tone/mute", True)
-    session.set("tracks/noise/mute", True)
+    source = "1" if backend == "sounddevice" else f"capture-{os.getpid()}:out"
+    session = _mic_session(tmp_path, source)
     t = np.arange(SR) / SR
     recorder.play_signal = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
     before = recorder.all_ports()
-    if backend == "jack":
-        engine = LiveEngine(session, None, "jack", client_name=f"mixhost-test-{os.getpid()}", auto_connect=False)
-    else:
-        engine = LiveEngine(session, recorder.client.blocksize, "sounddevice", device="system")
+    engine = _engine(session, backend, recorder)
     engine.open()
     try:
         engine.start(play=False)           # an insert host: processing runs with the transport stopped
@@ -226,6 +231,84 @@ def test_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder
     # -6 dB fader, -4 dB trim, hard left under the -3 dB law: +0 dB on the left, silence on the right
     assert rms_db == pytest.approx(-10.0, abs=0.05)
     assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
+
+
+def _mic_session(tmp_path: Path, source: str) -> host.Session:
+    """A live-input track (-6 dB fader, a -4 dB trim, hard left), the stems muted."""
+    path = make_session(tmp_path, 1.0, extra_tracks=(
+        f"  mic:\n    input: {source}\n    gain_db: -6\n    pan: -1\n"
+        "    chain: [{type: gain, id: trim, params: {gain_db: -4}}]\n"))
+    session = host.load_session(path)
+    session.set("tracks/tone/mute", True)
+    session.set("tracks/noise/mute", True)
+    return session
+
+
+@pytest.mark.parametrize("backend", ["jack", "jack-ahead"])
+def test_live_input_comes_out_the_periods_rendered_ahead_later(tmp_path: Path, recorder: Recorder,
+                                                                backend: str) -> None:
+    """A click every 100 ms, off the period grid, through the insert: each comes out scaled by
+    exactly the chain's -10 dB, and later by the same whole number of periods: 0 or 1 (the
+    test's client and mixhost feed each other, so JACK breaks the loop at one of them), plus
+    the periods rendered ahead."""
+    spacing, offset = SR // 10, 37
+    clicks = np.zeros(SR, dtype=np.float32)
+    clicks[offset::spacing] = 0.5
+    recorder.play_signal = clicks
+    engine = _engine(_mic_session(tmp_path, f"capture-{os.getpid()}:out"), backend, recorder)
+    ahead = AHEAD if backend == "jack-ahead" else 0
+    before = recorder.all_ports()
+    engine.open()
+    try:
+        engine.start(play=False)
+        recorder.listen_to(*recorder.new_ports(before))
+        recorder.recording = True
+        _wait(lambda: recorder.frames >= SR)
+    finally:
+        engine.close()
+    assert engine.error is None
+    left, right = recorder.audio[:, :recorder.frames]
+    heard = np.flatnonzero(np.abs(left) > 1e-3)
+    assert len(heard) >= 8 and not right.any()
+    delays = {int(d) for d in (recorder.record_start + heard - offset) % spacing}
+    period = engine.block_size
+    assert len(delays) == 1 and delays.pop() - ahead * period in (0, period)
+    np.testing.assert_allclose(left[heard], 0.5 * 10 ** (-10 / 20), rtol=1e-6)
+
+
+def test_a_render_that_falls_behind_is_a_counted_dropout(tmp_path: Path, recorder: Recorder) -> None:
+    """Rendering ahead, one block stalls for longer than the blocks ahead last: the cycles
+    with no block play silence and count as xruns, and every other period still arrives
+    bit for bit, in order (the render skips what was due while it stalled)."""
+    path = make_session(tmp_path, 2.0)
+    offline = render(path, tmp_path / "out")
+    before = recorder.all_ports()
+    engine = _engine(host.load_session(path), "jack-ahead", recorder)
+    stalls = [200]   # the block number to stall at
+
+    def stall(out: np.ndarray, position: int, rolling: bool) -> None:
+        if rolling and stalls and position >= stalls[0] * engine.block_size:
+            stalls.clear()
+            time.sleep((AHEAD + 3) * engine.period_s)
+
+    engine.open()
+    engine.taps.append(stall)
+    try:
+        engine.start(play=False)
+        recorder.listen_to(*recorder.new_ports(before))
+        recorder.recording = True
+        engine.transport.play()
+        _wait(lambda: engine.transport.position >= offline.shape[1] + SR // 4)
+        recorder.recording = False
+    finally:
+        engine.close()
+    assert engine.error is None and not stalls
+    underruns = engine.backend.ring.underruns
+    assert underruns >= 3 and engine.xruns >= underruns
+    captured = recorder.audio[:, :recorder.frames]
+    _assert_matches_render(captured, offline, engine.block_size, engine.xruns + recorder.xruns)
+    with pytest.raises(AssertionError):   # and the dropout is there to hear
+        _assert_matches_render(captured, offline, engine.block_size, 0)
 
 
 def test_follow_transport(tmp_path: Path, recorder: Recorder) -> None:

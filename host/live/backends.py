@@ -163,12 +163,15 @@ class JackBackend(Backend):
         self.outputs = [client.outports.register("out_L"), client.outports.register("out_R")]
         self.inputs: list[tuple[Any, list[Any], list[str]]] = []
         self._ports_wanted = engine.input_ports()
-        client.set_process_callback(self._process)
-        client.set_xrun_callback(self._xrun)
-        client.set_blocksize_callback(self._blocksize)
+        self._set_callbacks(client)
         self.max_block = int(client.blocksize)
         self.sample_rate = float(client.samplerate)
         return int(client.samplerate), self.max_block
+
+    def _set_callbacks(self, client: Any) -> None:
+        client.set_process_callback(self._process)
+        client.set_xrun_callback(self._xrun)
+        client.set_blocksize_callback(self._blocksize)
 
     def _register_inputs(self) -> None:
         engine = self.engine
@@ -275,6 +278,127 @@ class JackBackend(Backend):
         return self.client
 
 
+class JackAheadBackend(JackBackend):
+    """JACK with a compiled process callback and blocks rendered ``ahead`` periods early.
+
+    JACK's process thread never runs Python (see :mod:`host.live.block_ring`): a render
+    thread keeps the output ring ``ahead`` blocks ahead of the cycle that plays it.  A
+    render that falls behind costs a dropout, counted with the xruns; it never holds up
+    the JACK graph.  Live input and control moves come out ``ahead`` periods later.
+    """
+
+    def __init__(self, ahead: int = 2, **options: Any) -> None:
+        super().__init__(**options)
+        if ahead < 1:
+            raise UserInputError(f"--ahead {ahead}: render at least one period ahead (or leave --ahead out)")
+        self.ahead = ahead
+        self.ring: Any = None
+        self._server_xruns = 0
+        self._running = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def xruns(self) -> int:
+        """The server's xruns and the cycles the render thread had no block ready for
+        (``_server_xruns`` also keeps the dropouts of an earlier start's ring)."""
+        return self._server_xruns + (self.ring.underruns if self.ring is not None else 0)
+
+    @xruns.setter
+    def xruns(self, value: int) -> None:
+        self._server_xruns = value
+
+    def _xrun(self, delay_usecs: float) -> None:
+        self._server_xruns += 1
+
+    def _set_callbacks(self, client: Any) -> None:
+        client.set_xrun_callback(self._xrun)
+        client.set_blocksize_callback(self._blocksize)
+
+    def start(self) -> None:
+        from . import block_ring
+
+        if not self.inputs:
+            self._register_inputs()
+        channels = [port for _, ports, _ in self.inputs for port in ports]
+        if self.ring is not None:    # started again after a stop: the old ring is out of use
+            self._server_xruns += self.ring.underruns
+            self.ring.free()
+        self.ring = block_ring.BlockRing(self.max_block, len(channels), self.ahead)
+        self.ring.set_ports([_address(self._jack, p._ptr) for p in self.outputs],
+                            [_address(self._jack, p._ptr) for p in channels])
+        self._silence = np.zeros(self.max_block, dtype=np.float32)
+        self._render_due()                      # the first `ahead` blocks, before the first cycle
+        handle = _address(self._jack, self.client._ptr)
+        if block_ring.set_process_callback(handle, self.ring) != 0:
+            raise AudioDeviceError("JACK refused the process callback", hint="try without --ahead")
+        self._running = True
+        self._thread = threading.Thread(target=self._render_loop, name="mixhost-render", daemon=True)
+        self._thread.start()
+        self.client.activate()
+        if not self.client.realtime:  # the server left its clients' threads at normal priority
+            self.raised_priority = block_ring.make_realtime(block_ring.thread_id(handle), RT_PRIORITY)
+        self._connect()
+
+    # -- the render thread ---------------------------------------------------------------------
+    def _render_loop(self) -> None:
+        # Normal priority on purpose: the blocks ahead absorb its scheduling delays, and a
+        # real-time render thread takes the CPU from a server that runs without real-time
+        # priority (on the bench's dummy server that made the server's own cycles late).
+        ring = self.ring
+        while self._running:
+            ring.wait(0.1)
+            self._render_due()
+
+    def _render_due(self) -> None:
+        """Render until ``ahead`` blocks wait before the cycle that plays next."""
+        ring = self.ring
+        engine = self.engine
+        assert engine is not None
+        if ring.due() > ring.capacity - ring.ahead:   # so far behind that the input ring moved on
+            ring.skip_to(ring.cycle)
+        while ring.due() > 0:
+            started = time.perf_counter()
+            late = ring.since_cycle_s() if ring.cycle else 0.0
+            ring.publish(self._render(ring.written))
+            engine.record_callback(time.perf_counter() - started, started, late)
+
+    def _render(self, number: int) -> np.ndarray:
+        engine = self.engine
+        assert engine is not None
+        ring = self.ring
+        try:
+            if engine.follow_transport:  # the block is heard (number - cycle) periods from now
+                client = self.client
+                rolling = client.transport_state == self._jack.ROLLING
+                ahead = max(number - ring.cycle, 0) * self.max_block if rolling else 0
+                engine.external = (rolling, client.transport_frame + ahead)
+            block_in = ring.input_block(number)
+            channel = 0
+            for source, ports, _ in self.inputs:
+                for index in range(len(ports)):
+                    source.feed(index, self._silence if block_in is None else block_in[channel])
+                    channel += 1
+            return engine.process_block(self.max_block)
+        except Exception as error:  # noqa: BLE001 - handed to the control thread
+            self._fail(error)
+            return np.zeros((2, self.max_block))
+
+    def stop(self) -> None:
+        if self.client is None or self.client.status is None or self.ring is None:
+            return
+        self.ring.close()                     # the callback plays silence from now on
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with contextlib.suppress(self._jack.JackError):
+            self.client.deactivate()
+
+    def close(self) -> None:
+        super().close()
+        if self.ring is not None:
+            self.ring.free()
+
+
 class SoundDeviceBackend(Backend):
     """PortAudio through ``sounddevice``: stereo out, live-input channels by number (``input: 1``)."""
 
@@ -344,6 +468,11 @@ class SoundDeviceBackend(Backend):
             self.stream = None
 
 
+def _address(jack: Any, pointer: Any) -> int:
+    """A JACK-Client cffi pointer (client, port) as an integer address."""
+    return int(jack._ffi.cast("uintptr_t", pointer))
+
+
 def _device_index(sd: Any, device: Any, kind: str) -> int | None:
     """The PortAudio device a user named, by number or by part of its name (None: the default)."""
     if device is None:
@@ -371,6 +500,12 @@ BACKENDS = {"none": NoneBackend, "jack": JackBackend, "sounddevice": SoundDevice
 
 
 def make_backend(name: str, **options: Any) -> Backend:
+    ahead = options.pop("ahead", None)
+    if ahead:
+        if name != "jack":
+            raise UserInputError(f"rendering ahead is for the JACK backend, not {name!r}",
+                                 hint="use --audio jack, or leave --ahead out")
+        return JackAheadBackend(ahead=int(ahead), **options)
     try:
         cls = BACKENDS[name]
     except KeyError:

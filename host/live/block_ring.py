@@ -1,0 +1,257 @@
+"""A JACK process callback that runs without Python, fed by blocks rendered ahead.
+
+A Python process callback needs the GIL: whenever another thread of the process
+holds it (a control thread, the disk reader, an observer) the callback waits, and
+on a loaded machine that wait can outlast a period.  Here JACK's process thread
+runs a compiled C callback (a numba ``cfunc``) that only copies: the live input
+into an input ring and a rendered block from an output ring to the ports.  A
+Python render thread, woken through a POSIX semaphore each cycle, keeps
+``ahead`` blocks rendered before the cycle that plays them.  A late render
+costs a dropout (counted in ``underruns``), never a stalled JACK graph, and up
+to ``ahead`` periods of lateness cost nothing.
+
+The price is latency: block *n* plays in cycle *n* and is rendered from the
+input of cycle *n - ahead*, so what comes in leaves ``ahead`` periods later,
+and a control move is heard up to ``ahead`` periods after the block that
+carries it.  This is what DAWs call anticipative processing.
+
+The shared state is one int64 array, ``control``, written by one side per slot:
+
+* the callback writes ``CYCLE`` (cycles done: input blocks stored, output slots
+  played), ``UNDERRUNS`` and ``STAMP``;
+* the render thread writes ``WRITTEN`` (output blocks published) and ``CLOSING``.
+
+Stores are ordered with fences (seq_cst), so a counter is never seen before the
+samples it publishes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from typing import Any
+
+import numpy as np
+from numba import carray, cfunc, njit, types
+from numba.extending import intrinsic
+
+from ..errors import MixhostError
+
+# the control array: header slots, then the port pointers (two outputs, then the inputs)
+CYCLE, WRITTEN, UNDERRUNS, STAMP, CLOSING, CAPACITY, BLOCK, INPUTS, OUT_RING, IN_RING, SEMAPHORE = range(11)
+HEADER = 16
+SEM_BYTES = 64   # sizeof(sem_t) is 32 on 64-bit Linux and glibc; room to spare
+
+
+def _library(name: str) -> ctypes.CDLL:
+    found = ctypes.util.find_library(name)
+    if found is None:
+        raise MixhostError(f"lib{name} is not installed", hint="install JACK (jackd2 / libjack-jackd2-0)")
+    return ctypes.CDLL(found)
+
+
+_jack = _library("jack")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+_port_get_buffer = _jack.jack_port_get_buffer
+_port_get_buffer.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+_port_get_buffer.restype = ctypes.c_void_p
+_get_time = _jack.jack_get_time          # the server's microsecond clock
+_get_time.argtypes = []
+_get_time.restype = ctypes.c_uint64
+_sem_post = _libc.sem_post
+_sem_post.argtypes = [ctypes.c_void_p]
+_sem_post.restype = ctypes.c_int
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def _pointer_typing(typingctx: Any, address: Any) -> Any:
+    """An integer address as a ``void *`` (numba's carray wants a pointer)."""
+    signature = types.voidptr(address)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+
+    return signature, codegen
+
+
+def _fence_typing(typingctx: Any) -> Any:
+    """A sequentially consistent memory fence: orders the ring's samples and its counters."""
+    signature = types.void()
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+_pointer: Any = intrinsic(_pointer_typing)
+_fence: Any = intrinsic(_fence_typing)
+
+
+@cfunc(types.int32(types.uint32, types.voidptr))  # not cached: it calls libjack through ctypes
+def _process(nframes: int, arg: Any) -> int:  # pragma: no cover - runs in JACK's thread, compiled
+    """JACK's process callback: input ports into the input ring, a rendered block out (or silence)."""
+    header = carray(arg, (HEADER,), dtype=np.int64)
+    inputs = header[INPUTS]
+    control = carray(arg, (HEADER + 2 + inputs,), dtype=np.int64)
+    capacity = control[CAPACITY]
+    block = control[BLOCK]
+    control[STAMP] = _get_time()
+    cycle = control[CYCLE]
+    slot = cycle % capacity
+    frames = min(nframes, block)
+    in_ring = carray(_pointer(control[IN_RING]), (capacity, max(inputs, 1), block), dtype=np.float32)
+    for port in range(inputs):
+        buffer = carray(_pointer(_port_get_buffer(_pointer(control[HEADER + 2 + port]), nframes)),
+                        (nframes,), dtype=np.float32)
+        in_ring[slot, port, :frames] = buffer[:frames]
+    _fence()
+    ready = control[WRITTEN] > cycle and control[CLOSING] == 0 and nframes <= block
+    _fence()
+    out_ring = carray(_pointer(control[OUT_RING]), (capacity, 2, block), dtype=np.float32)
+    for port in range(2):
+        buffer = carray(_pointer(_port_get_buffer(_pointer(control[HEADER + port]), nframes)),
+                        (nframes,), dtype=np.float32)
+        if ready:
+            buffer[:] = out_ring[slot, port, :nframes]
+        else:
+            buffer[:] = 0.0
+    if not ready and control[CLOSING] == 0:
+        control[UNDERRUNS] += 1
+    _fence()
+    control[CYCLE] = cycle + 1
+    _sem_post(_pointer(control[SEMAPHORE]))
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _publish(out_ring: np.ndarray, control: np.ndarray, block: np.ndarray) -> None:
+    """The render thread's side: the block's samples into its slot, then the counter."""
+    written = control[WRITTEN]
+    frames = block.shape[1]
+    out_ring[written % control[CAPACITY], :, :frames] = block
+    _fence()
+    control[WRITTEN] = written + 1
+
+
+class BlockRing:
+    """The rings, the control array and the semaphore one ``BlockRenderer`` shares with JACK."""
+
+    def __init__(self, block: int, inputs: int, ahead: int) -> None:
+        if ahead < 1:
+            raise ValueError("ahead must be at least one period")
+        self.capacity = max(8, 4 * ahead)
+        self.block = block
+        self.inputs = inputs
+        self.ahead = ahead
+        self.out_ring = np.zeros((self.capacity, 2, block), dtype=np.float32)
+        self.in_ring = np.zeros((self.capacity, max(inputs, 1), block), dtype=np.float32)
+        self.control = np.zeros(HEADER + 2 + inputs, dtype=np.int64)
+        self._semaphore = ctypes.create_string_buffer(SEM_BYTES)
+        self._freed = False
+        if _libc.sem_init(self._semaphore, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "sem_init failed")
+        control = self.control
+        control[CAPACITY] = self.capacity
+        control[BLOCK] = block
+        control[INPUTS] = inputs
+        control[OUT_RING] = self.out_ring.ctypes.data
+        control[IN_RING] = self.in_ring.ctypes.data
+        control[SEMAPHORE] = ctypes.addressof(self._semaphore)
+
+    def set_ports(self, outputs: list[int], inputs: list[int]) -> None:
+        """The ``jack_port_t *`` addresses: two outputs, then one per input channel."""
+        self.control[HEADER:HEADER + 2 + self.inputs] = [*outputs, *inputs]
+
+    def wait(self, timeout_s: float) -> bool:
+        """Until the callback's next cycle (the GIL is released while waiting); False on timeout."""
+        deadline = _Timespec()
+        _libc.clock_gettime(0, ctypes.byref(deadline))   # CLOCK_REALTIME, as sem_timedwait wants
+        nanoseconds = deadline.tv_nsec + int(timeout_s * 1e9)
+        deadline.tv_sec += nanoseconds // 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        while _libc.sem_timedwait(self._semaphore, ctypes.byref(deadline)) != 0:
+            if ctypes.get_errno() != errno.EINTR:
+                return False
+        return True
+
+    @property
+    def cycle(self) -> int:
+        """Cycles the callback has run (the number of the block it plays next)."""
+        return int(self.control[CYCLE])
+
+    @property
+    def written(self) -> int:
+        """Blocks published (the number of the next one to render)."""
+        return int(self.control[WRITTEN])
+
+    @property
+    def underruns(self) -> int:
+        """Cycles that found no block ready (silence went out instead)."""
+        return int(self.control[UNDERRUNS])
+
+    def since_cycle_s(self) -> float:
+        """How long ago the callback last ran."""
+        return (int(_get_time()) - int(self.control[STAMP])) / 1e6
+
+    def due(self) -> int:
+        """How many blocks the render thread should render now to stay ``ahead`` cycles ahead."""
+        control = self.control
+        return int(control[CYCLE] + self.ahead - control[WRITTEN])
+
+    def input_block(self, number: int) -> np.ndarray | None:
+        """The live input rendered into output block ``number`` (None before the first cycle)."""
+        cycle = number - self.ahead
+        if cycle < 0:
+            return None
+        return self.in_ring[cycle % self.capacity]
+
+    def publish(self, block: np.ndarray) -> None:
+        _publish(self.out_ring, self.control, block)
+
+    def skip_to(self, number: int) -> None:
+        """Give up blocks the callback has already played without them (the render fell behind)."""
+        self.control[WRITTEN] = number
+
+    def close(self) -> None:
+        self.control[CLOSING] = 1
+
+    def free(self) -> None:
+        """After the client is deactivated: nothing calls back into these arrays any more."""
+        if not self._freed:
+            self._freed = True
+            _libc.sem_destroy(self._semaphore)
+
+
+def set_process_callback(client: int, ring: BlockRing) -> int:
+    """Install the compiled callback for a ``jack_client_t *`` (before it is activated); 0 on success."""
+    function = _jack.jack_set_process_callback
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    function.restype = ctypes.c_int
+    return int(function(ctypes.c_void_p(client), ctypes.c_void_p(_process.address),
+                        ctypes.c_void_p(ring.control.ctypes.data)))
+
+
+def thread_id(handle: int) -> int:
+    """The pthread of JACK's process thread for a ``jack_client_t *``."""
+    function = _jack.jack_client_thread_id
+    function.argtypes = [ctypes.c_void_p]
+    function.restype = ctypes.c_ulong
+    return int(function(ctypes.c_void_p(handle)))
+
+
+def make_realtime(pthread: int, priority: int) -> bool:
+    """SCHED_FIFO for another thread (JACK's process thread); False without the right to."""
+    param = ctypes.c_int(priority)
+    setter = _libc.pthread_setschedparam
+    setter.argtypes = [ctypes.c_ulong, ctypes.c_int, ctypes.c_void_p]
+    setter.restype = ctypes.c_int
+    return setter(pthread, os.SCHED_FIFO, ctypes.byref(param)) == 0
+
