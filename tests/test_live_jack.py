@@ -25,6 +25,7 @@ import soundfile as sf
 from test_live_helpers import SR, make_session, render
 
 import host
+from host.live import libjack
 from host.live.engine import LiveEngine
 
 
@@ -233,35 +234,45 @@ def test_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder
     assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
 
 
-def _mic_session(tmp_path: Path, source: str) -> host.Session:
-    """A live-input track (-6 dB fader, a -4 dB trim, hard left), the stems muted."""
+def _mic_session(tmp_path: Path, source: str, lookahead_ms: float = 0.0) -> host.Session:
+    """A live-input track (-6 dB fader, a -4 dB trim, hard left), the stems muted; with
+    ``lookahead_ms``, a compressor too, that delays the audio and never acts (ratio 1)."""
+    chain = "{type: gain, id: trim, params: {gain_db: -4}}"
+    if lookahead_ms:
+        chain += f", {{type: compressor, lookahead_ms: {lookahead_ms}, params: {{ratio: 1}}}}"
     path = make_session(tmp_path, 1.0, extra_tracks=(
-        f"  mic:\n    input: {source}\n    gain_db: -6\n    pan: -1\n"
-        "    chain: [{type: gain, id: trim, params: {gain_db: -4}}]\n"))
+        f"  mic:\n    input: {source}\n    gain_db: -6\n    pan: -1\n    chain: [{chain}]\n"))
     session = host.load_session(path)
     session.set("tracks/tone/mute", True)
     session.set("tracks/noise/mute", True)
     return session
 
 
-@pytest.mark.parametrize("backend", ["jack", "jack-ahead"])
+@pytest.mark.parametrize(("backend", "lookahead_ms"), [("jack", 0.0), ("jack-ahead", 0.0), ("jack-ahead", 1.0)])
 def test_live_input_comes_out_the_periods_rendered_ahead_later(tmp_path: Path, recorder: Recorder,
-                                                                backend: str) -> None:
+                                                                backend: str, lookahead_ms: float) -> None:
     """A click every 100 ms, off the period grid, through the insert: each comes out scaled by
     exactly the chain's -10 dB, and later by the same whole number of periods: 0 or 1 (the
     test's client and mixhost feed each other, so JACK breaks the loop at one of them), plus
-    the periods rendered ahead."""
+    the periods rendered ahead and the chain's lookahead: the latency mixhost reports on its ports."""
     spacing, offset = SR // 10, 37
     clicks = np.zeros(SR, dtype=np.float32)
     clicks[offset::spacing] = 0.5
     recorder.play_signal = clicks
-    engine = _engine(_mic_session(tmp_path, f"capture-{os.getpid()}:out"), backend, recorder)
+    engine = _engine(_mic_session(tmp_path, f"capture-{os.getpid()}:out", lookahead_ms), backend, recorder)
     ahead = AHEAD if backend == "jack-ahead" else 0
     before = recorder.all_ports()
     engine.open()
     try:
         engine.start(play=False)
-        recorder.listen_to(*recorder.new_ports(before))
+        outputs, mic = recorder.new_ports(before), recorder.new_ports(before, is_input=True)[0]
+        # What mixhost tells JACK, and so a DAW: its outputs are `ahead` periods later than its
+        # input (JACK recomputes latencies after each connection, in its own time).  Read before
+        # the test's client listens: then the two clients feed each other, and the sums go round.
+        own = ahead * engine.block_size + round(lookahead_ms * SR / 1000)
+        _wait(lambda: _latency(recorder, mic, libjack.PLAYBACK_LATENCY) == (own, own), timeout_s=5)
+        assert [_latency(recorder, name, libjack.CAPTURE_LATENCY) for name in outputs] == [(own, own)] * 2
+        recorder.listen_to(*outputs)
         recorder.recording = True
         _wait(lambda: recorder.frames >= SR)
     finally:
@@ -272,8 +283,13 @@ def test_live_input_comes_out_the_periods_rendered_ahead_later(tmp_path: Path, r
     assert len(heard) >= 8 and not right.any()
     delays = {int(d) for d in (recorder.record_start + heard - offset) % spacing}
     period = engine.block_size
-    assert len(delays) == 1 and delays.pop() - ahead * period in (0, period)
+    assert len(delays) == 1 and delays.pop() - own in (0, period)
     np.testing.assert_allclose(left[heard], 0.5 * 10 ** (-10 / 20), rtol=1e-6)
+
+
+def _latency(recorder: Recorder, name: str, mode: int) -> tuple[int, int]:
+    port = recorder.client.get_port_by_name(name)
+    return libjack.latency_range(int(jack._ffi.cast("uintptr_t", port._ptr)), mode)
 
 
 def test_a_render_that_falls_behind_is_a_counted_dropout(tmp_path: Path, recorder: Recorder) -> None:

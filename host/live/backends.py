@@ -184,8 +184,29 @@ class JackBackend(Backend):
     def start(self) -> None:
         if not self.inputs:
             self._register_inputs()
+        self._report_latency()
         self.client.activate()
         self._connect()
+
+    def own_latency(self) -> int:
+        """Frames from a live input to the output that carries it: the graph's latency
+        (lookahead, plugins), plus the blocks rendered ahead."""
+        engine = self.engine
+        graph = engine.graph if engine is not None else None
+        return int(graph.latency) if graph is not None else 0
+
+    def _report_latency(self) -> None:
+        """Tell JACK the latency of mixhost's ports, so a DAW can line up what it routes through."""
+        if getattr(self, "_latency", None) is not None:
+            return   # installed at the first start; JACK keeps it across deactivate/activate
+        from .libjack import PortLatency
+
+        jack = self._jack
+        inputs = [_address(jack, p._ptr) for _, ports, _ in self.inputs for p in ports]
+        outputs = [_address(jack, p._ptr) for p in self.outputs]
+        self._latency = PortLatency(_address(jack, self.client._ptr), lambda: inputs, lambda: outputs,
+                                    self.own_latency)
+        self._latency.install()
 
     def _connect(self) -> None:
         client = self.client
@@ -310,6 +331,9 @@ class JackAheadBackend(JackBackend):
     def _xrun(self, delay_usecs: float) -> None:
         self._server_xruns += 1
 
+    def own_latency(self) -> int:
+        return super().own_latency() + self.ahead * self.max_block
+
     def _set_callbacks(self, client: Any) -> None:
         client.set_xrun_callback(self._xrun)
         client.set_blocksize_callback(self._blocksize)
@@ -328,6 +352,7 @@ class JackAheadBackend(JackBackend):
                             [_address(self._jack, p._ptr) for p in channels])
         self._silence = np.zeros(self.max_block, dtype=np.float32)
         self._render_due()                      # the first `ahead` blocks, before the first cycle
+        self._report_latency()
         handle = _address(self._jack, self.client._ptr)
         if block_ring.set_process_callback(handle, self.ring) != 0:
             raise AudioDeviceError("JACK refused the process callback", hint="try without --ahead")

@@ -28,7 +28,6 @@ samples it publishes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 from typing import Any
@@ -37,7 +36,10 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from ..errors import MixhostError
+from .libjack import client_thread_id
+from .libjack import get_time as _get_time
+from .libjack import port_get_buffer as _port_get_buffer
+from .libjack import set_process_callback as _set_process_callback
 
 # the control array: header slots, then the port pointers (two outputs, then the inputs)
 CYCLE, WRITTEN, UNDERRUNS, STAMP, CLOSING, CAPACITY, BLOCK, INPUTS, OUT_RING, IN_RING, SEMAPHORE = range(11)
@@ -45,22 +47,7 @@ HEADER = 16
 SEM_BYTES = 64   # sizeof(sem_t) is 32 on 64-bit Linux and glibc; room to spare
 
 
-def _library(name: str) -> ctypes.CDLL:
-    found = ctypes.util.find_library(name)
-    if found is None:
-        raise MixhostError(f"lib{name} is not installed", hint="install JACK (jackd2 / libjack-jackd2-0)")
-    return ctypes.CDLL(found)
-
-
-_jack = _library("jack")
 _libc = ctypes.CDLL(None, use_errno=True)
-
-_port_get_buffer = _jack.jack_port_get_buffer
-_port_get_buffer.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-_port_get_buffer.restype = ctypes.c_void_p
-_get_time = _jack.jack_get_time          # the server's microsecond clock
-_get_time.argtypes = []
-_get_time.restype = ctypes.c_uint64
 _sem_post = _libc.sem_post
 _sem_post.argtypes = [ctypes.c_void_p]
 _sem_post.restype = ctypes.c_int
@@ -232,19 +219,13 @@ class BlockRing:
 
 def set_process_callback(client: int, ring: BlockRing) -> int:
     """Install the compiled callback for a ``jack_client_t *`` (before it is activated); 0 on success."""
-    function = _jack.jack_set_process_callback
-    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    function.restype = ctypes.c_int
-    return int(function(ctypes.c_void_p(client), ctypes.c_void_p(_process.address),
-                        ctypes.c_void_p(ring.control.ctypes.data)))
+    return int(_set_process_callback(ctypes.c_void_p(client), ctypes.c_void_p(_process.address),
+                                     ctypes.c_void_p(ring.control.ctypes.data)))
 
 
-def thread_id(handle: int) -> int:
+def thread_id(client: int) -> int:
     """The pthread of JACK's process thread for a ``jack_client_t *``."""
-    function = _jack.jack_client_thread_id
-    function.argtypes = [ctypes.c_void_p]
-    function.restype = ctypes.c_ulong
-    return int(function(ctypes.c_void_p(handle)))
+    return int(client_thread_id(ctypes.c_void_p(client)))
 
 
 def make_realtime(pthread: int, priority: int) -> bool:

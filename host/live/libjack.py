@@ -1,0 +1,97 @@
+"""The few libjack calls the JACK-Client package does not wrap, through ctypes.
+
+JACK-Client covers clients, ports and callbacks written in Python.  mixhost also
+needs what a compiled process callback calls (``jack_port_get_buffer``,
+``jack_get_time``), installing such a callback, the process thread's id, and
+port latency ranges, which tell a DAW how late mixhost's outputs are so it can
+line up what it routes through mixhost.  Loaded only with the JACK backend.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import MixhostError
+
+# jack_latency_callback_mode_t
+CAPTURE_LATENCY = 0
+PLAYBACK_LATENCY = 1
+
+
+class LatencyRange(ctypes.Structure):
+    """``jack_latency_range_t``: the least and the most latency of a port, in frames."""
+
+    _fields_ = [("min", ctypes.c_uint32), ("max", ctypes.c_uint32)]
+
+
+def _load() -> ctypes.CDLL:
+    found = ctypes.util.find_library("jack")
+    if found is None:
+        raise MixhostError("libjack is not installed", hint="install JACK (jackd2 / libjack-jackd2-0)")
+    return ctypes.CDLL(found)
+
+
+_lib = _load()
+
+
+def _function(name: str, restype: object, *argtypes: object) -> Any:
+    function = getattr(_lib, name)
+    function.argtypes = list(argtypes)
+    function.restype = restype
+    return function
+
+
+_p = ctypes.c_void_p
+port_get_buffer = _function("jack_port_get_buffer", _p, _p, ctypes.c_uint32)
+get_time = _function("jack_get_time", ctypes.c_uint64)          # the server's microsecond clock
+set_process_callback = _function("jack_set_process_callback", ctypes.c_int, _p, _p, _p)
+client_thread_id = _function("jack_client_thread_id", ctypes.c_ulong, _p)
+_get_latency_range = _function("jack_port_get_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
+_set_latency_range = _function("jack_port_set_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
+_LatencyCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p)
+_set_latency_callback = _function("jack_set_latency_callback", ctypes.c_int, _p, _LatencyCallback, _p)
+recompute_total_latencies = _function("jack_recompute_total_latencies", ctypes.c_int, _p)
+
+
+def latency_range(port: int, mode: int) -> tuple[int, int]:
+    """A port's (min, max) latency in frames, capture or playback (any client's port)."""
+    found = LatencyRange()
+    _get_latency_range(_p(port), mode, ctypes.byref(found))
+    return int(found.min), int(found.max)
+
+
+class PortLatency:
+    """Reports a client's own latency on its ports, as JACK's latency callback asks.
+
+    JACK sums latency along connections (JACK API, "Managing and determining
+    latency"): in the capture pass an output port reports the capture latency of
+    what feeds the client's inputs plus the client's own; in the playback pass an
+    input port reports its outputs' playback latency plus the client's own.
+    ``own()`` is read at each pass, so a change takes effect after
+    :func:`recompute_total_latencies`.
+    """
+
+    def __init__(self, client: int, inputs: Callable[[], Sequence[int]], outputs: Callable[[], Sequence[int]],
+                 own: Callable[[], int]) -> None:
+        self.client = client
+        self.inputs = inputs
+        self.outputs = outputs
+        self.own = own
+        self._callback = _LatencyCallback(self._latency)   # kept: JACK holds only the C pointer
+
+    def install(self) -> None:
+        """Before the client is activated."""
+        if _set_latency_callback(_p(self.client), self._callback, None) != 0:
+            raise MixhostError("JACK refused the latency callback")
+
+    def _latency(self, mode: int, arg: object) -> None:
+        # JACK's notification thread, not the process thread: Python is fine here
+        upstream, mine = (self.inputs(), self.outputs()) if mode == CAPTURE_LATENCY else (self.outputs(), self.inputs())
+        ranges = [latency_range(port, mode) for port in upstream] or [(0, 0)]
+        own = self.own()
+        total = LatencyRange(min(r[0] for r in ranges) + own, max(r[1] for r in ranges) + own)
+        for port in mine:
+            _set_latency_range(_p(port), mode, ctypes.byref(total))
