@@ -181,7 +181,9 @@ def test_live_output_matches_the_offline_render(tmp_path: Path, recorder: Record
     assert np.median(period_starts) == pytest.approx(engine.period_s, rel=0.02)
 
 
-def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, recorder: Recorder) -> None:
+@pytest.mark.parametrize("options", [[], ["--ahead", "3"]], ids=["callback", "ahead"])
+def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, recorder: Recorder,
+                                                             options: list[str]) -> None:
     """`mixhost live SESSION --audio jack` as a user runs it, heard by the test's own JACK client."""
     path = make_session(tmp_path, 2.0)
     _pad_stems(tmp_path, 0.25)
@@ -190,7 +192,7 @@ def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, rec
     recorder.recording = True
     done = subprocess.run(
         [sys.executable, "-m", "host", "live", str(path), "--audio", "jack", "--name", name,
-         "--connect", *(port.name for port in recorder.inputs), "--no-status"],
+         "--connect", *(port.name for port in recorder.inputs), "--no-status", *options],
         capture_output=True, text=True, timeout=120)
     recorder.recording = False
     assert done.returncode == 0, done.stderr

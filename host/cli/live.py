@@ -85,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
         engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
         engine.start(play=True)
+        ahead = (f", rendered {args.ahead} blocks ({args.ahead * engine.period_s * 1000:.1f} ms) ahead"
+                 if args.ahead else "")
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
-                  f"{session.sample_rate} Hz); Ctrl-C stops")
+                  f"{session.sample_rate} Hz{ahead}); Ctrl-C stops")
         _control_loop(engine, recorder, args, panic, keys)
     except KeyboardInterrupt:
         interrupted = True
