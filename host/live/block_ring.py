@@ -36,6 +36,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
+from ..errors import MixhostError
 from .libjack import client_thread_id
 from .libjack import get_time as _get_time
 from .libjack import port_get_buffer as _port_get_buffer
@@ -143,8 +144,9 @@ class BlockRing:
         self.control = np.zeros(HEADER + 2 + inputs, dtype=np.int64)
         self._semaphore = ctypes.create_string_buffer(SEM_BYTES)
         self._freed = False
-        if _libc.sem_init(self._semaphore, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "sem_init failed")
+        if _libc.sem_init(self._semaphore, 0, 0) != 0:   # macOS has no unnamed semaphores
+            raise MixhostError(f"rendering ahead needs POSIX semaphores: {os.strerror(ctypes.get_errno())}",
+                               hint="leave --ahead out")
         control = self.control
         control[CAPACITY] = self.capacity
         control[BLOCK] = block
