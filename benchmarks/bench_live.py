@@ -277,6 +277,7 @@ def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r:
     ended99 = float(np.percentile(r["timing"].deadline_use(period_s), 99))
     # rendering ahead, a block is heard at most `ahead` periods after its render began
     latencies = np.asarray(r["latencies"]) + ahead * period_s
+    rendered99 = float(np.percentile(r["latencies"], 99))
     lat50, lat99 = (float(v) for v in np.percentile(latencies, [50, 99]))
     latency_limit = period_s + 0.001
     idle, idle_causes = reference
@@ -297,7 +298,8 @@ def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r:
             lat99 <= latency_limit,
             f"{mode}: set -> " + ("carrying block heard, at most" if ahead else "carrying block")
             + f" p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms (limit {latency_limit * ms:.2f} ms; "
-            f"{len(latencies)} sets)"),
+            f"{len(latencies)} sets)" + (f"; the carrying block's render began p99 {rendered99 * ms:.2f} ms "
+                                         "after the set" if ahead else "")),
     ]
 
 
