@@ -329,11 +329,14 @@ def test_a_render_that_falls_behind_is_a_counted_dropout(tmp_path: Path, recorde
         _assert_matches_render(captured, offline, engine.block_size, 0)
 
 
-def test_follow_transport(tmp_path: Path, recorder: Recorder) -> None:
+@pytest.mark.parametrize("ahead", [0, AHEAD])
+def test_follow_transport(tmp_path: Path, recorder: Recorder, ahead: int) -> None:
+    """mixhost follows a DAW's start, locate and stop; rendering ahead, it renders the frames
+    the transport will have reached when they are heard."""
     path = make_session(tmp_path, 3.0)
     name = f"mixhost-test-{os.getpid()}"
     engine = LiveEngine(host.load_session(path), None, "jack", client_name=name, auto_connect=False,
-                        follow_transport=True)
+                        follow_transport=True, ahead=ahead)
     engine.open()
     client = recorder.client
     try:
@@ -345,7 +348,8 @@ def test_follow_transport(tmp_path: Path, recorder: Recorder) -> None:
         client.transport_frame = SR                   # a DAW locates to 1 s and starts
         client.transport_start()
         _wait(lambda: engine.clock.rolling and engine.transport.position > SR + SR // 4)
-        assert abs(engine.transport.position - client.transport_frame) <= 2 * engine.block_size
+        ahead_frames = engine.transport.position - client.transport_frame
+        assert abs(ahead_frames - ahead * engine.block_size) <= 2 * engine.block_size
         client.transport_stop()
         _wait(lambda: not engine.clock.rolling)
         held = engine.transport.position
