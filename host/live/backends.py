@@ -370,9 +370,12 @@ class JackAheadBackend(JackBackend):
         # real-time render thread takes the CPU from a server that runs without real-time
         # priority (on the bench's dummy server that made the server's own cycles late).
         ring = self.ring
-        while self._running:
-            ring.wait(0.1)
-            self._render_due()
+        try:
+            while self._running:
+                ring.wait(0.1)
+                self._render_due()
+        except BaseException as error:  # noqa: BLE001 - handed to the control thread, not lost with the thread
+            self._fail(error)
 
     def _render_due(self) -> None:
         """Render until ``ahead`` blocks wait before the cycle that plays next."""
