@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jack  # JACK-Client is a test dependency
@@ -151,24 +151,31 @@ def _assert_matches_render(captured: np.ndarray, offline: np.ndarray, period: in
     assert missing <= dropped and stray <= dropped, (missing, stray, dropped)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_live_output_matches_the_offline_render(tmp_path: Path, recorder: Recorder, backend: str) -> None:
-    path = make_session(tmp_path, 2.0)
-    offline = render(path, tmp_path / "out")
+def _record_playback(engine: LiveEngine, recorder: Recorder, frames: int) -> list[str]:
+    """Play the session from the start while the recorder records the engine's outputs, until
+    the transport is a quarter second past ``frames``; returns the output ports' names."""
     before = recorder.all_ports()
-    engine = _engine(host.load_session(path), backend, recorder)
     engine.open()
     try:
         outputs = recorder.new_ports(before)
-        assert len(outputs) == 2, outputs                   # the backend's client registered its outputs
         engine.start(play=False)
         recorder.listen_to(*outputs)
         recorder.recording = True
         engine.transport.play()
-        _wait(lambda: engine.transport.position >= offline.shape[1] + SR // 4)
+        _wait(lambda: engine.transport.position >= frames + SR // 4)
         recorder.recording = False
     finally:
         engine.close()
+    return outputs
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_live_output_matches_the_offline_render(tmp_path: Path, recorder: Recorder, backend: str) -> None:
+    path = make_session(tmp_path, 2.0)
+    offline = render(path, tmp_path / "out")
+    engine = _engine(host.load_session(path), backend, recorder)
+    outputs = _record_playback(engine, recorder, offline.shape[1])
+    assert len(outputs) == 2, outputs                   # the backend's client registered its outputs
     assert engine.error is None and engine.underruns == 0
     captured = recorder.audio[:, :recorder.frames]
     _assert_matches_render(captured, offline, engine.block_size, max(engine.xruns, recorder.xruns))
@@ -214,26 +221,37 @@ def test_live_input_is_processed_by_its_chain(tmp_path: Path, recorder: Recorder
     session = _mic_session(tmp_path, source)
     t = np.arange(SR) / SR
     recorder.play_signal = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    inputs, outputs = _record_insert(_engine(session, backend, recorder), recorder,
+                                     connect_input=backend == "sounddevice")
+    assert len(inputs) == 1 and len(outputs) == 2, (inputs, outputs)  # one input channel asked for
+    tail = recorder.audio[:, SR // 2:SR].astype(np.float64)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(tail[0] ** 2)) / (0.5 / np.sqrt(2)))
+    # -6 dB fader, -4 dB trim, hard left under the -3 dB law: +0 dB on the left, silence on the right
+    assert rms_db == pytest.approx(-10.0, abs=0.05)
+    assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
+
+
+def _record_insert(engine: LiveEngine, recorder: Recorder, *, connect_input: bool = False,
+                   before_listening: Callable[[list[str], list[str]], None] | None = None
+                   ) -> tuple[list[str], list[str]]:
+    """Run ``engine`` as an insert host (the transport stopped) while the recorder plays into it
+    and records a second of its output; returns the ports it registered (inputs, outputs)."""
     before = recorder.all_ports()
-    engine = _engine(session, backend, recorder)
     engine.open()
     try:
-        engine.start(play=False)           # an insert host: processing runs with the transport stopped
+        engine.start(play=False)
         inputs, outputs = recorder.new_ports(before, is_input=True), recorder.new_ports(before)
-        assert len(inputs) == 1 and len(outputs) == 2, (inputs, outputs)  # one input channel asked for
-        if backend == "sounddevice":
+        if connect_input:   # PortAudio does not connect its inputs: the test does
             recorder.client.connect(recorder.output.name, inputs[0])
+        if before_listening is not None:
+            before_listening(inputs, outputs)
         recorder.listen_to(*outputs)
         recorder.recording = True
         _wait(lambda: recorder.frames >= SR)
     finally:
         engine.close()
     assert engine.error is None
-    tail = recorder.audio[:, SR // 2:SR].astype(np.float64)
-    rms_db = 20 * np.log10(np.sqrt(np.mean(tail[0] ** 2)) / (0.5 / np.sqrt(2)))
-    # -6 dB fader, -4 dB trim, hard left under the -3 dB law: +0 dB on the left, silence on the right
-    assert rms_db == pytest.approx(-10.0, abs=0.05)
-    assert np.sqrt(np.mean(tail[1] ** 2)) < 1e-6
+    return inputs, outputs
 
 
 def _mic_session(tmp_path: Path, source: str, lookahead_ms: float = 0.0) -> host.Session:
@@ -263,23 +281,16 @@ def test_live_input_comes_out_the_periods_rendered_ahead_later(tmp_path: Path, r
     recorder.play_signal = clicks
     engine = _engine(_mic_session(tmp_path, f"capture-{os.getpid()}:out", lookahead_ms), backend, recorder)
     ahead = AHEAD if backend == "jack-ahead" else 0
-    before = recorder.all_ports()
-    engine.open()
-    try:
-        engine.start(play=False)
-        outputs, mic = recorder.new_ports(before), recorder.new_ports(before, is_input=True)[0]
-        # What mixhost tells JACK, and so a DAW: its outputs are `ahead` periods later than its
+    own = ahead * recorder.client.blocksize + round(lookahead_ms * SR / 1000)
+
+    def reported_latency(inputs: list[str], outputs: list[str]) -> None:
+        # What mixhost tells JACK, and so a DAW: its outputs are `own` frames later than its
         # input (JACK recomputes latencies after each connection, in its own time).  Read before
         # the test's client listens: then the two clients feed each other, and the sums go round.
-        own = ahead * engine.block_size + round(lookahead_ms * SR / 1000)
-        _wait(lambda: _latency(recorder, mic, libjack.PLAYBACK_LATENCY) == (own, own), timeout_s=5)
+        _wait(lambda: _latency(recorder, inputs[0], libjack.PLAYBACK_LATENCY) == (own, own), timeout_s=5)
         assert [_latency(recorder, name, libjack.CAPTURE_LATENCY) for name in outputs] == [(own, own)] * 2
-        recorder.listen_to(*outputs)
-        recorder.recording = True
-        _wait(lambda: recorder.frames >= SR)
-    finally:
-        engine.close()
-    assert engine.error is None
+
+    _record_insert(engine, recorder, before_listening=reported_latency)
     left, right = recorder.audio[:, :recorder.frames]
     heard = np.flatnonzero(np.abs(left) > 1e-3)
     assert len(heard) >= 8 and not right.any()
@@ -300,7 +311,6 @@ def test_a_render_that_falls_behind_is_a_counted_dropout(tmp_path: Path, recorde
     bit for bit, in order (the render skips what was due while it stalled)."""
     path = make_session(tmp_path, 2.0)
     offline = render(path, tmp_path / "out")
-    before = recorder.all_ports()
     engine = _engine(host.load_session(path), "jack-ahead", recorder)
     stalls = [200]   # the block number to stall at
 
@@ -309,17 +319,8 @@ def test_a_render_that_falls_behind_is_a_counted_dropout(tmp_path: Path, recorde
             stalls.clear()
             time.sleep((AHEAD + 3) * engine.period_s)
 
-    engine.open()
     engine.taps.append(stall)
-    try:
-        engine.start(play=False)
-        recorder.listen_to(*recorder.new_ports(before))
-        recorder.recording = True
-        engine.transport.play()
-        _wait(lambda: engine.transport.position >= offline.shape[1] + SR // 4)
-        recorder.recording = False
-    finally:
-        engine.close()
+    _record_playback(engine, recorder, offline.shape[1])
     assert engine.error is None and not stalls
     underruns = engine.backend.ring.underruns
     assert underruns >= 3 and engine.xruns >= underruns
