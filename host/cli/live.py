@@ -107,7 +107,6 @@ def run(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-
 def _check_options(args: argparse.Namespace) -> None:
     """Options that make no sense together, refused before anything is loaded."""
     from ..errors import UserInputError
@@ -124,6 +123,7 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.ahead < 0 or (args.ahead and args.audio != "jack"):
         raise UserInputError(f"--ahead {args.ahead}: give a number of periods from 1, with --audio jack",
                              hint="leave --ahead out to render in JACK's own thread")
+
 
 def _save_recording(recorder: Any, session: Any, args: argparse.Namespace, failed: bool) -> None:
     written = recorder.finish()

@@ -144,6 +144,7 @@ class JackBackend(Backend):
         self._closing = False
         self._priority_tried = False
         self.raised_priority = False
+        self._latency: Any = None   # the PortLatency JACK calls back
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         try:
@@ -197,15 +198,14 @@ class JackBackend(Backend):
 
     def _report_latency(self) -> None:
         """Tell JACK the latency of mixhost's ports, so a DAW can line up what it routes through."""
-        if getattr(self, "_latency", None) is not None:
+        if self._latency is not None:
             return   # installed at the first start; JACK keeps it across deactivate/activate
         from .libjack import PortLatency
 
         jack = self._jack
-        inputs = [_address(jack, p._ptr) for _, ports, _ in self.inputs for p in ports]
-        outputs = [_address(jack, p._ptr) for p in self.outputs]
-        self._latency = PortLatency(_address(jack, self.client._ptr), lambda: inputs, lambda: outputs,
-                                    self.own_latency)
+        self._latency = PortLatency(_address(jack, self.client._ptr),
+                                    [_address(jack, p._ptr) for _, ports, _ in self.inputs for p in ports],
+                                    [_address(jack, p._ptr) for p in self.outputs], self.own_latency())
         self._latency.install()
 
     def _connect(self) -> None:

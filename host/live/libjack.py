@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import MixhostError
@@ -70,15 +70,12 @@ class PortLatency:
     latency"): in the capture pass an output port reports the capture latency of
     what feeds the client's inputs plus the client's own; in the playback pass an
     input port reports its outputs' playback latency plus the client's own.
-    ``own()`` is read at each pass, so a change takes effect after
-    :func:`recompute_total_latencies`.
     """
 
-    def __init__(self, client: int, inputs: Callable[[], Sequence[int]], outputs: Callable[[], Sequence[int]],
-                 own: Callable[[], int]) -> None:
+    def __init__(self, client: int, inputs: Sequence[int], outputs: Sequence[int], own: int) -> None:
         self.client = client
-        self.inputs = inputs
-        self.outputs = outputs
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
         self.own = own
         self._callback = _LatencyCallback(self._latency)   # kept: JACK holds only the C pointer
 
@@ -89,9 +86,8 @@ class PortLatency:
 
     def _latency(self, mode: int, arg: object) -> None:
         # JACK's notification thread, not the process thread: Python is fine here
-        upstream, mine = (self.inputs(), self.outputs()) if mode == CAPTURE_LATENCY else (self.outputs(), self.inputs())
+        upstream, mine = (self.inputs, self.outputs) if mode == CAPTURE_LATENCY else (self.outputs, self.inputs)
         ranges = [latency_range(port, mode) for port in upstream] or [(0, 0)]
-        own = self.own()
-        total = LatencyRange(min(r[0] for r in ranges) + own, max(r[1] for r in ranges) + own)
+        total = LatencyRange(min(r[0] for r in ranges) + self.own, max(r[1] for r in ranges) + self.own)
         for port in mine:
             _set_latency_range(_p(port), mode, ctypes.byref(total))
