@@ -27,6 +27,12 @@ that overran such a period from one that took longer than a whole period.
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
 * ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
 
+What is left on this VM comes from the VM: with ``perf record -a -e cpu-clock
+-e sched:sched_switch`` running beside this bench, every callback over 60 % of a
+256-frame period coincided with 1.4-7.9 ms in which its CPU logged no timer
+sample and no context switch at all, while the other CPU sampled at full rate:
+the virtual CPU had stopped, with the callback on it.
+
 Each period is played twice: with the render in JACK's process callback
 (``mixhost live``'s default), and rendered ahead (``--ahead N``, N periods
 covering ``AHEAD_S``), where JACK's thread runs a compiled callback and no
