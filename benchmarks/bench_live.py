@@ -27,11 +27,13 @@ that overran such a period from one that took longer than a whole period.
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
 * ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
 
-What is left on this VM comes from the VM: with ``perf record -a -e cpu-clock
--e sched:sched_switch`` running beside this bench, every callback over 60 % of a
-256-frame period coincided with 1.4-7.9 ms in which its CPU logged no timer
-sample and no context switch at all, while the other CPU sampled at full rate:
-the virtual CPU had stopped, with the callback on it.
+Most of what is left on this VM comes from the VM.  Under ``perf record -e
+cpu-clock`` (4 kHz, two 60 s runs at 256 frames), 7 of the 8 callbacks over
+60 % of the period held a gap of 1.4-7.9 ms in which their CPU took no timer
+sample.  In the run that also recorded ``sched:sched_switch`` system-wide, the
+callback was not switched out during the gap, the other CPU sampled at its
+full rate, and nothing else ran on the silent CPU: the virtual CPU had
+stopped with the callback on it.
 
 Each period is played twice: with the render in JACK's process callback
 (``mixhost live``'s default), and rendered ahead (``--ahead N``, N periods
