@@ -338,9 +338,17 @@ class JackAheadBackend(JackBackend):
         client.set_xrun_callback(self._xrun)
         client.set_blocksize_callback(self._blocksize)
 
-    def start(self) -> None:
+    def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        opened = super()._open(engine, sample_rate, block_size)
+        # importing compiles the callback: here, before the engine freezes the collector's
+        # generations and starts playing, not at the start
         from . import block_ring
 
+        self._block_ring = block_ring
+        return opened
+
+    def start(self) -> None:
+        block_ring = self._block_ring
         if not self.inputs:
             self._register_inputs()
         channels = [port for _, ports, _ in self.inputs for port in ports]
