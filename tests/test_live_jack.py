@@ -25,6 +25,7 @@ import soundfile as sf
 from test_live_helpers import SR, make_session, render
 
 import host
+from host.cli.live import status_line
 from host.live import libjack
 from host.live.engine import LiveEngine
 
@@ -324,6 +325,7 @@ def test_a_render_that_falls_behind_is_a_counted_dropout(tmp_path: Path, recorde
     assert engine.error is None and not stalls
     underruns = engine.backend.ring.underruns
     assert underruns >= 3 and engine.xruns >= underruns
+    assert f"xruns {engine.xruns} ({underruns} late renders)" in status_line(engine)
     captured = recorder.audio[:, :recorder.frames]
     _assert_matches_render(captured, offline, engine.block_size, engine.xruns + recorder.xruns)
     with pytest.raises(AssertionError):   # and the dropout is there to hear

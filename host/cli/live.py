@@ -326,11 +326,17 @@ def status_line(engine: Any) -> str:
     peaks = engine.take_peaks()
     meters = " ".join(f"{_dbfs(p):6.1f}" for p in peaks)
     minutes, secs = divmod(seconds, 60)
-    text = (f"{int(minutes):02d}:{secs:06.3f} {state}  DSP {load:4.1f}%  xruns {engine.xruns}  "
+    text = (f"{int(minutes):02d}:{secs:06.3f} {state}  DSP {load:4.1f}%  xruns {_xruns(engine)}  "
             f"L/R {meters} dBFS")
     if engine.underruns:
         text += f"  underruns {engine.underruns}"
     return text
+
+
+def _xruns(engine: Any) -> str:
+    """The xrun count; rendering ahead, how many of them were mixhost's own late renders."""
+    late = engine.backend.late_renders
+    return f"{engine.xruns}" + (f" ({late} late render{'s' * (late != 1)})" if late else "")
 
 
 def _dbfs(value: float) -> float:
@@ -350,7 +356,7 @@ def _shutdown(engine: Any) -> None:
 def _summary(engine: Any, args: argparse.Namespace, interrupted: bool) -> None:
     loads = engine.callback_load()
     rate = engine.session.sample_rate
-    text = f"played {engine.transport.position / rate:.2f} s, xruns {engine.xruns}"
+    text = f"played {engine.transport.position / rate:.2f} s, xruns {_xruns(engine)}"
     if len(loads):
         p50, p99 = (float(v) * 100 for v in _percentiles(loads))
         text += f", callback p50 {p50:.1f}% / p99 {p99:.1f}% of the period"

@@ -42,6 +42,11 @@ class Backend:
         self.xruns = 0
         self.engine: LiveEngine | None = None
 
+    @property
+    def late_renders(self) -> int:
+        """Cycles a render thread had no block ready for (counted in ``xruns`` too)."""
+        return 0
+
     def open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         self.engine = engine
         return self._open(engine, sample_rate, block_size)
@@ -315,18 +320,22 @@ class JackAheadBackend(JackBackend):
         self.ahead = ahead
         self.ring: Any = None
         self._server_xruns = 0
+        self._earlier_late = 0    # late renders in the rings of earlier starts
         self._running = False
         self._thread: threading.Thread | None = None
 
     @property
     def xruns(self) -> int:
-        """The server's xruns and the cycles the render thread had no block ready for
-        (``_server_xruns`` also keeps the dropouts of an earlier start's ring)."""
-        return self._server_xruns + (self.ring.underruns if self.ring is not None else 0)
+        """The server's xruns and the cycles the render thread had no block ready for."""
+        return self._server_xruns + self.late_renders
 
     @xruns.setter
     def xruns(self, value: int) -> None:
         self._server_xruns = value
+
+    @property
+    def late_renders(self) -> int:
+        return self._earlier_late + (self.ring.underruns if self.ring is not None else 0)
 
     def _xrun(self, delay_usecs: float) -> None:
         self._server_xruns += 1
@@ -353,7 +362,7 @@ class JackAheadBackend(JackBackend):
             self._register_inputs()
         channels = [port for _, ports, _ in self.inputs for port in ports]
         if self.ring is not None:    # started again after a stop: the old ring is out of use
-            self._server_xruns += self.ring.underruns
+            self._earlier_late += self.ring.underruns
             self.ring.free()
         self.ring = block_ring.BlockRing(self.max_block, len(channels), self.ahead)
         self.ring.set_ports([_address(self._jack, p._ptr) for p in self.outputs],
