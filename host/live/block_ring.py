@@ -19,7 +19,8 @@ The shared state is one int64 array, ``control``, written by one side per slot:
 
 * the callback writes ``CYCLE`` (cycles done: input blocks stored, output slots
   played), ``UNDERRUNS`` and ``STAMP``;
-* the render thread writes ``WRITTEN`` (output blocks published) and ``CLOSING``.
+* the render thread writes ``WRITTEN`` (output blocks published); the control
+  thread sets ``CLOSING`` when it stops, and the callback plays silence from then on.
 
 Stores are ordered with fences (seq_cst), so a counter is never seen before the
 samples it publishes.
