@@ -223,7 +223,7 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         engine.start()
         time.sleep(0.5)                     # start-up (connections, first blocks) is not measured
         xruns0, count0, logged0 = engine.xruns, engine.callback_count, server.mark()
-        dropouts0 = _dropouts(engine)
+        dropouts0 = engine.backend.late_renders
         latency0 = engine.handoff.latency_count
         thread.start()
         deadline = time.monotonic() + seconds
@@ -231,7 +231,7 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
             session.registry.dispatch_pending()
             time.sleep(0.05)
         xruns = engine.xruns - xruns0
-        dropouts = _dropouts(engine) - dropouts0
+        dropouts = engine.backend.late_renders - dropouts0
         timing = engine.callback_timing(count0)
         causes = server.xrun_causes(logged0, CLIENT)
         latencies = engine.handoff.latency_samples()[latency0:]
@@ -243,12 +243,6 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
             "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
             "dropouts": dropouts}
-
-
-def _dropouts(engine: Any) -> int:
-    """Rendering ahead: the cycles that found no block ready."""
-    ring = getattr(engine.backend, "ring", None)
-    return ring.underruns if ring is not None else 0
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -311,11 +305,13 @@ def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r:
     ]
 
 
-def _ahead_attribution(r: dict[str, Any]) -> str:
-    causes = r["causes"]
+def _server_logged(causes: dict[str, int]) -> str:
     return (f"the server logged {causes['server']} of its own cycles late by over a period and "
-            f"{causes['client']} cycles that began with mixhost unfinished; {r['dropouts']} cycles found "
-            "no block rendered (mixhost's dropouts)")
+            f"{causes['client']} cycles that began with mixhost unfinished")
+
+
+def _ahead_attribution(r: dict[str, Any]) -> str:
+    return f"{_server_logged(r['causes'])}; {r['dropouts']} cycles found no block rendered (mixhost's dropouts)"
 
 
 def _attribution(r: dict[str, Any], period_s: float) -> str:
@@ -327,8 +323,7 @@ def _attribution(r: dict[str, Any], period_s: float) -> str:
     ended = timing.deadline_use(period_s)[:-1]
     whole = overran & (ended > 1.0)                                 # ended over a period after its start
     cut = overran & ~whole                                          # the next period came early
-    text = (f"the server logged {causes['server']} of its own cycles late by over a period and "
-            f"{causes['client']} cycles that began with mixhost unfinished; {int(overran.sum())} callbacks "
+    text = (f"{_server_logged(causes)}; {int(overran.sum())} callbacks "
             f"ran into the next period: {int(cut.sum())} ended within a period of their period's start, "
             f"in a period the server had cut short")
     if cut.any():

@@ -207,11 +207,15 @@ class JackBackend(Backend):
             return   # installed at the first start; JACK keeps it across deactivate/activate
         from .libjack import PortLatency
 
-        jack = self._jack
-        self._latency = PortLatency(_address(jack, self.client._ptr),
-                                    [_address(jack, p._ptr) for _, ports, _ in self.inputs for p in ports],
-                                    [_address(jack, p._ptr) for p in self.outputs], self.own_latency())
+        inputs, outputs = self._port_addresses()
+        self._latency = PortLatency(_address(self._jack, self.client._ptr), inputs, outputs, self.own_latency())
         self._latency.install()
+
+    def _port_addresses(self) -> tuple[list[int], list[int]]:
+        """The ``jack_port_t *`` of each input channel, and of the two outputs."""
+        jack = self._jack
+        return ([_address(jack, p._ptr) for _, ports, _ in self.inputs for p in ports],
+                [_address(jack, p._ptr) for p in self.outputs])
 
     def _connect(self) -> None:
         client = self.client
@@ -360,13 +364,12 @@ class JackAheadBackend(JackBackend):
         block_ring = self._block_ring
         if not self.inputs:
             self._register_inputs()
-        channels = [port for _, ports, _ in self.inputs for port in ports]
         if self.ring is not None:    # started again after a stop: the old ring is out of use
             self._earlier_late += self.ring.underruns
             self.ring.free()
-        self.ring = block_ring.BlockRing(self.max_block, len(channels), self.ahead)
-        self.ring.set_ports([_address(self._jack, p._ptr) for p in self.outputs],
-                            [_address(self._jack, p._ptr) for p in channels])
+        inputs, outputs = self._port_addresses()
+        self.ring = block_ring.BlockRing(self.max_block, len(inputs), self.ahead)
+        self.ring.set_ports(outputs, inputs)
         self._silence = np.zeros(self.max_block, dtype=np.float32)
         self._render_due()                      # the first `ahead` blocks, before the first cycle
         self._report_latency()

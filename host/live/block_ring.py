@@ -49,14 +49,27 @@ HEADER = 16
 SEM_BYTES = 64   # sizeof(sem_t) is 32 on 64-bit Linux and glibc; room to spare
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_sem_post = _libc.sem_post
-_sem_post.argtypes = [ctypes.c_void_p]
-_sem_post.restype = ctypes.c_int
-
-
 class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _libc_function(name: str, *argtypes: object) -> Any:
+    function = getattr(_libc, name)
+    function.argtypes = list(argtypes)
+    function.restype = ctypes.c_int
+    return function
+
+
+_sem_init = _libc_function("sem_init", ctypes.c_void_p, ctypes.c_int, ctypes.c_uint)
+_sem_post = _libc_function("sem_post", ctypes.c_void_p)
+_sem_timedwait = _libc_function("sem_timedwait", ctypes.c_void_p, ctypes.POINTER(_Timespec))
+_sem_destroy = _libc_function("sem_destroy", ctypes.c_void_p)
+_clock_gettime = _libc_function("clock_gettime", ctypes.c_int, ctypes.POINTER(_Timespec))
+_pthread_setschedparam = _libc_function("pthread_setschedparam", ctypes.c_ulong, ctypes.c_int, ctypes.c_void_p)
+CLOCK_REALTIME = 0   # the clock sem_timedwait's deadline is on
 
 
 def _pointer_typing(typingctx: Any, address: Any) -> Any:
@@ -131,13 +144,12 @@ def _publish(out_ring: np.ndarray, control: np.ndarray, block: np.ndarray) -> No
 
 
 class BlockRing:
-    """The rings, the control array and the semaphore one ``BlockRenderer`` shares with JACK."""
+    """The rings, the control array and the semaphore the render thread shares with JACK's callback."""
 
     def __init__(self, block: int, inputs: int, ahead: int) -> None:
         if ahead < 1:
             raise ValueError("ahead must be at least one period")
         self.capacity = max(8, 4 * ahead)
-        self.block = block
         self.inputs = inputs
         self.ahead = ahead
         self.out_ring = np.zeros((self.capacity, 2, block), dtype=np.float32)
@@ -145,7 +157,7 @@ class BlockRing:
         self.control = np.zeros(HEADER + 2 + inputs, dtype=np.int64)
         self._semaphore = ctypes.create_string_buffer(SEM_BYTES)
         self._freed = False
-        if _libc.sem_init(self._semaphore, 0, 0) != 0:   # macOS has no unnamed semaphores
+        if _sem_init(self._semaphore, 0, 0) != 0:   # macOS has no unnamed semaphores
             raise MixhostError(f"rendering ahead needs POSIX semaphores: {os.strerror(ctypes.get_errno())}",
                                hint="leave --ahead out")
         control = self.control
@@ -163,11 +175,11 @@ class BlockRing:
     def wait(self, timeout_s: float) -> bool:
         """Until the callback's next cycle (the GIL is released while waiting); False on timeout."""
         deadline = _Timespec()
-        _libc.clock_gettime(0, ctypes.byref(deadline))   # CLOCK_REALTIME, as sem_timedwait wants
+        _clock_gettime(CLOCK_REALTIME, ctypes.byref(deadline))
         nanoseconds = deadline.tv_nsec + int(timeout_s * 1e9)
         deadline.tv_sec += nanoseconds // 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
-        while _libc.sem_timedwait(self._semaphore, ctypes.byref(deadline)) != 0:
+        while _sem_timedwait(self._semaphore, ctypes.byref(deadline)) != 0:
             if ctypes.get_errno() != errno.EINTR:
                 return False
         return True
@@ -217,7 +229,7 @@ class BlockRing:
         """After the client is deactivated: nothing calls back into these arrays any more."""
         if not self._freed:
             self._freed = True
-            _libc.sem_destroy(self._semaphore)
+            _sem_destroy(self._semaphore)
 
 
 def set_process_callback(client: int, ring: BlockRing) -> int:
@@ -233,9 +245,6 @@ def thread_id(client: int) -> int:
 
 def make_realtime(pthread: int, priority: int) -> bool:
     """SCHED_FIFO for another thread (JACK's process thread); False without the right to."""
-    param = ctypes.c_int(priority)
-    setter = _libc.pthread_setschedparam
-    setter.argtypes = [ctypes.c_ulong, ctypes.c_int, ctypes.c_void_p]
-    setter.restype = ctypes.c_int
-    return setter(pthread, os.SCHED_FIFO, ctypes.byref(param)) == 0
+    param = ctypes.c_int(priority)   # struct sched_param holds one int
+    return bool(_pthread_setschedparam(pthread, os.SCHED_FIFO, ctypes.byref(param)) == 0)
 

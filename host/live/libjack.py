@@ -53,7 +53,6 @@ _get_latency_range = _function("jack_port_get_latency_range", None, _p, ctypes.c
 _set_latency_range = _function("jack_port_set_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
 _LatencyCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p)
 _set_latency_callback = _function("jack_set_latency_callback", ctypes.c_int, _p, _LatencyCallback, _p)
-recompute_total_latencies = _function("jack_recompute_total_latencies", ctypes.c_int, _p)
 
 
 def latency_range(port: int, mode: int) -> tuple[int, int]:
