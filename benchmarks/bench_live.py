@@ -11,7 +11,9 @@ Python API: faders, compressor thresholds and EQ gains.
 
 Reference measured in the same run: an idle JACK client on the same server,
 for as long as the measurement, first, so the xrun row says how many xruns
-the machine produces with nothing to do.  (The dummy server started with
+the machine produces with nothing to do.  Like ``mixhost live``, the
+reference holds a PM QoS request that keeps the CPUs out of sleep states
+(:mod:`host.live.pm_qos`), so both run on the machine set up the same way.  (The dummy server started with
 ``--no-realtime`` runs its own cycle at normal priority: on this VM an idle
 client saw 8 xruns in 60 s at 128 frames.)
 
@@ -182,15 +184,18 @@ def idle_xruns(server: Server, seconds: float) -> tuple[int, dict[str, int]]:
     """The reference: xruns an idle JACK client sees on this server, and their causes."""
     import jack
 
+    from host.live.pm_qos import CpuLatencyRequest
+
     client = jack.Client("idle", no_start_server=True, servername=server.name)
     count = [0]
     port = client.outports.register("out")
     client.set_process_callback(lambda frames: port.get_array().fill(0.0))
     client.set_xrun_callback(lambda delay: count.__setitem__(0, count[0] + 1))
     logged = server.mark()
-    client.activate()
-    time.sleep(seconds)
-    client.deactivate()
+    with CpuLatencyRequest(0):  # the machine as mixhost live sets it up (host.live.pm_qos)
+        client.activate()
+        time.sleep(seconds)
+        client.deactivate()
     client.close()
     return count[0], server.xrun_causes(logged, "idle")
 
@@ -237,12 +242,13 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         latencies = engine.handoff.latency_samples()[latency0:]
         underruns = engine.underruns
         raised = bool(getattr(engine.backend, "raised_priority", False))
+        awake = engine.cpu_request.reason if engine.cpu_request is not None else "not requested"
     finally:
         stop.set()
         engine.close()
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
             "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
-            "dropouts": dropouts}
+            "dropouts": dropouts, "awake": awake}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -295,7 +301,8 @@ def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r:
             f"{mode}: {'render' if ahead else 'callback'} p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of "
             f"{period / SR * ms:.2f} ms; " + (f"ended p99 {ended99 * 100:.1f} % into its period (late starts "
                                               "included); " if not ahead else "")
-            + ("process thread raised to SCHED_FIFO" if r["raised"] else "process thread at normal priority")),
+            + ("process thread raised to SCHED_FIFO" if r["raised"] else "process thread at normal priority")
+            + f"; PM QoS request {r['awake']}"),
         row(name.format("control"), lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
             lat99 <= latency_limit,
             f"{mode}: set -> " + ("carrying block heard, at most" if ahead else "carrying block")

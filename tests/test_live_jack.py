@@ -28,6 +28,7 @@ import host
 from host.cli.live import status_line
 from host.live import libjack
 from host.live.engine import LiveEngine
+from host.live.pm_qos import DEVICE
 
 
 class Recorder:
@@ -189,7 +190,7 @@ def test_live_output_matches_the_offline_render(tmp_path: Path, recorder: Record
     assert np.median(period_starts) == pytest.approx(engine.period_s, rel=0.02)
 
 
-@pytest.mark.parametrize("options", [[], ["--ahead", "3"]], ids=["callback", "ahead"])
+@pytest.mark.parametrize("options", [[], ["--ahead", "3", "--allow-cpu-sleep"]], ids=["callback", "ahead"])
 def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, recorder: Recorder,
                                                              options: list[str]) -> None:
     """`mixhost live SESSION --audio jack` as a user runs it, heard by the test's own JACK client."""
@@ -208,6 +209,10 @@ def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, rec
     assert summary is not None, done.stderr
     assert float(summary.group(1)) >= offline.shape[1] / SR   # it played to the end by itself
     assert "underruns" not in done.stderr
+    # the PM QoS request (host.live.pm_qos): held, or said why not, unless the user allowed sleep
+    allowed = "--allow-cpu-sleep" in options
+    said = "CPU sleep states off" if os.access(DEVICE, os.W_OK) else "CPU sleep states stay on"
+    assert (said in " ".join(done.stderr.split())) is not allowed, done.stderr  # err.print wraps lines
     captured = recorder.audio[:, :recorder.frames]
     _assert_matches_render(captured, offline, recorder.client.blocksize,
                            max(int(summary.group(2)), recorder.xruns))

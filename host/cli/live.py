@@ -46,6 +46,10 @@ def add_parser(subparsers: Any) -> None:
                         help="JACK: render N periods ahead; JACK's thread then runs no Python, so a busy "
                              "machine costs no xruns, at N periods more latency (about 10 ms is enough: "
                              "4 at 128 frames, 2 at 256)")
+    parser.add_argument("--allow-cpu-sleep", action="store_true",
+                        help="leave CPU power management alone; by default, while playing to a device, "
+                             "mixhost asks Linux (PM QoS) to keep the CPUs out of sleep states, which "
+                             "costs power but saves wake-up time every period")
     parser.add_argument("--device", default=None, metavar="DEVICE",
                         help="--audio sounddevice: the device, by number or part of its name "
                              "(`python -m sounddevice` lists them; default: the system's default)")
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.audio == "sounddevice":
         options = {"device": args.device}
     engine = LiveEngine(session, args.block, args.audio, follow_transport=args.follow_transport,
-                        record=args.record_automation, **options)
+                        record=args.record_automation, keep_cpu_awake=False if args.allow_cpu_sleep else None,
+                        **options)
     recorder = None
     if args.record_automation:
         from ..live.recorder import AutomationRecorder
@@ -87,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
         engine.start(play=True)
         ahead = (f", rendered {args.ahead} blocks ({args.ahead * engine.period_s * 1000:.1f} ms) ahead"
                  if args.ahead else "")
+        awake = "; CPU sleep states off" if engine.cpu_request is not None and engine.cpu_request.held else ""
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
-                  f"{session.sample_rate} Hz{ahead}); Ctrl-C stops")
+                  f"{session.sample_rate} Hz{ahead}{awake}); Ctrl-C stops")
+        _report_cpu_request(engine)
         _control_loop(engine, recorder, args, panic, keys)
     except KeyboardInterrupt:
         interrupted = True
@@ -105,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
     if failed is not None:
         raise failed
     return 130 if interrupted else 0
+
+
+def _report_cpu_request(engine: Any) -> None:
+    request = engine.cpu_request
+    if request is not None and not request.held:  # it works without; say what it costs and how to get it
+        err.print(f"mixhost live: CPU sleep states stay on ({request.reason}); small periods may xrun more; "
+                  "--allow-cpu-sleep silences this")
 
 
 def _check_options(args: argparse.Namespace) -> None:

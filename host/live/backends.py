@@ -37,6 +37,8 @@ class Backend:
     """The interface: open (-> sample rate, block size), start, stop, close, ``xruns``."""
 
     name = ""
+    #: a real device that misses its deadline with audible dropouts (so worth keeping CPUs awake for)
+    has_deadlines = False
 
     def __init__(self) -> None:
         self.xruns = 0
@@ -137,6 +139,7 @@ class JackBackend(Backend):
     """A JACK client with output ports ``out_L``/``out_R`` and one input port per live-input channel."""
 
     name = "jack"
+    has_deadlines = True
 
     def __init__(self, client_name: str = "mixhost", connect: Sequence[str] | None = None,
                  auto_connect: bool = True, server: str | None = None) -> None:
@@ -451,6 +454,7 @@ class SoundDeviceBackend(Backend):
     """PortAudio through ``sounddevice``: stereo out, live-input channels by number (``input: 1``)."""
 
     name = "sounddevice"
+    has_deadlines = True
 
     def __init__(self, device: Any = None) -> None:
         super().__init__()

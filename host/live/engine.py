@@ -50,6 +50,7 @@ from ..stages.native import NativeStage
 from ..suggest import did_you_mean
 from .control import ControlHandoff
 from .lanes import LanePlayback
+from .pm_qos import CpuLatencyRequest
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport
 from .transport_params import TransportParams
@@ -109,7 +110,7 @@ class LiveEngine:
 
     def __init__(self, session: Session, block_size: int | None = None, backend: str | Backend = "none", *,
                  follow_transport: bool = False, record: str | None = None,
-                 history: int = 1 << 16, **backend_options: Any) -> None:
+                 history: int = 1 << 16, keep_cpu_awake: bool | None = None, **backend_options: Any) -> None:
         if record is not None and record not in RECORD_MODES:
             raise UserInputError(f"unknown automation mode {record!r}; use write, latch or touch")
         self.session = session
@@ -121,6 +122,9 @@ class LiveEngine:
 
             backend = make_backend(backend, **backend_options)
         self.backend = backend
+        # held while playing to a real device (None: whenever the backend has deadlines); see pm_qos
+        awake = backend.has_deadlines if keep_cpu_awake is None else keep_cpu_awake
+        self.cpu_request = CpuLatencyRequest(0) if awake else None
         self.transport = Transport(session.sample_rate)
         self.handoff = ControlHandoff(session.registry)
         self.handoff.keep_carried = record is not None
@@ -259,6 +263,8 @@ class LiveEngine:
         # to let go.  At 128 frames a period is 2.7 ms: ask sooner (and see process_block).
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_S)
+        if self.cpu_request is not None:
+            self.cpu_request.hold()
         if play and not self.follow_transport:
             self.transport.play()
         self.backend.start()
@@ -267,6 +273,8 @@ class LiveEngine:
         """Stop audio (the transport state is kept)."""
         if self._opened:
             self.backend.stop()
+        if self.cpu_request is not None:
+            self.cpu_request.release()
 
     def close(self) -> None:
         if not self._opened:
@@ -279,6 +287,8 @@ class LiveEngine:
             gc.unfreeze()
             self._realtime = False
             sys.setswitchinterval(self._switch_interval)
+        if self.cpu_request is not None:
+            self.cpu_request.release()
         for source in self.sources:
             source.close()
         if self.graph is not None:

@@ -1,0 +1,84 @@
+"""The PM QoS request `mixhost live` holds while it plays to a device (host.live.pm_qos).
+
+The kernel's aggregate bound is read back from the real /dev/cpu_dma_latency:
+a held request shows there as 0 us, and closing it restores what was there.
+Writing the device needs root, which CI has; elsewhere these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from test_live_helpers import make_session
+
+import host
+from host.live.engine import LiveEngine
+from host.live.pm_qos import DEVICE, CpuLatencyRequest, _why, current_target_us
+
+if sys.platform != "linux" or not os.access(DEVICE, os.W_OK):
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must be able to write {DEVICE} (run as root)", pytrace=False)
+    pytest.skip(f"{DEVICE} is not writable here", allow_module_level=True)
+
+
+def test_a_held_request_bounds_the_wake_up_latency_until_released() -> None:
+    before = current_target_us()
+    assert before is not None and before > 0   # nobody else holds one (the default is 2000 s)
+    with CpuLatencyRequest(0) as request:
+        assert request.held and "held" in request.reason
+        assert current_target_us() == 0
+        assert request.hold()                  # holding again changes nothing
+    assert not request.held
+    assert current_target_us() == before
+
+
+def test_a_target_above_zero_is_what_the_kernel_sees() -> None:
+    with CpuLatencyRequest(25):
+        assert current_target_us() == 25
+        with CpuLatencyRequest(0):             # the strictest request in force wins
+            assert current_target_us() == 0
+        assert current_target_us() == 25
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda tmp: tmp / "absent", "does not exist"),
+    (lambda tmp: tmp, "Is a directory"),
+])
+def test_a_request_that_cannot_be_made_says_why(tmp_path: Path, make, expected: str) -> None:  # type: ignore[no-untyped-def]
+    request = CpuLatencyRequest(0, device=make(tmp_path))
+    assert not request.hold()
+    assert not request.held
+    assert expected in request.reason and request.reason.startswith("not held")
+    request.release()                          # releasing what was never held is harmless
+
+
+def test_no_permission_names_the_fix() -> None:
+    assert "udev rule" in _why(DEVICE, PermissionError(13, "Permission denied"))
+
+
+def test_a_negative_target_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 us or more"):
+        CpuLatencyRequest(-1)
+
+
+@pytest.mark.parametrize(("backend", "keep", "held"), [
+    ("jack", None, True),          # a real device: held by default
+    ("jack", False, False),        # --allow-cpu-sleep
+    ("none", None, False),         # a clock, no deadlines: power management is left alone
+])
+def test_the_live_engine_holds_it_while_playing(tmp_path: Path, backend: str, keep: bool | None,
+                                                held: bool) -> None:
+    before = current_target_us()
+    session = host.load_session(make_session(tmp_path, 1.0))
+    options = {"client_name": f"mixhost-qos-{os.getpid()}", "auto_connect": False} if backend == "jack" else {}
+    engine = LiveEngine(session, None if backend == "jack" else 128, backend, keep_cpu_awake=keep, **options)
+    try:
+        engine.start()
+        assert (current_target_us() == 0) is held
+        assert (engine.cpu_request is not None and engine.cpu_request.held) is held
+    finally:
+        engine.close()
+    assert current_target_us() == before
