@@ -13,9 +13,10 @@ Reference measured in the same run: an idle JACK client on the same server,
 for as long as the measurement, first, so the xrun row says how many xruns
 the machine produces with nothing to do.  Like ``mixhost live``, the
 reference holds a PM QoS request that keeps the CPUs out of sleep states
-(:mod:`host.live.pm_qos`), so both run on the machine set up the same way.  (The dummy server started with
-``--no-realtime`` runs its own cycle at normal priority: on this VM an idle
-client saw 8 xruns in 60 s at 128 frames.)
+(:mod:`host.live.pm_qos`), so both run on the machine set up the same way.
+(The dummy server started with ``--no-realtime`` runs its own cycle at normal
+priority: on this VM an idle client without the request saw 7 to 20 xruns in
+30 s at 128 frames, with it 1 to 3.)
 
 The row also says who caused each xrun.  The server's log names two kinds:
 its own cycle began more than a period late (``JackTimedDriver::Process
@@ -29,13 +30,15 @@ that overran such a period from one that took longer than a whole period.
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
 * ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
 
-Most of what is left on this VM comes from the VM.  Under ``perf record -e
-cpu-clock`` (4 kHz, two 60 s runs at 256 frames), 7 of the 8 callbacks over
-60 % of the period held a gap of 1.4-7.9 ms in which their CPU took no timer
-sample.  In the run that also recorded ``sched:sched_switch`` system-wide, the
-callback was not switched out during the gap, the other CPU sampled at its
-full rate, and nothing else ran on the silent CPU: the virtual CPU had
-stopped with the callback on it.
+Before mixhost held the PM QoS request, most of what was left on this VM came
+from the VM.  Under ``perf record -e cpu-clock`` (4 kHz, two 60 s runs at 256
+frames), 7 of the 8 callbacks over 60 % of the period held a gap of 1.4-7.9 ms
+in which their CPU took no timer sample.  In the run that also recorded
+``sched:sched_switch`` system-wide, the callback was not switched out during
+the gap, the other CPU sampled at its full rate, and nothing else ran on the
+silent CPU: the virtual CPU had stopped with the callback on it.  Keeping idle
+CPUs polling instead of halting made those stalls rare (a guess at why: a
+halted virtual CPU lets the hypervisor give its physical CPU away).
 
 Each period is played twice: with the render in JACK's process callback
 (``mixhost live``'s default), and rendered ahead (``--ahead N``, N periods
