@@ -15,8 +15,8 @@ the machine produces with nothing to do.  Like ``mixhost live``, the
 reference holds a PM QoS request that keeps the CPUs out of sleep states
 (:mod:`host.live.pm_qos`), so both run on the machine set up the same way.
 (The dummy server started with ``--no-realtime`` runs its own cycle at normal
-priority: on this VM an idle client without the request saw 7 to 20 xruns in
-30 s at 128 frames, with it 1 to 3.)
+priority: at 128 frames on this VM an idle client saw 1 to 20 xruns in 30 s
+without the request (four runs), and 0 to 3 in 30 to 60 s with it (four runs).)
 
 The row also says who caused each xrun.  The server's log names two kinds:
 its own cycle began more than a period late (``JackTimedDriver::Process
