@@ -13,7 +13,7 @@ Reference measured in the same run: an idle JACK client on the same server,
 for as long as the measurement, first, so the xrun row says how many xruns
 the machine produces with nothing to do.  Like ``mixhost live``, the
 reference holds a PM QoS request that keeps the CPUs out of sleep states
-(:mod:`host.live.pm_qos`), so both run on the machine set up the same way.
+(:mod:`host.pm_qos`), so both run on the machine set up the same way.
 (The dummy server started with ``--no-realtime`` runs its own cycle at normal
 priority: at 128 frames on this VM an idle client saw 1 to 20 xruns in 30 s
 without the request (four runs), and 0 to 3 in 30 to 60 s with it (four runs).)
@@ -187,7 +187,7 @@ def idle_xruns(server: Server, seconds: float) -> tuple[int, dict[str, int]]:
     """The reference: xruns an idle JACK client sees on this server, and their causes."""
     import jack
 
-    from host.live.pm_qos import CpuLatencyRequest
+    from host.pm_qos import CpuLatencyRequest
 
     client = jack.Client("idle", no_start_server=True, servername=server.name)
     count = [0]
@@ -195,7 +195,7 @@ def idle_xruns(server: Server, seconds: float) -> tuple[int, dict[str, int]]:
     client.set_process_callback(lambda frames: port.get_array().fill(0.0))
     client.set_xrun_callback(lambda delay: count.__setitem__(0, count[0] + 1))
     logged = server.mark()
-    with CpuLatencyRequest(0):  # the machine as mixhost live sets it up (host.live.pm_qos)
+    with CpuLatencyRequest(0):  # the machine as mixhost live sets it up (host.pm_qos)
         client.activate()
         time.sleep(seconds)
         client.deactivate()

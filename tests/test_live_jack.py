@@ -28,7 +28,7 @@ import host
 from host.cli.live import status_line
 from host.live import libjack
 from host.live.engine import LiveEngine
-from host.live.pm_qos import DEVICE
+from host.pm_qos import DEVICE
 
 
 class Recorder:
@@ -209,7 +209,7 @@ def test_the_live_command_on_jack_matches_the_offline_render(tmp_path: Path, rec
     assert summary is not None, done.stderr
     assert float(summary.group(1)) >= offline.shape[1] / SR   # it played to the end by itself
     assert "underruns" not in done.stderr
-    # the PM QoS request (host.live.pm_qos): held, or said why not, unless the user allowed sleep
+    # the PM QoS request (host.pm_qos): held, or said why not, unless the user allowed sleep
     allowed = "--allow-cpu-sleep" in options
     said = "CPU sleep states off" if os.access(DEVICE, os.W_OK) else "CPU sleep states stay on"
     assert (said in " ".join(done.stderr.split())) is not allowed, done.stderr  # err.print wraps lines

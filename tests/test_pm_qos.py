@@ -1,4 +1,4 @@
-"""The PM QoS request `mixhost live` holds while it plays to a device (host.live.pm_qos).
+"""The PM QoS request `mixhost live` holds while it plays to a device (host.pm_qos).
 
 The kernel's aggregate bound is read back from the real /dev/cpu_dma_latency:
 a held request shows there as 0 us, and closing it restores what was there.
@@ -16,7 +16,7 @@ from test_live_helpers import make_session
 
 import host
 from host.live.engine import LiveEngine
-from host.live.pm_qos import DEVICE, CpuLatencyRequest, _why, current_target_us
+from host.pm_qos import DEVICE, CpuLatencyRequest, _why, current_target_us
 
 if sys.platform != "linux" or not os.access(DEVICE, os.W_OK):
     if os.environ.get("CI"):
@@ -81,4 +81,16 @@ def test_the_live_engine_holds_it_while_playing(tmp_path: Path, backend: str, ke
         assert (engine.cpu_request is not None and engine.cpu_request.held) is held
     finally:
         engine.close()
+    assert current_target_us() == before
+
+
+@pytest.mark.parametrize(("workers", "held"), [(2, True), (1, False)])
+def test_a_render_on_several_processes_holds_it_while_they_run(tmp_path: Path, workers: int, held: bool) -> None:
+    """One process has nobody to wait for: power management is left alone."""
+    before = current_target_us()
+    seen: set[int | None] = set()
+    session = host.load_session(make_session(tmp_path, 3.0))
+    result = session.render(workers=workers, progress=lambda done, total: seen.add(current_target_us()))
+    assert result.workers == workers and result.peak_dbfs > -40
+    assert seen == ({0} if held else {before})
     assert current_target_us() == before

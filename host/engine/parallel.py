@@ -8,7 +8,8 @@ double-buffered shared-memory accumulator.  The main process renders its own
 tracks block by block straight onto the workers' block, in the shared memory,
 and runs ``mix`` there.  Workers render chunk k+1 while the
 main process mixes chunk k.  Memory stays bounded: only two chunks per worker
-are in flight.
+are in flight.  While they run, the CPUs are kept out of sleep states
+(:mod:`host.pm_qos`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..automation import Lane
 from ..errors import MixhostError, RenderError
+from ..pm_qos import CpuLatencyRequest
 from ..registry import Registry
 from .graph import Graph
 from .order import sidechain_keys
@@ -172,6 +174,11 @@ def render_blocks(graph: Graph, workers: int, total: int,
     own, *others = partition(graph, workers, mix_cost=mix_cost(graph, workers))
     pool = [_Worker(ctx, {**base, "tracks": share}, shape) for share in others]
     graph.active = [node for node in graph.tracks if node.name in set(own)]
+    # the processes wait on each other at every chunk: CPUs that sleep there wake too slowly
+    # (held after the workers started, so none inherits the request's file)
+    awake = CpuLatencyRequest(0)
+    if not awake.hold():
+        log.debug("parallel render: %s", awake.reason)
     try:
         chunks = list(range(0, total, chunk))
         for k, start in enumerate(chunks[:SLOTS]):
@@ -197,6 +204,7 @@ def render_blocks(graph: Graph, workers: int, total: int,
     finally:
         for w in pool:
             w.close()
+        awake.release()
 
 
 def _summed(parts: list[np.ndarray], spare: np.ndarray) -> np.ndarray:

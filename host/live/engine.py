@@ -45,12 +45,12 @@ import numpy as np
 from ..audio_io import FileSource
 from ..dsp.finite import is_finite
 from ..errors import MixhostError, ParameterError, RenderError, UserInputError
+from ..pm_qos import CpuLatencyRequest
 from ..session import ENGINE_SOURCES, Session
 from ..stages.native import NativeStage
 from ..suggest import did_you_mean
 from .control import ControlHandoff
 from .lanes import LanePlayback
-from .pm_qos import CpuLatencyRequest
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport
 from .transport_params import TransportParams

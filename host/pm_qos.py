@@ -13,9 +13,15 @@ poll instead of sleep, which is what latency measurement tools such as
 cyclictest ask for while they measure.
 
 The price is power: an idle CPU that polls draws what a busy one does.  So
-mixhost holds the request only while it plays to a real audio device, and
-``mixhost live --allow-cpu-sleep`` leaves power management alone (a laptop on
-battery, a period long enough not to need it).  Writing the device needs root
+mixhost holds the request only
+
+* while it plays to a real audio device (``mixhost live``;
+  ``--allow-cpu-sleep`` leaves power management alone: a laptop on battery, a
+  period long enough not to need it);
+* while a render runs on several processes, which keep every CPU busy anyway
+  but hand chunks to each other: each wait for the other side let its CPU
+  sleep, and the wake-ups cost the speed-up (on the 2-CPU test VM, 2 workers
+  went from 1.56-1.58x to 1.74-1.90x over 1 in the engine benchmark).  Writing the device needs root
 or a udev rule that gives the audio group write access; without the right the
 request is simply not held, and :attr:`CpuLatencyRequest.reason` says why.
 """
