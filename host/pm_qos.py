@@ -32,6 +32,8 @@ import os
 import struct
 from pathlib import Path
 
+from .errors import UserInputError
+
 DEVICE = Path("/dev/cpu_dma_latency")
 _TARGET = struct.Struct("=i")  # the device takes and returns one native-endian s32, in microseconds
 
@@ -41,7 +43,7 @@ class CpuLatencyRequest:
 
     def __init__(self, target_us: int = 0, device: Path = DEVICE) -> None:
         if target_us < 0:
-            raise ValueError(f"a wake-up latency target is 0 us or more, not {target_us}")
+            raise UserInputError(f"a CPU wake-up latency target is 0 us or more, not {target_us}")
         self.target_us = target_us
         self.device = device
         self.reason = "not requested"

@@ -15,6 +15,7 @@ import pytest
 from test_live_helpers import make_session
 
 import host
+from host.errors import UserInputError
 from host.live.engine import LiveEngine
 from host.pm_qos import DEVICE, CpuLatencyRequest, _why, current_target_us
 
@@ -60,7 +61,7 @@ def test_no_permission_names_the_fix() -> None:
 
 
 def test_a_negative_target_is_refused() -> None:
-    with pytest.raises(ValueError, match="0 us or more"):
+    with pytest.raises(UserInputError, match="0 us or more"):
         CpuLatencyRequest(-1)
 
 
