@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_cpu_request(engine: Any) -> None:
     request = engine.cpu_request
-    if request is not None and not request.held:  # it works without; say what it costs and how to get it
+    # it plays without; where Linux could grant it, say what that costs and how to get it
+    if request is not None and not request.held and request.device.exists():
         err.print(f"mixhost live: CPU sleep states stay on ({request.reason}); small periods may xrun more; "
                   "--allow-cpu-sleep silences this")
 
