@@ -95,3 +95,22 @@ def test_a_render_on_several_processes_holds_it_while_they_run(tmp_path: Path, w
     assert result.workers == workers and result.peak_dbfs > -40
     assert seen == ({0} if held else {before})
     assert current_target_us() == before
+
+
+@pytest.mark.parametrize(("device", "warned"), [
+    ("absent", False),   # no PM QoS here (macOS, Windows): nothing the user could do
+    (".", True),         # the device is there but cannot be written: say how to fix it
+])
+def test_the_live_command_warns_only_where_the_request_could_be_granted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str, warned: bool) -> None:
+    from host.cli.live import _report_cpu_request
+
+    session = host.load_session(make_session(tmp_path, 1.0))
+    engine = LiveEngine(session, 128, "none", keep_cpu_awake=True)
+    engine.cpu_request = CpuLatencyRequest(0, device=tmp_path / device)
+    assert not engine.cpu_request.hold()
+    _report_cpu_request(engine)
+    text = " ".join(capsys.readouterr().err.split())
+    assert ("CPU sleep states stay on" in text) is warned
+    if warned:
+        assert "--allow-cpu-sleep" in text
