@@ -21,9 +21,11 @@ mixhost holds the request only
 * while a render runs on several processes, which keep every CPU busy anyway
   but hand chunks to each other: each wait for the other side let its CPU
   sleep, and the wake-ups cost the speed-up (on the 2-CPU test VM, 2 workers
-  went from 1.56-1.58x to 1.74-1.90x over 1 in the engine benchmark).  Writing the device needs root
-or a udev rule that gives the audio group write access; without the right the
-request is simply not held, and :attr:`CpuLatencyRequest.reason` says why.
+  went from 1.56-1.58x to 1.67-1.90x over 1 in the engine benchmark).
+
+Writing the device needs root or a udev rule that gives the audio group write
+access; without the right the request is simply not held, and
+:attr:`CpuLatencyRequest.reason` says why.
 """
 
 from __future__ import annotations
