@@ -53,10 +53,30 @@ class _Pass:
     snapshot: dict[int, float] = field(default_factory=dict)   # carried values when it started
     armed: set[int] = field(default_factory=set)     # moved before this pass started
     touching: set[int] = field(default_factory=set)  # touch mode: held when it started
-    moves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
-    touches: dict[int, list[tuple[int, float]]] = field(default_factory=dict)   # (position, value held)
-    #: touch mode: ("touch" | "move" | "release", position, value) in the order the engine carried them
+    #: per control: ("touch" | "move" | "release", position, value) in the order the engine carried them
     events: dict[int, list[tuple[str, int, float]]] = field(default_factory=dict)
+
+    def moves(self, slot: int) -> list[tuple[int, float]]:
+        """The control's moves in this pass, one per block (a block carries one value, its last)."""
+        found: list[tuple[int, float]] = []
+        for kind, position, value in self.events.get(slot, []):
+            if kind != "move":
+                continue
+            if found and found[-1][0] == position:
+                found[-1] = (position, value)
+            else:
+                found.append((position, value))
+        return found
+
+    def first_touch(self, slot: int) -> tuple[int, float] | None:
+        """Where the control was first touched in this pass, and the value it held then."""
+        return next(((position, value) for kind, position, value in self.events.get(slot, []) if kind == "touch"),
+                    None)
+
+    def last_move(self) -> int:
+        """The position of the last move of any control (the pass's start if none moved)."""
+        positions = [position for events in self.events.values() for kind, position, _ in events if kind == "move"]
+        return max(positions, default=self.start)
 
 
 class AutomationRecorder:
@@ -114,19 +134,13 @@ class AutomationRecorder:
         if self.mode == "touch":
             self._touching.add(slot)
         if self._open is not None:
-            self._open.touches.setdefault(slot, []).append((marker.position, marker.value))
             self._open.events.setdefault(slot, []).append(("touch", marker.position, marker.value))
 
     def _close(self, end: int) -> None:
         if self._open is not None:
-            self._open.end = end if end >= 0 else self._last_position(self._open)
+            self._open.end = end if end >= 0 else self._open.last_move()
             self._passes.append(self._open)
             self._open = None
-
-    @staticmethod
-    def _last_position(run: _Pass) -> int:
-        positions = [p for moves in run.moves.values() for p, _ in moves]
-        return max(positions, default=run.start)
 
     def _change(self, change: Carried) -> None:
         slot = change.param.slot
@@ -139,11 +153,6 @@ class AutomationRecorder:
         if self.mode == "touch":
             self._touching.add(slot)
         if change.rolling and self._open is not None:
-            moves = self._open.moves.setdefault(slot, [])
-            if moves and moves[-1][0] == change.position:
-                moves[-1] = (change.position, change.value)  # one block carries one value
-            else:
-                moves.append((change.position, change.value))
             self._open.events.setdefault(slot, []).append(("move", change.position, change.value))
 
     # -- writing ---------------------------------------------------------------------------------
@@ -184,7 +193,7 @@ class AutomationRecorder:
         return "latch" if self.mode == "touch" and slot not in self._old else self.mode
 
     def _spans(self, run: _Pass, slot: int) -> list[tuple[int, int, list[tuple[int, float]]]]:
-        moves = run.moves.get(slot, [])
+        moves = run.moves(slot)
         mode = self._mode(slot)
         held = slot in (run.touching if mode == "touch" else run.armed)
         if mode in ("write", "latch"):
@@ -200,9 +209,9 @@ class AutomationRecorder:
     @staticmethod
     def _latch_span(run: _Pass, slot: int, moves: list[tuple[int, float]]) -> list[tuple[int, int, list[tuple[int, float]]]]:
         """From the first touch or move to the end of the pass."""
-        touches = run.touches.get(slot, [])
-        if touches and (not moves or touches[0][0] < moves[0][0]):
-            return [(touches[0][0], run.end, [touches[0], *moves])]
+        touch = run.first_touch(slot)
+        if touch is not None and (not moves or touch[0] < moves[0][0]):
+            return [(touch[0], run.end, [touch, *moves])]
         return [(moves[0][0], run.end, moves)] if moves else []
 
     @staticmethod
