@@ -16,7 +16,9 @@ reference holds a PM QoS request that keeps the CPUs out of sleep states
 (:mod:`host.pm_qos`), so both run on the machine set up the same way.
 (The dummy server started with ``--no-realtime`` runs its own cycle at normal
 priority: at 128 frames on this VM an idle client saw 1 to 20 xruns in 30 s
-without the request (four runs), and 0 to 3 in 30 to 60 s with it (four runs).)
+without the request (four runs), and 0 to 18 in 60 s with it (six runs),
+most of them the server's own late cycles; how many varies from one minute
+to the next.)
 
 The row also says who caused each xrun.  The server's log names two kinds:
 its own cycle began more than a period late (``JackTimedDriver::Process
