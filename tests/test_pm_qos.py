@@ -67,6 +67,7 @@ def test_a_negative_target_is_refused() -> None:
 
 @pytest.mark.parametrize(("backend", "keep", "held"), [
     ("jack", None, True),          # a real device: held by default
+    ("sounddevice", None, True),   # PortAudio (here on its JACK host API, the device "system")
     ("jack", False, False),        # --allow-cpu-sleep
     ("none", None, False),         # a clock, no deadlines: power management is left alone
 ])
@@ -74,8 +75,10 @@ def test_the_live_engine_holds_it_while_playing(tmp_path: Path, backend: str, ke
                                                 held: bool) -> None:
     before = current_target_us()
     session = host.load_session(make_session(tmp_path, 1.0))
-    options = {"client_name": f"mixhost-qos-{os.getpid()}", "auto_connect": False} if backend == "jack" else {}
-    engine = LiveEngine(session, None if backend == "jack" else 128, backend, keep_cpu_awake=keep, **options)
+    options = {"jack": {"client_name": f"mixhost-qos-{os.getpid()}", "auto_connect": False},
+               "sounddevice": {"device": "system"}}.get(backend, {})
+    block = None if backend == "jack" else 128   # the server `make test` starts runs 128-frame periods
+    engine = LiveEngine(session, block, backend, keep_cpu_awake=keep, **options)
     try:
         engine.start()
         assert (current_target_us() == 0) is held
