@@ -279,7 +279,7 @@ class LiveEngine:
     def close(self) -> None:
         if not self._opened:
             return
-        self.backend.stop()
+        self.stop()
         self.backend.close()
         self.reader.stop()
         self.handoff.uninstall()
@@ -287,8 +287,6 @@ class LiveEngine:
             gc.unfreeze()
             self._realtime = False
             sys.setswitchinterval(self._switch_interval)
-        if self.cpu_request is not None:
-            self.cpu_request.release()
         for source in self.sources:
             source.close()
         if self.graph is not None:

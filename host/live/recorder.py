@@ -60,12 +60,8 @@ class _Pass:
         """The control's moves in this pass, one per block (a block carries one value, its last)."""
         found: list[tuple[int, float]] = []
         for kind, position, value in self.events.get(slot, []):
-            if kind != "move":
-                continue
-            if found and found[-1][0] == position:
-                found[-1] = (position, value)
-            else:
-                found.append((position, value))
+            if kind == "move":
+                _add_step(found, position, value)
         return found
 
     def first_touch(self, slot: int) -> tuple[int, float] | None:
@@ -227,10 +223,7 @@ class AutomationRecorder:
             elif not pending:
                 pending = [(position, value)]
             elif kind == "move":
-                if pending[-1][0] == position:
-                    pending[-1] = (position, value)  # one block carries one value
-                else:
-                    pending.append((position, value))
+                _add_step(pending, position, value)
         if pending:
             spans.append((pending[0][0], run.end, pending))
         return spans
@@ -280,6 +273,14 @@ class AutomationRecorder:
         values = np.array([v for _, v in points])
         self.session.lanes = [existing for existing in self.session.lanes if existing.param is not param]
         self.session.lanes.append(Lane(param, times, values, "step"))
+
+
+def _add_step(points: list[tuple[int, float]], position: int, value: float) -> None:
+    """Append a step; one block carries one value, so a second one at the same position replaces it."""
+    if points and points[-1][0] == position:
+        points[-1] = (position, value)
+    else:
+        points.append((position, value))
 
 
 def _overlay(points: list[tuple[int, float]], start: int, end: int,
