@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from host.analysis.meter import LoudnessMeter
 from host.analysis.signals import music
+from host.loudness.meter import LoudnessMeter
 
 FS = 48000
 BLOCK = 65536
@@ -101,7 +101,7 @@ _MEMORY_CHILD = textwrap.dedent(
     """
     import json, sys, tracemalloc
     import numpy as np
-    from host.analysis.meter import LoudnessMeter
+    from host.loudness.meter import LoudnessMeter
     from host.analysis.signals import music
     fs, seconds = 48000, float(sys.argv[1])
     chunk = music(10.0, fs, seed=1)  # streamed over and over: constant input memory

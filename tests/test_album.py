@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfilt
 
-from host.analysis.meter import measure_file
 from host.analysis.signals import music
 from host.cli import main
 from host.dsp.true_peak import true_peak_dbtp
+from host.loudness.meter import measure_file
 
 FS = 48000
 LEVELS = (-20.0, -26.0, -17.0)  # RMS of the three mixes: track 3 is the loudest

@@ -12,9 +12,9 @@ import soundfile as sf
 
 from host.analysis.report import JSON_KEYS
 from host.analysis.signals import music, sine
-from host.analysis.targets import PRESETS, resolve_target
 from host.cli import main
 from host.errors import UserInputError
+from host.loudness.targets import PRESETS, resolve_target
 
 FS = 48000
 

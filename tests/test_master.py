@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 
 from host.analysis.mastering import master_file
-from host.analysis.meter import measure_file
 from host.analysis.signals import music
-from host.analysis.targets import PRESETS, resolve_target
 from host.cli import main
 from host.errors import RenderError
+from host.loudness.meter import measure_file
+from host.loudness.targets import PRESETS, resolve_target
 
 FS = 48000
 R128_FILE_TOLERANCE = 0.2  # LU

@@ -29,15 +29,15 @@ import pyebur128
 import pytest
 import soundfile as sf
 
-from host.analysis.meter import (
+from host.analysis.signals import music, sine
+from host.dsp.true_peak import TruePeakDetector, default_oversample, true_peak_dbtp
+from host.errors import AudioInputError
+from host.loudness.meter import (
     LoudnessMeter,
     channel_weights,
     k_weighting_sos,
     measure_file,
 )
-from host.analysis.signals import music, sine
-from host.dsp.true_peak import TruePeakDetector, default_oversample, true_peak_dbtp
-from host.errors import AudioInputError
 
 FS = 48000
 LU_TOL = 0.1  # Tech 3341 §2.9: ±0.1 LU

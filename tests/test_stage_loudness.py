@@ -10,9 +10,9 @@ import pytest
 
 import host
 from host.analysis.signals import music
-from host.analysis.targets import PRESETS
 from host.dsp.true_peak import true_peak_dbtp
 from host.errors import RenderError
+from host.loudness.targets import PRESETS
 from tests.conftest import read_mix
 
 SR = 48000

@@ -1,10 +1,7 @@
-"""Measurement and the mastering workflow.
+"""The workflows that drive whole files and sessions (measurement is in :mod:`host.loudness`).
 
-* :mod:`.meter`: the streaming ITU-R BS.1770-4 / EBU R128 loudness meter
-  (momentary, short-term, integrated, LRA, sample and true peak);
 * :mod:`.report`: ``mixhost analyze`` (loudness, dynamics, stereo, spectrum;
   JSON and HTML);
-* :mod:`.targets`: the named loudness targets (spotify, ebu-r128, ...);
 * :mod:`.mastering`: ``mixhost master`` (chain, reference match, gain and
   true-peak limiting to a target);
 * :mod:`.matching`: reference matching of the mid/side spectral balance;

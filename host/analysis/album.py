@@ -57,11 +57,17 @@ from .. import checks, yaml_doc
 from ..atomic import ensure_folder
 from ..audio_io import AtomicWriter
 from ..errors import AudioInputError, RenderError, SessionError
+from ..loudness.meter import (
+    DEFAULT_FILE_BLOCK,
+    LoudnessResult,
+    iter_blocks,
+    measure_file,
+    open_audio,
+)
+from ..loudness.targets import LoudnessTarget, resolve_target
 from ..stages.base import Stage
 from .mastering import MAX_PASSES, TOLERANCE_LU, BlockWriter, _next_gain, _render, make_limiter
-from .meter import DEFAULT_FILE_BLOCK, LoudnessResult, iter_blocks, measure_file, open_audio
 from .report import Analysis, analyze_file
-from .targets import LoudnessTarget, resolve_target
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from scipy.signal import butter, sosfilt
 
 from ..dsp.true_peak import TruePeakDetector
 from ..errors import OutputError
-from .meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
+from ..loudness.meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
+from ..loudness.targets import LoudnessTarget
 from .report import (
     Analysis,
     _jsonable,
@@ -39,7 +40,6 @@ from .report import (
     analyze_file,
     fractional_octave_bands,
 )
-from .targets import LoudnessTarget
 
 CLIP_LEVEL = 0.999  # |x| at or above this, three samples in a row, is clipping
 CLIP_RUN = 3

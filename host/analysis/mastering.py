@@ -39,12 +39,18 @@ import soundfile as sf
 
 from ..audio_io import AtomicWriter, check_output_path
 from ..errors import RenderError, UserInputError
+from ..loudness.meter import (
+    DEFAULT_FILE_BLOCK,
+    LoudnessMeter,
+    LoudnessResult,
+    iter_blocks,
+    measure_file,
+)
+from ..loudness.meter import open_audio as _open_audio
+from ..loudness.targets import LoudnessTarget
 from ..registry import Registry
 from ..stages import stage_class
 from ..stages.base import ParamView, Stage
-from .meter import DEFAULT_FILE_BLOCK, LoudnessMeter, LoudnessResult, iter_blocks, measure_file
-from .meter import open_audio as _open_audio
-from .targets import LoudnessTarget
 
 log = logging.getLogger(__name__)
 

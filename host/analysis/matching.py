@@ -31,7 +31,7 @@ import soundfile as sf
 from scipy.signal import oaconvolve
 
 from ..errors import UserInputError
-from .meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
+from ..loudness.meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from .report import OCTAVE_CENTRES_HZ
 
 SEGMENT = 8192

@@ -4,7 +4,7 @@ One streaming pass per file (bounded memory apart from the 10 Hz loudness
 curve kept for plots) gives:
 
 * the loudness meter's values (integrated, max momentary, max short-term,
-  LRA, true peak, sample peak; :mod:`host.analysis.meter`);
+  LRA, true peak, sample peak; :mod:`host.loudness.meter`);
 * PLR, the peak-to-loudness ratio (true peak − integrated loudness, as in
   EBU R128 s1 / AES TD1004), and the crest factor (sample peak − RMS, dB);
 * DC offset (mean of each channel);
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError
-from .meter import DEFAULT_FILE_BLOCK, LoudnessMeter, iter_blocks, open_audio
+from ..loudness.meter import DEFAULT_FILE_BLOCK, LoudnessMeter, iter_blocks, open_audio
 
 OCTAVE_CENTRES_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 SPECTRUM_SEGMENT = 8192  # FFT length of the long-term spectrum (5.9 Hz bins at 48 kHz)

@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.report import analyze_file, to_json, write_html
-    from ..analysis.targets import resolve_target
+    from ..loudness.targets import resolve_target
 
     target = resolve_target(args.target)
     notes = None

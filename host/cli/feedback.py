@@ -35,8 +35,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.feedback import build_feedback, to_json, to_markdown, write_feedback_html
-    from ..analysis.targets import resolve_target
     from ..errors import OutputError
+    from ..loudness.targets import resolve_target
 
     feedback = build_feedback(args.mix, resolve_target(args.target), args.reference, args.session)
     markdown = to_markdown(feedback)

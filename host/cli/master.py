@@ -57,7 +57,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.mastering import master_file, reference_target
-    from ..analysis.targets import DEFAULT_CEILING_DBTP, resolve_target
+    from ..loudness.targets import DEFAULT_CEILING_DBTP, resolve_target
 
     if args.target is None and args.reference is not None:
         target = reference_target(args.reference, DEFAULT_CEILING_DBTP)

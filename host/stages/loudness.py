@@ -33,8 +33,8 @@ from ..analysis.mastering import (
     make_limiter,
     missed_target,
 )
-from ..analysis.meter import LoudnessMeter
-from ..analysis.targets import PRESETS, LoudnessTarget
+from ..loudness.meter import LoudnessMeter
+from ..loudness.targets import PRESETS, LoudnessTarget
 from ..registry import ParamSpec, Registry
 from .base import Stage
 

@@ -1,0 +1,6 @@
+"""Loudness measurement: the layer below the stages, the engine and the workflows.
+
+* :mod:`.meter`: the streaming ITU-R BS.1770-4 / EBU R128 loudness meter
+  (momentary, short-term, integrated, LRA, sample and true peak);
+* :mod:`.targets`: the named loudness targets (spotify, ebu-r128, ...).
+"""
