@@ -190,7 +190,7 @@ def test_a_written_file_over_the_ceiling_is_refused(tmp_path, quiet_mix: str, mo
 
 
 def test_check_written_states_target_and_achieved(tmp_path) -> None:
-    from host.analysis.mastering import check_written
+    from host.loudness.conformance import check_written
 
     path = tmp_path / "x.wav"
     sf.write(path, music(5, FS, seed=3, level_db=-20).T, FS, subtype="FLOAT")

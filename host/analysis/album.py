@@ -57,6 +57,7 @@ from .. import checks, yaml_doc
 from ..atomic import ensure_folder
 from ..audio_io import AtomicWriter
 from ..errors import AudioInputError, RenderError, SessionError
+from ..loudness.conformance import MAX_PASSES, TOLERANCE_LU, next_gain
 from ..loudness.meter import (
     DEFAULT_FILE_BLOCK,
     LoudnessResult,
@@ -66,7 +67,8 @@ from ..loudness.meter import (
 )
 from ..loudness.targets import LoudnessTarget, resolve_target
 from ..stages.base import Stage
-from .mastering import MAX_PASSES, TOLERANCE_LU, BlockWriter, _next_gain, _render, make_limiter
+from ..stages.limiter import make_limiter
+from .mastering import BlockWriter, _render
 from .report import Analysis, analyze_file
 
 log = logging.getLogger(__name__)
@@ -372,7 +374,7 @@ def _album_gain(loudest: AlbumTrack, target: LoudnessTarget, fs: float, channels
         history.append((gain, achieved))
         if abs(target.integrated_lufs - achieved) <= TOLERANCE_LU:
             break
-        gain = _next_gain(history, target.integrated_lufs)
+        gain = next_gain(history, target.integrated_lufs)
     return gain
 
 

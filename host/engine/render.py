@@ -180,7 +180,7 @@ def _mixdown_check(graph: Graph, settings: dict[str, Any],
     entry = loudness[f"{graph.master.address}/{stage.id}"]
 
     def check(path: Path) -> None:
-        from ..analysis.mastering import check_written
+        from ..loudness.conformance import check_written
 
         result = check_written(path, stage.target, str(settings["mixdown"]))
         entry["integrated_lufs"], entry["true_peak_dbtp"] = result.integrated_lufs, result.true_peak_dbtp

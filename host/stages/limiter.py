@@ -35,7 +35,8 @@ from ..dsp.dynamics import one_pole_coefficient
 from ..dsp.limiting import BOX2_SUM, BOX_SUM, RELEASED
 from ..dsp.true_peak import TruePeakDetector
 from ..errors import SessionError
-from ..registry import ParamSpec, boolean
+from ..registry import ParamSpec, Registry, boolean
+from .base import ParamView
 from .native import NativeStage, db_to_amp
 
 DEFAULT_LOOKAHEAD_MS = 1.5
@@ -152,4 +153,32 @@ class Limiter(NativeStage):
         return out
 
 
-__all__ = ["Limiter"]
+
+def make_limiter(
+    sample_rate: float,
+    channels: int,
+    ceiling_dbtp: float,
+    max_block: int,
+    registry: Registry | None = None,
+) -> Limiter:
+    """The ``limiter`` stage, prepared, at ``ceiling_dbtp``.
+
+    Its parameters live at ``master/limiter/*`` in ``registry`` (a private one
+    by default); a caller that moves the ceiling passes its own registry.
+    """
+    registry = Registry() if registry is None else registry
+    stage = Limiter("limiter", {})
+    params = {
+        spec.name: registry.register(
+            f"master/limiter/{spec.name}",
+            spec,
+            value=ceiling_dbtp if spec.name == "ceiling_dbtp" else None,
+        )
+        for spec in stage.param_specs()
+    }
+    stage.bind(ParamView(registry, params))
+    stage.prepare(sample_rate, max_block, channels)
+    return stage
+
+
+__all__ = ["Limiter", "make_limiter"]

@@ -26,20 +26,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..analysis.mastering import (
+from ..loudness.conformance import (
     FILE_TOLERANCE_LU,
     MAX_PASSES,
-    _next_gain,
-    make_limiter,
+    TOLERANCE_LU,
     missed_target,
+    next_gain,
 )
 from ..loudness.meter import LoudnessMeter
 from ..loudness.targets import PRESETS, LoudnessTarget
 from ..registry import ParamSpec, Registry
 from .base import Stage
-
-# R128's tolerance for file-based programmes is +-0.2 LU; aim well inside it
-TOLERANCE_LU = 0.05
+from .limiter import make_limiter
 
 
 class Loudness(Stage):
@@ -140,7 +138,7 @@ class Loudness(Stage):
             if error <= FILE_TOLERANCE_LU:
                 return True
             raise missed_target(f"stage {self.id!r}", self._history, self.target)
-        self.gain_db = _next_gain(self._history, target)
+        self.gain_db = next_gain(self._history, target)
         return False
 
     @property
