@@ -215,8 +215,8 @@ def test_a_stage_parameter_lane_is_at_most_64_samples_coarse(write_audio, write_
 @pytest.mark.parametrize("interpolation", ["linear", "step"])
 def test_long_lane_lookups_match_a_full_scan(interpolation):
     """50k points: the binary-search lookups agree with a scan over every point."""
-    from host.automation import Lane
     from host.registry import Parameter, ParamSpec
+    from host.session.automation import Lane
 
     rng = np.random.default_rng(11)
     times = np.round(np.cumsum(rng.uniform(0.0001, 0.004, 50_000)) * SR) / SR   # on sample positions

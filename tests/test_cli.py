@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from host.cli import main
-from host.yaml_doc import load, to_plain
+from host.session.yaml_doc import load, to_plain
 from tests.conftest import read_mix, rms_db, tone
 
 SESSION = """

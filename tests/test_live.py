@@ -13,13 +13,13 @@ import pytest
 from test_live_helpers import SR, Capture, make_session, render, run_blocks, wait_position
 
 import host
-from host import yaml_doc
 from host.audio_io import FileSource, probe
 from host.errors import ParameterError
 from host.live.engine import TOUCH_HOLD_S, LiveEngine
 from host.live.recorder import AutomationRecorder
 from host.live.streaming import SourceClock, StreamingSource, StreamReader
 from host.live.transport import Transport, next_position
+from host.session import yaml_doc
 
 BLOCK = 128
 

@@ -19,7 +19,7 @@ import pytest
 
 import host
 from host.cli import main
-from host.schema import session_schema
+from host.session.schema import session_schema
 from host.stages import Stage, register_stage
 from tests.conftest import tone
 

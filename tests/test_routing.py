@@ -9,7 +9,7 @@ import pytest
 
 import host
 from host.registry import ParamSpec
-from host.schema import session_schema
+from host.session.schema import session_schema
 from host.stages import Stage, register_stage
 from tests.conftest import read_mix, tone
 

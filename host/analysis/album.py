@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import checks, yaml_doc
 from ..atomic import ensure_folder
 from ..audio_io import AtomicWriter
 from ..errors import AudioInputError, RenderError, SessionError
@@ -66,6 +65,7 @@ from ..loudness.meter import (
     open_audio,
 )
 from ..loudness.targets import LoudnessTarget, resolve_target
+from ..session import schema_check, yaml_doc
 from ..stages.base import Stage
 from ..stages.limiter import make_limiter
 from .mastering import BlockWriter, _render
@@ -194,7 +194,7 @@ def load_album(path: str | Path) -> tuple[dict[str, Any], list[AlbumTrack], Path
     """Validate the album file; returns its settings, the tracks and the output folder."""
     file = Path(path)
     document = yaml_doc.load(file)
-    checks.validate(document, ALBUM_SCHEMA, str(file))
+    schema_check.validate(document, ALBUM_SCHEMA, str(file))
     config = yaml_doc.to_plain(document)
     base = file.resolve().parent
     meta = {

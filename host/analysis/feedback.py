@@ -157,8 +157,7 @@ def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
 
 def session_notes(path: str | Path) -> SessionNotes:
     """The mixer's notes and references from a session file (validated by the session loader)."""
-    from .. import yaml_doc
-    from ..session import load_session
+    from ..session import load_session, yaml_doc
 
     session = load_session(path, build_stages=False)
     config = yaml_doc.to_plain(session.document)

@@ -17,7 +17,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..schema import chain_schema, session_schema
+    from ..session.schema import chain_schema, session_schema
 
     print(json.dumps(chain_schema() if args.chain else session_schema(), indent=2))
     return 0

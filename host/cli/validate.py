@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..session import load_session
-    from ..validation import check_audio
+    from ..session.audio_check import check_audio
 
     session = load_session(args.session)
     for note in check_audio(session):

@@ -7,11 +7,11 @@ from functools import partial
 
 import numpy as np
 
-from ..automation import SUB_BLOCK, Lane
 from ..dsp.delay_line import FixedDelay
 from ..errors import RenderError
 from ..registry import Registry
 from ..session import BuiltStage
+from ..session.automation import SUB_BLOCK, Lane
 
 SidechainLookup = Callable[[str], "np.ndarray | None"]
 

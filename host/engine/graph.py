@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 
 from ..audio_io import AudioInfo, FileSource, probe
-from ..automation import Lane
 from ..dsp.delay_line import FixedDelay
 from ..dsp.mixing import mix_static
 from ..dsp.pan_law import balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
 from ..errors import AudioInputError, SessionError
-from ..plan import StripPlan
 from ..registry import Parameter, Registry
 from ..session import Session
+from ..session.automation import Lane
+from ..session.plan import StripPlan
 from ..stages.base import refresh_values
 from ..stages.utility import db_to_gain
 from .chain import ChainRunner

@@ -4,7 +4,7 @@ A strip hears the strips routed into it (outputs and sends) and the strips
 that key its sidechains.  A sidechain delivers the key strip's chain output of
 the *same* block, so the key must have run first; the order here is a
 topological sort of both kinds of edge.  Routing alone is acyclic (checked in
-:mod:`host.plan`), so any loop closes through a sidechain and is reported at
+:mod:`host.session.plan`), so any loop closes through a sidechain and is reported at
 that stage's ``sidechain:`` key.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SessionError
-from ..plan import Plan, StagePlan, StripPlan
+from ..session.plan import Plan, StagePlan, StripPlan
 from ..suggest import did_you_mean
 
 

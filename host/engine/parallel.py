@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..automation import Lane
 from ..errors import MixhostError, RenderError
 from ..pm_qos import CpuLatencyRequest
 from ..registry import Registry
+from ..session.automation import Lane
 from .graph import Graph
 from .order import sidechain_keys
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ..automation import Lane
 from ..registry import Parameter
 from ..session import ENGINE_SOURCES, Session
+from ..session.automation import Lane
 from .control import Carried, Marker
 from .engine import RECORD_MODES, LiveEngine
 

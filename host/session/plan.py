@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import SessionError
+from ..suggest import did_you_mean
 from . import chains, yaml_doc
-from .errors import SessionError
 from .schema import RESERVED_STAGE_IDS
-from .suggest import did_you_mean
 
 Key = tuple[str | int, ...]
 STAGE_KEYS = ("type", "id", "bypass", "params", "notes")

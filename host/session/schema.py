@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .dsp.pan_law import PAN_LAWS
+from ..dsp.pan_law import PAN_LAWS
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 RESERVED_STAGE_IDS = ("gain_db", "pan", "mute", "solo", "sends", "level_db")
@@ -70,7 +70,7 @@ def _stage_type_schema(type_name: str, cls: Any) -> JSON:
     props: JSON = {"type": {"const": type_name}, **STAGE_COMMON}
     # stages whose parameters are known only per instance (EQ bands, user Python stages) are
     # checked when the stage is built, with the same did-you-mean
-    from .stages.base import Stage
+    from ..stages.base import Stage
 
     dynamic = getattr(cls, "DYNAMIC_PARAMS", False) or cls.param_specs is not Stage.param_specs
     props["params"] = {"type": "object"} if dynamic else _strict(params)
@@ -79,7 +79,7 @@ def _stage_type_schema(type_name: str, cls: Any) -> JSON:
 
 
 def stage_entry_schema() -> JSON:
-    from .stages import all_stage_classes
+    from ..stages import all_stage_classes
 
     classes = all_stage_classes()
     branches: list[JSON] = [

@@ -19,8 +19,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .atomic import temp_beside
-from .errors import SessionError
+from ..atomic import temp_beside
+from ..errors import SessionError
 
 
 def _yaml() -> YAML:

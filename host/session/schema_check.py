@@ -12,9 +12,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ..errors import SessionError
+from ..suggest import did_you_mean
 from . import yaml_doc
-from .errors import SessionError
-from .suggest import did_you_mean
 from .yaml_doc import to_plain
 
 _TYPE_WORDS = {

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import checks, yaml_doc
-from .errors import SessionError
+from ..errors import SessionError
+from ..suggest import did_you_mean
+from . import schema_check, yaml_doc
 from .schema import chain_schema
-from .suggest import did_you_mean
 
-PACKAGE_CHAINS = Path(__file__).resolve().parent.parent / "chains"
+PACKAGE_CHAINS = Path(__file__).resolve().parents[2] / "chains"
 INSTALLED_CHAINS = Path(sys.prefix) / "share" / "mixhost" / "chains"
 
 
@@ -59,5 +59,5 @@ def load(ref: str, base_dir: Path) -> tuple[Path, Any]:
             hint="give a chain name from chains/ or a path to a .yaml chain file",
         )
     document = yaml_doc.load(path)
-    checks.validate(document, chain_schema(), str(path))
+    schema_check.validate(document, chain_schema(), str(path))
     return path, document

@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import checks, relocation, yaml_doc
-from .atomic import ensure_folder
+from ..atomic import ensure_folder
+from ..engine.order import strip_order
+from ..errors import ParameterError, SessionError, UserInputError
+from ..registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
+from ..stages import ParamView, Stage, stage_class
+from ..suggest import did_you_mean
+from . import relocation, schema_check, yaml_doc
 from .automation import Lane, soften_jumps
-from .engine.order import strip_order
-from .errors import ParameterError, SessionError, UserInputError
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
-from .registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
 from .schema import GAIN_DB, PAN, session_schema
-from .stages import ParamView, Stage, stage_class
-from .suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from .engine.render import RenderResult
+    from ..engine.render import RenderResult
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class Session:
         holders = self._plugin_state_holders()
         if not holders:
             return
-        from .plugins.stage import save_states
+        from ..plugins.stage import save_states
 
         written = save_states({address: holder for address, (holder, _) in holders.items()}, target)
         for address, relative in written.items():
@@ -144,7 +144,7 @@ class Session:
     def render(self, out_dir: str | Path | None = None, *, workers: int | None = None,
                progress: Callable[[int, int], None] | None = None) -> RenderResult:
         """Render the mix (and stems if configured); returns what was written and measured."""
-        from .engine.render import render_session
+        from ..engine.render import render_session
 
         return render_session(self, Path(out_dir) if out_dir is not None else None,
                               workers=workers, progress=progress)
@@ -162,7 +162,7 @@ def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
     """Load and validate a session file; raises a UserInputError subclass on bad input."""
     file_path = Path(path)
     document = yaml_doc.load(file_path)
-    checks.validate(document, session_schema(), str(file_path))
+    schema_check.validate(document, session_schema(), str(file_path))
     config = yaml_doc.to_plain(document)
     plan = build_plan(config, document, str(file_path), file_path.resolve().parent)
     strip_order(plan)  # an unknown sidechain name or a sidechain loop is refused here, at load
@@ -234,7 +234,7 @@ def _build_instrument(session: Session, track: StripPlan) -> Any:
     spec = track.settings["instrument"]
     where = track.where.at("instrument")
     try:
-        from .plugins.instrument import make_instrument_source
+        from ..plugins.instrument import make_instrument_source
 
         source = make_instrument_source(spec, session.plan.base_dir, session.plan.sample_rate,
                                         address=f"{track.address}/instrument")
@@ -260,7 +260,7 @@ def create_stage(plan: StagePlan, base_dir: Path, sample_rate: int) -> Stage:
     try:
         if "type" in plan.entry:
             return stage_class(str(plan.entry["type"]))(plan.stage_id, options)
-        from .plugins.stage import make_plugin_stage
+        from ..plugins.stage import make_plugin_stage
 
         return make_plugin_stage(plan.stage_id, options, base_dir)
     except SessionError as error:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio_io import FileSource, probe
-from .errors import AudioInputError
+from ..audio_io import FileSource, probe
+from ..errors import AudioInputError
 from .plan import Located
 from .session import Session
 
