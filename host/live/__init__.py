@@ -2,7 +2,7 @@
 
 * :mod:`.transport`: play, stop, locate, loop (commands queued, applied at block start);
 * :mod:`.transport_params`: the transport as ``transport/...`` registry parameters, for controllers;
-* :mod:`.control`: parameter sets from any thread, applied at block start;
+* :mod:`.handoff`: parameter sets from any thread, applied at block start;
 * :mod:`.streaming`: disk read-ahead in a reader thread, ring buffer per track;
 * :mod:`.engine`: :class:`LiveEngine`, the per-block work and the safety stages;
 * :mod:`.backends`: ``none`` (a clock, no sound), ``jack``, ``sounddevice``;

@@ -2,7 +2,7 @@
 
 :meth:`LiveEngine.process_block` is the audio callback's work.  At block
 start it applies queued transport commands and parameter sets (see
-:mod:`host.live.control`), then runs the same :class:`~host.engine.graph.Graph`
+:mod:`host.live.handoff`), then runs the same :class:`~host.engine.graph.Graph`
 the offline render uses at the transport position, split where a loop wraps.
 After the graph come the safety stages:
 
@@ -49,7 +49,7 @@ from ..pm_qos import CpuLatencyRequest
 from ..session import ENGINE_SOURCES, Session
 from ..stages.native import NativeStage
 from ..suggest import did_you_mean
-from .control import ControlHandoff
+from .handoff import ControlHandoff
 from .lanes import LanePlayback
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport

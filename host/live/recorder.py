@@ -1,7 +1,7 @@
 """Automation recording: parameter moves during a live run become step lanes in the session.
 
 The engine records every change it applies at block start with the
-transport position of that block (:class:`host.live.control.Carried`) and
+transport position of that block (:class:`host.live.handoff.Carried`) and
 marks where rolling runs ("passes") start and stop.  The recorder drains
 that record from a control thread and, on :meth:`AutomationRecorder.finish`,
 writes ``automation:`` lanes into ``session.document`` with step
@@ -40,8 +40,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ..registry import Parameter
 from ..session import ENGINE_SOURCES, Session
 from ..session.automation import Lane
-from .control import Carried, Marker
 from .engine import RECORD_MODES, LiveEngine
+from .handoff import Carried, Marker
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ controller observes and sets them like any other parameter (with
 ``transport/follow``       boolean     read-only: following the JACK transport
 =========================  ==========  ============================================
 
-The path of a set: the registry's routed writer (:mod:`host.live.control`)
+The path of a set: the registry's routed writer (:mod:`host.live.handoff`)
 hands a ``transport/...`` write to :meth:`TransportParams.write` in the
 setting thread, which queues a transport command carrying the source and
 the slot whose observers the registry is about to tell.  The audio thread
