@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..control.keys import RESUMED, Keys
 from ._common import err, kernels_pending, say_compiling
 
 STATUS_S = 0.25       # status line refresh
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         recorder = AutomationRecorder(engine, args.record_automation)
     interrupted = False
     panic = _PanicSignals(engine)
-    keys = _Keys.open_if_terminal()
+    keys = Keys.open_if_terminal()
     try:
         engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
@@ -188,7 +188,7 @@ def _position(engine: Any, args: argparse.Namespace) -> None:
 
 
 def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _PanicSignals,
-                  keys: _Keys | None = None) -> None:
+                  keys: Keys | None = None) -> None:
     started = time.monotonic()
     shown = 0.0
     end = _end_position(engine, args)
@@ -203,7 +203,7 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _
         if engine.error is not None:
             return
         panic.poll()
-        if keys is not None and not _handle_keys(engine, args, keys):
+        if keys is not None and not keys.handle(engine, _say, follow_transport=args.follow_transport):
             break
         now = time.monotonic()
         seen_events = _report_events(engine, seen_events)
@@ -219,94 +219,14 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _
         sys.stderr.write("\n")
 
 
-class _Keys:
-    """Single key presses from a terminal (cbreak mode, restored on close), read by a thread."""
-
-    HOME = ("\x1b[H", "\x1bOH", "\x1b[1~", "\x1b[7~")
-
-    def __init__(self, fd: int) -> None:
-        import termios
-        import threading
-        import tty
-        from collections import deque
-
-        self.fd = fd
-        self._saved = termios.tcgetattr(fd)
-        tty.setcbreak(fd)
-        self.pressed: deque[str] = deque()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="mixhost-keys", daemon=True)
-        self._thread.start()
-
-    @classmethod
-    def open_if_terminal(cls) -> _Keys | None:
-        try:
-            fd = sys.stdin.fileno()
-            if not os.isatty(fd):
-                return None
-            return cls(fd)
-        except (OSError, ValueError, ImportError):  # no stdin, or no termios (Windows)
-            return None
-
-    def _read(self) -> None:
-        import select
-
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self.fd], [], [], 0.1)
-            if ready:
-                data = os.read(self.fd, 16).decode(errors="replace")
-                if not data:
-                    return
-                self.pressed.extend([data] if data.startswith("\x1b") else list(data))
-
-    def close(self) -> None:
-        import termios
-
-        self._stop.set()
-        self._thread.join(timeout=1)
-        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-
-
-def _handle_keys(engine: Any, args: argparse.Namespace, keys: _Keys) -> bool:
-    """Apply the keys pressed since the last poll; False when q asks to quit.
-
-    They go through the transport parameters like a control surface's buttons
-    (source ``keys``), so controllers hear of them.
-    """
-    while keys.pressed:
-        key = keys.pressed.popleft()
-        if key == "q":
-            return False
-        if key == "p":
-            if engine.panicked:
-                _resume(engine)
-            else:
-                engine.transport_command("panic", source="keys")
-        elif args.follow_transport:
-            continue  # JACK's transport rules: the keys below would be refused
-        elif key == " ":
-            engine.transport_command("play_stop", source="keys")
-        elif key in ("0", *keys.HOME):
-            engine.transport_command("locate", 0.0, source="keys")
-        elif key == "l":
-            _toggle_loop(engine)
-    return True
-
-
 def _resume(engine: Any) -> None:
-    """Lift a panic (SIGUSR2 or the p key)."""
+    """Lift a panic (SIGUSR2)."""
     if engine.resume():
-        err.print("\nmixhost live: panic cleared: output on again, the transport stays stopped")
+        _say(RESUMED)
 
 
-def _toggle_loop(engine: Any) -> None:
-    from ..errors import UserInputError
-
-    try:
-        engine.transport_command("loop_toggle", source="keys")
-    except UserInputError:
-        err.print("\nmixhost live: no loop to switch on: start with --loop A B, or set "
-                  "transport/loop_start_s and transport/loop_end_s")
+def _say(text: str) -> None:
+    err.print(f"\nmixhost live: {text}")
 
 
 def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
