@@ -94,6 +94,10 @@ class RenderError(MixhostError):
     """Processing failed part-way (a stage raised, or produced NaN/Inf)."""
 
 
+class AudioDeviceError(MixhostError):
+    """The audio server or device cannot be opened or used."""
+
+
 class RenderInterrupted(MixhostError):
     """The user interrupted a render; no partial output was left behind."""
 

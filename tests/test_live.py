@@ -739,7 +739,7 @@ def test_a_second_pass_round_the_loop_writes_over_the_first(session_path: Path, 
 def test_a_device_failure_still_saves_the_recorded_take(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     from host.cli import main
-    from host.live.backends import AudioDeviceError
+    from host.errors import AudioDeviceError
 
     path = make_session(tmp_path, 5.0)
     original = LiveEngine.process_block

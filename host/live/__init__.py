@@ -5,7 +5,7 @@
 * :mod:`.handoff`: parameter sets from any thread, applied at block start;
 * :mod:`.streaming`: disk read-ahead in a reader thread, ring buffer per track;
 * :mod:`.engine`: :class:`LiveEngine`, the per-block work and the safety stages;
-* :mod:`.backends`: ``none`` (a clock, no sound), ``jack``, ``sounddevice``;
+* :mod:`.backends`: ``none`` (a clock, no sound), ``jack``, ``sounddevice``, one module each;
 * :mod:`.recorder`: automation recording (write, latch, touch) into the session.
 """
 

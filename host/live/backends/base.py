@@ -1,0 +1,49 @@
+"""The small interface every audio backend implements, and what they share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..engine import LiveEngine
+
+DEFAULT_BLOCK = 256
+RT_PRIORITY = 70   # below JACK's usual server priority (80), above everything else
+
+
+class Backend:
+    """The interface: open (-> sample rate, block size), start, stop, close, ``xruns``."""
+
+    name = ""
+    #: a real device that misses its deadline with audible dropouts (so worth keeping CPUs awake for)
+    has_deadlines = False
+
+    def __init__(self) -> None:
+        self.xruns = 0
+        self.engine: LiveEngine | None = None
+
+    @property
+    def late_renders(self) -> int:
+        """Cycles a render thread had no block ready for (counted in ``xruns`` too)."""
+        return 0
+
+    def open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        self.engine = engine
+        return self._open(engine, sample_rate, block_size)
+
+    def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def _fail(self, error: BaseException) -> None:
+        """The engine raised inside the audio thread: keep it for the control thread."""
+        if self.engine is not None and self.engine.error is None:
+            self.engine.error = error
