@@ -11,7 +11,8 @@ from ..dsp.delay_line import FixedDelay
 from ..errors import RenderError
 from ..registry import Registry
 from ..session import BuiltStage
-from ..session.automation import SUB_BLOCK, Lane
+from ..session.automation import Lane
+from ..stages.native import SUB_BLOCK
 
 SidechainLookup = Callable[[str], "np.ndarray | None"]
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..audio_io import AudioInfo, FileSource, probe
+from ..dsp.decibels import db_to_gain
 from ..dsp.delay_line import FixedDelay
 from ..dsp.mixing import mix_static
 from ..dsp.pan_law import balance_gains, mono_gains
@@ -29,7 +30,6 @@ from ..session import Session
 from ..session.automation import Lane
 from ..session.plan import StripPlan
 from ..stages.base import refresh_values
-from ..stages.utility import db_to_gain
 from .chain import ChainRunner
 from .order import strip_order
 

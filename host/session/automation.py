@@ -12,7 +12,6 @@ import numpy as np
 
 from ..registry import Parameter
 
-SUB_BLOCK = 64  # the coarsest step for automated stage parameters, in samples
 JUMP_S = 0.010  # a jump in a linear lane (two points at one time) ramps over this long, like a smoothed step
 
 

@@ -31,13 +31,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..dsp import limiting
+from ..dsp.decibels import db_to_amp
 from ..dsp.dynamics import one_pole_coefficient
 from ..dsp.limiting import BOX2_SUM, BOX_SUM, RELEASED
 from ..dsp.true_peak import TruePeakDetector
 from ..errors import SessionError
 from ..registry import ParamSpec, Registry, boolean
 from .base import ParamView
-from .native import NativeStage, db_to_amp
+from .native import NativeStage
 
 DEFAULT_LOOKAHEAD_MS = 1.5
 # Detection is 4x oversampled at every rate.  BS.1770-4 Annex 2 lets a *meter* drop

@@ -64,10 +64,11 @@ from scipy.signal import sosfilt
 
 from ..dsp import biquad
 from ..dsp import dynamics as kernels
+from ..dsp.decibels import db_to_amp
 from ..errors import SessionError
 from ..registry import ParamSpec
 from ..suggest import did_you_mean
-from .native import NativeStage, db_to_amp
+from .native import NativeStage
 
 SQRT_HALF = 0.7071067811865476
 DEFAULT_CROSSOVERS = (200.0, 2000.0)

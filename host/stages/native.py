@@ -35,12 +35,6 @@ from .base import Stage, refresh_values
 SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
 
 
-def db_to_amp(db: float | np.ndarray) -> Any:
-    return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0) if np.ndim(db) else 10.0 ** (
-        float(db) / 20.0
-    )
-
-
 class NativeStage(Stage):
     """Base of the native stages: smoothing, sub-blocking and NaN/Inf policy.
 

@@ -14,11 +14,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..dsp.decibels import db_to_amp
 from ..dsp.delay_line import FixedDelay
 from ..dsp.oversampling import Oversampler
 from ..errors import SessionError
 from ..registry import ParamSpec, enum
-from .native import NativeStage, SwitchFade, db_to_amp
+from .native import NativeStage, SwitchFade
 
 CURVES = ("tanh", "soft_clip")
 FACTORS = (1, 2, 4, 8)

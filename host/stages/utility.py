@@ -10,20 +10,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..dsp.decibels import SILENCE_DB, db_to_gain
 from ..dsp.pan_law import PAN_LAWS, balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
 from ..registry import ParamSpec, boolean
 from .base import Stage
-
-SILENCE_DB = -120.0  # the bottom of a fader: treated as -inf
-
-
-def db_to_gain(db: float | np.ndarray) -> float | np.ndarray:
-    if isinstance(db, float | int):
-        return 0.0 if db <= SILENCE_DB else 10.0 ** (db / 20.0)
-    gain = np.power(10.0, np.asarray(db) / 20.0)
-    gain = np.where(np.asarray(db) <= SILENCE_DB, 0.0, gain)
-    return float(gain) if gain.ndim == 0 else gain
 
 
 class _Automatable(Stage):

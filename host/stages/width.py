@@ -17,9 +17,10 @@ import numpy as np
 from scipy.signal import sosfilt
 
 from ..dsp import biquad
+from ..dsp.decibels import db_to_amp
 from ..dsp.smoothing import Smoother
 from ..registry import ParamSpec, boolean
-from .native import NativeStage, SwitchFade, db_to_amp
+from .native import NativeStage, SwitchFade
 
 SQRT_HALF = 0.7071067811865476
 POLARITY_FADE_S = 0.005
