@@ -8,10 +8,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..control.keys import RESUMED, Keys
 from ._common import err, kernels_pending, say_compiling
+
+if TYPE_CHECKING:
+    from ..live.engine import LiveEngine
+    from ..live.recorder import AutomationRecorder
+    from ..session import Session
 
 STATUS_S = 0.25       # status line refresh
 POLL_S = 0.02         # the control loop: observers, recorder, stop conditions
@@ -114,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-def _report_cpu_request(engine: Any) -> None:
+def _report_cpu_request(engine: LiveEngine) -> None:
     request = engine.cpu_request
     # it plays without; where Linux could grant it, say what that costs and how to get it
     if request is not None and not request.held and request.device.exists():
@@ -140,7 +145,7 @@ def _check_options(args: argparse.Namespace) -> None:
                              hint="leave --ahead out to render in JACK's own thread")
 
 
-def _save_recording(recorder: Any, session: Any, args: argparse.Namespace, failed: bool) -> None:
+def _save_recording(recorder: AutomationRecorder, session: Session, args: argparse.Namespace, failed: bool) -> None:
     written = recorder.finish()
     if written:
         session.save()
@@ -153,7 +158,7 @@ def _save_recording(recorder: Any, session: Any, args: argparse.Namespace, faile
 class _PanicSignals:
     """SIGUSR1 panics, SIGUSR2 lifts it; the control loop does the work (resume waits and resets)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: LiveEngine) -> None:
         self.engine = engine
         self.resume_wanted = False
         self._previous: dict[int, Any] = {}
@@ -178,7 +183,7 @@ class _PanicSignals:
             signal.signal(number, previous)
 
 
-def _position(engine: Any, args: argparse.Namespace) -> None:
+def _position(engine: LiveEngine, args: argparse.Namespace) -> None:
     rate = engine.session.sample_rate
     if args.loop is not None:
         start, end = (int(round(s * rate)) for s in args.loop)
@@ -187,7 +192,7 @@ def _position(engine: Any, args: argparse.Namespace) -> None:
         engine.transport.locate_seconds(args.start)
 
 
-def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _PanicSignals,
+def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args: argparse.Namespace, panic: _PanicSignals,
                   keys: Keys | None = None) -> None:
     started = time.monotonic()
     shown = 0.0
@@ -219,7 +224,7 @@ def _control_loop(engine: Any, recorder: Any, args: argparse.Namespace, panic: _
         sys.stderr.write("\n")
 
 
-def _resume(engine: Any) -> None:
+def _resume(engine: LiveEngine) -> None:
     """Lift a panic (SIGUSR2)."""
     if engine.resume():
         _say(RESUMED)
@@ -229,7 +234,7 @@ def _say(text: str) -> None:
     err.print(f"\nmixhost live: {text}")
 
 
-def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
+def _end_position(engine: LiveEngine, args: argparse.Namespace) -> int | None:
     """Where playback ends by itself: the session's end, unless it loops, follows or has live input."""
     if args.duration is not None or args.loop or args.follow_transport or engine.inputs:
         return None
@@ -238,7 +243,7 @@ def _end_position(engine: Any, args: argparse.Namespace) -> int | None:
     return int(engine.length + engine.graph.latency + tail * engine.session.sample_rate)
 
 
-def _report_events(engine: Any, seen: int) -> int:
+def _report_events(engine: LiveEngine, seen: int) -> int:
     """Print the events numbered ``seen`` and later; returns the next number to wait for."""
     events = [e for e in list(engine.events) if e.number >= seen]
     if events and events[0].number > seen:  # more arrived than the engine keeps
@@ -252,7 +257,7 @@ def _report_events(engine: Any, seen: int) -> int:
     return seen
 
 
-def status_line(engine: Any) -> str:
+def status_line(engine: LiveEngine) -> str:
     """Position, transport state, DSP load (last second and p99), xruns, underruns, peak meters."""
     rate = engine.session.sample_rate
     seconds = engine.transport.position / rate
@@ -268,7 +273,7 @@ def status_line(engine: Any) -> str:
     return text
 
 
-def _xruns(engine: Any) -> str:
+def _xruns(engine: LiveEngine) -> str:
     """The xrun count; rendering ahead, how many of them were mixhost's own late renders."""
     late = engine.backend.late_renders
     return f"{engine.xruns}" + (f" ({late} late render{'s' * (late != 1)})" if late else "")
@@ -278,7 +283,7 @@ def _dbfs(value: float) -> float:
     return 20 * math.log10(value) if value > 1e-10 else -200.0
 
 
-def _shutdown(engine: Any) -> None:
+def _shutdown(engine: LiveEngine) -> None:
     """Stop the transport (so the recorder sees the end of the pass), then audio."""
     if engine.graph is not None and engine.clock.rolling:
         engine.transport.stop()
@@ -288,7 +293,7 @@ def _shutdown(engine: Any) -> None:
     engine.close()
 
 
-def _summary(engine: Any, args: argparse.Namespace, interrupted: bool) -> None:
+def _summary(engine: LiveEngine, args: argparse.Namespace, interrupted: bool) -> None:
     loads = engine.callback_load()
     rate = engine.session.sample_rate
     text = f"played {engine.transport.position / rate:.2f} s, xruns {_xruns(engine)}"

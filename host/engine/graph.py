@@ -30,7 +30,7 @@ from ..session import Session
 from ..session.automation import Lane
 from ..session.plan import StripPlan
 from ..stages.base import refresh_values
-from .chain import ChainRunner
+from .chain import ChainRunner, SidechainLookup
 from .order import strip_order
 
 
@@ -223,7 +223,8 @@ class StripNode:
                 edge.delay.reset()
 
     # -- processing --------------------------------------------------------------
-    def run(self, block: np.ndarray, position: int, forced_mute: bool, sidechain, accumulators: np.ndarray) -> None:
+    def run(self, block: np.ndarray, position: int, forced_mute: bool, sidechain: SidechainLookup,
+            accumulators: np.ndarray) -> None:
         frames = block.shape[1]
         out = self.chain.process(block, position, sidechain)
         self.chain_out = out
