@@ -58,6 +58,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _rows() -> list[dict[str, Any]]:
+    from ..plugins.buses import BusLayout, bus_limits, flag_text
     from ..plugins.cache import PluginCache
     from ..plugins.probe import layout_text
 
@@ -66,6 +67,7 @@ def _rows() -> list[dict[str, Any]]:
         info = entry.info
         if "channels" in info:  # rows cached by an older mixhost show the current format too
             info = {**info, "layout": layout_text(str(info.get("kind", "")), list(info["channels"]))}
+        buses = BusLayout.from_json(info.get("buses"))
         rows.append({
             "name": entry.name or Path(entry.path).stem,
             "vendor": info.get("vendor", ""),
@@ -76,6 +78,9 @@ def _rows() -> list[dict[str, Any]]:
             "latency": info.get("latency"),
             "status": entry.status,
             "reason": entry.reason,
+            "buses": buses.to_json() if buses is not None else None,  # None: not read (AU, macOS)
+            "limits": bus_limits(buses),  # what pedalboard cannot drive: sessions refuse these
+            "flag": flag_text(buses),
             "path": entry.path,
         })
     return rows
@@ -93,12 +98,21 @@ def _list(args: argparse.Namespace) -> int:
                "status"]
     body = [
         [r["name"], r["vendor"], r["format"], r["category"], r["kind"], r["layout"],
-         "" if r["latency"] is None else r["latency"],
-         r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}"]
+         "" if r["latency"] is None else r["latency"], _status(r)]
         for r in rows
     ]
     out.print(table(None, columns, body))
+    if any(r["flag"] for r in rows):
+        out.print("limited: pedalboard feeds only a plugin's main input bus and returns only its main output "
+                  "bus; a session refuses these plugins unless their entry says `buses: main` "
+                  "(`plugins list --json` gives every bus)")
     return 0
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["status"] != "ok":
+        return f"{row['status']}: {row['reason']}"
+    return f"limited: {row['flag']}" if row["flag"] else "ok"
 
 
 def _params(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from ..errors import PluginError
 
 CACHE_DIR_ENV = "MIXHOST_CACHE_DIR"
 DB_NAME = "plugins.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rows carry the plugin's audio buses ("buses")
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"

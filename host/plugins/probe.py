@@ -2,7 +2,8 @@
 
 :func:`probe` runs ``python -m host.plugins.probe PATH`` with a timeout.  The
 child loads every plugin in the bundle, asks each for its name, vendor,
-category, channel layouts, latency and parameters, and prints one JSON
+category, channel layouts, latency and parameters, reads its audio buses
+(:mod:`host.plugins.buses`: VST3 binaries only), and prints one JSON
 document on its (original) standard output.  Anything the plugin itself
 writes to stdout is redirected to stderr first, so it cannot corrupt the
 JSON.  A crash (a signal or non-zero exit), a timeout or unreadable output is
@@ -88,13 +89,18 @@ def _tail(stderr: bytes, lines: int = 3) -> str:
 # -- the child side ---------------------------------------------------------------
 
 
-def describe_plugin(plugin: Any, path: Path, fmt: str) -> dict[str, Any]:
-    """Everything `mixhost plugins list/params` shows about one loaded plugin."""
+def describe_plugin(plugin: Any, path: Path, fmt: str, class_name: str | None = None) -> dict[str, Any]:
+    """Everything `mixhost plugins list/params` shows about one loaded plugin.
+
+    ``class_name`` names the plugin inside a shell bundle (None: the bundle's only one).
+    """
+    from .buses import read_vst3_buses
     from .parameters import plugin_params, spec_to_json
 
     instrument = bool(plugin.is_instrument)
     channels = _instrument_channels(plugin) if instrument else _effect_channels(plugin)
     kind = "instrument" if instrument else "effect"
+    layout = read_vst3_buses(path, class_name) if fmt == "vst3" else None
     return {
         "name": str(plugin.name),
         "vendor": str(plugin.manufacturer_name or ""),
@@ -108,6 +114,8 @@ def describe_plugin(plugin: Any, path: Path, fmt: str) -> dict[str, Any]:
         "layout": layout_text(kind, channels),
         "latency": int(plugin.reported_latency_samples),
         "params": [spec_to_json(p.spec) for p in plugin_params(plugin).values()],
+        # None: not readable here (an AU, a macOS bundle); the stage then cannot check it
+        "buses": layout.to_json() if layout is not None else None,
     }
 
 
@@ -156,7 +164,7 @@ def _child(path: Path) -> dict[str, Any]:
         plugins = []
         for name in names:
             plugin = loader.load(path, name if len(names) > 1 else None)
-            plugins.append(describe_plugin(plugin, path, fmt))
+            plugins.append(describe_plugin(plugin, path, fmt, name if len(names) > 1 else None))
     except PluginError as error:
         return {"ok": False, "reason": error.message.removeprefix(f"{path}: ")}
     if not plugins:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import PluginError
 from ..suggest import closest
+from .buses import BusLayout
 from .cache import Entry, PluginCache, bundle_mtime
 from .loader import plugin_format
 from .probe import DEFAULT_TIMEOUT_S, ProbeResult, probe
@@ -208,3 +209,33 @@ def find_plugin(name: str, *, cache: PluginCache | None = None, scan_if_empty: b
         f"no plugin named {name!r}; {suggestion}",
         hint="`mixhost plugins list` shows the scanned plugins; `mixhost plugins scan DIR` adds a folder",
     )
+
+
+def scanned_entry(path: Path, plugin_name: str | None = None, *, cache: PluginCache | None = None) -> Entry | None:
+    """The cache row of the plugin at ``path`` (``plugin_name`` in a shell bundle), probing it first
+    when the cache does not hold the bundle as it is now.
+
+    A ``path:`` entry in a session may name a bundle no scan has seen; probing it here (in a
+    child process, like a scan) records it, so its bus layout is known before it is loaded.
+    Returns None when the bundle fails its probe (loading it will then say why).
+    """
+    cache = cache or PluginCache()
+    bundle = path.resolve()
+    key = str(bundle)
+    try:
+        mtime = bundle_mtime(bundle)
+    except OSError:
+        return None
+    rows = [e for e in cache.entries_for(key) if e.mtime == mtime]
+    if not rows:
+        _record(cache, ScanReport(), bundle, mtime, probe(bundle))
+        rows = [e for e in cache.entries_for(key) if e.mtime == mtime]
+    ok = [e for e in rows if e.ok]
+    named = [e for e in ok if plugin_name is None or e.name == plugin_name]
+    return named[0] if len(named) == 1 or (named and plugin_name) else None
+
+
+def bus_layout(path: Path, plugin_name: str | None = None, *, cache: PluginCache | None = None) -> BusLayout | None:
+    """The audio buses of the plugin at ``path`` as its probe read them; None when unknown."""
+    entry = scanned_entry(path, plugin_name, cache=cache)
+    return BusLayout.from_json(entry.info.get("buses")) if entry is not None else None

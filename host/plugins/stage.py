@@ -20,6 +20,12 @@ Channel layouts (decided here, applied in :meth:`PluginStage.prepare`):
   says so, as for a pan stage);
 * any other mismatch raises :class:`PluginError` naming plugin and layout.
 
+Buses: pedalboard feeds a plugin's first input bus and returns its first
+output bus, nothing else.  A plugin with a sidechain (auxiliary) input or
+more output buses, as its probe recorded them (:mod:`host.plugins.buses`), is
+refused with a :class:`PluginError` unless its entry says ``buses: main``;
+``sidechain:`` on a plugin entry is refused (key a native stage instead).
+
 Mono-output instruments are handled by :mod:`host.plugins.instrument` (the
 track is mono; its pan stage places it).
 
@@ -55,9 +61,14 @@ from ..registry import ParamSpec
 from ..stages.base import Stage
 from ..suggest import did_you_mean
 from . import loader, state
+from .buses import BusLayout, bus_limits
 from .parameters import PluginParam, plugin_params
 
 log = logging.getLogger(__name__)
+
+#: the entry option that accepts a plugin's main buses only, and its one value
+BUSES_OPTION = "buses"
+MAIN_BUSES = "main"
 
 _TRIAL_RATE = 48_000.0
 _TRIAL_FRAMES = 64
@@ -340,13 +351,64 @@ def save_states(stages: Mapping[str, Any], session_path: Path) -> dict[str, str]
     return written
 
 
+def check_buses(path: Path, plugin_name: str | None, options: Mapping[str, Any]) -> None:
+    """Refuse a plugin that pedalboard would drive only in part, unless the entry accepts that.
+
+    pedalboard feeds the first input bus and returns the first output bus only
+    (:mod:`host.plugins.buses`), so a plugin keyed by a sidechain would hear
+    silence there and a multi-output plugin would lose its other outputs,
+    silently.  ``buses: main`` in the entry says the main buses are all it needs.
+    """
+    label = str(options.get("plugin") or plugin_name or path.stem)
+    if options.get("sidechain"):
+        raise PluginError(
+            f"plugin {label!r}: mixhost cannot feed a plugin's sidechain input (pedalboard, which hosts "
+            "the plugin, passes audio to its main input bus only)",
+            hint=f"key a native stage instead (type: compressor, gate or expander, with "
+                 f"`sidechain: {options['sidechain']}`), and remove `sidechain:` from this plugin entry")
+    layout = _layout(path, plugin_name)
+    limits = bus_limits(layout)
+    if not limits:
+        return
+    if options.get(BUSES_OPTION) == MAIN_BUSES:
+        log.info("plugin %s runs on its main buses only: %s", label, "; ".join(limits))
+        return
+    assert layout is not None
+    raise PluginError(f"plugin {label!r} cannot be driven fully by mixhost: {'; '.join(limits)}",
+                      hint=_buses_hint(layout))
+
+
+def _buses_hint(layout: BusLayout) -> str:
+    ways = []
+    if layout.extra_inputs:
+        ways.append("for a keyed effect, use a native stage (type: compressor, gate or expander) with "
+                    "`sidechain: TRACK`")
+    if layout.extra_outputs:
+        ways.append("for a band split, send the track to buses that each filter one band with native stages")
+    ways.append(f"or add `{BUSES_OPTION}: {MAIN_BUSES}` to this entry if the main buses are all it needs "
+                "(the sidechain then hears silence; extra outputs are dropped)")
+    return "; ".join(ways)
+
+
+def _layout(path: Path, plugin_name: str | None) -> BusLayout | None:
+    from .scan import bus_layout
+
+    try:
+        return bus_layout(path, plugin_name)
+    except PluginError as error:  # an unusable cache must not stop a plugin that may be fine
+        log.warning("bus layout of %s not checked: %s", path, error.message)
+        return None
+
+
 def make_plugin_stage(stage_id: str, options: dict[str, Any], base_dir: Path) -> PluginStage:
     """Build the stage for a chain entry with ``plugin:`` or ``path:`` (called by the session builder).
 
     ``options`` is the YAML entry: ``plugin`` or ``path``, optionally
-    ``preset``/``state`` (files relative to ``base_dir``) and ``params`` (whose names are checked here, with a did-you-mean).
+    ``preset``/``state`` (files relative to ``base_dir``) and ``params`` (whose names are checked here, with a did-you-mean);
+    ``buses: main`` accepts a plugin that has buses pedalboard cannot drive (:func:`check_buses`).
     """
     path, plugin_name = resolve_plugin(options, base_dir)
+    check_buses(path, plugin_name, options)
     plugin = loader.load(path, plugin_name)
     # parameter defaults are read after the preset so an untouched parameter keeps the preset's value
     apply_preset(plugin, options, base_dir)

@@ -53,6 +53,10 @@ PLUGIN_KEYS: JSON = {
     "preset": {"type": "string", "description": "a .vstpreset or saved state file"},
     "state": {"type": "string", "description": "saved plugin state file (written by Session.save)"},
     "params": {"type": "object", "description": "values keyed by the plugin's parameter names"},
+    # accepted so that keying a plugin gets a clear error at build time, not "unknown key"
+    "sidechain": {"type": "string", "description": "not supported for plugins: key a native stage instead"},
+    "buses": {"enum": ["main"], "description": "run a plugin with auxiliary buses on its main buses only: "
+              "its sidechain hears silence, its extra outputs are dropped"},
 }
 
 CHAIN_REF_KEYS: JSON = {
