@@ -2,31 +2,75 @@
 # Build the real third-party VST3 plugins the tests use (DISTRHO 3BandEQ,
 # MVerb, Kars and CycleShifter from Debian's dpf-plugins source package) into
 # DEST_DIR.  CycleShifter is mono-only (1 in / 1 out): the dual-mono tests use it.
-# With the same DPF tree it also builds LatentDelay (source in .ci/plugins/): a
-# pure delay reporting its latency, since none of the DISTRHO plugins reports any.
+# With the same DPF tree it also builds mixhost's own test plugins (source in
+# .ci/plugins/): LatentDelay, a pure delay reporting its latency (no DISTRHO
+# plugin reports any); SideGate, a gate opened by a stereo sidechain input (an
+# auxiliary VST3 bus); BandSplit, stereo in, low and high bands on two stereo
+# output buses.
 #   .ci/build-plugins.sh DEST_DIR
-# Idempotent: exits at once when DEST_DIR already holds the five bundles.
+# Incremental: builds only the bundles missing from DEST_DIR, and the local
+# plugins whose source changed since they were built (a hash kept beside them);
+# exits at once when nothing needs building.
 # Any plugin missing at the end is a failure (non-zero exit), never a skip.
 set -euo pipefail
 
 DEST="${1:?usage: $0 DEST_DIR}"
-LOCAL_PLUGINS=(LatentDelay)
+LOCAL_PLUGINS=(LatentDelay SideGate BandSplit)
 PLUGINS=(3BandEQ MVerb Kars CycleShifter "${LOCAL_PLUGINS[@]}")
 LOCAL_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/plugins"
 SRC_PACKAGE=dpf-plugins
 ARCH_DIR="$(uname -m)-linux"
 
+built() {
+  [ -f "$DEST/$1.vst3/Contents/$ARCH_DIR/$1.so" ]
+}
+
+is_local() {
+  local name
+  for name in "${LOCAL_PLUGINS[@]}"; do
+    [ "$name" = "$1" ] && return 0
+  done
+  return 1
+}
+
+# the hash of a local plugin's source files, so an edited plugin is rebuilt
+source_hash() {
+  (cd "$LOCAL_SRC/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+stamp_of() {
+  echo "$DEST/.$1.source-sha256"
+}
+
+stale() {
+  built "$1" || return 0
+  is_local "$1" || return 1
+  if [ ! -f "$(stamp_of "$1")" ]; then
+    # built before this script kept hashes: adopted as is, not rebuilt under running tests
+    source_hash "$1" >"$(stamp_of "$1")"
+    return 1
+  fi
+  [ "$(cat "$(stamp_of "$1")")" != "$(source_hash "$1")" ]
+}
+
 complete() {
   local name
   for name in "${PLUGINS[@]}"; do
-    [ -f "$DEST/$name.vst3/Contents/$ARCH_DIR/$name.so" ] || return 1
+    built "$name" || return 1
   done
 }
 
-if complete; then
+TODO=()
+for name in "${PLUGINS[@]}"; do
+  if stale "$name"; then
+    TODO+=("$name")
+  fi
+done
+if [ "${#TODO[@]}" -eq 0 ]; then
   echo "plugins already built in $DEST"
   exit 0
 fi
+echo "to build: ${TODO[*]}"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -68,24 +112,30 @@ tar -xf "$ORIG"
 SRC="$(find . -mindepth 1 -maxdepth 1 -type d -name "$SRC_PACKAGE-*" | head -n 1)"
 [ -n "$SRC" ] || { echo "unpacking $ORIG gave no source directory" >&2; exit 1; }
 
-for name in "${LOCAL_PLUGINS[@]}"; do
-  cp -R "$LOCAL_SRC/$name" "$SRC/plugins/$name"
+for name in "${TODO[@]}"; do
+  if is_local "$name"; then
+    rm -rf "$SRC/plugins/$name"
+    cp -R "$LOCAL_SRC/$name" "$SRC/plugins/$name"
+  fi
 done
 
 JOBS="$(nproc 2>/dev/null || echo 2)"
-for name in "${PLUGINS[@]}"; do
+for name in "${TODO[@]}"; do
   echo "building $name.vst3"
   make -s -j"$JOBS" -C "$SRC/plugins/$name" vst3 HAVE_OPENGL=false HAVE_CAIRO=false UI_TYPE=none
 done
 
 mkdir -p "$DEST"
-for name in "${PLUGINS[@]}"; do
+for name in "${TODO[@]}"; do
   rm -rf "${DEST:?}/$name.vst3"
   cp -R "$SRC/bin/$name.vst3" "$DEST/"
+  if is_local "$name"; then
+    source_hash "$name" >"$(stamp_of "$name")"
+  fi
 done
 
 if ! complete; then
   echo "plugin build incomplete: expected ${PLUGINS[*]} in $DEST" >&2
   exit 1
 fi
-echo "built ${PLUGINS[*]} into $DEST"
+echo "built ${TODO[*]} into $DEST"
