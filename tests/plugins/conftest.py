@@ -19,8 +19,9 @@ from host.plugins.cache import CACHE_DIR_ENV, PluginCache
 from host.plugins.scan import PLUGIN_PATH_ENV, STANDARD_DIRS_ENV
 
 PLUGIN_DIR_ENV = "MIXHOST_PLUGIN_DIR"
-# the four DISTRHO plugins, and LatentDelay (mixhost's own, .ci/plugins/): a delay reporting its latency
-REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter", "LatentDelay")
+# the four DISTRHO plugins, and mixhost's own (.ci/plugins/): LatentDelay, a delay reporting its latency;
+# SideGate, a gate keyed by a sidechain (aux) input bus; BandSplit, low and high bands on two output buses
+REQUIRED = ("3BandEQ", "MVerb", "Kars", "CycleShifter", "LatentDelay", "SideGate", "BandSplit")
 
 
 def _plugin_dir() -> Path:
