@@ -203,14 +203,20 @@ def read_vst3_buses(bundle: Path, plugin_name: str | None = None) -> BusLayout |
     except OSError as error:
         log.info("cannot read the buses of %s: %s", bundle, error)
         return None
-    entry, leave = _module_hooks(library)
-    if entry is not None and not entry(ctypes.c_void_p(library._handle)):
-        return None
     try:
-        return _layout_from_factory(library, plugin_name)
-    finally:
-        if leave is not None:
-            leave()
+        entry, leave = _module_hooks(library)
+        if entry is not None and not entry(ctypes.c_void_p(library._handle)):
+            return None
+        try:
+            return _layout_from_factory(library, plugin_name)
+        finally:
+            if leave is not None:
+                leave()
+    except (ctypes.ArgumentError, AttributeError, ValueError, OSError) as error:
+        # a module without the VST3 entry points, or one that answers nonsense: the layout is unknown,
+        # and the probe goes on (pedalboard may still load the plugin)
+        log.info("cannot read the buses of %s: %s", bundle, error)
+        return None
 
 
 def _module_hooks(library: ctypes.CDLL) -> tuple[Any, Any]:

@@ -19,7 +19,7 @@ from plugin_helpers import SR, Bound, rms_db, sine
 
 import host
 from host.cli import main
-from host.errors import PluginError, SessionError
+from host.errors import SessionError
 from host.plugins.buses import BusLayout, read_vst3_buses
 from host.plugins.cache import PluginCache
 from host.plugins.scan import scan
@@ -53,13 +53,17 @@ def test_the_scan_records_every_audio_bus(plugin_env: PluginCache, stem: str) ->
     assert _buses(layout) == LAYOUTS[stem]
 
 
-@pytest.mark.parametrize("content", [b"not a plugin at all", None], ids=["garbage-binary", "no-binary"])
-def test_an_unreadable_bundle_has_an_unknown_layout(tmp_path: Path, content: bytes | None) -> None:
-    binary_dir = tmp_path / "Bad.vst3" / "Contents" / f"{os.uname().machine}-linux"
-    binary_dir.mkdir(parents=True)
-    if content is not None:
-        (binary_dir / "Bad.so").write_bytes(content)
-    assert read_vst3_buses(tmp_path / "Bad.vst3") is None
+@pytest.mark.parametrize("kind", ["garbage-binary", "no-binary", "null-factory"])
+def test_an_unreadable_bundle_has_an_unknown_layout(tmp_path: Path, broken_bundle, kind: str) -> None:
+    if kind == "null-factory":  # a real shared library whose GetPluginFactory returns NULL
+        bad = broken_bundle("chatty")
+    else:
+        bad = tmp_path / "Bad.vst3"
+        binary_dir = bad / "Contents" / f"{os.uname().machine}-linux"
+        binary_dir.mkdir(parents=True)
+        if kind == "garbage-binary":
+            (binary_dir / "Bad.so").write_bytes(b"not a plugin at all")
+    assert read_vst3_buses(bad) is None
 
 
 def test_plugins_list_flags_what_pedalboard_cannot_drive(
