@@ -146,6 +146,9 @@ def test_keying_a_plugin_with_sidechain_is_refused_pointing_at_the_native_stages
     assert caught.value.line == ENTRY_LINE
     assert "cannot feed a plugin's sidechain input" in caught.value.message
     assert "sidechain: kick" in (caught.value.hint or "") and "gate" in (caught.value.hint or "")
+    done = _cli("validate", str(path), cwd=path.parent)
+    assert done.returncode == 2 and f"session.yaml:{ENTRY_LINE}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_buses_main_accepts_the_plugin_and_renders(plugin_env: PluginCache, write_session, write_audio) -> None:
