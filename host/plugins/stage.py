@@ -379,14 +379,16 @@ def check_buses(path: Path, plugin_name: str | None, options: Mapping[str, Any])
 
 
 def _buses_hint(layout: BusLayout) -> str:
-    ways = []
+    ways, lost = [], []
     if layout.extra_inputs:
         ways.append("for a keyed effect, use a native stage (type: compressor, gate or expander) with "
                     "`sidechain: TRACK`")
+        lost.append("its sidechain hears silence")
     if layout.extra_outputs:
         ways.append("for a band split, send the track to buses that each filter one band with native stages")
+        lost.append("its other outputs are dropped")
     ways.append(f"or add `{BUSES_OPTION}: {MAIN_BUSES}` to this entry if the main buses are all it needs "
-                "(the sidechain then hears silence; extra outputs are dropped)")
+                f"({' and '.join(lost)})")
     return "; ".join(ways)
 
 
