@@ -42,6 +42,22 @@ def plugin_dir() -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("plugin-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_plugin_cache(_session_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every plugin test off the user's own scan cache.
+
+    Building a stage from a ``path:`` probes the bundle's buses into the cache;
+    one cache for the whole run probes each bundle once.  ``plugin_env``
+    replaces it with a cache of the test's own.
+    """
+    monkeypatch.setenv(CACHE_DIR_ENV, str(_session_cache_dir))
+
+
 @pytest.fixture
 def bundle(plugin_dir: Path):  # noqa: ANN201 - returns a small function
     def path_of(name: str) -> Path:
