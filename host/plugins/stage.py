@@ -410,6 +410,7 @@ def make_plugin_stage(stage_id: str, options: dict[str, Any], base_dir: Path) ->
     ``buses: main`` accepts a plugin that has buses pedalboard cannot drive (:func:`check_buses`).
     """
     path, plugin_name = resolve_plugin(options, base_dir)
+    loader.check_bundle(path)  # a wrong path is named as such, not probed
     check_buses(path, plugin_name, options)
     plugin = loader.load(path, plugin_name)
     # parameter defaults are read after the preset so an untouched parameter keeps the preset's value
