@@ -70,6 +70,7 @@ from ..stages.base import Stage
 from ..stages.limiter import make_limiter
 from .mastering import BlockWriter, _render
 from .report import Analysis, analyze_file
+from .reportkit import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,7 @@ class AlbumReport:
     album_result: LoudnessResult | None = None
 
     def as_json(self) -> dict[str, Any]:
-        from .report import _jsonable
-
-        return _jsonable(
+        return jsonable(
             {
                 "title": self.title,
                 "artist": self.artist,

@@ -26,23 +26,34 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputError
-from .report import Analysis, Plot, _jsonable, _png, analyze_file, fractional_octave_bands
+from .report import Analysis, analyze_file, fractional_octave_bands
+from .reportkit import (
+    Plot,
+    format_value,
+    jsonable,
+    metrics,
+    page,
+    pyplot,
+    render,
+    table,
+    write_report,
+)
 
 # a band difference at or above this (dB) is worth a sentence
 NOTABLE_BAND_DB = 1.5
 NOTABLE_DYNAMICS_DB = 1.0
 
-METRICS = (
-    ("integrated_lufs", "integrated", "LUFS"),
-    ("max_short_term_lufs", "max short-term", "LUFS"),
-    ("max_momentary_lufs", "max momentary", "LUFS"),
-    ("lra_lu", "loudness range", "LU"),
-    ("plr_db", "PLR", "dB"),
-    ("crest_factor_db", "crest factor", "dB"),
-    ("true_peak_dbtp", "true peak", "dBTP"),
-    ("correlation", "correlation", ""),
-    ("mono_loss_lu", "mono fold loss", "LU"),
+# the metrics compared side by side, from the report kit's one table of labels
+METRICS = metrics(
+    "integrated_lufs",
+    "max_short_term_lufs",
+    "max_momentary_lufs",
+    "lra_lu",
+    "plr_db",
+    "crest_factor_db",
+    "true_peak_dbtp",
+    "correlation",
+    "mono_loss_lu",
 )
 
 
@@ -57,7 +68,7 @@ class Comparison:
 
     def differences(self) -> dict[str, float]:
         """B − A for each metric (level-independent ones are unaffected by matching)."""
-        return {key: getattr(self.b, key) - getattr(self.a, key) for key, _, _ in METRICS}
+        return {m.key: getattr(self.b, m.key) - getattr(self.a, m.key) for m in METRICS}
 
     def octave_difference_db(self) -> dict[str, float]:
         return {
@@ -66,7 +77,7 @@ class Comparison:
         }
 
     def as_json(self) -> dict[str, Any]:
-        return _jsonable(
+        return jsonable(
             {
                 "a": self.a.as_json(),
                 "b": self.b.as_json(),
@@ -131,8 +142,7 @@ def compare_files(path_a: str | Path, path_b: str | Path) -> Comparison:
 
 
 def _plots(c: Comparison) -> tuple[Plot, Plot]:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     name_a, name_b = Path(c.a.file).name, Path(c.b.file).name
     figure, axes = plt.subplots(figsize=(9, 3.2))
     axes.plot(c.a.curve_t, c.a.curve_s, lw=1.2, label=f"A: {name_a}")
@@ -141,7 +151,7 @@ def _plots(c: Comparison) -> tuple[Plot, Plot]:
     axes.set_ylabel("short-term LUFS")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
-    loudness = _png(figure)
+    loudness = render(figure)
 
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
     for analysis, gain, label in (
@@ -162,42 +172,32 @@ def _plots(c: Comparison) -> tuple[Plot, Plot]:
     bottom.set_xlabel("frequency (Hz)")
     bottom.set_ylabel("B − A, 1/3 oct (dB)")
     bottom.grid(alpha=0.3, which="both")
-    spectra = _png(figure)
+    spectra = render(figure)
     return loudness, spectra
 
 
 def write_comparison_html(c: Comparison, path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """The comparison as a self-contained HTML page: findings, the metric table, the plots."""
     loudness, spectra = _plots(c)
     rows = []
-    for key, label, unit in METRICS:
-        va, vb = getattr(c.a, key), getattr(c.b, key)
+    for m in METRICS:
+        va, vb = getattr(c.a, m.key), getattr(c.b, m.key)
         rows.append(
-            f"<tr><td>{label}</td><td>{va:.2f} {unit}</td><td>{vb:.2f} {unit}</td>"
-            f"<td>{vb - va:+.2f}</td></tr>"
+            [
+                m.label,
+                format_value(va, m.unit, 2),
+                format_value(vb, m.unit, 2),
+                format_value(vb - va, "", 2, signed=True),
+            ]
         )
     findings = "".join(f"<li>{html.escape(f)}</li>" for f in c.findings)
-    document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>mixhost compare</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
-table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.8em; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>A/B comparison</h1>
+    body = f"""<h1>A/B comparison</h1>
 <p>A: {html.escape(c.a.file)}<br>B: {html.escape(c.b.file)}<br>
 B matched to A by {c.match_gain_db:+.2f} dB</p>
 <ul>{findings}</ul>
-<table><tr><th></th><th>A</th><th>B</th><th>B − A</th></tr>{"".join(rows)}</table>
+{table(["", "A", "B", "B − A"], rows)}
 <h2>Short-term loudness (matched)</h2>
 {loudness.img("short-term loudness")}
 <h2>Spectra (matched) and difference</h2>
-{spectra.img("spectra")}
-</body></html>
-"""
-    try:
-        Path(path).write_text(document, encoding="utf-8")
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write the report ({error.strerror})") from error
+{spectra.img("spectra")}"""
+    write_report(path, page("mixhost compare", body))

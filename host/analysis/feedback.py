@@ -29,17 +29,10 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 from ..dsp.true_peak import TruePeakDetector
-from ..errors import OutputError
 from ..loudness.meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from ..loudness.targets import LoudnessTarget
-from .report import (
-    Analysis,
-    _jsonable,
-    _loudness_plot,
-    _spectrum_plot,
-    analyze_file,
-    fractional_octave_bands,
-)
+from .report import Analysis, analyze_file, fractional_octave_bands, loudness_plot, spectrum_plot
+from .reportkit import format_value, jsonable, metrics, page, table, write_report
 
 CLIP_LEVEL = 0.999  # |x| at or above this, three samples in a row, is clipping
 CLIP_RUN = 3
@@ -108,7 +101,7 @@ class Feedback:
     reference: Analysis | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return _jsonable(
+        return jsonable(
             {
                 "file": self.mix.file,
                 "target": asdict(self.target),
@@ -524,18 +517,35 @@ def to_markdown(fb: Feedback) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| integrated | {a.integrated_lufs:.1f} LUFS |",
-        f"| max short-term | {a.max_short_term_lufs:.1f} LUFS |",
-        f"| loudness range | {a.lra_lu:.1f} LU |",
-        f"| true peak | {a.true_peak_dbtp:.2f} dBTP |",
-        f"| PLR | {a.plr_db:.1f} dB |",
-        f"| crest factor | {a.crest_factor_db:.1f} dB |",
-        f"| correlation | {a.correlation:+.2f} (below {LOW_CUTOFF_HZ:g} Hz "
-        f"{fb.scan.low_correlation:+.2f}) |",
-        f"| mono fold loss | {a.mono_loss_lu:.1f} LU |",
+        *(f"| {label} | {value} |" for label, value in _measurements(fb)),
         "",
     ]
     return "\n".join(lines)
+
+
+MEASURED = metrics(
+    "integrated_lufs",
+    "max_short_term_lufs",
+    "lra_lu",
+    "true_peak_dbtp",
+    "plr_db",
+    "crest_factor_db",
+    "correlation",
+    "mono_loss_lu",
+)
+
+
+def _measurements(fb: Feedback) -> list[tuple[str, str]]:
+    """(label, value) of the measurements table; correlation also gives the low end's."""
+    rows = []
+    for m in MEASURED:
+        value = getattr(fb.mix, m.key)
+        if m.key == "correlation":
+            text = f"{value:+.2f} (below {LOW_CUTOFF_HZ:g} Hz {fb.scan.low_correlation:+.2f})"
+        else:
+            text = format_value(value, m.unit, 2 if m.key == "true_peak_dbtp" else 1)
+        rows.append((m.label, text))
+    return rows
 
 
 def to_json(fb: Feedback) -> str:
@@ -560,39 +570,30 @@ def _notes_html(session: SessionNotes) -> str:
 
 
 def write_feedback_html(fb: Feedback, path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """The findings, the mixer's notes and the plots as a self-contained HTML page."""
     a = fb.mix
-    rows = "".join(
-        f'<tr class="{f.severity}"><td>{ICONS[f.severity]} {f.severity}</td>'
-        f"<td>{html.escape(f.area)}</td><td>{html.escape(f.measured)}</td>"
-        f"<td>{html.escape(f.threshold)}</td><td>{html.escape(f.suggestion)}</td></tr>"
-        for f in fb.findings
+    findings = table(
+        ["", "area", "measured", "threshold", "suggestion"],
+        [
+            [f"{ICONS[f.severity]} {f.severity}", f.area, f.measured, f.threshold, f.suggestion]
+            for f in fb.findings
+        ],
+        row_class=[f.severity for f in fb.findings],
     )
     notes = _notes_html(fb.session) if fb.session and fb.session.has_notes else ""
-    document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>mixhost feedback</title>
-<style>
-body {{ font-family: sans-serif; max-width: 64em; margin: 2em auto; }}
-table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; }}
-tr.problem td:first-child {{ color: #b00; }} tr.warn td:first-child {{ color: #b60; }}
-tr.ok td:first-child {{ color: #080; }} img {{ max-width: 100%; }}
-</style></head><body>
-<h1>Mix feedback: {html.escape(Path(a.file).name)}</h1>
+    body = f"""<h1>Mix feedback: {html.escape(Path(a.file).name)}</h1>
 <p>Target {html.escape(fb.target.describe())}; integrated {a.integrated_lufs:.1f} LUFS,
 true peak {a.true_peak_dbtp:.2f} dBTP, PLR {a.plr_db:.1f} dB, LRA {a.lra_lu:.1f} LU.</p>
 {notes}
 <h2>Findings</h2>
-<table><tr><th></th><th>area</th><th>measured</th><th>threshold</th><th>suggestion</th></tr>
-{rows}</table>
+{findings}
 <h2>Loudness over time</h2>
-{_loudness_plot(a, fb.target.integrated_lufs).img("loudness over time")}
+{loudness_plot(a, fb.target.integrated_lufs).img("loudness over time")}
 <h2>Spectrum</h2>
-{_spectrum_plot(a, fb.reference).img("spectrum")}
-</body></html>
-"""
-    try:
-        Path(path).write_text(document, encoding="utf-8")
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write the report ({error.strerror})") from error
+{spectrum_plot(a, fb.reference).img("spectrum")}"""
+    write_report(path, page("mixhost feedback", body))
+
+
+def write_feedback_markdown(fb: Feedback, path: str | Path) -> None:
+    """The Markdown report (:func:`to_markdown`) written to ``path``."""
+    write_report(path, to_markdown(fb))

@@ -24,9 +24,7 @@ embedded as base64 PNG.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -36,8 +34,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputError
 from ..loudness.meter import DEFAULT_FILE_BLOCK, LoudnessMeter, iter_blocks, open_audio
+from .reportkit import (
+    METRICS,
+    Plot,
+    format_value,
+    jsonable,
+    page,
+    pyplot,
+    render,
+    table,
+    write_report,
+)
 
 OCTAVE_CENTRES_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 SPECTRUM_SEGMENT = 8192  # FFT length of the long-term spectrum (5.9 Hz bins at 48 kHz)
@@ -100,20 +108,8 @@ class Analysis:
             "channels",
             "duration_s",
         ):
-            data[key] = _jsonable(getattr(self, key))
+            data[key] = jsonable(getattr(self, key))
         return data
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    return value
 
 
 class _SpectrumAccumulator:
@@ -283,48 +279,10 @@ def to_json(analyses: Sequence[Analysis], session: dict[str, Any] | None = None)
 
 # --- HTML ------------------------------------------------------------------------
 
-ROWS = (
-    ("Integrated loudness", "integrated_lufs", "LUFS"),
-    ("Max momentary", "max_momentary_lufs", "LUFS"),
-    ("Max short-term", "max_short_term_lufs", "LUFS"),
-    ("Loudness range", "lra_lu", "LU"),
-    ("True peak", "true_peak_dbtp", "dBTP"),
-    ("Sample peak", "sample_peak_dbfs", "dBFS"),
-    ("PLR", "plr_db", "dB"),
-    ("Crest factor", "crest_factor_db", "dB"),
-    ("DC offset", "dc_offset", ""),
-    ("Stereo correlation", "correlation", ""),
-    ("Mono fold loss", "mono_loss_lu", "LU"),
-)
 
-
-@dataclass
-class Plot:
-    """A rendered figure: base64 PNG, and the labels of what its legend shows."""
-
-    png: str
-    legend: list[str]
-
-    def img(self, title: str) -> str:
-        """An ``<img>`` whose alt text names the plotted curves (readable without the image)."""
-        alt = html.escape(f"{title}: " + ", ".join(self.legend), quote=True)
-        return f'<img alt="{alt}" src="data:image/png;base64,{self.png}">'
-
-
-def _png(figure: Any) -> Plot:
-    """Render and close ``figure``; the legend labels are read back from its axes."""
-    import matplotlib.pyplot as plt
-
-    labels = [label for axes in figure.axes for label in axes.get_legend_handles_labels()[1]]
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return Plot(base64.b64encode(buffer.getvalue()).decode("ascii"), labels)
-
-
-def _loudness_plot(a: Analysis, target_lufs: float | None) -> Plot:
-    import matplotlib.pyplot as plt
-
+def loudness_plot(a: Analysis, target_lufs: float | None) -> Plot:
+    """Momentary and short-term loudness over time, with the integrated value and the target."""
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(9, 3.2))
     axes.plot(a.curve_t, a.curve_m, lw=0.6, alpha=0.6, label="momentary (400 ms)")
     axes.plot(a.curve_t, a.curve_s, lw=1.4, label="short-term (3 s)")
@@ -340,12 +298,12 @@ def _loudness_plot(a: Analysis, target_lufs: float | None) -> Plot:
     axes.set_ylabel("LUFS")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
-    return _png(figure)
+    return render(figure)
 
 
-def _spectrum_plot(a: Analysis, reference: Analysis | None) -> Plot:
-    import matplotlib.pyplot as plt
-
+def spectrum_plot(a: Analysis, reference: Analysis | None) -> Plot:
+    """The long-term spectrum, and the reference's when there is one."""
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(9, 3.2))
     keep = a.spectrum_hz > 0
     axes.semilogx(a.spectrum_hz[keep], a.spectrum_db[keep], lw=0.8, label=Path(a.file).name)
@@ -364,40 +322,29 @@ def _spectrum_plot(a: Analysis, reference: Analysis | None) -> Plot:
     axes.set_ylabel("dB (re. max)")
     axes.grid(alpha=0.3, which="both")
     axes.legend(loc="lower left", fontsize=8)
-    return _png(figure)
-
-
-def _value(value: float, unit: str) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "−∞" if value < 0 else "∞"
-    text = f"{value:.4f}" if unit == "" else f"{value:.1f}"
-    return f"{text} {unit}".strip()
+    return render(figure)
 
 
 def _section(a: Analysis, target_lufs: float | None, reference: Analysis | None) -> str:
     rows = []
-    for label, key, unit in ROWS:
-        cells = f"<td>{html.escape(label)}</td><td>{_value(getattr(a, key), unit)}</td>"
+    for m in METRICS:
+        row = [m.label[0].upper() + m.label[1:], format_value(getattr(a, m.key), m.unit)]
         if reference is not None:
-            cells += f"<td>{_value(getattr(reference, key), unit)}</td>"
-        rows.append(f"<tr>{cells}</tr>")
-    head = "<tr><th></th><th>this file</th>"
-    head += "<th>reference</th></tr>" if reference is not None else "</tr>"
-    bands = "".join(
-        f"<tr><td>{band} Hz</td><td>{_value(db, 'dB')}</td></tr>"
-        for band, db in a.octave_bands_db.items()
-    )
+            row.append(format_value(getattr(reference, m.key), m.unit))
+        rows.append(row)
+    head = ["", "this file"] + (["reference"] if reference is not None else [])
+    bands = [[f"{band} Hz", format_value(db, "dB")] for band, db in a.octave_bands_db.items()]
     return f"""
 <section>
 <h2>{html.escape(a.file)}</h2>
 <p>{a.channels} channels, {a.sample_rate:g} Hz, {a.duration_s:.1f} s</p>
-<table>{head}{"".join(rows)}</table>
+{table(head, rows)}
 <h3>Loudness over time</h3>
-{_loudness_plot(a, target_lufs).img("loudness over time")}
+{loudness_plot(a, target_lufs).img("loudness over time")}
 <h3>Long-term spectrum</h3>
-{_spectrum_plot(a, reference).img("spectrum")}
+{spectrum_plot(a, reference).img("spectrum")}
 <h3>Spectral balance (octave bands, dB re. total)</h3>
-<table>{bands}</table>
+{table([], bands)}
 </section>"""
 
 
@@ -409,23 +356,6 @@ def write_html(
     notes: str | None = None,
 ) -> None:
     """A self-contained HTML report (plots embedded as base64 PNG), with the mixer's notes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     sections = "".join(_section(a, target_lufs, reference) for a in analyses)
     notes_html = f"<pre>{html.escape(notes)}</pre>" if notes else ""
-    document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>mixhost analysis</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
-table {{ border-collapse: collapse; margin: 0.5em 0; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.8em; text-align: left; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>mixhost analysis</h1>{notes_html}{sections}
-</body></html>
-"""
-    try:
-        Path(path).write_text(document, encoding="utf-8")
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write the report ({error.strerror})") from error
+    write_report(path, page("mixhost analysis", f"<h1>mixhost analysis</h1>{notes_html}{sections}"))

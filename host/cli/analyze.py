@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from dataclasses import asdict
@@ -90,32 +89,15 @@ def emit(text: str) -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _fmt(value: float, unit: str) -> str:
-    if not math.isfinite(value):
-        return "-inf" if value < 0 else "inf"
-    return f"{value:.4f}" if not unit else f"{value:.1f} {unit}"
-
-
 def _summary(a: Any, reference: Any | None) -> Any:
-    rows = [
-        ("integrated", "integrated_lufs", "LUFS"),
-        ("max momentary", "max_momentary_lufs", "LUFS"),
-        ("max short-term", "max_short_term_lufs", "LUFS"),
-        ("loudness range", "lra_lu", "LU"),
-        ("true peak", "true_peak_dbtp", "dBTP"),
-        ("sample peak", "sample_peak_dbfs", "dBFS"),
-        ("PLR", "plr_db", "dB"),
-        ("crest factor", "crest_factor_db", "dB"),
-        ("DC offset", "dc_offset", ""),
-        ("correlation", "correlation", ""),
-        ("mono fold loss", "mono_loss_lu", "LU"),
-    ]
+    from ..analysis.reportkit import METRICS, format_value
+
     columns = ["", "value"] + (["reference"] if reference is not None else [])
     body = []
-    for label, key, unit in rows:
-        row = [label, _fmt(getattr(a, key), unit)]
+    for m in METRICS:
+        row = [m.label, format_value(getattr(a, m.key), m.unit)]
         if reference is not None:
-            row.append(_fmt(getattr(reference, key), unit))
+            row.append(format_value(getattr(reference, m.key), m.unit))
         body.append(row)
     bands = "  ".join(f"{band}:{db:+.1f}" for band, db in a.octave_bands_db.items())
     body.append(["octave bands (dB)", bands] + ([""] if reference is not None else []))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,26 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.comparison import METRICS, compare_files, write_comparison_html
+    from ..analysis.reportkit import format_value
 
     comparison = compare_files(args.a, args.b)
     if args.json:
         emit(comparison.to_json())
     else:
         rows = []
-        for key, label, unit in METRICS:
-            va, vb = getattr(comparison.a, key), getattr(comparison.b, key)
-            rows.append([label, _fmt(va, unit), _fmt(vb, unit), _fmt(vb - va, "")])
+        for m in METRICS:
+            va, vb = getattr(comparison.a, m.key), getattr(comparison.b, m.key)
+            rows.append(
+                [
+                    m.label,
+                    format_value(va, m.unit, 2, signed=not m.unit),
+                    format_value(vb, m.unit, 2, signed=not m.unit),
+                    format_value(vb - va, "", 2, signed=True),
+                ]
+            )
         for band, diff in comparison.octave_difference_db().items():
-            rows.append([f"{band} Hz octave (B − A)", "", "", _fmt(diff, "") + " dB"])
+            difference = format_value(diff, "dB", 2, signed=True)
+            rows.append([f"{band} Hz octave (B − A)", "", "", difference])
         out.print(table(f"A: {args.a}   B: {args.b}", ["", "A", "B", "B − A"], rows))
         for finding in comparison.findings:
             out.print(f"- {finding}")
@@ -50,8 +58,3 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"report: {args.html}")
     return 0
 
-
-def _fmt(value: float, unit: str) -> str:
-    if not math.isfinite(value):
-        return "-inf" if value < 0 else "inf"
-    return f"{value:+.2f}" if not unit else f"{value:.2f} {unit}"

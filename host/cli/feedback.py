@@ -34,21 +34,22 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.feedback import build_feedback, to_json, to_markdown, write_feedback_html
-    from ..errors import OutputError
+    from ..analysis.feedback import (
+        build_feedback,
+        to_json,
+        to_markdown,
+        write_feedback_html,
+        write_feedback_markdown,
+    )
     from ..loudness.targets import resolve_target
 
     feedback = build_feedback(args.mix, resolve_target(args.target), args.reference, args.session)
-    markdown = to_markdown(feedback)
     if args.json:
         emit(to_json(feedback))
     elif not args.md:
-        emit(markdown)
+        emit(to_markdown(feedback))
     if args.md:
-        try:
-            args.md.write_text(markdown, encoding="utf-8")
-        except OSError as error:
-            raise OutputError(f"{args.md}: cannot write the report ({error.strerror})") from error
+        write_feedback_markdown(feedback, args.md)
     if args.html:
         write_feedback_html(feedback, args.html)
     if (args.md or args.html) and not args.json:
