@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
 
-APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils
+APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng
 
 .PHONY: demo test bench lint typecheck venv install install-test system-deps plugins jack-start jack-stop clean
 

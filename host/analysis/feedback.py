@@ -12,8 +12,29 @@ with: true peak at most −1 dBTP (R128 / streaming ceilings, and room for the
 limiter); PLR at least 8 dB; crest factor (sample peak over RMS) at least
 8 dB; DC within ±0.001 (−60 dBFS); correlation above
 0.2 and low-end (< 150 Hz) correlation above 0.5; mono-fold loss at most
-3 LU; a 1/3-octave band more than 4 dB above the mix's smooth spectral tilt
-in 2-5 kHz reads as harsh, in 5-10 kHz as sibilant.
+3 LU.
+
+Tonal checks judge the mix against curves that real mixes follow, never
+against a straight line (a real spectrum bends: a choir's falls steeply
+above 4 kHz, and no band on that slope is "above the tilt"):
+
+* **resonances:** the long-term spectrum smoothed at 1/6 octave, as a
+  spectrum meter shows it; a peak standing more than 6 dB above the line
+  joining its bases on either side (within half an octave) is a resonance, in
+  2-5 kHz read as harshness, in 5-10 kHz as sibilance.  A slope, a knee or a
+  broad tilt has no such peak.  Below 2 kHz the peaks of a long-term
+  spectrum are mostly the notes played most often, so they are not judged.
+  With a reference, the peaks are looked for in the difference of the two
+  smoothed spectra at matched loudness.
+* **low-end balance:** with a reference, each low octave against the
+  reference, each read against its own mids (±3 dB).  Without one, against the target
+  curve of popular mixes, whose long-term spectrum peaks around 60-120 Hz:
+  there the 63 and 125 Hz octaves hold up to about 10 dB more energy than
+  the 500 Hz-2 kHz octaves; more than 12 dB reads as boomy.  A thin low end
+  (less than the mids) is only called out when a kick is detected: a choir,
+  a voice or a string quartet have no business with sub-bass.
+* **instruments:** advice names the kick only when
+  :mod:`host.analysis.kick` finds one.
 """
 
 from __future__ import annotations
@@ -26,12 +47,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, find_peaks, sosfilt
 
 from ..dsp.true_peak import TruePeakDetector
 from ..loudness.meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from ..loudness.targets import LoudnessTarget
-from .report import Analysis, analyze_file, fractional_octave_bands, loudness_plot, spectrum_plot
+from .kick import KickDetector, KickReport
+from .report import (
+    SMOOTHING_GRID,
+    Analysis,
+    analyze_file,
+    loudness_plot,
+    smooth_spectrum,
+    spectrum_plot,
+)
 from .reportkit import format_value, jsonable, metrics, page, table, write_report
 
 CLIP_LEVEL = 0.999  # |x| at or above this, three samples in a row, is clipping
@@ -49,12 +78,17 @@ CORRELATION_WARN = 0.2
 LOW_CORRELATION_WARN = 0.5
 LOW_CUTOFF_HZ = 150.0
 MONO_LOSS_WARN_LU = 3.0
-BAND_EXCESS_DB = 4.0
+RESONANCE_DB = 6.0  # a 1/6-octave peak this far above the line under it (see _peaks)
+PEAK_SPAN_OCTAVES = 0.5  # how far either side a peak's bases are looked for: a resonance is narrow
 REFERENCE_BAND_DB = 3.0
 LOW_END_BANDS = ("31.5", "63", "125")
+# the low end (63 and 125 Hz octaves) against the mids (500 Hz-2 kHz octaves), energy in dB
+LOW_END_OCTAVES = ("63", "125")
+MID_OCTAVES = ("500", "1k", "2k")
+LOW_END_HEAVY_DB = 12.0
+LOW_END_THIN_DB = 0.0
 HARSH_HZ = (2000.0, 5000.0)
 SIBILANT_HZ = (5000.0, 10000.0)
-TILT_FIT_HZ = (63.0, 16000.0)
 
 SEVERITIES = ("problem", "warn", "note", "ok")
 
@@ -77,6 +111,7 @@ class Scan:
     intersample_overs: int = 0
     oversample: int = 4  # the true-peak detector's factor for this file's rate
     low_correlation: float = 1.0
+    kick: KickReport = field(default_factory=lambda: KickReport(False, 0.0, -math.inf))
 
 
 @dataclass
@@ -124,6 +159,7 @@ def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
         low = butter(4, LOW_CUTOFF_HZ, "lowpass", fs=fs, output="sos")
         zi = np.zeros((low.shape[0], channels, 2))
         history = np.zeros((channels, CLIP_RUN - 1), dtype=bool)
+        kick = KickDetector(fs)
         cross = energy_l = energy_r = 0.0
         done = 0
         for x in iter_blocks(handle, block, path):
@@ -137,6 +173,7 @@ def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
                 if scan.first_clip_s is None:
                     scan.first_clip_s = (done + int(np.argmax(run.any(axis=0)))) / fs
             scan.intersample_overs += detector.count_above(x, 1.0)
+            kick.add(x.mean(axis=0))
             if channels >= 2:
                 y, zi = sosfilt(low, x, axis=1, zi=zi)
                 cross += float(np.dot(y[0], y[1]))
@@ -145,6 +182,7 @@ def scan_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Scan:
             done += x.shape[1]
     if energy_l > 0 and energy_r > 0:
         scan.low_correlation = cross / math.sqrt(energy_l * energy_r)
+    scan.kick = kick.finish()
     return scan
 
 
@@ -170,23 +208,46 @@ def session_notes(path: str | Path) -> SessionNotes:
     return SessionNotes(str(meta.get("notes", "") or "").strip(), references, tracks)
 
 
-def _tilt_residuals(a: Analysis) -> tuple[np.ndarray, np.ndarray]:
-    """1/3-octave levels minus their straight-line fit over log-frequency (dB)."""
-    centres, energy = fractional_octave_bands(a.spectrum_hz, a.spectrum_power)
+@dataclass
+class Peak:
+    """A peak of a smoothed spectrum: where, and how far above the line joining its bases."""
+
+    hz: float
+    height_db: float
+
+
+def _smoothed_db(a: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    """The 1/6-octave smoothed long-term spectrum (dB), as the report plots it."""
+    hz, power = smooth_spectrum(a.spectrum_hz, a.spectrum_power, high=0.45 * a.sample_rate)
     with np.errstate(divide="ignore"):
-        level = 10 * np.log10(energy)
-    fit = (centres >= TILT_FIT_HZ[0]) & (centres <= TILT_FIT_HZ[1]) & np.isfinite(level)
-    if fit.sum() < 3:
-        return centres, np.zeros_like(centres)
-    slope, offset = np.polyfit(np.log2(centres[fit]), level[fit], 1)
-    return centres, level - (slope * np.log2(centres) + offset)
+        return hz, 10 * np.log10(power)
 
 
-def _octave_energy_db(a: Analysis, label: str) -> float:
-    """Absolute energy (dB) of one octave band of the long-term spectrum."""
-    fc = float(label[:-1]) * 1000 if label.endswith("k") else float(label)
-    inside = (a.spectrum_hz >= fc / math.sqrt(2)) & (a.spectrum_hz < fc * math.sqrt(2))
-    energy = float(a.spectrum_power[inside].sum())
+def _peaks(hz: np.ndarray, level_db: np.ndarray) -> list[Peak]:
+    """Local peaks of a log-frequency curve, each measured above the line joining its two bases.
+
+    A base is the lowest point between the peak and the next higher ground on
+    that side, within ``PEAK_SPAN_OCTAVES`` (scipy's peak prominence).  On a
+    slope the line follows the slope, so a peak on a falling spectrum keeps
+    its true height; a monotone stretch (slope, knee) has no peak at all.
+    """
+    finite = np.isfinite(level_db)
+    if not finite.any():  # nothing in the channel mean (an inverted pair cancels there)
+        return []
+    level = np.where(finite, level_db, level_db[finite].min())
+    window = int(2 * PEAK_SPAN_OCTAVES * SMOOTHING_GRID) + 1
+    index, props = find_peaks(level, prominence=0.5, wlen=window)
+    if index.size == 0:
+        return []
+    x = np.log2(hz)
+    left, right = props["left_bases"], props["right_bases"]
+    line = level[left] + (level[right] - level[left]) * (x[index] - x[left]) / (x[right] - x[left])
+    return [Peak(float(hz[i]), float(level[i] - base)) for i, base in zip(index, line, strict=True)]
+
+
+def _bands_db(a: Analysis, labels: tuple[str, ...]) -> float:
+    """The mean energy of some octave bands, in dB re. the total (from the analysis)."""
+    energy = sum(10 ** (a.octave_bands_db[label] / 10) for label in labels) / len(labels)
     return 10 * math.log10(energy) if energy > 0 else -math.inf
 
 
@@ -271,6 +332,11 @@ def _dc_offset(dc: float) -> list[Finding]:
     ]
 
 
+def _low_parts(scan: Scan) -> str:
+    """What carries the low end, named only as far as it was detected."""
+    return "kick and bass" if scan.kick.detected else "the low parts"
+
+
 def _stereo(a: Analysis, scan: Scan) -> list[Finding]:
     if a.channels < 2:
         return []
@@ -294,8 +360,8 @@ def _stereo(a: Analysis, scan: Scan) -> list[Finding]:
                 "warn",
                 f"correlation below {LOW_CUTOFF_HZ:g} Hz {scan.low_correlation:+.2f}",
                 f"> {LOW_CORRELATION_WARN:g}",
-                f"keep kick and bass mono below {LOW_CUTOFF_HZ:g} Hz (no wideners or stereo "
-                "delays on them)",
+                f"keep {_low_parts(scan)} mono below {LOW_CUTOFF_HZ:g} Hz (no wideners or "
+                "stereo delays on them)",
             )
         )
     if a.mono_loss_lu > MONO_LOSS_WARN_LU:
@@ -322,7 +388,7 @@ def _stereo(a: Analysis, scan: Scan) -> list[Finding]:
     return out
 
 
-def _dynamics(a: Analysis) -> list[Finding]:
+def _dynamics(a: Analysis, scan: Scan) -> list[Finding]:
     out = []
     if a.plr_db < PLR_WARN_DB:
         severity = "problem" if a.plr_db < PLR_PROBLEM_DB else "warn"
@@ -344,8 +410,9 @@ def _dynamics(a: Analysis) -> list[Finding]:
                 f"crest factor {a.crest_factor_db:.1f} dB (sample peak over RMS)",
                 f"≥ {CREST_WARN_DB:g} dB",
                 "the waveform is clipped or limited flat: find the clipper, saturator or limiter "
-                "that shaves the peaks (often on the mix bus or drums) and ease it until the "
-                "transients come back",
+                "that shaves the peaks (often on the mix bus"
+                + (" or drums" if scan.kick.detected else "")
+                + ") and ease it until the transients come back",
             )
         )
     if not out:
@@ -371,49 +438,101 @@ def _dynamics(a: Analysis) -> list[Finding]:
     return out
 
 
-def _tone(a: Analysis, reference: Analysis | None) -> list[Finding]:
+def _resonances(a: Analysis, reference: Analysis | None) -> list[Finding]:
+    """Harsh and sibilant peaks of the smoothed spectrum (or of its difference to the reference)."""
+    hz, level = _smoothed_db(a)
+    against = "its neighbours (1/6-octave spectrum)"
+    if reference is not None:
+        ref_hz, ref_level = _smoothed_db(reference)
+        match = reference.integrated_lufs - a.integrated_lufs
+        level = level - np.interp(hz, ref_hz, ref_level) + match
+        against = "the reference (1/6-octave spectra, loudness-matched)"
+    peaks = _peaks(hz, level)
     out = []
-    centres, residual = _tilt_residuals(a)
-    ref_residual = _tilt_residuals(reference)[1] if reference is not None else None
     for area, (low, high) in (("harshness", HARSH_HZ), ("sibilance", SIBILANT_HZ)):
-        inside = (centres >= low) & (centres <= high)
-        excess = residual - ref_residual if ref_residual is not None else residual
-        limit = REFERENCE_BAND_DB if ref_residual is not None else BAND_EXCESS_DB
-        bands = np.where(inside & (excess > limit))[0]
-        if bands.size:
-            worst = bands[np.argmax(excess[bands])]
-            against = "the reference" if ref_residual is not None else "the mix's spectral tilt"
+        inside = [p for p in peaks if low <= p.hz <= high and p.height_db > RESONANCE_DB]
+        if not inside:
+            continue
+        worst = max(inside, key=lambda p: p.height_db)
+        tool = "a de-esser" if area == "sibilance" else "a narrow (dynamic) EQ cut"
+        out.append(
+            Finding(
+                area,
+                "warn",
+                f"peak +{worst.height_db:.1f} dB at {_fmt_khz(worst.hz)} above {against}",
+                f"≤ {RESONANCE_DB:g} dB",
+                f"tame {_fmt_khz(worst.hz)} by about {worst.height_db:.0f} dB with {tool} on "
+                "the sources that carry it",
+            )
+        )
+    return out
+
+
+def _low_end(a: Analysis, scan: Scan, reference: Analysis | None) -> list[Finding]:
+    """The low end against the reference, or against the target curve of real mixes."""
+    if reference is not None:
+        return _low_end_against_reference(a, scan, reference)
+    excess = _bands_db(a, LOW_END_OCTAVES) - _bands_db(a, MID_OCTAVES)
+    if not math.isfinite(excess):
+        return []
+    if excess > LOW_END_HEAVY_DB:
+        more = "heavy"
+    elif excess < LOW_END_THIN_DB and scan.kick.detected:
+        more = "thin"
+    else:
+        return []
+    return [
+        Finding(
+            "low-end balance",
+            "warn",
+            f"63-125 Hz octaves {excess:+.1f} dB against the 500 Hz-2 kHz octaves",
+            f"{LOW_END_THIN_DB:+g} to {LOW_END_HEAVY_DB:+g} dB (the long-term spectrum of "
+            "popular mixes)",
+            f"the low end is {more}: {_balance_advice(scan)}",
+        )
+    ]
+
+
+def _balance_advice(scan: Scan) -> str:
+    if scan.kick.detected:
+        return "check the kick/bass balance and low shelving"
+    return "check the level and low shelving of the lowest parts"
+
+
+def _low_end_against_reference(a: Analysis, scan: Scan, reference: Analysis) -> list[Finding]:
+    """Each low octave against the mids, in the mix and in the reference.
+
+    Balance is a shape, so each side is read against its own 500 Hz-2 kHz
+    octaves.  Matching integrated loudness instead would hide a heavy low
+    end: where the bass dominates, it sets the loudness, and matching turns
+    the whole mix, low end included, down to the reference.
+    """
+    out = []
+    mids = _bands_db(a, MID_OCTAVES) - _bands_db(reference, MID_OCTAVES)
+    for band in LOW_END_BANDS:
+        diff = a.octave_bands_db[band] - reference.octave_bands_db[band] - mids
+        if math.isfinite(diff) and abs(diff) > REFERENCE_BAND_DB:
+            more = "heavier" if diff > 0 else "lighter"
             out.append(
                 Finding(
-                    area,
+                    "low-end balance",
                     "warn",
-                    f"{excess[worst]:+.1f} dB at {_fmt_khz(centres[worst])} against {against}",
-                    f"≤ {limit:g} dB (1/3 octave)",
-                    f"tame {_fmt_khz(centres[worst])} by about {excess[worst] / 2:.1f} dB with a "
-                    + ("de-esser" if area == "sibilance" else "dynamic EQ")
-                    + " on the sources that carry it",
+                    f"{band} Hz octave {diff:+.1f} dB against the reference (both read "
+                    "against their 500 Hz-2 kHz octaves)",
+                    f"within ±{REFERENCE_BAND_DB:g} dB of the reference",
+                    f"the low end is {more} than the reference around {band} Hz: "
+                    + _balance_advice(scan),
                 )
             )
-    if reference is not None:
-        # octave energies of the two at matched integrated loudness (what a listener compares)
-        match = reference.integrated_lufs - a.integrated_lufs
-        for band in LOW_END_BANDS:
-            diff = _octave_energy_db(a, band) - _octave_energy_db(reference, band) + match
-            if math.isfinite(diff) and abs(diff) > REFERENCE_BAND_DB:
-                more = "heavier" if diff > 0 else "lighter"
-                out.append(
-                    Finding(
-                        "low-end balance",
-                        "warn",
-                        f"{band} Hz octave {diff:+.1f} dB against the reference (loudness-matched)",
-                        f"within ±{REFERENCE_BAND_DB:g} dB of the reference",
-                        f"the low end is {more} than the reference around {band} Hz: check the "
-                        "kick/bass balance and low shelving",
-                    )
-                )
-    if not out:
-        out.append(Finding("tonal balance", "ok", "no band stands out", "band thresholds", "—"))
     return out
+
+
+def _tone_ok(findings: list[Finding]) -> list[Finding]:
+    """One "ok" line when no tonal check spoke."""
+    tonal = {"harshness", "sibilance", "low-end balance"}
+    if any(f.area in tonal for f in findings):
+        return []
+    return [Finding("tonal balance", "ok", "no band stands out", "resonance and low-end checks", "—")]
 
 
 def _loudness(a: Analysis, target: LoudnessTarget) -> list[Finding]:
@@ -465,10 +584,12 @@ def build_feedback(
     findings = [
         *_headroom(mix, scan),
         *_stereo(mix, scan),
-        *_dynamics(mix),
-        *_tone(mix, reference),
+        *_dynamics(mix, scan),
+        *_resonances(mix, reference),
+        *_low_end(mix, scan, reference),
         *_loudness(mix, target),
     ]
+    findings += _tone_ok(findings)
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))
     return Feedback(mix, scan, target, findings, session, reference)
 

@@ -176,6 +176,38 @@ def fractional_octave_bands(
     return centres, energies
 
 
+SMOOTHING_FRACTION = 6  # 1/6 octave, as spectrum analysers show a long-term spectrum
+SMOOTHING_GRID = 48  # points per octave of the smoothed curve
+
+
+def smooth_spectrum(
+    freqs: np.ndarray,
+    power: np.ndarray,
+    fraction: int = SMOOTHING_FRACTION,
+    low: float = 20.0,
+    high: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional-octave smoothing: the mean power of the 1/``fraction`` octave around each point.
+
+    The points lie ``SMOOTHING_GRID`` to the octave from ``low`` to ``high``
+    (default: the highest bin).  Each is the mean of the bins from f/2^(1/2b)
+    to f·2^(1/2b), b = ``fraction`` (at least the nearest bin where the band
+    is narrower than one), so a long-term spectrum reads like a meter's.
+    """
+    top = float(freqs[-1]) if high is None else min(high, float(freqs[-1]))
+    octaves = math.log2(top / low)
+    centres = low * 2.0 ** (np.arange(int(octaves * SMOOTHING_GRID) + 1) / SMOOTHING_GRID)
+    half = 2.0 ** (0.5 / fraction)
+    cumulative = np.concatenate(([0.0], np.cumsum(power)))
+    lo = np.searchsorted(freqs, centres / half, side="left")
+    hi = np.searchsorted(freqs, centres * half, side="right")
+    nearest = np.clip(np.searchsorted(freqs, centres), 0, freqs.size - 1)
+    narrow = hi <= lo  # the band falls between two bins: take the nearest one
+    lo = np.where(narrow, nearest, lo)
+    hi = np.where(narrow, nearest + 1, hi)
+    return centres, (cumulative[hi] - cumulative[lo]) / (hi - lo)
+
+
 def _db(value: float, power: bool = False) -> float:
     if value <= 0:
         return -math.inf
