@@ -121,7 +121,8 @@ def test_html_report_with_plots_and_reference(tmp_path, capsys) -> None:
     text = report.read_text()
     assert text.count("data:image/png;base64,") == 2
     # the alt text lists the curves the figures' legends hold: the target line, the reference
-    assert 'alt="loudness over time: momentary (400 ms), short-term (3 s), integrated, target -16 LUFS"' in text
+    # the distribution panel's L10 and L95 (the LRA's ends) follow the loudness curves
+    assert 'alt="loudness over time: momentary (400 ms), short-term (3 s), integrated, target -16 LUFS, L10 ' in text
     assert 'alt="spectrum: mix.wav, reference: ref.wav"' in text
     assert "Integrated loudness" in text
     assert "report:" in capsys.readouterr().out
@@ -269,3 +270,93 @@ def test_silent_or_too_short_files_read_null_not_crash(tmp_path, capsys, frames:
     assert data["integrated_lufs"] is None and data["plr_db"] is None
     assert data["max_momentary_lufs"] is None  # silence, or shorter than one 400 ms window
     assert report.exists()
+
+
+# --- report plots: the data behind them ------------------------------------------------
+
+
+def pink_noise(seconds: float, seed: int = 3) -> np.ndarray:
+    """Pink noise (equal energy per octave), stereo, RMS −20 dBFS."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    spectrum = np.fft.rfft(rng.standard_normal((2, n)), axis=1)
+    f = np.fft.rfftfreq(n, 1 / FS)
+    spectrum[:, 1:] /= np.sqrt(f[1:])
+    spectrum[:, 0] = 0.0
+    x = np.fft.irfft(spectrum, n, axis=1)
+    return x * 0.1 / np.sqrt(np.mean(x**2))
+
+
+def test_the_spectrum_plot_is_smoothed_at_a_sixth_of_an_octave(tmp_path) -> None:
+    from host.analysis.report import analyze_file, smoothed_spectrum_db
+
+    a = analyze_file(write(tmp_path, "pink.wav", pink_noise(20)))
+    hz, level = smoothed_spectrum_db(a)
+    inside = (hz >= 100) & (hz <= 10000)
+    # pink noise falls 3 dB an octave: the smoothed curve follows that line within 1 dB,
+    # where the raw FFT bins scatter several dB about it
+    slope, offset = np.polyfit(np.log2(hz[inside]), level[inside], 1)
+    assert slope == pytest.approx(-3.0, abs=0.2)
+    assert np.max(np.abs(level[inside] - (slope * np.log2(hz[inside]) + offset))) < 1.0
+    raw = (a.spectrum_hz >= 100) & (a.spectrum_hz <= 10000)
+    raw_fit = slope * np.log2(a.spectrum_hz[raw]) + offset
+    assert np.max(np.abs(a.spectrum_db[raw] - raw_fit)) > 3.0
+    # a pure tone is spread over one sixth of an octave, no more
+    tone = analyze_file(write(tmp_path, "tone.wav", sine(-20, 10, frequency=1000.0)))
+    hz, level = smoothed_spectrum_db(tone)
+    lit = hz[level > -20.0]
+    assert np.log2(lit.max() / lit.min()) == pytest.approx(1 / 6, abs=1 / 24)
+    assert lit.min() < 1000.0 < lit.max()
+
+
+def steady_programme(lra_lu: float, seconds: float = 60.0) -> np.ndarray:
+    """Pink noise whose level swings slowly (20 s period) by about ``lra_lu`` between L10 and L95."""
+    t = np.arange(int(seconds * FS)) / FS
+    # a sine swing of amplitude A puts L95 − L10 near 1.94 A (arcsine distribution)
+    swing_db = lra_lu / 1.94 * np.sin(2 * np.pi * t / 20.0)
+    return pink_noise(seconds) * 10 ** (swing_db / 20)
+
+
+@pytest.mark.parametrize("kind", ["steady", "music"])
+def test_the_short_term_distribution_is_the_one_behind_the_lra(tmp_path, kind: str) -> None:
+    from host.analysis.report import analyze_file, short_term_distribution
+
+    x = steady_programme(1.1) if kind == "steady" else music(40, FS, seed=12)
+    a = analyze_file(write(tmp_path, "p.wav", x))
+    spread = short_term_distribution(a)
+    assert spread.high_lufs - spread.low_lufs == pytest.approx(a.lra_lu, abs=0.02)
+    assert spread.values.size > 10 * (a.duration_s - 3) * 0.5  # 10 values a second, most kept
+    assert np.all(spread.values > a.integrated_lufs - 20 - 1.0)  # the relative gate held
+
+
+def test_the_loudness_axis_fits_a_1_lu_programme(tmp_path) -> None:
+    from host.analysis.report import analyze_file, loudness_axis, short_term_distribution
+
+    a = analyze_file(write(tmp_path, "steady.wav", steady_programme(1.1)))
+    assert a.lra_lu == pytest.approx(1.1, abs=0.3)
+    low, high = loudness_axis(a)
+    spread = short_term_distribution(a)
+    # the programme is on the axis, and its loudness range fills a visible part of it
+    assert low < spread.values.min() and spread.values.max() < high
+    assert low < a.integrated_lufs < high
+    assert high - low <= 12.0
+    assert a.lra_lu / (high - low) >= 0.1
+
+
+def test_a_report_renders_to_html_and_png(tmp_path, capsys) -> None:
+    import base64
+    import re
+
+    from matplotlib.image import imread
+
+    mix = write(tmp_path, "mix.wav", music(20, FS, seed=8))
+    report = tmp_path / "report.html"
+    assert main(["analyze", mix, "--html", str(report)]) == 0
+    pngs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', report.read_text())
+    assert len(pngs) == 2
+    for index, data in enumerate(pngs):
+        path = tmp_path / f"plot{index}.png"
+        path.write_bytes(base64.b64decode(data))
+        image = imread(path)
+        assert image.shape[0] > 200 and image.shape[1] > 600  # a 9 × 3.2 in figure at 100 dpi
+        assert float(image[..., :3].std()) > 0.05  # something is drawn on it

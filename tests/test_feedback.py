@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -243,11 +247,6 @@ def low_shelf_boost(x: np.ndarray, fs: float) -> np.ndarray:
 
 def speech() -> tuple[np.ndarray, int]:
     """A voice reading two sentences, spoken by espeak-ng (mono, its own 22.05 kHz rate)."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-
     if shutil.which("espeak-ng") is None:
         if os.environ.get("CI"):
             pytest.fail("espeak-ng is missing (make system-deps installs it)")
@@ -296,11 +295,14 @@ def test_a_kick_is_named_only_where_there_is_one(tmp_path, capsys, programmes, n
 
 
 @pytest.mark.parametrize("name", ["chorale", "electronic"])
-def test_no_false_resonance_or_balance_advice_on_real_music(tmp_path, capsys, programmes, name) -> None:
+def test_no_false_resonance_or_balance_advice_on_real_music(
+    tmp_path, capsys, programmes, name
+) -> None:
     """The raw chorale once read "harshness +17.6 dB at 2 kHz": a straight tilt fit on a
     spectrum that falls steeply above 4 kHz.  Against its own smoothed curve, nothing sticks out."""
     data = feedback_on(tmp_path, capsys, programmes[name])
-    tonal = [f for f in data["findings"] if f["area"] in ("harshness", "sibilance", "low-end balance")]
+    tonal_areas = ("harshness", "sibilance", "low-end balance")
+    tonal = [f for f in data["findings"] if f["area"] in tonal_areas]
     assert tonal == []
     assert [f["severity"] for f in data["findings"] if f["area"] == "tonal balance"] == ["ok"]
 
@@ -328,7 +330,9 @@ def test_a_kick_bass_imbalance_is_flagged(tmp_path, capsys, programmes) -> None:
     assert {f["measured"].split()[0] for f in low} >= {"63", "125"}
     assert all("heavier" in f["suggestion"] and "kick/bass" in f["suggestion"] for f in low)
     # the balanced track against the same reference is within its tolerance
-    balanced = feedback_on(tmp_path, capsys, programmes["electronic"], "--reference", str(reference))
+    balanced = feedback_on(
+        tmp_path, capsys, programmes["electronic"], "--reference", str(reference)
+    )
     assert [f for f in balanced["findings"] if f["area"] == "low-end balance"] == []
 
 
@@ -336,7 +340,8 @@ def test_a_heavy_low_end_without_a_kick_names_no_kick(tmp_path, capsys, programm
     reference = tmp_path / "reference.wav"
     x, fs = programmes["chorale"]
     sf.write(reference, x.T, fs, subtype="FLOAT")
-    data = feedback_on(tmp_path, capsys, (low_shelf_boost(x, fs), fs), "--reference", str(reference))
+    boosted = (low_shelf_boost(x, fs), fs)
+    data = feedback_on(tmp_path, capsys, boosted, "--reference", str(reference))
     low = [f for f in data["findings"] if f["area"] == "low-end balance"]
     assert low and all("heavier" in f["suggestion"] for f in low)
     assert all("kick" not in f["suggestion"] and "lowest parts" in f["suggestion"] for f in low)

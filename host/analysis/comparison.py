@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .report import Analysis, analyze_file, fractional_octave_bands
+from .report import Analysis, analyze_file, fractional_octave_bands, smooth_spectrum
 from .reportkit import (
     Plot,
     format_value,
@@ -158,11 +158,11 @@ def _plots(c: Comparison) -> tuple[Plot, Plot]:
         (c.a, 0.0, f"A: {name_a}"),
         (c.b, c.match_gain_db, f"B: {name_b}"),
     ):
-        keep = analysis.spectrum_hz > 0
+        hz, power = smooth_spectrum(analysis.spectrum_hz, analysis.spectrum_power)
         with np.errstate(divide="ignore"):
-            level = 10 * np.log10(analysis.spectrum_power[keep]) + gain
-        top.semilogx(analysis.spectrum_hz[keep], level, lw=0.7, label=label)
-    top.set_ylabel("power (dB)")
+            level = 10 * np.log10(power) + gain
+        top.semilogx(hz, level, lw=1.0, label=label)
+    top.set_ylabel("power, 1/6 oct (dB)")
     top.grid(alpha=0.3, which="both")
     top.legend(loc="lower left", fontsize=8)
     finite = np.isfinite(c.third_octave_diff_db)

@@ -532,7 +532,8 @@ def _tone_ok(findings: list[Finding]) -> list[Finding]:
     tonal = {"harshness", "sibilance", "low-end balance"}
     if any(f.area in tonal for f in findings):
         return []
-    return [Finding("tonal balance", "ok", "no band stands out", "resonance and low-end checks", "—")]
+    checks = "resonance and low-end checks"
+    return [Finding("tonal balance", "ok", "no band stands out", checks, "—")]
 
 
 def _loudness(a: Analysis, target: LoudnessTarget) -> list[Finding]:

@@ -97,9 +97,7 @@ def _separate(y: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
         start = max(0, first - margin)
         stop = min(hops, first + CHUNK_FRAMES + margin)
         segment = y[start * HOP : (stop - 1) * HOP + FRAME]
-        freqs, _, z = stft(
-            segment, rate, "hann", FRAME, FRAME - HOP, boundary=None, padded=False
-        )
+        freqs, _, z = stft(segment, rate, "hann", FRAME, FRAME - HOP, boundary=None, padded=False)
         power = np.abs(z[freqs <= 2 * KICK_BAND_HZ[1]]) ** 2
         harmonic = median_filter(power, size=(1, time_span), mode="nearest")
         broadband = median_filter(power, size=(freq_span, 1), mode="nearest")
@@ -110,8 +108,12 @@ def _separate(y: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
         )
         keep = slice(first - start, first - start + min(CHUNK_FRAMES, hops - first))
         band_power = power[inside][:, keep]
-        percussive[first : first + band_power.shape[1]] = (band_power * mask[inside][:, keep]).sum(0)
-        steady[first : first + band_power.shape[1]] = (band_power * (1 - mask[inside][:, keep])).sum(0)
+        percussive[first : first + band_power.shape[1]] = (band_power * mask[inside][:, keep]).sum(
+            0
+        )
+        steady[first : first + band_power.shape[1]] = (
+            band_power * (1 - mask[inside][:, keep])
+        ).sum(0)
     return percussive, steady
 
 

@@ -34,7 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from ..loudness.meter import DEFAULT_FILE_BLOCK, LoudnessMeter, iter_blocks, open_audio
+from ..loudness.meter import (
+    ABSOLUTE_GATE_LUFS,
+    DEFAULT_FILE_BLOCK,
+    LRA_HIGH_PERCENTILE,
+    LRA_LOW_PERCENTILE,
+    LRA_RELATIVE_GATE_LU,
+    LoudnessMeter,
+    iter_blocks,
+    open_audio,
+)
 from .reportkit import (
     METRICS,
     Plot,
@@ -191,8 +200,9 @@ def smooth_spectrum(
 
     The points lie ``SMOOTHING_GRID`` to the octave from ``low`` to ``high``
     (default: the highest bin).  Each is the mean of the bins from f/2^(1/2b)
-    to f·2^(1/2b), b = ``fraction`` (at least the nearest bin where the band
-    is narrower than one), so a long-term spectrum reads like a meter's.
+    to f·2^(1/2b), b = ``fraction``, so a long-term spectrum reads like a
+    meter's.  Where a band holds fewer than two bins (the lowest octaves), the
+    spectrum is interpolated between its bins instead.
     """
     top = float(freqs[-1]) if high is None else min(high, float(freqs[-1]))
     octaves = math.log2(top / low)
@@ -201,11 +211,10 @@ def smooth_spectrum(
     cumulative = np.concatenate(([0.0], np.cumsum(power)))
     lo = np.searchsorted(freqs, centres / half, side="left")
     hi = np.searchsorted(freqs, centres * half, side="right")
-    nearest = np.clip(np.searchsorted(freqs, centres), 0, freqs.size - 1)
-    narrow = hi <= lo  # the band falls between two bins: take the nearest one
-    lo = np.where(narrow, nearest, lo)
-    hi = np.where(narrow, nearest + 1, hi)
-    return centres, (cumulative[hi] - cumulative[lo]) / (hi - lo)
+    wide = hi - lo >= 2
+    smoothed = np.interp(centres, freqs, power)
+    smoothed[wide] = (cumulative[hi[wide]] - cumulative[lo[wide]]) / (hi[wide] - lo[wide])
+    return centres, smoothed
 
 
 def _db(value: float, power: bool = False) -> float:
@@ -312,46 +321,131 @@ def to_json(analyses: Sequence[Analysis], session: dict[str, Any] | None = None)
 # --- HTML ------------------------------------------------------------------------
 
 
+@dataclass
+class ShortTermDistribution:
+    """The short-term values behind the LRA (EBU Tech 3342), with their 10th/95th percentiles."""
+
+    values: np.ndarray  # LUFS, 10 per second, above both gates
+    low_lufs: float  # 10th percentile
+    high_lufs: float  # 95th percentile
+
+
+def short_term_distribution(a: Analysis) -> ShortTermDistribution:
+    """The gated short-term values of ``a``: above −70 LUFS and above their power mean − 20 LU.
+
+    These are the values the meter's loudness range is taken from (Tech
+    3342 §3: short-term loudness every 100 ms, the absolute then the relative
+    gate, LRA = L95 − L10), read back from the analysis's 10 Hz curve.
+    """
+    s = a.curve_s[np.isfinite(a.curve_s)]
+    s = s[s > ABSOLUTE_GATE_LUFS]
+    if s.size == 0:
+        return ShortTermDistribution(s, -math.inf, -math.inf)
+    gate = 10 * math.log10(float(np.mean(10 ** (s / 10)))) + LRA_RELATIVE_GATE_LU
+    s = np.sort(s[s > gate])
+    quantiles = (LRA_LOW_PERCENTILE, LRA_HIGH_PERCENTILE)
+    low, high = (float(s[int(round(q * (s.size - 1)))]) for q in quantiles)  # nearest rank
+    return ShortTermDistribution(s, low, high)
+
+
+# the narrowest loudness axis: a steady programme is not magnified into noise
+LOUDNESS_MIN_SPAN_LU = 8.0
+LOUDNESS_MARGIN_LU = 3.0
+
+
+def loudness_axis(a: Analysis) -> tuple[float, float]:
+    """The loudness plot's y-range: the programme's own, not −60..0 LUFS.
+
+    From the quiet end of the gated short-term values (their 2nd percentile,
+    or L10 of the LRA if lower) to the loudest momentary value, with a margin,
+    and at least ``LOUDNESS_MIN_SPAN_LU`` wide: a 1.1 LU loudness range then
+    fills a visible part of the plot instead of a flat line at its top.
+    """
+    spread = short_term_distribution(a)
+    if spread.values.size == 0:
+        return -60.0, 0.0
+    low = min(float(np.percentile(spread.values, 2)), spread.low_lufs)
+    m = a.curve_m[np.isfinite(a.curve_m)]
+    high = max(float(m.max()) if m.size else -math.inf, a.max_short_term_lufs)
+    if math.isfinite(a.integrated_lufs):
+        low, high = min(low, a.integrated_lufs), max(high, a.integrated_lufs)
+    low, high = low - LOUDNESS_MARGIN_LU, high + LOUDNESS_MARGIN_LU
+    missing = LOUDNESS_MIN_SPAN_LU - (high - low)
+    if missing > 0:
+        low, high = low - missing / 2, high + missing / 2
+    return low, high
+
+
 def loudness_plot(a: Analysis, target_lufs: float | None) -> Plot:
-    """Momentary and short-term loudness over time, with the integrated value and the target."""
+    """Loudness over time on the programme's own scale, beside the short-term distribution.
+
+    Left: momentary and short-term loudness, the integrated value and the
+    target (named in a note when it lies off the scale).  Right: the
+    histogram of the gated short-term values, with L10 and L95, whose
+    difference is the loudness range.
+    """
     plt = pyplot()
-    figure, axes = plt.subplots(figsize=(9, 3.2))
+    figure, (axes, spread_axes) = plt.subplots(
+        1, 2, figsize=(9, 3.2), sharey=True, gridspec_kw={"width_ratios": [5, 1], "wspace": 0.05}
+    )
     axes.plot(a.curve_t, a.curve_m, lw=0.6, alpha=0.6, label="momentary (400 ms)")
     axes.plot(a.curve_t, a.curve_s, lw=1.4, label="short-term (3 s)")
     if math.isfinite(a.integrated_lufs):
         axes.axhline(a.integrated_lufs, color="k", lw=1, ls="--", label="integrated")
+    low, high = loudness_axis(a)
     if target_lufs is not None:
         axes.axhline(target_lufs, color="r", lw=1, label=f"target {target_lufs:g} LUFS")
-    finite = np.concatenate((a.curve_m[np.isfinite(a.curve_m)], [a.integrated_lufs]))
-    finite = finite[np.isfinite(finite)]
-    low = max(-60.0, float(finite.min()) - 3) if finite.size else -60.0
-    axes.set_ylim(low, max(0.0, float(finite.max()) + 2) if finite.size else 0.0)
+        if not low <= target_lufs <= high:
+            where = "above" if target_lufs > high else "below"
+            axes.annotate(f"target {target_lufs:g} LUFS is {where} this scale",
+                          (0.01, 0.97 if where == "above" else 0.03), xycoords="axes fraction",
+                          va="top" if where == "above" else "bottom", fontsize=8, color="r")
+    axes.set_ylim(low, high)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("LUFS")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
+    _distribution(spread_axes, short_term_distribution(a), low, high)
     return render(figure)
 
 
+def _distribution(axes: Any, spread: ShortTermDistribution, low: float, high: float) -> None:
+    """The short-term histogram, sideways, sharing the loudness axis; L10 and L95 marked."""
+    if spread.values.size:
+        bins = np.linspace(low, high, int((high - low) / 0.1) + 1)  # 0.1 LU bins
+        axes.hist(spread.values, bins=bins, orientation="horizontal", color="C1", alpha=0.7)
+        for value, name in ((spread.low_lufs, "L10"), (spread.high_lufs, "L95")):
+            axes.axhline(value, color="k", lw=0.8, ls=":", label=f"{name} {value:.1f}")
+        axes.legend(loc="center right", fontsize=7, title="LRA", title_fontsize=7)
+    axes.set_xlabel("short-term\nvalues", fontsize=8)
+    axes.tick_params(labelleft=False, labelsize=7)
+    axes.grid(alpha=0.3)
+
+
+def smoothed_spectrum_db(a: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    """The long-term spectrum smoothed at 1/6 octave, in dB re. its maximum (as plotted)."""
+    hz, power = smooth_spectrum(a.spectrum_hz, a.spectrum_power)
+    peak = float(power.max()) if power.size else 0.0
+    if peak <= 0:
+        return hz, np.full(hz.shape, -math.inf)
+    with np.errstate(divide="ignore"):
+        return hz, 10 * np.log10(power / peak)
+
+
 def spectrum_plot(a: Analysis, reference: Analysis | None) -> Plot:
-    """The long-term spectrum, and the reference's when there is one."""
+    """The long-term spectrum at 1/6-octave smoothing, and the reference's when there is one."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(9, 3.2))
-    keep = a.spectrum_hz > 0
-    axes.semilogx(a.spectrum_hz[keep], a.spectrum_db[keep], lw=0.8, label=Path(a.file).name)
+    curves = [(a, Path(a.file).name)]
     if reference is not None:
-        ref_keep = reference.spectrum_hz > 0
-        axes.semilogx(
-            reference.spectrum_hz[ref_keep],
-            reference.spectrum_db[ref_keep],
-            lw=0.8,
-            alpha=0.8,
-            label=f"reference: {Path(reference.file).name}",
-        )
+        curves.append((reference, f"reference: {Path(reference.file).name}"))
+    for analysis, label in curves:
+        hz, level = smoothed_spectrum_db(analysis)
+        axes.semilogx(hz, level, lw=1.0, label=label)
     axes.set_xlim(20, a.sample_rate / 2)
-    axes.set_ylim(-90, 3)
+    axes.set_ylim(-80, 3)
     axes.set_xlabel("frequency (Hz)")
-    axes.set_ylabel("dB (re. max)")
+    axes.set_ylabel("dB re. max (1/6-octave smoothed)")
     axes.grid(alpha=0.3, which="both")
     axes.legend(loc="lower left", fontsize=8)
     return render(figure)

@@ -53,7 +53,9 @@ def metrics(*keys: str) -> tuple[Metric, ...]:
     return tuple(_BY_KEY[key] for key in keys) if keys else METRICS
 
 
-def format_value(value: float | None, unit: str, digits: int | None = None, signed: bool = False) -> str:
+def format_value(
+    value: float | None, unit: str, digits: int | None = None, signed: bool = False
+) -> str:
     """A value with its unit; unitless values (DC, correlation) get 4 decimals, others 1.
 
     Non-finite values read ``-inf``/``inf`` and a missing one ``-``, so that a
