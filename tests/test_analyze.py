@@ -360,3 +360,61 @@ def test_a_report_renders_to_html_and_png(tmp_path, capsys) -> None:
         image = imread(path)
         assert image.shape[0] > 200 and image.shape[1] > 600  # a 9 × 3.2 in figure at 100 dpi
         assert float(image[..., :3].std()) > 0.05  # something is drawn on it
+
+
+# --- files without a loudness: too short, or silent --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seconds,note", [(0.02, "too short to measure: 0.02 s"), (2.0, "short: 2.0 s")]
+)
+def test_a_short_file_is_too_short_not_silent(tmp_path, capsys, seconds: float, note: str) -> None:
+    path = write(tmp_path, "blip.wav", sine(-20, seconds))
+    assert main(["analyze", path]) == 0
+    table_text = capsys.readouterr().out
+    assert "silent" not in table_text and "too short" in table_text
+    [data] = analyze_json(capsys, path)
+    assert data["note"].startswith(note)
+    assert data["lra_lu"] is None and data["max_short_term_lufs"] is None
+    assert data["true_peak_dbtp"] == pytest.approx(-20.0, abs=0.1)  # the peaks are measured
+    if seconds < 0.4:
+        assert data["integrated_lufs"] is None
+    else:
+        assert data["integrated_lufs"] == pytest.approx(-20.0, abs=0.1)  # −20 dBFS sine in 2 ch
+    assert main(["feedback", path, "--json"]) == 0
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    if seconds < 0.4:
+        assert [(f["area"], f["severity"]) for f in findings] == [("length", "problem")]
+    assert all("silent" not in f["suggestion"] for f in findings)
+
+
+def test_a_silent_file_says_silent(tmp_path, capsys) -> None:
+    [data] = analyze_json(capsys, write(tmp_path, "quiet.wav", np.zeros((2, 5 * FS))))
+    assert data["note"] == "silent: nothing above the −70 LUFS gate"
+
+
+@pytest.mark.parametrize(
+    "a_kind,b_kind,message",
+    [
+        ("tone", "silence", "B is silent"),
+        ("silence", "tone", "A is silent"),
+        ("blip", "tone", "A is too short to measure (0.02 s"),
+    ],
+)
+def test_compare_against_silence_says_what_is_going_on(
+    tmp_path, capsys, a_kind: str, b_kind: str, message: str
+) -> None:
+    signals = {
+        "tone": sine(-20, 5),
+        "silence": np.zeros((2, 5 * FS)),
+        "blip": sine(-20, 0.02),
+    }
+    a = write(tmp_path, f"a-{a_kind}.wav", signals[a_kind])
+    b = write(tmp_path, f"b-{b_kind}.wav", signals[b_kind])
+    report = tmp_path / "ab.html"
+    assert main(["compare", a, b, "--html", str(report)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "no loudness to match" in captured.err
+    silent_one = a if message.startswith("A") else b
+    assert silent_one in captured.err
+    assert "inf" not in captured.out and not report.exists()

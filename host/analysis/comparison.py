@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .report import Analysis, analyze_file, fractional_octave_bands, smooth_spectrum
+from ..errors import AudioInputError
+from .report import MOMENTARY_S, Analysis, analyze_file, fractional_octave_bands, smooth_spectrum
 from .reportkit import (
     Plot,
     format_value,
@@ -126,12 +127,27 @@ def _findings(c: Comparison) -> list[str]:
     return out
 
 
+def _require_loudness(name: str, a: Analysis) -> None:
+    """A comparison matches loudness: a file without one (silent, too short) cannot be compared."""
+    if math.isfinite(a.integrated_lufs) and a.duration_s >= MOMENTARY_S:
+        return
+    if a.duration_s < MOMENTARY_S:
+        why = f"too short to measure ({a.duration_s:.2f} s; loudness needs {MOMENTARY_S:g} s)"
+    else:
+        why = "silent (nothing above the −70 LUFS gate)"
+    raise AudioInputError(
+        f"{name} is {why}: no loudness to match",
+        file=a.file,
+        hint="compare two renders of the mix; check that this one holds audible programme",
+    )
+
+
 def compare_files(path_a: str | Path, path_b: str | Path) -> Comparison:
     """Analyse both files and compare them at matched loudness."""
     a, b = analyze_file(path_a), analyze_file(path_b)
+    for name, analysis in (("A", a), ("B", b)):
+        _require_loudness(name, analysis)
     match = a.integrated_lufs - b.integrated_lufs
-    if not math.isfinite(match):
-        match = 0.0
     centres, energy_a = fractional_octave_bands(a.spectrum_hz, a.spectrum_power)
     _, energy_b = fractional_octave_bands(b.spectrum_hz, b.spectrum_power)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -54,6 +54,7 @@ from ..loudness.meter import DEFAULT_FILE_BLOCK, iter_blocks, open_audio
 from ..loudness.targets import LoudnessTarget
 from .kick import KickDetector, KickReport
 from .report import (
+    MOMENTARY_S,
     SMOOTHING_GRID,
     Analysis,
     analyze_file,
@@ -573,6 +574,15 @@ def build_feedback(
     mix = analyze_file(mix_path)
     scan = scan_file(mix_path)
     reference = analyze_file(reference_path) if reference_path else None
+    if mix.duration_s < MOMENTARY_S:
+        short = Finding(
+            "length",
+            "problem",
+            f"{mix.duration_s:.2f} s of audio",
+            f"at least {MOMENTARY_S:g} s (one loudness gating block)",
+            "the file is too short to measure: export or render the whole mix",
+        )
+        return Feedback(mix, scan, target, [short], session, reference)
     if not math.isfinite(mix.integrated_lufs):
         silent = Finding(
             "level",

@@ -59,6 +59,10 @@ from .reportkit import (
 OCTAVE_CENTRES_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 SPECTRUM_SEGMENT = 8192  # FFT length of the long-term spectrum (5.9 Hz bins at 48 kHz)
 
+MOMENTARY_S = 0.4  # BS.1770 gating block: the shortest file with a loudness
+SHORT_TERM_S = 3.0  # Tech 3341 short-term window: the shortest with a short-term loudness and LRA
+TOO_SHORT_KEYS = ("integrated_lufs", "max_momentary_lufs", "max_short_term_lufs", "lra_lu", "plr_db")
+
 # the keys `analyze --json` promises to keep stable
 JSON_KEYS = (
     "integrated_lufs",
@@ -103,9 +107,33 @@ class Analysis:
     spectrum_db: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     spectrum_power: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
+    def unmeasured(self) -> tuple[str, ...]:
+        """The loudness keys this file is too short to have (BS.1770 needs whole windows)."""
+        if self.duration_s < MOMENTARY_S:
+            return TOO_SHORT_KEYS
+        if self.duration_s < SHORT_TERM_S:
+            return ("max_short_term_lufs", "lra_lu")
+        return ()
+
+    def loudness_note(self) -> str | None:
+        """Why loudness values are missing, in words; None when all were measured."""
+        if self.duration_s < MOMENTARY_S:
+            return (
+                f"too short to measure: {self.duration_s:.2f} s of audio; loudness needs at "
+                f"least {MOMENTARY_S:g} s (one gating block), loudness range {SHORT_TERM_S:g} s"
+            )
+        if not math.isfinite(self.integrated_lufs):
+            return "silent: nothing above the −70 LUFS gate"
+        if self.duration_s < SHORT_TERM_S:
+            return (
+                f"short: {self.duration_s:.1f} s; max short-term loudness and loudness range "
+                f"need at least {SHORT_TERM_S:g} s"
+            )
+        return None
+
     def as_json(self) -> dict[str, Any]:
-        """JSON-ready values (non-finite numbers become null)."""
-        data: dict[str, Any] = {"file": self.file}
+        """JSON-ready values (non-finite and unmeasurable ones become null), and the note."""
+        data: dict[str, Any] = {"file": self.file, "note": self.loudness_note()}
         for key in (
             *JSON_KEYS,
             "crest_factor_db",
@@ -117,7 +145,7 @@ class Analysis:
             "channels",
             "duration_s",
         ):
-            data[key] = jsonable(getattr(self, key))
+            data[key] = None if key in self.unmeasured() else jsonable(getattr(self, key))
         return data
 
 
@@ -451,19 +479,28 @@ def spectrum_plot(a: Analysis, reference: Analysis | None) -> Plot:
     return render(figure)
 
 
+def measured(a: Analysis, key: str, unit: str) -> str:
+    """One value of ``a`` for a table: "too short" where the file cannot have it."""
+    if key in a.unmeasured():
+        return "too short"
+    return format_value(getattr(a, key), unit)
+
+
 def _section(a: Analysis, target_lufs: float | None, reference: Analysis | None) -> str:
     rows = []
     for m in METRICS:
-        row = [m.label[0].upper() + m.label[1:], format_value(getattr(a, m.key), m.unit)]
+        row = [m.label[0].upper() + m.label[1:], measured(a, m.key, m.unit)]
         if reference is not None:
-            row.append(format_value(getattr(reference, m.key), m.unit))
+            row.append(measured(reference, m.key, m.unit))
         rows.append(row)
     head = ["", "this file"] + (["reference"] if reference is not None else [])
     bands = [[f"{band} Hz", format_value(db, "dB")] for band, db in a.octave_bands_db.items()]
+    text = a.loudness_note()
+    note = f"<p><b>{html.escape(text)}</b></p>" if text else ""
     return f"""
 <section>
 <h2>{html.escape(a.file)}</h2>
-<p>{a.channels} channels, {a.sample_rate:g} Hz, {a.duration_s:.1f} s</p>
+<p>{a.channels} channels, {a.sample_rate:g} Hz, {a.duration_s:.2f} s</p>{note}
 {table(head, rows)}
 <h3>Loudness over time</h3>
 {loudness_plot(a, target_lufs).img("loudness over time")}

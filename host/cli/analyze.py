@@ -90,18 +90,22 @@ def emit(text: str) -> None:
 
 
 def _summary(a: Any, reference: Any | None) -> Any:
-    from ..analysis.reportkit import METRICS, format_value
+    from ..analysis.report import measured
+    from ..analysis.reportkit import METRICS
 
     columns = ["", "value"] + (["reference"] if reference is not None else [])
     body = []
     for m in METRICS:
-        row = [m.label, format_value(getattr(a, m.key), m.unit)]
+        row = [m.label, measured(a, m.key, m.unit)]
         if reference is not None:
-            row.append(format_value(getattr(reference, m.key), m.unit))
+            row.append(measured(reference, m.key, m.unit))
         body.append(row)
     bands = "  ".join(f"{band}:{db:+.1f}" for band, db in a.octave_bands_db.items())
     body.append(["octave bands (dB)", bands] + ([""] if reference is not None else []))
-    title = f"{a.file} ({a.channels} ch, {a.sample_rate:g} Hz, {a.duration_s:.1f} s)"
+    note = a.loudness_note()
+    if note:
+        body.append(["note", note] + ([""] if reference is not None else []))
+    title = f"{a.file} ({a.channels} ch, {a.sample_rate:g} Hz, {a.duration_s:.2f} s)"
     return table(title, columns, body)
 
 
