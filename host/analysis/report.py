@@ -40,6 +40,9 @@ from ..loudness.meter import (
     LRA_HIGH_PERCENTILE,
     LRA_LOW_PERCENTILE,
     LRA_RELATIVE_GATE_LU,
+    MOMENTARY_SUBBLOCKS,
+    SHORT_TERM_SUBBLOCKS,
+    SUBBLOCK_S,
     LoudnessMeter,
     iter_blocks,
     open_audio,
@@ -59,8 +62,10 @@ from .reportkit import (
 OCTAVE_CENTRES_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 SPECTRUM_SEGMENT = 8192  # FFT length of the long-term spectrum (5.9 Hz bins at 48 kHz)
 
-MOMENTARY_S = 0.4  # BS.1770 gating block: the shortest file with a loudness
-SHORT_TERM_S = 3.0  # Tech 3341 short-term window: the shortest with a short-term loudness and LRA
+# the shortest file with a loudness (one 400 ms gating block), and with a short-term loudness
+# and a loudness range (one 3 s window)
+MOMENTARY_S = MOMENTARY_SUBBLOCKS * SUBBLOCK_S
+SHORT_TERM_S = SHORT_TERM_SUBBLOCKS * SUBBLOCK_S
 TOO_SHORT_KEYS = ("integrated_lufs", "max_momentary_lufs", "max_short_term_lufs", "lra_lu", "plr_db")
 
 # the keys `analyze --json` promises to keep stable
