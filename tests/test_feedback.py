@@ -345,3 +345,21 @@ def test_a_heavy_low_end_without_a_kick_names_no_kick(tmp_path, capsys, programm
     low = [f for f in data["findings"] if f["area"] == "low-end balance"]
     assert low and all("heavier" in f["suggestion"] for f in low)
     assert all("kick" not in f["suggestion"] and "lowest parts" in f["suggestion"] for f in low)
+
+
+def test_the_kick_detector_does_not_depend_on_block_size_or_chunking() -> None:
+    from host.analysis.kick import CHUNK_FRAMES, HOP, KickDetector
+    from host.analysis.signals import electronic
+
+    seconds = 1.5 * CHUNK_FRAMES * HOP / 1000.0  # about one and a half separation chunks
+    mono = electronic(seconds, FS, seed=3).mean(axis=0)
+    reports = []
+    for block in (65536, 4097):
+        detector = KickDetector(FS)
+        for start in range(0, mono.size, block):
+            detector.add(mono[start : start + block])
+        reports.append(detector.finish())
+    assert reports[0].detected and reports[1].detected
+    assert reports[0].onsets_per_s == pytest.approx(reports[1].onsets_per_s, abs=1e-9)
+    assert reports[0].percussive_low_db == pytest.approx(reports[1].percussive_low_db, abs=1e-6)
+    assert reports[0].onsets_per_s == pytest.approx(124 / 60 * 2, rel=0.1)  # kick and bass notes

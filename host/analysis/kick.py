@@ -103,17 +103,13 @@ def _separate(y: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
         broadband = median_filter(power, size=(freq_span, 1), mode="nearest")
         with np.errstate(invalid="ignore", divide="ignore"):
             mask = np.nan_to_num(broadband**2 / (broadband**2 + harmonic**2))
-        inside = (freqs[: power.shape[0]] >= KICK_BAND_HZ[0]) & (
-            freqs[: power.shape[0]] <= KICK_BAND_HZ[1]
-        )
-        keep = slice(first - start, first - start + min(CHUNK_FRAMES, hops - first))
-        band_power = power[inside][:, keep]
-        percussive[first : first + band_power.shape[1]] = (band_power * mask[inside][:, keep]).sum(
-            0
-        )
-        steady[first : first + band_power.shape[1]] = (
-            band_power * (1 - mask[inside][:, keep])
-        ).sum(0)
+        low = freqs[: power.shape[0]]
+        inside = (low >= KICK_BAND_HZ[0]) & (low <= KICK_BAND_HZ[1])
+        count = min(CHUNK_FRAMES, hops - first)  # this chunk's own frames, without the margins
+        keep = slice(first - start, first - start + count)
+        band_power, band_mask = power[inside][:, keep], mask[inside][:, keep]
+        percussive[first : first + count] = (band_power * band_mask).sum(axis=0)
+        steady[first : first + count] = (band_power * (1.0 - band_mask)).sum(axis=0)
     return percussive, steady
 
 
