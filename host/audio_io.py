@@ -124,6 +124,7 @@ class FileSource:
             self.info.sample_rate, self.sample_rate, self.channels, dtype="float64", quality="HQ"
         )
         self._fifo = np.zeros((0, self.channels))
+        self._flushed = False  # soxr takes no input after its last chunk: past that, only the fifo is left
 
     def read(self, out: np.ndarray) -> int:
         """Fill ``out`` (channels, n); returns the frames that came from the file (rest is zero)."""
@@ -174,13 +175,11 @@ class FileSource:
 
     def _read_resampled(self, frames: int) -> np.ndarray:
         assert self._resampler is not None
-        while self._fifo.shape[0] < frames:
+        while self._fifo.shape[0] < frames and not self._flushed:
             chunk = self._file.read(max(1024, int(frames / self._ratio) + 64), dtype="float64", always_2d=True)
-            last = chunk.shape[0] == 0
-            produced = self._resampler.resample_chunk(chunk, last=last)
+            self._flushed = chunk.shape[0] == 0
+            produced = self._resampler.resample_chunk(chunk, last=self._flushed)
             self._fifo = np.concatenate([self._fifo, produced]) if self._fifo.size else produced
-            if last:
-                break
         data, self._fifo = self._fifo[:frames], self._fifo[frames:]
         return data
 

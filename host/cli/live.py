@@ -302,8 +302,6 @@ def _summary(engine: LiveEngine, args: argparse.Namespace, interrupted: bool) ->
         text += f", callback p50 {p50:.1f}% / p99 {p99:.1f}% of the period"
     if engine.underruns:
         text += f", disk underruns {engine.underruns}"
-    for error in engine.stream_errors:
-        err.print(f"mixhost live: {error}")
     err.print(("stopped: " if interrupted else "") + text)
 
 

@@ -201,10 +201,10 @@ class LiveEngine:
                 stream = StreamingSource(node.source, self.clock, int(RING_SECONDS * rate))
                 node.source = stream
                 self.sources.append(stream)
-        self.reader = StreamReader(self.sources, int(PREFILL_SECONDS * rate))
+        self.reader = StreamReader(self.sources, int(PREFILL_SECONDS * rate), on_failure=self._stream_failed)
         self.reader.start()
         if not self.reader.wait_ready():
-            raise MixhostError("disk streaming could not read the sources in time")
+            raise self.reader.failure or MixhostError("disk streaming could not read the sources in time")
         self.graph = graph
         self.length = graph.length
         self._warm_up(graph, block_size)
@@ -219,6 +219,12 @@ class LiveEngine:
         self._touch_last: dict[int, int] = {}
         self._held: set[int] = set()            # explicitly touched (LiveEngine.touch), not yet released
         self._expected = 0
+
+    def _stream_failed(self, error: MixhostError) -> None:
+        """The reader thread ended on an error: kept as the engine's error, which stops a run
+        (the sources would only play silence from now on)."""
+        if self.error is None:
+            self.error = error
 
     @staticmethod
     def _warm_up(graph: Graph, block_size: int) -> None:
@@ -682,7 +688,3 @@ class LiveEngine:
     @property
     def underruns(self) -> int:
         return sum(s.underruns for s in self.sources)
-
-    @property
-    def stream_errors(self) -> list[MixhostError]:
-        return [s.error for s in self.sources if s.error is not None]

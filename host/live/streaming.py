@@ -17,6 +17,11 @@ Hand-off (single producer, single consumer, no locks):
 
 On underrun the missing frames are silence and counted; the ring keeps
 timeline positions, so playback catches up in step with the transport.
+
+A source that fails to read (a file that turns unreadable, a decoder error)
+ends the reader thread: it hands the failure, naming the file, to
+``on_failure`` (the engine keeps it as its ``error``, which stops a run), so
+a dead reader is never mistaken for a quiet passage.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..audio_io import FileSource
-from ..errors import MixhostError
+from ..errors import MixhostError, RenderError
 from .transport import next_position
 
 log = logging.getLogger(__name__)
@@ -71,7 +77,6 @@ class StreamingSource:
         self._loop: tuple[int, int] | None = None
         self.underruns = 0
         self.underrun_frames = 0
-        self.error: MixhostError | None = None
 
     # -- the audio thread --------------------------------------------------------------
     def request(self, generation: int, position: int, loop: tuple[int, int] | None) -> None:
@@ -163,7 +168,7 @@ class StreamingSource:
             if loop is not None and self._file_position < loop[1]:
                 count = min(count, loop[1] - self._file_position)
             chunk = self._chunk[:, :count]
-            self._read_file(chunk)
+            self.inner.read(chunk)
             start = self._write % self.capacity
             first = min(count, self.capacity - start)
             self._ring[:, start:start + first] = chunk[:, :first]
@@ -175,16 +180,6 @@ class StreamingSource:
                 self._file_position = loop[0]
                 self.inner.seek(loop[0])
             worked = True
-
-    def _read_file(self, chunk: np.ndarray) -> None:
-        if self.error is not None:
-            chunk.fill(0.0)
-            return
-        try:
-            self.inner.read(chunk)
-        except MixhostError as error:  # NaN in the file: report once, play silence
-            self.error = error
-            chunk.fill(0.0)
 
     # -- FileSource interface ------------------------------------------------------------------
     def seek(self, frame: int) -> None:
@@ -199,9 +194,12 @@ class StreamingSource:
 class StreamReader:
     """The one reader thread that keeps every track's ring topped up."""
 
-    def __init__(self, sources: list[StreamingSource], prefill: int) -> None:
+    def __init__(self, sources: list[StreamingSource], prefill: int,
+                 on_failure: Callable[[MixhostError], None] | None = None) -> None:
         self.sources = sources
         self.prefill = prefill
+        self.on_failure = on_failure
+        self.failure: MixhostError | None = None   # set once, when the thread ends on an error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mixhost-reader", daemon=True)
 
@@ -213,7 +211,7 @@ class StreamReader:
         """Block (a control thread) until every source has served the current request."""
         deadline = time.monotonic() + timeout_s
         while not all(s.ready for s in self.sources):
-            if time.monotonic() > deadline:
+            if self.failure is not None or time.monotonic() > deadline:
                 return False
             time.sleep(0.002)
         return True
@@ -227,9 +225,23 @@ class StreamReader:
         while not self._stop.is_set():
             worked = False
             for source in self.sources:
-                worked |= source.service(self.prefill)
+                try:
+                    worked |= source.service(self.prefill)
+                except Exception as error:  # noqa: BLE001 - handed to the engine, which stops the run
+                    self._fail(source, error)
+                    return
             if not worked:
                 self._stop.wait(POLL_S)
+
+    def _fail(self, source: StreamingSource, error: Exception) -> None:
+        path = source.inner.info.path
+        detail = error.message if isinstance(error, MixhostError) else f"{type(error).__name__}: {error}"
+        self.failure = RenderError(f"disk streaming stopped: reading {path} failed: {detail}",
+                                   hint="playback was stopped; check the file (mixhost validate reads every "
+                                        "source to its end)")
+        log.debug("reader thread failed on %s", path, exc_info=error)
+        if self.on_failure is not None:
+            self.on_failure(self.failure)
 
 
 class PortInput:

@@ -1,0 +1,147 @@
+"""What a user hands mixhost that used to crash it or pass without a word (issue 18, sections 2 and 3).
+
+Each test builds the faulty input for real (a stem at another rate, a
+corrupt cache, a full filesystem, a truncated WAV ...) and runs the
+command or the engine on it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import host
+from host.cli import main
+from host.live.engine import LiveEngine
+from tests.conftest import tone
+
+SR = 48000
+STEM_RATE = 44100
+FREQ = 1000.0
+AMP = 0.5
+# a centred mono source at the -3 dB pan law: each side carries AMP * 10^(-3/20); a sine's RMS is that / sqrt 2
+SIDE_RMS = AMP * 10 ** (-3 / 20) / np.sqrt(2)
+
+
+def _mixhost(*args: str, **options: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host", *args], capture_output=True, text=True, timeout=120,
+                          **options)  # type: ignore[call-overload]
+
+
+# -- a stem at another sample rate, shorter than the session -------------------------------------------
+def _resampled_session(tmp_path: Path, case: str) -> tuple[Path, float]:
+    """A 1 s, 44.1 kHz mono tone in a 48 kHz session that lasts 2.5 s: longer through a
+    second (silent) stem, or through ``tail_s``.  Returns the session and its length."""
+    sf.write(tmp_path / "tone44.wav", tone(FREQ, 1.0, AMP, sr=STEM_RATE), STEM_RATE, subtype="FLOAT")
+    other = ""
+    tail = ""
+    if case == "shorter stem":
+        sf.write(tmp_path / "room.wav", np.zeros(int(2.5 * SR)), SR, subtype="FLOAT")
+        other = "  room:\n    source: room.wav\n"
+    else:
+        tail = "  tail_s: 1.5\n"
+    path = tmp_path / "session.yaml"
+    path.write_text("session:\n  sample_rate: 48000\ntracks:\n  tone:\n    source: tone44.wav\n" + other
+                    + "outputs:\n  mixdown: out/mix.wav\n  bit_depth: float\n  dither: false\n" + tail)
+    return path, 2.5
+
+
+def _assert_tone_then_silence(mix: np.ndarray, length_s: float) -> None:
+    """``mix`` (2, n) at SR: the 1 kHz tone at its level for the stem's second, then silence."""
+    assert mix.shape[1] >= int(length_s * SR) - 1
+    for side in mix:
+        playing = side[int(0.1 * SR):int(0.9 * SR)]
+        spectrum = np.abs(np.fft.rfft(playing * np.hanning(len(playing))))
+        peak_hz = np.argmax(spectrum) * SR / len(playing)
+        assert peak_hz == pytest.approx(FREQ, abs=2.0)
+        assert np.sqrt(np.mean(playing ** 2)) == pytest.approx(SIDE_RMS, rel=0.01)
+        after = side[int(1.01 * SR):]
+        assert np.max(np.abs(after)) < 1e-5  # soxr's ringing is over within a few ms
+
+
+@pytest.mark.parametrize("case", ["shorter stem", "tail_s"])
+def test_a_stem_at_another_rate_renders_to_the_session_end(tmp_path: Path, case: str) -> None:
+    path, length = _resampled_session(tmp_path, case)
+    assert main(["validate", str(path)]) == 0
+    assert main(["render", str(path), "--no-progress"]) == 0
+    mix, rate = sf.read(tmp_path / "out" / "mix.wav", always_2d=True)
+    assert rate == SR
+    _assert_tone_then_silence(mix.T, length)
+
+
+def test_an_album_track_rendered_from_a_session_with_a_resampled_stem(tmp_path: Path) -> None:
+    _resampled_session(tmp_path, "tail_s")
+    album = tmp_path / "album.yaml"
+    album.write_text("album: {title: Rates, output: album, format: wav}\ntracks:\n"
+                     "  - {session: session.yaml, title: Tone}\n")
+    assert main(["album", str(album)]) == 0
+    track, rate = sf.read(tmp_path / "album" / "01 Tone.wav", always_2d=True)
+    assert rate == SR and track.shape[0] >= int(2.5 * SR) - 1
+    side = track[:, 0]
+    spectrum = np.abs(np.fft.rfft(side[int(0.1 * SR):int(0.9 * SR)]))
+    assert np.argmax(spectrum) * SR / int(0.8 * SR) == pytest.approx(FREQ, abs=2.0)
+    assert np.max(np.abs(side[int(1.05 * SR):])) < 1e-3  # silence (dither aside) after the stem
+
+
+def _play(engine: LiveEngine, seconds: float) -> np.ndarray:
+    """Drive the engine block by block from this thread, the reader thread keeping ahead."""
+    blocks = []
+    deadline = time.monotonic() + 60
+    for _ in range(int(seconds * SR) // engine.block_size + 1):
+        while any(s.buffered < engine.block_size for s in engine.sources):
+            if engine.error is not None:
+                raise engine.error
+            assert time.monotonic() < deadline, "the reader thread fell behind for a minute"
+            time.sleep(0.0005)
+        blocks.append(engine.process_block(engine.block_size).copy())
+    return np.concatenate(blocks, axis=1)
+
+
+@pytest.mark.parametrize("case", ["shorter stem", "tail_s"])
+def test_live_plays_a_resampled_stem_past_its_end(tmp_path: Path, case: str) -> None:
+    path, length = _resampled_session(tmp_path, case)
+    engine = LiveEngine(host.load_session(path), 256, "none")
+    engine.open()
+    try:
+        engine.transport.play()
+        played = _play(engine, length)
+        assert engine.error is None and engine.underruns == 0
+    finally:
+        engine.close()
+    _assert_tone_then_silence(played[:, :int(length * SR)], length)
+
+
+# -- a reader thread that fails stops the live run --------------------------------------------------------
+def test_a_stem_that_turns_unreadable_while_playing_stops_live_with_an_error(tmp_path: Path) -> None:
+    """The FLAC stem's second half is overwritten in place (same file, same inode) once playback
+    has started: the reader thread meets the decoder error about 2 s in."""
+    stem = tmp_path / "tone.flac"
+    sf.write(stem, tone(220.0, 5.0, 0.4), SR, subtype="PCM_24")
+    path = tmp_path / "session.yaml"
+    path.write_text("session:\n  sample_rate: 48000\ntracks:\n  tone:\n    source: tone.flac\n"
+                    "outputs:\n  mixdown: out/mix.wav\n")
+    proc = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--no-status"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        started = [proc.stderr.readline()]
+        while "playing" not in started[-1]:
+            assert started[-1], started   # the process ended before it played
+            started.append(proc.stderr.readline())
+        size = stem.stat().st_size
+        with open(stem, "r+b") as handle:
+            handle.seek(size // 2)
+            handle.write(bytes([0x5A]) * (size - size // 2))
+        stderr = "".join(started) + proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == 1, stderr
+    assert f"disk streaming stopped: reading {stem} failed" in stderr
+    assert "Traceback" not in stderr and "played" not in stderr  # no summary of a run that went silent
