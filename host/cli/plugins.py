@@ -61,9 +61,15 @@ def _rows() -> list[dict[str, Any]]:
     from ..plugins.buses import BusLayout, bus_limits, flag_text
     from ..plugins.cache import PluginCache
     from ..plugins.probe import layout_text
+    from ..plugins.scan import scan
 
+    cache = PluginCache()
+    entries = cache.entries()
+    if cache.recovered:  # the cache file was unreadable and is empty now: fill it again, as a scan would
+        scan(cache=cache)
+        entries = cache.entries()
     rows = []
-    for entry in PluginCache().entries():
+    for entry in entries:
         info = entry.info
         if "channels" in info:  # rows cached by an older mixhost show the current format too
             info = {**info, "layout": layout_text(str(info.get("kind", "")), list(info["channels"]))}
