@@ -9,6 +9,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import queue
@@ -22,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import Writeback, ensure_folder, temp_beside
-from .errors import AudioInputError, OutputError
+from .errors import AudioInputError, OutputError, WriteError
 
 MAX_CHANNELS = 2
 
@@ -244,6 +245,9 @@ class AtomicWriter:
         try:
             self._file = sf.SoundFile(str(self._tmp), "w", samplerate=self.file_rate, channels=channels,
                                       subtype=subtype, format=fmt.upper())
+        except (sf.LibsndfileError, OSError) as error:
+            self._tmp.unlink(missing_ok=True)
+            raise self._write_error(error, None) from None
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
@@ -265,7 +269,10 @@ class AtomicWriter:
         if block.shape[1] == 0:
             return
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
-        self._file.write(self._frames_of(block))
+        try:
+            self._file.write(self._frames_of(block))
+        except (sf.LibsndfileError, OSError) as error:
+            raise self._write_error(error, self._file) from None
         self._writeback.wrote(block.shape[1])
 
     def _frames_of(self, block: np.ndarray) -> np.ndarray:
@@ -283,29 +290,57 @@ class AtomicWriter:
         return out
 
     def commit(self, verify: Callable[[Path], None] | None = None) -> Path:
-        """Close and rename into place; ``verify(temp_path)`` may first refuse the file by raising."""
-        if self._resampler is not None:
-            self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
-        self._file.close()
-        self._writeback.close()
-        if self.tags:
-            from .tags import write_tags
+        """Close and rename into place; ``verify(temp_path)`` may first refuse the file by raising.
 
-            write_tags(self._tmp, self.fmt, self.tags)
-        if verify is not None:
-            try:
+        A write that fails here (the header and the last frames go out as the file
+        closes) deletes the temp file and raises :class:`WriteError`.
+        """
+        try:
+            if self._resampler is not None:
+                self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
+            self._close_file()
+            if self.tags:
+                from .tags import write_tags
+
+                write_tags(self._tmp, self.fmt, self.tags)
+            if verify is not None:
                 verify(self._tmp)
-            except BaseException:
-                self._tmp.unlink(missing_ok=True)  # a refused file leaves nothing behind
-                raise
-        os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self.path)
+        except OSError as error:
+            self.abort()
+            raise self._write_error(error, None) from None
+        except BaseException:
+            self.abort()  # a refused or failed file leaves nothing behind
+            raise
         return self.path
 
-    def abort(self) -> None:
-        if not self._file.closed:
+    def _close_file(self) -> None:
+        try:
             self._file.close()
-        self._writeback.close()
-        self._tmp.unlink(missing_ok=True)
+        except (sf.LibsndfileError, OSError) as error:
+            raise self._write_error(error, self._file) from None
+        finally:
+            self._writeback.close()
+
+    def _write_error(self, error: BaseException, file: sf.SoundFile | None) -> WriteError:
+        """The failed write as a message that says what filled up, or what the system said."""
+        detail = _system_detail(error, file)
+        hint = "nothing was written; free some space there, or write the output elsewhere"
+        if "No space left" in detail or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
+            return WriteError(f"no space left on device writing {self.path}", hint=hint)
+        if isinstance(error, OSError) and error.errno == errno.EDQUOT:
+            return WriteError(f"disk quota exceeded writing {self.path}", hint=hint)
+        return WriteError(f"cannot write {self.path}: {detail}", hint="nothing was written")
+
+    def abort(self) -> None:
+        try:
+            if not self._file.closed:
+                self._file.close()
+        except (sf.LibsndfileError, OSError):
+            pass  # closing flushes: on a full disk that fails too, and the file goes anyway
+        finally:
+            self._writeback.close()
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> AtomicWriter:
         return self
@@ -314,6 +349,24 @@ class AtomicWriter:
                  tb: TracebackType | None) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def _system_detail(error: BaseException, file: sf.SoundFile | None) -> str:
+    """What the system said about a failed write.
+
+    pysoundfile reports every failed write as libsndfile's generic "System
+    error"; libsndfile's own log for the file (``sf_strerror``) holds the
+    errno's text ("No space left on device").  Without pysoundfile's
+    internals, the exception's own text.
+    """
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    snd, ffi, handle = getattr(sf, "_snd", None), getattr(sf, "_ffi", None), getattr(file, "_file", None)
+    if snd is not None and ffi is not None and handle is not None and hasattr(snd, "sf_strerror"):
+        text = ffi.string(snd.sf_strerror(handle)).decode(errors="replace").strip()
+        if text:
+            return text.rstrip(".")
+    return str(error).rstrip(".")
 
 
 class WriteBehind:

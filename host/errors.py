@@ -86,6 +86,10 @@ class OutputError(UserInputError):
     """An output path that cannot be written safely."""
 
 
+class WriteError(MixhostError):
+    """An output could not be written: the disk is full, or the system refused a write (exit 1)."""
+
+
 class PluginError(UserInputError):
     """A plugin that cannot be found, loaded or configured."""
 

@@ -7,6 +7,7 @@ command or the engine on it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -145,3 +146,41 @@ def test_a_stem_that_turns_unreadable_while_playing_stops_live_with_an_error(tmp
     assert code == 1, stderr
     assert f"disk streaming stopped: reading {stem} failed" in stderr
     assert "Traceback" not in stderr and "played" not in stderr  # no summary of a run that went silent
+
+
+# -- a full disk ----------------------------------------------------------------------------------------
+@pytest.fixture
+def full_disk(tmp_path: Path):  # noqa: ANN201 - yields a folder
+    """A 1 MiB tmpfs: a few seconds of audio fill it.  Mounting needs root (CI runs as root)."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        message = f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("command", ["render", "render with stems", "master"])
+def test_a_full_disk_is_a_clear_error_that_leaves_nothing(tmp_path: Path, full_disk: Path, command: str) -> None:
+    sf.write(tmp_path / "long.wav", np.tile(tone(440.0, 6.0, 0.3), (2, 1)).T, SR, subtype="FLOAT")
+    stems = "  stems: stems\n" if command == "render with stems" else ""
+    path = tmp_path / "session.yaml"
+    path.write_text("session:\n  sample_rate: 48000\ntracks:\n  a:\n    source: long.wav\n"
+                    f"outputs:\n  mixdown: mix.wav\n{stems}")
+    if command == "master":
+        done = _mixhost("master", str(tmp_path / "long.wav"), "-o", str(full_disk / "master.wav"))
+        target = full_disk / "master.wav"
+    else:
+        done = _mixhost("render", str(path), "-o", str(full_disk), "--no-progress")
+        target = full_disk / "mix.wav"
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"no space left on device writing {target}" in done.stderr
+    assert [p.name for p in full_disk.rglob("*") if p.is_file()] == []   # no partial file, hidden or not
