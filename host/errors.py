@@ -86,6 +86,14 @@ class OutputError(UserInputError):
     """An output path that cannot be written safely."""
 
 
+class MissingExtraError(UserInputError):
+    """A feature asked for needs an optional extra that is not installed (``pip install 'mixhost[X]'``).
+
+    Exit 2: like a bad option, it is found before any work, nothing is written,
+    and the user fixes it with the one command the message names.
+    """
+
+
 class WriteError(MixhostError):
     """An output could not be written: the disk is full, or the system refused a write (exit 1)."""
 

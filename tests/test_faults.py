@@ -184,3 +184,36 @@ def test_a_full_disk_is_a_clear_error_that_leaves_nothing(tmp_path: Path, full_d
     assert "Traceback" not in done.stderr
     assert f"no space left on device writing {target}" in done.stderr
     assert [p.name for p in full_disk.rglob("*") if p.is_file()] == []   # no partial file, hidden or not
+
+
+# -- --html without matplotlib ---------------------------------------------------------------------------------
+# Runs the CLI with an import hook in front of every other finder that refuses matplotlib, as on an
+# install without the plots extra.
+WITHOUT_MATPLOTLIB = """
+import sys
+
+class NoMatplotlib:
+    def find_spec(self, name, path=None, target=None):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoMatplotlib())
+from host.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", ["analyze", "feedback", "compare"])
+def test_html_without_matplotlib_names_the_extra_to_install(tmp_path: Path, command: str) -> None:
+    mix = tmp_path / "mix.wav"
+    sf.write(mix, np.tile(tone(440.0, 3.0, 0.3), (2, 1)).T, SR, subtype="FLOAT")
+    files = [str(mix), str(mix)] if command == "compare" else [str(mix)]
+    report = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-c", WITHOUT_MATPLOTLIB, command, *files, "--html", str(report)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "--html reports need matplotlib, which is not installed" in done.stderr
+    assert "pip install 'mixhost[plots]'" in done.stderr
+    assert not report.exists()

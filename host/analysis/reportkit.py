@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import extras
 from ..errors import OutputError
 
 
@@ -100,7 +101,11 @@ class Plot:
 
 
 def pyplot() -> Any:
-    """matplotlib's pyplot on the file-only Agg backend (reports never open a window)."""
+    """matplotlib's pyplot on the file-only Agg backend (reports never open a window).
+
+    matplotlib is the ``plots`` extra: without it, a MissingExtraError names the pip command.
+    """
+    extras.require("plots", "HTML reports")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -48,6 +48,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.html:  # before any measuring: a missing extra is found at once
+        from ..extras import require
+
+        require("plots", "--html reports")
     from ..analysis.report import analyze_file, to_json, write_html
     from ..loudness.targets import resolve_target
 

@@ -28,6 +28,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.html:  # before any measuring: a missing extra is found at once
+        from ..extras import require
+
+        require("plots", "--html reports")
     from ..analysis.comparison import METRICS, compare_files, write_comparison_html
     from ..analysis.reportkit import format_value
 

@@ -34,6 +34,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.html:  # before any measuring: a missing extra is found at once
+        from ..extras import require
+
+        require("plots", "--html reports")
     from ..analysis.feedback import (
         build_feedback,
         to_json,
