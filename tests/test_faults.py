@@ -217,3 +217,22 @@ def test_html_without_matplotlib_names_the_extra_to_install(tmp_path: Path, comm
     assert "--html reports need matplotlib, which is not installed" in done.stderr
     assert "pip install 'mixhost[plots]'" in done.stderr
     assert not report.exists()
+
+
+# -- album files: the same file:line errors as sessions ------------------------------------------------------
+@pytest.mark.parametrize(("track", "where", "message"), [
+    ("{file: a.wav, gap_s: 1, crossfade_s: 2}", "album.yaml:4:29", "give either 'gap_s' or 'crossfade_s', not both"),
+    ("{file: a.wav, session: s.yaml}", "album.yaml:4:19", "give either 'file' or 'session', not both"),
+    ("{title: One}", "album.yaml:4:5", "needs the key 'file' or 'session'"),
+    ("{file: a.wav, isrc: GB-AAA-26-00001}", "album.yaml:4:25", "'GB-AAA-26-00001' is not an ISRC"),
+    ("{file: a.wav, crossfade_s: -1}", "album.yaml:4:32", "-1 must be above 0"),
+])
+def test_an_invalid_album_file_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], track: str,
+                                              where: str, message: str) -> None:
+    sf.write(tmp_path / "a.wav", np.tile(tone(440.0, 1.0, 0.3), (2, 1)).T, SR)
+    album = tmp_path / "album.yaml"
+    album.write_text(f"album:\n  title: T\ntracks:\n  - {track}\n  - {{file: a.wav}}\n")
+    assert main(["album", str(album)]) == 2
+    stderr = capsys.readouterr().err
+    assert f"{where} (at tracks[0]" in stderr and message in stderr, stderr
+    assert "valid under" not in stderr and "{" not in stderr  # no raw jsonschema text or instance dump

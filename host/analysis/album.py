@@ -106,7 +106,10 @@ ALBUM_SCHEMA: dict[str, Any] = {
                     "session": {"type": "string", "description": "a session, rendered first"},
                     "title": {"type": "string"},
                     "artist": {"type": "string"},
-                    "isrc": {"type": "string", "pattern": "^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"},
+                    "isrc": {"type": "string", "pattern": "^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$",
+                             "description": "an ISRC: 12 characters without dashes, a country code (2 "
+                                            "letters), a registrant (3 letters or digits), the year (2 "
+                                            "digits) and a number (5 digits), as in GBAAA2600001"},
                     "gap_s": {"type": "number", "minimum": 0},
                     "crossfade_s": {"type": "number", "exclusiveMinimum": 0},
                 },

@@ -37,10 +37,24 @@ def validate(document: Any, schema: dict[str, Any], file: str) -> None:
 
 def _leaves(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
     for error in errors:
-        if error.context:
+        if error.context and not _required_choices(error):
             yield from _leaves(error.context)
         else:
             yield error
+
+
+def _required_choices(error: ValidationError) -> list[str]:
+    """The keys of a ``oneOf`` whose branches each require one key (``file`` or ``session``);
+    empty for any other error.  Its own message says more than its branches' "missing key"."""
+    branches = error.validator_value if error.validator == "oneOf" else None
+    if not isinstance(branches, list) or not all(isinstance(b, dict) and set(b) == {"required"} for b in branches):
+        return []
+    return [str(key) for branch in branches for key in branch["required"]]
+
+
+def _one_of_keys(keys: list[str]) -> str:
+    quoted = [repr(k) for k in keys]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def _most_relevant(errors: list[ValidationError]) -> ValidationError:
@@ -86,13 +100,27 @@ def _describe(
         unit = schema.get("description", "")
         bound = "below the minimum" if kind == "minimum" else "above the maximum"
         return f"{error.instance!r} is {bound} {error.validator_value!r}" + (f" ({unit})" if unit else ""), None
+    if kind in ("exclusiveMinimum", "exclusiveMaximum"):
+        side = "above" if kind == "exclusiveMinimum" else "below"
+        return f"{error.instance!r} must be {side} {error.validator_value!r}", None
     if kind == "required":
         missing = [k for k in error.validator_value if k not in (error.instance or {})]
         return f"missing key {missing[0]!r}" if missing else error.message, None
     if kind == "pattern" and error.path and error.relative_schema_path and "propertyNames" in error.relative_schema_path:
         return f"the name {error.instance!r} may use only letters, digits, '_', '-' and '.'", None
+    if kind == "pattern" and schema.get("description"):
+        return f"{error.instance!r} is not {schema['description']}", None
     if kind == "pattern":
         return f"{error.instance!r} may use only letters, digits, '_', '-' and '.'", None
+    if kind == "not" and isinstance(error.validator_value, dict) and set(error.validator_value) == {"required"}:
+        keys = [str(k) for k in error.validator_value["required"]]
+        return (f"give either {_one_of_keys(keys)}, not both",
+                yaml_doc.key_position(document, path, keys[-1]))
+    if choices := _required_choices(error):
+        given = [k for k in choices if isinstance(error.instance, dict) and k in error.instance]
+        if len(given) > 1:
+            return f"give either {_one_of_keys(given)}, not both", yaml_doc.key_position(document, path, given[-1])
+        return f"needs the key {_one_of_keys(choices)}", None
     if kind == "anyOf" and schema.get("anyOf") and all("required" in s for s in schema["anyOf"]):
         keys = ", ".join(repr(k) for s in schema["anyOf"] for k in s["required"])
         return f"needs one of the keys {keys}", None
