@@ -13,6 +13,7 @@ import errno
 import math
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,11 +34,35 @@ class AudioInfo:
     path: Path
     sample_rate: int
     channels: int
-    frames: int
+    frames: int                       # what the file holds (and plays)
+    header_frames: int | None = None  # what its header claims, where that is more: a truncated file
 
     @property
     def duration_s(self) -> float:
         return self.frames / self.sample_rate
+
+    @property
+    def truncation(self) -> str | None:
+        """Words for a header that claims more audio than the file holds, or None."""
+        if self.header_frames is None:
+            return None
+        return (f"{self.path.name} is truncated: its header says {self.header_frames / self.sample_rate:.2f} s, "
+                f"the file holds {self.duration_s:.2f} s (it plays that long, then silence)")
+
+
+# libsndfile's log for a WAV/AIFF/W64 whose audio chunk is cut short: "data : 1152000 (should be 576003)"
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _header_frames(frames: int, log_text: str) -> int | None:
+    """The frames a truncated file's header declares (libsndfile plays only what is there)."""
+    match = _SHORT_CHUNK.search(log_text)
+    if match is None:
+        return None
+    declared, present = int(match.group(1)), int(match.group(2))
+    if declared <= present or present <= 0:
+        return None  # junk after the data, not missing data
+    return int(round(frames * declared / present))
 
 
 def probe(path: Path) -> AudioInfo:
@@ -54,7 +79,9 @@ def probe(path: Path) -> AudioInfo:
     if info.channels > MAX_CHANNELS:
         raise AudioInputError(f"{path.name} has {info.channels} channels; tracks take mono or stereo",
                               file=str(path), hint="split it into mono or stereo stems")
-    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+    frames = int(info.frames)
+    return AudioInfo(path, int(info.samplerate), int(info.channels), frames,
+                     _header_frames(frames, str(getattr(info, "extra_info", ""))))
 
 
 # Containers whose PCM libsndfile converts to float64 as stored integer x 2^-(bits-1) (16-bit

@@ -236,3 +236,50 @@ def test_an_invalid_album_file_names_its_line(tmp_path: Path, capsys: pytest.Cap
     stderr = capsys.readouterr().err
     assert f"{where} (at tracks[0]" in stderr and message in stderr, stderr
     assert "valid under" not in stderr and "{" not in stderr  # no raw jsonschema text or instance dump
+
+
+# -- a truncated WAV, a source much shorter than the session ------------------------------------------------
+@pytest.mark.parametrize(("name", "subtype"), [("long.wav", "PCM_24"), ("long.wav", "FLOAT"), ("long.aiff", "PCM_16")])
+def test_a_truncated_file_is_warned_about_at_validate_and_render(tmp_path: Path, name: str, subtype: str) -> None:
+    """A real 33 s file cut to half its bytes, as an interrupted copy leaves it."""
+    stem = tmp_path / name
+    sf.write(stem, tone(220.0, 33.0, 0.3), SR, subtype=subtype)
+    size = stem.stat().st_size
+    os.truncate(stem, size // 2)
+    held = sf.info(str(stem)).frames / SR
+    assert 16.0 < held < 16.6
+    path = tmp_path / "session.yaml"
+    path.write_text(f"session:\n  sample_rate: 48000\ntracks:\n  long:\n    source: {name}\n"
+                    "outputs:\n  mixdown: out/mix.wav\n")
+    warning = f"tracks/long: {name} is truncated: its header says 33.00 s, the file holds {held:.2f} s"
+    checked = _mixhost("validate", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert f"warning: {path}:5: {warning}" in checked.stdout
+    rendered = _mixhost("render", str(path), "--no-progress")
+    assert rendered.returncode == 0, rendered.stderr
+    assert f"{path}:5: {warning}" in rendered.stderr
+    assert sf.info(str(tmp_path / "out" / "mix.wav")).frames == int(round(held * SR))
+
+
+def test_a_whole_file_gets_no_truncation_warning(tmp_path: Path) -> None:
+    sf.write(tmp_path / "whole.wav", tone(220.0, 3.0, 0.3), SR, subtype="PCM_24")
+    path = tmp_path / "session.yaml"
+    path.write_text("session:\n  sample_rate: 48000\ntracks:\n  whole:\n    source: whole.wav\n")
+    checked = _mixhost("validate", str(path))
+    assert checked.returncode == 0 and "truncated" not in checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(("seconds", "noted"), [(1.0, True), (20.0, False)])
+def test_a_source_much_shorter_than_the_session_gets_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            seconds: float, noted: bool) -> None:
+    sf.write(tmp_path / "song.wav", tone(220.0, 33.0, 0.3), SR, subtype="PCM_16")
+    sf.write(tmp_path / "short.wav", tone(440.0, seconds, 0.3), SR, subtype="PCM_16")
+    path = tmp_path / "session.yaml"
+    path.write_text("session:\n  sample_rate: 48000\ntracks:\n  song:\n    source: song.wav\n"
+                    "  short:\n    source: short.wav\n")
+    assert main(["validate", str(path)]) == 0
+    printed = capsys.readouterr().out
+    note = (f"note: tracks/short: its source lasts {seconds:.2f} s of the session's 33.00 s (set by tracks/song); "
+            "the track is silent after it")
+    assert (note in printed) is noted, printed
+    assert "tracks/song: its source lasts" not in printed

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     session = load_session(args.session)
     for note in check_audio(session):
-        out.print(f"note: {note}")
+        out.print(str(note), soft_wrap=True)  # one line each: easy to grep
     plan = session.plan
     out.print(f"{args.session}: OK ({len(plan.tracks)} tracks, {len(plan.buses)} buses, "
               f"{len(session.registry)} parameters, {len(session.lanes)} automation lanes)")

@@ -111,6 +111,13 @@ def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]
     return min(requested, len(graph.tracks))
 
 
+def _warn_truncated(graph: Graph) -> None:
+    """A source whose header claims more than the file holds renders, shorter: say so."""
+    for node in graph.tracks:
+        if node.info is not None and node.info.truncation:
+            log.warning("%s: %s: %s", node.plan.where.at("source").location, node.address, node.info.truncation)
+
+
 def render_session(session: Session, out_dir: Path | None = None, *, workers: int | None = None,
                    progress: Progress | None = None) -> RenderResult:
     settings = output_settings(session, out_dir)
@@ -119,6 +126,7 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
     graph = Graph(session)
     try:
         graph.prepare()
+        _warn_truncated(graph)
         analysis = analysis_stages(graph)
         workers = choose_workers(workers, graph, settings)
         if any(stage in analysis for node in graph.tracks for stage in _stages_of(node)):

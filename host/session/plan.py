@@ -38,6 +38,12 @@ class Located:
     def at(self, *keys: str | int) -> Located:
         return Located(self.file, self.document, (*self.key_path, *keys))
 
+    @property
+    def location(self) -> str:
+        """``file:line``, for a warning that is no error."""
+        line, _column = yaml_doc.locate(self.document, self.key_path)
+        return self.file if line is None else f"{self.file}:{line}"
+
 
 @dataclass
 class StagePlan:

@@ -113,9 +113,9 @@ def _describe(
     if kind == "pattern":
         return f"{error.instance!r} may use only letters, digits, '_', '-' and '.'", None
     if kind == "not" and isinstance(error.validator_value, dict) and set(error.validator_value) == {"required"}:
-        keys = [str(k) for k in error.validator_value["required"]]
-        return (f"give either {_one_of_keys(keys)}, not both",
-                yaml_doc.key_position(document, path, keys[-1]))
+        both = [str(k) for k in error.validator_value["required"]]
+        return (f"give either {_one_of_keys(both)}, not both",
+                yaml_doc.key_position(document, path, both[-1]))
     if choices := _required_choices(error):
         given = [k for k in choices if isinstance(error.instance, dict) and k in error.instance]
         if len(given) > 1:
