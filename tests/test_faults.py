@@ -283,3 +283,47 @@ def test_a_source_much_shorter_than_the_session_gets_a_note(tmp_path: Path, caps
             "the track is silent after it")
     assert (note in printed) is noted, printed
     assert "tracks/song: its source lasts" not in printed
+
+
+# -- analyze/feedback --session on a session that automates a stage parameter -----------------------------------
+AUTOMATED = """\
+session:
+  sample_rate: 48000
+  notes: The soprano rides the compressor.
+tracks:
+  soprano:
+    source: soprano.wav
+    notes: Keep her on top.
+    chain:
+      - {type: compressor, id: comp, params: {threshold_db: -18, ratio: 3}}
+automation:
+  tracks/soprano/comp/threshold_db:
+    points: [[0, -18], [1.5, -24]]
+  {strip_lane}:
+    points: [[0, -3], [2, -6]]
+"""
+
+
+@pytest.mark.parametrize("command", ["analyze", "feedback"])
+def test_session_notes_read_a_session_that_automates_a_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             command: str) -> None:
+    sf.write(tmp_path / "soprano.wav", tone(660.0, 3.0, 0.3), SR, subtype="PCM_24")
+    mix = tmp_path / "mix.wav"
+    sf.write(mix, np.tile(tone(660.0, 3.0, 0.3), (2, 1)).T, SR, subtype="PCM_24")
+    session = tmp_path / "session.yaml"
+    session.write_text(AUTOMATED.replace("{strip_lane}", "tracks/soprano/gain_db"))
+    assert main(["validate", str(session)]) == 0  # the session is sound: both lanes name real parameters
+    capsys.readouterr()
+    assert main([command, str(mix), "--session", str(session)]) == 0
+    printed = capsys.readouterr().out
+    assert "The soprano rides the compressor." in printed and "Keep her on top." in printed
+
+
+@pytest.mark.parametrize("command", ["analyze", "feedback"])
+def test_session_notes_still_refuse_an_unknown_strip_parameter(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               command: str) -> None:
+    sf.write(tmp_path / "soprano.wav", tone(660.0, 3.0, 0.3), SR, subtype="PCM_24")
+    session = tmp_path / "session.yaml"
+    session.write_text(AUTOMATED.replace("{strip_lane}", "tracks/soprano/gain_dbb"))
+    assert main([command, str(tmp_path / "soprano.wav"), "--session", str(session)]) == 2
+    assert "no parameter at 'tracks/soprano/gain_dbb'" in capsys.readouterr().err

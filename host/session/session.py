@@ -159,7 +159,13 @@ class Session:
 
 
 def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
-    """Load and validate a session file; raises a UserInputError subclass on bad input."""
+    """Load and validate a session file; raises a UserInputError subclass on bad input.
+
+    ``build_stages=False`` (for commands that only read the session, such as
+    ``analyze --session``) builds no stage, plugin or instrument, so their
+    parameters are not registered: automation lanes of those parameters are
+    left unloaded instead of being refused as unknown addresses.
+    """
     file_path = Path(path)
     document = yaml_doc.load(file_path)
     schema_check.validate(document, session_schema(), str(file_path))
@@ -174,7 +180,8 @@ def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
                 session.instruments[track.address] = _build_instrument(session, track)
         for strip in [*plan.tracks, *plan.buses, plan.master]:
             session.stages[strip.address] = [_build_stage(session, p) for p in strip.stages]
-    session.lanes = _lanes(session, config.get("automation", {}))
+    unbuilt = () if build_stages else _unbuilt_owners(plan)
+    session.lanes = _lanes(session, config.get("automation", {}), unbuilt)
     session.registry.observe(_DocumentSync(session))
     return session
 
@@ -274,10 +281,20 @@ def create_stage(plan: StagePlan, base_dir: Path, sample_rate: int) -> Stage:
 
 
 # -- automation ----------------------------------------------------------------------
-def _lanes(session: Session, automation: Mapping[str, Any]) -> list[Lane]:
+def _unbuilt_owners(plan: Plan) -> tuple[str, ...]:
+    """The address prefixes (``tracks/v/comp/``) of every stage and instrument a session has."""
+    owners = [f"{stage.address}/" for strip in [*plan.tracks, *plan.buses, plan.master] for stage in strip.stages]
+    owners += [f"{track.address}/instrument/" for track in plan.tracks if "instrument" in track.settings]
+    return tuple(owners)
+
+
+def _lanes(session: Session, automation: Mapping[str, Any], unbuilt: tuple[str, ...] = ()) -> list[Lane]:
+    """The automation lanes; lanes of parameters under the ``unbuilt`` prefixes are not loaded."""
     lanes = []
     for address, lane in automation.items():
         at = Located(str(session.path), session.document, ("automation", address))
+        if address not in session.registry and address.startswith(unbuilt):
+            continue  # a stage or instrument parameter, and the stages were not built
         if address not in session.registry:
             raise at.error(f"no parameter at {address!r}; {did_you_mean(address, [p.address for p in session.registry])}",
                            hint="`mixhost params SESSION` lists every address")
