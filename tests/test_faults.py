@@ -8,6 +8,7 @@ command or the engine on it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -327,3 +328,46 @@ def test_session_notes_still_refuse_an_unknown_strip_parameter(tmp_path: Path, c
     session.write_text(AUTOMATED.replace("{strip_lane}", "tracks/soprano/gain_dbb"))
     assert main([command, str(tmp_path / "soprano.wav"), "--session", str(session)]) == 2
     assert "no parameter at 'tracks/soprano/gain_dbb'" in capsys.readouterr().err
+
+
+# -- an album crossfade longer than a track ---------------------------------------------------------------------
+def _album_of(tmp_path: Path, tracks: str) -> Path:
+    for number, freq in enumerate((440.0, 550.0, 660.0), start=1):
+        sf.write(tmp_path / f"{number}.wav", np.tile(tone(freq, 3.0, 0.3), (2, 1)).T, SR, subtype="PCM_24")
+    album = tmp_path / "album.yaml"
+    album.write_text("album:\n  title: Fades\n  output: out\n  format: wav\ntracks:\n" + tracks)
+    return album
+
+
+@pytest.mark.parametrize(("tracks", "line", "message", "limit"), [
+    # the README's case, scaled: a crossfade far past the track it leaves
+    ("  - {file: 1.wav, title: One, crossfade_s: 100}\n  - {file: 2.wav, title: Two}\n",
+     "album.yaml:6:44 (at tracks[0].crossfade_s)", "crossfade_s: 100 s would swallow track 1 (One), which is 3.00 s long",
+     "shorter than 3.00 s"),
+    # longer than the track it fades into
+    ("  - {file: 1.wav, title: One, crossfade_s: 2}\n  - {file: 2.wav, title: Two, crossfade_s: 1.5}\n"
+     "  - {file: 3.wav, title: Three}\n",
+     "album.yaml:7:44 (at tracks[1].crossfade_s)",
+     "crossfade_s: 1.5 s would swallow track 2 (Two), which is 3.00 s long with the 2 s crossfade into it",
+     "shorter than 1.00 s"),
+])
+def test_a_crossfade_that_would_swallow_a_track_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           tracks: str, line: str, message: str, limit: str) -> None:
+    album = _album_of(tmp_path, tracks)
+    assert main(["album", str(album)]) == 2
+    stderr = capsys.readouterr().err
+    assert f"{line}: {message}" in stderr and limit in stderr, stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing mastered
+
+
+def test_a_crossfade_just_under_the_track_keeps_both_tracks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    album = _album_of(tmp_path, "  - {file: 1.wav, title: One, crossfade_s: 2.5}\n  - {file: 2.wav, title: Two}\n")
+    assert main(["album", str(album)]) == 0
+    capsys.readouterr()
+    cue = (tmp_path / "out" / "Fades.cue").read_text()
+    assert re.findall(r"INDEX 01 (\S+)", cue) == ["00:00:00", "00:00:38"]   # 0.5 s = 37.5 CUE frames
+    audio, rate = sf.read(tmp_path / "out" / "Fades.wav", always_2d=True)
+    assert audio.shape[0] == int(3.5 * rate)
+    head = audio[: int(0.4 * rate), 0]   # track one alone, before the crossfade starts
+    peak = np.argmax(np.abs(np.fft.rfft(head * np.hanning(len(head)))))
+    assert peak * rate / len(head) == pytest.approx(440.0, abs=5.0)

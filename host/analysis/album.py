@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import ensure_folder
-from ..audio_io import AtomicWriter
+from ..audio_io import AtomicWriter, probe
 from ..errors import AudioInputError, RenderError, SessionError
 from ..loudness.conformance import MAX_PASSES, TOLERANCE_LU, next_gain
 from ..loudness.meter import (
@@ -66,6 +66,7 @@ from ..loudness.meter import (
 )
 from ..loudness.targets import LoudnessTarget, resolve_target
 from ..session import schema_check, yaml_doc
+from ..session.plan import Located
 from ..stages.base import Stage
 from ..stages.limiter import make_limiter
 from .mastering import BlockWriter, _render
@@ -235,6 +236,35 @@ def load_album(path: str | Path) -> tuple[dict[str, Any], list[AlbumTrack], Path
             tracks[-1].source = _render_session(source)
             tracks[-1].rendered_dir = tracks[-1].source.parent
     return meta, tracks, base / meta["output"]
+
+
+def check_crossfades(path: str | Path, tracks: list[AlbumTrack]) -> None:
+    """Refuse a crossfade that would swallow a track (exit 2, at the crossfade's file:line).
+
+    Each track must keep some audio of its own between the crossfade into it
+    and the crossfade out of it; otherwise the album file loses the track
+    and the CUE sheet gives two tracks one start.  Refused rather than
+    clamped: a crossfade that long is a typo (100 for 10) more often than a
+    wish, and a clamp would move every later track's start without asking.
+    """
+    document = yaml_doc.load(Path(path))
+    lengths = [probe(t.source).duration_s for t in tracks]
+    for i, t in enumerate(tracks):
+        fade_in = tracks[i - 1].crossfade_s if i else 0.0
+        fade_out = t.crossfade_s if i < len(tracks) - 1 else 0.0
+        if fade_in + fade_out < lengths[i]:
+            continue
+        # blame this track's own crossfade if it has one, else the one into it
+        blamed = i if fade_out else i - 1
+        limit = lengths[i] - (fade_in if blamed == i else fade_out)
+        into = f" with the {fade_in:g} s crossfade into it" if blamed == i and fade_in else ""
+        out_of = f" and its own {fade_out:g} s crossfade out" if blamed != i and fade_out else ""
+        at = Located(str(path), document, ("tracks", blamed, "crossfade_s"))
+        raise at.error(
+            f"crossfade_s: {tracks[blamed].crossfade_s:g} s would swallow track {t.number} ({t.title}), which is "
+            f"{lengths[i]:.2f} s long{into}{out_of}",
+            hint=f"make it shorter than {limit:.2f} s, or use gap_s for a pause between the tracks",
+        )
 
 
 def _render_session(path: Path) -> Path:
@@ -496,6 +526,7 @@ def master_album(path: str | Path, mode: str | None = None) -> AlbumReport:
     """Master every track of an album file; write the tracks, the album file and the CUE sheet."""
     meta, tracks, out_dir = load_album(path)
     try:
+        check_crossfades(path, tracks)
         return _master_album(path, meta, tracks, out_dir, mode or meta["mode"])
     finally:
         for t in tracks:
