@@ -371,3 +371,29 @@ def test_a_crossfade_just_under_the_track_keeps_both_tracks(tmp_path: Path, caps
     head = audio[: int(0.4 * rate), 0]   # track one alone, before the crossfade starts
     peak = np.argmax(np.abs(np.fft.rfft(head * np.hanning(len(head)))))
     assert peak * rate / len(head) == pytest.approx(440.0, abs=5.0)
+
+
+def test_a_reader_failure_is_the_engine_s_error_and_stops_its_transport(tmp_path: Path) -> None:
+    stem = tmp_path / "tone.flac"
+    sf.write(stem, tone(220.0, 5.0, 0.4), SR, subtype="PCM_24")
+    path = tmp_path / "session.yaml"
+    path.write_text("session:\n  sample_rate: 48000\ntracks:\n  tone:\n    source: tone.flac\n")
+    engine = LiveEngine(host.load_session(path), 256, "none")
+    engine.open()
+    try:
+        size = stem.stat().st_size
+        with open(stem, "r+b") as handle:   # the reader has read ahead 0.5 s; the damage is from 2.5 s
+            handle.seek(size // 2)
+            handle.write(bytes([0x5A]) * (size - size // 2))
+        engine.start(play=True)
+        deadline = time.monotonic() + 30
+        while engine.error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert isinstance(engine.error, host.errors.RenderError)
+        assert f"reading {stem} failed" in str(engine.error)
+        stopped_at = engine.transport.position
+        time.sleep(0.2)
+        assert not engine.transport.rolling and engine.transport.position == stopped_at
+        assert 1.0 < stopped_at / SR < 3.0   # the reader, a second ahead, met the damage at 2.5 s
+    finally:
+        engine.close()

@@ -18,6 +18,11 @@ into the next track (a gap of silence or a crossfade), and an album target:
       - {file: mixes/01.wav, title: Intro, isrc: GBAAA2600001}
       - {session: song2.yaml, title: Song 2, crossfade_s: 3.0}
 
+A crossfade takes the end of its track and the start of the next; each
+track must keep some audio of its own between the crossfade into it and the
+crossfade out of it, or the album file is refused (exit 2, at the
+``crossfade_s`` that overreaches).
+
 **Album normalisation** applies one gain to every track so that the loudest
 track reaches the target (after the true-peak limiter), which keeps the
 intended loudness differences between tracks.  **Track mode** brings each

@@ -221,10 +221,12 @@ class LiveEngine:
         self._expected = 0
 
     def _stream_failed(self, error: MixhostError) -> None:
-        """The reader thread ended on an error: kept as the engine's error, which stops a run
-        (the sources would only play silence from now on)."""
+        """The reader thread ended on an error (reader thread): kept as the engine's error, which
+        ends a run, and the transport stops at the next block (the sources could only play
+        silence from now on)."""
         if self.error is None:
             self.error = error
+        self.transport.stop(source="engine")
 
     @staticmethod
     def _warm_up(graph: Graph, block_size: int) -> None:
