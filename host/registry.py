@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     doc: str = ""
     smooth: bool = True
+    read_only: bool = False     # reported by the engine; no controller sets it
 
     def __post_init__(self) -> None:
         if self.scale not in scales.SCALES:
@@ -68,6 +70,11 @@ class ParamSpec:
     @property
     def is_enum(self) -> bool:
         return bool(self.choices) and not self.is_boolean
+
+    @property
+    def kind(self) -> str:
+        """``boolean``, ``enum`` or ``number``: which control fits (a button, a menu, a fader)."""
+        return "boolean" if self.is_boolean else "enum" if self.choices else "number"
 
     def describe_range(self) -> str:
         if self.choices:
@@ -104,6 +111,35 @@ def enum(name: str, choices: Sequence[str], default: str, doc: str = "") -> Para
         name, float(list(choices).index(default)), 0.0, float(len(choices) - 1),
         choices=tuple(choices), doc=doc, smooth=False,
     )
+
+
+@dataclass(frozen=True)
+class Strip:
+    """A mixer strip as a surface banks over it: its address prefix, name and a short name."""
+
+    address: str
+    name: str
+    short: str
+
+
+def short_name(name: str, width: int = 7) -> str:
+    """``name`` in at most ``width`` characters, readable on a scribble strip.
+
+    Word breaks (``_``, ``-``, space) become capitals and inner vowels go
+    first, as console labels do: ``backing_vocals_left`` -> ``bckngVL``.
+    """
+    if len(name) <= width:
+        return name
+    words = [w for w in re.split(r"[_\-\s.]+", name) if w]
+    if not words:
+        return name[:width]
+    head, tail = words[0], [w[0].upper() + w[1:] for w in words[1:]]
+    text = head + "".join(tail)
+    if len(text) <= width:
+        return text
+    squeezed = head[0] + re.sub(r"[aeiou]", "", head[1:])
+    initials = "".join(w[0] for w in tail)
+    return (squeezed[: max(1, width - len(initials))] + initials)[:width]
 
 
 @dataclass(frozen=True)
@@ -163,6 +199,22 @@ class Parameter:
             return float(value)
         raise ParameterError(f"{self.address}: expected {spec.describe_range()}, got {value!r}")
 
+    def display(self, stored: float, width: int = 7) -> str:
+        """The value as a surface shows it in at most ``width`` characters: ``-3.0 dB``,
+        ``1.2 kHz``, ``L30``, ``on``.  Less precision and then no unit before cutting."""
+        spec = self.spec
+        if spec.choices:
+            return spec.choices[min(max(int(round(stored)), 0), len(spec.choices) - 1)][:width]
+        if spec.name == "pan":
+            percent = int(round(stored * 100))
+            return ("C" if percent == 0 else f"L{-percent}" if percent < 0 else f"R{percent}")[:width]
+        forms = _display_forms(stored, spec)
+        # the unit is worth more than a decimal; a number without its unit comes last
+        for text in [*(f"{n} {u}" for n, u in forms), *(f"{n}{u}" for n, u in forms), *(n for n, _ in forms)]:
+            if len(text.strip()) <= width:
+                return text.strip()
+        return forms[-1][0][:width]
+
     def present(self, stored: float) -> ValueLike:
         """Stored float -> the value a user sees (bool, text value or number)."""
         if self.spec.is_boolean:
@@ -170,6 +222,22 @@ class Parameter:
         if self.spec.choices:
             return self.spec.choices[int(round(stored))]
         return float(stored)
+
+
+def _display_forms(value: float, spec: ParamSpec) -> list[tuple[str, str]]:
+    """(number, unit) texts for a value, most precise first."""
+    unit = spec.unit
+    if unit == "dB" and spec.scale == "db_fader" and value <= spec.min:
+        return [("-inf", "dB")]
+    if unit == "Hz" and abs(value) >= 1000:
+        return [(f"{value / 1000:.1f}", "kHz"), (f"{value / 1000:.0f}", "kHz")]
+    if not math.isfinite(value):
+        return [(str(value), unit)]
+    digits = 1 if abs(value) < 100 else 0
+    forms = [(f"{value:.{digits}f}", unit)]
+    if digits:
+        forms.append((f"{value:.0f}", unit))
+    return forms
 
 
 @dataclass
@@ -196,6 +264,8 @@ class Registry:
         self._pending_sources: list[str] = [""] * self.capacity
         self._by_slot: list[Parameter] = []
         self._writer: Callable[[Parameter, float, str], None] | None = None
+        self._batch_writer: Callable[[Sequence[tuple[Parameter, float]], str], None] | None = None
+        self._strips: list[Strip] = []
 
     # -- registration (build time, never from the audio thread) ------------
     def register(
@@ -217,6 +287,16 @@ class Registry:
         self._by_slot.append(param)
         self.values[slot] = spec.default if value is None else value
         return param
+
+    def add_strip(self, address: str, name: str) -> Strip:
+        """Declare a mixer strip (``tracks/vox``), in the order surfaces bank over them."""
+        strip = Strip(address, name, short_name(name))
+        self._strips.append(strip)
+        return strip
+
+    def strips(self) -> list[Strip]:
+        """The mixer strips in mixer order: tracks, buses, then the master."""
+        return list(self._strips)
 
     def _grow(self, size: int) -> None:
         def grown(old: np.ndarray) -> np.ndarray:
@@ -264,21 +344,69 @@ class Registry:
 
     def set(self, address: str, value: ValueLike, source: str = "api") -> None:
         """Validate and set a value; out-of-range values are refused, not clamped."""
-        param = self.param(address)
+        param = self._writable(address)
         self._store(param, param.parse(value), source)
 
     def set_normalized(self, address: str, position: float, source: str = "api") -> None:
-        """Set from a controller position in 0..1 (clamped, mapped through the scale)."""
-        param = self.param(address)
+        """Set from a controller position in 0..1 (clamped, mapped through the scale).
+
+        A NaN or infinite position is refused: clamping cannot place it, and
+        stored it would silence the strip (a NaN gain is a NaN block).
+        """
+        param = self._writable(address)
+        self._store(param, self.position_value(param, position), source)
+
+    @staticmethod
+    def position_value(param: Parameter, position: float) -> float:
+        """The value at a controller position (clamped to 0..1); NaN or Inf is refused."""
+        position = float(position)
+        if not math.isfinite(position):
+            raise ParameterError(f"{param.address}: position {position} is not a finite number; "
+                                 "a controller position is 0..1")
         spec = param.spec
         value = scales.from_normalized(position, spec.min, spec.max, spec.scale)
-        if spec.choices:
-            value = float(round(value))
-        self._store(param, value, source)
+        return float(round(value)) if spec.choices else value
+
+    def set_many(self, items: Sequence[tuple[str, ValueLike]], source: str = "api", *,
+                 normalized: bool = False) -> None:
+        """Set several values that land in the same block (a macro, an OSC bundle, a recall).
+
+        Every value is validated first: if one is refused, none is set.
+        ``normalized``: the values are controller positions in 0..1.
+        """
+        stored: list[tuple[Parameter, float]] = []
+        for address, value in items:
+            param = self._writable(address)
+            number = self.position_value(param, float(value)) if normalized else param.parse(value)
+            stored.append((param, number))
+        if not stored:
+            return
+        if self._batch_writer is not None:
+            self._batch_writer(stored, source)
+        elif self._writer is not None:
+            for param, number in stored:
+                self._writer(param, number, source)
+        else:
+            for param, number in stored:
+                self.values[param.slot] = number
+        for param, number in stored:
+            self._notify(Change(param.address, number, source))
+
+    def _writable(self, address: str) -> Parameter:
+        param = self.param(address)
+        if param.spec.read_only:
+            raise ParameterError(f"{address} is read-only: {param.spec.doc or 'the engine reports it'}")
+        return param
 
     def set_deferred(self, param: Parameter, value: float, source: str = "automation") -> None:
-        """Engine-side write: no validation, no allocation; observers get it from `dispatch_pending`."""
+        """Engine-side write: no validation, no allocation; observers get it from `dispatch_pending`.
+
+        A write that does not change the value (a constant automation lane,
+        block after block) is stored but not marked: nobody needs to hear it.
+        """
         slot = param.slot
+        if self.values[slot] == value:
+            return
         self.values[slot] = value
         self._pending_values[slot] = value
         self._pending_sources[slot] = source
@@ -289,14 +417,17 @@ class Registry:
         """Engine-side changes waiting for `dispatch_pending` (at most one per parameter)."""
         return int(np.count_nonzero(self._pending_dirty))
 
-    def route_writes(self, writer: Callable[[Parameter, float, str], None] | None) -> None:
+    def route_writes(self, writer: Callable[[Parameter, float, str], None] | None,
+                     batch: Callable[[Sequence[tuple[Parameter, float]], str], None] | None = None) -> None:
         """Send control writes through ``writer`` instead of storing them at once (None: direct).
 
         The live engine routes them into a queue it applies at block start, so
-        every stage of a block sees the same values.  Observers still run at
-        once, in the setting thread.
+        every stage of a block sees the same values; ``batch`` takes a
+        :meth:`set_many` as one entry, so it lands whole in one block.
+        Observers still run at once, in the setting thread.
         """
         self._writer = writer
+        self._batch_writer = batch if writer is not None else None
 
     def _store(self, param: Parameter, value: float, source: str) -> None:
         if self._writer is None:
@@ -364,5 +495,9 @@ class Registry:
                 "scale": s.scale,
                 "choices": list(s.choices),
                 "normalized": round(self.get_normalized(p.address), 6),
+                "kind": s.kind,
+                "read_only": s.read_only,
+                "doc": s.doc,
+                "display": p.display(float(self.values[p.slot])),
             })
         return rows

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class Marker(NamedTuple):
 
 CarryHook = Callable[[Parameter, int], None]
 TouchHook = Callable[[Parameter, bool, int], None]
-SET, TOUCH, RELEASE = 0, 1, 2   # what a queued entry is
+SET, TOUCH, RELEASE, BATCH = 0, 1, 2, 3   # what a queued entry is
 Writer = Callable[[Parameter, float, str], None]
 
 
@@ -59,8 +59,9 @@ class ControlHandoff:
 
     def __init__(self, registry: Registry, history: int = 1 << 16) -> None:
         self.registry = registry
-        #: (parameter, value, source, time, SET | TOUCH | RELEASE): touches queue with the sets, in order
-        self._pending: deque[tuple[Parameter, float, str, float, int]] = deque()
+        #: (parameter, value, source, time, SET | TOUCH | RELEASE), or for a batch
+        #: (((parameter, value), ...), 0.0, source, time, BATCH): touches queue with the sets, in order
+        self._pending: deque[tuple[Any, float, str, float, int]] = deque()
         #: what the engine carried, for the automation recorder (drained by a control thread)
         self.carried: deque[Carried | Marker] = deque()
         self.keep_carried = False
@@ -81,7 +82,7 @@ class ControlHandoff:
     # -- set-up (control thread) ----------------------------------------------------------
     def install(self) -> None:
         if not self._installed:
-            self.registry.route_writes(self._queue)
+            self.registry.route_writes(self._queue, self._queue_batch)
             self._installed = True
 
     def uninstall(self) -> None:
@@ -93,6 +94,14 @@ class ControlHandoff:
             param, value, _, _, kind = self._pending.popleft()
             if kind == SET:
                 self.registry.values[param.slot] = value
+            elif kind == BATCH:
+                for member, number in param:
+                    self.registry.values[member.slot] = number
+
+    @property
+    def queued(self) -> int:
+        """Entries waiting for the next block start (a batch is one)."""
+        return len(self._pending)
 
     # -- control threads ---------------------------------------------------------------------
     def _queue(self, param: Parameter, value: float, source: str) -> None:
@@ -102,6 +111,18 @@ class ControlHandoff:
             return
         self._pending.append((param, value, source, time.perf_counter(), SET))
 
+    def _queue_batch(self, items: Sequence[tuple[Parameter, float]], source: str) -> None:
+        """Several sets as one queue entry: the audio thread takes it whole, so all land in one block."""
+        batch = []
+        for param, value in items:
+            diverted = self._diverted.get(param.slot)
+            if diverted is not None:   # a transport command in a batch: it has its own queue
+                diverted(param, value, source)
+            else:
+                batch.append((param, value))
+        if batch:
+            self._pending.append((tuple(batch), 0.0, source, time.perf_counter(), BATCH))
+
     def touch(self, param: Parameter, touched: bool, source: str) -> None:
         """A control taken hold of or let go (any thread): lands at block start, after the sets before it."""
         self._pending.append((param, 0.0, source, 0.0, TOUCH if touched else RELEASE))
@@ -110,26 +131,32 @@ class ControlHandoff:
     def apply(self, position: int, rolling: bool, hook: CarryHook | None,
               touch_hook: TouchHook | None = None) -> int:
         """Write queued values for the block about to run (touches go to ``touch_hook``); returns how many."""
-        values = self.registry.values
         count = 0
         while self._pending:
             param, value, source, stamp, kind = self._pending.popleft()
-            if kind != SET:
-                if touch_hook is not None:
-                    touch_hook(param, kind == TOUCH, position)
-                continue
-            values[param.slot] = value
-            index = self.latency_count % len(self.latencies)
-            # timed when taken, not at block start: a set queued while this block was starting
-            # still lands in it, and a latency measured from the block start would be negative
-            self.latencies[index] = time.perf_counter() - stamp
-            self.latency_count += 1
-            if self.keep_carried:
-                self.carried.append(Carried(position, rolling, param, value, source))
-            if hook is not None:
-                hook(param, position)
-            count += 1
+            if kind == BATCH:
+                for member, number in param:
+                    self._carry(member, number, source, stamp, position, rolling, hook)
+                count += len(param)
+            elif kind == SET:
+                self._carry(param, value, source, stamp, position, rolling, hook)
+                count += 1
+            elif touch_hook is not None:
+                touch_hook(param, kind == TOUCH, position)
         return count
+
+    def _carry(self, param: Parameter, value: float, source: str, stamp: float, position: int, rolling: bool,
+               hook: CarryHook | None) -> None:
+        self.registry.values[param.slot] = value
+        index = self.latency_count % len(self.latencies)
+        # timed when taken, not at block start: a set queued while this block was starting
+        # still lands in it, and a latency measured from the block start would be negative
+        self.latencies[index] = time.perf_counter() - stamp
+        self.latency_count += 1
+        if self.keep_carried:
+            self.carried.append(Carried(position, rolling, param, value, source))
+        if hook is not None:
+            hook(param, position)
 
     def mark(self, kind: str, position: int, slot: int = -1, previous_end: int = -1, value: float = 0.0) -> None:
         if self.keep_carried:

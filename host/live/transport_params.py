@@ -35,6 +35,8 @@ right too.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import ParameterError, UserInputError
@@ -54,8 +56,8 @@ SPECS = (
     ParamSpec("loop_start_s", 0.0, 0.0, MAX_SECONDS, "s", doc="loop start", smooth=False),
     ParamSpec("loop_end_s", 0.0, 0.0, MAX_SECONDS, "s", doc="loop end", smooth=False),
     ParamSpec("position_s", 0.0, 0.0, MAX_SECONDS, "s", doc="play position; set to locate", smooth=False),
-    ParamSpec("xruns", 0.0, 0.0, 1e12, doc="audio xruns so far (read-only)", smooth=False),
-    boolean("follow", doc="following the JACK transport (read-only)"),
+    ParamSpec("xruns", 0.0, 0.0, 1e12, doc="it counts the audio device's xruns", smooth=False, read_only=True),
+    replace(boolean("follow", doc="start `mixhost live` with or without --follow-transport"), read_only=True),
 )
 
 

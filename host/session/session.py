@@ -190,6 +190,7 @@ def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
 def _register_strips(session: Session) -> None:
     plan = session.plan
     for strip in [*plan.tracks, *plan.buses, plan.master]:
+        session.registry.add_strip(strip.address, strip.name)
         names = {"master": ("gain_db",), "track": ("gain_db", "pan", "mute", "solo"),
                  "bus": ("gain_db", "pan", "mute")}[strip.kind]
         for name in names:
