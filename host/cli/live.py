@@ -263,7 +263,7 @@ def status_line(engine: LiveEngine) -> str:
     seconds = engine.transport.position / rate
     state = "PANIC" if engine.panicked else "play" if engine.clock.rolling else "stop"
     load = engine.recent_load(1.0) * 100
-    peaks = engine.take_peaks()
+    peaks = engine.take_peaks()   # the status line's own place in the meter ring
     meters = " ".join(f"{_dbfs(p):6.1f}" for p in peaks)
     minutes, secs = divmod(seconds, 60)
     text = (f"{int(minutes):02d}:{secs:06.3f} {state}  DSP {load:4.1f}%  xruns {_xruns(engine)}  "

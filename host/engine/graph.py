@@ -174,6 +174,11 @@ class StripNode:
         self._was_forced = False
         self._post_left = self._post_right = 0.0
 
+    def post_fader(self, frames: int) -> np.ndarray:
+        """The strip's last block after fader, pan and mute (stereo): valid when it ran, and on the
+        compiled path only with ``keep_post`` (the live engine's meters set it)."""
+        return self._post[:, :frames]
+
     def controls(self) -> list[_Control]:
         found = [self.gain, self.pan, self.mute, *(e.level for e in self.edges)]
         return [c for c in found if c is not None]

@@ -51,6 +51,7 @@ from ..stages.native import NativeStage
 from ..suggest import did_you_mean
 from .handoff import ControlHandoff
 from .lanes import LanePlayback
+from .metering import MeterRing
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport
 from .transport_params import TransportParams
@@ -137,7 +138,6 @@ class LiveEngine:
         self.callback_starts = np.zeros(history)  # ... when it began (time.perf_counter)
         self.callback_late = np.zeros(history)    # ... and how long after its period began
         self.callback_count = 0
-        self.peaks = np.zeros(2)          # peak hold since the last status read
         self.error: BaseException | None = None
         self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
         self.taps: list[Tap] = []
@@ -209,8 +209,12 @@ class LiveEngine:
         self.length = graph.length
         self._warm_up(graph, block_size)
         self._out = np.zeros((2, block_size))
-        self._abs = np.zeros((2, block_size))
-        self._block_peaks = np.zeros(2)
+        # post-fader meters of every strip (mixer order) and the master, for any number of readers
+        self._metered = [*graph.tracks, *graph.buses]
+        for node in self._metered:
+            node.keep_post = True
+        self.meters = MeterRing([*(n.address for n in self._metered), "master"])
+        self._peaks_seen = 0
         self._segments: list[tuple[int, int]] = []
         self._lanes = LanePlayback(graph)
         self._guarded: dict[str, StripNode] = {}
@@ -451,7 +455,7 @@ class LiveEngine:
             self.panicked = True  # from now on resume() may reset the graph from its own thread
         self.transport_params.publish(False, self.backend.xruns)
         out.fill(0.0)
-        self.peaks.fill(0.0)
+        self._meter(out, ran=False)
         return out
 
     def _relocate_sources(self) -> None:
@@ -473,12 +477,16 @@ class LiveEngine:
         transport.rolling = rolling
         return False
 
-    def _meter(self, out: np.ndarray) -> None:
+    def _meter(self, out: np.ndarray, ran: bool = True) -> None:
         frames = out.shape[1]
-        scratch = self._abs[:, :frames]
-        np.abs(out, out=scratch)
-        scratch.max(axis=1, out=self._block_peaks)
-        np.maximum(self.peaks, self._block_peaks, out=self.peaks)
+        meters = self.meters
+        active = self.graph.active if self.graph is not None else ()
+        for index, node in enumerate(self._metered):
+            # a track taken out (or a panic) did not run: its post-fader buffer is stale
+            running = ran and (node.plan.kind != "track" or node in active)
+            meters.write(index, node.post_fader(frames) if running else None, frames)
+        meters.write(len(self._metered), out, frames)
+        meters.commit(frames)
 
     # -- safety ------------------------------------------------------------------------------------
     def _guard(self, graph: Graph, out: np.ndarray) -> None:
@@ -679,9 +687,10 @@ class LiveEngine:
         return float(loads.mean()) if len(loads) else 0.0
 
     def take_peaks(self) -> np.ndarray:
-        peaks = self.peaks.copy()
-        self.peaks.fill(0.0)
-        return peaks
+        """The master's peaks since the previous call (this caller's own place in the meter
+        ring: other readers, :class:`host.control.meters.MeterReader`, are not affected)."""
+        peak, _, _, self._peaks_seen = self.meters.since(self._peaks_seen)
+        return peak[-1].copy()
 
     @property
     def xruns(self) -> int:

@@ -207,6 +207,77 @@ AUTOMATION_LANE: JSON = _strict({
 }, required=("points",))
 
 
+# -- control surfaces: MIDI mappings (a map file, or the session's `controllers:`) -----------------
+MIDI_SOURCES = ("cc", "cc14", "nrpn", "rpn", "pitchbend", "note", "pressure", "program")
+ENCODINGS = ("absolute", "twos_complement", "signed_bit", "binary_offset", "increment")
+CURVES = ("scale", "linear", "exponent")
+TRANSPORT_ACTIONS = ("play", "stop", "play_stop", "record", "loop_toggle", "rewind", "forward", "panic")
+
+_TARGET_ITEM: JSON = _strict({
+    "target": {"type": "string", "description": "a parameter address, a pattern such as "
+                                                "tracks/*/gain_db, strip/1/gain_db, or selected/..."},
+    "min": {"type": ["number", "boolean", "string"], "description": "the value at the control's low end"},
+    "max": {"type": ["number", "boolean", "string"], "description": "the value at the control's high end"},
+}, required=("target",))
+
+MIDI_MAPPING: JSON = _strict({
+    "source": {"enum": list(MIDI_SOURCES), "description": "the kind of MIDI message"},
+    "channel": {"type": "integer", "minimum": 1, "maximum": 16, "default": 1},
+    "number": {"type": "integer", "minimum": 0, "maximum": 16383,
+               "description": "controller, note or (N)RPN parameter number; for cc14 the MSB controller (0-31)"},
+    "lsb": {"type": "integer", "minimum": 0, "maximum": 127,
+            "description": "cc14: the LSB controller (default: number + 32)"},
+    "target": {"type": "string", "description": "a parameter address, a pattern such as tracks/*/gain_db "
+                                               "(a macro), strip/N/... (the Nth strip), or selected/..."},
+    "targets": {"type": "array", "items": _TARGET_ITEM, "minItems": 1,
+                "description": "a macro: several targets, each with its own range, landing in one block"},
+    "transport": {"enum": list(TRANSPORT_ACTIONS), "description": "a transport button instead of a target"},
+    "snapshots": {"type": "array", "items": {"type": "string"},
+                  "description": "program change: the snapshots recalled by programs 0, 1, ...; "
+                                 "default: the session's snapshots in order"},
+    "fade_s": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
+    "min": _TARGET_ITEM["properties"]["min"],
+    "max": _TARGET_ITEM["properties"]["max"],
+    "curve": {"enum": list(CURVES), "default": "scale",
+              "description": "scale: the parameter's own taper; linear; exponent (see `exponent`)"},
+    "exponent": {"type": "number", "exclusiveMinimum": 0, "maximum": 16, "default": 2},
+    "invert": {"type": "boolean", "default": False},
+    "encoding": {"enum": list(ENCODINGS), "default": "absolute",
+                 "description": "relative encoders: twos_complement, signed_bit (Mackie), binary_offset, "
+                                "increment (NRPN data increment/decrement)"},
+    "step": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.01,
+             "description": "relative: the share of the travel one tick moves"},
+    "acceleration": {"type": "number", "minimum": 0, "maximum": 10, "default": 0,
+                     "description": "relative: extra speed for fast turns (several ticks at once)"},
+    "pickup": {"type": "boolean", "description": "soft takeover: ignore the control until it meets the value"},
+    "mode": {"enum": ["toggle", "momentary"], "default": "toggle", "description": "note: toggle or momentary"},
+    "feedback": {"type": "boolean", "default": True, "description": "send the value back to --midi-out"},
+}, required=("source",))
+
+CONTROLLER_PROPS: JSON = {
+    "description": {"type": "string"},
+    "device": {"type": "string", "description": "the controller this map is for"},
+    "pickup": {"type": "boolean", "default": False, "description": "soft takeover for every mapping"},
+    "maps": {"type": "array", "items": {"type": "string"},
+             "description": "map files to include: names in controllers/ or paths"},
+    "mappings": {"type": "array", "items": MIDI_MAPPING},
+}
+
+SNAPSHOT: JSON = {"type": "object", "description": "parameter address -> value",
+                  "additionalProperties": {"type": ["number", "boolean", "string"]}}
+
+
+@functools.lru_cache(maxsize=1)
+def controller_schema() -> JSON:
+    """A MIDI map file (`controllers/NAME.yaml`), and the session's `controllers:` key."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "mixhost-controller.schema.json",
+        "title": "mixhost MIDI controller map",
+        **_strict(CONTROLLER_PROPS),
+    }
+
+
 @functools.lru_cache(maxsize=1)
 def session_schema() -> JSON:
     return {
@@ -225,6 +296,8 @@ def session_schema() -> JSON:
                 "description": "parameter address -> lane",
                 "additionalProperties": AUTOMATION_LANE,
             },
+            "controllers": _strict(CONTROLLER_PROPS, doc="MIDI mappings for `mixhost live --midi-in`"),
+            "snapshots": {**_names(SNAPSHOT), "description": "saved sets of values, recalled by name"},
         },
         "required": ["tracks"],
         "additionalProperties": False,

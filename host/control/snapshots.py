@@ -1,0 +1,129 @@
+"""Snapshots: saved sets of values in the session (``snapshots:``), recalled by name.
+
+A recall is a :meth:`Registry.set_many` with a source, so it lands in one
+block and every observer follows it: surfaces (a pickup resets), the
+session document, the automation recorder.  With a fade, a control thread
+moves every numeric value from where it is to the snapshot along its own
+scale in steps of ``FADE_STEP_S`` (the stages smooth between steps);
+booleans and choices switch at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap
+
+from ..errors import ParameterError, SessionError
+from ..registry import Registry, ValueLike
+from ..session import Session
+from ..suggest import did_you_mean
+from ..session.yaml_doc import locate, to_plain
+
+log = logging.getLogger(__name__)
+
+FADE_STEP_S = 0.01
+SKIPPED_PREFIXES = ("transport/",)   # the transport is no part of a mix
+
+
+class Snapshots:
+    """The session's snapshots: save, list, recall (any thread)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.registry: Registry = session.registry
+        self._fade: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._check()
+
+    def _check(self) -> None:
+        """Every address in every snapshot exists (file:line and a did-you-mean if not)."""
+        addresses = [p.address for p in self.registry]
+        for name, values in self._stored().items():
+            for address in values:
+                if address not in self.registry:
+                    line, column = locate(self.session.document, ("snapshots", name, address))
+                    raise SessionError(f"snapshot {name!r}: no parameter at {address!r}; "
+                                       f"{did_you_mean(address, addresses)}",
+                                       file=str(self.session.path), line=line, column=column)
+
+    def _stored(self) -> dict[str, dict[str, Any]]:
+        stored = self.session.document.get("snapshots") if hasattr(self.session.document, "get") else None
+        return to_plain(stored) if stored else {}
+
+    def names(self) -> list[str]:
+        return list(self._stored())
+
+    def save(self, name: str) -> dict[str, ValueLike]:
+        """Store the mix's current values as snapshot ``name`` in the session document."""
+        values: dict[str, ValueLike] = {}
+        for param in self.registry:
+            if param.spec.read_only or param.address.startswith(SKIPPED_PREFIXES):
+                continue
+            values[param.address] = param.present(float(self.registry.values[param.slot]))
+        document = self.session.document
+        if document.get("snapshots") is None:
+            document["snapshots"] = CommentedMap()
+        document["snapshots"][name] = CommentedMap(values)
+        return values
+
+    def recall(self, name: str, source: str = "api", fade_s: float = 0.0) -> None:
+        """Set every value of snapshot ``name`` with ``source``: at once, or over ``fade_s`` seconds."""
+        stored = self._stored()
+        if name not in stored:
+            raise ParameterError(f"no snapshot {name!r}; {did_you_mean(name, stored)}")
+        items = list(stored[name].items())
+        self.cancel_fade()
+        if fade_s <= 0:
+            self.registry.set_many(items, source)
+            return
+        self._cancel.clear()
+        self._fade = threading.Thread(target=self._run_fade, args=(items, source, fade_s),
+                                      name="mixhost-snapshot-fade", daemon=True)
+        self._fade.start()
+
+    def recall_index(self, index: int, source: str, fade_s: float = 0.0, names: list[str] | None = None) -> bool:
+        """Recall the ``index``-th snapshot (a program change); False if there is none."""
+        names = names or self.names()
+        if not 0 <= index < len(names):
+            return False
+        self.recall(names[index], source, fade_s)
+        return True
+
+    def cancel_fade(self) -> None:
+        if self._fade is not None and self._fade.is_alive():
+            self._cancel.set()
+            self._fade.join(timeout=1.0)
+        self._fade = None
+
+    def _run_fade(self, items: list[tuple[str, Any]], source: str, fade_s: float) -> None:
+        registry = self.registry
+        numeric, switched = [], []
+        for address, value in items:
+            param = registry.param(address)
+            try:
+                target = param.parse(value)
+            except ParameterError as error:
+                log.warning("snapshot recall: %s", error)
+                continue
+            if param.spec.choices:
+                switched.append((address, value))
+            else:
+                spec = param.spec
+                from ..scales import to_normalized
+
+                start = registry.get_normalized(address)
+                numeric.append((address, start, to_normalized(target, spec.min, spec.max, spec.scale), value))
+        began = time.monotonic()
+        while not self._cancel.is_set():
+            share = min(1.0, (time.monotonic() - began) / fade_s)
+            if share >= 1.0:
+                break
+            registry.set_many([(a, start + (end - start) * share) for a, start, end, _ in numeric], source,
+                              normalized=True)
+            self._cancel.wait(FADE_STEP_S)
+        if not self._cancel.is_set():   # the exact stored values at the end, and the switches
+            registry.set_many([*((a, v) for a, _, _, v in numeric), *switched], source)
