@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("host.cli.schema", "print the session file schema as JSON Schema"),
     "plugins": ("host.cli.plugins", "scan, list and inspect VST3/AU plugins"),
     "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
+    "midi": ("host.cli.midi", "MIDI control surfaces: list ports"),
+    "learn": ("host.cli.learn", "map a MIDI control to a parameter by moving it"),
     # mastering and the hand-off
     "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
     "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),

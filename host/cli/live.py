@@ -14,6 +14,8 @@ from ..control.keys import RESUMED, Keys
 from ._common import err, kernels_pending, say_compiling
 
 if TYPE_CHECKING:
+    from ..control.autosave import Autosave
+    from ..control.surface import Surfaces
     from ..live.engine import LiveEngine
     from ..live.recorder import AutomationRecorder
     from ..session import Session
@@ -62,6 +64,24 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--loop", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="loop from A to B seconds")
     parser.add_argument("--no-status", action="store_true", help="no status line")
+    midi = parser.add_argument_group("control surfaces (MIDI)")
+    midi.add_argument("--midi-in", default=None, metavar="NAME",
+                      help="read MIDI from the port NAME matches (loosely: case and spaces ignored, a part "
+                           "will do); `mixhost midi ports` lists them")
+    midi.add_argument("--midi-out", default=None, metavar="NAME",
+                      help="send feedback (motor faders, LEDs, displays) to the port NAME matches")
+    midi.add_argument("--midi-map", action="append", default=[], metavar="NAME|PATH",
+                      help="a MIDI map file: a name in controllers/ or a path (repeatable); the session's "
+                           "`controllers:` key is always read")
+    midi.add_argument("--midi-profile", choices=["mcu"], default=None,
+                      help="mcu: Mackie Control (MCU, X-Touch and compatibles in MC mode), no map needed")
+    midi.add_argument("--midi-virtual", action="store_true",
+                      help="open MIDI ports (mixhost-midi-in:in, mixhost-midi-out:out) that other "
+                           "programs connect to")
+    parser.add_argument("--save", action="store_true",
+                        help="at the end, write the mix into the session file (comments kept)")
+    parser.add_argument("--recover", action="store_true",
+                        help="take the values of an autosave newer than the session (after a crash)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     engine = LiveEngine(session, args.block, args.audio, follow_transport=args.follow_transport,
                         record=args.record_automation, keep_cpu_awake=False if args.allow_cpu_sleep else None,
                         **options)
+    surfaces = _surfaces(session, engine, args)
+    autosave = _autosave(session, args, bool(surfaces))
     recorder = None
     if args.record_automation:
         from ..live.recorder import AutomationRecorder
@@ -101,14 +123,18 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
                   f"{session.sample_rate} Hz{ahead}{awake}); Ctrl-C stops")
         _report_cpu_request(engine)
-        _control_loop(engine, recorder, args, panic, keys)
+        surfaces.open()
+        _report_surfaces(surfaces)
+        _control_loop(engine, recorder, args, panic, keys, surfaces, autosave)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         if keys is not None:
             keys.close()
         panic.restore()
+        surfaces.close()
         _shutdown(engine)
+    _finish_saving(session, args, autosave)
     failed = engine.error if engine.error is not None and not isinstance(engine.error, KeyboardInterrupt) else None
     if failed is None:
         _summary(engine, args, interrupted)
@@ -117,6 +143,48 @@ def run(args: argparse.Namespace) -> int:
     if failed is not None:
         raise failed
     return 130 if interrupted else 0
+
+
+def _surfaces(session: Session, engine: LiveEngine, args: argparse.Namespace) -> Surfaces:
+    """The control surfaces asked for, maps checked (a bad map: exit 2 before anything plays)."""
+    from ..control.launch import SurfaceOptions, build_surfaces
+
+    options = SurfaceOptions(midi_in=args.midi_in, midi_out=args.midi_out, midi_maps=list(args.midi_map),
+                             midi_profile=args.midi_profile, midi_virtual=args.midi_virtual)
+    return build_surfaces(session, engine, options)
+
+
+def _autosave(session: Session, args: argparse.Namespace, surfaces: bool) -> Autosave | None:
+    """Offer an autosave left by an earlier run; autosave this one when a surface can change the mix."""
+    from ..control.autosave import Autosave, newer_autosave, recover
+
+    found = newer_autosave(session.path)
+    if found is not None and args.recover:
+        changed = recover(session, found)
+        err.print(f"mixhost live: recovered {len(changed)} value(s) from {found}")
+    elif found is not None:
+        err.print(f"mixhost live: {found} is newer than the session: a mix made by hand and not saved; "
+                  "--recover takes it (delete the file to drop it)")
+    elif args.recover:
+        err.print("mixhost live: no autosave newer than the session: nothing to recover")
+    return Autosave(session) if surfaces or args.save else None
+
+
+def _finish_saving(session: Session, args: argparse.Namespace, autosave: Autosave | None) -> None:
+    if autosave is None:
+        return
+    if args.save and session.document is not None:
+        session.save()
+        autosave.discard()
+        err.print(f"mixhost live: saved the mix into {args.session}")
+    else:
+        autosave.write()   # the last moves too: the next start offers them
+    autosave.close()
+
+
+def _report_surfaces(surfaces: Surfaces) -> None:
+    for surface in surfaces.surfaces:
+        err.print(f"mixhost live: {surface.describe()}; it keeps running at the session end until quit")
 
 
 def _report_cpu_request(engine: LiveEngine) -> None:
@@ -192,8 +260,9 @@ def _position(engine: LiveEngine, args: argparse.Namespace) -> None:
         engine.transport.locate_seconds(args.start)
 
 
-def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args: argparse.Namespace, panic: _PanicSignals,
-                  keys: Keys | None = None) -> None:
+def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args: argparse.Namespace,
+                  panic: _PanicSignals, keys: Keys | None = None, surfaces: Surfaces | None = None,
+                  autosave: Autosave | None = None) -> None:
     started = time.monotonic()
     shown = 0.0
     end = _end_position(engine, args)
@@ -203,6 +272,10 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
     while True:
         time.sleep(POLL_S)
         registry.dispatch_pending()
+        if surfaces:
+            surfaces.poll()
+        if autosave is not None:
+            autosave.poll()
         if recorder is not None:
             recorder.poll()
         if engine.error is not None:
@@ -219,7 +292,10 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
         if args.duration is not None and now - started >= args.duration:
             break
         if end is not None and engine.transport.position >= end:
-            break
+            if not surfaces:
+                break
+            if engine.clock.rolling:   # with a surface the run goes on, stopped at the end, until quit
+                engine.transport_command("stop", source="engine")
     if status:
         sys.stderr.write("\n")
 

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..session import yaml_doc
 from ..registry import Change
-from ..session import ENGINE_SOURCES, Session
+from ..session import ENGINE_SOURCES, Session, yaml_doc
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from ruamel.yaml.comments import CommentedMap
 from ..errors import ParameterError, SessionError
 from ..registry import Registry, ValueLike
 from ..session import Session
-from ..suggest import did_you_mean
 from ..session.yaml_doc import locate, to_plain
+from ..suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 

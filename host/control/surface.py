@@ -74,6 +74,10 @@ class Surface(Protocol):
 
     def receive(self, change: Change) -> None: ...
 
+    def describe(self) -> str:
+        """One line for the user: what it is and where it is connected."""
+        ...
+
 
 class Surfaces:
     """The surfaces of one live run: opened together, fed every change, polled, closed."""

@@ -211,7 +211,7 @@ AUTOMATION_LANE: JSON = _strict({
 MIDI_SOURCES = ("cc", "cc14", "nrpn", "rpn", "pitchbend", "note", "pressure", "program")
 ENCODINGS = ("absolute", "twos_complement", "signed_bit", "binary_offset", "increment")
 CURVES = ("scale", "linear", "exponent")
-TRANSPORT_ACTIONS = ("play", "stop", "play_stop", "record", "loop_toggle", "rewind", "forward", "panic")
+TRANSPORT_ACTIONS = ("play", "stop", "play_stop", "loop_toggle", "rewind", "forward", "panic")
 
 _TARGET_ITEM: JSON = _strict({
     "target": {"type": "string", "description": "a parameter address, a pattern such as "

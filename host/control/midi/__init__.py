@@ -1,0 +1,1 @@
+"""The MIDI surface: ports (python-rtmidi), messages, encoders, mappings, learn, Mackie Control."""

@@ -1,0 +1,109 @@
+"""MIDI map files: reusable controller mappings, referred to by name or path.
+
+The lookup mirrors chain files (:mod:`host.chains`): a name is looked up in
+the session's folder, its ``controllers/`` subfolder, the folders in
+``MIXHOST_CONTROLLER_PATH`` and the shipped maps (``controllers/`` of a
+source checkout, or ``share/mixhost/controllers`` under the installation
+prefix).  A map file is validated against ``mixhost schema --controller``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import SessionError
+from ...session import schema_check, yaml_doc
+from ...session.schema import controller_schema
+from ...suggest import did_you_mean
+
+PACKAGE_MAPS = Path(__file__).resolve().parents[3] / "controllers"
+INSTALLED_MAPS = Path(sys.prefix) / "share" / "mixhost" / "controllers"
+
+
+@dataclass
+class MapDocument:
+    """A loaded map: its round-trip document, where it came from, and its key path in that file."""
+
+    file: str
+    document: Any
+    key_path: tuple[str | int, ...] = ()
+
+    @property
+    def node(self) -> Any:
+        node = self.document
+        for key in self.key_path:
+            node = node[key]
+        return node
+
+
+def search_dirs(base_dir: Path) -> list[Path]:
+    dirs = [base_dir, base_dir / "controllers"]
+    dirs += [Path(p) for p in os.environ.get("MIXHOST_CONTROLLER_PATH", "").split(os.pathsep) if p]
+    return [*dirs, PACKAGE_MAPS, INSTALLED_MAPS]
+
+
+def available(base_dir: Path) -> list[str]:
+    names: set[str] = set()
+    for folder in search_dirs(base_dir):
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
+
+
+def find(ref: str, base_dir: Path) -> Path | None:
+    candidate = Path(ref)
+    if candidate.suffix in (".yaml", ".yml"):
+        path = candidate if candidate.is_absolute() else base_dir / candidate
+        if not path.is_file() and not candidate.is_absolute() and candidate.is_file():
+            path = candidate    # a path given on the command line, relative to where mixhost runs
+        return path if path.is_file() else None
+    for folder in search_dirs(base_dir):
+        path = folder / f"{ref}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load(ref: str, base_dir: Path) -> MapDocument:
+    """Resolve and load a map file (schema-checked)."""
+    path = find(ref, base_dir)
+    if path is None:
+        raise SessionError(f"MIDI map {ref!r} not found; {did_you_mean(ref, available(base_dir))}",
+                           hint="give a map name from controllers/ or a path to a .yaml map file")
+    document = yaml_doc.load(path)
+    schema_check.validate(document, controller_schema(), str(path))
+    return MapDocument(str(path), document)
+
+
+def collect(session_document: Any, session_file: str, base_dir: Path, extra: list[str]) -> list[MapDocument]:
+    """The session's ``controllers:`` (and the map files it includes), then each ``--midi-map``."""
+    found: list[MapDocument] = []
+    seen: set[str] = set()
+
+    def add(map_doc: MapDocument) -> None:
+        found.append(map_doc)
+        for index, ref in enumerate(map_doc.node.get("maps", []) or []):
+            try:
+                included = load(str(ref), base_dir)
+            except SessionError as error:
+                if error.line is None:   # not found: point at the `maps:` entry
+                    line, column = yaml_doc.locate(map_doc.document, (*map_doc.key_path, "maps", index))
+                    raise SessionError(error.message, file=map_doc.file, line=line, column=column,
+                                       hint=error.hint) from None
+                raise
+            if included.file not in seen:
+                seen.add(included.file)
+                add(included)
+
+    if hasattr(session_document, "get") and session_document.get("controllers") is not None:
+        add(MapDocument(session_file, session_document, ("controllers",)))
+    for ref in extra:
+        loaded = load(ref, base_dir)
+        if loaded.file not in seen:
+            seen.add(loaded.file)
+            add(loaded)
+    return found

@@ -1,0 +1,246 @@
+"""MIDI ports through python-rtmidi, with the API chosen explicitly.
+
+JACK where a JACK server runs, ALSA otherwise on Linux, CoreMIDI on macOS,
+WinMM on Windows: rtmidi's default would pick ALSA here, and these machines
+have no ALSA sequencer.  JACK clients are named ``mixhost-midi-in`` /
+``mixhost-midi-out`` so they never clash with the audio client.
+
+No Python runs in JACK's process thread: no rtmidi callback is installed.
+rtmidi's own (compiled) JACK callback queues input; :meth:`MidiInput.read`
+takes it from a control thread.  A port that vanishes is reported; the
+surface keeps running and :meth:`reconnect` finds it again by its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import UserInputError
+from ...suggest import did_you_mean
+
+log = logging.getLogger(__name__)
+
+CLIENT_PREFIX = "mixhost-midi"
+QUEUE_SIZE = 1 << 15       # rtmidi's input queue, in messages: 3 s of 10,000 per second
+
+
+class MidiPortError(UserInputError):
+    """A MIDI port that cannot be found or opened."""
+
+
+@dataclass(frozen=True)
+class PortLists:
+    api: str
+    inputs: list[str]
+    outputs: list[str]
+
+
+def _rtmidi() -> Any:
+    try:
+        import rtmidi
+    except ImportError:
+        raise MidiPortError("MIDI needs python-rtmidi", hint="pip install 'mixhost[live]'") from None
+    return rtmidi
+
+
+def choose_api() -> int:
+    """The rtmidi API for this machine (see the module docstring)."""
+    rtmidi = _rtmidi()
+    compiled = rtmidi.get_compiled_api()
+    if sys.platform == "darwin":
+        return int(rtmidi.API_MACOSX_CORE)
+    if sys.platform.startswith("win"):
+        return int(rtmidi.API_WINDOWS_MM)
+    if rtmidi.API_UNIX_JACK in compiled and jack_running():
+        return int(rtmidi.API_UNIX_JACK)
+    return int(rtmidi.API_LINUX_ALSA)
+
+
+def jack_running() -> bool:
+    """True when a JACK server answers (never starts one)."""
+    rtmidi = _rtmidi()
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    try:
+        probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{CLIENT_PREFIX}-probe")
+        probe.get_ports()
+        probe.delete()
+        return True
+    except rtmidi.SystemError:
+        return False
+
+
+def api_name(api: int) -> str:
+    return str(_rtmidi().get_api_name(api))
+
+
+def list_ports(api: int | None = None) -> PortLists:
+    """The MIDI ports other programs and devices offer: inputs we can read, outputs we can write."""
+    rtmidi = _rtmidi()
+    api = choose_api() if api is None else api
+    try:
+        reader = rtmidi.MidiIn(api, name=f"{CLIENT_PREFIX}-list")
+        writer = rtmidi.MidiOut(api, name=f"{CLIENT_PREFIX}-list")
+    except rtmidi.SystemError as error:
+        raise MidiPortError(f"no MIDI system to list ({api_name(api)}): {error}",
+                            hint="start a JACK server, or load the ALSA sequencer (snd-seq)") from None
+    found = PortLists(api_name(api), _foreign(reader.get_ports()), _foreign(writer.get_ports()))
+    reader.delete()
+    writer.delete()
+    return found
+
+
+def _foreign(ports: list[str]) -> list[str]:
+    """Ports of other clients: not our own (an input would otherwise find our output)."""
+    return [p for p in ports if not p.startswith(CLIENT_PREFIX)]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def match_port(wanted: str, ports: list[str]) -> int | None:
+    """The index of the port ``wanted`` names loosely (case, spaces and punctuation ignored;
+    a part of the name will do; an exact name wins)."""
+    if wanted in ports:
+        return ports.index(wanted)
+    key = _squash(wanted)
+    if not key:
+        return None
+    for index, port in enumerate(ports):
+        if _squash(port) == key:
+            return index
+    for index, port in enumerate(ports):
+        if key in _squash(port):
+            return index
+    return None
+
+
+class _Port:
+    """Common to input and output: open by loose name, notice a vanished port, reconnect."""
+
+    direction = ""
+
+    def __init__(self, wanted: str | None, *, virtual: bool = False, api: int | None = None,
+                 client: str = CLIENT_PREFIX, port_name: str = "") -> None:
+        self.wanted = wanted
+        self.virtual = virtual
+        self.api = choose_api() if api is None else api
+        self.client_name = f"{client}-{self.direction}"
+        self.port_name = port_name or self.direction
+        self.connected: str | None = None
+        self.vanished = 0          # times the port went away
+        self.reconnected = 0
+        self.rt = self._create()
+
+    def _create(self) -> Any:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        rtmidi = _rtmidi()
+        try:
+            if self.virtual or self.wanted is None:
+                self.rt.open_virtual_port(self.port_name)
+                self.connected = None
+                return
+            ports = _foreign(self.rt.get_ports())
+            index = match_port(self.wanted, ports)
+            if index is None:
+                raise MidiPortError(
+                    f"no MIDI {self.direction}put port matches {self.wanted!r}; {did_you_mean(self.wanted, ports)}",
+                    hint="`mixhost midi ports` lists them; --midi-virtual opens ports others connect to")
+            self._open_index(self.rt.get_ports().index(ports[index]), ports[index])
+        except rtmidi.SystemError as error:
+            raise MidiPortError(f"cannot open the MIDI {self.direction}put: {error}") from None
+
+    def _open_index(self, index: int, name: str) -> None:
+        self.rt.open_port(index, self.port_name)
+        self.connected = name
+
+    def present(self) -> bool:
+        """Is the port we connected to still there (a virtual port always is)?"""
+        if self.connected is None:
+            return True
+        try:
+            return self.connected in self.rt.get_ports()
+        except Exception:  # noqa: BLE001 - a server gone away: not there
+            return False
+
+    def check(self) -> str | None:
+        """Called now and then: report a vanished port, reconnect a returned one; returns news."""
+        if self.virtual or self.wanted is None:
+            return None
+        if self.connected is not None:
+            if self.present():
+                return None
+            gone, self.connected = self.connected, None
+            self.vanished += 1
+            self.rt.close_port()
+            return f"MIDI {self.direction}put {gone!r} vanished; waiting for it to return"
+        ports = _foreign(self.rt.get_ports())
+        index = match_port(self.wanted, ports)
+        if index is None:
+            return None
+        self._open_index(self.rt.get_ports().index(ports[index]), ports[index])
+        self.reconnected += 1
+        return f"MIDI {self.direction}put {ports[index]!r} is back: reconnected"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.client_name}:{self.port_name}"
+
+    def close(self) -> None:
+        try:
+            self.rt.close_port()
+            self.rt.delete()
+        except Exception:  # noqa: BLE001 - closing what may already be gone
+            pass
+
+
+class MidiInput(_Port):
+    direction = "in"
+
+    def _create(self) -> Any:
+        rtmidi = _rtmidi()
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")
+        try:
+            midi_in = rtmidi.MidiIn(self.api, name=self.client_name, queue_size_limit=QUEUE_SIZE)
+        except rtmidi.SystemError as error:
+            raise MidiPortError(f"cannot open MIDI input ({api_name(self.api)}): {error}") from None
+        midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+        return midi_in
+
+    def read(self, limit: int = 4096) -> list[list[int]]:
+        """Every message waiting (at most ``limit``), oldest first; never blocks."""
+        found = []
+        get = self.rt.get_message
+        for _ in range(limit):
+            item = get()
+            if item is None:
+                break
+            found.append(item[0])
+        return found
+
+
+class MidiOutput(_Port):
+    direction = "out"
+
+    def _create(self) -> Any:
+        rtmidi = _rtmidi()
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")
+        try:
+            return rtmidi.MidiOut(self.api, name=self.client_name)
+        except rtmidi.SystemError as error:
+            raise MidiPortError(f"cannot open MIDI output ({api_name(self.api)}): {error}") from None
+
+    def send(self, data: list[int]) -> bool:
+        """Write one message; False if the port is gone (nothing raised)."""
+        try:
+            self.rt.send_message(data)
+            return True
+        except Exception:  # noqa: BLE001 - a vanished port: check() reports it
+            return False

@@ -1,0 +1,326 @@
+"""MIDI map files over real JACK MIDI: a sender process plays a controller, a JACK client reads feedback.
+
+The engine runs clock-driven (no audio device), the MIDI goes through the
+JACK server the tests run (`make test` starts a dummy one).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from midi_helpers import Receiver, Sender, bend, cc, note, wait_for
+from test_live_helpers import make_session
+
+import host
+from host.control.launch import SurfaceOptions, build_surfaces
+from host.control.meters import MeterReader
+from host.control.midi.encoders import relative_steps
+from host.control.midi.messages import InputCounts, decode
+from host.errors import SessionError
+from host.live.engine import LiveEngine
+
+BLOCK = 256
+
+
+class Rig:
+    """A live engine with a MIDI surface on a sender's port, feedback to a receiver, and a control loop."""
+
+    def __init__(self, tmp_path: Path, controllers: str, *, snapshots: str = "", out: bool = True,
+                 maps: list[str] | None = None, profile: str | None = None, seconds: float = 30.0) -> None:
+        extra = (f"controllers:\n{textwrap.indent(textwrap.dedent(controllers), '  ')}" if controllers else "")
+        path = make_session(tmp_path, 2.0, automation=extra + snapshots)
+        self.session = host.load_session(path)
+        self.engine = LiveEngine(self.session, BLOCK, "none")
+        self.sender = Sender()
+        self.receiver = Receiver() if out else None
+        options = SurfaceOptions(midi_in=self.sender.port, midi_out=self.receiver.name if self.receiver else None,
+                                 midi_maps=maps or [], midi_profile=profile)
+        self.surfaces = build_surfaces(self.session, self.engine, options)
+        self.surface: Any = self.surfaces.surfaces[0]
+        self.engine.open()
+        self.engine.transport.set_loop(0, int(1.5 * 48000))
+        self.engine.start(play=True)
+        self.surfaces.open()
+        self._stop = threading.Event()
+        self._loop = threading.Thread(target=self._control, daemon=True)
+        self._loop.start()
+
+    def _control(self) -> None:   # what `mixhost live`'s control loop does
+        while not self._stop.is_set():
+            self.session.registry.dispatch_pending()
+            self.surfaces.poll()
+            self._stop.wait(0.005)
+
+    def get(self, address: str) -> Any:
+        return self.session.registry.get(address)
+
+    def wait_value(self, address: str, expected: float, *, approx: float = 1e-9) -> None:
+        wait_for(lambda: abs(float(self.get(address)) - expected) <= approx, what=f"{address} = {expected}")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._loop.join()
+        self.surfaces.close()
+        self.engine.close()
+        self.sender.close()
+        if self.receiver is not None:
+            self.receiver.close()
+
+
+@pytest.fixture
+def rigs(tmp_path: Path) -> Iterator[list[Rig]]:
+    made: list[Rig] = []
+    yield made
+    for rig in made:
+        rig.close()
+
+
+FADER = """\
+mappings:
+  - {source: cc, channel: 1, number: 7, target: tracks/noise/gain_db, min: -40, max: 0, curve: linear}
+  - {source: cc, channel: 1, number: 8, target: tracks/tone/pan, curve: linear}
+"""
+
+
+def test_a_cc_moves_a_fader_heard_in_the_audio(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, FADER)
+    rigs.append(rig)
+    meters = MeterReader(rig.engine.meters)
+    rig.sender.send(cc(0, 7, 127))
+    rig.wait_value("tracks/noise/gain_db", 0.0)
+    wait_for(lambda: meters.read() and False or rig.engine.meters.count > 100, what="blocks")
+    meters.read()
+    wait_for(lambda: rig.engine.meters.count > 200, what="blocks")
+    loud = meters.read()["tracks/noise"].peak_db[1]      # a steady 0.25 sine on the right
+    assert loud == pytest.approx(-12.04, abs=0.1)
+    rig.sender.send(cc(0, 7, 0))
+    rig.wait_value("tracks/noise/gain_db", -40.0)
+    seen = rig.engine.meters.count
+    wait_for(lambda: rig.engine.meters.count > seen + 40, what="the glide")
+    meters.read()
+    wait_for(lambda: rig.engine.meters.count > seen + 140, what="blocks")
+    assert meters.read()["tracks/noise"].peak_db[1] == pytest.approx(loud - 40.0, abs=0.1)
+
+
+def test_feedback_reaches_the_controller_but_never_echoes_a_move(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, FADER)
+    rigs.append(rig)
+    assert rig.receiver is not None
+    redraw = sorted(wait_for(lambda: len(rig.receiver.events) >= 2 and rig.receiver.take(), what="redraw"))
+    assert redraw == [bytes(cc(0, 7, 108)), bytes(cc(0, 8, 64))]     # -6 dB of -40..0; the pan centred
+    rig.session.set("tracks/noise/gain_db", -20.0)          # from the API: the fader follows
+    assert wait_for(rig.receiver.take, what="feedback") == [bytes(cc(0, 7, 64))]
+    rig.sender.send(cc(0, 7, 100))                           # a hand move: no echo ...
+    rig.wait_value("tracks/noise/gain_db", -40 + 40 * 100 / 127)
+    rig.session.set("tracks/tone/pan", 1.0)                  # ... which would have come before this
+    assert wait_for(rig.receiver.take, what="pan feedback") == [bytes(cc(0, 8, 127))]
+
+
+FOURTEEN = """\
+mappings:
+  - {source: cc14, channel: 2, number: 1, target: tracks/noise/pan, curve: linear}
+  - {source: nrpn, channel: 3, number: 300, target: tracks/tone/pan, curve: linear, step: 0.125}
+  - {source: pitchbend, channel: 4, target: tracks/noise/gain_db, min: -30, max: 0, curve: linear}
+"""
+
+
+@pytest.mark.parametrize("order", ["msb_first", "lsb_first"])
+def test_14_bit_pairs_in_either_order(tmp_path: Path, rigs: list[Rig], order: str) -> None:
+    rig = Rig(tmp_path, FOURTEEN, out=False)
+    rigs.append(rig)
+    for value in (0x2A55, 0x0123, 0x3FFF):
+        msb, lsb = cc(1, 1, value >> 7), cc(1, 33, value & 0x7F)
+        rig.sender.send(*((msb, lsb) if order == "msb_first" else (lsb, msb)))
+        rig.wait_value("tracks/noise/pan", -1.0 + 2.0 * value / 16383)
+
+
+def test_nrpn_values_and_data_increment_decrement(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, FOURTEEN)
+    rigs.append(rig)
+    select = [cc(2, 99, 300 >> 7), cc(2, 98, 300 & 0x7F)]
+    rig.sender.send(*select, cc(2, 6, 0x20), cc(2, 38, 0))        # 0x1000 of 0x3FFF
+    rig.wait_value("tracks/tone/pan", -1.0 + 2.0 * 0x1000 / 16383)
+    position = rig.session.registry.get_normalized("tracks/tone/pan")
+    rig.sender.send(cc(2, 96, 1), cc(2, 96, 1))                    # two increments of an eighth
+    rig.wait_value("tracks/tone/pan", -1.0 + 2.0 * (position + 0.25), approx=1e-6)
+    rig.sender.send(cc(2, 97, 1))
+    rig.wait_value("tracks/tone/pan", -1.0 + 2.0 * (position + 0.125), approx=1e-6)
+    rig.sender.send(cc(2, 99, 1), cc(2, 98, 1), cc(2, 6, 127))     # another parameter: not ours
+    rig.sender.send(bend(3, 16383))                                # a later message still applies
+    rig.wait_value("tracks/noise/gain_db", 0.0)
+    assert rig.get("tracks/tone/pan") == pytest.approx(-1.0 + 2.0 * (position + 0.125))
+
+
+ENCODERS = """\
+mappings:
+  - {{source: cc, channel: 1, number: 20, target: tracks/noise/pan, curve: linear, encoding: {encoding}, step: 0.01}}
+"""
+
+
+@pytest.mark.parametrize(("encoding", "up", "down"), [
+    ("twos_complement", 3, 127), ("signed_bit", 3, 0x41), ("binary_offset", 67, 63)])
+def test_relative_encoders(tmp_path: Path, rigs: list[Rig], encoding: str, up: int, down: int) -> None:
+    rig = Rig(tmp_path, ENCODERS.format(encoding=encoding), out=False)
+    rigs.append(rig)
+    assert relative_steps(encoding, up) == 3 and relative_steps(encoding, down) == -1
+    rig.sender.send(cc(0, 20, up))
+    rig.wait_value("tracks/noise/pan", 0.06, approx=1e-9)          # 3 ticks of 1 % of -1..1
+    rig.sender.send(cc(0, 20, down))
+    rig.wait_value("tracks/noise/pan", 0.04, approx=1e-9)
+
+
+PICKUP = """\
+pickup: true
+mappings:
+  - {source: cc, channel: 1, number: 7, target: tracks/noise/pan, curve: linear}
+"""
+
+
+def test_pickup_waits_for_the_control_to_meet_the_value(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, PICKUP, out=False)
+    rigs.append(rig)
+    rig.sender.send(cc(0, 7, 10))                   # far below the centre: nothing moves
+    rig.sender.send(cc(0, 7, 20), cc(0, 7, 127))    # ... and the marker: a jump over it counts as crossing
+    rig.wait_value("tracks/noise/pan", 1.0)
+    rig.session.set("tracks/noise/pan", -0.5)       # another source moved it: pick up again
+    rig.sender.send(cc(0, 7, 100), cc(0, 7, 110))
+    rig.sender.send(cc(0, 7, 30))                   # crosses -0.5 (position 0.25) on the way down
+    rig.wait_value("tracks/noise/pan", -1.0 + 2.0 * 30 / 127)
+    assert rig.surface.counts.good == 6
+
+
+MACRO = """\
+mappings:
+  - source: cc
+    channel: 1
+    number: 9
+    curve: linear
+    targets:
+      - {target: tracks/tone/gain_db, min: -60, max: 0}
+      - {target: tracks/noise/gain_db, min: 0, max: -60}
+      - {target: tracks/*/pan, min: -1, max: 1}
+"""
+
+
+def test_a_macro_lands_in_one_block(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, MACRO, out=False)
+    rigs.append(rig)
+    rig.engine.handoff.keep_carried = True
+    rig.sender.send(cc(0, 9, 127))
+    rig.wait_value("tracks/noise/gain_db", -60.0)
+    carried = wait_for(lambda: [c for c in list(rig.engine.handoff.carried) if c.source.startswith("midi:")],
+                       what="carried")
+    assert {c.param.address for c in carried} == {"tracks/tone/gain_db", "tracks/noise/gain_db",
+                                                  "tracks/tone/pan", "tracks/noise/pan"}
+    assert len({c.position for c in carried}) == 1
+    assert rig.get("tracks/tone/gain_db") == 0.0 and rig.get("tracks/noise/pan") == 1.0
+
+
+BUTTONS = """\
+mappings:
+  - {source: note, channel: 1, number: 40, target: tracks/tone/mute}
+  - {source: note, channel: 1, number: 41, target: tracks/noise/solo, mode: momentary}
+  - {source: program, channel: 1}
+  - {source: note, channel: 1, number: 42, transport: stop}
+"""
+SNAPSHOTS = """\
+snapshots:
+  quiet: {tracks/tone/gain_db: -30, tracks/noise/gain_db: -40}
+  loud: {tracks/tone/gain_db: 0, tracks/noise/gain_db: 0}
+"""
+
+
+def test_buttons_toggle_hold_and_light_and_programs_recall(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, BUTTONS, snapshots=SNAPSHOTS)
+    rigs.append(rig)
+    assert rig.receiver is not None
+    redraw = wait_for(lambda: len(rig.receiver.events) >= 2 and rig.receiver.take(), what="the redraw")
+    assert sorted(redraw) == [bytes(note(0, 40, 0)), bytes(note(0, 41, 0))]
+    rig.sender.send(note(0, 40, 127), note(0, 40, 0))
+    wait_for(lambda: rig.get("tracks/tone/mute") is True, what="mute")
+    rig.sender.send(note(0, 41, 100))
+    wait_for(lambda: rig.get("tracks/noise/solo") is True, what="solo held")
+    rig.sender.send(note(0, 41, 0))
+    wait_for(lambda: rig.get("tracks/noise/solo") is False, what="solo released")
+    seen: list[bytes] = []
+    wait_for(lambda: seen.extend(rig.receiver.take()) or bytes(note(0, 41, 0)) in seen, what="the solo LED off")
+    assert seen == [bytes(note(0, 40, 127)), bytes(note(0, 41, 127)), bytes(note(0, 41, 0))]
+    rig.session.set("tracks/tone/mute", False)                  # the LED follows the API
+    assert wait_for(rig.receiver.take, what="LED") == [bytes(note(0, 40, 0))]
+    rig.sender.send([0xC0, 1])                                   # program 1: the second snapshot
+    rig.wait_value("tracks/noise/gain_db", 0.0)
+    rig.sender.send([0xC0, 0])
+    rig.wait_value("tracks/noise/gain_db", -40.0)
+    assert rig.get("tracks/tone/gain_db") == -30.0
+    rig.sender.send(note(0, 42, 127))
+    wait_for(lambda: not rig.engine.clock.rolling, what="stopped")
+
+
+def test_bad_input_is_counted_and_the_next_cc_applies(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, FADER, out=False)
+    rigs.append(rig)
+    flood = [[0xF0, *([0x11] * 200), 0xF7]] * 50
+    junk: list[list[int]] = [[0x07, 0x40], [0xB0, 0x80, 0x01], [0xA0, 1, 2], [0xF8], [0xF2, 0, 0], *flood]
+    rig.sender.send(*junk)
+    rig.sender.send(cc(0, 7, 127))
+    rig.wait_value("tracks/noise/gain_db", 0.0)
+    counts = rig.surface.counts
+    assert counts.sysex == 50 and counts.malformed >= 2 and counts.unknown >= 1
+    assert rig.surface.handler_errors == 0
+
+
+@pytest.mark.parametrize(("data", "kind"), [
+    ([0xB3, 7, 100], ("cc", 3, 7, 100)), ([0x80, 60, 10], ("note_on", 0, 60, 0)),
+    ([0xE1, 0x7F, 0x7F], ("pitchbend", 1, 0, 16383)), ([0xD0, 5], ("pressure", 0, 0, 5)),
+    ([0xB0, 7], None), ([0x40, 1, 2], None), ([0x90, 0x80, 1], None), ([], None), ([0xFE], None)])
+def test_decoding(data: list[int], kind: tuple[Any, ...] | None) -> None:
+    counts = InputCounts()
+    message = decode(data, counts)
+    assert (tuple(message) if message else None) == kind
+    assert counts.good == (1 if kind else 0)
+
+
+def test_a_vanished_port_is_reported_and_reconnected(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, FADER, out=False)
+    rigs.append(rig)
+    rig.sender.send(cc(0, 7, 127))
+    rig.wait_value("tracks/noise/gain_db", 0.0)
+    rig.sender.command(close=True)
+    wait_for(lambda: rig.surface.input.vanished == 1, what="the vanish noticed")
+    assert any("vanished" in n for n in rig.surface.notices)
+    rig.sender.command(open=True)
+    wait_for(lambda: rig.surface.input.reconnected == 1, what="the reconnection")
+    rig.sender.send(cc(0, 7, 0))
+    rig.wait_value("tracks/noise/gain_db", -40.0)
+    assert rig.engine.clock.rolling                       # the mix played on throughout
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ("{source: cc, number: 7, target: tracks/tone/gian_db}", r'did you mean "tracks/tone/gain_db"'),
+    ("{source: cc, number: 7, target: transport/xruns}", "read-only"),
+    ("{source: cc, number: 200, target: tracks/tone/gain_db}", "out of range 0-127"),
+    ("{source: cc, number: 7, target: tracks/tone/gain_db, min: -500}", "out of range"),
+    ("{source: cc, numbr: 7, target: tracks/tone/gain_db}", r'did you mean "number"'),
+    ("{source: nrpn, number: 5, target: tracks/tone/pan, encoding: signed_bit}", "relative encoder"),
+])
+def test_a_bad_map_file_fails_at_load_with_its_line(tmp_path: Path, mapping: str, message: str) -> None:
+    path = make_session(tmp_path, 0.5)
+    (tmp_path / "controllers").mkdir()
+    map_file = tmp_path / "controllers" / "mine.yaml"
+    map_file.write_text(f"# my controller\ndevice: test\nmappings:\n  - {mapping}\n")
+    session = host.load_session(path)
+    engine = LiveEngine(session, BLOCK, "none")
+    with pytest.raises(SessionError, match=message) as raised:
+        build_surfaces(session, engine, SurfaceOptions(midi_in="anything", midi_maps=["mine"]))
+    assert raised.value.file == str(map_file) and raised.value.line == 4
+    result = subprocess.run([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--midi-in", "x",
+                             "--midi-map", "mine"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "mine.yaml:4" in result.stderr and "Traceback" not in result.stderr
