@@ -17,21 +17,26 @@ import time
 import rtmidi
 
 
+def reply(*words: str) -> None:
+    sys.stdout.write(" ".join(words) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> None:
     client = sys.argv[1]
     out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
     out.open_virtual_port("out")
-    print("ready", flush=True)
+    reply("ready")
     for line in sys.stdin:
         command = json.loads(line)
         if command.get("close"):
             out.close_port()
             out.delete()        # the whole client goes, as an unplugged device's would
-            print("closed", flush=True)
+            reply("closed")
         elif command.get("open"):
             out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
             out.open_virtual_port("out")
-            print("opened", flush=True)
+            reply("opened")
         elif "rate" in command:
             messages, count, interval = command["messages"], command["count"], 1.0 / command["rate"]
             start = time.monotonic()
@@ -42,14 +47,14 @@ def main() -> None:
                     pass
                 stamps.append(time.perf_counter())
                 out.send_message(messages[i % len(messages)])
-            print("sent", json.dumps(stamps if command.get("stamps") else []), flush=True)
+            reply("sent", json.dumps(stamps if command.get("stamps") else []))
         else:
             gap = command.get("gap", 0.0)
             for message in command["messages"]:
                 out.send_message(message)
                 if gap:
                     time.sleep(gap)
-            print("sent", flush=True)
+            reply("sent")
 
 
 if __name__ == "__main__":
