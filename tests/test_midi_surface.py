@@ -33,11 +33,12 @@ class Rig:
     """A live engine with a MIDI surface on a sender's port, feedback to a receiver, and a control loop."""
 
     def __init__(self, tmp_path: Path, controllers: str, *, snapshots: str = "", out: bool = True,
-                 maps: list[str] | None = None, profile: str | None = None, seconds: float = 30.0) -> None:
+                 maps: list[str] | None = None, profile: str | None = None, tracks: str = "",
+                 record: str | None = None) -> None:
         extra = (f"controllers:\n{textwrap.indent(textwrap.dedent(controllers), '  ')}" if controllers else "")
-        path = make_session(tmp_path, 2.0, automation=extra + snapshots)
+        path = make_session(tmp_path, 2.0, automation=extra + snapshots, extra_tracks=tracks)
         self.session = host.load_session(path)
-        self.engine = LiveEngine(self.session, BLOCK, "none")
+        self.engine = LiveEngine(self.session, BLOCK, "none", record=record)
         self.sender = Sender()
         self.receiver = Receiver() if out else None
         options = SurfaceOptions(midi_in=self.sender.port, midi_out=self.receiver.name if self.receiver else None,

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 IDLE_S = 0.0005          # the I/O thread's sleep between rounds
 CHECK_S = 0.5            # how often poll() looks for vanished or returned ports
+SETTLE_S = (0.25, 1.0)   # a new JACK connection is made at the server's next graph change: what goes
+                         # out before may be lost, so a redraw is repeated these long after a connect
 PERIOD_S = 128 / 48000   # pacing tick: one period of 128 frames at 48 kHz
 BYTES_PER_TICK = 1024    # ... and what may go out in it: well under JACK's ~700 three-byte messages
 EVENTS_PER_TICK = 256
@@ -134,6 +136,7 @@ class MidiSurface:
         self._last_check = 0.0
         self._redraw = threading.Event()
         self._heard: dict[str, float] = {}
+        self._settle_at: list[float] = []
 
     # -- life cycle (control thread) -------------------------------------------------------------------
     def open(self, context: SurfaceContext) -> None:
@@ -150,6 +153,7 @@ class MidiSurface:
             raise
         self.handler.attach(self)
         self._redraw.set()
+        self._settle_at = [time.monotonic() + delay for delay in SETTLE_S]
         self._thread = threading.Thread(target=self._run, name="mixhost-midi", daemon=True)
         self._thread.start()
 
@@ -179,6 +183,7 @@ class MidiSurface:
                 log.warning("%s", news)
                 if port is self.output and port.connected is not None:
                     self.request_redraw()   # a device that returns shows nothing until told
+                    self._settle_at = [time.monotonic() + delay for delay in SETTLE_S]
 
     def describe(self) -> str:
         ports = [f"{port.full_name} {'<-' if port is self.input else '->'} {port.connected or '(virtual)'}"
@@ -258,6 +263,9 @@ class MidiSurface:
                 self._guarded(self.handler.batch_end)
                 busy = True
         now = time.monotonic()
+        if self._settle_at and now >= self._settle_at[0]:
+            self._settle_at = self._settle_at[1:]
+            self._redraw.set()
         if self._redraw.is_set():
             self._redraw.clear()
             self.feedback.forget()
