@@ -325,3 +325,68 @@ def test_a_bad_map_file_fails_at_load_with_its_line(tmp_path: Path, mapping: str
                              "--midi-map", "mine"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "mine.yaml:4" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("name", "messages", "address", "expected"), [
+    ("nanokontrol2", [cc(0, 0, 40), cc(0, 0, 70)], "tracks/tone/gain_db",   # pickup: crosses -3 dB (at 46 %)
+     -120.0),
+    ("nanokontrol2", [cc(0, 33, 127), cc(0, 33, 0)], "tracks/noise/solo", 1.0),
+    ("bcf2000-nrpn", [cc(0, 99, 0), cc(0, 98, 2), cc(0, 6, 0x40), cc(0, 38, 0)], "tracks/noise/gain_db", -120.0),
+    ("bcf2000-nrpn", [cc(0, 1, 65), cc(0, 1, 67)], "tracks/tone/pan", 0.14),  # +1 tick, +3 accelerated to 6: 7 % of -1..1
+])
+def test_the_shipped_maps(tmp_path: Path, rigs: list[Rig], name: str, messages: list[list[int]], address: str,
+                          expected: float) -> None:
+    from host.scales import from_normalized
+
+    rig = Rig(tmp_path, "", maps=[name], out=False)
+    rigs.append(rig)
+    position = {"tracks/tone/gain_db": 70 / 127, "tracks/noise/gain_db": 0x2000 / 16383}.get(address)
+    if position is not None:
+        expected = from_normalized(position, -120.0, 24.0, "db_fader")
+    rig.sender.send(*messages)
+    rig.wait_value(address, expected, approx=1e-9)
+
+
+def test_live_keeps_running_past_the_end_and_its_autosave_survives_kill_9(tmp_path: Path) -> None:
+    """`mixhost live` with a surface: played past the session's end, killed -9 after a move;
+    the autosave holds the move, and the next start recovers it and saves the session."""
+    import os
+    import signal
+    import time
+
+    from midi_helpers import HERE
+
+    path = make_session(tmp_path, 1.0)
+    original = path.read_text()
+    sender = Sender()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    live = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--no-status",
+                             "--midi-in", sender.port, "--midi-map", "nanokontrol2"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert live.stderr is not None
+        wait_for(lambda: "MIDI surface" in live.stderr.readline(), 60.0, "the surface")
+        time.sleep(1.5)                                    # past the 1 s session: still running
+        assert live.poll() is None
+        sender.send(cc(0, 17, 64), cc(0, 17, 0))           # knob 2 (pickup): meets the centre, then hard left
+        autosave = path.with_name("session.autosave.yaml")
+        wait_for(lambda: autosave.exists() and "pan: -1.0" in autosave.read_text(), 20.0, "the autosave")
+        live.send_signal(signal.SIGKILL)
+        live.wait(timeout=10)
+    finally:
+        if live.poll() is None:
+            live.kill()
+        sender.close()
+    assert path.read_text() == original
+    os.utime(autosave)                                     # newer than the session, whatever the clock
+    notice = subprocess.run([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--duration",
+                             "0.2", "--no-status"], capture_output=True, text=True, env=env, timeout=120)
+    assert "--recover takes it" in " ".join(notice.stderr.split()) and path.read_text() == original
+    recovered = subprocess.run([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--duration",
+                                "0.2", "--no-status", "--recover", "--save"], capture_output=True, text=True,
+                               env=env, timeout=120)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "recovered 1 value(s)" in recovered.stderr
+    assert host.load_session(path).get("tracks/noise/pan") == -1.0
+    assert path.read_text().startswith("# live test session")   # comments kept
+    assert not autosave.exists()

@@ -141,7 +141,7 @@ class MappedControls:
             pressed = message.value >= 64 if mapping.source == "cc" else message.value > 0
             if pressed:
                 self._transport(mapping)
-        elif mapping.source == "note" or (mapping.source == "cc" and mapping.mode == "momentary"):
+        elif mapping.button:
             self._button(mapping, message.value > 0 if mapping.source == "note" else message.value >= 64)
         elif mapping.relative:
             self._relative(mapping, mapping.steps_of(message.value))

@@ -74,6 +74,7 @@ class Mapping:
     acceleration: float = 0.0
     pickup: bool = False
     mode: str = "toggle"
+    button: bool = False        # a cc with `mode:` is a button (press >= 64) like a note
     feedback: bool = True
     where: str = ""             # file:line, for messages
     # state (the surface's input thread)
@@ -236,6 +237,7 @@ def _compile(entry: dict[str, Any], index: int, default_pickup: bool, registry: 
         invert=bool(entry.get("invert", False)), encoding=entry.get("encoding", "absolute"),
         step=float(entry.get("step", 0.01)), acceleration=float(entry.get("acceleration", 0.0)),
         pickup=bool(entry.get("pickup", default_pickup)), mode=entry.get("mode", "toggle"),
+        button=source == "note" or "mode" in entry,
         feedback=bool(entry.get("feedback", True)), transport=entry.get("transport"),
         fade_s=float(entry.get("fade_s", 0.0)), where=where.text(),
     )
@@ -307,7 +309,10 @@ def _resolve(pattern: str, registry: Registry, where: _Where, at: tuple[str | in
                               *at, hint="`mixhost params SESSION` lists every address")
         return []
     if pattern.startswith(STRIP):
+        # a reusable map names strips by number: past the session's last strip, or a control a
+        # strip lacks (a bus has no solo), the mapping drives nothing
         pattern = _strip_pattern(pattern, registry, where, at)
+        return [p.address for p in registry.find(pattern) if not p.spec.read_only] if pattern else []
     found = [p.address for p in registry.find(pattern) if not p.spec.read_only]
     if not found:
         read_only = [p.address for p in registry.find(pattern)]
@@ -319,11 +324,12 @@ def _resolve(pattern: str, registry: Registry, where: _Where, at: tuple[str | in
 
 
 def _strip_pattern(pattern: str, registry: Registry, where: _Where, at: tuple[str | int, ...]) -> str:
+    """``strip/3/gain_db`` -> the third strip's address pattern ("" past the last strip)."""
     number, _, rest = pattern[len(STRIP):].partition("/")
     strips = registry.strips()
-    if not number.isdigit() or not 1 <= int(number) <= len(strips):
-        raise where.error(f"{pattern!r}: strip numbers run from 1 to {len(strips)} (mixer order)", *at)
-    return f"{strips[int(number) - 1].address}/{rest}"
+    if not number.isdigit() or int(number) < 1 or not rest:
+        raise where.error(f"{pattern!r}: write strip/N/PARAMETER with N from 1 (mixer order)", *at)
+    return f"{strips[int(number) - 1].address}/{rest}" if int(number) <= len(strips) else ""
 
 
 def _check_range(target: Target, registry: Registry, where: _Where, at: tuple[str | int, ...]) -> None:
