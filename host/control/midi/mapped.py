@@ -11,7 +11,9 @@ changes and pressure get none.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ...registry import Change, Parameter, Registry
 from .encoders import (
@@ -25,10 +27,12 @@ from .encoders import (
     ParameterNumber,
     is_parameter_number_cc,
 )
-from .mapping import FULL, Mapping
+from .mapping import FULL, Mapping, compile_maps
+from .maps import MapDocument
 from .messages import Message, build
 
 if TYPE_CHECKING:
+    from ..surface import SurfaceContext
     from .surface import MidiSurface
 
 TRANSPORT_STEP_S = 5.0     # rewind / forward: how far a press moves
@@ -58,6 +62,26 @@ class MappedControls:
             self._numbers.setdefault(channel, ParameterNumber())
         number = mapping.number if kind in ("cc", "note", "nrpn", "rpn") else 0
         self._dispatch.setdefault((kind, channel, number), []).append(mapping)
+
+    def add(self, entry: dict[str, Any], context: SurfaceContext) -> Mapping:
+        """A learnt mapping: into the session's ``controllers:`` and live at once."""
+        document = context.session.document
+        if document.get("controllers") is None:
+            document["controllers"] = CommentedMap()
+        controllers = document["controllers"]
+        if controllers.get("mappings") is None:
+            controllers["mappings"] = CommentedSeq()
+        item = CommentedMap(entry)
+        item.fa.set_flow_style()
+        controllers["mappings"].append(item)
+        only = MapDocument(str(context.session.path), document, ("controllers",))
+        mapping = compile_maps([only], context.registry, context.snapshots.names())[-1]
+        mapping.index = len(self.mappings)
+        self.mappings.append(mapping)
+        self._index(mapping)
+        if self.surface is not None:
+            self.surface.request_redraw()
+        return mapping
 
     # -- set-up --------------------------------------------------------------------------------------------
     def attach(self, surface: MidiSurface) -> None:

@@ -26,14 +26,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Hashable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ...errors import ParameterError
+from ...errors import ParameterError, UserInputError
 from ...registry import Change, Parameter, ValueLike
 from ..feedback import Feedback
 from ..surface import SurfaceContext
 from .messages import InputCounts, Message, decode
 from .ports import CLIENT_PREFIX, MidiInput, MidiOutput
+
+if TYPE_CHECKING:
+    from .learn import Learner
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,7 @@ class MidiSurface:
         self._redraw = threading.Event()
         self._heard: dict[str, float] = {}
         self._settle_at: list[float] = []
+        self._learner: Learner | None = None
 
     # -- life cycle (control thread) -------------------------------------------------------------------
     def open(self, context: SurfaceContext) -> None:
@@ -240,6 +244,38 @@ class MidiSurface:
         if self.output is not None:
             self.pacer.queue.extend(messages)
 
+    @property
+    def learning(self) -> bool:
+        return self._learner is not None
+
+    # -- learn (a control thread: the API, a key, OSC) ---------------------------------------------------
+    def learn(self, address: str, timeout_s: float = 30.0) -> dict[str, Any] | None:
+        """Map the next control moved to ``address`` (blocks until the gesture ends; None: nothing came).
+
+        The mapping is added to this surface at once and to the session's
+        ``controllers:`` (a save or the autosave writes it).  Only a surface
+        driven by map files learns; the Mackie profile has its mapping.
+        """
+        from .learn import Learner, detect
+        from .mapped import MappedControls
+
+        assert self.context is not None
+        registry = self.context.registry
+        registry.param(address)
+        if not isinstance(self.handler, MappedControls):
+            raise UserInputError(f"{self.source} runs a fixed profile; learn works with map files")
+        self._learner = learner = Learner()
+        try:
+            gesture = learner.wait(timeout_s)
+        finally:
+            self._learner = None
+        detected = detect(gesture)
+        if detected is None:
+            return None
+        entry = {**detected.entry, "target": address}
+        self.handler.add(entry, self.context)
+        return entry
+
     # -- the I/O thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
         self._io_thread_id = threading.get_ident()
@@ -278,7 +314,10 @@ class MidiSurface:
 
     def _handle(self, data: list[int]) -> None:
         message = decode(data, self.counts)
-        if message is not None:
+        learner = self._learner
+        if message is not None and learner is not None:
+            learner.feed(message)           # learning: the gesture maps nothing yet
+        elif message is not None:
             self._guarded(self.handler.message, message)
         elif data and data[0] == 0xF0:
             self._guarded(self.handler.sysex, data)
