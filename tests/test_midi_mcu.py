@@ -11,7 +11,7 @@ from midi_helpers import bend, cc, note, wait_for
 from test_midi_surface import Rig
 
 from host.control.midi.mcu import LINE, scribble
-from host.live.control import Marker
+from host.live.handoff import Marker
 from host.scales import from_normalized, to_normalized
 
 # ten more tracks: 12 strips, so the faders bank
