@@ -28,7 +28,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ... import yaml_doc
+from ...session import yaml_doc
 from .encoders import (
     DATA_DECREMENT,
     DATA_INCREMENT,
