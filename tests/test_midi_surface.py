@@ -25,6 +25,7 @@ from host.control.midi.encoders import relative_steps
 from host.control.midi.messages import InputCounts, decode
 from host.errors import SessionError
 from host.live.engine import LiveEngine
+from host.live.handoff import Carried
 
 BLOCK = 256
 
@@ -216,7 +217,8 @@ def test_a_macro_lands_in_one_block(tmp_path: Path, rigs: list[Rig]) -> None:
     rig.engine.handoff.keep_carried = True
     rig.sender.send(cc(0, 9, 127))
     rig.wait_value("tracks/noise/gain_db", -60.0)
-    carried = wait_for(lambda: [c for c in list(rig.engine.handoff.carried) if c.source.startswith("midi:")],
+    carried = wait_for(lambda: [c for c in list(rig.engine.handoff.carried)
+                                if isinstance(c, Carried) and c.source.startswith("midi:")],
                        what="carried")
     assert {c.param.address for c in carried} == {"tracks/tone/gain_db", "tracks/noise/gain_db",
                                                   "tracks/tone/pan", "tracks/noise/pan"}
@@ -294,8 +296,8 @@ def test_a_vanished_port_is_reported_and_reconnected(tmp_path: Path, rigs: list[
     rig.sender.send(cc(0, 7, 127))
     rig.wait_value("tracks/noise/gain_db", 0.0)
     rig.sender.command(close=True)
-    wait_for(lambda: rig.surface.input.vanished == 1, what="the vanish noticed")
-    assert any("vanished" in n for n in rig.surface.notices)
+    wait_for(lambda: any("vanished" in n for n in list(rig.surface.notices)), what="the vanish reported")
+    assert rig.surface.input.vanished == 1
     rig.sender.command(open=True)
     wait_for(lambda: rig.surface.input.reconnected == 1, what="the reconnection")
     rig.sender.send(cc(0, 7, 0))
