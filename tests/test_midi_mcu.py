@@ -127,3 +127,10 @@ def test_meters_transport_and_time_display(rig: Rig) -> None:
     rig.sender.send(note(0, 0x5D, 127), note(0, 0x5D, 0))     # stop
     _collect(rig, bytes(note(0, 0x5E, 0)))
     wait_for(lambda: not rig.engine.clock.rolling, what="stopped")
+
+
+def test_the_save_button_asks_the_live_loop_to_save(rig: Rig) -> None:
+    _redrawn(rig)
+    assert not rig.surfaces.context.save_requested.is_set()
+    rig.sender.send(note(0, 0x50, 127), note(0, 0x50, 0))
+    wait_for(rig.surfaces.context.save_requested.is_set, what="the save request")

@@ -182,6 +182,14 @@ def _finish_saving(session: Session, args: argparse.Namespace, autosave: Autosav
     autosave.close()
 
 
+def _save_now(session: Session, args: argparse.Namespace, autosave: Autosave | None) -> None:
+    """A surface's save button: the session file gets the mix now, comments kept."""
+    session.save()
+    if autosave is not None:
+        autosave.discard()
+    err.print(f"\nmixhost live: saved the mix into {args.session}")
+
+
 def _report_surfaces(surfaces: Surfaces) -> None:
     for surface in surfaces.surfaces:
         err.print(f"mixhost live: {surface.describe()}; it keeps running at the session end until quit")
@@ -274,6 +282,9 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
         registry.dispatch_pending()
         if surfaces:
             surfaces.poll()
+            if surfaces.context.save_requested.is_set():
+                surfaces.context.save_requested.clear()
+                _save_now(engine.session, args, autosave)
         if autosave is not None:
             autosave.poll()
         if recorder is not None:

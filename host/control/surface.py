@@ -18,6 +18,7 @@ A surface (a MIDI controller, later an OSC tablet or a browser page) has:
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +43,8 @@ class SurfaceContext:
     def __post_init__(self) -> None:
         self.selection = Selection(self.session.registry)
         self.snapshots = Snapshots(self.session)
+        #: a surface's save button: the live control loop writes the session (comments kept)
+        self.save_requested = threading.Event()
 
     @property
     def registry(self) -> Registry:

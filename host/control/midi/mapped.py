@@ -47,6 +47,9 @@ class MappedControls:
         self._pairs: dict[tuple[int, int], tuple[Mapping, Pair14, bool]] = {}
         self._numbers: dict[int, ParameterNumber] = {}
         self._pending_pairs: list[tuple[Mapping, Pair14]] = []
+        #: absolute moves of this burst, the latest per control: a fader sends many values per
+        #: period, and only where it ends up matters (pickup needs each one: not coalesced)
+        self._latest: dict[int, tuple[Mapping, int]] = {}
         for mapping in mappings:
             self._index(mapping)
         self.surface: MidiSurface | None = None
@@ -148,7 +151,11 @@ class MappedControls:
         return False
 
     def batch_end(self) -> None:
-        """LSB-first pairs whose MSB did not come in the same burst: only the fine part moved."""
+        """The burst's absolute moves (the latest of each control), then LSB-first pairs whose MSB
+        did not come in the same burst (only the fine part moved)."""
+        latest, self._latest = self._latest, {}
+        for mapping, raw in latest.values():
+            self._absolute(mapping, raw)
         for mapping, pair in self._pending_pairs:
             combined = pair.flush()
             if combined is not None:
@@ -169,8 +176,10 @@ class MappedControls:
             self._button(mapping, message.value > 0 if mapping.source == "note" else message.value >= 64)
         elif mapping.relative:
             self._relative(mapping, mapping.steps_of(message.value))
-        else:
+        elif mapping.pickup:
             self._absolute(mapping, message.value)
+        else:
+            self._latest[mapping.index] = (mapping, message.value)
 
     def _number_event(self, mapping: Mapping, what: str, amount: int) -> None:
         if what == "value":

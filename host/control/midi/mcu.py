@@ -22,6 +22,7 @@ order); the ninth fader is the master.
   control last moved to, for ``VALUE_HOLD_S``, else its V-pot's parameter; 7
   characters per strip.
 * Meters: channel pressure ``(strip << 4) | level`` from the post-fader meters.
+* Save (0x50) writes the session (the live control loop does it, comments kept).
 * Transport: rewind 0x5B, forward 0x5C, stop 0x5D, play 0x5E, cycle 0x56
   (LEDs follow), the jog wheel (CC 0x3C) locates, the time display (CC
   0x40-0x49) shows the position.
@@ -51,6 +52,7 @@ REC, SOLO, MUTE, SELECT, VPOT_PUSH = 0x00, 0x08, 0x10, 0x18, 0x20
 ASSIGN_SEND, ASSIGN_PAN, ASSIGN_PLUGIN, ASSIGN_EQ = 0x29, 0x2A, 0x2B, 0x2C
 BANK_DOWN, BANK_UP, CHANNEL_DOWN, CHANNEL_UP = 0x2E, 0x2F, 0x30, 0x31
 CYCLE, REWIND, FORWARD, STOP, PLAY, RECORD = 0x56, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F
+SAVE = 0x50
 VPOT_CC, RING_CC, JOG_CC, TIME_CC = 0x10, 0x30, 0x3C, 0x40
 SYSEX_HEADER = [0x00, 0x00, 0x66, 0x14]
 LCD = 0x12
@@ -227,6 +229,8 @@ class MackieControl:
             self._assign(note)
         elif note in (PLAY, STOP, CYCLE, REWIND, FORWARD):
             self._transport(note)
+        elif note == SAVE:
+            self._context().save_requested.set()
 
     def _touch(self, index: int, touched: bool) -> None:
         control = _Control("fader", MASTER_CHANNEL if index == STRIPS else index)

@@ -1,0 +1,278 @@
+"""MIDI control surfaces over JACK MIDI: latency, sustained input, a Mackie bank switch.
+
+Each measurement runs on a private dummy JACK server (``bench_live.jack_server``);
+the controller is a separate process with its own JACK MIDI port
+(python-rtmidi's JACK API), mixhost plays through its JACK backend (the
+process callback in Python) with a MIDI surface from ``host.control``.
+
+* ``midi.latency.p{128,256}``: a CC sent every 20 ms (at a random phase)
+  to the end of the render of the first block carrying its value (the sender's
+  ``time.perf_counter`` against a tap's: both CLOCK_MONOTONIC on Linux);
+  target p99 <= one period + 1 ms, the ratio is p99 over that.
+* ``midi.sustained``: 10,000 CC messages per second for 10 s, paced by the
+  sender; target: every one received (the surface's count), and no more xruns
+  than an idle JACK client saw on the same server for as long (the ratio).
+* ``midi.bank``: a Mackie Control bank switch redraws 8 strips (faders,
+  rings, LEDs, both scribble lines); from the sender's note to the last
+  message a receiving JACK client got, target <= 20 ms, and as many messages
+  received as mixhost sent (nothing dropped by JACK).
+
+The machine may be loaded by other work: the figures say what this run saw.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SR = 48_000
+PERIODS = (128, 256)
+CC_RATE = 10_000
+SENDER = textwrap.dedent('''
+    import json, sys, time, random
+    import rtmidi
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=sys.argv[1])
+    out.open_virtual_port("out")
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    for line in sys.stdin:
+        job = json.loads(line)
+        stamps = []
+        if job["kind"] == "interval":
+            for i, message in enumerate(job["messages"]):
+                time.sleep(job["interval"] * (0.5 + random.random()))
+                stamps.append(time.perf_counter())
+                out.send_message(message)
+        else:
+            start = time.perf_counter()
+            interval = 1.0 / job["rate"]
+            messages = job["messages"]
+            for i in range(job["count"]):
+                due = start + i * interval
+                while time.perf_counter() < due:
+                    pass
+                out.send_message(messages[i % len(messages)])
+            stamps = [start, time.perf_counter()]
+        sys.stdout.write(json.dumps(stamps) + "\\n"); sys.stdout.flush()
+''')
+
+
+def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ratio": ratio, "target": target, "ok": ok, "detail": detail}
+
+
+class Sender:
+    """The controller: a separate process on the bench's JACK server."""
+
+    def __init__(self, server: str) -> None:
+        import os
+
+        self.name = f"bench-sender-{os.getpid()}"
+        env = {**os.environ, "JACK_DEFAULT_SERVER": server, "JACK_NO_START_SERVER": "1"}
+        self.process = subprocess.Popen([sys.executable, "-c", SENDER, self.name], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env)
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
+
+    def job(self, **job: Any) -> list[float]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        return list(json.loads(self.process.stdout.readline()))
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def _session(folder: Path, tracks: int) -> Path:
+    import soundfile as sf
+
+    t = np.arange(SR * 4) / SR
+    sf.write(folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR, subtype="FLOAT")
+    lines = ["session: {sample_rate: 48000}", "tracks:"]
+    lines += [f"  t{i:02d}: {{source: tone.wav, gain_db: {-i}}}" for i in range(tracks)]
+    lines += ["controllers:", "  mappings:",
+              "    - {source: cc, number: 7, target: tracks/t00/gain_db, min: -60, max: 0, curve: linear}",
+              "    - {source: cc, number: 8, target: tracks/t01/pan, curve: linear}"]
+    path = folder / "session.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _live(path: Path, server: str, profile: str | None, sender: Sender, receiver: str | None = None) -> Any:
+    import os
+
+    import host
+    from host.control.launch import SurfaceOptions, build_surfaces
+    from host.live.engine import LiveEngine
+
+    os.environ["JACK_DEFAULT_SERVER"] = server     # rtmidi's JACK clients join the default server
+
+    session = host.load_session(path)
+    engine = LiveEngine(session, None, "jack", client_name="mixhost-bench", server=server, auto_connect=False)
+    surfaces = build_surfaces(session, engine, SurfaceOptions(midi_in=f"{sender.name}:out", midi_out=receiver,
+                                                              midi_profile=profile))
+    engine.open()
+    engine.transport.set_loop(0, 3 * SR)
+    engine.start()
+    surfaces.open()
+    stop = threading.Event()
+
+    def control() -> None:
+        while not stop.wait(0.02):
+            session.registry.dispatch_pending()
+            surfaces.poll()
+
+    thread = threading.Thread(target=control, daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join()
+        surfaces.close()
+        engine.close()
+
+    return session, engine, surfaces.surfaces[0], close
+
+
+def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
+    sender = Sender(server)
+    session, engine, surface, close = _live(path, server, None, sender)
+    slot = session.registry.param("tracks/t00/gain_db").slot
+    seen: list[tuple[float, float]] = []
+    engine.taps.append(lambda out, position, rolling: seen.append((time.perf_counter(), engine.session.registry.values[slot])))
+    try:
+        time.sleep(1.0)
+        values = [(i * 37) % 128 for i in range(count)]
+        for a, b in zip(values, values[1:], strict=False):
+            assert a != b
+        stamps = sender.job(kind="interval", interval=0.02, messages=[[0xB0, 7, v] for v in values])
+        time.sleep(0.2)
+    finally:
+        close()
+        sender.close()
+    blocks = np.array(seen)
+    found = []
+    for stamp, value in zip(stamps, values, strict=True):
+        wanted = -60.0 + 60.0 * value / 127
+        later = blocks[(blocks[:, 0] >= stamp) & np.isclose(blocks[:, 1], wanted)]
+        if len(later):
+            found.append(later[0, 0] - stamp)
+    return {"latencies": np.array(found), "sent": len(stamps), "period_s": period / SR}
+
+
+def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
+    from bench_live import idle_xruns
+
+    idle, _ = idle_xruns(server, seconds)
+    sender = Sender(server.name)
+    session, engine, surface, close = _live(path, server.name, None, sender)
+    try:
+        time.sleep(1.0)
+        xruns0 = engine.xruns
+        good0 = surface.counts.good
+        messages = [[0xB0, 8, v] for v in range(128)]
+        stamps = sender.job(kind="rate", rate=CC_RATE, count=int(CC_RATE * seconds), messages=messages)
+        deadline = time.monotonic() + 10
+        while surface.counts.good - good0 < int(CC_RATE * seconds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        received = surface.counts.good - good0
+        xruns = engine.xruns - xruns0
+    finally:
+        close()
+        sender.close()
+    return {"received": received, "sent": int(CC_RATE * seconds), "xruns": xruns, "idle": idle,
+            "took": stamps[1] - stamps[0]}
+
+
+def bank_switch(folder: Path, server: str) -> dict[str, Any]:
+    import jack
+
+    path = _session(folder, 16)
+    receiver = jack.Client("bench-receiver", no_start_server=True, servername=server)
+    port = receiver.midi_inports.register("in")
+    events: list[tuple[float, bytes]] = []
+
+    def process(frames: int) -> None:
+        now = time.perf_counter()
+        for offset, data in port.incoming_midi_events():
+            events.append((now + offset / SR, bytes(data)))
+
+    receiver.set_process_callback(process)
+    receiver.activate()
+    sender = Sender(server)
+    session, engine, surface, close = _live(path, server, "mcu", sender, receiver=port.name)
+    try:
+        engine.transport_command("stop")         # a still transport: no meters or clock traffic, so what
+        time.sleep(2.0)                          # goes out is the redraw (connection-settling redraws over)
+        results = []
+        for note in (0x2F, 0x2E, 0x2F, 0x2E):    # bank right, left, right, left
+            sent0, failed0 = surface.pacer.sent, surface.pacer.failed
+            events.clear()
+            stamp = sender.job(kind="interval", interval=0.0005, messages=[[0x90, note, 127]])[0]
+            time.sleep(0.3)
+            sent = surface.pacer.sent - sent0
+            time.sleep(0.05)                     # what was sent last reaches the receiver
+            quiet = list(events)
+            redraw = [t for t, d in quiet if d[0] in (0xE0, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xF0)
+                      or (d[0] == 0xB0 and 0x30 <= d[1] <= 0x37)]
+            results.append({"ms": (max(redraw) - stamp) * 1000 if redraw else float("nan"),
+                            "sent": sent, "received": len(quiet), "failed": surface.pacer.failed - failed0,
+                            "redraw": len(redraw)})
+    finally:
+        close()
+        sender.close()
+        receiver.deactivate()
+        receiver.close()
+    return {"runs": results}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    import shutil
+
+    from bench_live import jack_server
+
+    if shutil.which("jackd") is None:
+        return [row("midi", None, "-", False, "jackd is not installed")]
+    rows: list[dict[str, Any]] = []
+    seconds = 5.0 if quick else 10.0
+    with tempfile.TemporaryDirectory(prefix="bench-midi-") as tmp:
+        path = _session(Path(tmp), 2)
+        for period in PERIODS:
+            with jack_server(period) as server:
+                r = latency(path, server.name, period, 100 if quick else 400)
+            lat = r["latencies"]
+            limit = r["period_s"] + 0.001
+            p50, p99 = (float(v) for v in np.percentile(lat, [50, 99])) if len(lat) else (float("nan"),) * 2
+            rows.append(row(f"midi.latency.p{period}", p99 / limit, "<= 1.00 (p99 <= period + 1 ms)",
+                            p99 <= limit and len(lat) == r["sent"],
+                            f"CC sent -> end of the render of the first block carrying it: p50 {p50 * 1000:.2f} ms, "
+                            f"p99 {p99 * 1000:.2f} ms (limit {limit * 1000:.2f} ms); {len(lat)} of {r['sent']} "
+                            "messages found applied"))
+        with jack_server(128) as server:
+            s = sustained(path, server, seconds)
+            b = bank_switch(Path(tmp), server.name)
+    ratio = s["xruns"] / max(s["idle"], 1)
+    rows.append(row("midi.sustained", ratio, "received == sent and xruns <= idle client's",
+                    s["received"] == s["sent"] and s["xruns"] <= s["idle"],
+                    f"{s['sent']} CCs at {CC_RATE}/s (sent in {s['took']:.2f} s): {s['received']} received; "
+                    f"mixhost xruns {s['xruns']}, an idle client on the same server {s['idle']} in as long; "
+                    "128 frames"))
+    runs = b["runs"]
+    worst = max(r["ms"] for r in runs)
+    dropped = sum(r["sent"] - r["received"] for r in runs)
+    rows.append(row("midi.bank", worst / 20.0, "<= 1.00 (redraw <= 20 ms, nothing dropped)",
+                    worst <= 20.0 and dropped == 0 and all(r["failed"] == 0 for r in runs),
+                    "Mackie bank switch of 16 strips: note -> last fader/ring/scribble message received: "
+                    + ", ".join(f"{r['ms']:.1f} ms ({r['redraw']} redraw messages; {r['sent']} sent, "
+                                f"{r['received']} received in 0.3 s)" for r in runs) + "; 128 frames"))
+    return rows
