@@ -123,8 +123,8 @@ def _live(path: Path, server: str, profile: str | None, sender: Sender, receiver
                                                               midi_profile=profile))
     engine.open()
     engine.transport.set_loop(0, 3 * SR)
+    surfaces.open()     # before JACK runs the engine's callback: see host.control.midi.ports
     engine.start()
-    surfaces.open()
     stop = threading.Event()
 
     def control() -> None:

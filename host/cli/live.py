@@ -116,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
+        surfaces.open()   # before the engine's JACK callback runs (see host.control.midi.ports)
+        _report_surfaces(surfaces)
         engine.start(play=True)
         ahead = (f", rendered {args.ahead} blocks ({args.ahead * engine.period_s * 1000:.1f} ms) ahead"
                  if args.ahead else "")
@@ -123,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
                   f"{session.sample_rate} Hz{ahead}{awake}); Ctrl-C stops")
         _report_cpu_request(engine)
-        surfaces.open()
-        _report_surfaces(surfaces)
         _control_loop(engine, recorder, args, panic, keys, surfaces, autosave)
     except KeyboardInterrupt:
         interrupted = True
