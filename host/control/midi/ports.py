@@ -9,15 +9,14 @@ No Python runs in JACK's process thread: no rtmidi callback is installed.
 rtmidi's own (compiled) JACK callback queues input; :meth:`MidiInput.read`
 takes it from a control thread.
 
-rtmidi calls JACK (client open, port register and connect) holding the
-interpreter lock.  When the live engine's own JACK callback is Python (not
-``--ahead``), the server can wait for that callback's cycle, which waits for
-the lock: measured here, opening an rtmidi client while the engine ran hung
-for good.  So surfaces open before the engine starts (``mixhost live`` does),
-and a reconnection while playing is only tried where no Python runs in JACK's
-thread (``--ahead``, or another backend): :attr:`_Port.reconnect_allowed`.
-A port that vanishes is reported; the surface keeps running and
-:meth:`_Port.check` finds it again by its name.
+rtmidi calls JACK holding the interpreter lock.  Opening a JACK client
+(``jack_client_open``) waits for the server, which waits for the running
+cycle: with the live engine's JACK callback in Python (not ``--ahead``) that
+cycle waits for the lock, and the open hung for good here.  So surfaces open
+their ports before the engine starts (``mixhost live`` does).  Registering
+and connecting a port later does not wait for a cycle (measured: a
+reconnection while playing works), so a port that vanishes is reported, the
+surface keeps running, and :meth:`_Port.check` reconnects it by its name.
 """
 
 from __future__ import annotations
@@ -144,9 +143,6 @@ class _Port:
         self.connected: str | None = None
         self.vanished = 0          # times the port went away
         self.reconnected = 0
-        #: False while Python runs in JACK's thread (see the module docstring): a returned port
-        #: is reported, and taken up again at the next start
-        self.reconnect_allowed = True
         self.rt = self._create()
 
     def _create(self) -> Any:
@@ -196,12 +192,6 @@ class _Port:
         ports = _foreign(self.rt.get_ports())
         index = match_port(self.wanted, ports)
         if index is None:
-            return None
-        if not self.reconnect_allowed:
-            if self.vanished > self.reconnected:
-                self.reconnected = self.vanished
-                return (f"MIDI {self.direction}put {ports[index]!r} is back; mixhost reconnects it at the next "
-                        "start (with --ahead N it reconnects at once)")
             return None
         self._open_index(self.rt.get_ports().index(ports[index]), ports[index])
         self.reconnected += 1

@@ -155,12 +155,6 @@ class MidiSurface:
         except BaseException:
             self._close_ports()
             raise
-        # a Python JACK callback in this process: rtmidi must not call JACK while it plays
-        python_in_jack = getattr(getattr(context.engine, "backend", None), "name", "") == "jack" \
-            and not getattr(context.engine.backend, "ahead", 0)
-        for port in (self.input, self.output):
-            if port is not None:
-                port.reconnect_allowed = not python_in_jack
         self.handler.attach(self)
         self._redraw.set()
         self._settle_at = [time.monotonic() + delay for delay in SETTLE_S]
