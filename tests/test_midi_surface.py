@@ -392,3 +392,20 @@ def test_live_keeps_running_past_the_end_and_its_autosave_survives_kill_9(tmp_pa
     assert host.load_session(path).get("tracks/noise/pan") == -1.0
     assert path.read_text().startswith("# live test session")   # comments kept
     assert not autosave.exists()
+
+
+def test_live_with_jack_audio_opens_its_midi_ports_before_the_callback_runs(tmp_path: Path) -> None:
+    """rtmidi opens JACK clients holding the interpreter lock; opened after the engine's Python
+    JACK callback started, the open waited for a cycle that waited for the lock, for good."""
+    import os
+
+    path = make_session(tmp_path, 0.5, automation=f"controllers:\n{textwrap.indent(FADER, '  ')}")
+    sender = Sender()
+    try:
+        result = subprocess.run([sys.executable, "-m", "host", "live", str(path), "--audio", "jack", "--no-connect",
+                                 "--name", f"mixhost-test-{os.getpid()}", "--no-status", "--duration", "1",
+                                 "--midi-in", sender.port], capture_output=True, text=True, timeout=120)
+    finally:
+        sender.close()
+    assert result.returncode == 0, result.stderr
+    assert "MIDI surface midi:midi on mixhost-midi-in" in " ".join(result.stderr.split())
