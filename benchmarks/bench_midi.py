@@ -140,8 +140,8 @@ def _live(path: Path, server: str, profile: str | None, sender: Sender, receiver
     def close() -> None:
         stop.set()
         thread.join()
+        engine.close()      # the engine's Python JACK callback stops before rtmidi closes its clients
         surfaces.close()
-        engine.close()
 
     return session, engine, surfaces.surfaces[0], close
 
@@ -231,9 +231,9 @@ def bank_switch(folder: Path, server: str) -> dict[str, Any]:
                             "sent": sent, "received": len(quiet), "failed": surface.pacer.failed - failed0,
                             "redraw": len(redraw)})
     finally:
+        receiver.deactivate()   # no Python JACK callback left running while rtmidi closes its clients
         close()
         sender.close()
-        receiver.deactivate()
         receiver.close()
     return {"runs": results}
 

@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
         if keys is not None:
             keys.close()
         panic.restore()
-        surfaces.close()
         _shutdown(engine)
+        surfaces.close()   # after the engine's JACK callback stopped (see host.control.midi.ports)
     _finish_saving(session, args, autosave)
     failed = engine.error if engine.error is not None and not isinstance(engine.error, KeyboardInterrupt) else None
     if failed is None:

@@ -12,8 +12,9 @@ takes it from a control thread.
 rtmidi calls JACK holding the interpreter lock.  Opening a JACK client
 (``jack_client_open``) waits for the server, which waits for the running
 cycle: with the live engine's JACK callback in Python (not ``--ahead``) that
-cycle waits for the lock, and the open hung for good here.  So surfaces open
-their ports before the engine starts (``mixhost live`` does).  Registering
+cycle waits for the lock, and the open hung for good here; so does closing
+the client.  So surfaces open their ports before the engine starts and close
+them after it stopped (``mixhost live`` does).  Registering
 and connecting a port later does not wait for a cycle (measured: a
 reconnection while playing works), so a port that vanishes is reported, the
 surface keeps running, and :meth:`_Port.check` reconnects it by its name.
