@@ -1,4 +1,5 @@
-"""The live engine against a real JACK server (the dummy driver `make test` starts).
+"""The live engine against a real JACK server: each test runs on the run's ``--no-realtime``
+dummy server and on its realtime one (``jackd -R``; see the ``jack_server`` fixture).
 
 A separate JACK client in the test records mixhost's output ports (and
 plays into its input ports).  The recording is lined up with the offline
@@ -86,11 +87,11 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
+def recorder(jack_server: str) -> Iterator[Recorder]:
     try:
         rec = Recorder(6.0)
     except jack.JackError as error:
-        pytest.fail(f"no JACK server: {error}; `make test` starts one (bash .ci/jackd.sh start)", pytrace=False)
+        pytest.fail(f"JACK server {jack_server}: {error}", pytrace=False)
     yield rec
     rec.close()
 
