@@ -42,6 +42,9 @@ launch() {
   done
   kill "$pid" 2>/dev/null || true
   echo "jackd -n $name did not come up; see $log" >&2
+  if grep -q "Too many servers" "$log"; then   # JACK2 serves at most 8 servers on a machine at once
+    echo "JACK allows 8 servers at once and 8 are running: \`pgrep -a jackd\` lists them" >&2
+  fi
   return 1
 }
 

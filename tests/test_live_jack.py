@@ -11,10 +11,12 @@ order.  Only cycles JACK reports as dropped (xruns) may be missing or differ.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -367,3 +369,64 @@ def test_follow_transport(tmp_path: Path, recorder: Recorder, ahead: int) -> Non
     finally:
         client.transport_stop()
         engine.close()
+
+
+def test_cycles_a_held_callback_missed_are_counted(tmp_path: Path, recorder: Recorder) -> None:
+    """One Python callback takes two and a half periods: JACK runs the cycles it overlapped
+    without mixhost, and the frame counter each callback read (jack_get_cycle_times) says
+    how many; every other callback began in the cycle after the one before."""
+    engine = _engine(host.load_session(make_session(tmp_path, 2.0)), "jack", recorder)
+    stalls = [100]
+
+    def stall(out: np.ndarray, position: int, rolling: bool) -> None:
+        if rolling and stalls and position >= stalls[0] * engine.block_size:
+            stalls.clear()
+            time.sleep(2.5 * engine.period_s)
+
+    engine.taps.append(stall)
+    engine.open()
+    try:
+        engine.start()
+        _wait(lambda: engine.transport.position >= SR)
+    finally:
+        engine.close()
+    assert not stalls and engine.error is None
+    timing = engine.callback_timing()
+    block = engine.block_size
+    steps = np.diff(timing.cycles) // block
+    assert len(steps) > 300 and (timing.cycles >= 0).all() and (np.diff(timing.cycles) % block == 0).all()
+    held = int(np.argmax(timing.durations))
+    assert timing.durations[held] > 2.5 * engine.period_s
+    assert steps[held] >= 2                    # the next callback came two or more cycles on
+    assert timing.missed_cycles(block) >= steps[held] - 1
+    assert engine.xruns >= 1
+
+
+def test_rendering_ahead_under_a_realtime_server_the_render_thread_is_realtime_too(
+        tmp_path: Path, recorder: Recorder, jack_server: str) -> None:
+    """Under `jackd -R` the render thread runs SCHED_FIFO just under JACK's process thread, so
+    no ordinary process can delay the blocks ahead; under --no-realtime it keeps normal
+    priority (a realtime render thread would take the CPU from the server itself).  The
+    compiled callback times its entry in every cycle."""
+    engine = _engine(host.load_session(make_session(tmp_path, 2.0)), "jack-ahead", recorder)
+    engine.open()
+    try:
+        engine.start()
+        _wait(lambda: engine.transport.position >= SR // 2)
+        [thread] = [t for t in threading.enumerate() if t.name == "mixhost-render"]
+        policy = os.sched_getscheduler(thread.native_id)
+        priority = os.sched_getparam(thread.native_id).sched_priority
+        client = int(jack._ffi.cast("uintptr_t", engine.backend.client._ptr))
+        jack_priority = libjack.client_real_time_priority(ctypes.c_void_p(client))
+        counters, frames_late = engine.backend.ring.entry_timing()
+    finally:
+        engine.close()
+    realtime = recorder.client.realtime
+    assert realtime is (jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT"))
+    if realtime:
+        assert policy == os.SCHED_FIFO and priority == jack_priority - 5 > 0, (policy, priority, jack_priority)
+    else:
+        assert policy == os.SCHED_OTHER and jack_priority < 0
+    assert "SCHED_FIFO" in engine.backend.render_priority if realtime else "normal" in engine.backend.render_priority
+    assert len(counters) > 100 and (np.diff(counters) % engine.block_size == 0).all()
+    assert np.median(frames_late) < engine.block_size / 2

@@ -82,18 +82,33 @@ class GuardEvent:
     number: int = 0    # a running count: a reader can tell which events it has not seen
 
 
+def missed_cycles(cycles: np.ndarray, frames: int) -> int:
+    """How many JACK cycles passed without a callback, from consecutive callbacks' frame
+    counters (-1: unknown).  A callback still running when its next cycle is due makes
+    JACK skip that cycle for the client: the next callback sees the counter move on by
+    more than one period."""
+    known = cycles[cycles >= 0]
+    steps = np.diff(known) // frames
+    return int(np.maximum(steps - 1, 0).sum())
+
+
 @dataclass(frozen=True)
 class CallbackTiming:
     """Audio callbacks as the backend timed them, oldest first (seconds)."""
 
     durations: np.ndarray
     starts: np.ndarray    # time.perf_counter at entry (NaN where the backend did not say)
-    late: np.ndarray      # from the start of the callback's period to its entry
+    late: np.ndarray      # from the start of its cycle to its entry: what it waited for (wake-up, GIL)
+    cycles: np.ndarray    # JACK's frame counter of that cycle (-1 where the backend did not say)
 
     def deadline_use(self, period_s: float) -> np.ndarray:
         """How far into its period each callback ended, as a share of the period: the
         headroom a period really had (lateness, such as a late wake-up, included)."""
         return (self.late + self.durations) / period_s
+
+    def missed_cycles(self, frames: int) -> int:
+        """Cycles JACK ran without one of these callbacks (see :func:`missed_cycles`)."""
+        return missed_cycles(self.cycles, frames)
 
     def overruns(self, period_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Which callbacks were still running when the next period began, and how long
@@ -136,6 +151,7 @@ class LiveEngine:
         self.callback_times = np.zeros(history)   # each callback's duration (s)
         self.callback_starts = np.zeros(history)  # ... when it began (time.perf_counter)
         self.callback_late = np.zeros(history)    # ... and how long after its period began
+        self.callback_cycles = np.full(history, -1, dtype=np.int64)   # ... JACK's frame counter then
         self.callback_count = 0
         self.peaks = np.zeros(2)          # peak hold since the last status read
         self.error: BaseException | None = None
@@ -392,14 +408,17 @@ class LiveEngine:
             tap(out, self._segments[0][0], rolling)
         return out
 
-    def record_callback(self, seconds: float, started: float = math.nan, late: float = 0.0) -> None:
+    def record_callback(self, seconds: float, started: float = math.nan, late: float = 0.0,
+                        cycle: int = -1) -> None:
         """Backends report each callback (audio thread): its duration, when it began
-        (``time.perf_counter``) and how long after the start of its period, as far as the
-        backend can tell (JACK tells; 0 where it cannot)."""
+        (``time.perf_counter``), how long after the start of the cycle running then, as far
+        as the backend can tell (JACK tells; 0 where it cannot), and JACK's frame counter
+        for that cycle (-1 where there is none)."""
         index = self.callback_count % len(self.callback_times)
         self.callback_times[index] = seconds
         self.callback_starts[index] = started
         self.callback_late[index] = late
+        self.callback_cycles[index] = cycle
         self.callback_count += 1
 
     def _event(self, kind: str, address: str, position: int) -> None:
@@ -663,7 +682,7 @@ class LiveEngine:
         count = self.callback_count   # one read: the audio thread keeps counting
         size = len(self.callback_times)
         first = max(since, count - size, 0)
-        rings = (self.callback_times, self.callback_starts, self.callback_late)
+        rings = (self.callback_times, self.callback_starts, self.callback_late, self.callback_cycles)
         if first >= count:
             return CallbackTiming(*(np.zeros(0) for _ in rings))
         start, stop = first % size, count % size or size

@@ -58,6 +58,9 @@ class JackBackend(Backend):
         self._set_callbacks(client)
         self.max_block = int(client.blocksize)
         self.sample_rate = float(client.samplerate)
+        from ..libjack import CycleTimes
+
+        self._cycle_times = CycleTimes(_address(jack, client._ptr), self.sample_rate)
         return int(client.samplerate), self.max_block
 
     def _set_callbacks(self, client: Any) -> None:
@@ -128,10 +131,11 @@ class JackBackend(Backend):
         engine = self.engine
         assert engine is not None
         started = time.perf_counter()
-        late = 0.0
+        late, cycle = 0.0, -1
         try:
-            # how long after its period began this callback got to run (wake-up, GIL)
-            late = self.client.frames_since_cycle_start / self.sample_rate
+            # how long after its cycle began this callback got to run (wake-up, GIL), and which
+            # cycle was running then
+            cycle, late = self._cycle_times.read()
             if not self._priority_tried:
                 self._raise_priority()
             if self._closing or frames > self.max_block:
@@ -151,7 +155,7 @@ class JackBackend(Backend):
             self._fail(error)
             for port in self.outputs:
                 port.get_array().fill(0.0)
-        engine.record_callback(time.perf_counter() - started, started, late)
+        engine.record_callback(time.perf_counter() - started, started, late, cycle)
 
     def _raise_priority(self) -> None:
         """Once, from the process thread: real-time scheduling when the server did not give it.
