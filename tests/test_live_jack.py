@@ -402,31 +402,39 @@ def test_cycles_a_held_callback_missed_are_counted(tmp_path: Path, recorder: Rec
     assert engine.xruns >= 1
 
 
-def test_rendering_ahead_under_a_realtime_server_the_render_thread_is_realtime_too(
-        tmp_path: Path, recorder: Recorder, jack_server: str) -> None:
-    """Under `jackd -R` the render thread runs SCHED_FIFO just under JACK's process thread, so
-    no ordinary process can delay the blocks ahead; under --no-realtime it keeps normal
-    priority (a realtime render thread would take the CPU from the server itself).  The
-    compiled callback times its entry in every cycle."""
-    engine = _engine(host.load_session(make_session(tmp_path, 2.0)), "jack-ahead", recorder)
+@pytest.mark.parametrize(("backend", "helpers"), [
+    ("jack", ["mixhost-reader"]),
+    ("jack-ahead", ["mixhost-reader", "mixhost-render"]),
+])
+def test_under_a_realtime_server_the_threads_the_audio_waits_for_are_realtime_too(
+        tmp_path: Path, recorder: Recorder, jack_server: str, backend: str, helpers: list[str]) -> None:
+    """Under `jackd -R` the disk reader (it takes the GIL the Python callback needs) and the
+    render thread of --ahead run SCHED_FIFO 5 under JACK's process thread, so no ordinary
+    process keeps them from the CPU while the audio waits on them; under --no-realtime they
+    keep normal priority (a realtime thread of ours would take the CPU from the server
+    itself).  The compiled --ahead callback times its entry in every cycle."""
+    engine = _engine(host.load_session(make_session(tmp_path, 2.0)), backend, recorder)
     engine.open()
     try:
         engine.start()
         _wait(lambda: engine.transport.position >= SR // 2)
-        [thread] = [t for t in threading.enumerate() if t.name == "mixhost-render"]
-        policy = os.sched_getscheduler(thread.native_id)
-        priority = os.sched_getparam(thread.native_id).sched_priority
+        threads = {t.name: t.native_id for t in threading.enumerate() if t.name in helpers}
+        seen = {name: (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
+                for name, tid in threads.items()}
         client = int(jack._ffi.cast("uintptr_t", engine.backend.client._ptr))
         jack_priority = libjack.client_real_time_priority(ctypes.c_void_p(client))
-        counters, frames_late = engine.backend.ring.entry_timing()
+        entries = engine.backend.ring.entry_timing() if backend == "jack-ahead" else None
     finally:
         engine.close()
-    realtime = recorder.client.realtime
-    assert realtime is (jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT"))
+    realtime = jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT")
+    assert recorder.client.realtime is realtime and sorted(seen) == sorted(helpers)
     if realtime:
-        assert policy == os.SCHED_FIFO and priority == jack_priority - 5 > 0, (policy, priority, jack_priority)
+        assert jack_priority > 5 and seen == {name: (os.SCHED_FIFO, jack_priority - 5) for name in helpers}
+        assert engine.reader_scheduling.startswith("SCHED_FIFO")
     else:
-        assert policy == os.SCHED_OTHER and jack_priority < 0
-    assert "SCHED_FIFO" in engine.backend.render_priority if realtime else "normal" in engine.backend.render_priority
-    assert len(counters) > 100 and (np.diff(counters) % engine.block_size == 0).all()
-    assert np.median(frames_late) < engine.block_size / 2
+        assert jack_priority < 0 and seen == {name: (os.SCHED_OTHER, 0) for name in helpers}
+        assert engine.reader_scheduling.startswith("normal priority")
+    if entries is not None:
+        counters, frames_late = entries
+        assert len(counters) > 100 and (np.diff(counters) % engine.block_size == 0).all()
+        assert np.median(frames_late) < engine.block_size / 2

@@ -162,6 +162,7 @@ class LiveEngine:
         self._realtime = False
         self._opened = False
         self.graph: Graph | None = None
+        self.reader_scheduling = "normal priority"   # what the disk reader runs at, in words
 
     # -- life cycle (control thread) ---------------------------------------------------
     def open(self) -> None:
@@ -289,9 +290,20 @@ class LiveEngine:
         sys.setswitchinterval(GIL_SWITCH_S)
         if self.cpu_request is not None:
             self.cpu_request.hold()
+        self._schedule_reader()
         if play and not self.follow_transport:
             self.transport.play()
         self.backend.start()
+
+    def _schedule_reader(self) -> None:
+        """Under a realtime JACK server the disk reader runs SCHED_FIFO just below JACK's
+        thread: it takes the GIL the callback needs, and must not be kept from giving it back
+        by an ordinary busy process (see :mod:`host.live.scheduling`)."""
+        from .scheduling import make_realtime
+
+        reader = self.reader.native_id
+        if reader is not None:
+            self.reader_scheduling = make_realtime(reader, self.backend.helper_priority())
 
     def stop(self) -> None:
         """Stop audio (the transport state is kept)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import time
@@ -82,6 +83,16 @@ class JackBackend(Backend):
         self._report_latency()
         self.client.activate()
         self._connect()
+
+    def helper_priority(self) -> int | None:
+        """Under a realtime server, a few steps under the client's process thread."""
+        from ..libjack import client_real_time_priority
+        from ..scheduling import below
+
+        if self.client is None:
+            return None
+        client = ctypes.c_void_p(_address(self._jack, self.client._ptr))
+        return below(int(client_real_time_priority(client)))
 
     def own_latency(self) -> int:
         """Frames from a live input to the output that carries it: the graph's latency

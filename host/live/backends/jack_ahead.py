@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -89,9 +87,8 @@ class JackAheadBackend(JackBackend):
         if block_ring.set_process_callback(handle, self.ring) != 0:
             raise AudioDeviceError("JACK refused the process callback", hint="try without --ahead")
         self._running = True
-        priority = _below_jack(handle)
-        self._thread = threading.Thread(target=self._render_loop, args=(priority,), name="mixhost-render",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._render_loop, args=(self.helper_priority(),),
+                                        name="mixhost-render", daemon=True)
         self._thread.start()
         self.client.activate()
         if not self.client.realtime:  # the server left its clients' threads at normal priority
@@ -100,12 +97,13 @@ class JackAheadBackend(JackBackend):
 
     # -- the render thread ---------------------------------------------------------------------
     def _render_loop(self, priority: int | None) -> None:
-        # Under a realtime server, SCHED_FIFO below JACK's thread: at normal priority every busy
-        # process on the machine competes with the render (under `jackd -R` on a loaded 2-CPU
-        # VM, 6 of 7500 blocks came too late in 20 s).  Under a server without realtime
-        # scheduling it stays at normal priority: a realtime render thread would take the CPU
-        # from the server itself (on the bench's dummy server that made its own cycles late).
-        self.render_priority = _make_self_realtime(priority)
+        # Under a realtime server, SCHED_FIFO below JACK's thread (see host.live.scheduling);
+        # under a server without realtime scheduling it stays at normal priority: a realtime
+        # render thread would take the CPU from the server itself (on the bench's dummy server
+        # that made the server's own cycles late).
+        from ..scheduling import make_realtime
+
+        self.render_priority = make_realtime(threading.get_native_id(), priority)
         ring = self.ring
         try:
             while self._running:
@@ -163,29 +161,3 @@ class JackAheadBackend(JackBackend):
         if self.ring is not None:
             self.ring.free()
 
-
-# Under a realtime server, mixhost's Python threads that work for the audio (the render thread of
-# --ahead) run SCHED_FIFO this far below JACK's process thread: above every ordinary process, so
-# none of them can take the CPU from a thread that holds the GIL the audio waits for.
-BELOW_JACK = 5
-
-
-def _below_jack(client: int) -> int | None:
-    """The SCHED_FIFO priority for mixhost's helper threads under a realtime JACK server:
-    ``BELOW_JACK`` under the client's process thread; None when the server runs without
-    realtime scheduling (its threads, and so ours, at normal priority)."""
-    from ..libjack import client_real_time_priority
-
-    jack_priority = int(client_real_time_priority(ctypes.c_void_p(client)))
-    return max(1, jack_priority - BELOW_JACK) if jack_priority > 0 else None
-
-
-def _make_self_realtime(priority: int | None) -> str:
-    """SCHED_FIFO at ``priority`` for the calling thread; says what it runs at."""
-    if priority is None:
-        return "normal priority (the server runs without realtime scheduling)"
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, AttributeError) as error:
-        return f"normal priority (SCHED_FIFO {priority} refused: {error})"
-    return f"SCHED_FIFO {priority}, {BELOW_JACK} under JACK's process thread"
