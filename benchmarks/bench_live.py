@@ -4,10 +4,12 @@ Load (issue 6): 8 tracks, each with an EQ and a compressor; a master
 limiter; one VST3 plugin from ``MIXHOST_PLUGIN_DIR``.  When the limiter stage
 or the plugin is missing the session is played without it, but every row is
 marked not ok: the figures are not for the required load.  For each period
-(128 and 256 frames at 48 kHz) a private dummy JACK server is started,
-``LiveEngine`` plays the session through the ``jack`` backend for 60 s
-(quick: 10 s) while a control thread sets parameters every 20 ms through the
-Python API: faders, compressor thresholds and EQ gains.
+(128 and 256 frames at 48 kHz) and each kind of server, a private dummy JACK
+server is started, ``--no-realtime`` and then ``-R`` (realtime scheduling,
+as studios run JACK; where the machine does not grant it, its rows say so
+and are not ok), and ``LiveEngine`` plays the session through the ``jack``
+backend for 60 s (quick: 10 s) while a control thread sets parameters every
+20 ms through the Python API: faders, compressor thresholds and EQ gains.
 
 Reference measured in the same run: an idle JACK client on the same server,
 for as long as the measurement, first, so the xrun row says how many xruns
@@ -29,8 +31,16 @@ callbacks' own timing (start, lateness, duration) tells a mixhost callback
 that overran such a period from one that took longer than a whole period.
 
 * ``live.xruns.pN``: xruns while mixhost plays (target 0);
+* ``live.entry.pN``: p99 of how long after its cycle began the callback ran
+  (JACK's cycle times: the wake-up, and for a Python callback the wait for
+  the GIL), against the idle client's p99 (target: at most twice); p50, p99
+  and max of both in detail, the cycles JACK ran without the callback, and
+  how often JACK's thread slept beyond once a cycle (its waits for the GIL);
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
 * ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
+
+The realtime server's rows are ``live.rt.*``; ``BENCH_ARGS="--only live"``
+runs only this module.
 
 Before mixhost held the PM QoS request, most of what was left on this VM came
 from the VM.  Under ``perf record -e cpu-clock`` (4 kHz, two 60 s runs at 256
@@ -47,7 +57,8 @@ Each period is played twice: with the render in JACK's process callback
 covering ``AHEAD_S``), where JACK's thread runs a compiled callback and no
 Python.  The second set of rows, ``live.ahead.*.pN``, counts as xruns the
 server's and the cycles the render thread had no block ready for; its
-callback time is the render of a block; its control latency is when the
+entry delay is the compiled callback's (a wake-up with no GIL to wait for);
+its callback time is the render of a block; its control latency is when the
 move is heard, the carrying block's render plus the N periods it waits.
 """
 
@@ -287,6 +298,8 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         xruns0, count0, logged0 = engine.xruns, engine.callback_count, server.mark()
         dropouts0 = engine.backend.late_renders
         cycle0 = engine.backend.ring.cycle if ahead else 0
+        jack_thread = getattr(engine.backend, "process_thread", None) if not ahead else None
+        switches0 = _voluntary_switches(jack_thread)
         latency0 = engine.handoff.latency_count
         thread.start()
         deadline = time.monotonic() + seconds
@@ -297,6 +310,7 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         dropouts = engine.backend.late_renders - dropouts0
         timing = engine.callback_timing(count0)
         entry = _entry_delays(engine, timing, cycle0)
+        waits = _voluntary_switches(jack_thread) - switches0 - len(timing.durations) if jack_thread else None
         causes = server.xrun_causes(logged0, CLIENT)
         latencies = engine.handoff.latency_samples()[latency0:]
         underruns = engine.underruns
@@ -308,7 +322,21 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         engine.close()
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
             "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
-            "dropouts": dropouts, "awake": awake, "entry": entry, "render_priority": render_priority}
+            "dropouts": dropouts, "awake": awake, "entry": entry, "render_priority": render_priority,
+            "waits": waits, "reader": engine.reader_scheduling}
+
+
+def _voluntary_switches(thread: int | None) -> int:
+    """How often a thread of this process went to sleep of its own accord (Linux; 0 elsewhere).
+    JACK's thread sleeps once a cycle until the next one; each wait for the GIL is another."""
+    if thread is None:
+        return 0
+    try:
+        status = Path(f"/proc/self/task/{thread}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.MULTILINE)
+    return int(found.group(1)) if found else 0
 
 
 def _entry_delays(engine: Any, timing: Any, cycle0: int) -> tuple[np.ndarray, int]:
@@ -388,10 +416,12 @@ def _rows(period: int, seconds: float, kind: str, idle: Idle, r: dict[str, Any],
         row(_name(kind, ahead, "entry", period), entry99 / max(idle99, 1e-6),
             "<= 2.00 (p99 entry delay at most twice the idle client's)", entry99 <= 2 * idle99,
             f"{mode}: " + ("the compiled callback" if ahead else "the Python callback")
-            + f" began {_spread(entry)} after its cycle began, and {missed} cycles passed without it; the "
-            f"idle client's Python callback (nothing else in its process wants the GIL) {_spread(idle_entry)}, "
-            f"{idle.missed} cycles without it"
-            + (f"; the render thread was {r['render_priority']}" if ahead else "")),
+            + f" began {_spread(entry)} after its cycle began, and {missed} cycles passed without it"
+            + (f" (JACK's thread slept {r['waits']} more times than once a cycle: waits for the GIL)"
+               if r["waits"] is not None else "")
+            + f"; the idle client's Python callback (nothing else in its process wants the GIL) "
+            f"{_spread(idle_entry)}, {idle.missed} cycles without it; disk reader at {r['reader']}"
+            + (f", render thread at {r['render_priority']}" if ahead else "")),
         row(_name(kind, ahead, "callback", period), p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
             f"{mode}: {'render' if ahead else 'callback'} p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of "
             f"{period / SR * ms:.2f} ms; " + (f"ended p99 {ended99 * 100:.1f} % into its period (late starts "
