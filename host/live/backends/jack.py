@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ class JackBackend(Backend):
         self._closing = False
         self._priority_tried = False
         self.raised_priority = False
+        self.process_thread: int | None = None   # the native id of JACK's thread, once it called back
         self._latency: Any = None   # the PortLatency JACK calls back
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
@@ -176,6 +178,7 @@ class JackBackend(Backend):
         (root or an rtprio limit); without it nothing changes.
         """
         self._priority_tried = True
+        self.process_thread = threading.get_native_id()
         if self.client.realtime or not hasattr(os, "sched_setscheduler"):
             return
         with contextlib.suppress(OSError):
