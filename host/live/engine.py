@@ -61,8 +61,8 @@ if TYPE_CHECKING:
 
 CEILING = 1.0               # output protection: 0 dBFS
 # While playing: how long the audio thread may wait for the GIL before it is handed over.  Under
-# `jackd -R` on the loaded 2-CPU test VM, callbacks that had to wait for it waited up to 1.5-2.6 ms
-# at 0.25 ms, and up to 0.46-0.81 ms at 0.1 ms with the disk reader realtime (host.live.scheduling).
+# `jackd -R` on the loaded 2-CPU test VM, callbacks that had to wait for it waited up to 1.3-2.4 ms
+# at 0.25 ms, and up to 0.4-0.7 ms at 0.1 ms with the disk reader realtime (host.live.scheduling).
 GIL_SWITCH_S = 0.0001
 GIL_HOLD_S = 0.005          # ... and, during its block, how long another thread waits before it may take the GIL
 RING_SECONDS = 1.0          # disk read-ahead per track
