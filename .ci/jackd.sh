@@ -34,7 +34,7 @@ launch() {
   setpriv --help 2>/dev/null | grep -q -- --pdeathsig && deathsig=(setpriv --pdeathsig TERM)
   "${deathsig[@]}" jackd "$@" -n "$name" -d dummy -r "$RATE" -p "$PERIOD" >"$log" 2>&1 &
   local pid=$!
-  RUN_PIDS+=("$pid")   # stopped at exit, whether it came up or not
+  RUN_PIDS+=("$pid") RUN_NAMES+=("$name")   # stopped at exit, whether it came up or not
   for _ in $(seq 100); do
     if serving "$name"; then LAUNCHED="$pid"; return 0; fi
     kill -0 "$pid" 2>/dev/null || break
@@ -52,19 +52,33 @@ launch() {
 # without the right to realtime scheduling says so in its log and runs on without it.
 realtime() { ps -L -o cls= -p "$1" | grep -qE 'FF|RR'; }
 
-halt() {  # stop a server this script started: TERM, then KILL after 5 s
-  local pid="$1"
+gone() {  # wait up to $2 tenths of a second for pid $1 to end
+  for _ in $(seq "$2"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  return 1
+}
+
+# Stop a server this script started: TERM, then KILL after 10 s.  A killed jackd leaves its
+# entry in JACK's server registry, which holds 8 and frees an entry only when a server of the
+# same name starts: start one under the name and stop it properly, so no entry is lost.
+halt() {
+  local pid="$1" name="$2"
   kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  gone "$pid" 100 && return 0
   kill -9 "$pid" 2>/dev/null || true
+  gone "$pid" 50 || true
+  jackd --no-realtime -n "$name" -d dummy -r "$RATE" -p "$PERIOD" >/dev/null 2>&1 &
+  local again=$!
+  for _ in $(seq 50); do serving "$name" && break; kill -0 "$again" 2>/dev/null || break; sleep 0.1; done
+  kill "$again" 2>/dev/null || true
+  gone "$again" 100 || kill -9 "$again" 2>/dev/null || true
 }
 
 run() {
   [ $# -gt 0 ] || { echo "usage: $0 run CMD [ARG...]" >&2; exit 2; }
   local base="mixhost-run-$$"
   RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/$base.XXXXXX")"
-  RUN_PIDS=()
-  trap 'for p in "${RUN_PIDS[@]}"; do halt "$p"; done; rm -rf "$RUN_DIR"' EXIT
+  RUN_PIDS=() RUN_NAMES=()
+  trap 'for i in "${!RUN_PIDS[@]}"; do halt "${RUN_PIDS[$i]}" "${RUN_NAMES[$i]}"; done; rm -rf "$RUN_DIR"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   launch "$base" "$RUN_DIR/$base.log" --no-realtime || { cat "$RUN_DIR/$base.log" >&2; exit 1; }
@@ -74,7 +88,7 @@ run() {
   if realtime "$LAUNCHED"; then
     MIXHOST_JACK_SERVER_RT="$base-rt"
   else
-    halt "$LAUNCHED"
+    halt "$LAUNCHED" "$base-rt"
     MIXHOST_JACK_SERVER_RT_MISSING="this machine does not grant realtime scheduling (run as root, or give your user an rtprio limit, as the audio group in /etc/security/limits.d/ has)"
     if [ -n "${CI:-}" ]; then
       echo "error: $MIXHOST_JACK_SERVER_RT_MISSING: CI must test under a realtime JACK server" >&2

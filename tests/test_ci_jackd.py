@@ -80,9 +80,11 @@ def decoy(tmp_path: Path) -> Iterator[str]:
     if shutil.which("jackd") is None and not os.environ.get("CI"):
         pytest.skip("jackd is not installed")
     name = f"mixhost-decoy-{os.getpid()}"
+    # the decoy dies with this process, should it die before the fixture's clean-up
+    deathsig = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
     with (tmp_path / "decoy.log").open("w") as log:
-        server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([*deathsig, "jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
+                                   "-p", "256"], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while True:
