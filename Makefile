@@ -45,21 +45,21 @@ jack-start: system-deps
 jack-stop:
 	bash .ci/jackd.sh stop
 
-# Each run pairs its start and stop through its own pid file: a server that was already
-# running is used and left running.
-RUN_PIDFILE = $${TMPDIR:-/tmp}/mixhost-jackd-run-$$$$.pid
-
+# The tests run with JACK servers of their own (one --no-realtime, one realtime where the
+# machine allows it), under names no one else uses, stopped when pytest ends, fails or is
+# interrupted; a server already running (a desktop's, a studio's) is never used or touched.
 test: install-test system-deps plugins
-	@export MIXHOST_JACK_PIDFILE=$(RUN_PIDFILE); bash .ci/jackd.sh start || exit $$?; \
-	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; bash .ci/jackd.sh stop; exit $$status
+	bash .ci/jackd.sh run $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-test
 	$(VENV)/bin/ruff check host tests scripts benchmarks examples
 	$(VENV)/bin/mypy
 
-bench: install-test plugins
-	@export MIXHOST_JACK_PIDFILE=$(RUN_PIDFILE); bash .ci/jackd.sh start || exit $$?; \
-	$(PY) benchmarks/run.py $(BENCH_ARGS); status=$$?; bash .ci/jackd.sh stop; exit $$status
+# bench_live starts a private server of each kind for each period it measures (a server
+# idling beside the other benchmarks would only add noise); `BENCH_ARGS="--only live"` runs
+# only the live rows.
+bench: install-test system-deps plugins
+	JACK_NO_START_SERVER=1 $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) examples/demo/stems examples/demo/out benchmarks/out .pytest_cache .mypy_cache .ruff_cache

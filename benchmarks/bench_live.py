@@ -4,10 +4,12 @@ Load (issue 6): 8 tracks, each with an EQ and a compressor; a master
 limiter; one VST3 plugin from ``MIXHOST_PLUGIN_DIR``.  When the limiter stage
 or the plugin is missing the session is played without it, but every row is
 marked not ok: the figures are not for the required load.  For each period
-(128 and 256 frames at 48 kHz) a private dummy JACK server is started,
-``LiveEngine`` plays the session through the ``jack`` backend for 60 s
-(quick: 10 s) while a control thread sets parameters every 20 ms through the
-Python API: faders, compressor thresholds and EQ gains.
+(128 and 256 frames at 48 kHz) and each kind of server, a private dummy JACK
+server is started, ``--no-realtime`` and then ``-R`` (realtime scheduling,
+as studios run JACK; where the machine does not grant it, its rows say so
+and are not ok), and ``LiveEngine`` plays the session through the ``jack``
+backend for 60 s (quick: 10 s) while a control thread sets parameters every
+20 ms through the Python API: faders, compressor thresholds and EQ gains.
 
 Reference measured in the same run: an idle JACK client on the same server,
 for as long as the measurement, first, so the xrun row says how many xruns
@@ -29,8 +31,16 @@ callbacks' own timing (start, lateness, duration) tells a mixhost callback
 that overran such a period from one that took longer than a whole period.
 
 * ``live.xruns.pN``: xruns while mixhost plays (target 0);
+* ``live.entry.pN``: p99 of how long after its cycle began the callback ran
+  (JACK's cycle times: the wake-up, and for a Python callback the wait for
+  the GIL), against the idle client's p99 (target: at most twice); p50, p99
+  and max of both in detail, the cycles JACK ran without the callback, and
+  how often JACK's thread slept beyond once a cycle (its waits for the GIL);
 * ``live.callback.pN``: p99 callback time / 50 % of the period (p50 in detail);
 * ``live.control.pN``: p99 set-to-carrying-block latency / (period + 1 ms).
+
+The realtime server's rows are ``live.rt.*``; ``BENCH_ARGS="--only live"``
+runs only this module.
 
 Before mixhost held the PM QoS request, most of what was left on this VM came
 from the VM.  Under ``perf record -e cpu-clock`` (4 kHz, two 60 s runs at 256
@@ -47,7 +57,8 @@ Each period is played twice: with the render in JACK's process callback
 covering ``AHEAD_S``), where JACK's thread runs a compiled callback and no
 Python.  The second set of rows, ``live.ahead.*.pN``, counts as xruns the
 server's and the cycles the render thread had no block ready for; its
-callback time is the render of a block; its control latency is when the
+entry delay is the compiled callback's (a wake-up with no GIL to wait for);
+its callback time is the render of a block; its control latency is when the
 move is heard, the carrying block's render plus the N periods it waits.
 """
 
@@ -74,6 +85,8 @@ PERIODS = (128, 256)
 TRACKS = 8
 SET_INTERVAL_S = 0.02
 AHEAD_S = 0.010     # how much rendering ahead the --ahead runs get (4 periods at 128 frames, 2 at 256)
+SERVER_PRIORITY = 70   # jackd -R -P: JACK's default realtime priority on Linux
+KINDS = ("no-realtime", "realtime")
 PLUGIN = "3BandEQ.vst3"
 CLIENT = "mixhost-bench"
 # what the control thread moves: a mix engineer's rides (faders, compressor thresholds, EQ gains)
@@ -159,15 +172,23 @@ class Server:
                 "other": sum(name != client for name in finished)}
 
 
+class NotRealtime(Exception):
+    """``jackd -R`` came up without realtime scheduling: the machine does not grant it."""
+
+
+SERVER_FLAGS = {"no-realtime": ["--no-realtime"], "realtime": ["-R", "-P", str(SERVER_PRIORITY)]}
+
+
 @contextmanager
-def jack_server(period: int) -> Iterator[Server]:
-    """A private dummy JACK server (its own name, so it never disturbs another)."""
+def jack_server(period: int, kind: str = "no-realtime") -> Iterator[Server]:
+    """A private dummy JACK server (its own name, so it never disturbs another), started
+    with ``--no-realtime`` or, as studios run it, ``-R`` (realtime scheduling)."""
     import jack
 
-    name = f"mixhost-bench-{os.getpid()}-{period}"
+    name = f"mixhost-bench-{os.getpid()}-{period}-{kind}"
     log = open(Path(tempfile.gettempdir()) / f"{name}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(period)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(["jackd", *SERVER_FLAGS[kind], "-n", name, "-d", "dummy", "-r", str(SR),
+                             "-p", str(period)], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -178,6 +199,9 @@ def jack_server(period: int) -> Iterator[Server]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"jackd -n {name} did not start; see {log.name}") from None
                 time.sleep(0.1)
+        if kind == "realtime" and not _runs_realtime(proc.pid):   # jackd -R without the right runs on without it
+            raise NotRealtime("this machine does not grant realtime scheduling (root, or an rtprio limit "
+                              "such as the audio group's in /etc/security/limits.d/)")
         yield Server(name, Path(log.name))
     finally:
         proc.terminate()
@@ -185,24 +209,63 @@ def jack_server(period: int) -> Iterator[Server]:
         log.close()
 
 
-def idle_xruns(server: Server, seconds: float) -> tuple[int, dict[str, int]]:
-    """The reference: xruns an idle JACK client sees on this server, and their causes."""
+def _runs_realtime(pid: int) -> bool:
+    """Whether a thread of ``pid`` runs under SCHED_FIFO or SCHED_RR."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if os.sched_getscheduler(int(task.name)) in (os.SCHED_FIFO, os.SCHED_RR):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@dataclass
+class Idle:
+    """The reference client's xruns, their causes, its callbacks' entry delays (s) and the
+    cycles that passed without its callback."""
+
+    xruns: int
+    causes: dict[str, int]
+    entry: np.ndarray
+    missed: int
+
+
+def idle_xruns(server: Server, seconds: float) -> Idle:
+    """The reference: xruns an idle JACK client sees on this server, their causes, and how
+    long after its cycle began each of its callbacks ran (a Python callback, as mixhost's,
+    in a process where no other thread wants the GIL)."""
     import jack
 
+    from host.live.engine import missed_cycles
+    from host.live.libjack import CycleTimes
     from host.pm_qos import CpuLatencyRequest
 
     client = jack.Client("idle", no_start_server=True, servername=server.name)
     count = [0]
     port = client.outports.register("out")
-    client.set_process_callback(lambda frames: port.get_array().fill(0.0))
+    clock = CycleTimes(int(jack._ffi.cast("uintptr_t", client._ptr)), client.samplerate)
+    cycles = np.full(int(seconds * SR / client.blocksize) + 1000, -1, dtype=np.int64)
+    late = np.zeros(len(cycles))
+    done = [0]
+
+    def process(frames: int) -> None:
+        index = done[0]
+        if index < len(cycles):
+            cycles[index], late[index] = clock.read()
+            done[0] = index + 1
+        port.get_array().fill(0.0)
+
+    client.set_process_callback(process)
     client.set_xrun_callback(lambda delay: count.__setitem__(0, count[0] + 1))
     logged = server.mark()
     with CpuLatencyRequest(0):  # the machine as mixhost live sets it up (host.pm_qos)
         client.activate()
         time.sleep(seconds)
         client.deactivate()
+    missed = missed_cycles(cycles[:done[0]], client.blocksize)
     client.close()
-    return count[0], server.xrun_causes(logged, "idle")
+    return Idle(count[0], server.xrun_causes(logged, "idle"), late[:done[0]], missed)
 
 
 def ahead_periods(period: int) -> int:
@@ -234,6 +297,9 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         time.sleep(0.5)                     # start-up (connections, first blocks) is not measured
         xruns0, count0, logged0 = engine.xruns, engine.callback_count, server.mark()
         dropouts0 = engine.backend.late_renders
+        cycle0 = engine.backend.ring.cycle if ahead else 0
+        jack_thread = getattr(engine.backend, "process_thread", None) if not ahead else None
+        switches0 = _voluntary_switches(jack_thread)
         latency0 = engine.handoff.latency_count
         thread.start()
         deadline = time.monotonic() + seconds
@@ -243,35 +309,71 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         xruns = engine.xruns - xruns0
         dropouts = engine.backend.late_renders - dropouts0
         timing = engine.callback_timing(count0)
+        entry = _entry_delays(engine, timing, cycle0)
+        waits = _voluntary_switches(jack_thread) - switches0 - len(timing.durations) if jack_thread else None
         causes = server.xrun_causes(logged0, CLIENT)
         latencies = engine.handoff.latency_samples()[latency0:]
         underruns = engine.underruns
         raised = bool(getattr(engine.backend, "raised_priority", False))
+        render_priority = getattr(engine.backend, "render_priority", "")
         awake = engine.cpu_request.reason if engine.cpu_request is not None else "not requested"
     finally:
         stop.set()
         engine.close()
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
             "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
-            "dropouts": dropouts, "awake": awake}
+            "dropouts": dropouts, "awake": awake, "entry": entry, "render_priority": render_priority,
+            "waits": waits, "reader": engine.reader_scheduling}
+
+
+def _voluntary_switches(thread: int | None) -> int:
+    """How often a thread of this process went to sleep of its own accord (Linux; 0 elsewhere).
+    JACK's thread sleeps once a cycle until the next one; each wait for the GIL is another."""
+    if thread is None:
+        return 0
+    try:
+        status = Path(f"/proc/self/task/{thread}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+def _entry_delays(engine: Any, timing: Any, cycle0: int) -> tuple[np.ndarray, int]:
+    """How long after its cycle began each of mixhost's JACK callbacks ran (s), and how many
+    cycles passed without one: the Python callback (the default), or the compiled one that
+    copies blocks rendered ahead."""
+    from host.live.engine import missed_cycles
+
+    block = engine.block_size
+    if not getattr(engine.backend, "ahead", 0):
+        return timing.late, timing.missed_cycles(block)
+    cycles, frames_late = engine.backend.ring.entry_timing(cycle0)
+    return frames_late / SR, missed_cycles(cycles, block)
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     seconds = 10.0 if quick else 60.0
     if shutil.which("jackd") is None:
-        return [row(f"live.{what}.p{p}", None, "-", False, "jackd is not installed")
-                for p in PERIODS for what in ("xruns", "callback", "control")]
+        return [row(_name(kind, ahead, what, p), None, "-", False, "jackd is not installed")
+                for p in PERIODS for kind in KINDS for ahead in (0, 1) for what in WHAT]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         path, notes, missing = write_session(Path(tmp), seconds + 1.0)
         load = "; ".join(notes)
         for period in PERIODS:
-            with jack_server(period) as server:
-                reference = idle_xruns(server, seconds)
-                direct = play(path, server, seconds)
-                ahead = play(path, server, seconds, ahead_periods(period))
-            rows += _rows(period, seconds, reference, direct, load)
-            rows += _rows(period, seconds, reference, ahead, load)
+            for kind in KINDS:
+                try:
+                    with jack_server(period, kind) as server:
+                        reference = idle_xruns(server, seconds)
+                        direct = play(path, server, seconds)
+                        ahead = play(path, server, seconds, ahead_periods(period))
+                except NotRealtime as why:
+                    rows += [row(_name(kind, a, what, period), None, "-", False, f"not measured: {why}")
+                             for a in (0, 1) for what in WHAT]
+                    continue
+                rows += _rows(period, seconds, kind, reference, direct, load)
+                rows += _rows(period, seconds, kind, reference, ahead, load)
     if missing:  # not the load the targets are for: no row may pass
         for r in rows:
             r["ok"] = False
@@ -279,12 +381,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
-def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r: dict[str, Any],
+WHAT = ("xruns", "entry", "callback", "control")
+
+
+def _name(kind: str, ahead: int, what: str, period: int) -> str:
+    """``live[.rt][.ahead].WHAT.pN``: the --no-realtime server's rows keep their old names."""
+    return "live" + (".rt" if kind == "realtime" else "") + (".ahead" if ahead else "") + f".{what}.p{period}"
+
+
+def _rows(period: int, seconds: float, kind: str, idle: Idle, r: dict[str, Any],
           load: str) -> list[dict[str, Any]]:
     ms = 1000.0
     period_s = r["period_s"]
     ahead = r["ahead"]
-    name = f"live.ahead.{{}}.p{period}" if ahead else f"live.{{}}.p{period}"
+    server = "jackd -R" if kind == "realtime" else "jackd --no-realtime"
     loads = r["timing"].durations / period_s
     p50, p99 = (float(v) for v in np.percentile(loads, [50, 99]))
     ended99 = float(np.percentile(r["timing"].deadline_use(period_s), 99))
@@ -293,28 +403,47 @@ def _rows(period: int, seconds: float, reference: tuple[int, dict[str, int]], r:
     rendered99 = float(np.percentile(r["latencies"], 99))
     lat50, lat99 = (float(v) for v in np.percentile(latencies, [50, 99]))
     latency_limit = period_s + 0.001
-    idle, idle_causes = reference
-    mode = (f"rendered {ahead} periods ahead ({ahead * period_s * ms:.1f} ms), JACK's thread runs compiled "
-            f"code only" if ahead else "rendered in JACK's process callback")
+    mode = (f"{server}, rendered {ahead} periods ahead ({ahead * period_s * ms:.1f} ms), JACK's thread runs "
+            f"compiled code only" if ahead else f"{server}, rendered in JACK's process callback")
+    (entry, missed), idle_entry = r["entry"], idle.entry
+    entry99, idle99 = float(np.percentile(entry, 99)), float(np.percentile(idle_entry, 99))
     return [
-        row(name.format("xruns"), r["xruns"] / max(idle, 1.0), "== 0 xruns", r["xruns"] == 0,
+        row(_name(kind, ahead, "xruns", period), r["xruns"] / max(idle.xruns, 1.0), "== 0 xruns", r["xruns"] == 0,
             f"{mode}: {r['xruns']} xruns in {seconds:g} s ({len(loads)} blocks, {r['underruns']} disk "
             "underruns); " + (_ahead_attribution(r) if ahead else _attribution(r, period_s))
-            + f"; ratio = xruns / what an idle client saw in as long ({idle}: {idle_causes['server']} "
-            f"the server's own, {idle_causes['client']} the client not finished); {load}"),
-        row(name.format("callback"), p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
+            + f"; ratio = xruns / what an idle client saw in as long ({idle.xruns}: {idle.causes['server']} "
+            f"the server's own, {idle.causes['client']} the client not finished); {load}"),
+        row(_name(kind, ahead, "entry", period), entry99 / max(idle99, 1e-6),
+            "<= 2.00 (p99 entry delay at most twice the idle client's)", entry99 <= 2 * idle99,
+            f"{mode}: " + ("the compiled callback" if ahead else "the Python callback")
+            + f" began {_spread(entry)} after its cycle began, and {missed} cycles passed without it"
+            + (f" (JACK's thread slept {r['waits']} more times than once a cycle: waits for the GIL)"
+               if r["waits"] is not None else "")
+            + f"; the idle client's Python callback (nothing else in its process wants the GIL) "
+            f"{_spread(idle_entry)}, {idle.missed} cycles without it; disk reader at {r['reader']}"
+            + (f", render thread at {r['render_priority']}" if ahead else "")),
+        row(_name(kind, ahead, "callback", period), p99 / 0.5, "< 1.00 (p99 < 50 % of the period)", p99 < 0.5,
             f"{mode}: {'render' if ahead else 'callback'} p50 {p50 * 100:.1f} %, p99 {p99 * 100:.1f} % of "
             f"{period / SR * ms:.2f} ms; " + (f"ended p99 {ended99 * 100:.1f} % into its period (late starts "
                                               "included); " if not ahead else "")
-            + ("process thread raised to SCHED_FIFO" if r["raised"] else "process thread at normal priority")
+            + ("process thread raised to SCHED_FIFO by mixhost" if r["raised"] else
+               "process thread's scheduling left to the server")
             + f"; PM QoS request {r['awake']}"),
-        row(name.format("control"), lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
+        row(_name(kind, ahead, "control", period), lat99 / latency_limit, "<= 1.00 (p99 <= period + 1 ms)",
             lat99 <= latency_limit,
             f"{mode}: set -> " + ("carrying block heard, at most" if ahead else "carrying block")
             + f" p50 {lat50 * ms:.2f} ms, p99 {lat99 * ms:.2f} ms (limit {latency_limit * ms:.2f} ms; "
             f"{len(latencies)} sets)" + (f"; the carrying block's render began p99 {rendered99 * ms:.2f} ms "
                                          "after the set" if ahead else "")),
     ]
+
+
+def _spread(delays: np.ndarray) -> str:
+    """p50/p99/max of entry delays."""
+    if len(delays) == 0:
+        return "(no callbacks timed)"
+    p50, p99 = np.percentile(delays, [50, 99]) * 1000.0
+    return f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {delays.max() * 1000.0:.3f} ms"
 
 
 def _server_logged(causes: dict[str, int]) -> str:

@@ -1,7 +1,10 @@
-"""Shared fixtures: generated audio and session files written into a temp folder."""
+"""Shared fixtures: generated audio and session files written into a temp folder, and the
+run's JACK servers."""
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -48,3 +51,58 @@ def write_session(tmp_path: Path) -> Callable[[str], Path]:
 def read_mix(path: Path) -> np.ndarray:
     data, _ = sf.read(path, always_2d=True)
     return data
+
+
+# -- JACK ----------------------------------------------------------------------------------------
+# `make test` runs pytest through `.ci/jackd.sh run`, which starts two dummy servers of the run's
+# own (never one that was running already) and names them in these variables.
+JACK_KINDS = ("no-realtime", "realtime")
+HOW_TO_RUN = "run the tests through `make test` (or `bash .ci/jackd.sh run python -m pytest ...`)"
+
+
+def jack_server_name(kind: str) -> str:
+    """The run's server of one kind; fails (skips the realtime kind where the machine cannot
+    grant realtime scheduling, unless CI is set) when the run has none."""
+    if kind == "no-realtime":
+        # JACK_DEFAULT_SERVER alone: a server a developer started for a run by hand; the
+        # server under the default name (a desktop's) is never taken
+        name = os.environ.get("MIXHOST_JACK_SERVER") or os.environ.get("JACK_DEFAULT_SERVER")
+        if not name or name == "default":
+            pytest.fail(f"no JACK server of this run's own: {HOW_TO_RUN}", pytrace=False)
+        return name
+    name = os.environ.get("MIXHOST_JACK_SERVER_RT", "")
+    if name:
+        return name
+    why = os.environ.get("MIXHOST_JACK_SERVER_RT_MISSING") or f"no realtime JACK server: {HOW_TO_RUN}"
+    if os.environ.get("CI"):
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(params=JACK_KINDS)
+def jack_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each JACK test runs twice: on the run's ``--no-realtime`` server and on its realtime
+    one (``jackd -R``, as studios run it).  The chosen server is the default one for the
+    test, the clients it opens and the commands it runs."""
+    name = jack_server_name(request.param)
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    _reconnect_portaudio()
+    return name
+
+
+@pytest.fixture
+def jack_default(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The run's ``--no-realtime`` server, for tests that need a server but are not about it."""
+    name = jack_server_name("no-realtime")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    _reconnect_portaudio()
+    return name
+
+
+def _reconnect_portaudio() -> None:
+    """PortAudio's JACK host API connects to the default server when it is initialised: make
+    it connect again, to this test's.  (sounddevice documents these two calls for rescanning.)"""
+    sd = sys.modules.get("sounddevice")
+    if sd is not None:
+        sd._terminate()
+        sd._initialize()

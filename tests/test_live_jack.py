@@ -1,4 +1,5 @@
-"""The live engine against a real JACK server (the dummy driver `make test` starts).
+"""The live engine against a real JACK server: each test runs on the run's ``--no-realtime``
+dummy server and on its realtime one (``jackd -R``; see the ``jack_server`` fixture).
 
 A separate JACK client in the test records mixhost's output ports (and
 plays into its input ports).  The recording is lined up with the offline
@@ -10,10 +11,12 @@ order.  Only cycles JACK reports as dropped (xruns) may be missing or differ.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,11 +89,11 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
+def recorder(jack_server: str) -> Iterator[Recorder]:
     try:
         rec = Recorder(6.0)
     except jack.JackError as error:
-        pytest.fail(f"no JACK server: {error}; `make test` starts one (bash .ci/jackd.sh start)", pytrace=False)
+        pytest.fail(f"JACK server {jack_server}: {error}", pytrace=False)
     yield rec
     rec.close()
 
@@ -366,3 +369,72 @@ def test_follow_transport(tmp_path: Path, recorder: Recorder, ahead: int) -> Non
     finally:
         client.transport_stop()
         engine.close()
+
+
+def test_cycles_a_held_callback_missed_are_counted(tmp_path: Path, recorder: Recorder) -> None:
+    """One Python callback takes two and a half periods: JACK runs the cycles it overlapped
+    without mixhost, and the frame counter each callback read (jack_get_cycle_times) says
+    how many; every other callback began in the cycle after the one before."""
+    engine = _engine(host.load_session(make_session(tmp_path, 2.0)), "jack", recorder)
+    stalls = [100]
+
+    def stall(out: np.ndarray, position: int, rolling: bool) -> None:
+        if rolling and stalls and position >= stalls[0] * engine.block_size:
+            stalls.clear()
+            time.sleep(2.5 * engine.period_s)
+
+    engine.taps.append(stall)
+    engine.open()
+    try:
+        engine.start()
+        _wait(lambda: engine.transport.position >= SR)
+    finally:
+        engine.close()
+    assert not stalls and engine.error is None
+    timing = engine.callback_timing()
+    block = engine.block_size
+    steps = np.diff(timing.cycles) // block
+    assert len(steps) > 300 and (timing.cycles >= 0).all() and (np.diff(timing.cycles) % block == 0).all()
+    held = int(np.argmax(timing.durations))
+    assert timing.durations[held] > 2.5 * engine.period_s
+    assert steps[held] >= 2                    # the next callback came two or more cycles on
+    assert timing.missed_cycles(block) >= steps[held] - 1
+    assert engine.xruns >= 1
+
+
+@pytest.mark.parametrize(("backend", "helpers"), [
+    ("jack", ["mixhost-reader"]),
+    ("jack-ahead", ["mixhost-reader", "mixhost-render"]),
+])
+def test_under_a_realtime_server_the_threads_the_audio_waits_for_are_realtime_too(
+        tmp_path: Path, recorder: Recorder, jack_server: str, backend: str, helpers: list[str]) -> None:
+    """Under `jackd -R` the disk reader (it takes the GIL the Python callback needs) and the
+    render thread of --ahead run SCHED_FIFO 5 under JACK's process thread, so no ordinary
+    process keeps them from the CPU while the audio waits on them; under --no-realtime they
+    keep normal priority (a realtime thread of ours would take the CPU from the server
+    itself).  The compiled --ahead callback times its entry in every cycle."""
+    engine = _engine(host.load_session(make_session(tmp_path, 2.0)), backend, recorder)
+    engine.open()
+    try:
+        engine.start()
+        _wait(lambda: engine.transport.position >= SR // 2)
+        threads = {t.name: t.native_id for t in threading.enumerate() if t.name in helpers}
+        seen = {name: (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
+                for name, tid in threads.items()}
+        client = int(jack._ffi.cast("uintptr_t", engine.backend.client._ptr))
+        jack_priority = libjack.client_real_time_priority(ctypes.c_void_p(client))
+        entries = engine.backend.ring.entry_timing() if backend == "jack-ahead" else None
+    finally:
+        engine.close()
+    realtime = jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT")
+    assert recorder.client.realtime is realtime and sorted(seen) == sorted(helpers)
+    if realtime:
+        assert jack_priority > 5 and seen == {name: (os.SCHED_FIFO, jack_priority - 5) for name in helpers}
+        assert engine.reader_scheduling.startswith("SCHED_FIFO")
+    else:
+        assert jack_priority < 0 and seen == {name: (os.SCHED_OTHER, 0) for name in helpers}
+        assert engine.reader_scheduling.startswith("normal priority")
+    if entries is not None:
+        counters, frames_late = entries
+        assert len(counters) > 100 and (np.diff(counters) % engine.block_size == 0).all()
+        assert np.median(frames_late) < engine.block_size / 2

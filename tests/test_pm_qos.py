@@ -71,8 +71,10 @@ def test_a_negative_target_is_refused() -> None:
     ("jack", False, False),        # --allow-cpu-sleep
     ("none", None, False),         # a clock, no deadlines: power management is left alone
 ])
-def test_the_live_engine_holds_it_while_playing(tmp_path: Path, backend: str, keep: bool | None,
-                                                held: bool) -> None:
+def test_the_live_engine_holds_it_while_playing(tmp_path: Path, request: pytest.FixtureRequest, backend: str,
+                                                keep: bool | None, held: bool) -> None:
+    if backend != "none":
+        request.getfixturevalue("jack_default")   # the run's own server (see conftest)
     before = current_target_us()
     session = host.load_session(make_session(tmp_path, 1.0))
     options = {"jack": {"client_name": f"mixhost-qos-{os.getpid()}", "auto_connect": False},

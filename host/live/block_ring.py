@@ -18,7 +18,8 @@ carries it.  This is what DAWs call anticipative processing.
 The shared state is one int64 array, ``control``, written by one side per slot:
 
 * the callback writes ``CYCLE`` (cycles done: input blocks stored, output slots
-  played), ``UNDERRUNS`` and ``STAMP``;
+  played), ``UNDERRUNS`` and ``STAMP``, and for each cycle JACK's frame counter and
+  how long after the cycle began it got to run, into ``entries``;
 * the render thread writes ``WRITTEN`` (output blocks published); the control
   thread sets ``CLOSING`` when it stops, and the callback plays silence from then on.
 
@@ -39,13 +40,17 @@ from numba.extending import intrinsic
 
 from ..errors import MixhostError
 from .libjack import client_thread_id
+from .libjack import frames_since_cycle_start as _frames_since_cycle_start
 from .libjack import get_time as _get_time
+from .libjack import last_frame_time as _last_frame_time
 from .libjack import port_get_buffer as _port_get_buffer
 from .libjack import set_process_callback as _set_process_callback
 
 # the control array: header slots, then the port pointers (two outputs, then the inputs)
-CYCLE, WRITTEN, UNDERRUNS, STAMP, CLOSING, CAPACITY, BLOCK, INPUTS, OUT_RING, IN_RING, SEMAPHORE = range(11)
+(CYCLE, WRITTEN, UNDERRUNS, STAMP, CLOSING, CAPACITY, BLOCK, INPUTS, OUT_RING, IN_RING, SEMAPHORE, CLIENT,
+ ENTRIES) = range(13)
 HEADER = 16
+ENTRY_HISTORY = 1 << 16   # cycles of entry timing kept (about 3 minutes at 128 frames)
 SEM_BYTES = 64   # sizeof(sem_t) is 32 on 64-bit Linux and glibc; room to spare
 
 
@@ -107,6 +112,10 @@ def _process(nframes: int, arg: Any) -> int:  # pragma: no cover - runs in JACK'
     block = control[BLOCK]
     control[STAMP] = _get_time()
     cycle = control[CYCLE]
+    client = _pointer(control[CLIENT])
+    entries = carray(_pointer(control[ENTRIES]), (ENTRY_HISTORY, 2), dtype=np.int64)
+    entries[cycle % ENTRY_HISTORY, 0] = _last_frame_time(client)
+    entries[cycle % ENTRY_HISTORY, 1] = _frames_since_cycle_start(client)
     slot = cycle % capacity
     frames = min(nframes, block)
     in_ring = carray(_pointer(control[IN_RING]), (capacity, max(inputs, 1), block), dtype=np.float32)
@@ -155,6 +164,7 @@ class BlockRing:
         self.out_ring = np.zeros((self.capacity, 2, block), dtype=np.float32)
         self.in_ring = np.zeros((self.capacity, max(inputs, 1), block), dtype=np.float32)
         self.control = np.zeros(HEADER + 2 + inputs, dtype=np.int64)
+        self.entries = np.zeros((ENTRY_HISTORY, 2), dtype=np.int64)   # per cycle: frame counter, frames late
         self._semaphore = ctypes.create_string_buffer(SEM_BYTES)
         self._freed = False
         if _sem_init(self._semaphore, 0, 0) != 0:   # macOS has no unnamed semaphores
@@ -167,6 +177,7 @@ class BlockRing:
         control[OUT_RING] = self.out_ring.ctypes.data
         control[IN_RING] = self.in_ring.ctypes.data
         control[SEMAPHORE] = ctypes.addressof(self._semaphore)
+        control[ENTRIES] = self.entries.ctypes.data
 
     def set_ports(self, outputs: list[int], inputs: list[int]) -> None:
         """The ``jack_port_t *`` addresses: two outputs, then one per input channel."""
@@ -198,6 +209,14 @@ class BlockRing:
     def underruns(self) -> int:
         """Cycles that found no block ready (silence went out instead)."""
         return int(self.control[UNDERRUNS])
+
+    def entry_timing(self, since: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The callback's cycles from number ``since`` on (as far as the history reaches):
+        JACK's frame counter at each entry, and how many frames after its cycle began it ran."""
+        cycle = self.cycle
+        first = max(since, cycle - ENTRY_HISTORY, 0)
+        rows = self.entries[np.arange(first, cycle) % ENTRY_HISTORY]
+        return rows[:, 0].copy(), rows[:, 1].copy()
 
     def since_cycle_s(self) -> float:
         """How long ago the callback last ran."""
@@ -234,6 +253,7 @@ class BlockRing:
 
 def set_process_callback(client: int, ring: BlockRing) -> int:
     """Install the compiled callback for a ``jack_client_t *`` (before it is activated); 0 on success."""
+    ring.control[CLIENT] = client
     return int(_set_process_callback(ctypes.c_void_p(client), ctypes.c_void_p(_process.address),
                                      ctypes.c_void_p(ring.control.ctypes.data)))
 

@@ -61,7 +61,10 @@ if TYPE_CHECKING:
     from .backends import Backend
 
 CEILING = 1.0               # output protection: 0 dBFS
-GIL_SWITCH_S = 0.00025      # while playing: how long the audio thread may wait for the GIL before it is handed over
+# While playing: how long the audio thread may wait for the GIL before it is handed over.  Under
+# `jackd -R` on the loaded 2-CPU test VM, callbacks that had to wait for it waited up to 1.3-2.4 ms
+# at 0.25 ms, and up to 0.4-0.7 ms at 0.1 ms with the disk reader realtime (host.live.scheduling).
+GIL_SWITCH_S = 0.0001
 GIL_HOLD_S = 0.005          # ... and, during its block, how long another thread waits before it may take the GIL
 RING_SECONDS = 1.0          # disk read-ahead per track
 PREFILL_SECONDS = 0.5       # what a locate waits for before the transport rolls on
@@ -83,18 +86,33 @@ class GuardEvent:
     number: int = 0    # a running count: a reader can tell which events it has not seen
 
 
+def missed_cycles(cycles: np.ndarray, frames: int) -> int:
+    """How many JACK cycles passed without a callback, from consecutive callbacks' frame
+    counters (-1: unknown).  A callback still running when its next cycle is due makes
+    JACK skip that cycle for the client: the next callback sees the counter move on by
+    more than one period."""
+    known = cycles[cycles >= 0]
+    steps = np.diff(known) // frames
+    return int(np.maximum(steps - 1, 0).sum())
+
+
 @dataclass(frozen=True)
 class CallbackTiming:
     """Audio callbacks as the backend timed them, oldest first (seconds)."""
 
     durations: np.ndarray
     starts: np.ndarray    # time.perf_counter at entry (NaN where the backend did not say)
-    late: np.ndarray      # from the start of the callback's period to its entry
+    late: np.ndarray      # from the start of its cycle to its entry: what it waited for (wake-up, GIL)
+    cycles: np.ndarray    # JACK's frame counter of that cycle (-1 where the backend did not say)
 
     def deadline_use(self, period_s: float) -> np.ndarray:
         """How far into its period each callback ended, as a share of the period: the
         headroom a period really had (lateness, such as a late wake-up, included)."""
         return (self.late + self.durations) / period_s
+
+    def missed_cycles(self, frames: int) -> int:
+        """Cycles JACK ran without one of these callbacks (see :func:`missed_cycles`)."""
+        return missed_cycles(self.cycles, frames)
 
     def overruns(self, period_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Which callbacks were still running when the next period began, and how long
@@ -137,6 +155,7 @@ class LiveEngine:
         self.callback_times = np.zeros(history)   # each callback's duration (s)
         self.callback_starts = np.zeros(history)  # ... when it began (time.perf_counter)
         self.callback_late = np.zeros(history)    # ... and how long after its period began
+        self.callback_cycles = np.full(history, -1, dtype=np.int64)   # ... JACK's frame counter then
         self.callback_count = 0
         self.error: BaseException | None = None
         self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
@@ -146,6 +165,7 @@ class LiveEngine:
         self._realtime = False
         self._opened = False
         self.graph: Graph | None = None
+        self.reader_scheduling = "normal priority"   # what the disk reader runs at, in words
 
     # -- life cycle (control thread) ---------------------------------------------------
     def open(self) -> None:
@@ -277,9 +297,20 @@ class LiveEngine:
         sys.setswitchinterval(GIL_SWITCH_S)
         if self.cpu_request is not None:
             self.cpu_request.hold()
+        self._schedule_reader()
         if play and not self.follow_transport:
             self.transport.play()
         self.backend.start()
+
+    def _schedule_reader(self) -> None:
+        """Under a realtime JACK server the disk reader runs SCHED_FIFO just below JACK's
+        thread: it takes the GIL the callback needs, and must not be kept from giving it back
+        by an ordinary busy process (see :mod:`host.live.scheduling`)."""
+        from .scheduling import make_realtime
+
+        reader = self.reader.native_id
+        if reader is not None:
+            self.reader_scheduling = make_realtime(reader, self.backend.helper_priority())
 
     def stop(self) -> None:
         """Stop audio (the transport state is kept)."""
@@ -396,14 +427,17 @@ class LiveEngine:
             tap(out, self._segments[0][0], rolling)
         return out
 
-    def record_callback(self, seconds: float, started: float = math.nan, late: float = 0.0) -> None:
+    def record_callback(self, seconds: float, started: float = math.nan, late: float = 0.0,
+                        cycle: int = -1) -> None:
         """Backends report each callback (audio thread): its duration, when it began
-        (``time.perf_counter``) and how long after the start of its period, as far as the
-        backend can tell (JACK tells; 0 where it cannot)."""
+        (``time.perf_counter``), how long after the start of the cycle running then, as far
+        as the backend can tell (JACK tells; 0 where it cannot), and JACK's frame counter
+        for that cycle (-1 where there is none)."""
         index = self.callback_count % len(self.callback_times)
         self.callback_times[index] = seconds
         self.callback_starts[index] = started
         self.callback_late[index] = late
+        self.callback_cycles[index] = cycle
         self.callback_count += 1
 
     def _event(self, kind: str, address: str, position: int) -> None:
@@ -671,7 +705,7 @@ class LiveEngine:
         count = self.callback_count   # one read: the audio thread keeps counting
         size = len(self.callback_times)
         first = max(since, count - size, 0)
-        rings = (self.callback_times, self.callback_starts, self.callback_late)
+        rings = (self.callback_times, self.callback_starts, self.callback_late, self.callback_cycles)
         if first >= count:
             return CallbackTiming(*(np.zeros(0) for _ in rings))
         start, stop = first % size, count % size or size

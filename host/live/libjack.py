@@ -49,6 +49,12 @@ port_get_buffer = _function("jack_port_get_buffer", _p, _p, ctypes.c_uint32)
 get_time = _function("jack_get_time", ctypes.c_uint64)          # the server's microsecond clock
 set_process_callback = _function("jack_set_process_callback", ctypes.c_int, _p, _p, _p)
 client_thread_id = _function("jack_client_thread_id", ctypes.c_ulong, _p)
+client_real_time_priority = _function("jack_client_real_time_priority", ctypes.c_int, _p)
+frames_since_cycle_start = _function("jack_frames_since_cycle_start", ctypes.c_uint32, _p)
+last_frame_time = _function("jack_last_frame_time", ctypes.c_uint32, _p)    # the cycle's frame counter
+_get_cycle_times = _function("jack_get_cycle_times", ctypes.c_int, _p, ctypes.POINTER(ctypes.c_uint32),
+                             ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+                             ctypes.POINTER(ctypes.c_float))
 _get_latency_range = _function("jack_port_get_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
 _set_latency_range = _function("jack_port_set_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
 _LatencyCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p)
@@ -90,3 +96,32 @@ class PortLatency:
         total = LatencyRange(min(r[0] for r in ranges) + self.own, max(r[1] for r in ranges) + self.own)
         for port in mine:
             _set_latency_range(_p(port), mode, ctypes.byref(total))
+
+
+class CycleTimes:
+    """Where a process callback is in JACK's cycle, read at its entry.
+
+    ``jack_get_cycle_times`` gives the frame counter of the cycle, which tells the
+    cycles JACK ran without the client (a callback still busy when the next cycle was
+    due: the counter moves on by more than one period); ``jack_frames_since_cycle_start``
+    counts from the server's wake-up for the cycle to now.  (The start time
+    ``jack_get_cycle_times`` reports is the server's schedule, smoothed by its
+    delay-locked loop, not its wake-up: on a loaded machine the two differ by more than
+    what a callback waits for.)  The out-parameters are allocated once: the process
+    thread calls :meth:`read` every cycle.
+    """
+
+    def __init__(self, client: int, sample_rate: float) -> None:
+        self._client = _p(client)
+        self._frames = ctypes.c_uint32()
+        self._out = (ctypes.pointer(self._frames), ctypes.pointer(ctypes.c_uint64()),
+                     ctypes.pointer(ctypes.c_uint64()), ctypes.pointer(ctypes.c_float()))
+        self._seconds_per_frame = 1.0 / sample_rate
+
+    def read(self) -> tuple[int, float]:
+        """(the cycle's frame counter, seconds since the cycle began); the counter is -1
+        before the server's clock has settled."""
+        since = frames_since_cycle_start(self._client) * self._seconds_per_frame
+        if _get_cycle_times(self._client, *self._out) != 0:
+            return -1, since
+        return int(self._frames.value), since

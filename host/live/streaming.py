@@ -207,6 +207,11 @@ class StreamReader:
         if self.sources:
             self._thread.start()
 
+    @property
+    def native_id(self) -> int | None:
+        """The reader thread's id for the OS (None before it started: no sources to read)."""
+        return self._thread.native_id
+
     def wait_ready(self, timeout_s: float = 10.0) -> bool:
         """Block (a control thread) until every source has served the current request."""
         deadline = time.monotonic() + timeout_s

@@ -37,6 +37,11 @@ class Backend:
     def start(self) -> None:
         pass
 
+    def helper_priority(self) -> int | None:
+        """The SCHED_FIFO priority for mixhost's threads that work for the audio (see
+        :mod:`host.live.scheduling`); None leaves them at normal priority."""
+        return None
+
     def stop(self) -> None:
         pass
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ class JackBackend(Backend):
         self._closing = False
         self._priority_tried = False
         self.raised_priority = False
+        self.process_thread: int | None = None   # the native id of JACK's thread, once it called back
         self._latency: Any = None   # the PortLatency JACK calls back
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
@@ -58,6 +61,9 @@ class JackBackend(Backend):
         self._set_callbacks(client)
         self.max_block = int(client.blocksize)
         self.sample_rate = float(client.samplerate)
+        from ..libjack import CycleTimes
+
+        self._cycle_times = CycleTimes(_address(jack, client._ptr), self.sample_rate)
         return int(client.samplerate), self.max_block
 
     def _set_callbacks(self, client: Any) -> None:
@@ -79,6 +85,16 @@ class JackBackend(Backend):
         self._report_latency()
         self.client.activate()
         self._connect()
+
+    def helper_priority(self) -> int | None:
+        """Under a realtime server, a few steps under the client's process thread."""
+        from ..libjack import client_real_time_priority
+        from ..scheduling import below
+
+        if self.client is None:
+            return None
+        client = ctypes.c_void_p(_address(self._jack, self.client._ptr))
+        return below(int(client_real_time_priority(client)))
 
     def own_latency(self) -> int:
         """Frames from a live input to the output that carries it: the graph's latency
@@ -128,10 +144,11 @@ class JackBackend(Backend):
         engine = self.engine
         assert engine is not None
         started = time.perf_counter()
-        late = 0.0
+        late, cycle = 0.0, -1
         try:
-            # how long after its period began this callback got to run (wake-up, GIL)
-            late = self.client.frames_since_cycle_start / self.sample_rate
+            # how long after its cycle began this callback got to run (wake-up, GIL), and which
+            # cycle was running then
+            cycle, late = self._cycle_times.read()
             if not self._priority_tried:
                 self._raise_priority()
             if self._closing or frames > self.max_block:
@@ -151,7 +168,7 @@ class JackBackend(Backend):
             self._fail(error)
             for port in self.outputs:
                 port.get_array().fill(0.0)
-        engine.record_callback(time.perf_counter() - started, started, late)
+        engine.record_callback(time.perf_counter() - started, started, late, cycle)
 
     def _raise_priority(self) -> None:
         """Once, from the process thread: real-time scheduling when the server did not give it.
@@ -161,6 +178,7 @@ class JackBackend(Backend):
         (root or an rtprio limit); without it nothing changes.
         """
         self._priority_tried = True
+        self.process_thread = threading.get_native_id()
         if self.client.realtime or not hasattr(os, "sched_setscheduler"):
             return
         with contextlib.suppress(OSError):

@@ -36,6 +36,7 @@ class JackAheadBackend(JackBackend):
         self._earlier_late = 0    # late renders in the rings of earlier starts
         self._running = False
         self._thread: threading.Thread | None = None
+        self.render_priority = "normal priority"   # what the render thread ran at, said in words
 
     @property
     def xruns(self) -> int:
@@ -86,7 +87,8 @@ class JackAheadBackend(JackBackend):
         if block_ring.set_process_callback(handle, self.ring) != 0:
             raise AudioDeviceError("JACK refused the process callback", hint="try without --ahead")
         self._running = True
-        self._thread = threading.Thread(target=self._render_loop, name="mixhost-render", daemon=True)
+        self._thread = threading.Thread(target=self._render_loop, args=(self.helper_priority(),),
+                                        name="mixhost-render", daemon=True)
         self._thread.start()
         self.client.activate()
         if not self.client.realtime:  # the server left its clients' threads at normal priority
@@ -94,10 +96,14 @@ class JackAheadBackend(JackBackend):
         self._connect()
 
     # -- the render thread ---------------------------------------------------------------------
-    def _render_loop(self) -> None:
-        # Normal priority on purpose: the blocks ahead absorb its scheduling delays, and a
-        # real-time render thread takes the CPU from a server that runs without real-time
-        # priority (on the bench's dummy server that made the server's own cycles late).
+    def _render_loop(self, priority: int | None) -> None:
+        # Under a realtime server, SCHED_FIFO below JACK's thread (see host.live.scheduling);
+        # under a server without realtime scheduling it stays at normal priority: a realtime
+        # render thread would take the CPU from the server itself (on the bench's dummy server
+        # that made the server's own cycles late).
+        from ..scheduling import make_realtime
+
+        self.render_priority = make_realtime(threading.get_native_id(), priority)
         ring = self.ring
         try:
             while self._running:
@@ -154,3 +160,4 @@ class JackAheadBackend(JackBackend):
         super().close()
         if self.ring is not None:
             self.ring.free()
+
