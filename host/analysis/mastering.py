@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +36,8 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 
-from ..audio_io import AtomicWriter, check_output_path
+from ..atomic import OutputSet, temp_folder_beside
+from ..audio_io import AtomicWriter
 from ..errors import UserInputError
 from ..loudness.conformance import (
     FILE_TOLERANCE_LU,
@@ -56,6 +56,7 @@ from ..loudness.meter import (
 )
 from ..loudness.meter import open_audio as _open_audio
 from ..loudness.targets import LoudnessTarget
+from ..outputs import Output, audio_format, prepare
 from ..stages.base import Stage
 from ..stages.limiter import make_limiter
 
@@ -210,23 +211,24 @@ def master_file(
     work on what comes out.
     """
     source, out = Path(input_path), Path(output_path)
+    out, fmt = audio_format(out, None, ("wav", "flac", "aiff"))
+    chain_file = Path(chain) if chain is not None and Path(chain).suffix in (".yaml", ".yml") else None
+    prepare([Output(out, "write the master to another file (-o)")],
+            [source, Path(reference) if reference is not None else None, chain_file])
     measured = measure_file(source, block)
     if not math.isfinite(measured.integrated_lufs):
         raise UserInputError(
             f"{source}: the programme is silent (below the −70 LUFS gate); nothing to master"
         )
-    check_output_path(out, [source])
-    fmt = out.suffix.lstrip(".").lower() or "wav"
-    if fmt not in ("wav", "flac", "aiff", "aif"):
-        raise UserInputError(f"{out}: write .wav, .flac or .aiff", hint="change the file extension")
-    fmt = "aiff" if fmt == "aif" else fmt
-    with tempfile.TemporaryDirectory(prefix="mixhost-master-") as work:
+    # scratch files go beside the output, where the next run reaps them if this one is killed
+    with OutputSet() as scratch:
+        work = scratch.scratch(temp_folder_beside(out))
         processed = source
         if chain is not None:
-            processed = render_chain(source, chain, Path(work), measured.sample_rate)
+            processed = render_chain(source, chain, work, measured.sample_rate)
         match = None
         if reference is not None:
-            processed, match = _match_reference(processed, Path(reference), Path(work))
+            processed, match = _match_reference(processed, Path(reference), work)
         pre = measured if processed == source else measure_file(processed, block)
         report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance)
     report.reference = str(reference) if reference is not None else None

@@ -54,7 +54,13 @@ def run(args: argparse.Namespace) -> int:
         require("plots", "--html reports")
     from ..analysis.report import analyze_file, to_json, write_html
     from ..loudness.targets import resolve_target
+    from ..outputs import Output, prepare
+    from ..session.relocation import session_files
 
+    if args.html:  # before any work: the report never replaces a file it reads
+        read = session_files(args.session) if args.session else []
+        prepare([Output(args.html, "write the report to another file (--html)")],
+                [*args.files, args.reference, *read])
     target = resolve_target(args.target)
     notes = None
     if args.session:

@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
         require("plots", "--html reports")
     from ..analysis.comparison import METRICS, compare_files, write_comparison_html
     from ..analysis.reportkit import format_value
+    from ..outputs import Output, prepare
 
+    if args.html:  # before any work: the report never replaces a file it reads
+        prepare([Output(args.html, "write the report to another file (--html)")], [args.a, args.b])
     comparison = compare_files(args.a, args.b)
     if args.json:
         emit(comparison.to_json())

@@ -46,7 +46,13 @@ def run(args: argparse.Namespace) -> int:
         write_feedback_markdown,
     )
     from ..loudness.targets import resolve_target
+    from ..outputs import Output, prepare
+    from ..session.relocation import session_files
 
+    # before any work: neither report replaces a file it reads, nor the other report
+    prepare([Output(path, f"write the report to another file ({option})")
+             for path, option in ((args.md, "--md"), (args.html, "--html")) if path is not None],
+            [args.mix, args.reference, *(session_files(args.session) if args.session else [])])
     feedback = build_feedback(args.mix, resolve_target(args.target), args.reference, args.session)
     if args.json:
         emit(to_json(feedback))
