@@ -272,3 +272,187 @@ def test_a_long_write_lands_whole_and_leaves_no_descriptor_open(tmp_path, commit
         assert list(tmp_path.iterdir()) == []
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) == before
+
+
+# -- issue 18 §1: one guard for every command's every output ------------------------------------------
+def digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_music(path: Path, seconds: float = 3.0, seed: int = 1, level_db: float = -20.0) -> Path:
+    import soundfile as sf
+
+    from host.analysis.signals import music
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, music(seconds, 48000, seed=seed, level_db=level_db).T, 48000, subtype="PCM_24")
+    return path
+
+
+@pytest.fixture
+def mix_folder(tmp_path: Path) -> Path:
+    """A mix, a second version of it and the session that made it, in one folder."""
+    write_music(tmp_path / "mix.wav", seed=1)
+    write_music(tmp_path / "mix-v2.wav", seed=2)
+    write_music(tmp_path / "a.wav", seed=3)
+    (tmp_path / "session.yaml").write_text(
+        "session: {notes: warm and wide}\ntracks:\n  a: {source: a.wav}\noutputs: {mixdown: mix.wav}\n")
+    return tmp_path
+
+
+# (argv with {mix}, {v2}, {session}, {out} placeholders, the input the output lands on)
+REPORT_CASES = [
+    (["feedback", "{mix}", "--session", "{session}", "--html", "{out}"], "session.yaml"),
+    (["feedback", "{mix}", "--session", "{session}", "--md", "{out}"], "session.yaml"),
+    (["feedback", "{mix}", "--html", "{out}"], "mix.wav"),
+    (["feedback", "{mix}", "--md", "{out}"], "mix.wav"),
+    (["feedback", "{mix}", "--reference", "{v2}", "--md", "{out}"], "mix-v2.wav"),
+    (["feedback", "{mix}", "--session", "{session}", "--md", "{out}"], "a.wav"),  # a file the session names
+    (["analyze", "{mix}", "--html", "{out}"], "mix.wav"),
+    (["analyze", "{mix}", "{v2}", "--json", "--html", "{out}"], "mix-v2.wav"),
+    (["analyze", "{mix}", "--session", "{session}", "--html", "{out}"], "session.yaml"),
+    (["compare", "{mix}", "{v2}", "--html", "{out}"], "mix.wav"),
+    (["compare", "{mix}", "{v2}", "--html", "{out}"], "mix-v2.wav"),
+]
+
+
+def _argv(template: list[str], folder: Path, out: Path) -> list[str]:
+    names = {"mix": folder / "mix.wav", "v2": folder / "mix-v2.wav", "session": folder / "session.yaml", "out": out}
+    return [part.format(**{k: str(v) for k, v in names.items()}) for part in template]
+
+
+@pytest.mark.parametrize("how", ["same path", "another spelling", "symlink", "hard link"])
+@pytest.mark.parametrize("template, victim", REPORT_CASES)
+def test_a_report_never_replaces_an_input(mix_folder, capsys, template, victim, how):
+    """Each report option, pointed at a file the command reads, is refused: exit 2, both paths
+    named, the input's bytes unchanged, no report written anywhere."""
+    target = mix_folder / victim
+    out = {"same path": target,
+           "another spelling": mix_folder / "sub" / ".." / victim,
+           "symlink": mix_folder / "link.out",
+           "hard link": mix_folder / "hard.out"}[how]
+    if how == "another spelling":
+        (mix_folder / "sub").mkdir()
+    elif how == "symlink":
+        out.symlink_to(target)
+    elif how == "hard link":
+        os.link(target, out)
+    before = {p.name: digest(p) for p in mix_folder.iterdir() if p.is_file()}
+    assert main(_argv(template, mix_folder, out)) == 2
+    message = capsys.readouterr().err
+    assert str(out) in message and str(target) in message or victim in message, message
+    assert "is also an input" in message and "hint:" in message and "Traceback" not in message
+    assert {p.name: digest(p) for p in mix_folder.iterdir() if p.is_file()} == before
+    assert leftovers(mix_folder) == []
+
+
+def test_two_reports_on_one_file_are_refused(mix_folder, capsys):
+    out = mix_folder / "report.txt"
+    assert main(["feedback", str(mix_folder / "mix.wav"), "--md", str(out), "--html", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "two outputs would both be written to" in message and str(out) in message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+@pytest.mark.parametrize("victim", ["a.wav", "session.yaml", "my-chain.yaml"])
+def test_a_render_never_replaces_a_file_the_session_reads(tmp_path, capsys, link, victim):
+    """The mixdown is another name for the source, the session file or its chain file."""
+    write_music(tmp_path / "a.wav")
+    (tmp_path / "my-chain.yaml").write_text("chain:\n  - {type: gain, params: {gain_db: -1}}\n")
+    session = tmp_path / "session.yaml"
+    session.write_text("tracks:\n  a: {source: a.wav, chain: my-chain.yaml}\noutputs: {mixdown: mix.wav}\n")
+    if link == "symlink":
+        (tmp_path / "mix.wav").symlink_to(tmp_path / victim)
+    else:
+        os.link(tmp_path / victim, tmp_path / "mix.wav")
+    before = {p.name: digest(p) for p in tmp_path.iterdir() if p.is_file()}
+    assert main(["render", str(session), "--no-progress"]) == 2
+    message = capsys.readouterr().err
+    assert "is also an input" in message and str(tmp_path / victim) in message, message
+    assert str(tmp_path / "mix.wav") in message and "outputs.mixdown" in message, message
+    assert {p.name: digest(p) for p in tmp_path.iterdir() if p.is_file()} == before
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("victim", ["input", "reference", "chain"])
+def test_master_never_replaces_its_input_reference_or_chain(tmp_path, capsys, victim):
+    write_music(tmp_path / "mix.wav", seed=1)
+    write_music(tmp_path / "ref.wav", seed=2, level_db=-14)
+    (tmp_path / "chain.yaml").write_text("chain:\n  - {type: gain, params: {gain_db: -1}}\n")
+    target = {"input": "mix.wav", "reference": "ref.wav", "chain": "chain.yaml"}[victim]
+    os.link(tmp_path / target, tmp_path / "out.wav")  # a hard link: another name, the same file
+    before = {p.name: digest(p) for p in tmp_path.iterdir()}
+    argv = ["master", str(tmp_path / "mix.wav"), "-o", str(tmp_path / "out.wav"), "--target", "spotify"]
+    argv += {"reference": ["--reference", str(tmp_path / "ref.wav")],
+             "chain": ["--chain", str(tmp_path / "chain.yaml")]}.get(victim, [])
+    assert main(argv) == 2
+    message = capsys.readouterr().err
+    assert "hard links to one file" in message and str(tmp_path / "out.wav") in message and target in message
+    assert {p.name: digest(p) for p in tmp_path.iterdir()} == before
+
+
+ALBUM = """\
+album: {{title: Night Drive, target: spotify, gap_s: 0.5, output: {output}, format: wav}}
+tracks:
+{tracks}"""
+
+
+def _album(folder: Path, output: str, tracks: list[str], seconds: float = 3.0) -> Path:
+    for i, line in enumerate(tracks, start=1):
+        name = re.search(r"file: ([^,}]+)", line)
+        if name and not (folder / name[1]).exists():
+            write_music(folder / name[1], seconds=seconds, seed=i, level_db=-20 - i)
+    path = folder / "album.yaml"
+    path.write_text(ALBUM.format(output=output, tracks="".join(f"  - {t}\n" for t in tracks)))
+    return path
+
+
+@pytest.mark.parametrize("output, tracks, victim, expected", [
+    # the album's output folder holds its mixes, named as the album names its masters
+    ("mixes", ["{file: mixes/01 One.wav, title: One}", "{file: mixes/2.wav, title: Two}"], "mixes/01 One.wav",
+     "is also an input"),
+    # two tracks of one title would both become "0N Same.wav"? no: numbers differ; one title for the album
+    # file and a track: the album file Night Drive.wav is a mix the album reads
+    ("mixes", ["{file: mixes/Night Drive.wav, title: One}", "{file: mixes/2.wav, title: Two}"],
+     "mixes/Night Drive.wav", "is also an input"),
+    # the album file itself is the output folder's input
+    (".", ["{file: 1.wav, title: One}", "{file: album.yaml.wav, title: Two}"], "album.yaml.wav", None),
+])
+def test_an_album_never_replaces_its_mixes(tmp_path, capsys, output, tracks, victim, expected):
+    album = _album(tmp_path, output, tracks)
+    before = {p.relative_to(tmp_path): digest(p) for p in tmp_path.rglob("*") if p.is_file()}
+    code = main(["album", str(album)])
+    message = capsys.readouterr().err
+    if expected is None:  # a folder where nothing collides masters as usual
+        assert code == 0, message
+        return
+    assert code == 2, message
+    assert expected in message and str(tmp_path / victim) in message and "album.output" in message, message
+    assert {p.relative_to(tmp_path): digest(p) for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_an_album_never_replaces_a_file_its_session_track_reads(tmp_path, capsys):
+    """A session track's stems are inputs too: a master landing on one is refused."""
+    write_music(tmp_path / "out" / "02 Two.wav", seed=5)  # the stem, in the album's output folder
+    (tmp_path / "song.yaml").write_text("tracks:\n  a: {source: out/02 Two.wav}\noutputs: {mixdown: song.wav}\n")
+    album = _album(tmp_path, "out", ["{file: 1.wav, title: One}", "{session: song.yaml, title: Two}"])
+    before = digest(tmp_path / "out" / "02 Two.wav")
+    assert main(["album", str(album)]) == 2
+    message = capsys.readouterr().err
+    assert "is also an input" in message and str(tmp_path / "out" / "02 Two.wav") in message
+    assert digest(tmp_path / "out" / "02 Two.wav") == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["02 Two.wav"]
+
+
+def test_two_album_tracks_of_one_name_are_refused(tmp_path, capsys):
+    album = _album(tmp_path, "out", ["{file: 1.wav, title: Same}", "{file: 2.wav, title: Same}",
+                                     "{file: 3.wav, title: Night Drive}"])
+    (tmp_path / "album.yaml").write_text((tmp_path / "album.yaml").read_text().replace("title: Night Drive,",
+                                                                                       "title: 03 Night Drive,"))
+    assert main(["album", str(album)]) == 2
+    message = capsys.readouterr().err
+    assert "two outputs would both be written to" in message and "03 Night Drive.wav" in message, message
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
