@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import re
@@ -456,3 +457,61 @@ def test_two_album_tracks_of_one_name_are_refused(tmp_path, capsys):
     message = capsys.readouterr().err
     assert "two outputs would both be written to" in message and "03 Night Drive.wav" in message, message
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+# -- a file's extension and its format agree, or the command refuses ---------------------------------
+@pytest.mark.parametrize("outputs, expected", [
+    ("{mixdown: mix.wav, format: flac}", "name it mix.flac, or set format: wav"),
+    ("{mixdown: mix.flac, format: wav}", "name it mix.wav, or set format: flac"),
+    ("{mixdown: mix.mp3}", "write mix.wav and encode the MP3 file from it"),
+    ("{mixdown: mix.mp3, format: flac}", "encode the MP3 file from it"),
+    ("{mixdown: mix.ogg}", "encode the Ogg Vorbis file from it"),
+    ("{mixdown: mix.aup}", "end the name with one of .wav, .flac"),
+])
+def test_a_render_refuses_a_format_its_name_contradicts(write_audio, write_session, capsys, outputs, expected):
+    write_audio("a.wav", tone(seconds=0.5))
+    path = write_session(f"tracks:\n  a: {{source: a.wav}}\noutputs: {outputs}\n")
+    assert main(["render", str(path), "--no-progress"]) == 2
+    message = capsys.readouterr().err
+    assert expected in message and "Traceback" not in message, message
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.wav", "session.yaml"]
+
+
+@pytest.mark.parametrize("outputs, written, container", [
+    ("{mixdown: mix, format: flac}", "mix.flac", "FLAC"),   # only a format: the name gets its extension
+    ("{format: flac}", "out/mix.flac", "FLAC"),              # the default name follows the format
+    ("{mixdown: mix.flac}", "mix.flac", "FLAC"),             # only an extension: it sets the format
+    ("{mixdown: mix.WAV}", "mix.WAV", "WAV"),
+    ("{mixdown: mix.wav, format: wav, stems: stems}", "stems/a.wav", "WAV"),
+    ("{mixdown: mix.flac, stems: stems}", "stems/a.flac", "FLAC"),
+])
+def test_a_render_writes_the_format_its_name_says(write_audio, write_session, outputs, written, container):
+    import soundfile as sf
+
+    write_audio("a.wav", tone(seconds=0.5))
+    path = write_session(f"tracks:\n  a: {{source: a.wav}}\noutputs: {outputs}\n")
+    assert main(["render", str(path), "--no-progress"]) == 0
+    assert sf.info(str(path.parent / written)).format == container
+
+
+@pytest.mark.parametrize("name, expected, container", [
+    ("master.flac", None, "FLAC"),
+    ("master.aif", None, "AIFF"),
+    ("master", "master.wav", "WAV"),
+    ("master.mp3", "write master.wav and encode the MP3 file from it", None),
+    ("master.txt", "end the name with one of .wav, .flac, .aiff", None),
+])
+def test_master_writes_the_format_its_name_says_or_refuses(tmp_path, capsys, name, expected, container):
+    import soundfile as sf
+
+    write_music(tmp_path / "mix.wav")
+    code = main(["master", str(tmp_path / "mix.wav"), "-o", str(tmp_path / name), "--target", "spotify", "--json"])
+    message = capsys.readouterr()
+    if container is None:
+        assert code == 2 and expected in message.err, message.err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["mix.wav"]
+        return
+    assert code == 0, message.err
+    written = tmp_path / (expected or name)
+    assert sf.info(str(written)).format == container
+    assert json.loads(message.out)["output"] == str(written)  # the report names the file written
