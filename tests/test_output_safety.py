@@ -515,3 +515,185 @@ def test_master_writes_the_format_its_name_says_or_refuses(tmp_path, capsys, nam
     written = tmp_path / (expected or name)
     assert sf.info(str(written)).format == container
     assert json.loads(message.out)["output"] == str(written)  # the report names the file written
+
+
+# -- several outputs land together, or none does -------------------------------------------------------
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*"))
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "error"])
+def test_an_album_stopped_part_way_leaves_the_previous_set_whole(tmp_path, capsys, monkeypatch, stop):
+    """Stopped after two of three tracks, every old file (tracks, album file, CUE) stays as it was."""
+    import host.analysis.album as album_module
+
+    album = _album(tmp_path, "out", ["{file: 1.wav, title: One}", "{file: 2.wav, title: Two}",
+                                     "{file: 3.wav, title: Three}"])
+    assert main(["album", str(album)]) == 0
+    before = _snapshot(tmp_path / "out")
+    assert len(before) == 5
+    album.write_text(album.read_text().replace("target: spotify", "target: ebu-r128"))  # other masters
+    real, done = album_module._master_track, []
+
+    def master_track(*args, **kwargs):
+        if len(done) == 2:  # tracks 01 and 02 are done: stop before 03
+            if stop == "error":
+                raise host.MixhostError("the disk went away")
+            os.kill(os.getpid(), getattr(signal, stop))
+        done.append(real(*args, **kwargs))
+        return done[-1]
+
+    monkeypatch.setattr(album_module, "_master_track", master_track)
+    code = main(["album", str(album)])
+    message = capsys.readouterr().err
+    if stop == "error":
+        assert code == 1 and "the disk went away" in message
+    else:
+        assert code == 130
+        assert "interrupted: nothing was written; the previous files are unchanged" in message, message
+    assert len(done) == 2
+    assert _snapshot(tmp_path / "out") == before
+    assert _hidden(tmp_path / "out") == []
+
+
+def test_a_render_with_stems_interrupted_keeps_the_previous_mix_and_stems(write_audio, write_session):
+    write_audio("a.wav", tone(seconds=4.0))
+    write_audio("b.wav", tone(freq=300.0, seconds=4.0))
+    path = write_session("tracks:\n  a: {source: a.wav}\n  b: {source: b.wav, gain_db: -6}\n"
+                         "outputs: {mixdown: out/mix.wav, stems: out/stems}\n")
+    host.load_session(path).render()
+    before = _snapshot(path.parent / "out")
+    assert len(before) == 3
+    session = host.load_session(path)
+    session.set("tracks/a/gain_db", -3.0)
+
+    def interrupt(done: int, total: int) -> None:
+        if done > total // 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt, match="nothing was written; the previous files are unchanged"):
+        session.render(progress=interrupt)
+    assert _snapshot(path.parent / "out") == before
+    assert _hidden(path.parent / "out") == []
+
+
+def test_outputs_land_together_even_when_a_signal_comes_between_two_renames(tmp_path, monkeypatch):
+    """SIGINT during the renames waits until every file is in place, then acts."""
+    import host.atomic as atomic
+
+    targets = [tmp_path / f"{n}.txt" for n in range(3)]
+    for target in targets:
+        target.write_text("old")
+    real, renamed = os.replace, []
+
+    def replace(src, dst):
+        real(src, dst)
+        renamed.append(dst)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt) as raised, atomic.OutputSet() as staged:
+        for target in targets:
+            temp = atomic.temp_beside(target)
+            temp.write_text("new")
+            staged.add(temp, target)
+        monkeypatch.setattr(atomic.os, "replace", replace)
+        staged.land()
+    assert not isinstance(raised.value, host.errors.Interrupted)  # the files were written: it says nothing
+    assert [t.read_text() for t in targets] == ["new"] * 3
+    assert leftovers(tmp_path) == []
+
+
+# -- a killed run's leftovers are removed by the next run; a live run's never are ----------------------
+def _long_render(folder: Path, seconds: float = 600.0) -> Path:
+    import soundfile as sf
+
+    sf.write(folder / "a.wav", tone(seconds=seconds, amp=0.1), 48000, subtype="PCM_16")
+    path = folder / "long.yaml"
+    path.write_text("session: {block_size: 256}\ntracks:\n  a: {source: a.wav}\n"
+                    "outputs: {mixdown: out/mix.wav, stems: out/stems}\n")
+    return path
+
+
+def _wait_for_partial(folder: Path, proc: subprocess.Popen, size: int = 1 << 20) -> Path:
+    deadline = time.monotonic() + 120
+    while True:
+        found = [p for p in folder.rglob(".*.partial") if p.is_file() and p.stat().st_size > size]
+        if found:
+            return found[0]
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the run never started writing"
+        time.sleep(0.02)
+
+
+def test_the_next_run_removes_what_a_killed_render_left(tmp_path, write_audio):
+    path = _long_render(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "host", "render", str(path), "--no-progress", "-j", "1"],
+                            stderr=subprocess.PIPE)
+    _wait_for_partial(out, proc)
+    proc.kill()  # SIGKILL: nothing runs in the process after it
+    proc.wait(timeout=30)
+    left = _hidden(out)
+    assert left and all(f"mixhost-{proc.pid}-" in name for name in left), left  # the mix and the stem
+    # a live run's partial (this process) and one whose pid now belongs to a younger process (reused)
+    live = out / f".mix.wav.mixhost-{os.getpid()}-livexxxx.partial"
+    live.write_bytes(b"live")
+    younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        reused = out / f".mix.wav.mixhost-{younger.pid}-reusedxx.partial"
+        reused.write_bytes(b"old")
+        an_hour_ago = time.time() - 3600
+        os.utime(reused, (an_hour_ago, an_hour_ago))
+        write_audio("b.wav", tone(seconds=0.5))
+        quick = tmp_path / "quick.yaml"
+        quick.write_text("tracks:\n  b: {source: b.wav}\noutputs: {mixdown: out/quick.wav, stems: out/stems}\n")
+        assert main(["render", str(quick), "--no-progress"]) == 0
+    finally:
+        younger.kill()
+        younger.wait()
+    assert _hidden(out) == [live.name]
+    live.unlink()
+
+
+def test_a_killed_album_leaves_nothing_in_the_temp_folder_and_the_next_run_cleans_up(tmp_path):
+    for i in (1, 2):
+        write_music(tmp_path / f"{i}.wav", seconds=40.0, seed=i)
+    album = tmp_path / "album.yaml"
+    album.write_text("album: {title: Night Drive, output: out, format: wav}\n"
+                     "tracks:\n  - {file: 1.wav}\n  - {file: 2.wav}\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    proc = subprocess.Popen([sys.executable, "-m", "host", "album", str(album)], stderr=subprocess.PIPE, env=env)
+    _wait_for_partial(tmp_path / "out", proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert list(scratch.iterdir()) == []  # the system temp folder holds nothing of it
+    left = _hidden(tmp_path / "out")
+    assert left and all(f"mixhost-{proc.pid}-" in name for name in left), left
+    done = subprocess.run([sys.executable, "-m", "host", "album", str(album)], capture_output=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert _hidden(tmp_path / "out") == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_an_album_that_fails_leaves_no_temp_folder(tmp_path, capsys, monkeypatch):
+    """A session track that fails to render: the error, and no folder left in the temp folder or the output."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    write_music(tmp_path / "1.wav")
+    write_music(tmp_path / "s.wav", seed=4)
+    (tmp_path / "song.yaml").write_text(
+        "tracks:\n  s: {source: s.wav, chain: [{type: test_exploding, id: bomb, after: 3}]}\n")
+    album = _album(tmp_path, "out", ["{file: 1.wav, title: One}", "{session: song.yaml, title: Two}"])
+    assert main(["album", str(album)]) == 1
+    assert "tracks/s/bomb" in capsys.readouterr().err
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "out").exists() or _hidden(tmp_path / "out") == []

@@ -220,9 +220,10 @@ def master_file(
         raise UserInputError(
             f"{source}: the programme is silent (below the −70 LUFS gate); nothing to master"
         )
-    # scratch files go beside the output, where the next run reaps them if this one is killed
-    with OutputSet() as scratch:
-        work = scratch.scratch(temp_folder_beside(out))
+    # scratch files go beside the output, where the next run reaps them if this one is killed;
+    # the master lands at the end, so an interrupt before then leaves an old file as it was
+    with OutputSet() as staged:
+        work = staged.scratch(temp_folder_beside(out))
         processed = source
         if chain is not None:
             processed = render_chain(source, chain, work, measured.sample_rate)
@@ -230,7 +231,8 @@ def master_file(
         if reference is not None:
             processed, match = _match_reference(processed, Path(reference), work)
         pre = measured if processed == source else measure_file(processed, block)
-        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance)
+        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance, staged)
+        staged.land()
     report.reference = str(reference) if reference is not None else None
     report.match_eq_db = match.octave_summary() if match is not None else None
     report.input = str(source)
@@ -267,8 +269,10 @@ def _loudness_passes(
     bit_depth: int | str,
     block: int,
     tolerance: float,
+    staged: OutputSet,
 ) -> MasterReport:
-    """Gain → limiter passes over ``source`` until the output is within ``tolerance`` LU."""
+    """Gain → limiter passes over ``source`` until the output is within ``tolerance`` LU; the
+    accepted pass is staged in ``staged``."""
     if not math.isfinite(measured.integrated_lufs):
         raise UserInputError(f"{source}: silent after the mastering chain; nothing to master")
     gain_db = target.integrated_lufs - measured.integrated_lufs
@@ -291,7 +295,7 @@ def _loudness_passes(
             error = abs(target.integrated_lufs - achieved)
             # the last pass is kept when it is inside R128's tolerance, if not inside our aim
             if error <= tolerance or (attempt == MAX_PASSES and error <= FILE_TOLERANCE_LU):
-                writer.commit(lambda tmp: written.append(check_written(tmp, target, str(out))))
+                staged.add(writer.finish(lambda tmp: written.append(check_written(tmp, target, str(out)))), out)
                 break
             writer.abort()
         if attempt == MAX_PASSES:
