@@ -697,3 +697,17 @@ def test_an_album_that_fails_leaves_no_temp_folder(tmp_path, capsys, monkeypatch
     assert "tracks/s/bomb" in capsys.readouterr().err
     assert list(scratch.iterdir()) == []
     assert not (tmp_path / "out").exists() or _hidden(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("victim", ["a.wav", "my-chain.yaml"])
+def test_a_session_is_never_saved_over_a_file_it_names(tmp_path, victim):
+    write_music(tmp_path / "a.wav")
+    (tmp_path / "my-chain.yaml").write_text("chain:\n  - {type: gain, params: {gain_db: -1}}\n")
+    path = tmp_path / "session.yaml"
+    path.write_text("tracks:\n  a: {source: a.wav, chain: my-chain.yaml}\n")
+    session = host.load_session(path)
+    before = _snapshot(tmp_path)
+    with pytest.raises(host.MixhostError, match=f"output .*{victim} is also an input"):
+        session.save(tmp_path / victim)
+    assert _snapshot(tmp_path) == before
+    assert session.save() == path  # its own file it replaces
