@@ -711,3 +711,15 @@ def test_a_session_is_never_saved_over_a_file_it_names(tmp_path, victim):
         session.save(tmp_path / victim)
     assert _snapshot(tmp_path) == before
     assert session.save() == path  # its own file it replaces
+
+
+@pytest.mark.parametrize("outputs, expected", [
+    ("{mixdown: a.wav}", "is also an input"),
+    ("{mixdown: mix.wav, format: flac}", "name it mix.flac"),
+])
+def test_validate_refuses_the_outputs_render_would_refuse(write_audio, write_session, capsys, outputs, expected):
+    write_audio("a.wav", tone(seconds=0.5))
+    path = write_session(f"tracks:\n  a: {{source: a.wav}}\noutputs: {outputs}\n")
+    assert main(["validate", str(path)]) == 2
+    assert expected in capsys.readouterr().err
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.wav", "session.yaml"]
