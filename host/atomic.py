@@ -199,8 +199,8 @@ def signals_held() -> Iterator[None]:
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, handler in previous.items():  # None: a handler not set from Python, i.e. the default
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
         if caught:
             signal.raise_signal(caught[0])
 

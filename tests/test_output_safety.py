@@ -723,3 +723,29 @@ def test_validate_refuses_the_outputs_render_would_refuse(write_audio, write_ses
     assert main(["validate", str(path)]) == 2
     assert expected in capsys.readouterr().err
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.wav", "session.yaml"]
+
+
+@pytest.mark.parametrize("chain", [False, True])
+def test_an_interrupted_master_keeps_the_previous_file_and_leaves_no_scratch(tmp_path, capsys, monkeypatch, chain):
+    import host.analysis.mastering as mastering
+
+    write_music(tmp_path / "mix.wav")
+    def argv(target: str) -> list[str]:
+        return ["master", str(tmp_path / "mix.wav"), "-o", str(tmp_path / "out" / "master.wav"),
+                "--target", target, *(["--chain", "master-streaming"] if chain else [])]
+
+    assert main(argv("spotify")) == 0
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    assert _hidden(tmp_path) == []  # the scratch folder is gone after a run that succeeds
+    real = mastering._render
+
+    def render(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # during the first loudness pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mastering, "_render", render)
+    assert main(argv("ebu-r128")) == 130
+    assert "interrupted: nothing was written; the previous files are unchanged" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
+    assert _hidden(tmp_path) == []
