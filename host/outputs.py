@@ -49,9 +49,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def _how(output: Path, other: Path) -> str:
     """Why two different names are one file, for the message."""
     if output.is_symlink() or other.is_symlink():
-        return " (a symlink leads from one to the other)"
+        return ", through a symlink"
     if _resolved(output) != _resolved(other):
-        return " (hard links to one file)"
+        return ", a hard link to it"
     return ""
 
 
@@ -71,7 +71,7 @@ def guard(outputs: Iterable[Output | Path], inputs: Iterable[Path | None]) -> li
         for source in sources:
             if _same_file(output.path, source):
                 raise OutputError(
-                    f"output {output.path} is also an input ({source}){_how(output.path, source)}; "
+                    f"output {output.path} is also an input ({source}{_how(output.path, source)}); "
                     "nothing was written",
                     hint=output.hint)
         for earlier in listed[:index]:

@@ -343,7 +343,7 @@ def test_a_report_never_replaces_an_input(mix_folder, capsys, template, victim, 
     before = {p.name: digest(p) for p in mix_folder.iterdir() if p.is_file()}
     assert main(_argv(template, mix_folder, out)) == 2
     message = capsys.readouterr().err
-    assert str(out) in message and str(target) in message or victim in message, message
+    assert str(out) in message and str(target) in message, message
     assert "is also an input" in message and "hint:" in message and "Traceback" not in message
     assert {p.name: digest(p) for p in mix_folder.iterdir() if p.is_file()} == before
     assert leftovers(mix_folder) == []
@@ -391,7 +391,7 @@ def test_master_never_replaces_its_input_reference_or_chain(tmp_path, capsys, vi
              "chain": ["--chain", str(tmp_path / "chain.yaml")]}.get(victim, [])
     assert main(argv) == 2
     message = capsys.readouterr().err
-    assert "hard links to one file" in message and str(tmp_path / "out.wav") in message and target in message
+    assert "a hard link to it" in message and str(tmp_path / "out.wav") in message and target in message
     assert {p.name: digest(p) for p in tmp_path.iterdir()} == before
 
 
