@@ -87,7 +87,14 @@ def prepare(outputs: Iterable[Output | Path], inputs: Iterable[Path | None]) -> 
     """:func:`guard`, then create the outputs' folders (only once every check has passed)."""
     listed = guard(outputs, inputs)
     for output in listed:
-        ensure_folder(output.path.parent)
+        in_the_way = next((p for p in output.path.parents if p.exists() or p.is_symlink()), None)
+        if in_the_way is not None and not in_the_way.is_dir():
+            raise OutputError(f"cannot write {output.path}: {in_the_way} is a file, not a folder",
+                              hint=output.hint)
+        try:
+            ensure_folder(output.path.parent)
+        except OutputError as error:
+            raise OutputError(f"cannot write {output.path}: {error.message}", hint=output.hint) from None
     return listed
 
 
