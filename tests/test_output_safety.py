@@ -749,3 +749,38 @@ def test_an_interrupted_master_keeps_the_previous_file_and_leaves_no_scratch(tmp
     assert "interrupted: nothing was written; the previous files are unchanged" in capsys.readouterr().err
     assert _snapshot(tmp_path) == before
     assert _hidden(tmp_path) == []
+
+
+def test_a_run_beside_a_live_render_leaves_its_partials_alone(tmp_path, write_audio):
+    """Two renders into one folder at once: the second reaps nothing of the first, which completes."""
+    import soundfile as sf
+
+    path = _long_render(tmp_path, seconds=120.0)
+    proc = subprocess.Popen([sys.executable, "-m", "host", "render", str(path), "--no-progress", "-j", "1"],
+                            stderr=subprocess.PIPE)
+    _wait_for_partial(tmp_path / "out", proc)
+    write_audio("b.wav", tone(seconds=0.5))
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("tracks:\n  b: {source: b.wav}\noutputs: {mixdown: out/quick.wav, stems: out/stems}\n")
+    assert main(["render", str(quick), "--no-progress"]) == 0
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    assert sf.info(str(tmp_path / "out" / "mix.wav")).frames == 120 * 48000
+    assert sf.info(str(tmp_path / "out" / "stems" / "a.wav")).frames == 120 * 48000
+    assert _hidden(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("age_s, reaped", [(2 * 86400.0, True), (60.0, False)])
+def test_partials_named_before_the_pid_was_in_the_name_go_only_when_old(tmp_path, age_s, reaped):
+    """An old-style name says nothing of its owner: only a day without a write marks it as left over."""
+    from host.atomic import reap_stale
+
+    old_style = tmp_path / ".mix.wav.k3j_x9az.partial"
+    old_style.write_bytes(b"x")
+    when = time.time() - age_s
+    os.utime(old_style, (when, when))
+    mine = tmp_path / ".notes.txt"  # a hidden file of the user's own is never touched
+    mine.write_text("mine")
+    os.utime(mine, (when, when))
+    assert reap_stale(tmp_path) == ([old_style] if reaped else [])
+    assert old_style.exists() is not reaped and mine.exists()
