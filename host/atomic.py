@@ -1,11 +1,14 @@
 """Temp files beside their target, for writes that land by rename or not at all.
 
-Every temp file or folder mixhost makes is named ``.<target>.mixhost-<pid>-<random><suffix>``
-(suffix ``.partial`` or ``.tmp``), in the folder of the file it becomes.  A run
-killed outright (``kill -9``, a power cut) cannot remove its own; the next run
-that writes into that folder removes the ones whose process is gone
+Every temp file or folder mixhost makes is named
+``.<target>.mixhost-<host>-<pid>-<random><suffix>`` (suffix ``.partial`` or
+``.tmp``), in the folder of the file it becomes.  A run killed outright
+(``kill -9``, a power cut) cannot remove its own; the next run on the same
+machine that writes into that folder removes the ones whose process is gone
 (:func:`reap_stale`).  A process that is alive keeps its temp files, so two
-runs writing into one folder never remove each other's work.
+runs writing into one folder never remove each other's work.  Another
+machine's pids (a shared or network folder, another container) mean nothing
+here: its temp files go only after a day without a write.
 
 :class:`OutputSet` lands several outputs together: each is written whole to
 its temp file first, then all are renamed into place in one go, with SIGINT
@@ -20,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -32,11 +36,15 @@ from .errors import Interrupted, OutputError
 log = logging.getLogger(__name__)
 
 TEMP_MARK = "mixhost"
-# .<name>.mixhost-<pid>-<mkstemp's random part><suffix>
-_OURS = re.compile(r"^\..+\." + TEMP_MARK + r"-(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.(?:partial|tmp)$")
+# .<name>.mixhost-<host>-<pid>-<mkstemp's random part><suffix>
+_OURS = re.compile(r"^\..+\." + TEMP_MARK
+                   + r"-(?P<host>[A-Za-z0-9]+)-(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.(?:partial|tmp)$")
 # the naming before the pid was part of it: whose they are cannot be told, so only the old ones go
 _LEGACY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
-LEGACY_STALE_S = 24 * 3600.0
+# a temp file whose owner cannot be asked (another machine's, or an old-style name) is left over
+# once nothing has written to it for this long
+UNKNOWN_OWNER_STALE_S = 24 * 3600.0
+HOST = "".join(c for c in socket.gethostname() if c.isascii() and c.isalnum())[:24] or "host"
 _reaped: set[Path] = set()
 
 
@@ -58,7 +66,7 @@ _DEFAULT_MODE = 0o666 & ~_umask()
 
 
 def _temp_prefix(path: Path) -> str:
-    return f".{path.name}.{TEMP_MARK}-{os.getpid()}-"
+    return f".{path.name}.{TEMP_MARK}-{HOST}-{os.getpid()}-"
 
 
 def _unwritable(folder: Path, error: OSError) -> OutputError:
@@ -138,15 +146,17 @@ def is_stale(entry: Path) -> bool:
     The pid in its name is gone, or now belongs to a process that started after
     the file was last written (a reused pid).  The file's owner created it after
     it started, so a live owner always started earlier; with a one-second margin
-    for the clocks' resolution.
+    for the clocks' resolution.  Another machine's, or one named before the pid
+    was in the name, only after ``UNKNOWN_OWNER_STALE_S`` without a write.
     """
     match = _OURS.match(entry.name)
     try:
         modified = entry.lstat().st_mtime
     except OSError:
         return False
-    if match is None:
-        return _LEGACY.match(entry.name) is not None and time.time() - modified > LEGACY_STALE_S
+    if match is None or match["host"] != HOST:
+        ours = match is not None or _LEGACY.match(entry.name) is not None
+        return ours and time.time() - modified > UNKNOWN_OWNER_STALE_S
     started = _alive_since(int(match["pid"]))
     return started is None or started > modified + 1.0
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import host
+from host.atomic import HOST
 from host.cli import main
 from host.session.schema import session_schema
 from host.stages import Stage, register_stage
@@ -639,13 +640,13 @@ def test_the_next_run_removes_what_a_killed_render_left(tmp_path, write_audio):
     proc.kill()  # SIGKILL: nothing runs in the process after it
     proc.wait(timeout=30)
     left = _hidden(out)
-    assert left and all(f"mixhost-{proc.pid}-" in name for name in left), left  # the mix and the stem
+    assert left and all(f"mixhost-{HOST}-{proc.pid}-" in name for name in left), left  # the mix and the stem
     # a live run's partial (this process) and one whose pid now belongs to a younger process (reused)
-    live = out / f".mix.wav.mixhost-{os.getpid()}-livexxxx.partial"
+    live = out / f".mix.wav.mixhost-{HOST}-{os.getpid()}-livexxxx.partial"
     live.write_bytes(b"live")
     younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        reused = out / f".mix.wav.mixhost-{younger.pid}-reusedxx.partial"
+        reused = out / f".mix.wav.mixhost-{HOST}-{younger.pid}-reusedxx.partial"
         reused.write_bytes(b"old")
         an_hour_ago = time.time() - 3600
         os.utime(reused, (an_hour_ago, an_hour_ago))
@@ -675,7 +676,7 @@ def test_a_killed_album_leaves_nothing_in_the_temp_folder_and_the_next_run_clean
     proc.wait(timeout=30)
     assert list(scratch.iterdir()) == []  # the system temp folder holds nothing of it
     left = _hidden(tmp_path / "out")
-    assert left and all(f"mixhost-{proc.pid}-" in name for name in left), left
+    assert left and all(f"mixhost-{HOST}-{proc.pid}-" in name for name in left), left
     done = subprocess.run([sys.executable, "-m", "host", "album", str(album)], capture_output=True, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr.decode()
@@ -770,17 +771,21 @@ def test_a_run_beside_a_live_render_leaves_its_partials_alone(tmp_path, write_au
     assert _hidden(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize("name", [
+    ".mix.wav.k3j_x9az.partial",                            # named before the pid was in the name
+    f".mix.wav.mixhost-otherbox-{os.getpid()}-ab_cd123.partial",  # another machine's (this pid means nothing)
+])
 @pytest.mark.parametrize("age_s, reaped", [(2 * 86400.0, True), (60.0, False)])
-def test_partials_named_before_the_pid_was_in_the_name_go_only_when_old(tmp_path, age_s, reaped):
-    """An old-style name says nothing of its owner: only a day without a write marks it as left over."""
+def test_partials_of_an_owner_that_cannot_be_asked_go_only_when_old(tmp_path, name, age_s, reaped):
+    """Whose a partial is cannot be told: only a day without a write marks it as left over."""
     from host.atomic import reap_stale
 
-    old_style = tmp_path / ".mix.wav.k3j_x9az.partial"
-    old_style.write_bytes(b"x")
+    partial = tmp_path / name
+    partial.write_bytes(b"x")
     when = time.time() - age_s
-    os.utime(old_style, (when, when))
+    os.utime(partial, (when, when))
     mine = tmp_path / ".notes.txt"  # a hidden file of the user's own is never touched
     mine.write_text("mine")
     os.utime(mine, (when, when))
-    assert reap_stale(tmp_path) == ([old_style] if reaped else [])
-    assert old_style.exists() is not reaped and mine.exists()
+    assert reap_stale(tmp_path) == ([partial] if reaped else [])
+    assert partial.exists() is not reaped and mine.exists()
