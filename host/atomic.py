@@ -105,21 +105,6 @@ def temp_folder_beside(path: Path) -> Path:
         raise _unwritable(path.parent, error) from None
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write a text file whole through a temp file beside it; an OSError becomes an OutputError."""
-    tmp = temp_beside(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write it ({error.strerror or error})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 # -- stale temp files of runs that were killed ------------------------------------------------------------
 def _alive_since(pid: int) -> float | None:
     """The start time (epoch seconds) of process ``pid``: None when there is no such process;
@@ -233,6 +218,19 @@ class OutputSet:
 
     def add(self, temp: Path, target: Path) -> None:
         self._staged.append((temp, target))
+
+    def stage(self, target: Path) -> Path:
+        """A new temp file beside ``target``, staged to land on it: write it, then ``land``."""
+        temp = temp_beside(target)
+        self.add(temp, target)
+        return temp
+
+    def write_text(self, target: Path, text: str) -> None:
+        """Stage ``text`` for ``target``; an OSError (a full disk) becomes an OutputError naming it."""
+        try:
+            self.stage(target).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise OutputError(f"{target}: cannot write it ({error.strerror or error})") from None
 
     def scratch(self, path: Path) -> Path:
         self._scratch.append(path)

@@ -789,3 +789,26 @@ def test_partials_of_an_owner_that_cannot_be_asked_go_only_when_old(tmp_path, na
     os.utime(mine, (when, when))
     assert reap_stale(tmp_path) == ([partial] if reaped else [])
     assert partial.exists() is not reaped and mine.exists()
+
+
+def test_feedback_reports_land_together_or_not_at_all(mix_folder, capsys, monkeypatch):
+    """Interrupted while the HTML is being written, the Markdown written before it does not land either."""
+    import host.analysis.feedback as feedback
+
+    md, page = mix_folder / "notes.md", mix_folder / "notes.html"
+    md.write_text("the previous notes\n")
+    real = feedback.write_feedback_html
+
+    def write_then_stop(fb, path):
+        real(fb, path)
+        assert Path(path).stat().st_size > 0 and Path(path).parent == page.parent
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(feedback, "write_feedback_html", write_then_stop)
+    assert main(["feedback", str(mix_folder / "mix.wav"), "--md", str(md), "--html", str(page)]) == 130
+    assert "interrupted: nothing was written; the previous files are unchanged" in capsys.readouterr().err
+    assert md.read_text() == "the previous notes\n" and not page.exists()
+    assert leftovers(mix_folder) == []
+    monkeypatch.setattr(feedback, "write_feedback_html", real)
+    assert main(["feedback", str(mix_folder / "mix.wav"), "--md", str(md), "--html", str(page)]) == 0
+    assert md.read_text().startswith("#") and page.read_text().startswith("<!DOCTYPE html>")

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import OutputSet, temp_beside, temp_folder_beside
+from ..atomic import OutputSet, temp_folder_beside
 from ..audio_io import AtomicWriter, probe
 from ..errors import AudioInputError, RenderError, SessionError
 from ..loudness.conformance import MAX_PASSES, TOLERANCE_LU, next_gain
@@ -555,9 +555,7 @@ def master_album(path: str | Path, mode: str | None = None) -> AlbumReport:
                 t.source = _render_session(t.session, work / f"session-{t.number:02d}")
         check_crossfades(path, tracks)
         report = _master_album(meta, tracks, album_file, cue_file, mode or meta["mode"], work, staged)
-        cue = temp_beside(cue_file)
-        staged.add(cue, cue_file)
-        cue.write_text(cue_sheet(meta, tracks, album_file, report.starts), encoding="utf-8")
+        staged.write_text(cue_file, cue_sheet(meta, tracks, album_file, report.starts))
         staged.land()
     for t in tracks:
         t.float_copy = None  # removed with the scratch folder

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
         require("plots", "--html reports")
     from ..analysis.report import analyze_file, to_json, write_html
+    from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
     from ..outputs import Output, prepare
     from ..session.relocation import session_files
@@ -77,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
         for a in analyses:
             out.print(_summary(a, reference))
     if args.html:
-        write_html(
-            analyses,
-            args.html,
-            target.integrated_lufs,
-            reference,
-            _notes_text(notes) if notes else None,
-        )
+        with OutputSet() as staged:  # written whole beside it, then renamed into place
+            write_html(
+                analyses,
+                staged.stage(args.html),
+                target.integrated_lufs,
+                reference,
+                _notes_text(notes) if notes else None,
+            )
+            staged.land()
         if not args.json:
             out.print(f"report: {args.html}")
     return 0

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         write_feedback_html,
         write_feedback_markdown,
     )
+    from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
     from ..outputs import Output, prepare
     from ..session.relocation import session_files
@@ -58,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
         emit(to_json(feedback))
     elif not args.md:
         emit(to_markdown(feedback))
-    if args.md:
-        write_feedback_markdown(feedback, args.md)
-    if args.html:
-        write_feedback_html(feedback, args.html)
+    with OutputSet() as staged:  # both reports land together, or neither
+        if args.md:
+            write_feedback_markdown(feedback, staged.stage(args.md))
+        if args.html:
+            write_feedback_html(feedback, staged.stage(args.html))
+        staged.land()
     if (args.md or args.html) and not args.json:
         out.print("report: " + ", ".join(str(p) for p in (args.md, args.html) if p))
     return 0
