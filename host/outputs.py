@@ -121,6 +121,8 @@ def audio_format(path: Path, fmt: str | None, formats: Sequence[str] = tuple(WRI
     user sets the format.
     """
     suffix = path.suffix.lower()
+    if not path.name or path.name in (".", ".."):
+        raise OutputError(f"{path} names a folder, not a file", hint=f"name the file, e.g. {path / 'mix.wav'}")
     if suffix in LOSSY:
         raise OutputError(
             f"{path}: mixhost writes lossless audio ({', '.join(formats)}), not {LOSSY[suffix]}",

@@ -812,3 +812,16 @@ def test_feedback_reports_land_together_or_not_at_all(mix_folder, capsys, monkey
     monkeypatch.setattr(feedback, "write_feedback_html", real)
     assert main(["feedback", str(mix_folder / "mix.wav"), "--md", str(md), "--html", str(page)]) == 0
     assert md.read_text().startswith("#") and page.read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["master", "{mix}", "-o", "{folder}", "--target", "spotify"], "is a folder"),
+    (["analyze", "{mix}", "--html", "{folder}"], "is a folder; a file was expected there"),
+])
+def test_an_output_that_is_a_folder_is_refused(tmp_path, capsys, argv, expected):
+    write_music(tmp_path / "mix.wav")
+    (tmp_path / "reports").mkdir()
+    names = {"mix": str(tmp_path / "mix.wav"), "folder": str(tmp_path / "reports")}
+    assert main([part.format(**names) for part in argv]) == 2
+    assert expected in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["mix.wav", "reports"]

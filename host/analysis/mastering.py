@@ -211,6 +211,8 @@ def master_file(
     work on what comes out.
     """
     source, out = Path(input_path), Path(output_path)
+    if out.is_dir():  # never a file named after it: the user meant a folder
+        raise UserInputError(f"-o {out} is a folder", hint=f"name the file: -o {out / source.name}")
     out, fmt = audio_format(out, None, ("wav", "flac", "aiff"))
     chain_file = Path(chain) if chain is not None and Path(chain).suffix in (".yaml", ".yml") else None
     prepare([Output(out, "write the master to another file (-o)")],
