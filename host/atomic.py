@@ -260,14 +260,22 @@ class OutputSet:
     def __enter__(self) -> OutputSet:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def abandon(self, error: BaseException) -> None:
+        """``error`` stopped the command: remove the scratch files, and the staged ones unless they
+        landed already.  An interrupt before they landed becomes :class:`Interrupted`, which says so."""
         self._clean_scratch()
-        if exc_type is None or self.landed:
+        if self.landed:
             return
         self.discard()
-        if issubclass(exc_type, KeyboardInterrupt) and not issubclass(exc_type, Interrupted):
-            raise Interrupted("nothing was written; the previous files are unchanged") from exc
+        if isinstance(error, KeyboardInterrupt) and not isinstance(error, Interrupted):
+            raise Interrupted("nothing was written; the previous files are unchanged") from error
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self._clean_scratch()
+        else:
+            self.abandon(exc)
 
 
 class Writeback:
