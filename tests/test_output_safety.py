@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import os
@@ -283,13 +284,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@functools.lru_cache(maxsize=16)
+def _music(seconds: float, seed: int, level_db: float) -> np.ndarray:
+    from host.analysis.signals import music
+
+    return music(seconds, 48000, seed=seed, level_db=level_db).T
+
+
 def write_music(path: Path, seconds: float = 3.0, seed: int = 1, level_db: float = -20.0) -> Path:
     import soundfile as sf
 
-    from host.analysis.signals import music
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, music(seconds, 48000, seed=seed, level_db=level_db).T, 48000, subtype="PCM_24")
+    sf.write(path, _music(seconds, seed, level_db), 48000, subtype="PCM_24")
     return path
 
 
@@ -663,7 +669,7 @@ def test_the_next_run_removes_what_a_killed_render_left(tmp_path, write_audio):
 
 def test_a_killed_album_leaves_nothing_in_the_temp_folder_and_the_next_run_cleans_up(tmp_path):
     for i in (1, 2):
-        write_music(tmp_path / f"{i}.wav", seconds=40.0, seed=i)
+        write_music(tmp_path / f"{i}.wav", seconds=20.0, seed=i)
     album = tmp_path / "album.yaml"
     album.write_text("album: {title: Night Drive, output: out, format: wav}\n"
                      "tracks:\n  - {file: 1.wav}\n  - {file: 2.wav}\n")
