@@ -418,28 +418,34 @@ def _album(folder: Path, output: str, tracks: list[str], seconds: float = 3.0) -
     return path
 
 
-@pytest.mark.parametrize("output, tracks, victim, expected", [
-    # the album's output folder holds its mixes, named as the album names its masters
-    ("mixes", ["{file: mixes/01 One.wav, title: One}", "{file: mixes/2.wav, title: Two}"], "mixes/01 One.wav",
-     "is also an input"),
-    # two tracks of one title would both become "0N Same.wav"? no: numbers differ; one title for the album
-    # file and a track: the album file Night Drive.wav is a mix the album reads
+@pytest.mark.parametrize("output, tracks, victim", [
+    # the album's output folder holds its mixes, one named as the album names its master
+    ("mixes", ["{file: mixes/01 One.wav, title: One}", "{file: mixes/2.wav, title: Two}"], "mixes/01 One.wav"),
+    # the album file (named after the album's title) would replace a mix
     ("mixes", ["{file: mixes/Night Drive.wav, title: One}", "{file: mixes/2.wav, title: Two}"],
-     "mixes/Night Drive.wav", "is also an input"),
-    # the album file itself is the output folder's input
-    (".", ["{file: 1.wav, title: One}", "{file: album.yaml.wav, title: Two}"], "album.yaml.wav", None),
+     "mixes/Night Drive.wav"),
+    # the CUE sheet's name in the output folder is a symlink to the album YAML the album reads
+    ("out", ["{file: 1.wav, title: One}", "{file: 2.wav, title: Two}"], "out/Night Drive.cue"),
 ])
-def test_an_album_never_replaces_its_mixes(tmp_path, capsys, output, tracks, victim, expected):
+def test_an_album_never_replaces_its_mixes(tmp_path, capsys, output, tracks, victim):
     album = _album(tmp_path, output, tracks)
+    if victim.endswith(".cue"):
+        (tmp_path / "out").mkdir()
+        (tmp_path / victim).symlink_to(album)
     before = {p.relative_to(tmp_path): digest(p) for p in tmp_path.rglob("*") if p.is_file()}
-    code = main(["album", str(album)])
+    assert main(["album", str(album)]) == 2
     message = capsys.readouterr().err
-    if expected is None:  # a folder where nothing collides masters as usual
-        assert code == 0, message
-        return
-    assert code == 2, message
-    assert expected in message and str(tmp_path / victim) in message and "album.output" in message, message
+    assert "is also an input" in message and str(tmp_path / victim) in message and "album.output" in message, message
     assert {p.relative_to(tmp_path): digest(p) for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_an_album_masters_into_the_folder_of_its_mixes_when_no_name_collides(tmp_path, capsys):
+    album = _album(tmp_path, ".", ["{file: 1.wav, title: One}", "{file: 2.wav, title: Two}"])
+    before = {name: digest(tmp_path / name) for name in ("1.wav", "2.wav", "album.yaml")}
+    assert main(["album", str(album)]) == 0, capsys.readouterr().err
+    assert {name: digest(tmp_path / name) for name in before} == before
+    assert {"01 One.wav", "02 Two.wav", "Night Drive.wav", "Night Drive.cue"} <= {p.name for p in tmp_path.iterdir()}
+    assert _hidden(tmp_path) == []
 
 
 def test_an_album_never_replaces_a_file_its_session_track_reads(tmp_path, capsys):
