@@ -239,8 +239,13 @@ class OutputSet:
     def land(self) -> list[Path]:
         """Rename every staged file into place; SIGINT and SIGTERM wait until all are."""
         with signals_held():
-            for temp, target in self._staged:
-                os.replace(temp, target)
+            for done, (temp, target) in enumerate(self._staged):
+                try:
+                    os.replace(temp, target)
+                except OSError as error:  # a rename in one folder fails only if that folder changed under us
+                    written = ", ".join(str(t) for _, t in self._staged[:done]) or "none"
+                    raise OutputError(f"cannot put {target} in place: {error.strerror or error}; "
+                                      f"written before it: {written}") from None
             self.landed = True
         return [target for _, target in self._staged]
 

@@ -837,3 +837,18 @@ def test_an_output_that_is_a_folder_is_refused(tmp_path, capsys, argv, expected)
     assert main([part.format(**names) for part in argv]) == 2
     assert expected in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["mix.wav", "reports"]
+
+
+def test_a_rename_that_fails_says_which_outputs_were_written(tmp_path):
+    """A target that turned into a folder after the checks: an OutputError naming it and what landed."""
+    import host.atomic as atomic
+
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    expected = r"cannot put .*b\.txt in place: .*written before it: .*a\.txt"
+    with pytest.raises(host.errors.OutputError, match=expected), atomic.OutputSet() as staged:
+        staged.write_text(first, "A")
+        staged.write_text(second, "B")
+        second.mkdir()
+        staged.land()
+    assert first.read_text() == "A" and second.is_dir()
+    assert leftovers(tmp_path) == []
