@@ -23,7 +23,7 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
-from .atomic import Writeback, ensure_folder, temp_beside
+from .atomic import Writeback, temp_beside
 from .errors import AudioInputError, OutputError, WriteError
 
 MAX_CHANNELS = 2
@@ -225,15 +225,6 @@ SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
 
 
 
-def check_output_path(path: Path, inputs: list[Path], *, hint: str = "write the mix to another file") -> None:
-    """Refuse to overwrite an input file, and make sure the folder can be created."""
-    resolved = path.resolve()
-    for source in inputs:
-        if source.resolve() == resolved or (resolved.exists() and source.exists() and os.path.samefile(source, resolved)):
-            raise OutputError(f"output {path} is also an input ({source})", hint=hint)
-    ensure_folder(path.parent)
-
-
 class AtomicWriter:
     """Writes audio to ``path`` through a temp file; ``commit()`` renames it into place.
 
@@ -316,12 +307,28 @@ class AtomicWriter:
             out[:, channel] = block[channel]
         return out
 
+    @property
+    def temp(self) -> Path:
+        """The temp file the audio goes to until it is renamed into place."""
+        return self._tmp
+
     def commit(self, verify: Callable[[Path], None] | None = None) -> Path:
         """Close and rename into place; ``verify(temp_path)`` may first refuse the file by raising.
 
         A write that fails here (the header and the last frames go out as the file
         closes) deletes the temp file and raises :class:`WriteError`.
         """
+        self.finish(verify)
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as error:
+            self.abort()
+            raise self._write_error(error, None) from None
+        return self.path
+
+    def finish(self, verify: Callable[[Path], None] | None = None) -> Path:
+        """Close the temp file, complete and verified, without renaming it (an :class:`OutputSet`
+        lands it with the others); returns the temp file.  A failed or refused file is removed."""
         try:
             if self._resampler is not None:
                 self._write(self._resampler.resample_chunk(np.zeros((0, self.channels)), last=True).T)
@@ -332,14 +339,13 @@ class AtomicWriter:
                 write_tags(self._tmp, self.fmt, self.tags)
             if verify is not None:
                 verify(self._tmp)
-            os.replace(self._tmp, self.path)
         except OSError as error:
             self.abort()
             raise self._write_error(error, None) from None
         except BaseException:
             self.abort()  # a refused or failed file leaves nothing behind
             raise
-        return self.path
+        return self._tmp
 
     def _close_file(self) -> None:
         try:

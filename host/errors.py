@@ -116,6 +116,14 @@ class RenderInterrupted(MixhostError):
     exit_code = 130
 
 
+class Interrupted(KeyboardInterrupt):
+    """An interrupt (SIGINT, SIGTERM) that stopped a command before it wrote its outputs.
+
+    A KeyboardInterrupt still, so whatever stops on one stops on this; its
+    message says what became of the outputs.
+    """
+
+
 def format_key_path(key_path: Sequence[str | int]) -> str:
     out = ""
     for key in key_path:

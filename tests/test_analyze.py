@@ -150,7 +150,8 @@ def test_bad_target_is_a_clean_exit_2(tmp_path, capsys) -> None:
 
 
 def test_unwritable_report_is_a_clean_exit_2(tmp_path, capsys) -> None:
-    target = tmp_path / "missing-dir" / "r.html"
+    (tmp_path / "a-file").write_text("")  # a missing folder is made, as for every output; a file in the way is not
+    target = tmp_path / "a-file" / "r.html"
     assert main(["analyze", write(tmp_path, "t.wav", sine(-23, 1)), "--html", str(target)]) == 2
     assert "r.html" in capsys.readouterr().err
 

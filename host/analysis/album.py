@@ -50,15 +50,13 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import ensure_folder
+from ..atomic import OutputSet, temp_folder_beside
 from ..audio_io import AtomicWriter, probe
 from ..errors import AudioInputError, RenderError, SessionError
 from ..loudness.conformance import MAX_PASSES, TOLERANCE_LU, next_gain
@@ -70,8 +68,10 @@ from ..loudness.meter import (
     open_audio,
 )
 from ..loudness.targets import LoudnessTarget, resolve_target
+from ..outputs import Output, prepare
 from ..session import schema_check, yaml_doc
 from ..session.plan import Located
+from ..session.relocation import session_files
 from ..stages.base import Stage
 from ..stages.limiter import make_limiter
 from .mastering import BlockWriter, _render
@@ -145,7 +145,7 @@ class AlbumTrack:
     float_copy: Path | None = None  # the limited track before dither: the album file is built from it
     result: LoudnessResult | None = None
     tonal_flags: list[str] = field(default_factory=list)
-    rendered_dir: Path | None = None  # temp folder of a rendered session, removed at the end
+    session: Path | None = None  # the session the track is rendered from, if not a mixed file
 
 
 @dataclass
@@ -158,6 +158,7 @@ class AlbumReport:
     album_file: Path
     cue_file: Path
     album_result: LoudnessResult | None = None
+    starts: list[float] = field(default_factory=list)  # each track's start in the album file, s
 
     def as_json(self) -> dict[str, Any]:
         return jsonable(
@@ -238,8 +239,7 @@ def load_album(path: str | Path) -> tuple[dict[str, Any], list[AlbumTrack], Path
             )
         )
         if session:
-            tracks[-1].source = _render_session(source)
-            tracks[-1].rendered_dir = tracks[-1].source.parent
+            tracks[-1].session = source
     return meta, tracks, base / meta["output"]
 
 
@@ -272,11 +272,10 @@ def check_crossfades(path: str | Path, tracks: list[AlbumTrack]) -> None:
         )
 
 
-def _render_session(path: Path) -> Path:
+def _render_session(path: Path, folder: Path) -> Path:
     from ..session import load_session
 
-    rendered = Path(tempfile.mkdtemp(prefix="mixhost-album-"))
-    result = load_session(path).render(rendered)
+    result = load_session(path).render(folder)
     log.info("rendered %s -> %s", path, result.outputs[0])
     return Path(result.outputs[0])
 
@@ -318,16 +317,16 @@ def _master_track(
     t: AlbumTrack,
     gain_db: float,
     meta: dict,
-    out_dir: Path,
     fs: float,
     channels: int,
     ceiling: float,
     work: Path,
+    staged: OutputSet,
 ) -> float:
-    """Render one track through gain → limiter to its tagged file (and a float copy in ``work``)."""
+    """Render one track through gain → limiter to its tagged file, staged in ``staged`` (and a
+    float copy in ``work``)."""
     limiter = make_limiter(fs, channels, ceiling, DEFAULT_FILE_BLOCK)
-    t.output = out_dir / f"{t.number:02d} {_safe(t.title)}.{meta['format']}"
-    t.float_copy = work / f"{t.number:02d}.wav"
+    assert t.output is not None
     tags = {
         "title": t.title,
         "artist": t.artist,
@@ -336,11 +335,13 @@ def _master_track(
         "isrc": t.isrc or "",
     }
     writer = _writer(t.output, fs, channels, meta, tags)
-    copy = AtomicWriter(t.float_copy, int(fs), channels, "wav", "float", dither=False)
+    copy = AtomicWriter(work / f"{t.number:02d}.wav", int(fs), channels, "wav", "float", dither=False)
     try:
         achieved = _render(t.source, gain_db, limiter, DEFAULT_FILE_BLOCK, _Tee(writer, copy))
-        copy.commit()
-        writer.commit()
+        t.float_copy = copy.finish()  # a temp file in ``work``, removed with it
+        written = writer.finish()
+        staged.add(written, t.output)
+        t.result = measure_file(written)  # the track file as it will land
     except BaseException:
         copy.abort()
         writer.abort()
@@ -416,10 +417,11 @@ def _album_gain(loudest: AlbumTrack, target: LoudnessTarget, fs: float, channels
 
 
 def _assemble(
-    tracks: list[AlbumTrack], path: Path, fs: float, channels: int, meta: dict, ceiling: float
+    tracks: list[AlbumTrack], path: Path, fs: float, channels: int, meta: dict, ceiling: float,
+    staged: OutputSet,
 ) -> tuple[list[float], LoudnessResult]:
-    """Write the continuous album file; returns each track's start time (s) in it, and the
-    file's measurement (taken once, by the ceiling check before the file is committed).
+    """Write the continuous album file, staged in ``staged``; returns each track's start time (s)
+    in it, and the file's measurement (taken once, by the ceiling check before it is staged).
 
     A track that crossfades into the next withholds its last ``crossfade_s``
     seconds; the next track's head is mixed over them (equal power).  Memory
@@ -468,7 +470,7 @@ def _assemble(
                 written += gap.shape[1]
         writer.finish()
         measured: list[LoudnessResult] = []
-        file_writer.commit(lambda tmp: measured.append(_check_album_peak(tmp, path, ceiling)))
+        staged.add(file_writer.finish(lambda tmp: measured.append(_check_album_peak(tmp, path, ceiling))), path)
     except BaseException:
         file_writer.abort()
         raise
@@ -528,25 +530,46 @@ def cue_sheet(meta: dict, tracks: list[AlbumTrack], album_file: Path, starts: li
 
 
 def master_album(path: str | Path, mode: str | None = None) -> AlbumReport:
-    """Master every track of an album file; write the tracks, the album file and the CUE sheet."""
+    """Master every track of an album file; write the tracks, the album file and the CUE sheet.
+
+    Every output is checked against every input before any work, written to a
+    temp file beside it, and the whole set is renamed into place at the end:
+    an error or an interrupt part-way leaves the previous files as they were.
+    Scratch files (rendered sessions, float copies) go into a hidden folder in
+    the output folder, removed at the end, or by the next run if this one is
+    killed.
+    """
     meta, tracks, out_dir = load_album(path)
-    try:
-        check_crossfades(path, tracks)
-        return _master_album(path, meta, tracks, out_dir, mode or meta["mode"])
-    finally:
+    stem = _safe(meta["title"] or Path(path).stem)
+    album_file = out_dir / f"{stem}.{meta['format']}"
+    cue_file = out_dir / f"{stem}.cue"
+    for t in tracks:
+        t.output = out_dir / f"{t.number:02d} {_safe(t.title)}.{meta['format']}"
+    hint = f"set `album.output` in {path} to a folder that holds none of the album's inputs, or retitle the track"
+    read = [Path(path)] + [f for t in tracks for f in (session_files(t.session) if t.session else [t.source])]
+    prepare([Output(p, hint) for p in [*(t.output for t in tracks if t.output), album_file, cue_file]], read)
+    with OutputSet() as staged:
+        work = staged.scratch(temp_folder_beside(album_file))
         for t in tracks:
-            if t.rendered_dir is not None:
-                shutil.rmtree(t.rendered_dir, ignore_errors=True)
+            if t.session is not None:
+                t.source = _render_session(t.session, work / f"session-{t.number:02d}")
+        check_crossfades(path, tracks)
+        report = _master_album(meta, tracks, album_file, cue_file, mode or meta["mode"], work, staged)
+        staged.write_text(cue_file, cue_sheet(meta, tracks, album_file, report.starts))
+        staged.land()
+    for t in tracks:
+        t.float_copy = None  # removed with the scratch folder
+    return report
 
 
 def _master_album(
-    path: str | Path, meta: dict, tracks: list[AlbumTrack], out_dir: Path, mode: str
+    meta: dict, tracks: list[AlbumTrack], album_file: Path, cue_file: Path, mode: str, work: Path,
+    staged: OutputSet,
 ) -> AlbumReport:
     target = resolve_target(str(meta["target"]))
     for t in tracks:
         t.analysis = analyze_file(t.source)
     fs, channels = _check_formats(tracks)
-    ensure_folder(out_dir)
     tonal_consistency(tracks)
     if mode == "album":
         loudest = max(tracks, key=lambda t: t.analysis.integrated_lufs if t.analysis else -math.inf)
@@ -554,18 +577,9 @@ def _master_album(
         gains = [gain] * len(tracks)
     else:
         gains = [_album_gain(t, target, fs, channels) for t in tracks]  # each its own target
-    stem = _safe(meta["title"] or Path(path).stem)
-    album_file = out_dir / f"{stem}.{meta['format']}"
-    with tempfile.TemporaryDirectory(prefix="mixhost-album-float-") as work:
-        for t, gain in zip(tracks, gains, strict=True):
-            _master_track(t, gain, meta, out_dir, fs, channels, target.ceiling_dbtp, Path(work))
-            assert t.output is not None
-            t.result = measure_file(t.output)
-        starts, album_result = _assemble(tracks, album_file, fs, channels, meta, target.ceiling_dbtp)
-        for t in tracks:
-            t.float_copy = None  # removed with the folder
-    cue_file = out_dir / f"{stem}.cue"
-    cue_file.write_text(cue_sheet(meta, tracks, album_file, starts), encoding="utf-8")
+    for t, gain in zip(tracks, gains, strict=True):
+        _master_track(t, gain, meta, fs, channels, target.ceiling_dbtp, work, staged)
+    starts, album_result = _assemble(tracks, album_file, fs, channels, meta, target.ceiling_dbtp, staged)
     return AlbumReport(
         title=meta["title"],
         artist=meta["artist"],
@@ -575,4 +589,5 @@ def _master_album(
         album_file=album_file,
         cue_file=cue_file,
         album_result=album_result,
+        starts=starts,
     )

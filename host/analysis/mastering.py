@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +36,8 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 
-from ..audio_io import AtomicWriter, check_output_path
+from ..atomic import OutputSet, temp_folder_beside
+from ..audio_io import AtomicWriter
 from ..errors import UserInputError
 from ..loudness.conformance import (
     FILE_TOLERANCE_LU,
@@ -56,6 +56,7 @@ from ..loudness.meter import (
 )
 from ..loudness.meter import open_audio as _open_audio
 from ..loudness.targets import LoudnessTarget
+from ..outputs import Output, audio_format, prepare
 from ..stages.base import Stage
 from ..stages.limiter import make_limiter
 
@@ -210,25 +211,30 @@ def master_file(
     work on what comes out.
     """
     source, out = Path(input_path), Path(output_path)
+    if out.is_dir():  # never a file named after it: the user meant a folder
+        raise UserInputError(f"-o {out} is a folder", hint=f"name the file: -o {out / source.name}")
+    out, fmt = audio_format(out, None, ("wav", "flac", "aiff"))
+    chain_file = Path(chain) if chain is not None and Path(chain).suffix in (".yaml", ".yml") else None
+    prepare([Output(out, "write the master to another file (-o)")],
+            [source, Path(reference) if reference is not None else None, chain_file])
     measured = measure_file(source, block)
     if not math.isfinite(measured.integrated_lufs):
         raise UserInputError(
             f"{source}: the programme is silent (below the −70 LUFS gate); nothing to master"
         )
-    check_output_path(out, [source])
-    fmt = out.suffix.lstrip(".").lower() or "wav"
-    if fmt not in ("wav", "flac", "aiff", "aif"):
-        raise UserInputError(f"{out}: write .wav, .flac or .aiff", hint="change the file extension")
-    fmt = "aiff" if fmt == "aif" else fmt
-    with tempfile.TemporaryDirectory(prefix="mixhost-master-") as work:
+    # scratch files go beside the output, where the next run reaps them if this one is killed;
+    # the master lands at the end, so an interrupt before then leaves an old file as it was
+    with OutputSet() as staged:
+        work = staged.scratch(temp_folder_beside(out))
         processed = source
         if chain is not None:
-            processed = render_chain(source, chain, Path(work), measured.sample_rate)
+            processed = render_chain(source, chain, work, measured.sample_rate)
         match = None
         if reference is not None:
-            processed, match = _match_reference(processed, Path(reference), Path(work))
+            processed, match = _match_reference(processed, Path(reference), work)
         pre = measured if processed == source else measure_file(processed, block)
-        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance)
+        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance, staged)
+        staged.land()
     report.reference = str(reference) if reference is not None else None
     report.match_eq_db = match.octave_summary() if match is not None else None
     report.input = str(source)
@@ -265,8 +271,10 @@ def _loudness_passes(
     bit_depth: int | str,
     block: int,
     tolerance: float,
+    staged: OutputSet,
 ) -> MasterReport:
-    """Gain → limiter passes over ``source`` until the output is within ``tolerance`` LU."""
+    """Gain → limiter passes over ``source`` until the output is within ``tolerance`` LU; the
+    accepted pass is staged in ``staged``."""
     if not math.isfinite(measured.integrated_lufs):
         raise UserInputError(f"{source}: silent after the mastering chain; nothing to master")
     gain_db = target.integrated_lufs - measured.integrated_lufs
@@ -289,7 +297,7 @@ def _loudness_passes(
             error = abs(target.integrated_lufs - achieved)
             # the last pass is kept when it is inside R128's tolerance, if not inside our aim
             if error <= tolerance or (attempt == MAX_PASSES and error <= FILE_TOLERANCE_LU):
-                writer.commit(lambda tmp: written.append(check_written(tmp, target, str(out))))
+                staged.add(writer.finish(lambda tmp: written.append(check_written(tmp, target, str(out)))), out)
                 break
             writer.abort()
         if attempt == MAX_PASSES:

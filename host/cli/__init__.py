@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..errors import MixhostError
+from ..errors import Interrupted, MixhostError
 
 # name -> (module, one-line help).  A new command is one line here plus its module.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MixhostError as error:
         print(f"mixhost {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print(f"mixhost {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        # an Interrupted says what became of the outputs; a bare interrupt knows nothing to tell
+        said = f": {interrupt}" if isinstance(interrupt, Interrupted) and str(interrupt) else ""
+        print(f"mixhost {args.command}: interrupted{said}", file=sys.stderr)
         return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
@@ -45,3 +46,12 @@ def say_compiling() -> None:
     """Why the very first render or live start sits still for a while."""
     err.print("first run: compiling the DSP kernels; they are cached, so this wait happens once "
               "(10-30 s on a 2-core machine)")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops a command as Ctrl-C does: its staged outputs are removed and the old ones kept."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ._common import out, table
+from ._common import out, stop_on_sigterm, table
 from .analyze import emit
 
 
@@ -40,6 +40,7 @@ def _fmt(value: float | None, unit: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..analysis.album import master_album
 
+    stop_on_sigterm()
     report = master_album(args.album, args.mode)
     if args.json:
         emit(json.dumps(report.as_json(), indent=2))

@@ -53,8 +53,15 @@ def run(args: argparse.Namespace) -> int:
 
         require("plots", "--html reports")
     from ..analysis.report import analyze_file, to_json, write_html
+    from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
+    from ..outputs import Output, prepare
+    from ..session.relocation import session_files
 
+    if args.html:  # before any work: the report never replaces a file it reads
+        read = session_files(args.session) if args.session else []
+        prepare([Output(args.html, "write the report to another file (--html)")],
+                [*args.files, args.reference, *read])
     target = resolve_target(args.target)
     notes = None
     if args.session:
@@ -71,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
         for a in analyses:
             out.print(_summary(a, reference))
     if args.html:
-        write_html(
-            analyses,
-            args.html,
-            target.integrated_lufs,
-            reference,
-            _notes_text(notes) if notes else None,
-        )
+        with OutputSet() as staged:  # written whole beside it, then renamed into place
+            write_html(
+                analyses,
+                staged.stage(args.html),
+                target.integrated_lufs,
+                reference,
+                _notes_text(notes) if notes else None,
+            )
+            staged.land()
         if not args.json:
             out.print(f"report: {args.html}")
     return 0

@@ -34,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
         require("plots", "--html reports")
     from ..analysis.comparison import METRICS, compare_files, write_comparison_html
     from ..analysis.reportkit import format_value
+    from ..atomic import OutputSet
+    from ..outputs import Output, prepare
 
+    if args.html:  # before any work: the report never replaces a file it reads
+        prepare([Output(args.html, "write the report to another file (--html)")], [args.a, args.b])
     comparison = compare_files(args.a, args.b)
     if args.json:
         emit(comparison.to_json())
@@ -57,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         for finding in comparison.findings:
             out.print(f"- {finding}")
     if args.html:
-        write_comparison_html(comparison, args.html)
+        with OutputSet() as staged:  # written whole beside it, then renamed into place
+            write_comparison_html(comparison, staged.stage(args.html))
+            staged.land()
         if not args.json:
             out.print(f"report: {args.html}")
     return 0

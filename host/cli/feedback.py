@@ -45,17 +45,26 @@ def run(args: argparse.Namespace) -> int:
         write_feedback_html,
         write_feedback_markdown,
     )
+    from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
+    from ..outputs import Output, prepare
+    from ..session.relocation import session_files
 
+    # before any work: neither report replaces a file it reads, nor the other report
+    prepare([Output(path, f"write the report to another file ({option})")
+             for path, option in ((args.md, "--md"), (args.html, "--html")) if path is not None],
+            [args.mix, args.reference, *(session_files(args.session) if args.session else [])])
     feedback = build_feedback(args.mix, resolve_target(args.target), args.reference, args.session)
     if args.json:
         emit(to_json(feedback))
     elif not args.md:
         emit(to_markdown(feedback))
-    if args.md:
-        write_feedback_markdown(feedback, args.md)
-    if args.html:
-        write_feedback_html(feedback, args.html)
+    with OutputSet() as staged:  # both reports land together, or neither
+        if args.md:
+            write_feedback_markdown(feedback, staged.stage(args.md))
+        if args.html:
+            write_feedback_html(feedback, staged.stage(args.html))
+        staged.land()
     if (args.md or args.html) and not args.json:
         out.print("report: " + ", ".join(str(p) for p in (args.md, args.html) if p))
     return 0

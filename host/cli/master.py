@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import out, table
+from ._common import out, stop_on_sigterm, table
 from .analyze import emit
 
 
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.mastering import master_file, reference_target
     from ..loudness.targets import DEFAULT_CEILING_DBTP, resolve_target
 
+    stop_on_sigterm()
     if args.target is None and args.reference is not None:
         target = reference_target(args.reference, DEFAULT_CEILING_DBTP)
     else:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import signal
 from pathlib import Path
 from typing import Any
 
-from ._common import err, kernels_pending, out, say_compiling, table
+from ._common import err, kernels_pending, out, say_compiling, stop_on_sigterm, table
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     pending = kernels_pending()
     from ..session import load_session
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     session = load_session(args.session)
     if pending:
         say_compiling()
@@ -61,7 +60,3 @@ def _render(session: Any, args: argparse.Namespace) -> Any:
         task = bar.add_task("rendering", total=None)
         return session.render(args.out_dir, workers=args.workers,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

@@ -19,10 +19,12 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.render import validate_outputs
     from ..session import load_session
     from ..session.audio_check import check_audio
 
     session = load_session(args.session)
+    validate_outputs(session)  # an output over an input, or a name its format contradicts
     for note in check_audio(session):
         out.print(str(note), soft_wrap=True)  # one line each: easy to grep
     plan = session.plan

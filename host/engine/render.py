@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..audio_io import AtomicWriter, WriteBehind, check_output_path
-from ..errors import OutputError
-from ..session import Session
+from ..atomic import OutputSet
+from ..audio_io import AtomicWriter, WriteBehind
+from ..outputs import Output, audio_format, guard, prepare
+from ..session import Session, relocation
 from .graph import Graph
 from .parallel import mix_needs_tracks, render_blocks
 
@@ -47,10 +48,9 @@ class RenderResult:
 
 def output_settings(session: Session, out_dir: Path | None) -> dict[str, Any]:
     outputs = dict(session.config.get("outputs", {}))
-    mixdown = Path(outputs.get("mixdown", "out/mix.wav"))
-    fmt = outputs.get("format") or ("flac" if mixdown.suffix.lower() == ".flac" else "wav")
-    if mixdown.suffix.lower() not in (".wav", ".flac"):
-        mixdown = mixdown.with_suffix(f".{fmt}")
+    # without a mixdown name, the default one takes the extension of the format asked for
+    mixdown, fmt = audio_format(Path(outputs.get("mixdown", "out/mix")), outputs.get("format"),
+                                ("wav", "flac"), where=f"{session.path}'s outputs.format")
     base = session.plan.base_dir
     outputs["mixdown"] = (out_dir / mixdown.name) if out_dir is not None else (base / mixdown)
     outputs["format"] = fmt
@@ -62,9 +62,9 @@ def output_settings(session: Session, out_dir: Path | None) -> dict[str, Any]:
 
 
 def input_files(session: Session) -> list[Path]:
-    """Every file the render reads audio or MIDI from: none of them may be written over."""
+    """Every file the render reads (the session itself, what it names, audio and MIDI): none may be written over."""
     base = session.plan.base_dir
-    found = []
+    found = [session.path, *relocation.referenced_files(session.document, base)]
     for track in session.plan.tracks:
         if track.settings.get("source"):
             found.append(base / str(track.settings["source"]))
@@ -78,24 +78,24 @@ def stem_path(settings: dict[str, Any], track: str) -> Path:
     return Path(settings["stems"]) / f"{track}.{settings['format']}"
 
 
-def output_files(session: Session, settings: dict[str, Any]) -> list[tuple[Path, str]]:
+def output_files(session: Session, settings: dict[str, Any]) -> list[Output]:
     """Every file the render writes, each with what to change if it cannot be written."""
-    files = [(Path(settings["mixdown"]), "write the mix to another file (`outputs.mixdown`, or -o DIR)")]
+    files = [Output(Path(settings["mixdown"]), "write the mix to another file (`outputs.mixdown`, or -o DIR)")]
     if settings.get("stems"):
-        files += [(stem_path(settings, t.name), "write the stems to another folder (`outputs.stems`, or -o DIR)")
+        files += [Output(stem_path(settings, t.name), "write the stems to another folder (`outputs.stems`, or -o DIR)")
                   for t in session.plan.tracks]
     return files
 
 
+def validate_outputs(session: Session, out_dir: Path | None = None) -> list[Path]:
+    """The files a render would write, refused as a render refuses them, without creating a folder."""
+    return [output.path for output in guard(output_files(session, output_settings(session, out_dir)),
+                                            input_files(session))]
+
+
 def check_outputs(session: Session, settings: dict[str, Any]) -> None:
     """Refuse, before any work, an output that is an input or that another output also writes."""
-    inputs = input_files(session)
-    claimed: dict[Path, Path] = {}
-    for path, hint in output_files(session, settings):
-        check_output_path(path, inputs, hint=hint)
-        other = claimed.setdefault(path.resolve(), path)
-        if other is not path:
-            raise OutputError(f"two outputs would both be written to {path}", hint=hint)
+    prepare(output_files(session, settings), input_files(session))
 
 
 def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]) -> int:
@@ -124,6 +124,7 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
     check_outputs(session, settings)
     started = time.perf_counter()
     graph = Graph(session)
+    staged = OutputSet()  # every file lands at the end, together
     try:
         graph.prepare()
         _warn_truncated(graph)
@@ -150,7 +151,11 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
             if writers is not None:
                 writers.abort()
         loudness = _loudness_report(graph)
-        writers.commit(_mixdown_check(graph, settings, loudness))
+        writers.finish(staged, _mixdown_check(graph, settings, loudness))
+        staged.land()
+    except BaseException as error:
+        staged.abandon(error)  # the old files stay as they were; an interrupt says so
+        raise
     finally:
         graph.close()
     elapsed = time.perf_counter() - started
@@ -217,16 +222,15 @@ class _Writers:
     def paths(self) -> list[Path]:
         return [self.mix.path, *(w.path for w in self.stems.values())]
 
-    def commit(self, verify: Callable[[Path], None] | None = None) -> None:
-        """Commit every file; when ``verify`` refuses the mixdown, no file is written."""
+    def finish(self, staged: OutputSet, verify: Callable[[Path], None] | None = None) -> None:
+        """Complete every file and stage it in ``staged``; when ``verify`` refuses the mixdown, none is."""
         try:
-            self.mix.commit(verify)
-        except BaseException:
+            staged.add(self.mix.finish(verify), self.mix.path)
             for stem in self.stems.values():
-                stem.abort()
+                staged.add(stem.finish(), stem.path)
+        except BaseException:
+            self.abort()
             raise
-        for stem in self.stems.values():
-            stem.commit()
 
     def abort(self) -> None:
         for writer in [self.mix, *self.stems.values()]:

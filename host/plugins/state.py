@@ -37,7 +37,8 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from ..errors import PluginError
+from ..atomic import temp_beside
+from ..errors import OutputError, PluginError
 
 STATE_FORMAT = "mixhost-plugin-state"
 STATE_VERSION = 1
@@ -60,14 +61,18 @@ def save_state(plugin: Any, path: Path) -> Path:
         "sha256": hashlib.sha256(raw).hexdigest(),
         "state": base64.b64encode(raw).decode("ascii"),
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_beside(path, ".tmp")  # named so that a killed run's leftover is reaped by the next
         tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         tmp.replace(path)
-    except OSError as error:
+    except (OSError, OutputError) as error:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        reason = error.message if isinstance(error, OutputError) else error.strerror or error
         raise PluginError(
-            f"cannot write the state of plugin {plugin.name} to {path}: {error.strerror or error}",
+            f"cannot write the state of plugin {plugin.name} to {path}: {reason}",
             hint=f"make {path.parent} a writable folder, or save the session somewhere else",
         ) from None
     return path

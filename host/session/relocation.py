@@ -44,6 +44,30 @@ def restore(undo: Undo) -> None:
         container[key] = value
 
 
+def referenced_files(document: Any, base_dir: Path) -> list[Path]:
+    """Every file the document names (sources, chain files, plugins, presets, states, MIDI files,
+    user stages, references), resolved against ``base_dir``; names that reach no file are left out."""
+    found: list[Path] = []
+    if not isinstance(document, dict):
+        return found
+    for container, key, kind in _path_slots(document):
+        value = container[key]
+        if kind == "chain":
+            chain = chains.find(value, base_dir) if isinstance(value, str) else None
+            if chain is not None:
+                found.append(chain)
+        elif isinstance(value, str) and value:
+            found.append(base_dir / Path(value).expanduser())
+    return found
+
+
+def session_files(path: Path) -> list[Path]:
+    """A session file and every file it names: what a command reading the session must not write over."""
+    from . import yaml_doc
+
+    return [path, *referenced_files(yaml_doc.load(path), path.absolute().parent)]
+
+
 def _moved_file(value: Any, old_dir: Path, new_dir: Path) -> str | None:
     if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
         return None

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ..atomic import ensure_folder
 from ..engine.order import strip_order
 from ..errors import ParameterError, SessionError, UserInputError
+from ..outputs import Output, prepare
 from ..registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolean
 from ..stages import ParamView, Stage, stage_class
 from ..suggest import did_you_mean
@@ -100,7 +100,9 @@ class Session:
         ``outputs:`` stays relative, so the copy renders beside itself.
         """
         target = Path(path) if path is not None else self.path
-        ensure_folder(target.parent)
+        # its own file it may replace; a file it names (a source, a chain file) never
+        prepare([Output(target, "save the session under another name")],
+                relocation.referenced_files(self.document, self.plan.base_dir))
         undo = relocation.relocate(self.document, self.plan.base_dir, target.absolute().parent)
         try:
             self._save_plugin_states(target)
