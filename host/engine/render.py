@@ -36,6 +36,8 @@ class RenderResult:
     workers: int
     latency_samples: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: why the render used fewer processes than asked for (``workers=N``), or None
+    workers_note: str | None = None
     #: per `loudness` stage (``strip/stage``): target_lufs, ceiling_dbtp and the achieved
     #: integrated_lufs and true_peak_dbtp (of the written mixdown when the stage ends the master chain)
     loudness: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -98,17 +100,34 @@ def check_outputs(session: Session, settings: dict[str, Any]) -> None:
             raise OutputError(f"two outputs would both be written to {path}", hint=hint)
 
 
-def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]) -> int:
+def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]) -> tuple[int, str | None]:
+    """The number of processes, and why it is fewer than ``requested`` (None when it is not)."""
     if requested is not None and requested <= 1:
-        return 1
-    if settings.get("stems") or mix_needs_tracks(graph) or len(graph.tracks) < 2:
-        if requested:
-            log.info("rendering on one core (stems, or a sidechain between a track and a bus, need all strips in one process)")
-        return 1
+        return 1, None
+    reason = one_process_reason(graph, settings)
+    if reason is not None:
+        return 1, reason if requested else None
     if requested is None:
         seconds = graph.length / graph.sample_rate * len(graph.tracks)
-        return min(os.cpu_count() or 1, len(graph.tracks)) if seconds >= PARALLEL_MIN_TRACK_SECONDS else 1
-    return min(requested, len(graph.tracks))
+        return (min(os.cpu_count() or 1, len(graph.tracks)) if seconds >= PARALLEL_MIN_TRACK_SECONDS else 1), None
+    if requested > len(graph.tracks):
+        return len(graph.tracks), f"one process per track at most ({len(graph.tracks)} tracks)"
+    return requested, None
+
+
+def one_process_reason(graph: Graph, settings: dict[str, Any]) -> str | None:
+    """Why this session renders in one process whatever ``-j`` asks, or None."""
+    if settings.get("stems"):
+        # a stem is a track's own output, written beside the mix; worker processes hand back
+        # only their tracks' sums into the buses and the master
+        return "a session that writes stems renders in one process"
+    if mix_needs_tracks(graph):
+        return "a sidechain between a track and a bus needs all strips in one process"
+    if len(graph.tracks) < 2:
+        return "one track"
+    if any(stage in analysis_stages(graph) for node in graph.tracks for stage in _stages_of(node)):
+        return "a track's loudness stage measures whole passes in the process that mixes"
+    return None
 
 
 def _warn_truncated(graph: Graph) -> None:
@@ -128,9 +147,9 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
         graph.prepare()
         _warn_truncated(graph)
         analysis = analysis_stages(graph)
-        workers = choose_workers(workers, graph, settings)
-        if any(stage in analysis for node in graph.tracks for stage in _stages_of(node)):
-            workers = 1  # a track's analysis stage must run in this process to learn from its passes
+        workers, workers_note = choose_workers(workers, graph, settings)
+        if workers_note is not None:
+            log.info("rendering on %d process%s: %s", workers, "es" if workers > 1 else "", workers_note)
         length = graph.length + int(round(float(settings.get("tail_s", 0)) * graph.sample_rate))
         for stage in analysis:
             stage.restart()
@@ -156,7 +175,7 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
     elapsed = time.perf_counter() - started
     peak = 20 * math.log10(writers.mix.peak) if writers.mix.peak > 0 else -math.inf
     return RenderResult(writers.paths, length / graph.sample_rate, peak, elapsed, workers, graph.latency,
-                        loudness=loudness)
+                        loudness=loudness, workers_note=workers_note)
 
 
 def _loudness_report(graph: Graph) -> dict[str, dict[str, float]]:
