@@ -203,3 +203,17 @@ def test_master_tolerance_is_the_same_in_the_readme_the_help_and_the_code(capsys
     for text in (help_text, readme_row):
         assert f"within {TOLERANCE_LU:g} LU" in text
         assert f"{FILE_TOLERANCE_LU:g} LU" in text
+
+
+@pytest.mark.parametrize(("block", "says"), [
+    (1000, "1000 is not a multiple of 64"),
+    (32, "32 is below the minimum 64"),
+])
+def test_a_block_size_off_the_64_sample_grid_is_refused(write_audio, write_session, capsys, block, says):
+    write_audio("v.wav", music(1.0))
+    session = write_session(f"session: {{block_size: {block}}}\ntracks: {{v: {{source: v.wav}}}}\n")
+    assert main(["validate", str(session)]) == 2
+    err = capsys.readouterr().err
+    assert f"{session}:1:" in err and "(at session.block_size)" in err and says in err
+    if block == 1000:
+        assert err.rstrip().endswith("use 960 or 1024")

@@ -103,6 +103,13 @@ def _describe(
     if kind in ("exclusiveMinimum", "exclusiveMaximum"):
         side = "above" if kind == "exclusiveMinimum" else "below"
         return f"{error.instance!r} must be {side} {error.validator_value!r}", None
+    if kind == "multipleOf":
+        unit = schema.get("description", "")
+        step = error.validator_value
+        nearest = " or ".join(str(v) for v in sorted({max(step, error.instance // step * step),
+                                                         -(-error.instance // step) * step}))
+        return (f"{error.instance!r} is not a multiple of {step!r}" + (f" ({unit})" if unit else "")
+                + f"; use {nearest}"), None
     if kind == "required":
         missing = [k for k in error.validator_value if k not in (error.instance or {})]
         return f"missing key {missing[0]!r}" if missing else error.message, None
