@@ -217,3 +217,41 @@ def test_a_block_size_off_the_64_sample_grid_is_refused(write_audio, write_sessi
     assert f"{session}:1:" in err and "(at session.block_size)" in err and says in err
     if block == 1000:
         assert err.rstrip().endswith("use 960 or 1024")
+
+
+# --- the README's examples run as written -------------------------------------------------------
+
+
+def _readme_block(after: str, language: str = "yaml") -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(after):]
+    start = section.index(f"```{language}\n") + len(language) + 4
+    return section[start:section.index("```", start)]
+
+
+def test_the_readme_documents_every_album_key_and_its_example_runs(tmp_path, capsys):
+    from host.analysis.album import ALBUM_SCHEMA
+
+    example = _readme_block("## Album files")
+    section = (ROOT / "README.md").read_text().split("## Album files")[1].split("\n## ")[0]
+    keys = set(ALBUM_SCHEMA["properties"]["album"]["properties"])
+    keys |= set(ALBUM_SCHEMA["properties"]["tracks"]["items"]["properties"])
+    assert not {k for k in keys if f"{k}:" not in example and f"`{k}`" not in section}
+    import soundfile as sf
+
+    (tmp_path / "mixes").mkdir()
+    (tmp_path / "songs").mkdir()
+    for name, level in (("mixes/01.wav", 1.0), ("mixes/02.wav", 0.5), ("songs/lights.wav", 0.7)):
+        sf.write(tmp_path / name, level * music(4.0), SR, subtype="FLOAT")
+    (tmp_path / "songs" / "lights.yaml").write_text("tracks: {a: {source: lights.wav}}\n")
+    (tmp_path / "album.yaml").write_text(example)
+    assert main(["album", str(tmp_path / "album.yaml")]) == 0, capsys.readouterr().err
+    out = tmp_path / "out" / "album"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["01 Intro.flac", "02 Motorway.flac", "03 City Lights.flac",
+                     "Night Drive.cue", "Night Drive.flac"]
+    # 4 s + 2 s gap + 4 s, crossfaded 3 s into the last 4 s (whose own gap_s is not used)
+    assert sf.info(str(out / "Night Drive.flac")).duration == pytest.approx(4 + 2 + 4 + 4 - 3, abs=0.01)
+    cue = (out / "Night Drive.cue").read_text()
+    assert 'PERFORMER "The Synths"' in cue and "ISRC GBAAA2600001" in cue and 'TITLE "City Lights"' in cue
+
