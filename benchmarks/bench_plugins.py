@@ -42,7 +42,8 @@ from host.plugins.cache import CACHE_DIR_ENV, PluginCache
 from host.plugins.scan import PLUGIN_PATH_ENV, scan
 from host.plugins.stage import PluginStage, make_plugin_stage
 from host.registry import Registry
-from host.stages.base import PLUGIN_BLOCK, ParamView
+from host.stages.base import ParamView
+from host.stages.native import PLUGIN_BLOCK
 
 FS = 48_000
 BLOCK = 4096

@@ -15,9 +15,9 @@ import mido
 import numpy as np
 import pytest
 
-from host.analysis.mastering import FILE_TOLERANCE_LU, TOLERANCE_LU
-from host.analysis.meter import measure_file
 from host.cli import main
+from host.loudness.conformance import FILE_TOLERANCE_LU, TOLERANCE_LU
+from host.loudness.meter import measure_file
 from tests.conftest import SR
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -153,8 +153,7 @@ def render_chain(source: Path, chain: str, work_dir: Path, sample_rate: float) -
     folder (it, its ``chains/`` folder, ``MIXHOST_CHAIN_PATH``, the shipped
     chains); a path to a ``.yaml`` file is used as given.  The engine compensates the stages' latency.
     """
-    from .. import chains
-    from ..session import load_session
+    from ..session import chains, load_session
 
     # resolved here, from the user's folder: the session below lives in a temp folder, whose name
     # and files an error about the chain must not show

@@ -58,7 +58,8 @@ import numpy as np
 
 from ..errors import PluginError, RenderError
 from ..registry import ParamSpec
-from ..stages.base import PLUGIN_BLOCK, Stage, prime_block_size
+from ..stages.base import Stage, prime_block_size
+from ..stages.native import PLUGIN_BLOCK
 from ..suggest import did_you_mean
 from . import loader, state
 from .buses import BusLayout, bus_limits

@@ -141,12 +141,6 @@ def refresh_values(values: np.ndarray, slots: np.ndarray, last: np.ndarray) -> b
     return changed
 
 
-#: the block length pedalboard runs plugins in (its ``buffer_size``): the step of automated stage
-#: parameters, so a plugin is called on the same 64-sample grid whatever the engine's block size,
-#: and its output does not depend on it (a plugin may smooth parameters per call, as MVerb does)
-PLUGIN_BLOCK = 64
-
-
 def prime_block_size(processor: Any, silence: np.ndarray, sample_rate: float) -> None:
     """Prepare a pedalboard processor, once, for blocks as long as ``silence`` (float32 zeros).
 
