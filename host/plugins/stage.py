@@ -156,6 +156,7 @@ class PluginStage(Stage):
         self._writer = ParamWriter(self._params, [plugin])
         self._instances: list[Any] = [plugin]
         self._active = 1  # instances in use for the prepared layout (2 for dual-mono)
+        self._silence: np.ndarray | None = None  # one block at PLUGIN_BLOCK, to prime after a reset
         self._plugin_channels: int | None = None
         self._supported: list[int] | None = None
         self._in32 = np.zeros((0, 0), np.float32)
@@ -243,7 +244,7 @@ class PluginStage(Stage):
     def _reset(self) -> None:
         for index, instance in enumerate(self._instances):
             instance.reset()
-            if index < self._active:
+            if index < self._active and self._silence is not None:
                 try:
                     prime_block_size(instance, self._silence, self.sample_rate)
                 except Exception as error:  # as in _process: the user needs where, not a traceback
