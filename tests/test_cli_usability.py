@@ -14,6 +14,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+import soundfile as sf
 
 from host.cli import main
 from host.loudness.conformance import FILE_TOLERANCE_LU, TOLERANCE_LU
@@ -81,23 +82,38 @@ def test_version_prints_the_package_version(capsys):
 def test_verbose_is_accepted_before_and_after_the_command(write_audio, write_session, argv):
     write_audio("a.wav", music(1.0))
     write_audio("b.wav", music(1.0))
-    session = write_session("tracks: {a: {source: a.wav}, b: {source: b.wav}}\n"
-                            "outputs: {mixdown: out/mix.wav, stems: out/stems}\n")
-    done = run_cli(*argv, str(session), "-j", "2", "--no-progress")
+    session = write_session("tracks: {a: {source: a.wav}, b: {source: b.wav}}\n")
+    done = run_cli(*argv, str(session), "-j", "5", "--no-progress")
     assert done.returncode == 0, done.stderr
     # an INFO line: shown only at -v
-    assert "mixhost: rendering on 1 process" in done.stderr
+    assert "mixhost: rendering on 2 processes: one process per track at most (2 tracks)" in done.stderr
 
 
-def test_jobs_with_stems_says_why_it_renders_on_one_process(write_audio, write_session, capsys):
-    for name in ("a", "b", "c"):
-        write_audio(f"{name}.wav", music(1.0))
-    session = write_session("tracks: {a: {source: a.wav}, b: {source: b.wav}, c: {source: c.wav}}\n"
-                            "outputs: {mixdown: out/mix.wav, stems: out/stems}\n")
-    assert main(["render", str(session), "-j", "2", "--no-progress"]) == 0
-    summary = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the table's cells, unwrapped
-    assert "workers 1 (2 asked: a session that writes stems renders in one process)" in summary, summary
-    assert (session.parent / "out" / "stems" / "c.wav").is_file()
+def test_jobs_render_stems_on_several_processes_with_the_same_audio(write_audio, write_session, capsys):
+    """`-j` used to fall back to one process whenever stems were written; the workers now hand
+    their tracks' post-fader signals back for the stems."""
+    t = np.arange(2 * SR) / SR
+    for k, name in enumerate(("a", "b", "c")):
+        write_audio(f"{name}.wav", music(2.0) * (0.5 + 0.2 * k) * np.sin(2 * np.pi * (k + 1) * t)[:, None])
+    session = write_session(
+        "tracks:\n"
+        "  a: {source: a.wav, pan: -0.5, chain: [{type: compressor, id: c, lookahead_ms: 3}]}\n"
+        "  b: {source: b.wav, sends: {verb: {level_db: -6}}}\n"
+        "  c: {source: c.wav, chain: [{type: delay, id: d, params: {time_ms: 120, mix_pct: 40}}]}\n"
+        "buses: {verb: {chain: [{type: reverb, id: r, params: {mix_pct: 100}}]}}\n"
+        "outputs: {mixdown: out/mix.wav, stems: out/stems, bit_depth: float, tail_s: 0.5}\n")
+    files = {}
+    for jobs in ("1", "3"):
+        assert main(["render", str(session), "-j", jobs, "-o", str(session.parent / f"j{jobs}"), "--no-progress"]) == 0
+        summary = " ".join(capsys.readouterr().out.replace("│", " ").split())
+        assert f"workers {jobs}" in summary, summary
+        folder = session.parent / f"j{jobs}"
+        files[jobs] = {p.relative_to(folder): sf.read(p)[0] for p in sorted(folder.rglob("*.wav"))}
+    assert sorted(map(str, files["1"])) == ["mix.wav", "stems/a.wav", "stems/b.wav", "stems/c.wav"]
+    assert files["1"].keys() == files["3"].keys()
+    for name, audio in files["1"].items():
+        assert np.max(np.abs(audio)) > 0.01, name
+        assert np.array_equal(audio, files["3"][name]), name
 
 
 @pytest.mark.parametrize("argv", [

@@ -174,6 +174,11 @@ class StripNode:
         self._was_forced = False
         self._post_left = self._post_right = 0.0
 
+    @property
+    def post(self) -> np.ndarray:
+        """The last block's post-fader signal, (2, max_block); kept only with ``keep_post`` (stems)."""
+        return self._post
+
     def controls(self) -> list[_Control]:
         found = [self.gain, self.pan, self.mute, *(e.level for e in self.edges)]
         return [c for c in found if c is not None]

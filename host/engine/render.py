@@ -117,10 +117,6 @@ def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]
 
 def one_process_reason(graph: Graph, settings: dict[str, Any]) -> str | None:
     """Why this session renders in one process whatever ``-j`` asks, or None."""
-    if settings.get("stems"):
-        # a stem is a track's own output, written beside the mix; worker processes hand back
-        # only their tracks' sums into the buses and the master
-        return "a session that writes stems renders in one process"
     if mix_needs_tracks(graph):
         return "a sidechain between a track and a bus needs all strips in one process"
     if len(graph.tracks) < 2:
@@ -294,7 +290,9 @@ def _run_pass(graph: Graph, workers: int, length: int, writers: _Writers | None,
         if workers > 1:  # past the latency a master block is written whole: mix it in the writer's buffer
             into = None if behind is None else (
                 lambda position, frames: behind.reserve(frames) if position >= graph.latency else None)
-            blocks = render_blocks(graph, workers, total, into)
+            sink = None if not stems else (
+                lambda position, frames, posts: _write_stems(graph, stems, posts, position, frames, length))
+            blocks = render_blocks(graph, workers, total, into, sink)
         else:
             blocks = _blocks(graph, total, length, stems)
         _drain(blocks, behind or (writers.mix if writers is not None else None), graph.latency, total, progress)
@@ -314,14 +312,21 @@ def _blocks(graph: Graph, total: int, length: int,
     for position in range(0, total, block):
         frames = min(block, total - position)
         out = graph.process(position, frames)
-        for node in graph.tracks:
-            if node.name in stems:
-                # each stem lines up with its source: drop the track's own chain latency
-                start, stop = node.latency_out, node.latency_out + length
-                lo, hi = max(start - position, 0), min(stop - position, frames)
-                if lo < hi:
-                    stems[node.name].write(node._post[:, lo:hi])
+        if stems:
+            _write_stems(graph, stems, {n.name: n.post[:, :frames] for n in graph.tracks}, position, frames, length)
         yield position, out
+
+
+def _write_stems(graph: Graph, stems: dict[str, AtomicWriter], posts: dict[str, np.ndarray], position: int,
+                 frames: int, length: int) -> None:
+    """Write one block of each track's post-fader signal, ``posts`` by name, to its stem."""
+    for node in graph.tracks:
+        if node.name in stems:
+            # each stem lines up with its source: drop the track's own chain latency
+            start, stop = node.latency_out, node.latency_out + length
+            lo, hi = max(start - position, 0), min(stop - position, frames)
+            if lo < hi:
+                stems[node.name].write(posts[node.name][:, lo:hi])
 
 
 def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | WriteBehind | None, latency: int,
