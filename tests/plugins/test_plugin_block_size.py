@@ -81,3 +81,21 @@ def test_the_mix_is_the_same_at_any_block_size(plugin_env: PluginCache, tmp_path
     assert np.max(np.abs(reference)) > 0.1  # a mix to compare, not silence
     # the README's bound: the same to within 1e-9 (-180 dBFS); measured: bit-identical
     assert np.max(np.abs(other - reference)) <= 1e-9
+
+
+def test_stems_on_two_processes_match_one_with_plugins(plugin_env: PluginCache, tmp_path: Path) -> None:
+    """A session with plugins spawns its workers (fork would copy the plugins); they hand their
+    tracks' post-fader signal back for the stems, and the files are those of one process."""
+    _sources(tmp_path)
+    path = tmp_path / "stems.yaml"
+    path.write_text(SESSION.format(block=4096).replace(
+        "outputs: {mixdown: mix-4096.wav,", "outputs: {stems: stems, mixdown: mix.wav,"))
+    files = {}
+    for workers in (1, 2):
+        result = host.load_session(path).render(tmp_path / f"w{workers}", workers=workers)
+        assert result.workers == workers and result.workers_note is None
+        files[workers] = {p.name: sf.read(p, dtype="float64")[0] for p in sorted((tmp_path / f"w{workers}").rglob("*.wav"))}
+    assert sorted(files[1]) == ["mix.wav", "pad.wav", "voice.wav"]
+    for name, audio in files[1].items():
+        assert np.max(np.abs(audio)) > 0.01, name
+        assert np.array_equal(audio, files[2][name]), name
