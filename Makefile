@@ -6,13 +6,19 @@ PIP    := $(VENV)/bin/pip
 export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
 
 APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng
+# What the installed commands use at run time: `live --audio jack` needs libjack (and a server
+# to play to), `--audio sounddevice` PortAudio.
+RUNTIME_PACKAGES := jackd2 libsndfile1 libportaudio2
+# The quick start's venv runs every command in the README: `live` (JACK, PortAudio, MIDI) and the
+# `--html` reports (matplotlib).  `pip install mixhost` stays slim; these are its extras.
+EXTRAS := live,plots
 
-.PHONY: demo test bench lint typecheck venv install install-test system-deps plugins jack-start jack-stop clean
+.PHONY: demo test bench lint typecheck venv install install-test system-deps runtime-deps plugins jack-start jack-stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -22,7 +28,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-demo: install
+demo: install runtime-deps
 	$(PY) examples/demo/make_stems.py
 	$(VENV)/bin/mixhost render examples/demo/session.yaml
 
@@ -34,6 +40,10 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+# Only the run-time system packages, for the quick start (no compiler).
+runtime-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(RUNTIME_PACKAGES)"
 
 # Real third-party VST3 plugins (DISTRHO 3BandEQ, MVerb, Kars), built once into a cache.
 plugins: system-deps

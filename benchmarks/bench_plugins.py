@@ -5,7 +5,8 @@
   :class:`~host.plugins.stage.PluginStage` in 4096-frame float64 blocks
   (registry reads, change checks, float32 conversion, NaN check included),
   against the same two plugins called directly through pedalboard in one call
-  each on the whole float32 signal with the same internal block size.
+  each on the whole float32 signal with the same internal block size (``PLUGIN_BLOCK``,
+  the 64 samples mixhost hands a plugin at a time).
   Ratio = mixhost time / pedalboard time, target <= 1.10.  Both outputs are
   compared in ``detail``.
 * **plugins.session_overhead**: the same chain in a session file (one stereo
@@ -42,6 +43,7 @@ from host.plugins.scan import PLUGIN_PATH_ENV, scan
 from host.plugins.stage import PluginStage, make_plugin_stage
 from host.registry import Registry
 from host.stages.base import ParamView
+from host.stages.native import PLUGIN_BLOCK
 
 FS = 48_000
 BLOCK = 4096
@@ -123,7 +125,7 @@ def _overhead(directory: Path, seconds: float, repeats: int) -> dict[str, Any]:
     def through_pedalboard() -> np.ndarray:
         audio = signal32
         for plugin in direct:
-            audio = plugin.process(audio, FS, buffer_size=BLOCK, reset=True)
+            audio = plugin.process(audio, FS, buffer_size=PLUGIN_BLOCK, reset=True)
         return audio
 
     through_mixhost()  # warm-up (first prepare of each plugin at this rate and block size)
@@ -185,7 +187,7 @@ def _session_overhead(directory: Path, seconds: float, repeats: int) -> dict[str
 
         def process(audio: np.ndarray) -> np.ndarray:
             for plugin in direct:
-                audio = plugin.process(audio, FS, buffer_size=BLOCK, reset=True)
+                audio = plugin.process(audio, FS, buffer_size=PLUGIN_BLOCK, reset=True)
             return audio
 
         def through_pedalboard() -> None:

@@ -98,7 +98,7 @@ def test_workers_render_the_session_as_edited_in_memory(write_audio, write_sessi
         assert rms_db(mixes[2][:, channel]) - rms_db(disk[:, channel]) == pytest.approx(change_db, abs=0.01)
 
 
-@pytest.mark.parametrize("block", [128, 1000, 8192])
+@pytest.mark.parametrize("block", [128, 960, 8192])
 def test_block_size_does_not_change_the_mix(write_session, many_tracks, block):
     reference = render(write_session, many_tracks, "ref", block=4096)
     other = render(write_session, many_tracks, f"b{block}", block=block)

@@ -218,7 +218,7 @@ def test_chain_ending_with_four_channels_names_the_stage(write_audio, write_sess
     assert not (path.parent / "mix.wav").exists()
 
 
-def _chunk_fails_in_workers(graph, start, length, out):
+def _chunk_fails_in_workers(graph, start, length, out, posts):
     raise RuntimeError("worker-only failure")
 
 

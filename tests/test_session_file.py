@@ -230,7 +230,7 @@ def test_chain_files_by_name_with_overrides_and_save(write_session, stems, tmp_p
 
 
 @pytest.mark.parametrize("old,new,expected", [
-    ("chain: vocal-strip ", "chain: vocal-strp ", ["chain 'vocal-strp' not found", 'did you mean "vocal-strip"', "session.yaml:4"]),
+    ("chain: vocal-strip ", "chain: vocal-strp ", ["no chain named 'vocal-strp'", 'did you mean "vocal-strip"', "session.yaml:4"]),
     ("{comp: {threshold_db", "{compp: {threshold_db", ["no stage 'compp'", 'did you mean "comp"']),
     ("{threshold_db: -30}", "{threshhold_db: -30}", ["no parameter 'threshhold_db'", 'did you mean "threshold_db"']),
 ])

@@ -38,7 +38,7 @@ import soundfile as sf
 
 from ..atomic import OutputSet, temp_folder_beside
 from ..audio_io import AtomicWriter
-from ..errors import UserInputError
+from ..errors import SessionError, UserInputError
 from ..loudness.conformance import (
     FILE_TOLERANCE_LU,
     MAX_PASSES,
@@ -150,14 +150,18 @@ def render_chain(source: Path, chain: str, work_dir: Path, sample_rate: float) -
     """Run ``source`` through a chain file's stages with the session engine; returns a float WAV.
 
     The chain is the track chain of a one-track session written to
-    ``work_dir``; a chain name resolves as in sessions (the package's
-    ``chains/`` folder, ``MIXHOST_CHAIN_PATH``), a path to a ``.yaml`` file
-    is used as given.  The engine compensates the stages' latency.
+    ``work_dir``; a chain name resolves as in sessions, from the current
+    folder (it, its ``chains/`` folder, ``MIXHOST_CHAIN_PATH``, the shipped
+    chains); a path to a ``.yaml`` file is used as given.  The engine compensates the stages' latency.
     """
-    from ..session import load_session
+    from ..session import chains, load_session
 
-    candidate = Path(chain)
-    ref = str(candidate.resolve()) if candidate.suffix in (".yaml", ".yml") else chain
+    # resolved here, from the user's folder: the session below lives in a temp folder, whose name
+    # and files an error about the chain must not show
+    try:
+        ref = str(chains.resolve(chain, Path.cwd()).resolve())
+    except SessionError as error:  # about the --chain option, not a file: no file:line
+        raise UserInputError(error.message, hint=error.hint) from None
     rendered = work_dir / "chain.wav"
     document = {
         "session": {"name": "master chain", "sample_rate": int(sample_rate)},

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..errors import Interrupted, MixhostError
 
 # name -> (module, one-line help).  A new command is one line here plus its module.
@@ -45,6 +47,12 @@ parameters, plays it live, and meters and masters the result.
 
 EPILOG = "Run `mixhost COMMAND --help` for the options of one command."
 
+VERBOSE_HELP = "more log output (-vv for debug)"
+
+# Options whose value may begin with "-": a custom loudness target such as -9/-1.
+SIGNED_VALUE_OPTIONS = ("--target",)
+_SIGNED_VALUE = re.compile(r"-\.?\d")
+
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -53,12 +61,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=f"mixhost {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (module_name, help_text) in COMMANDS.items():
         if name == command:
             # only the command being run imports its module and builds its full parser
             importlib.import_module(module_name).add_parser(subparsers)
+            # `mixhost render -v x.yaml` as well as `mixhost -v render x.yaml`: the two counts add up
+            subparsers.choices[name].add_argument(
+                "-v", "--verbose", dest="command_verbose", action="count", default=0, help=VERBOSE_HELP)
         else:
             subparsers.add_parser(name, help=help_text, add_help=False)
     return parser
@@ -73,16 +85,42 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return None
 
 
+def join_signed_values(argv: Sequence[str]) -> list[str]:
+    """``--target -9/-1`` as ``--target=-9/-1``.
+
+    argparse reads a token that begins with "-" as an option unless it is a
+    plain negative number (``-14``), so ``--target -9/-1`` stopped at
+    "expected one argument".  Joined to its option with "=" the value cannot
+    be mistaken for one.  Only a value that starts like a signed number is
+    joined: ``--target --json`` still reports the missing value.
+    """
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":  # everything after is positional
+            return joined + list(argv[index:])
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if arg in SIGNED_VALUE_OPTIONS and _SIGNED_VALUE.match(following):
+            joined.append(f"{arg}={following}")
+            index += 2
+            continue
+        joined.append(arg)
+        index += 1
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = join_signed_values(sys.argv[1:] if argv is None else argv)
     command = _command_of(argv)
     parser = build_parser(command)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    verbose = args.verbose + getattr(args, "command_verbose", 0)
     logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
         format="mixhost: %(message)s",
     )
     module = importlib.import_module(COMMANDS[args.command][0])

@@ -18,9 +18,11 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Measure INPUT (ITU-R BS.1770-4), apply the gain that reaches the target's integrated "
             "loudness, limit the true peak to the target's ceiling and write OUT.  Passes repeat "
-            "until the output is within 0.05 LU of the target; the report gives the values of "
-            "the file as written.  Targets: spotify, apple-music, youtube, tidal, amazon, deezer, "
-            "ebu-r128, atsc-a85, podcast, or custom LUFS[/dBTP] written --target=-14/-1."
+            "until the output is within 0.05 LU of the target (the last of up to 6 is kept if "
+            "within EBU R128's 0.2 LU for files); the file as written is measured again and "
+            "refused unless it is within 0.2 LU and under the ceiling.  The report gives its "
+            "values.  Targets: spotify, apple-music, youtube, tidal, amazon, deezer, ebu-r128, "
+            "atsc-a85, podcast, or custom LUFS[/dBTP] such as --target -14/-1."
         ),
     )
     parser.add_argument("input", type=Path, metavar="INPUT", help="the audio file to master")

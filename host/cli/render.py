@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         ["peak", peak],
         ["time taken", f"{result.elapsed_s:.2f} s"],
         ["x real time", f"{result.realtime_factor:.1f}"],
-        ["workers", str(result.workers)],
+        ["workers", str(result.workers) + (f" ({args.workers} asked: {result.workers_note})"
+                                           if result.workers_note else "")],
     ]
     for address, achieved in result.loudness.items():
         rows.append([f"loudness {address}",

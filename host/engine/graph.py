@@ -176,7 +176,7 @@ class StripNode:
 
     def post_fader(self, frames: int) -> np.ndarray:
         """The strip's last block after fader, pan and mute (stereo): valid when it ran, and on the
-        compiled path only with ``keep_post`` (the live engine's meters set it)."""
+        compiled path only with ``keep_post`` (set for stems and for the live engine's meters)."""
         return self._post[:, :frames]
 
     def controls(self) -> list[_Control]:

@@ -144,12 +144,19 @@ class _Worker:
         self.shm.unlink()
 
 
+StemSink = Callable[[int, int, dict[str, np.ndarray]], None]
+
+
 def render_blocks(graph: Graph, workers: int, total: int,
-                  into: Callable[[int, int], np.ndarray | None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                  into: Callable[[int, int], np.ndarray | None] | None = None,
+                  stems: StemSink | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (position, master block) for the whole render on ``workers`` processes.
 
     ``into(position, frames)`` may give the array each master block is mixed
     into (the writer's own buffer, saving a copy), or None for the graph's.
+    ``stems(position, frames, posts)``, when given, receives each block's
+    post-fader signal of every track that keeps it (``keep_post``), by name:
+    a worker hands its tracks' back in the shared memory, after the sums.
 
     This process is one of them: block by block it adds its own share of the
     tracks onto the workers' block, in their shared memory, and mixes there
@@ -164,7 +171,8 @@ def render_blocks(graph: Graph, workers: int, total: int,
     ctx = mp.get_context(method)
     block = graph.block_size
     chunk = block * max(1, CHUNK_FRAMES // block)
-    shape = (SLOTS, chunk // block, len(graph.buses) + 1, 2, block)
+    destinations = len(graph.buses) + 1
+    kept = {node.name for node in graph.tracks if node.keep_post}
     base: dict[str, Any] = {"block_size": block}
     if method == "fork":
         base["graph"] = graph  # inherited, not pickled: prepared and rewound, ready to run
@@ -172,8 +180,11 @@ def render_blocks(graph: Graph, workers: int, total: int,
         base.update(session_path=str(session.path.resolve()), values=session.values_snapshot(),
                     lanes=_lanes_snapshot(session.lanes))
     own, *others = partition(graph, workers, mix_cost=mix_cost(graph, workers))
-    pool = [_Worker(ctx, {**base, "tracks": share}, shape) for share in others]
+    shares = [(share, [name for name in share if name in kept]) for share in others]
+    pool = [_Worker(ctx, {**base, "tracks": share, "stems": posts},
+                    (SLOTS, chunk // block, destinations + len(posts), 2, block)) for share, posts in shares]
     graph.active = [node for node in graph.tracks if node.name in set(own)]
+    own_posts = [node for node in graph.active if node.name in kept]
     # the processes wait on each other at every chunk: CPUs that sleep there wake too slowly
     # (held after the workers started, so none inherits the request's file)
     awake = CpuLatencyRequest(0)
@@ -191,8 +202,15 @@ def render_blocks(graph: Graph, workers: int, total: int,
                 frames = min(block, length - offset)
                 if j == 0:  # the workers' chunk, rendered while this process ran the previous one
                     slots = [w.wait() for w in pool]
-                acc = _summed([w.buffers[slot, j] for w, slot in zip(pool, slots, strict=True)], graph.accumulators)
+                acc = _summed([w.buffers[slot, j, :destinations] for w, slot in zip(pool, slots, strict=True)],
+                              graph.accumulators)
                 graph.process_tracks(start + offset, frames, acc[:, :, :frames])  # this process's tracks, on top
+                if stems is not None:
+                    posts = {node.name: node.post_fader(frames) for node in own_posts}
+                    for w, slot, (_, names) in zip(pool, slots, shares, strict=True):
+                        rows = w.buffers[slot, j, destinations:, :, :frames]
+                        posts.update(zip(names, rows, strict=True))
+                    stems(start + offset, frames, posts)
                 out = into(start + offset, frames) if into is not None else None
                 yield start + offset, graph.mix(start + offset, frames, acc, out)
             ahead = k + SLOTS
@@ -218,19 +236,25 @@ def _summed(parts: list[np.ndarray], spare: np.ndarray) -> np.ndarray:
     return parts[0]
 
 
-def _render_chunk(graph: Graph, start: int, length: int, out: np.ndarray) -> None:
-    """This process's tracks for one chunk, into ``out`` shaped (blocks, destinations, 2, block).
+def _render_chunk(graph: Graph, start: int, length: int, out: np.ndarray, posts: list[Any]) -> None:
+    """This process's tracks for one chunk, into ``out`` shaped (blocks, destinations + posts, 2, block).
+
+    After the destinations' sums, each block holds the post-fader signal of
+    the tracks in ``posts`` (for stems), one row each.
 
     Block-major, so each block's accumulators are one contiguous array: the
     compiled mix (``mix_static``) then runs its contiguous, vectorised form; on
     a strided slice of a (destinations, 2, chunk) buffer it ran ~1.5x slower.
     """
     block = graph.block_size
+    destinations = out.shape[1] - len(posts)
     for j, offset in enumerate(range(0, length, block)):
         frames = min(block, length - offset)
-        acc = out[j, :, :, :frames]
+        acc = out[j, :destinations, :, :frames]
         acc[...] = 0.0
         graph.process_tracks(start + offset, frames, acc)
+        for k, node in enumerate(posts):
+            out[j, destinations + k, :, :frames] = node.post_fader(frames)
 
 
 LaneData = tuple[str, np.ndarray, np.ndarray, str]
@@ -264,11 +288,14 @@ def _worker_main(job: dict[str, Any], shm_name: str, shape: tuple[int, ...], req
     try:
         graph = job["graph"] if "graph" in job else _worker_graph(job)
         graph.active = [node for node in graph.tracks if node.name in set(job["tracks"])]
+        posts = [node for node in graph.active if node.name in set(job["stems"])]
+        for node in posts:
+            node.keep_post = True  # a spawned worker's graph is new: it must keep them too
         shm = SharedMemory(name=shm_name)
         buffers = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)
         while (message := requests.get()) is not None:
             slot, start, length = message
-            _render_chunk(graph, start, length, buffers[slot])
+            _render_chunk(graph, start, length, buffers[slot], posts)
             replies.put(slot)
         del buffers
         shm.close()

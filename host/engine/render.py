@@ -37,6 +37,8 @@ class RenderResult:
     workers: int
     latency_samples: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: why the render used fewer processes than asked for (``workers=N``), or None
+    workers_note: str | None = None
     #: per `loudness` stage (``strip/stage``): target_lufs, ceiling_dbtp and the achieved
     #: integrated_lufs and true_peak_dbtp (of the written mixdown when the stage ends the master chain)
     loudness: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -98,17 +100,30 @@ def check_outputs(session: Session, settings: dict[str, Any]) -> None:
     prepare(output_files(session, settings), input_files(session))
 
 
-def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]) -> int:
+def choose_workers(requested: int | None, graph: Graph, settings: dict[str, Any]) -> tuple[int, str | None]:
+    """The number of processes, and why it is fewer than ``requested`` (None when it is not)."""
     if requested is not None and requested <= 1:
-        return 1
-    if settings.get("stems") or mix_needs_tracks(graph) or len(graph.tracks) < 2:
-        if requested:
-            log.info("rendering on one core (stems, or a sidechain between a track and a bus, need all strips in one process)")
-        return 1
+        return 1, None
+    reason = one_process_reason(graph, settings)
+    if reason is not None:
+        return 1, reason if requested else None
     if requested is None:
         seconds = graph.length / graph.sample_rate * len(graph.tracks)
-        return min(os.cpu_count() or 1, len(graph.tracks)) if seconds >= PARALLEL_MIN_TRACK_SECONDS else 1
-    return min(requested, len(graph.tracks))
+        return (min(os.cpu_count() or 1, len(graph.tracks)) if seconds >= PARALLEL_MIN_TRACK_SECONDS else 1), None
+    if requested > len(graph.tracks):
+        return len(graph.tracks), f"one process per track at most ({len(graph.tracks)} tracks)"
+    return requested, None
+
+
+def one_process_reason(graph: Graph, settings: dict[str, Any]) -> str | None:
+    """Why this session renders in one process whatever ``-j`` asks, or None."""
+    if mix_needs_tracks(graph):
+        return "a sidechain between a track and a bus needs all strips in one process"
+    if len(graph.tracks) < 2:
+        return "one track"
+    if any(stage in analysis_stages(graph) for node in graph.tracks for stage in _stages_of(node)):
+        return "a track's loudness stage measures whole passes in the process that mixes"
+    return None
 
 
 def _warn_truncated(graph: Graph) -> None:
@@ -129,9 +144,9 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
         graph.prepare()
         _warn_truncated(graph)
         analysis = analysis_stages(graph)
-        workers = choose_workers(workers, graph, settings)
-        if any(stage in analysis for node in graph.tracks for stage in _stages_of(node)):
-            workers = 1  # a track's analysis stage must run in this process to learn from its passes
+        workers, workers_note = choose_workers(workers, graph, settings)
+        if workers_note is not None:
+            log.info("rendering on %d process%s: %s", workers, "es" if workers > 1 else "", workers_note)
         length = graph.length + int(round(float(settings.get("tail_s", 0)) * graph.sample_rate))
         for stage in analysis:
             stage.restart()
@@ -161,7 +176,7 @@ def render_session(session: Session, out_dir: Path | None = None, *, workers: in
     elapsed = time.perf_counter() - started
     peak = 20 * math.log10(writers.mix.peak) if writers.mix.peak > 0 else -math.inf
     return RenderResult(writers.paths, length / graph.sample_rate, peak, elapsed, workers, graph.latency,
-                        loudness=loudness)
+                        loudness=loudness, workers_note=workers_note)
 
 
 def _loudness_report(graph: Graph) -> dict[str, dict[str, float]]:
@@ -279,7 +294,9 @@ def _run_pass(graph: Graph, workers: int, length: int, writers: _Writers | None,
         if workers > 1:  # past the latency a master block is written whole: mix it in the writer's buffer
             into = None if behind is None else (
                 lambda position, frames: behind.reserve(frames) if position >= graph.latency else None)
-            blocks = render_blocks(graph, workers, total, into)
+            sink = None if not stems else (
+                lambda position, frames, posts: _write_stems(graph, stems, posts, position, frames, length))
+            blocks = render_blocks(graph, workers, total, into, sink)
         else:
             blocks = _blocks(graph, total, length, stems)
         _drain(blocks, behind or (writers.mix if writers is not None else None), graph.latency, total, progress)
@@ -299,14 +316,21 @@ def _blocks(graph: Graph, total: int, length: int,
     for position in range(0, total, block):
         frames = min(block, total - position)
         out = graph.process(position, frames)
-        for node in graph.tracks:
-            if node.name in stems:
-                # each stem lines up with its source: drop the track's own chain latency
-                start, stop = node.latency_out, node.latency_out + length
-                lo, hi = max(start - position, 0), min(stop - position, frames)
-                if lo < hi:
-                    stems[node.name].write(node._post[:, lo:hi])
+        if stems:
+            _write_stems(graph, stems, {n.name: n.post_fader(frames) for n in graph.tracks}, position, frames, length)
         yield position, out
+
+
+def _write_stems(graph: Graph, stems: dict[str, AtomicWriter], posts: dict[str, np.ndarray], position: int,
+                 frames: int, length: int) -> None:
+    """Write one block of each track's post-fader signal, ``posts`` by name, to its stem."""
+    for node in graph.tracks:
+        if node.name in stems:
+            # each stem lines up with its source: drop the track's own chain latency
+            start, stop = node.latency_out, node.latency_out + length
+            lo, hi = max(start - position, 0), min(stop - position, frames)
+            if lo < hi:
+                stems[node.name].write(posts[node.name][:, lo:hi])
 
 
 def _drain(blocks: Iterator[tuple[int, np.ndarray]], writer: AtomicWriter | WriteBehind | None, latency: int,

@@ -62,13 +62,15 @@ def read_part(path: Path, track: int | str | None = None, channel: int | None = 
     try:
         midi = mido.MidiFile(str(path))
     except FileNotFoundError:
-        raise SessionError("MIDI file not found", file=str(path)) from None
+        raise SessionError(f"MIDI file not found: {path}",
+                           hint="check the `midi:` path; it is relative to the session file") from None
     except (OSError, ValueError, EOFError, KeyError, IndexError) as error:
-        raise SessionError(f"not a readable MIDI file ({error})", file=str(path)) from None
+        raise SessionError(f"{path}: not a readable MIDI file ({error})") from None
+    # the session's file:line is put on these by the caller: the message names the MIDI file
     if midi.type == 2:
-        raise SessionError("type-2 MIDI files (independent sequences) are not supported", file=str(path))
+        raise SessionError(f"{path}: type-2 MIDI files (independent sequences) are not supported")
     if channel is not None and not 1 <= int(channel) <= 16:
-        raise SessionError(f"MIDI channel {channel} is out of range; use 1 to 16", file=str(path))
+        raise SessionError(f"{path}: MIDI channel {channel} is out of range; use 1 to 16")
     tempo_changes: list[tuple[int, int]] = []
     for mtrack in midi.tracks:
         tick = 0
@@ -96,10 +98,10 @@ def _tracks(midi: object, path: Path, track: int | str | None) -> list[int]:
     if track is None:
         return list(range(len(tracks)))
     if isinstance(track, bool):
-        raise SessionError(f"track must be an index or a track name, got {track!r}", file=str(path))
+        raise SessionError(f"{path}: track must be an index or a track name, got {track!r}")
     if isinstance(track, int):
         if not 0 <= track < len(tracks):
-            raise SessionError(f"no track {track}; the file has tracks 0 to {len(tracks) - 1}", file=str(path))
+            raise SessionError(f"{path}: no track {track}; the file has tracks 0 to {len(tracks) - 1}")
         return [track]
     names = [str(t.name) for t in tracks]
     if track in names:
@@ -107,4 +109,4 @@ def _tracks(midi: object, path: Path, track: int | str | None) -> list[int]:
     lowered = [n.lower() for n in names]
     if str(track).lower() in lowered:
         return [lowered.index(str(track).lower())]
-    raise SessionError(f"no track named {track!r}; {did_you_mean(str(track), [n for n in names if n])}", file=str(path))
+    raise SessionError(f"{path}: no track named {track!r}; {did_you_mean(str(track), [n for n in names if n])}")

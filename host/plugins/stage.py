@@ -58,7 +58,8 @@ import numpy as np
 
 from ..errors import PluginError, RenderError
 from ..registry import ParamSpec
-from ..stages.base import Stage
+from ..stages.base import Stage, prime_block_size
+from ..stages.native import PLUGIN_BLOCK
 from ..suggest import did_you_mean
 from . import loader, state
 from .buses import BusLayout, bus_limits
@@ -155,6 +156,7 @@ class PluginStage(Stage):
         self._writer = ParamWriter(self._params, [plugin])
         self._instances: list[Any] = [plugin]
         self._active = 1  # instances in use for the prepared layout (2 for dual-mono)
+        self._silence: np.ndarray | None = None  # one block at PLUGIN_BLOCK, to prime after a reset
         self._plugin_channels: int | None = None
         self._supported: list[int] | None = None
         self._in32 = np.zeros((0, 0), np.float32)
@@ -210,8 +212,8 @@ class PluginStage(Stage):
         self._in32 = np.zeros((rows, self.max_block), np.float32)
         self._out = np.zeros((out_channels, self.max_block))
         self._writer.write_changed(self.p)
-        for instance in self._instances:
-            instance.reset()
+        self._silence = np.zeros((1 if instances > 1 else plugin_channels, PLUGIN_BLOCK), np.float32)
+        self._reset()
 
     def _layout(self, channels: int) -> tuple[int, int]:
         """(channels per plugin instance, number of instances) for a track of ``channels``."""
@@ -240,8 +242,13 @@ class PluginStage(Stage):
         return self._supported
 
     def _reset(self) -> None:
-        for instance in self._instances:
+        for index, instance in enumerate(self._instances):
             instance.reset()
+            if index < self._active and self._silence is not None:
+                try:
+                    prime_block_size(instance, self._silence, self.sample_rate)
+                except Exception as error:  # as in _process: the user needs where, not a traceback
+                    raise RenderError(f"{self._where()}: plugin failed: {error}") from error
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
@@ -268,12 +275,12 @@ class PluginStage(Stage):
                 np.copyto(buf, block, casting="same_kind")
             else:
                 buf[:] = block[0]  # mono into every input
-            self._place(self._instances[0].process(buf, self.sample_rate, buffer_size=self.max_block, reset=False), out)
+            self._place(self._instances[0].process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False), out)
             return
         for channel, instance in enumerate(self._instances[: self._active]):  # dual-mono
             buf = self._in32[channel : channel + 1, :frames]
             np.copyto(buf, block[channel : channel + 1], casting="same_kind")
-            result = instance.process(buf, self.sample_rate, buffer_size=self.max_block, reset=False)
+            result = instance.process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False)
             self._place(result, out[channel : channel + 1])
 
     @staticmethod

@@ -10,6 +10,7 @@ files, since they live outside the ``host`` package).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,25 @@ def search_dirs(base_dir: Path) -> list[Path]:
     return dirs
 
 
+# a chain file's one required top-level key (the session files beside it have none)
+_CHAIN_KEY = re.compile(r"^chain\s*:", re.MULTILINE)
+
+
 def available(base_dir: Path) -> list[str]:
+    """The names of the chain files that ``base_dir`` can refer to (for did-you-mean)."""
     names: set[str] = set()
     for folder in search_dirs(base_dir):
         if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml"))
+            names.update(p.stem for p in folder.glob("*.yaml") if _is_chain_file(p))
     return sorted(names)
+
+
+def _is_chain_file(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return _CHAIN_KEY.search(handle.read(65536)) is not None
+    except OSError:
+        return False
 
 
 def find(ref: str, base_dir: Path) -> Path | None:
@@ -50,14 +64,25 @@ def find(ref: str, base_dir: Path) -> Path | None:
     return None
 
 
+def resolve(ref: str, base_dir: Path) -> Path:
+    """The chain file ``ref`` names; a SessionError saying where names are looked up if none."""
+    path = find(ref, base_dir)
+    if path is not None:
+        return path
+    if Path(ref).suffix in (".yaml", ".yml"):
+        raise SessionError(f"chain file {ref!r} not found (relative to {base_dir})",
+                           hint="check the path, or give a chain name")
+    folders = ", ".join(str(folder) for folder in search_dirs(base_dir) if folder.is_dir())
+    raise SessionError(
+        f"no chain named {ref!r}; {did_you_mean(ref, available(base_dir))}",
+        hint=f"chain names are looked up in {folders or 'no existing folder'} "
+             "(and the folders in MIXHOST_CHAIN_PATH); or give a path to a .yaml chain file",
+    )
+
+
 def load(ref: str, base_dir: Path) -> tuple[Path, Any]:
     """Resolve and load a chain file; returns (path, round-trip document)."""
-    path = find(ref, base_dir)
-    if path is None:
-        raise SessionError(
-            f"chain {ref!r} not found; {did_you_mean(ref, available(base_dir))}",
-            hint="give a chain name from chains/ or a path to a .yaml chain file",
-        )
+    path = resolve(ref, base_dir)
     document = yaml_doc.load(path)
     schema_check.validate(document, chain_schema(), str(path))
     return path, document

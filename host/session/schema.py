@@ -176,7 +176,10 @@ SESSION_META: JSON = _strict({
     "name": {"type": "string"},
     "sample_rate": {"type": "integer", "minimum": 8000, "maximum": 768000, "default": 48000},
     "pan_law": {"enum": list(PAN_LAWS), "default": "-3db"},
-    "block_size": {"type": "integer", "minimum": 32, "maximum": 65536, "default": 8192},
+    # a multiple of the 64-sample grid that automation steps and plugins are called on: then
+    # every stage and plugin sees the same calls at any block size, and the mix is the same
+    "block_size": {"type": "integer", "minimum": 64, "maximum": 65536, "multipleOf": 64, "default": 8192,
+                   "description": "offline block size in samples, a multiple of 64; the mix does not depend on it"},
     "notes": {"type": "string", "description": "the mixer's vision, for the mastering engineer"},
     "references": {"type": "array", "items": REFERENCE},
 }, doc="what the session is")

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ..errors import SessionError
-from ..suggest import did_you_mean
+from ..suggest import closest, did_you_mean
 from . import yaml_doc
 from .yaml_doc import to_plain
 
@@ -84,7 +84,7 @@ def _describe(
         unknown = [k for k in error.instance if k not in allowed]
         key = str(unknown[0]) if unknown else "?"
         return (
-            f"unknown key {key!r}; {did_you_mean(key, allowed)}",
+            _misplaced_param(key, schema) or f"unknown key {key!r}; {did_you_mean(key, allowed)}",
             yaml_doc.key_position(document, path, key),
         )
     if kind == "enum":
@@ -103,6 +103,13 @@ def _describe(
     if kind in ("exclusiveMinimum", "exclusiveMaximum"):
         side = "above" if kind == "exclusiveMinimum" else "below"
         return f"{error.instance!r} must be {side} {error.validator_value!r}", None
+    if kind == "multipleOf":
+        unit = schema.get("description", "")
+        step = error.validator_value
+        nearest = " or ".join(str(v) for v in sorted({max(step, error.instance // step * step),
+                                                         -(-error.instance // step) * step}))
+        return (f"{error.instance!r} is not a multiple of {step!r}" + (f" ({unit})" if unit else "")
+                + f"; use {nearest}"), None
     if kind == "required":
         missing = [k for k in error.validator_value if k not in (error.instance or {})]
         return f"missing key {missing[0]!r}" if missing else error.message, None
@@ -127,3 +134,26 @@ def _describe(
     if kind in ("minItems", "maxItems"):
         return f"expected {error.validator_value} item(s) here ({error.message})", None
     return error.message, None
+
+
+def _misplaced_param(key: str, schema: dict[str, Any]) -> str | None:
+    """The message for a stage parameter written beside ``params:`` instead of under it.
+
+    A stage's parameters are known from its schema; a plugin's (or a user
+    stage's) are not, so there a key that is no near miss of a stage key
+    gets the same advice as a possibility.
+    """
+    properties = schema.get("properties", {})
+    params = properties.get("params")
+    if not isinstance(params, dict) or key in properties:
+        return None
+    names = params.get("properties", {})
+    if key in names:
+        return f"{key!r} is a parameter of this stage: move it into params: (params: {{{key}: ...}})"
+    near = closest(key, names)
+    if near is not None and closest(key, properties) is None:
+        return f"unknown key {key!r}; did you mean the parameter {near!r}? it goes under params: (params: {{{near}: ...}})"
+    if "properties" not in params and closest(key, properties) is None:
+        return (f"unknown key {key!r}; if it is one of the stage's parameters, move it into params: "
+                f"(params: {{{key}: ...}}); the other keys here are {', '.join(sorted(properties))}")
+    return None

@@ -139,3 +139,17 @@ def refresh_values(values: np.ndarray, slots: np.ndarray, last: np.ndarray) -> b
             changed = True
             last[i] = v
     return changed
+
+
+def prime_block_size(processor: Any, silence: np.ndarray, sample_rate: float) -> None:
+    """Prepare a pedalboard processor, once, for blocks as long as ``silence`` (float32 zeros).
+
+    pedalboard prepares what it runs for the length of the block it is given
+    (up to ``buffer_size``) and prepares it again whenever a later block is
+    longer, and preparing clears the state: a JUCE reverb loses its tail, a
+    VST3 plugin is deactivated and activated.  A chain's blocks do vary: 64
+    samples at a time while automation moves, whole blocks after it, so the
+    tail was cut where a lane ended.  One block of silence at the longest
+    length, right after a reset, makes every later block a shorter one.
+    """
+    processor.process(silence, sample_rate, buffer_size=silence.shape[1], reset=False)

@@ -33,6 +33,10 @@ from ..errors import RenderError
 from .base import Stage, refresh_values
 
 SUB_BLOCK = 64  # samples between coefficient updates while a parameter moves
+#: the block length pedalboard runs plugins in (its ``buffer_size``): the automation step, so a
+#: plugin is called on the same 64-sample grid whatever the engine's block size, and its output
+#: does not depend on it (a plugin may smooth its parameters over each call, as MVerb does)
+PLUGIN_BLOCK = SUB_BLOCK
 
 
 class NativeStage(Stage):

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..registry import ParamSpec, boolean
+from .base import prime_block_size
 from .native import NativeStage
 
 _DRY_UNITY = 0.5  # JUCE Reverb: dry gain = 2 * dry_level
@@ -35,9 +36,12 @@ class Reverb(NativeStage):
 
         self._reverb = pedalboard.Reverb()
         self._apply(0)
+        self._silence = np.zeros((self.channels, self.max_block), np.float32)
+        prime_block_size(self._reverb, self._silence, self.sample_rate)
 
     def _clear(self) -> None:
         self._reverb.reset()
+        prime_block_size(self._reverb, self._silence, self.sample_rate)
 
     def _apply(self, frames: int) -> None:
         names = ("room_size", "damping", "width", "mix_pct")
@@ -54,5 +58,6 @@ class Reverb(NativeStage):
 
     def _process(self, block: np.ndarray) -> np.ndarray:
         self._apply(block.shape[1])
-        y = self._reverb.process(block.astype(np.float32), self.sample_rate, reset=False)
+        y = self._reverb.process(block.astype(np.float32), self.sample_rate, buffer_size=self.max_block,
+                                 reset=False)
         return np.asarray(y, dtype=np.float64)
