@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..dsp.delay_line import FixedDelay
 from ..errors import RenderError
 from ..registry import Registry
-from ..session import BuiltStage
-from ..session.automation import Lane
 from ..stages.native import SUB_BLOCK
+
+if TYPE_CHECKING:
+    from ..session import BuiltStage
+    from ..session.automation import Lane
 
 SidechainLookup = Callable[[str], "np.ndarray | None"]
 

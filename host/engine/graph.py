@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,12 +26,14 @@ from ..dsp.pan_law import balance_gains, mono_gains
 from ..dsp.smoothing import Smoother
 from ..errors import AudioInputError, SessionError
 from ..registry import Parameter, Registry
-from ..session import Session
-from ..session.automation import Lane
-from ..session.plan import StripPlan
 from ..stages.base import refresh_values
 from .chain import ChainRunner, SidechainLookup
 from .order import strip_order
+
+if TYPE_CHECKING:
+    from ..session import Session
+    from ..session.automation import Lane
+    from ..session.plan import StripPlan
 
 
 def _identity(value: float | np.ndarray) -> float | np.ndarray:

@@ -11,10 +11,13 @@ that stage's ``sidechain:`` key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import SessionError
-from ..session.plan import Plan, StagePlan, StripPlan
 from ..suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from ..session.plan import Plan, StagePlan, StripPlan
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,6 @@ import numpy as np
 
 from ..errors import MixhostError, RenderError
 from ..pm_qos import CpuLatencyRequest
-from ..registry import Registry
-from ..session.automation import Lane
 from .graph import Graph
 from .order import sidechain_keys
 
@@ -177,8 +175,8 @@ def render_blocks(graph: Graph, workers: int, total: int,
     if method == "fork":
         base["graph"] = graph  # inherited, not pickled: prepared and rewound, ready to run
     else:  # the session as it is in memory: values set through the API and edited lanes, not the file's
-        base.update(session_path=str(session.path.resolve()), values=session.values_snapshot(),
-                    lanes=_lanes_snapshot(session.lanes))
+        # (the class travels by name: the engine does not import the session module)
+        base.update(session_type=type(session), session_state=session.worker_state())
     own, *others = partition(graph, workers, mix_cost=mix_cost(graph, workers))
     shares = [(share, [name for name in share if name in kept]) for share in others]
     pool = [_Worker(ctx, {**base, "tracks": share, "stems": posts},
@@ -257,25 +255,9 @@ def _render_chunk(graph: Graph, start: int, length: int, out: np.ndarray, posts:
             out[j, destinations + k, :, :frames] = node.post_fader(frames)
 
 
-LaneData = tuple[str, np.ndarray, np.ndarray, str]
-
-
-def _lanes_snapshot(lanes: list[Lane]) -> list[LaneData]:
-    return [(lane.address, lane.times_s.copy(), lane.values.copy(), lane.interpolation) for lane in lanes]
-
-
-def _lanes_from(registry: Registry, data: list[LaneData]) -> list[Lane]:
-    return [Lane(registry.param(address), times, values, interpolation)
-            for address, times, values, interpolation in data]
-
-
 def _worker_graph(job: dict[str, Any]) -> Graph:
     """A spawned worker's graph: the session loaded anew, given the parent's values and lanes."""
-    from ..session import load_session
-
-    session = load_session(job["session_path"])
-    session.apply_snapshot(job["values"])
-    session.lanes = _lanes_from(session.registry, job["lanes"])
+    session = job["session_type"].from_worker_state(job["session_state"])
     graph = Graph(session, block_size=job["block_size"], tracks=set(job["tracks"]))
     graph.prepare()
     graph.reset()

@@ -9,16 +9,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..atomic import OutputSet
 from ..audio_io import AtomicWriter, WriteBehind
 from ..outputs import Output, audio_format, guard, prepare
-from ..session import Session, relocation
 from .graph import Graph
 from .parallel import mix_needs_tracks, render_blocks
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def output_settings(session: Session, out_dir: Path | None) -> dict[str, Any]:
 def input_files(session: Session) -> list[Path]:
     """Every file the render reads (the session itself, what it names, audio and MIDI): none may be written over."""
     base = session.plan.base_dir
-    found = [session.path, *relocation.referenced_files(session.document, base)]
+    found = [session.path, *session.referenced_files()]
     for track in session.plan.tracks:
         if track.settings.get("source"):
             found.append(base / str(track.settings["source"]))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import Parameter
+from ..registry import Parameter, Registry
 
 JUMP_S = 0.010  # a jump in a linear lane (two points at one time) ramps over this long, like a smoothed step
 
@@ -86,3 +86,17 @@ class Lane:
         if self.interpolation == "step":
             return True
         return self.value_at(start, sample_rate) == self.value_at(start + frames - 1, sample_rate)
+
+
+LaneData = tuple[str, np.ndarray, np.ndarray, str]  # address, times, values, interpolation: picklable
+
+
+def lanes_data(lanes: list[Lane]) -> list[LaneData]:
+    """Lanes as plain data, for a process that rebuilds them in a registry of its own."""
+    return [(lane.address, lane.times_s.copy(), lane.values.copy(), lane.interpolation) for lane in lanes]
+
+
+def lanes_from(registry: Registry, data: list[LaneData]) -> list[Lane]:
+    """The lanes :func:`lanes_data` described, on ``registry``'s parameters."""
+    return [Lane(registry.param(address), times, values, interpolation)
+            for address, times, values, interpolation in data]

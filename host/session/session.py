@@ -24,7 +24,7 @@ from ..registry import Change, Parameter, ParamSpec, Registry, ValueLike, boolea
 from ..stages import ParamView, Stage, stage_class
 from ..suggest import did_you_mean
 from . import relocation, schema_check, yaml_doc
-from .automation import Lane, soften_jumps
+from .automation import Lane, lanes_data, lanes_from, soften_jumps
 from .plan import Located, Plan, StagePlan, StripPlan, build_plan
 from .schema import GAIN_DB, PAN, session_schema
 
@@ -111,6 +111,10 @@ class Session:
             relocation.restore(undo)  # this session still lives in its own folder
         return target
 
+    def referenced_files(self) -> list[Path]:
+        """Every file the document names (sources, chains, plugins, MIDI, ...), resolved against its folder."""
+        return relocation.referenced_files(self.document, self.plan.base_dir)
+
     def _save_plugin_states(self, target: Path) -> None:
         holders = self._plugin_state_holders()
         if not holders:
@@ -158,6 +162,20 @@ class Session:
         for address, value in values.items():
             if address in self.registry:
                 self.registry.values[self.registry.param(address).slot] = value
+
+    def worker_state(self) -> dict[str, Any]:
+        """This session as it is in memory, as picklable data for a spawned render worker:
+        its file, the values set through the API, and the lanes as edited."""
+        return {"path": str(self.path.resolve()), "values": self.values_snapshot(),
+                "lanes": lanes_data(self.lanes)}
+
+    @classmethod
+    def from_worker_state(cls, state: Mapping[str, Any]) -> Session:
+        """The session :meth:`worker_state` described: the file loaded anew, then the values and lanes."""
+        session = load_session(state["path"])
+        session.apply_snapshot(state["values"])
+        session.lanes = lanes_from(session.registry, state["lanes"])
+        return session
 
 
 def load_session(path: str | Path, *, build_stages: bool = True) -> Session:
