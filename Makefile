@@ -64,6 +64,7 @@ test: install-test system-deps plugins
 lint: install-test
 	$(VENV)/bin/ruff check host tests scripts benchmarks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # bench_live starts a private server of each kind for each period it measures (a server
 # idling beside the other benchmarks would only add noise); `BENCH_ARGS="--only live"` runs
