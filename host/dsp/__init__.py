@@ -22,3 +22,12 @@ def kernels_compiled() -> bool:
     if not os.access(cache if cache.exists() else here, os.W_OK):
         return True
     return next(cache.glob("dynamics.*.nbi"), None) is not None
+
+
+def stream_format(channels: int, sample_rate: float) -> tuple[int, float]:
+    """``(channels, sample_rate)`` of a streaming processor, checked: one channel or more, a positive rate."""
+    if channels < 1:
+        raise ValueError("channels must be at least 1")
+    if sample_rate <= 0:
+        raise ValueError("sample_rate must be positive")
+    return int(channels), float(sample_rate)

@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
+from . import stream_format
+
 # D: half-length of the interpolator in base-rate samples (2 D + 1 taps per phase;
 # BS.1770-4's example filter has 12).  12 keeps the passband flat close to the base
 # Nyquist: on full-band noise and a 19 kHz sine with noise, limited to -1 dBTP by our
@@ -90,12 +92,7 @@ class TruePeakDetector:
         oversample: int | None = None,
         half_taps: int = DEFAULT_HALF_TAPS,
     ) -> None:
-        if channels < 1:
-            raise ValueError("channels must be at least 1")
-        if sample_rate <= 0:
-            raise ValueError("sample_rate must be positive")
-        self.channels = int(channels)
-        self.sample_rate = float(sample_rate)
+        self.channels, self.sample_rate = stream_format(channels, sample_rate)
         self.oversample = int(oversample) if oversample else default_oversample(sample_rate)
         if self.oversample < 1:
             raise ValueError("oversample must be at least 1")
@@ -235,6 +232,19 @@ def true_peak_dbtp(x: np.ndarray, sample_rate: float, block: int = 65536) -> flo
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _phase(row: np.ndarray, matrix: np.ndarray, k: int, start: int, size: int, acc: np.ndarray) -> None:
+    """Phase ``k`` of output frames ``start`` to ``start + size`` into ``acc[:size]``.
+
+    y_k[n] = Σ_m H[m, k] x[n + m], as AXPYs over n so it vectorises.
+    """
+    acc[:size] = 0.0
+    for m in range(matrix.shape[0]):
+        h = matrix[m, k]
+        for n in range(size):
+            acc[n] += h * row[start + n + m]
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def _peak_kernel(
     extended: np.ndarray,
@@ -286,12 +296,7 @@ def _peak_kernel(
             if max(chunk_max[j], chunk_max[j + 1]) * bound <= best:
                 continue
             for k in range(1, phases):
-                # y_k[n] = sum_m H[m, k] x[n + m], as AXPYs over n so it vectorises
-                acc[:size] = 0.0
-                for m in range(width):
-                    h = matrix[m, k]
-                    for n in range(size):
-                        acc[n] += h * row[start + n + m]
+                _phase(row, matrix, k, start, size, acc)
                 for n in range(size):
                     best = max(best, abs(acc[n]))
         peaks[c] = best
@@ -367,11 +372,7 @@ def _count_kernel(
                 if abs(row[start + n + half]) > level:
                     count += 1
             for k in range(1, phases):
-                acc[:size] = 0.0
-                for m in range(width):
-                    h = matrix[m, k]
-                    for n in range(size):
-                        acc[n] += h * row[start + n + m]
+                _phase(row, matrix, k, start, size, acc)
                 for n in range(size):
                     if abs(acc[n]) > level:
                         count += 1

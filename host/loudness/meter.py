@@ -41,6 +41,7 @@ import numpy as np
 import soundfile as sf
 from numba import njit
 
+from ..dsp import stream_format
 from ..dsp.true_peak import TruePeakDetector
 from ..errors import AudioInputError
 
@@ -390,12 +391,7 @@ class LoudnessMeter:
         true_peak: bool = True,
         history: bool = False,
     ) -> None:
-        if channels < 1:
-            raise ValueError("channels must be at least 1")
-        if sample_rate <= 0:
-            raise ValueError("sample_rate must be positive")
-        self.channels = int(channels)
-        self.sample_rate = float(sample_rate)
+        self.channels, self.sample_rate = stream_format(channels, sample_rate)
         self.G = np.asarray(weights if weights is not None else channel_weights(channels), float)
         if self.G.shape != (self.channels,):
             raise ValueError(f"need {self.channels} channel weights, got {self.G.shape}")
