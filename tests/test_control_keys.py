@@ -40,89 +40,74 @@ def engine(tmp_path: Path) -> Iterator[LiveEngine]:
     live.close()
 
 
-def press(master: int, keys: Keys, data: bytes, count: int = 1) -> None:
-    """Type ``data`` on the terminal and wait until the surface's thread has read ``count`` keys."""
-    os.write(master, data)
-    deadline = time.monotonic() + 10.0
-    while len(keys.pressed) < count:
-        assert time.monotonic() < deadline, f"{data!r} was not read from the terminal"
-        time.sleep(0.002)
+class Surface:
+    """The keys on a pty, with what they told the user."""
+
+    def __init__(self, master: int, slave: int, engine: LiveEngine) -> None:
+        self.master, self.engine = master, engine
+        self.keys = Keys(slave)
+        self.told: list[str] = []
+
+    def press(self, data: bytes, count: int = 1, follow: bool = False) -> bool:
+        """Type ``data``, wait until the keys' thread has read ``count`` keys, and apply them."""
+        os.write(self.master, data)
+        deadline = time.monotonic() + 10.0
+        while len(self.keys.pressed) < count:
+            assert time.monotonic() < deadline, f"{data!r} was not read from the terminal"
+            time.sleep(0.002)
+        return self.keys.handle(self.engine, self.told.append, follow_transport=follow)
 
 
-def test_space_plays_and_stops_and_home_goes_back_to_the_start(terminal: tuple[int, int],
-                                                                engine: LiveEngine) -> None:
-    master, slave = terminal
-    keys = Keys(slave)
-    told: list[str] = []
-    try:
-        press(master, keys, b" ")
-        assert keys.handle(engine, told.append)
-        run_blocks(engine, 10)
-        assert engine.transport.rolling and engine.transport.position == 10 * BLOCK
-        press(master, keys, b" ")
-        assert keys.handle(engine, told.append)
-        run_blocks(engine, 1)
-        assert not engine.transport.rolling and engine.transport.position == 10 * BLOCK
-        press(master, keys, b"\x1b[H")           # Home: one escape sequence, one key
-        assert keys.handle(engine, told.append)
-        run_blocks(engine, 1)
-        assert engine.transport.position == 0
-    finally:
-        keys.close()
-    assert told == []
+@pytest.fixture
+def surface(terminal: tuple[int, int], engine: LiveEngine) -> Iterator[Surface]:
+    keys = Surface(*terminal, engine)
+    yield keys
+    keys.keys.close()
 
 
-def test_p_panics_and_p_again_resumes(terminal: tuple[int, int], engine: LiveEngine) -> None:
-    master, slave = terminal
-    keys = Keys(slave)
-    told: list[str] = []
-    try:
-        press(master, keys, b" ")
-        assert keys.handle(engine, told.append)
-        run_blocks(engine, 2)
-        press(master, keys, b"p")
-        assert keys.handle(engine, told.append)
-        run_blocks(engine, 2)
-        assert engine.panicked and not engine.transport.rolling
-        press(master, keys, b"p")
-        assert keys.handle(engine, told.append)
-        assert not engine.panicked
-        assert told == [RESUMED]
-    finally:
-        keys.close()
+def test_space_plays_and_stops_and_home_goes_back_to_the_start(surface: Surface, engine: LiveEngine) -> None:
+    assert surface.press(b" ")
+    run_blocks(engine, 10)
+    assert engine.transport.rolling and engine.transport.position == 10 * BLOCK
+    assert surface.press(b" ")
+    run_blocks(engine, 1)
+    assert not engine.transport.rolling and engine.transport.position == 10 * BLOCK
+    assert surface.press(b"\x1b[H")              # Home: one escape sequence, one key
+    run_blocks(engine, 1)
+    assert engine.transport.position == 0
+    assert surface.told == []
+
+
+def test_p_panics_and_p_again_resumes(surface: Surface, engine: LiveEngine) -> None:
+    assert surface.press(b" ")
+    run_blocks(engine, 2)
+    assert surface.press(b"p")
+    run_blocks(engine, 2)
+    assert engine.panicked and not engine.transport.rolling
+    assert surface.press(b"p")
+    assert not engine.panicked
+    assert surface.told == [RESUMED]
 
 
 @pytest.mark.parametrize("data", [b" ", b"0", b"l"])
-def test_following_jack_the_transport_keys_do_nothing(terminal: tuple[int, int], engine: LiveEngine,
-                                                     data: bytes) -> None:
-    master, slave = terminal
-    keys = Keys(slave)
-    told: list[str] = []
-    try:
-        engine.transport_command("locate", 0.1)
-        run_blocks(engine, 1)
-        press(master, keys, data)
-        assert keys.handle(engine, told.append, follow_transport=True)
-        run_blocks(engine, 2)
-    finally:
-        keys.close()
-    assert not keys.pressed and not engine.transport.rolling and engine.transport.position == 4800
-    assert told == []
+def test_following_jack_the_transport_keys_do_nothing(surface: Surface, engine: LiveEngine, data: bytes) -> None:
+    engine.transport_command("locate", 0.1)
+    run_blocks(engine, 1)
+    assert surface.press(data, follow=True)
+    run_blocks(engine, 2)
+    assert not surface.keys.pressed and not engine.transport.rolling and engine.transport.position == 4800
+    assert surface.told == []
 
 
 def test_l_without_a_loop_says_how_to_set_one_and_q_quits(terminal: tuple[int, int], engine: LiveEngine) -> None:
-    master, slave = terminal
-    before = termios.tcgetattr(slave)
-    keys = Keys(slave)
-    told: list[str] = []
+    before = termios.tcgetattr(terminal[1])
+    surface = Surface(*terminal, engine)
     try:
-        assert termios.tcgetattr(slave)[3] & termios.ICANON == 0  # cbreak: keys arrive one by one
-        press(master, keys, b"l")
-        assert keys.handle(engine, told.append)
-        assert told == [NO_LOOP]
-        press(master, keys, b"q ", count=2)
-        assert not keys.handle(engine, told.append)  # q stops at once: the space after it waits
-        assert list(keys.pressed) == [" "]
+        assert termios.tcgetattr(terminal[1])[3] & termios.ICANON == 0  # cbreak: keys arrive one by one
+        assert surface.press(b"l")
+        assert surface.told == [NO_LOOP]
+        assert not surface.press(b"q ", count=2)     # q stops at once: the space after it waits
+        assert list(surface.keys.pressed) == [" "]
     finally:
-        keys.close()
-    assert termios.tcgetattr(slave) == before       # the terminal's mode is given back
+        surface.keys.close()
+    assert termios.tcgetattr(terminal[1]) == before  # the terminal's mode is given back
