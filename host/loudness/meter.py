@@ -143,6 +143,30 @@ def _energies_to_lufs(energy: np.ndarray) -> np.ndarray:
         return LOUDNESS_OFFSET + 10.0 * np.log10(energy)
 
 
+KState = tuple[float, float, float, float]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k_coefficients(sos: np.ndarray) -> tuple[float, ...]:
+    """The K-weighting cascade's ten coefficients, as scalars the kernels keep in registers."""
+    return (sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5],
+            sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k_step(x: float, k: tuple[float, ...], s: KState) -> tuple[float, KState]:
+    """One sample through the K-weighting: the high shelf (stage 1), then the RLB high-pass (stage 2).
+
+    Each stage is a transposed direct-form II biquad; ``s`` is the state
+    ``(stage 1 s1, s2, stage 2 s1, s2)``.  Returns the output and the new state.
+    """
+    b0, b1, b2, a1, a2, c0, c1, c2, d1, d2 = k
+    p1, p2, q1, q2 = s
+    y = b0 * x + p1
+    z = c0 * y + q1
+    return z, (b1 * x - a1 * y + p2, b2 * x - a2 * y, c1 * y - d1 * z + q2, c2 * y - d2 * z)
+
+
 @njit(cache=True, nogil=True)
 def _k_weight_pair(
     u: np.ndarray,
@@ -160,46 +184,26 @@ def _k_weight_pair(
     CPU two independent recursions to overlap.  ``su``/``sv`` hold the
     transposed direct-form II state ``[stage 1 s1, s2, stage 2 s1, s2]``.
     """
-    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    p1, p2, q1, q2 = su[0], su[1], su[2], su[3]
-    r1, r2, t1, t2 = sv[0], sv[1], sv[2], sv[3]
+    k = _k_coefficients(sos)
+    s = (su[0], su[1], su[2], su[3])
+    t = (sv[0], sv[1], sv[2], sv[3])
     for n in range(u.size):
-        x = u[n]
-        xx = v[n]
-        y = b0 * x + p1  # stage 1: high shelf
-        yy = b0 * xx + r1
-        p1 = b1 * x - a1 * y + p2
-        r1 = b1 * xx - a1 * yy + r2
-        p2 = b2 * x - a2 * y
-        r2 = b2 * xx - a2 * yy
-        z = c0 * y + q1  # stage 2: RLB high-pass
-        zz = c0 * yy + t1
-        q1 = c1 * y - d1 * z + q2
-        t1 = c1 * yy - d1 * zz + t2
-        q2 = c2 * y - d2 * z
-        t2 = c2 * yy - d2 * zz
+        z, s = _k_step(u[n], k, s)
+        zz, t = _k_step(v[n], k, t)
         w[n] += gu * z * z + gv * zz * zz
-    su[0], su[1], su[2], su[3] = p1, p2, q1, q2
-    sv[0], sv[1], sv[2], sv[3] = r1, r2, t1, t2
+    su[0], su[1], su[2], su[3] = s
+    sv[0], sv[1], sv[2], sv[3] = t
 
 
 @njit(cache=True, nogil=True)
 def _k_weight_one(u: np.ndarray, sos: np.ndarray, su: np.ndarray, gu: float, w: np.ndarray) -> None:
     """Add G_u z_u² of one K-weighted channel to ``w`` (the odd channel out)."""
-    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    p1, p2, q1, q2 = su[0], su[1], su[2], su[3]
+    k = _k_coefficients(sos)
+    s = (su[0], su[1], su[2], su[3])
     for n in range(u.size):
-        x = u[n]
-        y = b0 * x + p1
-        p1 = b1 * x - a1 * y + p2
-        p2 = b2 * x - a2 * y
-        z = c0 * y + q1
-        q1 = c1 * y - d1 * z + q2
-        q2 = c2 * y - d2 * z
+        z, s = _k_step(u[n], k, s)
         w[n] += gu * z * z
-    su[0], su[1], su[2], su[3] = p1, p2, q1, q2
+    su[0], su[1], su[2], su[3] = s
 
 
 @njit(cache=True, nogil=True)
@@ -222,10 +226,9 @@ def _k_weight_stereo_fused(
     the filter recursion is latency-bound, so the extra work rides along for
     free and no per-sample buffer is written.  Returns the sub-blocks done.
     """
-    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    p1, p2, q1, q2 = su[0], su[1], su[2], su[3]
-    r1, r2, t1, t2 = sv[0], sv[1], sv[2], sv[3]
+    k = _k_coefficients(sos)
+    s = (su[0], su[1], su[2], su[3])
+    t = (sv[0], sv[1], sv[2], sv[3])
     pu, pv = peaks[0], peaks[1]
     acc = carry[0]
     count = int(carry[1])
@@ -235,18 +238,8 @@ def _k_weight_stereo_fused(
         xx = v[n]
         pu = max(pu, abs(x))
         pv = max(pv, abs(xx))
-        y = b0 * x + p1
-        yy = b0 * xx + r1
-        p1 = b1 * x - a1 * y + p2
-        r1 = b1 * xx - a1 * yy + r2
-        p2 = b2 * x - a2 * y
-        r2 = b2 * xx - a2 * yy
-        z = c0 * y + q1
-        zz = c0 * yy + t1
-        q1 = c1 * y - d1 * z + q2
-        t1 = c1 * yy - d1 * zz + t2
-        q2 = c2 * y - d2 * z
-        t2 = c2 * yy - d2 * zz
+        z, s = _k_step(x, k, s)
+        zz, t = _k_step(xx, k, t)
         acc += gu * z * z + gv * zz * zz
         count += 1
         if count == hop:
@@ -254,8 +247,8 @@ def _k_weight_stereo_fused(
             done += 1
             acc = 0.0
             count = 0
-    su[0], su[1], su[2], su[3] = p1, p2, q1, q2
-    sv[0], sv[1], sv[2], sv[3] = r1, r2, t1, t2
+    su[0], su[1], su[2], su[3] = s
+    sv[0], sv[1], sv[2], sv[3] = t
     peaks[0], peaks[1] = pu, pv
     carry[0] = acc
     carry[1] = count
