@@ -22,6 +22,9 @@ from .atomic import ensure_folder
 from .errors import OutputError
 
 DEFAULT_HINT = "write it to another file"
+#: the extensions of the reports mixhost writes
+HTML = (".html", ".htm")
+MARKDOWN = (".md", ".markdown", ".txt")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Output:
 
     path: Path
     hint: str = DEFAULT_HINT
+    #: the extensions a file of this kind has (a report: ``.html``); empty for any
+    suffixes: tuple[str, ...] = ()
 
 
 def _resolved(path: Path) -> Path:
@@ -80,7 +85,18 @@ def guard(outputs: Iterable[Output | Path], inputs: Iterable[Path | None]) -> li
                 raise OutputError(
                     f"two outputs would both be written to {output.path}{also}; nothing was written",
                     hint=output.hint)
+        _check_kind(output)
     return listed
+
+
+def _check_kind(output: Output) -> None:
+    """Refuse to replace an existing file of another kind: a report named ``notes.yaml`` or
+    ``take3.wav`` is a typo, and the file it would replace is the user's, input or not."""
+    suffix = output.path.suffix.lower()
+    if output.suffixes and suffix not in output.suffixes and output.path.is_file():
+        raise OutputError(
+            f"{output.path} exists and is not a {output.suffixes[0]} file; nothing was written",
+            hint=f"name the output with {' or '.join(output.suffixes)}, or {output.hint}")
 
 
 def prepare(outputs: Iterable[Output | Path], inputs: Iterable[Path | None]) -> list[Output]:

@@ -852,3 +852,33 @@ def test_a_rename_that_fails_says_which_outputs_were_written(tmp_path):
         staged.land()
     assert first.read_text() == "A" and second.is_dir()
     assert leftovers(tmp_path) == []
+
+
+# a report pointed at an existing file of another kind that the command does not read
+OTHER_KIND_CASES = [
+    (["analyze", "{mix}", "--html", "{out}"], "session.yaml"),
+    (["analyze", "{mix}", "--html", "{out}"], "a.wav"),
+    (["compare", "{mix}", "{v2}", "--html", "{out}"], "session.yaml"),
+    (["feedback", "{mix}", "--md", "{out}"], "session.yaml"),
+    (["feedback", "{mix}", "--html", "{out}"], "a.wav"),
+]
+
+
+@pytest.mark.parametrize("template, victim", OTHER_KIND_CASES)
+def test_a_report_never_replaces_a_file_of_another_kind(mix_folder, capsys, template, victim):
+    """`analyze mix.wav --html session.yaml` names no input, yet the session is the user's: a report
+    only replaces a file of its own kind (an earlier report)."""
+    out = mix_folder / victim
+    before = {p.name: digest(p) for p in mix_folder.iterdir() if p.is_file()}
+    assert main(_argv(template, mix_folder, out)) == 2
+    message = capsys.readouterr().err
+    assert str(out) in message and "is not a" in message and "hint:" in message, message
+    assert {p.name: digest(p) for p in mix_folder.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("option, name", [("--html", "report.html"), ("--md", "notes.md")])
+def test_a_report_replaces_an_earlier_report(mix_folder, option, name):
+    out = mix_folder / name
+    out.write_text("an earlier report\n")
+    assert main(["feedback", str(mix_folder / "mix.wav"), option, str(out)]) == 0
+    assert "an earlier report" not in out.read_text() and out.stat().st_size > 100

@@ -55,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.report import analyze_file, to_json, write_html
     from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
-    from ..outputs import Output, prepare
+    from ..outputs import HTML, Output, prepare
     from ..session.relocation import session_files
 
     if args.html:  # before any work: the report never replaces a file it reads
         read = session_files(args.session) if args.session else []
-        prepare([Output(args.html, "write the report to another file (--html)")],
+        prepare([Output(args.html, "write the report to another file (--html)", HTML)],
                 [*args.files, args.reference, *read])
     target = resolve_target(args.target)
     notes = None

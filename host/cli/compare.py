@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.comparison import METRICS, compare_files, write_comparison_html
     from ..analysis.reportkit import format_value
     from ..atomic import OutputSet
-    from ..outputs import Output, prepare
+    from ..outputs import HTML, Output, prepare
 
     if args.html:  # before any work: the report never replaces a file it reads
-        prepare([Output(args.html, "write the report to another file (--html)")], [args.a, args.b])
+        prepare([Output(args.html, "write the report to another file (--html)", HTML)], [args.a, args.b])
     comparison = compare_files(args.a, args.b)
     if args.json:
         emit(comparison.to_json())

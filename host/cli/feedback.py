@@ -47,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
-    from ..outputs import Output, prepare
+    from ..outputs import HTML, MARKDOWN, Output, prepare
     from ..session.relocation import session_files
 
     # before any work: neither report replaces a file it reads, nor the other report
-    prepare([Output(path, f"write the report to another file ({option})")
-             for path, option in ((args.md, "--md"), (args.html, "--html")) if path is not None],
+    prepare([Output(path, f"write the report to another file ({option})", kind)
+             for path, option, kind in ((args.md, "--md", MARKDOWN), (args.html, "--html", HTML))
+             if path is not None],
             [args.mix, args.reference, *(session_files(args.session) if args.session else [])])
     feedback = build_feedback(args.mix, resolve_target(args.target), args.reference, args.session)
     if args.json:
