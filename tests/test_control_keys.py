@@ -18,7 +18,7 @@ import pytest
 from test_live_helpers import make_session, run_blocks
 
 import host
-from host.control.keys import NO_LOOP, RESUMED, Keys
+from host.control.keys import NO_LOOP, NO_SAVE, RESUMED, Keys
 from host.live.engine import LiveEngine
 
 BLOCK = 128
@@ -111,3 +111,54 @@ def test_l_without_a_loop_says_how_to_set_one_and_q_quits(terminal: tuple[int, i
     finally:
         surface.keys.close()
     assert termios.tcgetattr(terminal[1]) == before  # the terminal's mode is given back
+
+
+def test_s_saves_through_the_callback_and_without_one_says_why(surface: Surface) -> None:
+    saved: list[bool] = []
+    assert surface.keys.handle(surface.engine, surface.told.append) is True   # nothing pressed yet
+    os.write(surface.master, b"s")
+    deadline = time.monotonic() + 10.0
+    while not surface.keys.pressed:
+        assert time.monotonic() < deadline, "s was not read from the terminal"
+        time.sleep(0.002)
+    assert surface.keys.handle(surface.engine, surface.told.append, save=lambda: saved.append(True))
+    assert saved == [True] and surface.told == []
+    assert surface.press(b"s")
+    assert surface.told == [NO_SAVE]
+
+
+def test_the_s_key_saves_the_mix_into_the_session_while_live_plays(tmp_path: Path) -> None:
+    """`mixhost live` on a terminal: a mix recovered from an autosave is written into the session
+    file by s, at once, with the comments kept; the run goes on until q."""
+    import subprocess
+    import sys
+
+    path = make_session(tmp_path, 1.0)
+    autosave = path.with_name("session.autosave.yaml")
+    autosave.write_text(path.read_text().replace("pan: 0.0", "pan: -0.5"))
+    assert "pan: -0.5" in autosave.read_text()
+    os.utime(autosave, (time.time() + 5, time.time() + 5))      # newer than the session
+    master, slave = pty.openpty()
+    log = (tmp_path / "stderr.txt").open("w+")
+    live = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--no-status",
+                             "--recover", "--loop", "0", "1"], stdin=slave, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while "recovered" not in Path(log.name).read_text():
+            assert live.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.05)
+        os.write(master, b"s")
+        while "saved the mix into" not in Path(log.name).read_text():
+            assert live.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.05)
+        assert host.load_session(path).get("tracks/noise/pan") == -0.5
+        assert path.read_text().startswith("# live test session")          # comments kept
+        assert live.poll() is None                                          # still playing
+        os.write(master, b"q")
+        assert live.wait(timeout=30) == 0
+    finally:
+        if live.poll() is None:
+            live.kill()
+        os.close(master)
+        os.close(slave)
+        log.close()

@@ -292,7 +292,8 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
         if engine.error is not None:
             return
         panic.poll()
-        if keys is not None and not keys.handle(engine, _say, follow_transport=args.follow_transport):
+        if keys is not None and not keys.handle(engine, _say, follow_transport=args.follow_transport,
+                                                save=lambda: _save_now(engine.session, args, autosave)):
             break
         now = time.monotonic()
         seen_events = _report_events(engine, seen_events)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 SOURCE = "keys"
 RESUMED = "panic cleared: output on again, the transport stays stopped"
+NO_SAVE = "nothing to save into: this session has no file"
 NO_LOOP = ("no loop to switch on: start with --loop A B, or set "
            "transport/loop_start_s and transport/loop_end_s")
 
@@ -74,12 +75,13 @@ class Keys:
         termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
     def handle(self, engine: LiveEngine, notify: Callable[[str], None], *,
-               follow_transport: bool = False) -> bool:
+               follow_transport: bool = False, save: Callable[[], None] | None = None) -> bool:
         """Apply the keys pressed since the last poll; False when q asks to quit.
 
-        With ``follow_transport`` only q and p work: JACK's transport rules
+        With ``follow_transport`` only q, p and s work: JACK's transport rules
         the others.  ``notify`` receives what the user should be told (a
-        panic cleared, no loop to switch on).
+        panic cleared, no loop to switch on).  ``save`` writes the mix into
+        the session file (s); without it, s says how to get one.
         """
         while self.pressed:
             key = self.pressed.popleft()
@@ -87,6 +89,11 @@ class Keys:
                 return False
             if key == "p":
                 self._panic_or_resume(engine, notify)
+            elif key == "s":
+                if save is None:
+                    notify(NO_SAVE)
+                else:
+                    save()
             elif follow_transport:
                 continue  # JACK's transport rules: the keys below would be refused
             elif key == " ":
