@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
 from ...errors import SessionError
 from ...session import schema_check, yaml_doc
 from ...session.lookup import NamedFiles, is_path
@@ -72,6 +74,24 @@ def load(ref: str, base_dir: Path) -> MapDocument:
     document = yaml_doc.load(path)
     schema_check.validate(document, controller_schema(), str(path))
     return MapDocument(str(path), document)
+
+
+def append_mapping(document: Any, entry: dict[str, Any], *, in_session: bool) -> None:
+    """Append ``entry`` to the ``mappings:`` of a map document, or of a session's ``controllers:``.
+
+    The keys are made when missing; the entry is written on one line (flow
+    style), as the map files are written by hand.
+    """
+    holder = document
+    if in_session:
+        if document.get("controllers") is None:
+            document["controllers"] = CommentedMap()
+        holder = document["controllers"]
+    if holder.get("mappings") is None:
+        holder["mappings"] = CommentedSeq()
+    item = CommentedMap(entry)
+    item.fa.set_flow_style()
+    holder["mappings"].append(item)
 
 
 def collect(session_document: Any, session_file: str, base_dir: Path, extra: list[str]) -> list[MapDocument]:
