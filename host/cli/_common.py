@@ -1,9 +1,11 @@
-"""Helpers shared by the CLI commands: consoles and tables."""
+"""Helpers shared by the CLI commands: consoles, tables and the ``--html`` report option."""
 
 from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,6 +30,36 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.2f}"
     return str(value)
+
+
+def need_plots(html: Path | None) -> None:
+    """With ``--html``, check the plots extra before any measuring: a missing one is found at once."""
+    if html:
+        from ..extras import require
+
+        require("plots", "--html reports")
+
+
+def guard_report(html: Path, inputs: Iterable[Path | None]) -> None:
+    """Before any work: the ``--html`` report never replaces a file the command reads."""
+    from ..outputs import HTML, Output, prepare
+
+    prepare([Output(html, "write the report to another file (--html)", HTML)], inputs)
+
+
+def write_report(html: Path, write: Callable[[Path], None], quiet: bool) -> None:
+    """Have ``write`` write the ``--html`` report beside ``html``, then rename it into place.
+
+    A failed or interrupted write leaves the old report as it was.  The path
+    is said unless ``quiet`` (``--json`` keeps stdout for the JSON).
+    """
+    from ..atomic import OutputSet
+
+    with OutputSet() as staged:
+        write(staged.stage(html))
+        staged.land()
+    if not quiet:
+        out.print(f"report: {html}")
 
 
 def is_tty() -> bool:

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ._common import out, table
+from ._common import guard_report, need_plots, out, table, write_report
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,20 +48,14 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.html:  # before any measuring: a missing extra is found at once
-        from ..extras import require
-
-        require("plots", "--html reports")
+    need_plots(args.html)
     from ..analysis.report import analyze_file, to_json, write_html
-    from ..atomic import OutputSet
     from ..loudness.targets import resolve_target
-    from ..outputs import HTML, Output, prepare
     from ..session.relocation import session_files
 
-    if args.html:  # before any work: the report never replaces a file it reads
+    if args.html:
         read = session_files(args.session) if args.session else []
-        prepare([Output(args.html, "write the report to another file (--html)", HTML)],
-                [*args.files, args.reference, *read])
+        guard_report(args.html, [*args.files, args.reference, *read])
     target = resolve_target(args.target)
     notes = None
     if args.session:
@@ -78,17 +72,12 @@ def run(args: argparse.Namespace) -> int:
         for a in analyses:
             out.print(_summary(a, reference))
     if args.html:
-        with OutputSet() as staged:  # written whole beside it, then renamed into place
-            write_html(
-                analyses,
-                staged.stage(args.html),
-                target.integrated_lufs,
-                reference,
-                _notes_text(notes) if notes else None,
-            )
-            staged.land()
-        if not args.json:
-            out.print(f"report: {args.html}")
+        notes_text = _notes_text(notes) if notes else None
+        write_report(
+            args.html,
+            lambda path: write_html(analyses, path, target.integrated_lufs, reference, notes_text),
+            quiet=args.json,
+        )
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import out, table
+from ._common import guard_report, need_plots, out, table, write_report
 from .analyze import emit
 
 
@@ -28,17 +28,12 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.html:  # before any measuring: a missing extra is found at once
-        from ..extras import require
-
-        require("plots", "--html reports")
+    need_plots(args.html)
     from ..analysis.comparison import METRICS, compare_files, write_comparison_html
     from ..analysis.reportkit import format_value
-    from ..atomic import OutputSet
-    from ..outputs import HTML, Output, prepare
 
-    if args.html:  # before any work: the report never replaces a file it reads
-        prepare([Output(args.html, "write the report to another file (--html)", HTML)], [args.a, args.b])
+    if args.html:
+        guard_report(args.html, [args.a, args.b])
     comparison = compare_files(args.a, args.b)
     if args.json:
         emit(comparison.to_json())
@@ -61,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
         for finding in comparison.findings:
             out.print(f"- {finding}")
     if args.html:
-        with OutputSet() as staged:  # written whole beside it, then renamed into place
-            write_comparison_html(comparison, staged.stage(args.html))
-            staged.land()
-        if not args.json:
-            out.print(f"report: {args.html}")
+        write_report(
+            args.html, lambda path: write_comparison_html(comparison, path), quiet=args.json
+        )
     return 0
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import out
+from ._common import need_plots, out
 from .analyze import emit
 
 
@@ -34,10 +34,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.html:  # before any measuring: a missing extra is found at once
-        from ..extras import require
-
-        require("plots", "--html reports")
+    need_plots(args.html)
     from ..analysis.feedback import (
         build_feedback,
         to_json,

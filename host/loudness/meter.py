@@ -167,6 +167,23 @@ def _k_step(x: float, k: tuple[float, ...], s: KState) -> tuple[float, KState]:
     return z, (b1 * x - a1 * y + p2, b2 * x - a2 * y, c1 * y - d1 * z + q2, c2 * y - d2 * z)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tally(acc: float, count: int, hop: int, out: np.ndarray, done: int) -> tuple[float, int, int]:
+    """Count one more frame, its energy already in ``acc``, into the open sub-block.
+
+    A sub-block of ``hop`` frames is complete: its sum goes to ``out[done]``
+    and the next one opens empty.  Returns the new ``(acc, count, done)``.
+    Inlined into the kernels, as :func:`_k_step` is: their loops stay one compiled body.
+    """
+    count += 1
+    if count == hop:
+        out[done] = acc
+        done += 1
+        acc = 0.0
+        count = 0
+    return acc, count, done
+
+
 @njit(cache=True, nogil=True)
 def _k_weight_pair(
     u: np.ndarray,
@@ -241,12 +258,7 @@ def _k_weight_stereo_fused(
         z, s = _k_step(x, k, s)
         zz, t = _k_step(xx, k, t)
         acc += gu * z * z + gv * zz * zz
-        count += 1
-        if count == hop:
-            out[done] = acc
-            done += 1
-            acc = 0.0
-            count = 0
+        acc, count, done = _tally(acc, count, hop, out, done)
     su[0], su[1], su[2], su[3] = s
     sv[0], sv[1], sv[2], sv[3] = t
     peaks[0], peaks[1] = pu, pv
@@ -275,12 +287,7 @@ def _subblock_sums(w: np.ndarray, frames: int, carry: np.ndarray, hop: int, out:
     done = 0
     for n in range(frames):
         acc += w[n]
-        count += 1
-        if count == hop:
-            out[done] = acc
-            done += 1
-            acc = 0.0
-            count = 0
+        acc, count, done = _tally(acc, count, hop, out, done)
     carry[0] = acc
     carry[1] = count
     return done

@@ -9,7 +9,6 @@ files, since they live outside the ``host`` package).
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -18,17 +17,19 @@ from typing import Any
 from ..errors import SessionError
 from ..suggest import did_you_mean
 from . import schema_check, yaml_doc
+from .lookup import NamedFiles, is_path
 from .schema import chain_schema
 
 PACKAGE_CHAINS = Path(__file__).resolve().parents[2] / "chains"
 INSTALLED_CHAINS = Path(sys.prefix) / "share" / "mixhost" / "chains"
 
 
+CHAIN_FILES = NamedFiles("chains", "MIXHOST_CHAIN_PATH", (PACKAGE_CHAINS, INSTALLED_CHAINS))
+
+
 def search_dirs(base_dir: Path) -> list[Path]:
-    dirs = [base_dir, base_dir / "chains"]
-    dirs += [Path(p) for p in os.environ.get("MIXHOST_CHAIN_PATH", "").split(os.pathsep) if p]
-    dirs += [PACKAGE_CHAINS, INSTALLED_CHAINS]
-    return dirs
+    """The folders a chain name is looked up in, in order."""
+    return CHAIN_FILES.search_dirs(base_dir)
 
 
 # a chain file's one required top-level key (the session files beside it have none)
@@ -37,11 +38,7 @@ _CHAIN_KEY = re.compile(r"^chain\s*:", re.MULTILINE)
 
 def available(base_dir: Path) -> list[str]:
     """The names of the chain files that ``base_dir`` can refer to (for did-you-mean)."""
-    names: set[str] = set()
-    for folder in search_dirs(base_dir):
-        if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml") if _is_chain_file(p))
-    return sorted(names)
+    return CHAIN_FILES.names(base_dir, _is_chain_file)
 
 
 def _is_chain_file(path: Path) -> bool:
@@ -53,15 +50,8 @@ def _is_chain_file(path: Path) -> bool:
 
 
 def find(ref: str, base_dir: Path) -> Path | None:
-    candidate = Path(ref)
-    if candidate.suffix in (".yaml", ".yml"):
-        path = candidate if candidate.is_absolute() else base_dir / candidate
-        return path if path.is_file() else None
-    for folder in search_dirs(base_dir):
-        path = folder / f"{ref}.yaml"
-        if path.is_file():
-            return path
-    return None
+    """The chain file ``ref`` names, or None."""
+    return CHAIN_FILES.find(ref, base_dir)
 
 
 def resolve(ref: str, base_dir: Path) -> Path:
@@ -69,7 +59,7 @@ def resolve(ref: str, base_dir: Path) -> Path:
     path = find(ref, base_dir)
     if path is not None:
         return path
-    if Path(ref).suffix in (".yaml", ".yml"):
+    if is_path(ref):
         raise SessionError(f"chain file {ref!r} not found (relative to {base_dir})",
                            hint="check the path, or give a chain name")
     folders = ", ".join(str(folder) for folder in search_dirs(base_dir) if folder.is_dir())

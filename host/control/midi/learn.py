@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
 from ...session import yaml_doc
 from .encoders import (
@@ -38,6 +38,7 @@ from .encoders import (
     RPN_MSB,
     is_parameter_number_cc,
 )
+from .maps import append_mapping
 from .messages import Message
 
 QUIET_S = 0.6            # a gesture ends after this long without a message
@@ -164,14 +165,5 @@ def add_mapping(path: Path, entry: dict[str, Any], *, in_session: bool) -> None:
     """Append ``entry`` to the ``mappings:`` of a map file, or of a session's ``controllers:``
     (made if missing); comments and order kept, written atomically."""
     document = yaml_doc.load(path) if path.exists() else CommentedMap()
-    holder = document
-    if in_session:
-        if document.get("controllers") is None:
-            document["controllers"] = CommentedMap()
-        holder = document["controllers"]
-    if holder.get("mappings") is None:
-        holder["mappings"] = CommentedSeq()
-    item = CommentedMap(entry)
-    item.fa.set_flow_style()
-    holder["mappings"].append(item)
+    append_mapping(document, entry, in_session=in_session)
     yaml_doc.save(document, path)

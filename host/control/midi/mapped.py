@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from ...registry import Change, Parameter, Registry
 from .encoders import (
     DATA_LSB,
@@ -28,7 +26,7 @@ from .encoders import (
     is_parameter_number_cc,
 )
 from .mapping import FULL, Mapping, compile_maps
-from .maps import MapDocument
+from .maps import MapDocument, append_mapping
 from .messages import Message, build
 
 if TYPE_CHECKING:
@@ -69,14 +67,7 @@ class MappedControls:
     def add(self, entry: dict[str, Any], context: SurfaceContext) -> Mapping:
         """A learnt mapping: into the session's ``controllers:`` and live at once."""
         document = context.session.document
-        if document.get("controllers") is None:
-            document["controllers"] = CommentedMap()
-        controllers = document["controllers"]
-        if controllers.get("mappings") is None:
-            controllers["mappings"] = CommentedSeq()
-        item = CommentedMap(entry)
-        item.fa.set_flow_style()
-        controllers["mappings"].append(item)
+        append_mapping(document, entry, in_session=True)
         only = MapDocument(str(context.session.path), document, ("controllers",))
         mapping = compile_maps([only], context.registry, context.snapshots.names())[-1]
         mapping.index = len(self.mappings)

@@ -1,22 +1,25 @@
 """MIDI map files: reusable controller mappings, referred to by name or path.
 
-The lookup mirrors chain files (:mod:`host.chains`): a name is looked up in
-the session's folder, its ``controllers/`` subfolder, the folders in
+Map files are looked up as chain files are (:mod:`host.session.lookup`): a
+name in the session's folder, its ``controllers/`` subfolder, the folders in
 ``MIXHOST_CONTROLLER_PATH`` and the shipped maps (``controllers/`` of a
 source checkout, or ``share/mixhost/controllers`` under the installation
-prefix).  A map file is validated against ``mixhost schema --controller``.
+prefix); a relative path also from where mixhost runs.  A map file is
+validated against ``mixhost schema --controller``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
 from ...errors import SessionError
 from ...session import schema_check, yaml_doc
+from ...session.lookup import NamedFiles, is_path
 from ...session.schema import controller_schema
 from ...suggest import did_you_mean
 
@@ -40,32 +43,26 @@ class MapDocument:
         return node
 
 
+MAP_FILES = NamedFiles("controllers", "MIXHOST_CONTROLLER_PATH", (PACKAGE_MAPS, INSTALLED_MAPS))
+
+
 def search_dirs(base_dir: Path) -> list[Path]:
-    dirs = [base_dir, base_dir / "controllers"]
-    dirs += [Path(p) for p in os.environ.get("MIXHOST_CONTROLLER_PATH", "").split(os.pathsep) if p]
-    return [*dirs, PACKAGE_MAPS, INSTALLED_MAPS]
+    """The folders a map name is looked up in, in order."""
+    return MAP_FILES.search_dirs(base_dir)
 
 
 def available(base_dir: Path) -> list[str]:
-    names: set[str] = set()
-    for folder in search_dirs(base_dir):
-        if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml"))
-    return sorted(names)
+    """The names of the map files that ``base_dir`` can refer to (for did-you-mean)."""
+    return MAP_FILES.names(base_dir)
 
 
 def find(ref: str, base_dir: Path) -> Path | None:
+    """The map file ``ref`` names, or None."""
+    found = MAP_FILES.find(ref, base_dir)
     candidate = Path(ref)
-    if candidate.suffix in (".yaml", ".yml"):
-        path = candidate if candidate.is_absolute() else base_dir / candidate
-        if not path.is_file() and not candidate.is_absolute() and candidate.is_file():
-            path = candidate    # a path given on the command line, relative to where mixhost runs
-        return path if path.is_file() else None
-    for folder in search_dirs(base_dir):
-        path = folder / f"{ref}.yaml"
-        if path.is_file():
-            return path
-    return None
+    if found is None and is_path(ref) and not candidate.is_absolute() and candidate.is_file():
+        return candidate    # a path given on the command line, relative to where mixhost runs
+    return found
 
 
 def load(ref: str, base_dir: Path) -> MapDocument:
@@ -77,6 +74,24 @@ def load(ref: str, base_dir: Path) -> MapDocument:
     document = yaml_doc.load(path)
     schema_check.validate(document, controller_schema(), str(path))
     return MapDocument(str(path), document)
+
+
+def append_mapping(document: Any, entry: dict[str, Any], *, in_session: bool) -> None:
+    """Append ``entry`` to the ``mappings:`` of a map document, or of a session's ``controllers:``.
+
+    The keys are made when missing; the entry is written on one line (flow
+    style), as the map files are written by hand.
+    """
+    holder = document
+    if in_session:
+        if document.get("controllers") is None:
+            document["controllers"] = CommentedMap()
+        holder = document["controllers"]
+    if holder.get("mappings") is None:
+        holder["mappings"] = CommentedSeq()
+    item = CommentedMap(entry)
+    item.fa.set_flow_style()
+    holder["mappings"].append(item)
 
 
 def collect(session_document: Any, session_file: str, base_dir: Path, extra: list[str]) -> list[MapDocument]:
