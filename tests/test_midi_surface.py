@@ -39,9 +39,23 @@ class Rig:
         extra = (f"controllers:\n{textwrap.indent(textwrap.dedent(controllers), '  ')}" if controllers else "")
         path = make_session(tmp_path, 2.0, automation=extra + snapshots, extra_tracks=tracks)
         self.session = host.load_session(path)
+        self._stop = threading.Event()
+        self._loop = threading.Thread(target=self._control, daemon=True)
+        self._opened: list[Any] = []   # what close() undoes, last first: a rig that fails half-built leaks nothing
+        try:
+            self._build(record, out, maps, profile)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, record: str | None, out: bool, maps: list[str] | None, profile: str | None) -> None:
         self.engine = LiveEngine(self.session, BLOCK, "none", record=record)
+        self._opened.append(self.engine)
         self.sender = Sender()
+        self._opened.append(self.sender)
         self.receiver = Receiver() if out else None
+        if self.receiver is not None:
+            self._opened.append(self.receiver)
         options = SurfaceOptions(midi_in=self.sender.port, midi_out=self.receiver.name if self.receiver else None,
                                  midi_maps=maps or [], midi_profile=profile)
         self.surfaces = build_surfaces(self.session, self.engine, options)
@@ -49,9 +63,8 @@ class Rig:
         self.engine.open()
         self.engine.transport.set_loop(0, int(1.5 * 48000))
         self.engine.start(play=True)
+        self._opened.append(self.surfaces)      # closed before the engine, as `mixhost live` does
         self.surfaces.open()
-        self._stop = threading.Event()
-        self._loop = threading.Thread(target=self._control, daemon=True)
         self._loop.start()
 
     def _control(self) -> None:   # what `mixhost live`'s control loop does
@@ -68,12 +81,10 @@ class Rig:
 
     def close(self) -> None:
         self._stop.set()
-        self._loop.join()
-        self.surfaces.close()
-        self.engine.close()
-        self.sender.close()
-        if self.receiver is not None:
-            self.receiver.close()
+        if self._loop.is_alive():
+            self._loop.join()
+        while self._opened:
+            self._opened.pop().close()
 
 
 @pytest.fixture
