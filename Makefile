@@ -58,8 +58,10 @@ jack-stop:
 # The tests run with JACK servers of their own (one --no-realtime, one realtime where the
 # machine allows it), under names no one else uses, stopped when pytest ends, fails or is
 # interrupted; a server already running (a desktop's, a studio's) is never used or touched.
+# The JACK tests run a second time, in a process of their own, on the realtime server
+# (libjack serves one server per process: see tests/conftest.py).
 test: install-test system-deps plugins
-	bash .ci/jackd.sh run $(PY) -m pytest $(PYTEST_ARGS)
+	bash .ci/jackd.sh run sh -c '$(PY) -m pytest $(PYTEST_ARGS) && MIXHOST_JACK_KIND=realtime $(PY) -m pytest -q tests/test_live_jack.py'
 
 lint: install-test
 	$(VENV)/bin/ruff check host tests scripts benchmarks examples
