@@ -174,9 +174,7 @@ def _finish_saving(session: Session, args: argparse.Namespace, autosave: Autosav
     if autosave is None:
         return
     if args.save and session.document is not None:
-        session.save()
-        autosave.discard()
-        err.print(f"mixhost live: saved the mix into {args.session}")
+        _save_now(session, args, autosave)
     else:
         autosave.write()   # the last moves too: the next start offers them
     autosave.close()
