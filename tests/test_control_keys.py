@@ -144,7 +144,7 @@ def test_the_s_key_saves_the_mix_into_the_session_while_live_plays(tmp_path: Pat
                              "--recover", "--loop", "0", "1"], stdin=slave, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 120
-        while "recovered" not in Path(log.name).read_text():
+        while "playing" not in Path(log.name).read_text():   # the keys are read from here on
             assert live.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
             time.sleep(0.05)
         os.write(master, b"s")
@@ -162,3 +162,17 @@ def test_the_s_key_saves_the_mix_into_the_session_while_live_plays(tmp_path: Pat
         os.close(master)
         os.close(slave)
         log.close()
+
+
+def test_a_key_typed_before_the_keys_are_read_is_kept(terminal: tuple[int, int], engine: LiveEngine) -> None:
+    """The s typed while the session still loads (canonical mode, no newline) is not flushed."""
+    os.write(terminal[0], b"s")
+    surface = Surface(*terminal, engine)
+    try:
+        deadline = time.monotonic() + 10.0
+        while not surface.keys.pressed:
+            assert time.monotonic() < deadline, "the key typed ahead was dropped"
+            time.sleep(0.002)
+        assert list(surface.keys.pressed) == ["s"]
+    finally:
+        surface.keys.close()

@@ -42,7 +42,8 @@ class Keys:
 
         self.fd = fd
         self._saved = termios.tcgetattr(fd)
-        tty.setcbreak(fd)
+        # TCSANOW, not tty's default TCSAFLUSH: a key typed while the session loads is kept
+        tty.setcbreak(fd, termios.TCSANOW)
         self.pressed: deque[str] = deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="mixhost-keys", daemon=True)
