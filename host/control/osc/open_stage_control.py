@@ -56,7 +56,7 @@ def _widget(control: Control, targets: list[str]) -> dict[str, Any]:
     widget: dict[str, Any] = {
         "type": _TYPE[control.kind], "id": widget_id(control),
         "top": frame.y, "left": frame.x, "width": frame.w, "height": frame.h,
-        "label": control.label or False, "colorWidget": _hex(control.role),
+        "label": control.label or False, "colorWidget": _hex(control.role), "interaction": control.sends,
     }
     widget.update(_kind_properties(control))
     if control.address:
@@ -68,7 +68,7 @@ def _kind_properties(control: Control) -> dict[str, Any]:
     kind = control.kind
     if kind in (Kind.FADER, Kind.KNOB, Kind.METER):
         props: dict[str, Any] = {"range": {"min": control.lo, "max": control.hi}, "preArgs": [],
-                                 "typeTags": "f", "interaction": kind is not Kind.METER}
+                                 "typeTags": "f"}
         if control.parameter is not None and control.parameter.endswith("/pan"):
             props["origin"] = 0.5   # centre: the pan's middle position
         return props
@@ -83,8 +83,8 @@ def _kind_properties(control: Control) -> dict[str, Any]:
         return {"values": {choice: index for index, choice in enumerate(control.choices)}, "layout": "horizontal",
                 "preArgs": [], "typeTags": "i"}
     if kind is Kind.DISPLAY:
-        return {"value": "", "align": "center", "interaction": False}
-    return {"value": control.label, "align": "center", "label": False, "interaction": False}
+        return {"value": "", "align": "center"}
+    return {"value": control.label, "align": "center", "label": False}
 
 
 def _tag(value: object) -> str:

@@ -14,8 +14,12 @@ import ipaddress
 import logging
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ...errors import UserInputError
+
+if TYPE_CHECKING:
+    from zeroconf import ServiceInfo, Zeroconf
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +34,14 @@ class Advertisement:
     name: str                     # the full service name, ``<instance>._osc._udp.local.``
     port: int
     addresses: list[str]
-    _zeroconf: object = field(repr=False)
-    _info: object = field(repr=False)
+    _zeroconf: Zeroconf = field(repr=False)
+    _info: ServiceInfo = field(repr=False)
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        from zeroconf import ServiceInfo, Zeroconf
-
-        assert isinstance(self._zeroconf, Zeroconf) and isinstance(self._info, ServiceInfo)
         try:
             self._zeroconf.unregister_service(self._info)
         except OSError as error:   # the network went away: there is nobody to say goodbye to
