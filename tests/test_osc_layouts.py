@@ -103,6 +103,7 @@ class Sent:
     sends: bool = True
     receives: bool = True
     frame: tuple[int, int, int, int] = (0, 0, 0, 0)
+    opening: Any = None          # the value it shows when the layout opens
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,9 +158,11 @@ def read_touchosc(path: Path) -> tuple[list[str], list[Sent]]:
                     "LABEL": "display"}.get(node.get("type") or "", "")
             if node.get("type") == "BUTTON":
                 kind = "toggle" if props["buttonType"] == 2 else "push"
+            values = {v.findtext("key"): v.findtext("default") for v in node.findall("values/value")}
+            opening = values.get("text") if kind == "display" else float(values.get("x") or 0)
             control = Sent(title, kind, address, sends=sends, receives=receives, frame=props["frame"],
-                           extra={"trigger": osc.findtext("triggers/trigger/condition"),
-                                  "centered": props.get("centered")})
+                           opening=opening, extra={"trigger": osc.findtext("triggers/trigger/condition"),
+                                                   "centered": props.get("centered")})
             if kind == "push":
                 control.args = tuple(_convert(a.findtext("conversion") or "", a.findtext("value") or "")
                                      for a in arguments)
@@ -205,7 +208,8 @@ def read_open_stage_control(path: Path) -> tuple[list[str], list[Sent]]:
                 kind = "toggle" if widget["mode"] == "toggle" else "push"
             frame = (widget["left"], widget["top"], widget["width"], widget["height"])
             control = Sent(tab["label"], kind, widget["address"], frame=frame,
-                           sends=kind not in ("display", "meter"), receives=kind != "push", extra=widget)
+                           sends=kind not in ("display", "meter"), receives=kind != "push", extra=widget,
+                           opening=widget["value"] if kind == "display" else widget.get("default"))
             if kind == "push":
                 on = [] if widget["on"] is None else [widget["on"]]
                 control.args = (*widget["preArgs"], *on)
@@ -366,6 +370,30 @@ def test_every_control_lies_on_its_page(generated: dict[str, Any], fmt: str) -> 
         x, y, w, h = control.frame
         assert w > 0 and h > 0 and x >= 0 and y >= 0, control
         assert x + w <= WIDTH and y + h <= PAGE_HEIGHT, control
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_controls_open_at_the_session_values(generated: dict[str, Any], fmt: str) -> None:
+    params = generated["params"]
+    seen = 0
+    for control in _controls(generated, fmt):
+        if control.kind in ("fader", "knob"):
+            row = params[control.address[1:-len("/norm")]]
+            assert control.opening == pytest.approx(row["normalized"], abs=1e-6)
+        elif control.kind in ("toggle", "choice"):
+            row = params[control.address[1:]]
+            index = row["choices"].index(row["value"] if row["kind"] == "enum" else "on" if row["value"] else "off")
+            assert control.opening == index
+        elif control.kind == "display":
+            assert control.opening == params[control.address[1:-len("/text")]]["display"]
+        else:
+            continue
+        seen += 1
+    assert seen > 50
+    gains = {c.address: c.opening for c in _controls(generated, fmt) if c.kind == "display"}
+    assert gains["/tracks/vocals/gain_db/text"] == "-3.0 dB"
+    detection = next(c for c in _controls(generated, fmt) if c.address == "/tracks/vocals/comp/detection")
+    assert detection.opening == 1          # rms
 
 
 def test_open_stage_control_widgets_send_to_the_target(generated: dict[str, Any]) -> None:

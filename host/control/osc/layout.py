@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -117,6 +117,7 @@ class Control:
     choices: tuple[str, ...] = ()
     parameter: str | None = None     # the registry address behind it, if any
     role: str = "default"            # a colour role: track, bus, master, mute, solo, select, ...
+    value: float | str | None = None  # what it shows when the layout opens: the session's value
 
     @property
     def sends(self) -> bool:
@@ -186,9 +187,23 @@ def build_layout(registry: Registry, *, title: str, snapshots: Sequence[str] = (
     if "transport/play" in registry:
         pages.append(Page("transport", "transport", tuple(_transport(registry))))
     pages.extend(_snapshot_pages(snapshots))
+    pages = [replace(page, controls=tuple(_opening(registry, c) for c in page.controls)) for page in pages]
     layout = Layout(title, tuple(pages))
     _check_unique(layout)
     return layout
+
+
+def _opening(registry: Registry, control: Control) -> Control:
+    """The control with the value it shows before any feedback: the session's, in the control's form."""
+    if control.parameter is None or control.kind in (Kind.PUSH, Kind.LABEL):
+        return control
+    param = registry.param(control.parameter)
+    stored = float(registry.values[param.slot])
+    if control.kind is Kind.DISPLAY:
+        return replace(control, value=param.display(stored))
+    if control.kind in (Kind.TOGGLE, Kind.CHOICE):
+        return replace(control, value=stored)
+    return replace(control, value=registry.get_normalized(param.address))
 
 
 def _check_unique(layout: Layout) -> None:

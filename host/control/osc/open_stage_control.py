@@ -59,6 +59,10 @@ def _widget(control: Control, targets: list[str]) -> dict[str, Any]:
         "label": control.label or False, "colorWidget": _hex(control.role), "interaction": control.sends,
     }
     widget.update(_kind_properties(control))
+    if control.kind is Kind.DISPLAY:   # a text shows its value
+        widget["value"] = control.value if control.value is not None else ""
+    elif control.value is not None:    # the value a widget takes when the session opens
+        widget["default"] = int(control.value) if control.kind in (Kind.TOGGLE, Kind.CHOICE) else control.value
     if control.address:
         widget.update({"address": control.address, "target": targets if control.sends else []})
     return widget
@@ -83,7 +87,7 @@ def _kind_properties(control: Control) -> dict[str, Any]:
         return {"values": {choice: index for index, choice in enumerate(control.choices)}, "layout": "horizontal",
                 "preArgs": [], "typeTags": "i"}
     if kind is Kind.DISPLAY:
-        return {"value": "", "align": "center"}
+        return {"align": "center"}
     return {"value": control.label, "align": "center", "label": False}
 
 

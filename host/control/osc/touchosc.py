@@ -95,8 +95,10 @@ def _control(layout: Layout, control: Control) -> list[ET.Element]:
     kind = _NODE_TYPE[control.kind]
     props: dict[str, PropertyValue] = {"color": color(control.role), **_type_properties(control)}
     values = ["text", "touch"] if kind == "LABEL" else ["touch", "x"]
-    node = _node(kind, control.id, f"{layout.title}/{control.id}", control.frame, props, values,
-                 text=control.label if control.kind is Kind.LABEL else "")
+    opening = control.value
+    text = control.label if control.kind is Kind.LABEL else opening if isinstance(opening, str) else ""
+    node = _node(kind, control.id, f"{layout.title}/{control.id}", control.frame, props, values, text=text,
+                 x=opening if isinstance(opening, float) else 0.0)
     message = _osc_message(control)
     if message is not None:
         ET.SubElement(node, "messages").append(message)
@@ -136,7 +138,7 @@ def _label_properties() -> dict[str, PropertyValue]:
 
 
 def _node(kind: str, name: str, key: str, frame: Rect, props: Mapping[str, PropertyValue],
-          values: Sequence[str], text: str = "") -> ET.Element:
+          values: Sequence[str], text: str = "", x: float = 0.0) -> ET.Element:
     node = ET.Element("node", ID=str(uuid.uuid5(_NAMESPACE, key)), type=kind)
     common: dict[str, PropertyValue] = {
         "background": True, "color": (0.5, 0.5, 0.5, 1.0), "cornerRadius": 1.0, "frame": frame,
@@ -149,7 +151,7 @@ def _node(kind: str, name: str, key: str, frame: Rect, props: Mapping[str, Prope
         properties.append(_property(prop_key, value))
     holder = ET.SubElement(node, "values")
     for value_key in values:
-        holder.append(_value(value_key, text))
+        holder.append(_value(value_key, text, x))
     return node
 
 
@@ -186,11 +188,13 @@ def _property(key: str, value: PropertyValue) -> ET.Element:
     return element
 
 
-def _value(key: str, text: str) -> ET.Element:
-    """A value object: ``text`` starts as the label, ``touch`` false, ``x`` and ``page`` 0."""
+def _value(key: str, text: str, x: float) -> ET.Element:
+    """A value object: ``text`` and ``x`` start as the session has them (default and current locked
+    together, so the control opens there), ``touch`` false, ``page`` 0."""
     element = ET.Element("value")
-    default = text if key == "text" else "false" if key == "touch" else "0"
-    for tag, content in (("key", key), ("locked", "0"), ("lockedDefaultCurrent", "1" if key == "text" else "0"),
+    default = {"text": text, "touch": "false", "x": f"{x:g}"}.get(key, "0")
+    locked_together = key in ("text", "x")
+    for tag, content in (("key", key), ("locked", "0"), ("lockedDefaultCurrent", "1" if locked_together else "0"),
                          ("default", default), ("defaultPull", "0")):
         ET.SubElement(element, tag).text = content
     return element
