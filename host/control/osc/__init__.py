@@ -64,7 +64,9 @@ patterns
     ``/mixhost/subscribed port timeout_s``.  ``/mixhost/unsubscribe`` ends it.
 ``/meters/tracks/<t>``, ``/meters/buses/<b>``, ``/meters/master``
     to subscribers of ``meters``, ``METER_HZ`` times a second: peak and RMS
-    dBFS (the louder channel), plus short-term LUFS on the master.
+    dBFS (the louder channel); the master has a third argument for
+    short-term LUFS, -inf until the live meter ring carries K-weighted
+    energy (the engine does not meter loudness live yet).
 ``/mixhost/error <address> <reason>``
     the reply to an unknown address, a wrong type, a value out of range, a
     NaN or Inf, a malformed datagram (address ``""``).
