@@ -78,6 +78,20 @@ def add_parser(subparsers: Any) -> None:
     midi.add_argument("--midi-virtual", action="store_true",
                       help="open MIDI ports (mixhost-midi-in:in, mixhost-midi-out:out) that other "
                            "programs connect to")
+    osc = parser.add_argument_group("control surfaces (OSC: tablets, scripts)")
+    osc.add_argument("--osc", action="store_true",
+                     help="serve the session's parameters over OSC (UDP); see README, Control surfaces: OSC")
+    osc.add_argument("--osc-port", type=int, default=None, metavar="PORT", help="OSC UDP port (default 9000)")
+    osc.add_argument("--osc-bind", default=None, metavar="ADDRESS",
+                     help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every "
+                          "interface, with --osc-allow)")
+    osc.add_argument("--osc-allow", action="append", default=[], metavar="CIDR",
+                     help="let peers from this network in (repeatable; default: this machine only); "
+                          "datagrams from elsewhere are dropped and counted")
+    osc.add_argument("--osc-meter-hz", type=float, default=None, metavar="HZ",
+                     help="meter messages per second to subscribers (default 20; 0: none)")
+    osc.add_argument("--no-zeroconf", action="store_true",
+                     help="do not advertise the OSC server on the network (_osc._udp)")
     parser.add_argument("--save", action="store_true",
                         help="at the end, write the mix into the session file (comments kept)")
     parser.add_argument("--recover", action="store_true",
@@ -150,7 +164,11 @@ def _surfaces(session: Session, engine: LiveEngine, args: argparse.Namespace) ->
     from ..control.launch import SurfaceOptions, build_surfaces
 
     options = SurfaceOptions(midi_in=args.midi_in, midi_out=args.midi_out, midi_maps=list(args.midi_map),
-                             midi_profile=args.midi_profile, midi_virtual=args.midi_virtual)
+                             midi_profile=args.midi_profile, midi_virtual=args.midi_virtual,
+                             osc=args.osc, osc_allow=list(args.osc_allow), zeroconf=not args.no_zeroconf)
+    for name in ("osc_port", "osc_bind", "osc_meter_hz"):
+        if getattr(args, name) is not None:
+            setattr(options, name, getattr(args, name))
     return build_surfaces(session, engine, options)
 
 
@@ -214,6 +232,12 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UserInputError(f"--device chooses a PortAudio device; it needs --audio sounddevice, "
                              f"not --audio {args.audio}",
                              hint="with JACK, route the outputs with --connect PORT PORT")
+    osc_only = [flag for flag, given in (("--osc-port", args.osc_port is not None),
+                                         ("--osc-bind", args.osc_bind is not None),
+                                         ("--osc-allow", bool(args.osc_allow)),
+                                         ("--osc-meter-hz", args.osc_meter_hz is not None)) if given]
+    if osc_only and not args.osc:
+        raise UserInputError(f"{osc_only[0]} configures the OSC server; it needs --osc", hint="add --osc")
     if args.ahead < 0 or (args.ahead and args.audio != "jack"):
         raise UserInputError(f"--ahead {args.ahead}: give a number of periods from 1, with --audio jack",
                              hint="leave --ahead out to render in JACK's own thread")

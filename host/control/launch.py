@@ -26,6 +26,12 @@ class SurfaceOptions:
     midi_profile: str | None = None
     midi_virtual: bool = False
     midi_name: str = "midi"
+    osc: bool = False
+    osc_port: int = 9000
+    osc_bind: str = "127.0.0.1"
+    osc_allow: list[str] = field(default_factory=list)
+    osc_meter_hz: float = 20.0
+    zeroconf: bool = True
 
     @property
     def wants_midi(self) -> bool:
@@ -42,6 +48,27 @@ def check(options: SurfaceOptions) -> None:
     if options.midi_profile and options.midi_maps:
         raise UserInputError("--midi-profile mcu brings its own mapping; leave out --midi-map",
                              hint="run a second mixhost surface with the map, or use the profile alone")
+    _check_osc(options)
+
+
+def _check_osc(options: SurfaceOptions) -> None:
+    import ipaddress
+
+    if not 0 <= options.osc_port < 65536:
+        raise UserInputError(f"--osc-port {options.osc_port}: give a port from 1 to 65535 (0: any free one)")
+    for network in options.osc_allow:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise UserInputError(f"--osc-allow {network!r} is no network",
+                                 hint="give an address or CIDR such as 192.168.1.0/24") from None
+    try:
+        ipaddress.ip_address(options.osc_bind)
+    except ValueError:
+        raise UserInputError(f"--osc-bind {options.osc_bind!r} is no IP address",
+                             hint="127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
+    if not options.osc_meter_hz >= 0 or options.osc_meter_hz > 100:
+        raise UserInputError(f"--osc-meter-hz {options.osc_meter_hz:g}: give 0 (no meters) to 100")
 
 
 def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Surfaces:
@@ -49,6 +76,11 @@ def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Su
     check(options)
     context = SurfaceContext(session, engine)
     surfaces = Surfaces(context)
+    if options.osc:
+        from .osc.surface import OscSurface
+
+        surfaces.add(OscSurface(bind=options.osc_bind, port=options.osc_port, allow=options.osc_allow,
+                                zeroconf=options.zeroconf, meter_hz=options.osc_meter_hz))
     if not options.wants_midi:
         return surfaces
     from .midi.surface import MidiSurface
