@@ -29,8 +29,10 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import OutputSet
     from ..control.osc import open_stage_control, touchosc
-    from ..control.osc.layout import layout_for_session
+    from ..control.osc.layout import build_layout
+    from ..control.snapshots import Snapshots
     from ..errors import UserInputError
+    from ..live.transport_params import register
     from ..outputs import Output, prepare
     from ..session import load_session
     from ..session.relocation import session_files
@@ -49,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
     # before any work: no layout replaces the session or a file it names, nor the other layout
     prepare([Output(path, f"write the layout to another file ({option})", (suffix,))
              for path, option, suffix in wanted], session_files(args.session))
-    layout = layout_for_session(load_session(args.session))
+    session = load_session(args.session)
+    register(session.registry)   # transport/... as `mixhost live` adds them
+    title = str((session.config.get("session") or {}).get("name") or session.path.stem)
+    layout = build_layout(session.registry, title=title, snapshots=Snapshots(session).names())
     with OutputSet() as staged:   # both land together, or neither
         if args.touchosc:
             touchosc.write_touchosc(layout, staged.stage(args.touchosc))

@@ -28,12 +28,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from ...registry import Parameter, Registry, Strip
-
-if TYPE_CHECKING:
-    from ...session import Session
 
 WIDTH = 1024
 HEIGHT = 768
@@ -163,17 +159,6 @@ def _slug(text: str) -> str:
 
 
 # -- building ---------------------------------------------------------------------------------------------
-def layout_for_session(session: Session) -> Layout:
-    """The layout of a loaded session: its registry (with the live transport) and its snapshots."""
-    from ...live.transport_params import register
-    from ..snapshots import Snapshots
-
-    register(session.registry)   # transport/... as `mixhost live` adds them
-    meta = session.config.get("session") or {}
-    title = str(meta.get("name") or session.path.stem)
-    return build_layout(session.registry, title=title, snapshots=Snapshots(session).names())
-
-
 def build_layout(registry: Registry, *, title: str, snapshots: Sequence[str] = ()) -> Layout:
     """Mixer pages, a page per strip with stages, transport and snapshots, from ``registry``."""
     pages: list[Page] = []
