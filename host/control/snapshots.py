@@ -40,15 +40,26 @@ class Snapshots:
         self._check()
 
     def _check(self) -> None:
-        """Every address in every snapshot exists (file:line and a did-you-mean if not)."""
+        """Every address in every snapshot exists, is settable and holds a value it takes
+        (file:line, and a did-you-mean for an address, if not): a recall sets all or none."""
         addresses = [p.address for p in self.registry]
         for name, values in self._stored().items():
-            for address in values:
+            for address, value in values.items():
                 if address not in self.registry:
-                    line, column = locate(self.session.document, ("snapshots", name, address))
-                    raise SessionError(f"snapshot {name!r}: no parameter at {address!r}; "
-                                       f"{did_you_mean(address, addresses)}",
-                                       file=str(self.session.path), line=line, column=column)
+                    raise self._error(name, address, f"no parameter at {address!r}; "
+                                                     f"{did_you_mean(address, addresses)}")
+                param = self.registry.param(address)
+                if param.spec.read_only:
+                    raise self._error(name, address, f"{address} is read-only; a snapshot cannot set it")
+                try:
+                    param.parse(value)
+                except ParameterError as error:
+                    raise self._error(name, address, error.message) from None
+
+    def _error(self, name: str, address: str, message: str) -> SessionError:
+        line, column = locate(self.session.document, ("snapshots", name, address))
+        return SessionError(f"snapshot {name!r}: {message}", file=str(self.session.path), line=line,
+                            column=column, hint="fix or remove the entry in `snapshots:`")
 
     def _stored(self) -> dict[str, dict[str, Any]]:
         stored = self.session.document.get("snapshots") if hasattr(self.session.document, "get") else None
