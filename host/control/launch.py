@@ -62,7 +62,7 @@ def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Su
         from .midi.mapped import MappedControls
 
         mappings = compile_mappings(context, options.midi_maps)
-        if not mappings:
+        if mappings is None:
             raise UserInputError("MIDI ports but nothing to map", hint="add --midi-map NAME, a `controllers:` "
                                  "key to the session, or --midi-profile mcu")
         handler = MappedControls(mappings)
@@ -71,20 +71,21 @@ def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Su
     return surfaces
 
 
-def compile_mappings(context: SurfaceContext, midi_maps: list[str]) -> list[Any]:
+def compile_mappings(context: SurfaceContext, midi_maps: list[str]) -> list[Any] | None:
     """The session's ``controllers:`` (and the map files it includes), then each of ``midi_maps``,
     compiled against the registry: an unknown address, channel, number or snapshot fails here
-    with file:line and a did-you-mean."""
+    with file:line and a did-you-mean.  None when there is no map at all (``mappings: []`` is
+    one: an empty map that learn fills)."""
     from .midi import maps
     from .midi.mapping import compile_maps
 
     session = context.session
     documents = maps.collect(session.document, str(session.path), session.plan.base_dir, midi_maps)
-    return compile_maps(documents, session.registry, context.snapshots.names()) if documents else []
+    return compile_maps(documents, session.registry, context.snapshots.names()) if documents else None
 
 
 def check_controls(session: Session, midi_maps: list[str] | None = None) -> tuple[int, int]:
     """What ``mixhost live`` checks of the session's ``snapshots:`` and ``controllers:`` before
     anything plays, without ports or an engine; returns (mappings, snapshots)."""
     context = SurfaceContext(session)
-    return len(compile_mappings(context, list(midi_maps or []))), len(context.snapshots.names())
+    return len(compile_mappings(context, list(midi_maps or [])) or []), len(context.snapshots.names())
