@@ -162,6 +162,9 @@ def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
     finally:
         close()
         sender.close()
+    # the surface's set -> the block start that carried it: the hop from the MIDI thread to the audio
+    # thread (the rest is JACK's delivery, the MIDI thread's poll and the render)
+    hops = engine.handoff.latency_samples()
     blocks = np.array(seen)
     found = []
     for stamp, value in zip(stamps, values, strict=True):
@@ -169,13 +172,13 @@ def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
         later = blocks[(blocks[:, 0] >= stamp) & np.isclose(blocks[:, 1], wanted)]
         if len(later):
             found.append(later[0, 0] - stamp)
-    return {"latencies": np.array(found), "sent": len(stamps), "period_s": period / SR}
+    return {"latencies": np.array(found), "sent": len(stamps), "period_s": period / SR, "hops": hops}
 
 
 def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
     from bench_live import idle_xruns
 
-    idle, _ = idle_xruns(server, seconds)
+    idle = idle_xruns(server, seconds).xruns
     sender = Sender(server.name)
     session, engine, surface, close = _live(path, server.name, None, sender)
     try:
@@ -238,6 +241,13 @@ def bank_switch(folder: Path, server: str) -> dict[str, Any]:
     return {"runs": results}
 
 
+def _percentiles_ms(values: np.ndarray) -> str:
+    if not len(values):
+        return "none measured"
+    p50, p99 = np.percentile(values, [50, 99]) * 1000
+    return f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+
+
 @contextmanager
 def _server(period: int) -> Iterator[Any]:
     """A private dummy JACK server; where none can start (JACK's shared-memory registry holds 8
@@ -292,7 +302,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                             p99 <= limit and len(lat) == r["sent"],
                             f"CC sent -> end of the render of the first block carrying it: p50 {p50 * 1000:.2f} ms, "
                             f"p99 {p99 * 1000:.2f} ms (limit {limit * 1000:.2f} ms); {len(lat)} of {r['sent']} "
-                            "messages found applied"))
+                            "messages found applied; of which the set -> the block start carrying it: "
+                            + _percentiles_ms(r["hops"])))
         with _server(128) as server:
             if server is None:
                 return [*rows, row("midi.sustained", None, "-", False, "not measured: no JACK server at 128 frames"),

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import scales
 from .errors import ParameterError
+from .fades import Fade, Fades
 from .suggest import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,8 @@ class Registry:
         self._writer: Callable[[Parameter, float, str], None] | None = None
         self._batch_writer: Callable[[Sequence[tuple[Parameter, float]], str], None] | None = None
         self._strips: list[Strip] = []
+        #: fades the block engine applies (:meth:`fade`)
+        self.fades = Fades(self)
 
     # -- registration (build time, never from the audio thread) ------------
     def register(
@@ -391,6 +394,28 @@ class Registry:
                 self.values[param.slot] = number
         for param, number in stored:
             self._notify(Change(param.address, number, source))
+
+    def fade(self, items: Sequence[tuple[str, ValueLike]], samples: int, source: str = "api") -> None:
+        """Move several values to these targets over ``samples`` samples of the block engine
+        (a snapshot recall with a fade): see :mod:`host.fades`.
+
+        Every value is validated first: if one is refused, nothing fades.  A
+        fade asked for while another runs replaces it from the next block.
+        """
+        params: list[Parameter] = []
+        targets: list[float] = []
+        for address, value in items:
+            param = self._writable(address)
+            targets.append(param.parse(value))
+            params.append(param)
+        if samples < 1:
+            raise ParameterError(f"a fade takes at least one sample, not {samples}")
+        self.fades.request(Fade(params, targets, samples, source) if params else None)
+
+    def deferred_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """The value array and the engine-side pending arrays (values, flags, sources) that
+        :meth:`set_deferred` writes, for an engine writer of many values at once (a fade)."""
+        return self.values, self._pending_values, self._pending_dirty, self._pending_sources
 
     def _writable(self, address: str) -> Parameter:
         param = self.param(address)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from midi_helpers import HERE, Sender, bend, cc, note, wait_for
@@ -113,3 +116,143 @@ def test_learn_inside_a_running_surface(tmp_path: Path) -> None:
         assert rig.session.document["controllers"]["mappings"][-1]["number"] == 30
     finally:
         rig.close()
+
+
+# -- learn while `mixhost live` plays: the m key ---------------------------------------------------------------
+class Terminal:
+    """The live keys on a real pty, driving MIDI learn; what they told the user."""
+
+    def __init__(self, engine: Any, learn: Any) -> None:
+        from host.control.keys import Keys
+
+        self.master, self.slave = pty.openpty()
+        self.keys = Keys(self.slave)
+        self.engine, self.learn = engine, learn
+        self.told: list[str] = []
+
+    def press(self, data: bytes) -> None:
+        os.write(self.master, data)
+        wait_for(lambda: self.keys.pressed, what=f"{data!r} read from the terminal")
+        assert self.keys.handle(self.engine, self.told.append, learn=self.learn)
+
+    def poll_until(self, text: str) -> str:
+        """Run learn's part of the control loop until it says ``text``."""
+        def said() -> str | None:
+            self.told.extend(self.learn.poll() if self.learn is not None else [])
+            return next((line for line in self.told if text in line), None)
+        return str(wait_for(said, 30.0, f"learn to say {text!r}"))
+
+    def close(self) -> None:
+        self.keys.close()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def learning(tmp_path: Path) -> Iterator[tuple[Rig, Terminal]]:
+    from host.control.midi.learn import ArmedLearn
+
+    rig = Rig(tmp_path, "mappings:\n  - {source: cc, channel: 1, number: 7, target: tracks/tone/gain_db, "
+                        "min: -40, max: 0, curve: linear}\n", out=False)
+    learn = ArmedLearn.for_surfaces(rig.surfaces.context, rig.surfaces.surfaces)
+    assert learn is not None
+    learn.open()
+    terminal = Terminal(rig.engine, learn)
+    yield rig, terminal
+    terminal.close()
+    learn.close()
+    rig.close()
+
+
+def test_m_arms_learn_a_touch_picks_the_target_and_the_next_control_is_bound(
+        learning: tuple[Rig, Terminal]) -> None:
+    rig, terminal = learning
+    before = rig.session.path.read_text()
+    terminal.press(b"m")
+    assert "target tracks/tone/gain_db (the selected strip)" in terminal.told[-1]
+    rig.session.set("tracks/noise/pan", 0.25, "osc:tablet")              # another surface touches a parameter
+    terminal.poll_until("target tracks/noise/pan (moved by osc:tablet)")
+    rig.sender.send(cc(0, 21, 5))                                        # one value: the kind cannot be told
+    terminal.poll_until("move the control again")
+    rig.sender.send(*[cc(0, 21, v) for v in range(0, 128, 16)], gap=0.005)
+    done = terminal.poll_until("MIDI learn: mapped")
+    assert "{source: cc, channel: 1, number: 21, target: tracks/noise/pan}" in done
+    assert f"written into {rig.session.path}" in done
+    assert not terminal.learn.armed
+    assert rig.get("tracks/noise/pan") == 0.25                           # the gesture moved nothing
+    text = rig.session.path.read_text()                                  # atomically, comments kept
+    assert text.startswith(before.splitlines()[0]) and text.count("number: 21") == 1
+    assert host.load_session(rig.session.path).document["controllers"]["mappings"][-1]["number"] == 21
+    rig.sender.send(cc(0, 21, 127))                                      # the new mapping works at once
+    rig.wait_value("tracks/noise/pan", 1.0)
+    rig.sender.send(cc(0, 7, 0))                                         # and the old one again
+    rig.wait_value("tracks/tone/gain_db", -40.0)
+
+
+def test_escape_cancels_learn_and_the_controls_map_what_they_did(learning: tuple[Rig, Terminal]) -> None:
+    rig, terminal = learning
+    before = rig.session.path.read_text()
+    terminal.press(b"m")
+    rig.sender.send(*[cc(0, 7, v) for v in range(0, 128, 16)], gap=0.005)  # heard by learn, maps nothing
+    wait_for(lambda: rig.surface.counts.good >= 8, what="the gesture heard")
+    terminal.press(b"\x1b")
+    assert terminal.told[-1].startswith("MIDI learn cancelled")
+    assert terminal.learn.poll() == [] and not terminal.learn.armed
+    assert rig.get("tracks/tone/gain_db") == -3.0
+    rig.sender.send(cc(0, 7, 127))
+    rig.wait_value("tracks/tone/gain_db", 0.0)
+    assert rig.session.path.read_text() == before
+
+
+def test_m_without_a_map_driven_surface_says_what_it_needs(tmp_path: Path) -> None:
+    from host.control.keys import NO_LEARN
+    from host.live.engine import LiveEngine
+
+    engine = LiveEngine(host.load_session(make_session(tmp_path, 0.5)), 256, "none")
+    terminal = Terminal(engine, None)
+    try:
+        terminal.press(b"m")
+        terminal.press(b"\x1b")                                          # nothing armed: nothing to say
+        assert terminal.told == [NO_LEARN]
+    finally:
+        terminal.close()
+
+
+def test_the_m_key_in_mixhost_live_maps_the_last_touched_parameter(tmp_path: Path) -> None:
+    """`mixhost live` on a pty with a real sender: a mapped fader moved, then m (REAPER's last touched),
+    then a new knob turned: the knob is mapped to that fader, in the session file at once."""
+    path = make_session(tmp_path, 1.0, automation="controllers:\n  mappings:\n    - {source: cc, channel: 1, "
+                                                   "number: 7, target: tracks/noise/gain_db, curve: linear}\n")
+    sender = Sender()
+    master, slave = pty.openpty()
+    log = (tmp_path / "stderr.txt").open("w+")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    live = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--no-status",
+                             "--loop", "0", "1", "--midi-in", sender.port], stdin=slave, stdout=log, stderr=log,
+                            env=env)
+
+    def said(text: str) -> None:
+        wait_for(lambda: text in " ".join(Path(log.name).read_text().split()) or live.poll() is not None,
+                 120.0, text)
+        assert live.poll() is None, Path(log.name).read_text()
+
+    try:
+        said("playing")
+        time.sleep(0.3)                                                  # the JACK connection settles
+        sender.send(cc(0, 7, 64))
+        time.sleep(0.5)
+        os.write(master, b"m")
+        said("target tracks/noise/gain_db (moved by midi:midi)")
+        sender.send(*[cc(0, 22, v) for v in range(10, 120, 10)], gap=0.005)
+        said("MIDI learn: mapped {source: cc, channel: 1, number: 22, target: tracks/noise/gain_db}")
+        assert "{source: cc, channel: 1, number: 22, target: tracks/noise/gain_db}" in path.read_text()
+        assert path.read_text().startswith("# live test session")
+        os.write(master, b"q")
+        assert live.wait(timeout=30) == 0
+    finally:
+        if live.poll() is None:
+            live.kill()
+        sender.close()
+        os.close(master)
+        os.close(slave)
+        log.close()

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         entry = _ask(entry, detected)
     entry["target"] = address
     target = args.map if args.map is not None else args.session
-    add_mapping(target, entry, in_session=args.map is None)
+    add_mapping(target, entry, in_session=args.map is None, inputs=session.referenced_files())
     shown = ", ".join(f"{k}: {v}" for k, v in entry.items())
     print(f"mapped {{{shown}}} into {target}")
     return 0

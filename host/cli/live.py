@@ -15,6 +15,7 @@ from ._common import err, kernels_pending, say_compiling
 
 if TYPE_CHECKING:
     from ..control.autosave import Autosave
+    from ..control.midi.learn import ArmedLearn
     from ..control.surface import Surfaces
     from ..live.engine import LiveEngine
     from ..live.recorder import AutomationRecorder
@@ -32,7 +33,8 @@ def add_parser(subparsers: Any) -> None:
                     "transport position, DSP load, xruns and meters. Ctrl-C quits cleanly. "
                     "Panic: SIGUSR1 stops the transport and silences everything until SIGUSR2 "
                     "(`kill -USR1 <pid>`). Keys, when run in a terminal: space play/stop, 0 or Home "
-                    "back to the start, l loop on/off (with --loop), p panic/resume, q quit.",
+                    "back to the start, l loop on/off (with --loop), p panic/resume, s save, m MIDI learn "
+                    "(touch a parameter, move a control; Esc cancels), q quit.",
     )
     parser.add_argument("session", type=Path, help="the session YAML file")
     parser.add_argument("--audio", choices=["jack", "sounddevice", "none"], default="jack",
@@ -127,10 +129,12 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     panic = _PanicSignals(engine)
     keys = Keys.open_if_terminal()
+    learn: ArmedLearn | None = None
     try:
         engine.open()   # inside the try: a failed open still stops what it started
         _position(engine, args)
         surfaces.open()   # before the engine's JACK callback runs (see host.control.midi.ports)
+        learn = _learn(surfaces)
         _report_surfaces(surfaces)
         engine.start(play=True)
         ahead = (f", rendered {args.ahead} blocks ({args.ahead * engine.period_s * 1000:.1f} ms) ahead"
@@ -139,12 +143,14 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
                   f"{session.sample_rate} Hz{ahead}{awake}); Ctrl-C stops")
         _report_cpu_request(engine)
-        _control_loop(engine, recorder, args, panic, keys, surfaces, autosave)
+        _control_loop(engine, recorder, args, panic, keys, surfaces, autosave, learn)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         if keys is not None:
             keys.close()
+        if learn is not None:
+            learn.close()
         panic.restore()
         _shutdown(engine)
         surfaces.close()   # after the engine's JACK callback stopped (see host.control.midi.ports)
@@ -204,6 +210,17 @@ def _save_now(session: Session, args: argparse.Namespace, autosave: Autosave | N
     if autosave is not None:
         autosave.discard()
     err.print(f"\nmixhost live: saved the mix into {args.session}")
+
+
+def _learn(surfaces: Surfaces) -> ArmedLearn | None:
+    """MIDI learn for the m key (and other surfaces, through the context) when a map-driven MIDI surface runs."""
+    from ..control.midi.learn import ArmedLearn
+
+    learn = ArmedLearn.for_surfaces(surfaces.context, surfaces.surfaces)
+    if learn is not None:
+        learn.open()
+        surfaces.context.learn = learn
+    return learn
 
 
 def _report_surfaces(surfaces: Surfaces) -> None:
@@ -292,7 +309,7 @@ def _position(engine: LiveEngine, args: argparse.Namespace) -> None:
 
 def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args: argparse.Namespace,
                   panic: _PanicSignals, keys: Keys | None = None, surfaces: Surfaces | None = None,
-                  autosave: Autosave | None = None) -> None:
+                  autosave: Autosave | None = None, learn: ArmedLearn | None = None) -> None:
     started = time.monotonic()
     shown = 0.0
     end = _end_position(engine, args)
@@ -307,6 +324,8 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
             if surfaces.context.save_requested.is_set():
                 surfaces.context.save_requested.clear()
                 _save_now(engine.session, args, autosave)
+        if learn is not None:
+            _poll_learn(learn, autosave)
         if autosave is not None:
             autosave.poll()
         if recorder is not None:
@@ -315,7 +334,8 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
             return
         panic.poll()
         if keys is not None and not keys.handle(engine, _say, follow_transport=args.follow_transport,
-                                                save=lambda: _save_now(engine.session, args, autosave)):
+                                                save=lambda: _save_now(engine.session, args, autosave),
+                                                learn=learn):
             break
         now = time.monotonic()
         seen_events = _report_events(engine, seen_events)
@@ -332,6 +352,15 @@ def _control_loop(engine: LiveEngine, recorder: AutomationRecorder | None, args:
                 engine.transport_command("stop", source="engine")
     if status:
         sys.stderr.write("\n")
+
+
+def _poll_learn(learn: ArmedLearn, autosave: Autosave | None) -> None:
+    """Tell what learn did; a mapping written into the session file keeps an autosave newer than it."""
+    learnt = len(learn.learnt)
+    for text in learn.poll():
+        _say(text)
+    if len(learn.learnt) > learnt and autosave is not None and autosave.path.exists():
+        autosave.write()   # else the session, just written, would look newer than the unsaved mix
 
 
 def _resume(engine: LiveEngine) -> None:

@@ -6,7 +6,8 @@ through the engine's transport commands with the source ``keys``, like a
 control surface's buttons, so other controllers hear of them:
 
 space play/stop, ``0`` or Home back to the start, ``l`` loop on/off, ``p``
-panic (and resume), ``q`` quit.
+panic (and resume), ``s`` save, ``m`` MIDI learn (arm, or cancel when armed;
+Escape cancels too: :class:`~host.control.midi.learn.ArmedLearn`), ``q`` quit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import UserInputError
 
@@ -29,6 +30,17 @@ RESUMED = "panic cleared: output on again, the transport stays stopped"
 NO_SAVE = "nothing to save into: this session has no file"
 NO_LOOP = ("no loop to switch on: start with --loop A B, or set "
            "transport/loop_start_s and transport/loop_end_s")
+NO_LEARN = ("MIDI learn needs a MIDI surface driven by a map: start with --midi-in NAME "
+            "(a `controllers:` key or --midi-map gives it its map; `mappings: []` starts an empty one)")
+ESCAPE = "\x1b"
+
+
+class Learn(Protocol):
+    """What the learn keys drive (:class:`~host.control.midi.learn.ArmedLearn`)."""
+
+    def toggle(self) -> str: ...
+
+    def cancel(self) -> str | None: ...
 
 
 class Keys:
@@ -76,13 +88,16 @@ class Keys:
         termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
     def handle(self, engine: LiveEngine, notify: Callable[[str], None], *,
-               follow_transport: bool = False, save: Callable[[], None] | None = None) -> bool:
+               follow_transport: bool = False, save: Callable[[], None] | None = None,
+               learn: Learn | None = None) -> bool:
         """Apply the keys pressed since the last poll; False when q asks to quit.
 
-        With ``follow_transport`` only q, p and s work: JACK's transport rules
-        the others.  ``notify`` receives what the user should be told (a
-        panic cleared, no loop to switch on).  ``save`` writes the mix into
-        the session file (s); without it, s says how to get one.
+        With ``follow_transport`` only q, p, s, m and Escape work: JACK's
+        transport rules the others.  ``notify`` receives what the user should
+        be told (a panic cleared, no loop to switch on, learn's progress).
+        ``save`` writes the mix into the session file (s); without it, s says
+        how to get one.  ``learn``: MIDI learn (m arms or cancels, Escape
+        cancels); without it, m says what it needs.
         """
         while self.pressed:
             key = self.pressed.popleft()
@@ -95,6 +110,12 @@ class Keys:
                     notify(NO_SAVE)
                 else:
                     save()
+            elif key == "m":
+                notify(NO_LEARN if learn is None else learn.toggle())
+            elif key == ESCAPE:
+                told = learn.cancel() if learn is not None else None
+                if told:
+                    notify(told)
             elif follow_transport:
                 continue  # JACK's transport rules: the keys below would be refused
             elif key == " ":

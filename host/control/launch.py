@@ -74,7 +74,7 @@ def _check_osc(options: SurfaceOptions) -> None:
 def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Surfaces:
     """The surfaces for ``options`` around ``engine`` (not opened yet)."""
     check(options)
-    context = SurfaceContext(session, engine)
+    context = SurfaceContext(session, engine)   # the snapshots are checked here
     surfaces = Surfaces(context)
     if options.osc:
         from .osc.surface import OscSurface
@@ -91,15 +91,33 @@ def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Su
 
         handler = MackieControl()
     else:
-        from .midi import maps
         from .midi.mapped import MappedControls
-        from .midi.mapping import compile_maps
 
-        documents = maps.collect(session.document, str(session.path), session.plan.base_dir, options.midi_maps)
-        if not documents:
+        mappings = compile_mappings(context, options.midi_maps)
+        if mappings is None:
             raise UserInputError("MIDI ports but nothing to map", hint="add --midi-map NAME, a `controllers:` "
                                  "key to the session, or --midi-profile mcu")
-        handler = MappedControls(compile_maps(documents, session.registry, context.snapshots.names()))
+        handler = MappedControls(mappings)
     surfaces.add(MidiSurface(handler, name=options.midi_name, midi_in=options.midi_in,
                              midi_out=options.midi_out, virtual=options.midi_virtual))
     return surfaces
+
+
+def compile_mappings(context: SurfaceContext, midi_maps: list[str]) -> list[Any] | None:
+    """The session's ``controllers:`` (and the map files it includes), then each of ``midi_maps``,
+    compiled against the registry: an unknown address, channel, number or snapshot fails here
+    with file:line and a did-you-mean.  None when there is no map at all (``mappings: []`` is
+    one: an empty map that learn fills)."""
+    from .midi import maps
+    from .midi.mapping import compile_maps
+
+    session = context.session
+    documents = maps.collect(session.document, str(session.path), session.plan.base_dir, midi_maps)
+    return compile_maps(documents, session.registry, context.snapshots.names()) if documents else None
+
+
+def check_controls(session: Session, midi_maps: list[str] | None = None) -> tuple[int, int]:
+    """What ``mixhost live`` checks of the session's ``snapshots:`` and ``controllers:`` before
+    anything plays, without ports or an engine; returns (mappings, snapshots)."""
+    context = SurfaceContext(session)
+    return len(compile_mappings(context, list(midi_maps or [])) or []), len(context.snapshots.names())

@@ -2,17 +2,19 @@
 
 A recall is a :meth:`Registry.set_many` with a source, so it lands in one
 block and every observer follows it: surfaces (a pickup resets), the
-session document, the automation recorder.  With a fade, a control thread
-moves every numeric value from where it is to the snapshot along its own
-scale in steps of ``FADE_STEP_S`` (the stages smooth between steps);
-booleans and choices switch at the end.
+session document, the automation recorder.  With a fade, the recall hands
+the block engine a fade (:meth:`Registry.fade`, :mod:`host.fades`): every
+numeric value moves from where it is at the next block to the snapshot
+along its own scale, block by block and smoothed by the stages, landing
+exactly on the stored values after ``fade_s`` of audio (played live or
+rendered); booleans and choices switch at the end.  Its values reach
+observers with the recall's source, as the engine's own writes do.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
+import math
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
@@ -25,7 +27,6 @@ from ..suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
-FADE_STEP_S = 0.01
 SKIPPED_PREFIXES = ("transport/",)   # the transport is no part of a mix
 
 
@@ -35,20 +36,29 @@ class Snapshots:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.registry: Registry = session.registry
-        self._fade: threading.Thread | None = None
-        self._cancel = threading.Event()
         self._check()
 
     def _check(self) -> None:
-        """Every address in every snapshot exists (file:line and a did-you-mean if not)."""
+        """Every address in every snapshot exists, is settable and holds a value it takes
+        (file:line, and a did-you-mean for an address, if not): a recall sets all or none."""
         addresses = [p.address for p in self.registry]
         for name, values in self._stored().items():
-            for address in values:
+            for address, value in values.items():
                 if address not in self.registry:
-                    line, column = locate(self.session.document, ("snapshots", name, address))
-                    raise SessionError(f"snapshot {name!r}: no parameter at {address!r}; "
-                                       f"{did_you_mean(address, addresses)}",
-                                       file=str(self.session.path), line=line, column=column)
+                    raise self._error(name, address, f"no parameter at {address!r}; "
+                                                     f"{did_you_mean(address, addresses)}")
+                param = self.registry.param(address)
+                if param.spec.read_only:
+                    raise self._error(name, address, f"{address} is read-only; a snapshot cannot set it")
+                try:
+                    param.parse(value)
+                except ParameterError as error:
+                    raise self._error(name, address, error.message) from None
+
+    def _error(self, name: str, address: str, message: str) -> SessionError:
+        line, column = locate(self.session.document, ("snapshots", name, address))
+        return SessionError(f"snapshot {name!r}: {message}", file=str(self.session.path), line=line,
+                            column=column, hint="fix or remove the entry in `snapshots:`")
 
     def _stored(self) -> dict[str, dict[str, Any]]:
         stored = self.session.document.get("snapshots") if hasattr(self.session.document, "get") else None
@@ -76,14 +86,14 @@ class Snapshots:
         if name not in stored:
             raise ParameterError(f"no snapshot {name!r}; {did_you_mean(name, stored)}")
         items = list(stored[name].items())
-        self.cancel_fade()
-        if fade_s <= 0:
-            self.registry.set_many(items, source)
+        if not math.isfinite(fade_s) or fade_s < 0:
+            raise ParameterError(f"fade time {fade_s}: give a number of seconds from 0")
+        if fade_s > 0:
+            samples = max(1, int(round(fade_s * self.session.sample_rate)))
+            self.registry.fade(items, samples, source)
             return
-        self._cancel.clear()
-        self._fade = threading.Thread(target=self._run_fade, args=(items, source, fade_s),
-                                      name="mixhost-snapshot-fade", daemon=True)
-        self._fade.start()
+        self.cancel_fade()   # a fade still running would move on from the recalled values
+        self.registry.set_many(items, source)
 
     def recall_index(self, index: int, source: str, fade_s: float = 0.0, names: list[str] | None = None) -> bool:
         """Recall the ``index``-th snapshot (a program change); False if there is none."""
@@ -94,36 +104,6 @@ class Snapshots:
         return True
 
     def cancel_fade(self) -> None:
-        if self._fade is not None and self._fade.is_alive():
-            self._cancel.set()
-            self._fade.join(timeout=1.0)
-        self._fade = None
-
-    def _run_fade(self, items: list[tuple[str, Any]], source: str, fade_s: float) -> None:
-        registry = self.registry
-        numeric, switched = [], []
-        for address, value in items:
-            param = registry.param(address)
-            try:
-                target = param.parse(value)
-            except ParameterError as error:
-                log.warning("snapshot recall: %s", error)
-                continue
-            if param.spec.choices:
-                switched.append((address, value))
-            else:
-                spec = param.spec
-                from ..scales import to_normalized
-
-                start = registry.get_normalized(address)
-                numeric.append((address, start, to_normalized(target, spec.min, spec.max, spec.scale), value))
-        began = time.monotonic()
-        while not self._cancel.is_set():
-            share = min(1.0, (time.monotonic() - began) / fade_s)
-            if share >= 1.0:
-                break
-            registry.set_many([(a, start + (end - start) * share) for a, start, end, _ in numeric], source,
-                              normalized=True)
-            self._cancel.wait(FADE_STEP_S)
-        if not self._cancel.is_set():   # the exact stored values at the end, and the switches
-            registry.set_many([*((a, v) for a, _, _, v in numeric), *switched], source)
+        """Stop a running fade where it is (from the next block)."""
+        if self.registry.fades.running:
+            self.registry.fades.request(None)

@@ -39,6 +39,9 @@ class SurfaceContext:
     engine: Any = None      # a LiveEngine while live (touch, transport_command, meters); None offline
     selection: Selection = field(init=False)
     snapshots: Snapshots = field(init=False)
+    #: MIDI learn while live (:class:`~host.control.midi.learn.ArmedLearn`: arm, cancel, target), set
+    #: by ``mixhost live`` when a map-driven MIDI surface runs; None otherwise.  Any surface may arm it.
+    learn: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.selection = Selection(self.session.registry)

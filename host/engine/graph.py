@@ -380,6 +380,7 @@ class Graph:
         for node in [*self.tracks, *self.buses, self.master]:
             node.prepare(self.sample_rate, self.block_size)
         self._plan_latency()
+        self.session.registry.fades.warm_up()   # compiled now, not in the block that first fades
         self.accumulators = np.zeros((len(self.buses) + 1, 2, self.block_size))
         self._master_out = np.zeros((2, self.block_size))
 
@@ -507,7 +508,11 @@ class Graph:
         return master
 
     def process(self, position: int, frames: int) -> np.ndarray:
-        """One block of the whole mix: every strip in run order, so a sidechain hears this block of its key."""
+        """One block of the whole mix: every strip in run order, so a sidechain hears this block of its key.
+
+        At block start a running fade (a snapshot recall, :mod:`host.fades`) moves its values.
+        """
+        self.session.registry.fades.advance(frames)
         accumulators = self.accumulators
         accumulators[:, :, :frames] = 0.0
         any_solo = self._any_solo()

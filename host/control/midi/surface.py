@@ -249,31 +249,51 @@ class MidiSurface:
         return self._learner is not None
 
     # -- learn (a control thread: the API, a key, OSC) ---------------------------------------------------
+    @property
+    def can_learn(self) -> bool:
+        """Only a surface driven by map files learns; the Mackie profile has its mapping."""
+        from .mapped import MappedControls
+
+        return isinstance(self.handler, MappedControls)
+
+    def arm_learn(self) -> Learner:
+        """From now on the input goes to a :class:`Learner` (the controls map nothing) until
+        :meth:`disarm_learn`; returns it."""
+        from .learn import Learner
+
+        if not self.can_learn:
+            raise UserInputError(f"{self.source} runs a fixed profile; learn works with map files")
+        self._learner = learner = Learner()
+        return learner
+
+    def disarm_learn(self) -> None:
+        self._learner = None
+
+    def bind(self, entry: dict[str, Any]) -> None:
+        """Add a learnt mapping: live at once and in the session's ``controllers:`` (in memory)."""
+        assert self.context is not None
+        self.handler.add(entry, self.context)   # type: ignore[attr-defined]
+
     def learn(self, address: str, timeout_s: float = 30.0) -> dict[str, Any] | None:
         """Map the next control moved to ``address`` (blocks until the gesture ends; None: nothing came).
 
         The mapping is added to this surface at once and to the session's
-        ``controllers:`` (a save or the autosave writes it).  Only a surface
-        driven by map files learns; the Mackie profile has its mapping.
+        ``controllers:`` (a save or the autosave writes it).
         """
-        from .learn import Learner, detect
-        from .mapped import MappedControls
+        from .learn import detect
 
         assert self.context is not None
-        registry = self.context.registry
-        registry.param(address)
-        if not isinstance(self.handler, MappedControls):
-            raise UserInputError(f"{self.source} runs a fixed profile; learn works with map files")
-        self._learner = learner = Learner()
+        self.context.registry.param(address)
+        learner = self.arm_learn()
         try:
             gesture = learner.wait(timeout_s)
         finally:
-            self._learner = None
+            self.disarm_learn()
         detected = detect(gesture)
         if detected is None:
             return None
         entry = {**detected.entry, "target": address}
-        self.handler.add(entry, self.context)
+        self.bind(entry)
         return entry
 
     # -- the I/O thread ---------------------------------------------------------------------------------
