@@ -395,6 +395,19 @@ class Registry:
         for param, number in stored:
             self._notify(Change(param.address, number, source))
 
+    def announce(self, items: Sequence[tuple[str, ValueLike]], source: str) -> None:
+        """Tell the observers, now and in this thread, about values the engine has stored already
+        on a control's behalf: a MIDI control the engine reads in its audio callback
+        (:mod:`host.live.midi_inlet`) lands in the block of the cycle that delivered it, and its
+        surface reports the move here, as its own, so feedback knows whose move it was.
+
+        Validated as :meth:`set_many` is (a value the engine could not have stored is refused);
+        nothing is written.
+        """
+        changes = [Change(address, self._writable(address).parse(value), source) for address, value in items]
+        for change in changes:
+            self._notify(change)
+
     def fade(self, items: Sequence[tuple[str, ValueLike]], samples: int, source: str = "api") -> None:
         """Move several values to these targets over ``samples`` samples of the block engine
         (a snapshot recall with a fade): see :mod:`host.fades`.

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 from numba import carray, cfunc, njit, types
-from numba.extending import intrinsic
 
 from ..errors import MixhostError
 from .libjack import client_thread_id
@@ -45,6 +44,8 @@ from .libjack import get_time as _get_time
 from .libjack import last_frame_time as _last_frame_time
 from .libjack import port_get_buffer as _port_get_buffer
 from .libjack import set_process_callback as _set_process_callback
+from .native import fence as _fence
+from .native import pointer as _pointer
 
 # the control array: header slots, then the port pointers (two outputs, then the inputs)
 (CYCLE, WRITTEN, UNDERRUNS, STAMP, CLOSING, CAPACITY, BLOCK, INPUTS, OUT_RING, IN_RING, SEMAPHORE, CLIENT,
@@ -75,31 +76,6 @@ _sem_destroy = _libc_function("sem_destroy", ctypes.c_void_p)
 _clock_gettime = _libc_function("clock_gettime", ctypes.c_int, ctypes.POINTER(_Timespec))
 _pthread_setschedparam = _libc_function("pthread_setschedparam", ctypes.c_ulong, ctypes.c_int, ctypes.c_void_p)
 CLOCK_REALTIME = 0   # the clock sem_timedwait's deadline is on
-
-
-def _pointer_typing(typingctx: Any, address: Any) -> Any:
-    """An integer address as a ``void *`` (numba's carray wants a pointer)."""
-    signature = types.voidptr(address)
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
-
-    return signature, codegen
-
-
-def _fence_typing(typingctx: Any) -> Any:
-    """A sequentially consistent memory fence: orders the ring's samples and its counters."""
-    signature = types.void()
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        builder.fence("seq_cst")
-        return context.get_dummy_value()
-
-    return signature, codegen
-
-
-_pointer: Any = intrinsic(_pointer_typing)
-_fence: Any = intrinsic(_fence_typing)
 
 
 @cfunc(types.int32(types.uint32, types.voidptr))  # not cached: it calls libjack through ctypes

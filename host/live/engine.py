@@ -160,6 +160,7 @@ class LiveEngine:
         self.error: BaseException | None = None
         self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
         self.taps: list[Tap] = []
+        self.midi_inlets: list[Any] = []   # MIDI read at block start (host.live.midi_inlet)
         self._panic = False       # requested (any thread)
         self.panicked = False     # latched: silent, transport stopped, graph untouched
         self._realtime = False
@@ -268,6 +269,20 @@ class LiveEngine:
                     stage.unsettle()
             graph.process(0, frames)
         graph.reset()
+
+    def midi_inlet(self, name: str, source: str = "midi") -> Any:
+        """A MIDI input port ``name`` on the engine's own audio client, read at each block start,
+        so the controls routed through it land in the block of the cycle that delivers them
+        (:class:`host.live.midi_inlet.MidiInlet`; ``source`` is who the recorder says moved
+        them).  None where the backend has no such port (``none``, ``sounddevice``,
+        ``--ahead``): a surface reads its own port then.  After :meth:`open`."""
+        if not self._opened:
+            raise MixhostError("open the engine before asking for its MIDI input")
+        inlet = self.backend.midi_inlet(name)
+        if inlet is not None:
+            inlet.source = source
+            self.midi_inlets = [*self.midi_inlets, inlet]
+        return inlet
 
     def input_ports(self) -> dict[str, list[str]]:
         """Track name -> the port names its `input:` asks for (one per channel)."""
@@ -413,6 +428,8 @@ class LiveEngine:
         recording = self.record_mode is not None
         self.handoff.apply(self._segments[0][0], rolling, self._carried if recording else None,
                            self._touched if recording else None)
+        if self.midi_inlets:   # after the queue: a control moved in this cycle wins over an older set
+            self._take_midi(frames, self._segments[0][0], rolling, self._carried if recording else None)
         if self.record_mode == "touch" and self._touch_last:
             self._release_touches(self._segments[0][0])
         self._restore_unmuted()
@@ -488,9 +505,21 @@ class LiveEngine:
             self.handoff.mark("stop", transport.position)
             self.panicked = True  # from now on resume() may reset the graph from its own thread
         self.transport_params.publish(False, self.backend.xruns)
+        if self.midi_inlets:   # values still land (the graph takes them after resume); the surface hears all
+            self._take_midi(out.shape[1], transport.position, False, None)
         out.fill(0.0)
         self._meter(out, ran=False)
         return out
+
+    def _take_midi(self, frames: int, position: int, rolling: bool, hook: Any) -> None:
+        """The MIDI inlets' events of this cycle: routed controls into the registry's values."""
+        values = self.session.registry.values
+        for inlet in self.midi_inlets:
+            moved = inlet.take(frames, values)
+            if hook is not None or self.handoff.keep_carried:
+                for slot in moved:
+                    self.handoff.carry(inlet.param(int(slot)), float(values[slot]), inlet.source, position,
+                                       rolling, hook)
 
     def _relocate_sources(self) -> None:
         transport = self.transport

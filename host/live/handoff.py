@@ -158,6 +158,15 @@ class ControlHandoff:
         if hook is not None:
             hook(param, position)
 
+    def carry(self, param: Parameter, value: float, source: str, position: int, rolling: bool,
+              hook: CarryHook | None) -> None:
+        """A value the engine stored at this block start by itself (MIDI it read in the callback,
+        :mod:`host.live.midi_inlet`): told to the recorder as a queued set would be."""
+        if self.keep_carried:
+            self.carried.append(Carried(position, rolling, param, value, source))
+        if hook is not None:
+            hook(param, position)
+
     def mark(self, kind: str, position: int, slot: int = -1, previous_end: int = -1, value: float = 0.0) -> None:
         if self.keep_carried:
             self.carried.append(Marker(kind, position, slot, previous_end, value))

@@ -125,3 +125,8 @@ class CycleTimes:
         if _get_cycle_times(self._client, *self._out) != 0:
             return -1, since
         return int(self._frames.value), since
+
+
+# JACK MIDI (jack/midiport.h): a port buffer's events, read by compiled code (host.live.midi_inlet)
+midi_get_event_count = _function("jack_midi_get_event_count", ctypes.c_uint32, _p)
+midi_event_get = _function("jack_midi_event_get", ctypes.c_int, _p, _p, ctypes.c_uint32)

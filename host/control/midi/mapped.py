@@ -46,8 +46,9 @@ class MappedControls:
         self._numbers: dict[int, ParameterNumber] = {}
         self._pending_pairs: list[tuple[Mapping, Pair14]] = []
         #: absolute moves of this burst, the latest per control: a fader sends many values per
-        #: period, and only where it ends up matters (pickup needs each one: not coalesced)
-        self._latest: dict[int, tuple[Mapping, int]] = {}
+        #: period, and only where it ends up matters (pickup needs each one: not coalesced);
+        #: with whether the engine applied it already (see MidiSurface.applied_by_engine)
+        self._latest: dict[int, tuple[Mapping, int, bool]] = {}
         for mapping in mappings:
             self._index(mapping)
         self.surface: MidiSurface | None = None
@@ -74,8 +75,19 @@ class MappedControls:
         self.mappings.append(mapping)
         self._index(mapping)
         if self.surface is not None:
+            self.surface.reroute()
             self.surface.request_redraw()
         return mapping
+
+    def engine_routes(self) -> tuple[list[Any], set[Hashable]]:
+        """The mappings the live engine can apply itself, as its routes (see :mod:`.routes`)."""
+        from .routes import engine_routes
+
+        return engine_routes(self.mappings, self._context_registry(), self._intercepted)
+
+    def _intercepted(self, channel: int, number: int) -> bool:
+        """Is this CC part of a 14-bit pair or an (N)RPN on its channel (see :meth:`_cc`)?"""
+        return (channel, number) in self._pairs or (channel in self._numbers and is_parameter_number_cc(number))
 
     # -- set-up --------------------------------------------------------------------------------------------
     def attach(self, surface: MidiSurface) -> None:
@@ -145,8 +157,8 @@ class MappedControls:
         """The burst's absolute moves (the latest of each control), then LSB-first pairs whose MSB
         did not come in the same burst (only the fine part moved)."""
         latest, self._latest = self._latest, {}
-        for mapping, raw in latest.values():
-            self._absolute(mapping, raw)
+        for mapping, raw, applied in latest.values():
+            self._absolute(mapping, raw, applied)
         for mapping, pair in self._pending_pairs:
             combined = pair.flush()
             if combined is not None:
@@ -164,13 +176,14 @@ class MappedControls:
             if pressed:
                 self._transport(mapping)
         elif mapping.button:
-            self._button(mapping, message.value > 0 if mapping.source == "note" else message.value >= 64)
+            self._button(mapping, message.value > 0 if mapping.source == "note" else message.value >= 64,
+                         self._surface().applied_by_engine(mapping.key))
         elif mapping.relative:
             self._relative(mapping, mapping.steps_of(message.value))
         elif mapping.pickup:
             self._absolute(mapping, message.value)
         else:
-            self._latest[mapping.index] = (mapping, message.value)
+            self._latest[mapping.index] = (mapping, message.value, self._surface().applied_by_engine(mapping.key))
 
     def _number_event(self, mapping: Mapping, what: str, amount: int) -> None:
         if what == "value":
@@ -184,11 +197,11 @@ class MappedControls:
         assert context is not None
         return context.registry
 
-    def _absolute(self, mapping: Mapping, raw: int) -> None:
+    def _absolute(self, mapping: Mapping, raw: int, applied: bool = False) -> None:
         registry = self._context_registry()
         items = mapping.absolute(registry, self._selected(), self._surface().current, min(max(raw, 0), FULL[mapping.source]))
         if items:
-            self._surface().set(mapping.key, items, items[0][1])
+            self._surface().set(mapping.key, items, items[0][1], applied)
 
     def _relative(self, mapping: Mapping, steps: float) -> None:
         registry = self._context_registry()
@@ -196,12 +209,12 @@ class MappedControls:
         if items:
             self._surface().set(mapping.key, items, items[0][1])
 
-    def _button(self, mapping: Mapping, pressed: bool) -> None:
+    def _button(self, mapping: Mapping, pressed: bool, applied: bool = False) -> None:
         registry = self._context_registry()
         items = mapping.toggled(registry, self._selected(), self._surface().current, pressed)
         if items:
             # a toggle's LED shows the new state: nothing to echo, the LED follows by itself on the device
-            self._surface().set(mapping.key, items, None)
+            self._surface().set(mapping.key, items, None, applied)
 
     def _program(self, mapping: Mapping, program: int) -> None:
         surface = self._surface()

@@ -234,6 +234,10 @@ class MidiInput(_Port):
             found.append(item[0])
         return found
 
+    def events(self, limit: int = 4096) -> list[tuple[list[int], bool]]:
+        """As :meth:`read`, each with False: nothing here was applied by the engine."""
+        return [(data, False) for data in self.read(limit)]
+
 
 class MidiOutput(_Port):
     direction = "out"
@@ -253,3 +257,68 @@ class MidiOutput(_Port):
             return True
         except Exception:  # noqa: BLE001 - a vanished port: check() reports it
             return False
+
+
+class EngineInput:
+    """A MIDI input read by the live engine itself: a port on its JACK client (an inlet,
+    :class:`host.live.midi_inlet.MidiInlet`) connected, as :class:`MidiInput` would be, to the
+    port ``wanted`` names loosely.  The engine applies the controls routed through it at the
+    start of the block of the cycle that delivers them; :meth:`events` hands every event on to
+    the surface, marked when the engine applied it."""
+
+    direction = "in"
+    virtual = False
+
+    def __init__(self, wanted: str, inlet: Any) -> None:
+        self.wanted = wanted
+        self.inlet = inlet
+        self.connected: str | None = None
+        self.vanished = 0
+        self.reconnected = 0
+
+    @property
+    def full_name(self) -> str:
+        return str(self.inlet.name)
+
+    def _sources(self) -> list[str]:
+        return _foreign(self.inlet.sources())
+
+    def open(self) -> None:
+        ports = self._sources()
+        index = match_port(self.wanted, ports)
+        if index is None:
+            raise MidiPortError(
+                f"no MIDI input port matches {self.wanted!r}; {did_you_mean(self.wanted, ports)}",
+                hint="`mixhost midi ports` lists them; --midi-virtual opens ports others connect to")
+        self.connected = ports[index]
+        self.inlet.connect(self.connected)
+
+    def present(self) -> bool:
+        return self.connected is None or self.connected in self._sources()
+
+    def check(self) -> str | None:
+        """Report a vanished port, reconnect a returned one (as :meth:`_Port.check`)."""
+        if self.connected is not None:
+            if self.present():
+                self.inlet.reconnect()     # made now if the engine's client was not active before
+                return None
+            gone, self.connected = self.connected, None
+            self.vanished += 1
+            self.inlet.connect(None)
+            return f"MIDI input {gone!r} vanished; waiting for it to return"
+        ports = self._sources()
+        index = match_port(self.wanted, ports)
+        if index is None:
+            return None
+        self.connected = ports[index]
+        self.inlet.connect(self.connected)
+        self.reconnected += 1
+        return f"MIDI input {ports[index]!r} is back: reconnected"
+
+    def events(self, limit: int = 4096) -> list[tuple[list[int], bool]]:
+        """Every event waiting (at most ``limit``), oldest first, with whether the engine applied it."""
+        return list(self.inlet.read(limit))
+
+    def close(self) -> None:
+        """The port is the engine's: it goes with the engine's client."""
+        self.inlet.enabled = False

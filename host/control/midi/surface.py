@@ -33,7 +33,7 @@ from ...registry import Change, Parameter, ValueLike
 from ..feedback import Feedback
 from ..surface import SurfaceContext
 from .messages import InputCounts, Message, decode
-from .ports import CLIENT_PREFIX, MidiInput, MidiOutput
+from .ports import CLIENT_PREFIX, EngineInput, MidiInput, MidiOutput
 
 if TYPE_CHECKING:
     from .learn import Learner
@@ -129,10 +129,12 @@ class MidiSurface:
         self.handler_errors = 0
         self.refused = 0
         self.notices: deque[str] = deque(maxlen=32)
-        self.input: MidiInput | None = None
+        self.input: MidiInput | EngineInput | None = None
         self.output: MidiOutput | None = None
         self.context: SurfaceContext | None = None
         self.setting: Hashable | None = None      # the control whose set is being made (I/O thread)
+        self._applied = False        # the event being handled was applied by the engine (I/O thread)
+        self._engine_keys: frozenset[Hashable] = frozenset()   # controls the engine applies itself
         self._io_thread_id = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -147,7 +149,8 @@ class MidiSurface:
         self.context = context
         try:
             if self.wanted_in is not None or self.virtual:
-                self.input = MidiInput(self.wanted_in, virtual=self.virtual, api=self.api, client=self.client)
+                self.input = self._engine_input(context) or MidiInput(self.wanted_in, virtual=self.virtual,
+                                                                      api=self.api, client=self.client)
                 self.input.open()
             if self.wanted_out is not None or self.virtual:
                 self.output = MidiOutput(self.wanted_out, virtual=self.virtual, api=self.api, client=self.client)
@@ -156,10 +159,30 @@ class MidiSurface:
             self._close_ports()
             raise
         self.handler.attach(self)
+        self.reroute()
         self._redraw.set()
         self._settle_at = [time.monotonic() + delay for delay in SETTLE_S]
         self._thread = threading.Thread(target=self._run, name="mixhost-midi", daemon=True)
         self._thread.start()
+
+    def _engine_input(self, context: SurfaceContext) -> EngineInput | None:
+        """The input on the live engine's own JACK client, where it has one (the ``jack`` backend)
+        and the handler routes controls to it: those land in the block of the cycle that
+        delivers them (:mod:`host.live.midi_inlet`).  A virtual port stays rtmidi's: others
+        connect to the name it has always had."""
+        engine = context.engine
+        if self.virtual or self.wanted_in is None or engine is None or not hasattr(self.handler, "engine_routes"):
+            return None
+        inlet = engine.midi_inlet(f"{self.name}_in", self.source)
+        return EngineInput(self.wanted_in, inlet) if inlet is not None else None
+
+    def reroute(self) -> None:
+        """Give the engine the handler's routes again (a learnt mapping); a control thread."""
+        if not isinstance(self.input, EngineInput):
+            return
+        routes, keys = self.handler.engine_routes()   # type: ignore[attr-defined]
+        self.input.inlet.set_routes(routes)
+        self._engine_keys = frozenset(keys)
 
     def close(self) -> None:
         self._stop.set()
@@ -217,14 +240,24 @@ class MidiSurface:
         return (change.source == self.source and self.setting == key
                 and threading.get_ident() == self._io_thread_id)
 
-    def set(self, key: Hashable, items: Sequence[tuple[str, ValueLike]], shown: float | None = None) -> bool:
-        """Set values for the control ``key`` (the I/O thread): one block, no echo; a refusal is corrected."""
+    def applied_by_engine(self, key: Hashable) -> bool:
+        """Did the engine apply the event being handled to the control ``key`` itself (the I/O
+        thread)?  Then the handler's :meth:`set` for it only tells the observers."""
+        return self._applied and key in self._engine_keys
+
+    def set(self, key: Hashable, items: Sequence[tuple[str, ValueLike]], shown: float | None = None,
+            applied: bool = False) -> bool:
+        """Set values for the control ``key`` (the I/O thread): one block, no echo; a refusal is corrected.
+        ``applied``: the engine stored them already (:meth:`applied_by_engine`): observers only."""
         if shown is not None:
             self.feedback.moved(key, shown)
         self.setting = key
         try:
             assert self.context is not None
-            self.context.registry.set_many(items, self.source)
+            if applied:
+                self.context.registry.announce(items, self.source)
+            else:
+                self.context.registry.set_many(items, self.source)
             return True
         except ParameterError as error:
             self.refused += 1
@@ -264,10 +297,14 @@ class MidiSurface:
         if not self.can_learn:
             raise UserInputError(f"{self.source} runs a fixed profile; learn works with map files")
         self._learner = learner = Learner()
+        if isinstance(self.input, EngineInput):
+            self.input.inlet.enabled = False    # learning: the controls map nothing, in the engine too
         return learner
 
     def disarm_learn(self) -> None:
         self._learner = None
+        if isinstance(self.input, EngineInput):
+            self.input.inlet.enabled = True
 
     def bind(self, entry: dict[str, Any]) -> None:
         """Add a learnt mapping: live at once and in the session's ``controllers:`` (in memory)."""
@@ -312,9 +349,10 @@ class MidiSurface:
     def _round(self) -> bool:
         busy = False
         if self.input is not None:
-            messages = self.input.read()
-            for data in messages:
-                self._handle(data)
+            messages = self.input.events()
+            for data, applied in messages:
+                self._handle(data, applied)
+            self._applied = False
             if messages:
                 self._guarded(self.handler.batch_end)
                 busy = True
@@ -332,15 +370,16 @@ class MidiSurface:
         self.pacer.pump(self.output, now)
         return busy or bool(self.pacer.queue)
 
-    def _handle(self, data: list[int]) -> None:
+    def _handle(self, data: list[int], applied: bool = False) -> None:
         message = decode(data, self.counts)
         learner = self._learner
-        if message is not None and learner is not None:
+        self._applied = applied
+        if message is not None and learner is not None and not applied:
             learner.feed(message)           # learning: the gesture maps nothing yet
-        elif message is not None:
+        elif message is not None:           # (applied before learn was armed: it moved its control)
             self._guarded(self.handler.message, message)
-        elif data and data[0] == 0xF0:
-            self._guarded(self.handler.sysex, data)
+        elif data and data[0] == 0xF0 and not isinstance(self.input, EngineInput):
+            self._guarded(self.handler.sysex, data)   # the engine's ring keeps only SysEx's first bytes
 
     def _guarded(self, call: Any, *args: Any) -> Any:
         try:

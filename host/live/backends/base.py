@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..engine import LiveEngine
@@ -40,6 +40,11 @@ class Backend:
     def helper_priority(self) -> int | None:
         """The SCHED_FIFO priority for mixhost's threads that work for the audio (see
         :mod:`host.live.scheduling`); None leaves them at normal priority."""
+        return None
+
+    def midi_inlet(self, name: str) -> Any:
+        """A MIDI input port the engine reads at block start (:class:`host.live.midi_inlet.MidiInlet`),
+        or None where the backend has no such port."""
         return None
 
     def stop(self) -> None:

@@ -39,6 +39,7 @@ class JackBackend(Backend):
         self.raised_priority = False
         self.process_thread: int | None = None   # the native id of JACK's thread, once it called back
         self._latency: Any = None   # the PortLatency JACK calls back
+        self.midi_inlets: list[Any] = []   # MidiInlet: MIDI the engine reads itself (see host.live.midi_inlet)
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         try:
@@ -79,12 +80,24 @@ class JackBackend(Backend):
             ports = [self.client.inports.register(f"{track}_{n}") for n in names]
             self.inputs.append((engine.inputs[track], ports, sources))
 
+    def midi_inlet(self, name: str) -> Any:
+        """A MIDI input port ``name`` on this client, read at each block start (see
+        :mod:`host.live.midi_inlet`)."""
+        from ..midi_inlet import MidiInlet
+
+        port = self.client.midi_inports.register(name)
+        inlet = MidiInlet(self.client, port, _address(self._jack, port._ptr))
+        self.midi_inlets = [*self.midi_inlets, inlet]
+        return inlet
+
     def start(self) -> None:
         if not self.inputs:
             self._register_inputs()
         self._report_latency()
         self.client.activate()
         self._connect()
+        for inlet in self.midi_inlets:   # a connection waits for an active client
+            inlet.reconnect()
 
     def helper_priority(self) -> int | None:
         """Under a realtime server, a few steps under the client's process thread."""

@@ -54,6 +54,11 @@ class JackAheadBackend(JackBackend):
     def _xrun(self, delay_usecs: float) -> None:
         self._server_xruns += 1
 
+    def midi_inlet(self, name: str) -> Any:
+        """None: the block of a cycle was rendered ``ahead`` periods before it, so MIDI read in
+        the callback could not land any sooner than the surface's own thread makes it."""
+        return None
+
     def own_latency(self) -> int:
         return super().own_latency() + self.ahead * self.max_block
 
