@@ -3,7 +3,10 @@
 Each measurement runs on a private dummy JACK server (``bench_live.jack_server``);
 the controller is a separate process with its own JACK MIDI port
 (python-rtmidi's JACK API), mixhost plays through its JACK backend (the
-process callback in Python) with a MIDI surface from ``host.control``.
+process callback in Python) with a MIDI surface from ``host.control``, whose
+input is a port on the engine's own client: the engine applies the mapped
+fader at the start of the block of the cycle that delivers the message
+(``host.live.midi_inlet``).
 
 * ``midi.latency.p{128,256}``: a CC sent every 20 ms (at a random phase)
   to the end of the render of the first block carrying its value (the sender's
@@ -163,8 +166,10 @@ def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
         close()
         sender.close()
     # the surface's set -> the block start that carried it: the hop from the MIDI thread to the audio
-    # thread (the rest is JACK's delivery, the MIDI thread's poll and the render)
+    # thread, for what the surface set itself (a control the engine applies has no such hop)
     hops = engine.handoff.latency_samples()
+    inlet = getattr(surface.input, "inlet", None)
+    routed = inlet.routed if inlet is not None else 0
     blocks = np.array(seen)
     found = []
     for stamp, value in zip(stamps, values, strict=True):
@@ -172,7 +177,8 @@ def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
         later = blocks[(blocks[:, 0] >= stamp) & np.isclose(blocks[:, 1], wanted)]
         if len(later):
             found.append(later[0, 0] - stamp)
-    return {"latencies": np.array(found), "sent": len(stamps), "period_s": period / SR, "hops": hops}
+    return {"latencies": np.array(found), "sent": len(stamps), "period_s": period / SR, "hops": hops,
+            "routed": routed}
 
 
 def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
@@ -192,11 +198,13 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
             time.sleep(0.05)
         received = surface.counts.good - good0
         xruns = engine.xruns - xruns0
+        inlet = getattr(surface.input, "inlet", None)
+        routed = inlet.routed if inlet is not None else 0
     finally:
         close()
         sender.close()
     return {"received": received, "sent": int(CC_RATE * seconds), "xruns": xruns, "idle": idle,
-            "took": stamps[1] - stamps[0]}
+            "took": stamps[1] - stamps[0], "routed": routed}
 
 
 def bank_switch(folder: Path, server: str) -> dict[str, Any]:
@@ -302,7 +310,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                             p99 <= limit and len(lat) == r["sent"],
                             f"CC sent -> end of the render of the first block carrying it: p50 {p50 * 1000:.2f} ms, "
                             f"p99 {p99 * 1000:.2f} ms (limit {limit * 1000:.2f} ms); {len(lat)} of {r['sent']} "
-                            "messages found applied; of which the set -> the block start carrying it: "
+                            f"messages found applied, {r['routed']} of them by the engine at the start of the "
+                            "block of their cycle; the surface's own sets -> the block start carrying them: "
                             + _percentiles_ms(r["hops"])))
         with _server(128) as server:
             if server is None:
@@ -313,7 +322,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     ratio = s["xruns"] / max(s["idle"], 1)
     rows.append(row("midi.sustained", ratio, "received == sent and xruns <= idle client's",
                     s["received"] == s["sent"] and s["xruns"] <= s["idle"],
-                    f"{s['sent']} CCs at {CC_RATE}/s (sent in {s['took']:.2f} s): {s['received']} received; "
+                    f"{s['sent']} CCs at {CC_RATE}/s (sent in {s['took']:.2f} s): {s['received']} received "
+                    f"({s['routed']} applied by the engine itself); "
                     f"mixhost xruns {s['xruns']}, an idle client on the same server {s['idle']} in as long; "
                     "128 frames"))
     runs = b["runs"]

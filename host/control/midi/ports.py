@@ -8,6 +8,10 @@ have no ALSA sequencer.  JACK clients are named ``mixhost-midi-in`` /
 No Python runs in JACK's process thread: no rtmidi callback is installed.
 rtmidi's own (compiled) JACK callback queues input; :meth:`MidiInput.read`
 takes it from a control thread.
+With the live engine on JACK, a surface's input is a port on the engine's
+own client instead (:class:`EngineInput`, over :mod:`host.live.midi_inlet`):
+the engine reads it in its process callback, in one compiled pass, so a
+control lands in the block of the cycle that delivers it.
 
 rtmidi calls JACK holding the interpreter lock.  Opening a JACK client
 (``jack_client_open``) waits for the server, which waits for the running

@@ -11,6 +11,13 @@ What the controls mean is the handler's: :class:`~host.control.midi.mapped.Mappe
 * sets values with :meth:`set`: one :meth:`Registry.set_many` with the source
   ``midi:<name>``, recorded as what the control shows, so it is not echoed;
   a refused set sends the stored value back;
+* with the live engine on JACK (not ``--ahead``), the input port (``--midi-in``)
+  is a port on the engine's own client (:class:`~.ports.EngineInput`): the
+  engine applies the handler's plain controls (``engine_routes``) at the start
+  of the block of the cycle that delivers them, and the surface reads every
+  event after it, marked when the engine applied it; for those, :meth:`set`
+  only tells the observers (:meth:`Registry.announce`), so feedback, the
+  document and the other surfaces follow as before;
 * in the same thread, renders what :class:`~host.control.feedback.Feedback`
   says is due, plus the handler's periodic output (meters, displays), and
   sends it paced (:class:`Pacer`): a JACK MIDI port carries only so much per
