@@ -119,7 +119,7 @@ def _check_table(route: Route) -> None:
         raise ParameterError(f"{route.param.address}: a choice parameter takes whole values")
 
 
-@njit(nogil=True)
+@njit  # holding the GIL: released, the audio thread would wait to take it back (see engine.GIL_HOLD_S)
 def _take(port: int, frames: int, event: np.ndarray, apply: bool, first: np.ndarray, chain: np.ndarray,
           slots: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, tables: np.ndarray, values: np.ndarray,
           records: np.ndarray, state: np.ndarray, touched: np.ndarray,
@@ -175,7 +175,7 @@ def _take(port: int, frames: int, event: np.ndarray, apply: bool, first: np.ndar
     return moved
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def _read(records: np.ndarray, state: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - compiled
     """The reader's side of the ring: up to ``len(out)`` records, oldest first."""
     written = state[WRITTEN]
