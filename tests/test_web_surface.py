@@ -8,6 +8,7 @@ meters (the ring every surface reads).
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -140,7 +141,7 @@ def test_two_pages_follow_each_other_and_the_mover_gets_no_echo(browser: Any, ri
         pan.press("ArrowUp")               # 1 % of the travel each: -1..1 -> +0.1
     wait_for(lambda: rig.get("tracks/tone/pan") == pytest.approx(0.1), what="the pan set")
     wait_for(lambda: slider(watcher, "tone pan").get_attribute("aria-valuetext") == "R10", what="the other page")
-    assert pan.get_attribute("aria-valuetext") == "R10"          # its own text came back as `shown`
+    wait_for(lambda: pan.get_attribute("aria-valuetext") == "R10", what="its own text (`shown`)")
     echoes = [m for m in heard if m["type"] == "values" and "tracks/tone/pan" in m["values"]]
     assert echoes == []
     assert any(m["type"] == "shown" and "tracks/tone/pan" in m["values"] for m in heard)
@@ -161,9 +162,15 @@ def test_the_page_follows_the_api_and_another_surface(browser: Any, rig: WebRig)
 def test_meters_and_loudness_move_while_playing(browser: Any, rig: WebRig) -> None:
     page = open_page(browser, rig.url)
     meter = page.get_by_role("meter", name="noise level", exact=True)
-    # the noise track at -6 dB: its right channel's sine peaks at -18 dBFS
-    wait_for(lambda: abs(float(meter.get_attribute("aria-valuenow")) - (NOISE_RIGHT_AT_0DB - 6)) < 0.5,
-             what="the noise meter")
+    reference = MeterReader(rig.engine.meters)      # the same ring, read beside the page
+
+    def near() -> bool:
+        reference.read()
+        time.sleep(0.1)
+        expected = reference.read()["tracks/noise"].peak_max_db
+        return expected > -40 and abs(float(meter.get_attribute("aria-valuenow")) - expected) < 2.0
+
+    wait_for(near, what="the noise meter to show the level")
     lufs = page.locator("#lufs")
     text = wait_for(lambda: (t := lufs.text_content()) and "--" not in t and t, timeout_s=30,
                     what="3 s of short-term loudness")
@@ -294,7 +301,7 @@ def test_double_tap_resets_and_sends_go_on_the_faders(browser: Any, rig: WebRig)
     fader.dblclick()
     wait_for(lambda: rig.get("tracks/tone/gain_db") == 0.0, what="the reset to the default")
     page.get_by_label("faders show").select_option("verb")
-    send = slider(page, "soprano sends verb level")
+    send = slider(page, "soprano sends verb level").and_(page.locator(".fader"))
     assert send.get_attribute("aria-valuetext") == "-12.0 dB"
     assert page.locator(".strip.tracks .slider.fader").count() == 3
     send.focus()
@@ -376,12 +383,15 @@ def test_a_page_that_stops_reading_is_dropped_and_the_others_keep_up(browser: An
     stuck.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     wait_for(lambda: len(rig.surface.clients) == 2, what="the stuck page to connect")
-    addresses = [p.address for p in rig.session.registry.find("tracks/tone/*/*_q")]
+    addresses = [p.address for p in rig.session.registry.find("tracks/tone/*/*")
+                 if p.spec.kind == "number" and not p.spec.read_only]
+    deadline = time.monotonic() + 60
     step = 0
     while rig.surface.dropped == 0:                       # everything moves; the stuck page never reads
         step += 1
-        rig.session.registry.set_many([(a, 0.5 + (step % 50) / 10) for a in addresses], "api")
-        assert step < 200_000, "the stuck page was never dropped"
+        rig.session.registry.set_many([(a, (step % 50) / 50) for a in addresses], "api", normalized=True)
+        time.sleep(0.001)
+        assert time.monotonic() < deadline, "the stuck page was never dropped"
     rig.session.set("tracks/tone/gain_db", -11.0)
     wait_for(lambda: slider(page, "tone gain").get_attribute("aria-valuetext") == "-11.0 dB",
              what="the reading page to keep up")

@@ -82,13 +82,20 @@ class Client:
             log.debug("browser %s: write failed", self.source, exc_info=True)
 
     def drop(self, code: int, reason: str) -> None:
-        """Stop sending and close the socket (the page reconnects by itself)."""
+        """Stop sending and cut the connection (the page reconnects by itself).
+
+        Its buffers are full, so a closing handshake would wait behind them:
+        the connection is aborted, which also ends the server's read of it.
+        """
         if self.dropped:
             return
         self.dropped = True
         if self._writer is not None:
             self._writer.cancel()
-        asyncio.get_running_loop().create_task(self.close(code, reason))
+        if self.transport is not None:
+            self.transport.abort()
+        else:
+            asyncio.get_running_loop().create_task(self.close(code, reason))
 
     async def close(self, code: int = 1001, reason: str = "server stopping") -> None:
         if self._writer is not None and not self._writer.done():
@@ -96,5 +103,6 @@ class Client:
         try:
             await asyncio.wait_for(self.socket.close(code=code, message=reason.encode()), CLOSE_TIMEOUT_S)
         except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a page that does not answer: cut it off
-            if self.transport is not None:
-                self.transport.abort()
+            pass
+        if self.transport is not None and self.transport.is_closing():
+            self.transport.abort()   # what is still buffered for it is not waited for

@@ -105,6 +105,7 @@ class WebServer:
             else:
                 log.warning("browser mixer server failed", exc_info=True)
         finally:
+            _cancel_remaining(loop)
             loop.close()
 
     async def _serve(self) -> None:
@@ -129,6 +130,7 @@ class WebServer:
         self._ready.set()
         await self._stopping.wait()
         work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
         await self.handlers.stopping()
         await runner.cleanup()
 
@@ -172,3 +174,12 @@ class WebServer:
         finally:
             self.handlers.disconnected(client)
         return socket
+
+
+def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
+    """Tasks still pending at the end (a page's writer, a close under way): cancelled and awaited."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

@@ -59,6 +59,7 @@ class WebSurface:
         self.errors: dict[str, int] = {}          # bad messages by kind, all pages together
         self.dropped = 0                          # pages dropped for falling behind
         self.connections = 0
+        self.flush_errors = 0
         self._meters: MeterReader | None = None
         self._loudness: MasterLoudness | None = None
         self._wake: asyncio.Event | None = None
@@ -274,10 +275,14 @@ class WebSurface:
             self._wake.clear()
             self._wake_asked = False
             now = time.monotonic()
-            retry = now + MIN_INTERVAL_S if self._flush(now) else math.inf
-            if now >= next_meter:
-                next_meter = now + self.meter_interval_s
-                self._send_meters()
+            try:
+                retry = now + MIN_INTERVAL_S if self._flush(now) else math.inf
+                if now >= next_meter:
+                    next_meter = now + self.meter_interval_s
+                    self._send_meters()
+            except Exception:  # noqa: BLE001 - the pages must go on being served
+                self.flush_errors += 1
+                log.warning("browser mixer: a flush failed", exc_info=True)
 
     def _flush(self, now: float) -> bool:
         """Each page's due values; True when some wait for their interval."""
