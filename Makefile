@@ -4,14 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
+# The browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng
+APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng chromium
 # What the installed commands use at run time: `live --audio jack` needs libjack (and a server
 # to play to), `--audio sounddevice` PortAudio.
 RUNTIME_PACKAGES := jackd2 libsndfile1 libportaudio2
 # The quick start's venv runs every command in the README: `live` (JACK, PortAudio, MIDI) and the
-# `--html` reports (matplotlib).  `pip install mixhost` stays slim; these are its extras.
-EXTRAS := live,plots
+# `--html` reports (matplotlib) and `live --web` (aiohttp, segno).  `pip install mixhost` stays slim; these are its extras.
+EXTRAS := live,plots,web
 
 .PHONY: demo test bench lint typecheck venv install install-test system-deps runtime-deps plugins jack-start jack-stop clean
 

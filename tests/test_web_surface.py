@@ -397,3 +397,48 @@ def test_a_page_that_stops_reading_is_dropped_and_the_others_keep_up(browser: An
              what="the reading page to keep up")
     assert len(rig.surface.clients) == 1
     stuck.close()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("8080", ("127.0.0.1", 8080)), ("0.0.0.0:9000", ("0.0.0.0", 9000)),
+                                                ("[::1]:8081", ("::1", 8081)), ("127.0.0.2:0", ("127.0.0.2", 0))])
+def test_web_addresses(text: str, expected: tuple[str, int]) -> None:
+    from host.control.launch import web_address
+
+    assert web_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["http", "host:99999", "host:"])
+def test_bad_web_addresses_are_refused(text: str) -> None:
+    from host.control.launch import web_address
+    from host.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"\[HOST:\]PORT"):
+        web_address(text)
+
+
+def test_mixhost_live_web_prints_a_url_with_a_token_and_a_qr_code(tmp_path: Path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from test_live_helpers import make_session
+
+    path = make_session(tmp_path, 1.0)
+    process = subprocess.Popen([sys.executable, "-m", "host", "live", str(path), "--audio", "none", "--no-status",
+                                "--web", "127.0.0.2:0", "--web-allow", "127.0.0.0/8"],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        while not any("playing" in line for line in lines):
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        url = next(m.group(0) for line in lines if (m := re.search(r"http://\S+token=[\w-]+", line)))
+        assert any("█" in line for line in lines)                  # the QR code
+        assert fetch(url) == 200 and fetch(url.split("?")[0]) == 403
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

@@ -14,6 +14,7 @@ never pile up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -100,9 +101,7 @@ class Client:
     async def close(self, code: int = 1001, reason: str = "server stopping") -> None:
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
-        try:
+        with contextlib.suppress(Exception):   # a page that does not answer: cut off below
             await asyncio.wait_for(self.socket.close(code=code, message=reason.encode()), CLOSE_TIMEOUT_S)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a page that does not answer: cut it off
-            pass
         if self.transport is not None and self.transport.is_closing():
             self.transport.abort()   # what is still buffered for it is not waited for

@@ -102,7 +102,7 @@ def layout(session: Session, selected: str, snapshots: list[str], engine: Any = 
         "transport": transport,
         "selected": selected,
         "snapshots": snapshots,
-        "buses": [s["address"].split("/", 1)[1] for s in strips if s["kind"] == "buses"],
+        "buses": [strip.name for strip in registry.strips() if strip.address.startswith("buses/")],
     }
 
 

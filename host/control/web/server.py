@@ -139,7 +139,7 @@ class WebServer:
         if not self.access.peer_allowed(request.remote):
             self.refused += 1
             raise web.HTTPForbidden(text="mixhost: this address is not in --web-allow\n")
-        return await handler(request)  # type: ignore[no-any-return]
+        return await handler(request)
 
     def _check_token(self, request: web.Request) -> None:
         if not self.access.token_ok(request.query.get("token")):

@@ -19,6 +19,7 @@ thread calls and which only records values and wakes the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -117,10 +118,8 @@ class WebSurface:
         if wake is None or loop is None or self._wake_asked:
             return
         self._wake_asked = True
-        try:
+        with contextlib.suppress(RuntimeError):   # the loop closed meanwhile
             loop.call_soon_threadsafe(wake.set)
-        except RuntimeError:   # the loop closed meanwhile
-            pass
 
     def _selected(self, strip: str, source: str) -> None:
         loop = self.server.loop
@@ -268,10 +267,8 @@ class WebSurface:
         while True:
             now = time.monotonic()
             timeout = max(0.0, min(next_meter, retry) - now)
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
             self._wake.clear()
             self._wake_asked = False
             now = time.monotonic()
