@@ -1,0 +1,106 @@
+"""Shared parts of the browser-mixer tests: a live engine with a web surface, and Debian's Chromium.
+
+Playwright drives the system's ``chromium`` (``executable_path``); it never
+downloads a browser of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from test_live_helpers import make_session
+
+import host
+from host.control.surface import SurfaceContext, Surfaces
+from host.control.web.surface import WebSurface
+from host.live.engine import LiveEngine
+
+BLOCK = 256
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+# a third track with notes and a send, and the bus it sends to
+EXTRA_TRACKS = """\
+  soprano:
+    source: stems/tone.wav
+    notes: breathy in the bridge
+    sends: {verb: {level_db: -12}}
+"""
+BUSES = "buses:\n  verb:\n    gain_db: -6\n"
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+class WebRig:
+    """A clock-driven live engine playing a loop, a web surface on it, and a control loop."""
+
+    def __init__(self, tmp_path: Path, host_name: str = "127.0.0.1", *, record: str | None = None,
+                 snapshots: str = "", **options: Any) -> None:
+        path = make_session(tmp_path, 2.0, extra_tracks=EXTRA_TRACKS, automation=BUSES + snapshots)
+        self.session = host.load_session(path)
+        self.host = host_name
+        self.options = options
+        self._stop = threading.Event()
+        self._loop = threading.Thread(target=self._control, daemon=True)
+        self.engine = LiveEngine(self.session, BLOCK, "none", record=record)
+        self.context = SurfaceContext(self.session, self.engine)
+        self.surfaces = Surfaces(self.context)
+        self.surface = WebSurface(host_name, 0, **options)
+        self.surfaces.add(self.surface)
+        try:
+            self.engine.open()
+            self.engine.transport.set_loop(0, int(1.5 * 48000))
+            self.engine.start(play=True)
+            self.surfaces.open()
+        except BaseException:
+            self.close()
+            raise
+        self._loop.start()
+
+    def _control(self) -> None:   # what `mixhost live`'s control loop does
+        while not self._stop.is_set():
+            self.session.registry.dispatch_pending()
+            self.surfaces.poll()
+            self._stop.wait(0.005)
+
+    @property
+    def url(self) -> str:
+        return self.surface.url
+
+    def get(self, address: str) -> Any:
+        return self.session.registry.get(address)
+
+    def restart_surface(self, between: Callable[[], None] = lambda: None) -> None:
+        """Stop the web server (every page loses its socket), run ``between``, serve again on the same port."""
+        port = self.surface.server.port
+        self.surfaces.close()
+        between()
+        self.surface = WebSurface(self.host, port, token=self.surface.access.token, **self.options)
+        self.surfaces = Surfaces(self.context)
+        self.surfaces.add(self.surface)
+        self.surfaces.open()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._loop.is_alive():
+            self._loop.join()
+        self.surfaces.close()
+        self.engine.close()
