@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ..errors import UserInputError
 
@@ -123,7 +124,7 @@ def _until_wild(parts: Iterable[str]) -> Iterator[str]:
 
 
 # -- URLs, through fsspec -------------------------------------------------------------------------
-def _filesystem(url: str):  # type: ignore[no-untyped-def]
+def _filesystem(url: str) -> tuple[Any, str]:
     try:
         import fsspec
     except ImportError:
