@@ -78,7 +78,9 @@ def read_tags(path: Path) -> dict[str, str]:
                 found[name] = values[0]
     if not found:
         found = _riff_info(path)
-    return found
+    # sorted: mutagen lists Vorbis comment keys from a set, whose order changes from process to
+    # process (string hashing), and the copy's bytes should not
+    return dict(sorted(found.items()))
 
 
 def _riff_info(path: Path) -> dict[str, str]:
