@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
 
-APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng
+# iproute2: `ip` sets up the private network namespace (`unshare -n`) of the zeroconf test
+APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng iproute2
 # What the installed commands use at run time: `live --audio jack` needs libjack (and a server
 # to play to), `--audio sounddevice` PortAudio.
 RUNTIME_PACKAGES := jackd2 libsndfile1 libportaudio2
 # The quick start's venv runs every command in the README: `live` (JACK, PortAudio, MIDI) and the
 # `--html` reports (matplotlib).  `pip install mixhost` stays slim; these are its extras.
-EXTRAS := live,plots
+EXTRAS := live,plots,osc
 
 .PHONY: demo test bench lint typecheck venv install install-test system-deps runtime-deps plugins jack-start jack-stop clean
 

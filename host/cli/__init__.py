@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "live": ("host.cli.live", "play a session in real time (JACK, PortAudio, or headless)"),
     "midi": ("host.cli.midi", "MIDI control surfaces: list ports"),
     "learn": ("host.cli.learn", "map a MIDI control to a parameter by moving it"),
+    "layout": ("host.cli.layout", "write a tablet layout (TouchOSC, Open Stage Control) for OSC control"),
     # mastering and the hand-off
     "analyze": ("host.cli.analyze", "measure loudness (R128), peaks, dynamics and spectrum of files"),
     "master": ("host.cli.master", "master a file to a loudness target (gain + true-peak limiter)"),

@@ -1,0 +1,91 @@
+"""Run inside a private network namespace: advertise with mixhost in a child process, browse here.
+
+Usage: ``python zeroconf_probe.py NAME HOST PORT``.  Prints one JSON line
+per event the browser saw: ``{"event": "added", ...service info...}`` and,
+after the advertiser closed its advertisement, ``{"event": "removed", ...}``.
+Never run it on a real network: the test runs it under ``unshare -n``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
+
+from host.control.osc.zeroconf import SERVICE_TYPE
+
+TIMEOUT_S = 15.0
+
+# the advertiser: advertise, say so, wait for a line on stdin, close, say so
+ADVERTISER = textwrap.dedent("""\
+    import sys
+    from host.control.osc.zeroconf import advertise
+    ad = advertise(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    print("advertised" if ad is not None else "nothing", flush=True)
+    sys.stdin.readline()
+    if ad is not None:
+        ad.close()
+    print("closed", flush=True)
+""")
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main(name: str, host: str, port: int) -> int:
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
+
+    def changed(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        events.put((state_change.name.lower(), name))
+
+    browser_zc = Zeroconf()   # every interface of the namespace
+    browser = ServiceBrowser(browser_zc, SERVICE_TYPE, handlers=[changed])
+    child = subprocess.Popen([sys.executable, "-c", ADVERTISER, name, host, str(port)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        said = child.stdout.readline().strip()
+        say(json.dumps({"event": "advertiser", "said": said}))
+        if said == "advertised":
+            report(events, browser_zc, "added")
+        child.stdin.write("close\n")
+        child.stdin.flush()
+        say(json.dumps({"event": "advertiser", "said": child.stdout.readline().strip()}))
+        if said == "advertised":
+            report(events, browser_zc, "removed")
+    finally:
+        child.kill()
+        child.wait()
+        browser.cancel()
+        browser_zc.close()
+    return 0
+
+
+def report(events: queue.Queue[tuple[str, str]], zeroconf: Zeroconf, wanted: str) -> None:
+    """Wait for the browser's next ``wanted`` event and print it, with the resolved service if added."""
+    try:
+        while True:
+            state, name = events.get(timeout=TIMEOUT_S)
+            if state == wanted:
+                break
+    except queue.Empty:
+        say(json.dumps({"event": f"no {wanted} within {TIMEOUT_S} s"}))
+        return
+    found: dict[str, Any] = {"event": state, "name": name}
+    if state == "added":
+        info = zeroconf.get_service_info(SERVICE_TYPE, name, timeout=int(TIMEOUT_S * 1000))
+        if info is not None:
+            found.update(type=info.type, port=info.port, addresses=info.parsed_addresses(),
+                         properties={k.decode(): (v or b"").decode() for k, v in info.properties.items()})
+    say(json.dumps(found))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
