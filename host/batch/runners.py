@@ -54,6 +54,10 @@ def warm_worker() -> None:
     from ..analysis import mastering, report  # noqa: F401  (imported for their start-up cost)
 
 
+def _ready() -> None:
+    """A no-op job: submitted once per worker, it makes the pool start them all."""
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -82,6 +86,8 @@ class LocalPool:
         # spawn: a clean interpreter per worker (the parent may hold threads: the progress bar's)
         self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=warm_worker)
+        # start every worker now, together (the pool would start them one by one as jobs come)
+        cf.wait([self._pool.submit(_ready) for _ in range(self.workers)])
 
     def run(self, submissions: Sequence[Submission]) -> Iterator[JobResult]:
         queue = iter(submissions)
