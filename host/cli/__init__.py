@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "album": ("host.cli.album", "master an album: cohesive loudness, album file, CUE sheet"),
     "feedback": ("host.cli.feedback", "a mastering engineer's report on a mix, for its mixer"),
     "compare": ("host.cli.compare", "loudness-matched A/B of two mix versions"),
+    # catalogues
+    "batch": ("host.cli.batch", "analyse, master or render many files on a process pool or Dask"),
 }
 
 DESCRIPTION = """\
