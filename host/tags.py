@@ -111,13 +111,19 @@ def update_text_tags(path: Path, values: Mapping[str, str], remove: Iterable[str
     then renamed over it: a failure or an interrupt leaves the original as it
     was, never half-written.
     """
+    import mutagen
+
     path = Path(path)
     kind = container(path)
     before = audio_digest(path, kind)
     temp = temp_beside(path)
     try:
         shutil.copyfile(path, temp)
-        _set_text_tags(temp, kind, dict(values), {k.upper() for k in remove})
+        try:
+            _set_text_tags(temp, kind, dict(values), {k.upper() for k in remove})
+        except mutagen.MutagenError as error:
+            raise AudioInputError(f"cannot write tags into this file ({error})", file=str(path),
+                                  hint="the file's structure is damaged: re-export or re-download it") from None
         after = audio_digest(temp, kind)
         if after != before:
             raise WriteError(f"{path}: tagging changed the audio bytes; the file was left as it was",

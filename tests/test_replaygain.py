@@ -351,6 +351,9 @@ def test_group_albums(albums, tmp_path):
     by_tag = rg.group_albums(tagged, by="tag")
     assert by_tag["X — Blue"] == [tagged[0], tagged[2]]
     assert by_tag[str(tagged[1].resolve())] == [tagged[1]]  # no album tag: an album of its own
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC\x00\x00")
+    assert rg.group_albums([broken], by="tag") == {str(broken.resolve()): [broken]}  # measure() says why
     with pytest.raises(UserInputError, match="folder"):
         rg.group_albums(tagged, by="genre")  # type: ignore[arg-type]
 

@@ -136,7 +136,7 @@ def measure(path: str | Path, *, block: int = BLOCK_FRAMES) -> TrackMeasurement:
     """
     p = Path(path)
     _check_file(p)
-    with _decode(p, block) as (decoder, channels, rate, blocks):
+    with _Decoding(p, block) as (decoder, channels, rate, blocks):
         meter = LoudnessMeter(channels, rate)
         for x in blocks:
             meter.process(x)
@@ -169,7 +169,7 @@ def _check_file(p: Path) -> None:
                               hint="re-export or re-download the file, or leave it out")
 
 
-class _decode:
+class _Decoding:
     """Context manager giving ``(decoder, channels, rate, blocks)``; closes the file or ffmpeg."""
 
     def __init__(self, path: Path, block: int) -> None:
@@ -410,8 +410,9 @@ def _r128_tags(track: TrackMeasurement, album: AlbumGain | None) -> tuple[dict[s
 def group_albums(paths: Iterable[str | Path], by: Literal["folder", "tag"] = "folder") -> dict[str, list[Path]]:
     """Files grouped into albums: by their folder, or by their (album artist, album) tags.
 
-    With ``by="tag"`` a file without an album tag is an album of its own (its
-    album gain is its track gain), keyed by its path.  Keys are the folder,
+    With ``by="tag"`` a file without an album tag (or whose tags cannot be
+    read) is an album of its own (its album gain is its track gain), keyed by
+    its path.  Keys are the folder,
     ``"<album artist> — <album>"``, or the path; each list is sorted.
     """
     if by not in ("folder", "tag"):
@@ -422,7 +423,10 @@ def group_albums(paths: Iterable[str | Path], by: Literal["folder", "tag"] = "fo
         if by == "folder":
             key = str(p.resolve().parent)
         else:
-            found = tag_io.album_key(p)
+            try:
+                found = tag_io.album_key(p)
+            except AudioInputError:
+                found = None  # unreadable: an album of its own, whose measure() says why
             key = f"{found[0]} — {found[1]}" if found else str(p.resolve())
         groups.setdefault(key, []).append(p)
     return {key: sorted(files) for key, files in groups.items()}
