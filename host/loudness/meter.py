@@ -445,6 +445,15 @@ class LoudnessMeter:
         """Γ_r of the integrated measurement (LUFS)."""
         return self._gating.relative_gate(RELATIVE_GATE_LU)
 
+    def gating_histogram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gating blocks above Γ_a as ``(bin index, count, energy sum)`` of the non-empty bins.
+
+        Enough to gate a union of programmes (an album) exactly as one: add the
+        counts and energies of equal bins and pass them to :func:`gated_loudness`.
+        """
+        used = np.flatnonzero(self._gating.count)
+        return used, self._gating.count[used].copy(), self._gating.energy[used].copy()
+
     def loudness_range(self) -> float:
         """LRA per EBU Tech 3342 (LU): L95 − L10 of the relative-gated short-term values."""
         gamma_r = self._short.relative_gate(LRA_RELATIVE_GATE_LU)
@@ -646,6 +655,20 @@ class LoudnessMeter:
         if self._recent.size < n:
             return -math.inf
         return energy_to_lufs(float(self._recent[-n:].sum()) / (n * self.fine_hop))
+
+
+def gated_loudness(bins: np.ndarray, counts: np.ndarray, energies: np.ndarray) -> float:
+    """Integrated loudness (LUFS) of gating blocks given as :meth:`LoudnessMeter.gating_histogram` bins.
+
+    BS.1770-4 Annex 1 gating on the union of the blocks: Γ_r from all blocks
+    above Γ_a, then the power mean of those above max(Γ_a, Γ_r).  Repeated
+    bin indices (from several programmes) are summed.
+    """
+    histogram = _LoudnessHistogram()
+    np.add.at(histogram.count, np.asarray(bins, dtype=np.int64), np.asarray(counts, dtype=np.int64))
+    np.add.at(histogram.energy, np.asarray(bins, dtype=np.int64), np.asarray(energies, dtype=float))
+    gamma_r = histogram.relative_gate(RELATIVE_GATE_LU)
+    return histogram.gated_mean(max(gamma_r, ABSOLUTE_GATE_LUFS))
 
 
 def _db(value: float) -> float:
