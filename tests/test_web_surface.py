@@ -147,14 +147,22 @@ def test_two_pages_follow_each_other_and_the_mover_gets_no_echo(browser: Any, ri
     assert any(m["type"] == "shown" and "tracks/tone/pan" in m["values"] for m in heard)
 
 
-def test_the_page_follows_the_api_and_another_surface(browser: Any, rig: WebRig) -> None:
+def test_the_page_follows_the_api_osc_and_midi(browser: Any, tmp_path: Path, rigs: list[WebRig]) -> None:
+    from pythonosc.udp_client import SimpleUDPClient
+
+    rig = WebRig(tmp_path, osc=True)
+    rigs.append(rig)
+    assert rig.osc is not None
     page = open_page(browser, rig.url)
     rig.session.set("tracks/soprano/gain_db", -3.0)                       # the Python API
     wait_for(lambda: slider(page, "soprano gain").get_attribute("aria-valuetext") == "-3.0 dB", what="API")
-    # another surface (the OSC surface is built on its own branch): a set with its source
-    rig.session.registry.set("tracks/tone/mute", True, source="osc:tablet")
+    tablet = SimpleUDPClient("127.0.0.1", rig.osc.port)                   # a real OSC datagram
+    tablet.send_message("/tracks/tone/mute", 1)
     mute = page.get_by_role("button", name="tone mute", exact=True)
-    wait_for(lambda: mute.get_attribute("aria-pressed") == "true", what="the mute from another surface")
+    wait_for(lambda: mute.get_attribute("aria-pressed") == "true", what="the mute sent over OSC")
+    assert rig.get("tracks/tone/mute") is True
+    tablet.send_message("/tracks/soprano/gain_db", -9.5)
+    wait_for(lambda: slider(page, "soprano gain").get_attribute("aria-valuetext") == "-9.5 dB", what="OSC fader")
     rig.session.registry.set_normalized("tracks/noise/pan", 0.25, source="midi:desk")
     wait_for(lambda: slider(page, "noise pan").get_attribute("aria-valuetext") == "L50", what="a MIDI move")
 

@@ -15,6 +15,7 @@ from typing import Any
 from test_live_helpers import make_session
 
 import host
+from host.control.osc.surface import OscSurface
 from host.control.surface import SurfaceContext, Surfaces
 from host.control.web.surface import WebSurface
 from host.live.engine import LiveEngine
@@ -53,7 +54,7 @@ class WebRig:
     """A clock-driven live engine playing a loop, a web surface on it, and a control loop."""
 
     def __init__(self, tmp_path: Path, host_name: str = "127.0.0.1", *, record: str | None = None,
-                 snapshots: str = "", **options: Any) -> None:
+                 snapshots: str = "", osc: bool = False, **options: Any) -> None:
         path = make_session(tmp_path, 2.0, extra_tracks=EXTRA_TRACKS, automation=BUSES + snapshots)
         self.session = host.load_session(path)
         self.host = host_name
@@ -65,6 +66,10 @@ class WebRig:
         self.surfaces = Surfaces(self.context)
         self.surface = WebSurface(host_name, 0, **options)
         self.surfaces.add(self.surface)
+        self.osc: OscSurface | None = None
+        if osc:   # a second surface beside the page: OSC on a port of its own choosing
+            self.osc = OscSurface(bind="127.0.0.1", port=0, zeroconf=False)
+            self.surfaces.add(self.osc)
         try:
             self.engine.open()
             self.engine.transport.set_loop(0, int(1.5 * 48000))
