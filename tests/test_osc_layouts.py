@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from test_live_helpers import write_stems
+from zeroconf_probe import TIMEOUT_S
 
 from host.cli import main
 from host.control.osc.layout import (
@@ -523,6 +524,28 @@ def test_the_advertisement_is_found_by_a_browser_and_goes_on_close(host: str) ->
     assert added["properties"] == {"app": "mixhost"}
     assert events[2] == {"event": "advertiser", "said": "closed"}
     assert events[3] == {"event": "removed", "name": f"Tablet test v2.{SERVICE_TYPE}"}   # the goodbye
+
+
+@pytest.mark.parametrize("zeroconf", [True, False])
+def test_mixhost_live_osc_on_a_network_address_advertises_until_it_stops(tmp_path: Path, zeroconf: bool) -> None:
+    """The whole path: `mixhost live --osc --osc-bind ADDRESS` is found by a browser in the namespace,
+    and gone when it stops; `--no-zeroconf` keeps it off the list."""
+    write_stems(tmp_path, 0.2)
+    session = tmp_path / "session.yaml"
+    session.write_text(SESSION)
+    events = _in_namespace("--live", str(session), NAMESPACE_ADDRESS, "9124",
+                           *([] if zeroconf else ["--no-zeroconf"]))
+    live = next(e for e in events if e["event"] == "live")
+    assert live["exit"] == 130, live["stderr"]                        # Ctrl-C, as a user stops it
+    if zeroconf:
+        assert events[0]["event"] == "added", events
+        assert events[0]["type"] == SERVICE_TYPE and events[0]["port"] == 9124
+        assert events[0]["addresses"] == [NAMESPACE_ADDRESS]
+        assert events[0]["name"] == f"Tablet test.{SERVICE_TYPE}"
+        assert events[-1]["event"] == "removed"                           # the goodbye on the way out
+    else:
+        assert [e["event"] for e in events] == [f"no added within {TIMEOUT_S} s", "live",
+                                                "no removed within 5.0 s"]
 
 
 def test_nothing_is_advertised_for_a_loopback_server() -> None:

@@ -99,16 +99,16 @@ class OscSurface:
         except OSError as error:
             raise UserInputError(f"OSC: cannot listen on udp {self.bind}:{self.server.port}: {error.strerror}",
                                  hint="choose another --osc-port, or stop what uses this one") from None
-        self._advertise()
+        self._advertise(context)
 
-    def _advertise(self) -> None:
+    def _advertise(self, context: SurfaceContext) -> None:
         """Zeroconf ``_osc._udp`` (nothing on loopback: the advertiser returns None)."""
         if not self.zeroconf:
             return
         from .zeroconf import advertise
 
         try:
-            self._advert = advertise(self.name, self.bind, self.server.port)
+            self._advert = advertise(context.session.title, self.bind, self.server.port)
         except ImportError:
             log.warning("OSC: zeroconf is not installed (pip install 'mixhost[osc]'); "
                         "tablets must be given the address")

@@ -94,7 +94,7 @@ def layout(session: Session, selected: str, snapshots: list[str], engine: Any = 
         params[param.address] = param_entry(registry, param, "transport", param.address.split("/", 1)[1])
     length = getattr(engine, "length", None)
     return {
-        "session": session.path.stem if session.path is not None else "session",
+        "session": session.title,
         "sample_rate": session.sample_rate,
         "length_s": length / session.sample_rate if isinstance(length, int) and length > 0 else None,
         "strips": strips,
