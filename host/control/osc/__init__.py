@@ -65,10 +65,15 @@ patterns
     that; a subscriber silent for 30 s is dropped.  The reply is
     ``/mixhost/subscribed port timeout_s``.  ``/mixhost/unsubscribe`` ends it.
 ``/meters/tracks/<t>``, ``/meters/buses/<b>``, ``/meters/master``
-    to subscribers of ``meters``, ``METER_HZ`` times a second: peak and RMS
-    dBFS (the louder channel); the master has a third argument for
-    short-term LUFS, -inf until the live meter ring carries K-weighted
-    energy (the engine does not meter loudness live yet).
+    to subscribers of ``meters``, ``METER_HZ`` times a second: ``peak rms``,
+    dBFS of the louder channel over the interval since the previous round
+    (-120 for silence); the master has a third argument, its short-term
+    loudness in LUFS (EBU R128 "S": K-weighted, the latest 3 s; -inf for
+    3 s of silence).
+``/meters/<strip>/peak f``, ``/meters/<strip>/rms f``, ``/meters/master/lufs f``
+    the same values one number per message, for a plain widget that shows
+    one float; sent in the same bundle as the forms above (a ``meters``
+    subscriber gets both).
 ``/mixhost/error <address> <reason>``
     the reply to an unknown address, a wrong type, a value out of range, a
     NaN or Inf, a malformed datagram (address ``""``).
