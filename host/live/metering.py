@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from ..dsp.levels import block_levels
 from ..loudness.meter import (
     SHORT_TERM_SUBBLOCKS,
-    channel_weights,
     energy_to_lufs,
     k_weight_stereo,
     k_weighting_sos,
@@ -34,6 +34,24 @@ RING_BLOCKS = 512   # ~1.4 s at 128 frames: a reader polling every 100 ms never 
 # short-term loudness below this reads -inf: only digital silence (and the K-filter's dying tail
 # of what stopped) gets there; the quietest programme gated in is -70 LUFS (BS.1770-4 Annex 1)
 SILENCE_LUFS = -120.0
+
+
+@njit(cache=True, nogil=True)
+def _k_weight_into(block: np.ndarray, frames: int, sos: np.ndarray, state: np.ndarray, carry: np.ndarray,
+                   hop: int, done: np.ndarray, peaks: np.ndarray, energy: np.ndarray,
+                   count: int) -> int:  # pragma: no cover
+    """One block of the stereo master into the ring of sub-block energies; returns the new count.
+
+    One compiled call per block (the dispatch of a call costs more than
+    filtering 128 frames): the offline meter's fused kernel with G = 1.0 for
+    L and R (BS.1770-4 Table 3), then the completed sub-blocks copied in.
+    """
+    completed = k_weight_stereo(block[0, :frames], block[1, :frames], sos, state[0], state[1],
+                                1.0, 1.0, carry, hop, done, peaks)
+    size = energy.size
+    for k in range(completed):
+        energy[(count + k) % size] = done[k]
+    return count + completed
 
 
 class LoudnessRing:
@@ -51,7 +69,6 @@ class LoudnessRing:
         if channels != 2:
             raise ValueError(f"the live master is stereo; got {channels} channels")
         self.sos = k_weighting_sos(sample_rate)
-        self.weights = channel_weights(channels)
         self.hop, per_step = subblock_grid(sample_rate)
         self.window = SHORT_TERM_SUBBLOCKS * per_step
         most = block_size // self.hop + 2            # sub-blocks one block can complete, with room
@@ -65,7 +82,10 @@ class LoudnessRing:
         self._warm_up(block_size)
 
     def _warm_up(self, block_size: int) -> None:
-        """Resolve the compiled kernel for the audio thread's array layout now, not in the callback."""
+        """Compile (or load) the kernel for both layouts the callback meets now, not in the callback:
+        a whole block (contiguous) and a shorter one (a slice of the output buffer)."""
+        silent = np.zeros((2, block_size + 1))
+        self.write(silent[:, :block_size], block_size)
         self.write(np.zeros((2, block_size)), block_size)
         self.reset()
 
@@ -77,17 +97,9 @@ class LoudnessRing:
 
     # -- the audio thread --------------------------------------------------------------------
     def write(self, block: np.ndarray, frames: int) -> None:
-        """K-weight ``block[:, :frames]`` (the master, post protection) into the ring."""
-        g = self.weights
-        done = k_weight_stereo(block[0, :frames], block[1, :frames], self.sos, self._state[0], self._state[1],
-                               g[0], g[1], self._carry, self.hop, self._done, self._peaks)
-        if done:
-            size = len(self.energy)
-            start = self.count % size
-            head = min(done, size - start)
-            self.energy[start:start + head] = self._done[:head]
-            self.energy[:done - head] = self._done[head:done]
-            self.count += done
+        """K-weight ``block[:, :frames]`` (the master, after the output protection) into the ring."""
+        self.count = _k_weight_into(block, frames, self.sos, self._state, self._carry, self.hop,
+                                    self._done, self._peaks, self.energy, self.count)
 
     # -- readers (any thread) ----------------------------------------------------------------
     def short_term_energy(self) -> float:
