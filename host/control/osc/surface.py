@@ -54,7 +54,7 @@ class Refused(Exception):
 
 
 class OscSurface:
-    """OSC over UDP inside ``mixhost live`` (see the module docstring)."""
+    """OSC over UDP (and TCP on the same port) inside ``mixhost live`` (see the module docstring)."""
 
     def __init__(self, *, name: str = "osc", bind: str = "127.0.0.1", port: int = 9000,
                  allow: Sequence[str] = (), zeroconf: bool = True, meter_hz: float = METER_HZ,
@@ -130,7 +130,8 @@ class OscSurface:
 
     def describe(self) -> str:
         nets = ", ".join(str(n) for n in self.server.allow.networks)
-        return f"OSC surface on udp {self.bind}:{self.server.port} (peers from {nets})"
+        tcp = "tcp too; " if self.server.tcp else ""
+        return f"OSC surface on udp {self.bind}:{self.server.port} ({tcp}peers from {nets})"
 
     # -- registry side (any thread) -------------------------------------------------------------------
     def receive(self, change: Change) -> None:
