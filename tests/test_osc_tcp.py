@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from osc_helpers import Rig, message, wait_for
 from pythonosc import slip
+from pythonosc.osc_bundle_builder import OscBundleBuilder
+from pythonosc.osc_message import OscMessage
 from pythonosc.osc_packet import OscPacket
 from pythonosc.osc_tcp_server import MODE_1_0, MODE_1_1
 from pythonosc.tcp_client import TCPClient
@@ -237,3 +239,17 @@ def test_connections_from_outside_the_allowlist_are_closed_and_counted(tmp_path:
         assert rig.get("tracks/noise/gain_db") == -6.0
     finally:
         rig.close()
+
+
+def test_a_bundle_scheduled_by_a_peer_that_hung_up_still_lands(rig: Rig, peers: list[TcpPeer]) -> None:
+    peer = connect(rig, peers, "slip")
+    builder = OscBundleBuilder(time.time() + 0.3)
+    builder.add_content(OscMessage(message("/tracks/noise/gain_db", -18.0)))
+    peer.send_raw(builder.build().dgram)
+    wait_for(lambda: rig.osc.server.scheduled == 1, what="the bundle on the schedule")
+    peer.close()
+    peers.remove(peer)
+    rig.wait_value("tracks/noise/gain_db", -18.0)
+    time.sleep(0.1)
+    assert rig.osc.counts["send_error"] == 0
+    assert not [c for c in rig.osc.server.clients if c.peer[0].startswith("tcp:")]   # no stand-in kept

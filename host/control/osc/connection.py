@@ -14,6 +14,7 @@ from .client import Peer
 from .stream import BadFrame, Decoder, Framing, StreamError, decoder, frame, framing_of
 
 READ_SIZE = 65_536
+TCP_PREFIX = "tcp:"          # a TCP peer's key among the clients: ("tcp:<host>", port), apart from UDP's
 PENDING_LIMIT = 256 * 1024    # bytes framed but not yet taken by the kernel: beyond, replies wait in the queue
 
 
@@ -25,7 +26,7 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # a fader's set goes now, not in 40 ms
         self.sock = sock
         self.host = address[0]
-        self.peer: Peer = (f"tcp:{address[0]}", address[1])
+        self.peer: Peer = (TCP_PREFIX + address[0], address[1])
         self.limit = limit
         self.framing: Framing | None = None
         self._decoder: Decoder | None = None
@@ -78,4 +79,4 @@ class Connection:
         self.sock.close()
 
 
-__all__ = ["Connection", "StreamError"]
+__all__ = ["TCP_PREFIX", "Connection", "StreamError"]

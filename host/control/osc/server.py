@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .client import Client, Clients, Peer
-from .connection import Connection
+from .connection import TCP_PREFIX, Connection
 from .packet import MAX_SIZE, Group, PacketError, decode, encode
 from .stream import BadFrame, StreamError
 
@@ -364,7 +364,7 @@ class OscServer:
         now = time.time()
         while self._schedule and self._schedule[0][0] <= now:
             _, _, peer, group = heapq.heappop(self._schedule)
-            self._handle(self.clients.get(peer), group)
+            self._handle(self._scheduled_client(peer), group)
         sleep = self.handler.round(time.monotonic())
         self._send()
         if self._schedule:
@@ -372,6 +372,16 @@ class OscServer:
         if any(c.queue and (c.stream is None or c.stream.wants()) for c in self.clients):
             sleep = 0.0
         return min(max(sleep, 0.0), IDLE_S)
+
+    def _scheduled_client(self, peer: Peer) -> Client:
+        """Who a due bundle came from.  A TCP peer that hung up since still gets its sets applied,
+        but its replies have nowhere to go: a stand-in client, not registered, takes them."""
+        client = self.clients.find(peer)
+        if client is not None:
+            return client
+        if peer[0].startswith(TCP_PREFIX):
+            return Client(peer, time.monotonic())
+        return self.clients.get(peer)
 
     def _send(self) -> None:
         assert self._sock is not None
