@@ -133,6 +133,18 @@ def k_weighting_sos(sample_rate: float) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
+def subblock_grid(sample_rate: float) -> tuple[int, int]:
+    """(frames per fine sub-block, sub-blocks per 100 ms step) at ``sample_rate``.
+
+    The 100 ms step (the gating-block hop, BS.1770-4 Annex 1) split into at
+    most ``FINE_STEPS`` equal sub-blocks (5 ms at 48 kHz, 245 frames at
+    44.1 kHz): the 400 ms and 3 s windows are whole numbers of them.
+    """
+    step = max(1, int(round(float(sample_rate) * SUBBLOCK_S)))
+    per_step = next(r for r in range(FINE_STEPS, 0, -1) if step % r == 0)
+    return step // per_step, per_step
+
+
 def energy_to_lufs(energy: float) -> float:
     """BS.1770-4 eq. 2: L = −0.691 + 10 log10(Σ G_i z_i)."""
     return LOUDNESS_OFFSET + 10.0 * math.log10(energy) if energy > 0 else -math.inf
@@ -224,7 +236,7 @@ def _k_weight_one(u: np.ndarray, sos: np.ndarray, su: np.ndarray, gu: float, w: 
 
 
 @njit(cache=True, nogil=True)
-def _k_weight_stereo_fused(
+def k_weight_stereo(
     u: np.ndarray,
     v: np.ndarray,
     sos: np.ndarray,
@@ -242,6 +254,13 @@ def _k_weight_stereo_fused(
     K-weighting, channel weights, sample peaks and the sub-block sums fused:
     the filter recursion is latency-bound, so the extra work rides along for
     free and no per-sample buffer is written.  Returns the sub-blocks done.
+
+    Public for streaming meters elsewhere (the live engine's master,
+    :mod:`host.live.metering`): ``u``, ``v`` 1-D rows; ``su``, ``sv`` the
+    filter states (4 each, zeros to start); ``carry = [partial energy,
+    frames in it]``; each completed sub-block of ``hop`` frames writes
+    Σ_i G_i Σ_n z_i[n]² to ``out`` (room for ``frames // hop + 1``);
+    ``peaks`` (2) keeps the running sample peaks.  Allocates nothing.
     """
     k = _k_coefficients(sos)
     s = (su[0], su[1], su[2], su[3])
@@ -398,9 +417,8 @@ class LoudnessMeter:
         self._sos = k_weighting_sos(sample_rate)
         # 100 ms gating step; energies are summed over `rate` finer sub-blocks per step
         # (5 ms at 48 kHz) so that max M and max S do not depend on block alignment
-        self.hop = max(1, int(round(self.sample_rate * SUBBLOCK_S)))
-        self.rate = next(r for r in range(FINE_STEPS, 0, -1) if self.hop % r == 0)
-        self.fine_hop = self.hop // self.rate
+        self.fine_hop, self.rate = subblock_grid(self.sample_rate)
+        self.hop = self.fine_hop * self.rate
         self._true_peak = TruePeakDetector(channels, sample_rate) if true_peak else None
         self._keep_history = history
         self._executor: ThreadPoolExecutor | None = None
@@ -563,7 +581,7 @@ class LoudnessMeter:
     def _process_stereo(self, rows: list[np.ndarray], out: np.ndarray) -> int:
         state, g = self._filter_state, self.G
         if self.channels == 2:
-            return _k_weight_stereo_fused(
+            return k_weight_stereo(
                 rows[0],
                 rows[1],
                 self._sos,
@@ -578,7 +596,7 @@ class LoudnessMeter:
             )
         # mono: the same pass with a silent, unweighted partner (its state and peak unused)
         peaks = np.array([self._sample_peak[0], 0.0])
-        done = _k_weight_stereo_fused(
+        done = k_weight_stereo(
             rows[0],
             rows[0],
             self._sos,
