@@ -28,7 +28,6 @@ from typing import Any
 from ...errors import MixhostError, ParameterError
 from ...registry import Change
 from ..feedback import MIN_INTERVAL_S
-from ..loudness import MasterLoudness, lufs_or_none
 from ..meters import MeterReader
 from ..surface import SurfaceContext
 from . import protocol
@@ -62,7 +61,6 @@ class WebSurface:
         self.connections = 0
         self.flush_errors = 0
         self._meters: MeterReader | None = None
-        self._loudness: MasterLoudness | None = None
         self._wake: asyncio.Event | None = None
         self._wake_asked = False
         self._remove_selection: Any = None
@@ -71,10 +69,6 @@ class WebSurface:
     def open(self, context: SurfaceContext) -> None:
         self.context = context
         self._meters = context.meter_reader()
-        if context.engine is not None and getattr(context.engine, "meters", None) is not None:
-            self._loudness = MasterLoudness(context.engine)
-            self._loudness.short_term()   # the meter's kernels load now, not in the server's loop
-            self._loudness.install()
         self._remove_selection = context.selection.observe(self._selected)
         try:
             self.server.start()
@@ -87,8 +81,6 @@ class WebSurface:
         self._detach()
 
     def _detach(self) -> None:
-        if self._loudness is not None:
-            self._loudness.remove()
         if self._remove_selection is not None:
             self._remove_selection()
             self._remove_selection = None
@@ -305,8 +297,9 @@ class WebSurface:
         strips = {address: [round(level.peak_db[0], 1), round(level.peak_db[1], 1),
                             round(level.rms_db[0], 1), round(level.rms_db[1], 1)]
                   for address, level in levels.items()}
-        lufs = lufs_or_none(self._loudness.short_term()) if self._loudness is not None else None
-        text = protocol.encode("meters", strips=strips, lufs_s=lufs)
+        lufs = self._meters.short_term_lufs()   # the engine's own meter (EBU R128 "S"), as OSC sends it
+        lufs_s = round(lufs, 1) if math.isfinite(lufs) else None
+        text = protocol.encode("meters", strips=strips, lufs_s=lufs_s)
         for client in list(self.clients.values()):
             client.send(text, meters=True)
 
