@@ -264,7 +264,7 @@ def test_every_control_address_is_a_registry_or_server_address(generated: dict[s
         if address.startswith("/mixhost/"):
             assert len(control.args) in MIXHOST_ADDRESSES[address], control
         elif address.startswith("/meters/"):
-            assert address[len("/meters/"):] in STRIPS
+            assert address[len("/meters/"):].removesuffix("/peak") in STRIPS and address.endswith("/peak")
         else:
             base, _, form = address[1:].rpartition("/")
             name = base if form in ("norm", "text") else address[1:]
@@ -308,7 +308,7 @@ def test_the_mixer_page_has_every_strip(generated: dict[str, Any], fmt: str) -> 
     for strip in STRIPS:
         assert ("fader", f"/{strip}/gain_db/norm", ()) in on
         assert ("display", f"/{strip}/gain_db/text", ()) in on
-        assert ("meter", f"/meters/{strip}", ()) in on
+        assert ("meter", f"/meters/{strip}/peak", ()) in on
         assert ("push", "/mixhost/select", (strip,)) in on
     for track in ("tracks/vocals", "tracks/guitar"):
         assert {("toggle", f"/{track}/mute", ()), ("toggle", f"/{track}/solo", ()),

@@ -12,7 +12,8 @@ The OSC address conventions the server implements, which every control here uses
   (faders and knobs: a plain fader works with no scaling, the taper is the parameter's);
 * ``/<address> v`` -- native units; booleans 0/1, enums the choice's index;
 * ``/<address>/text`` -- the display text (feedback only);
-* ``/meters/<strip address>`` -- peak and RMS dBFS (and short-term LUFS on the master);
+* ``/meters/<strip address>/peak f`` -- the one-number peak dBFS form, which any meter widget
+  shows (the server also sends ``/meters/<strip address> peak rms [lufs]``);
 * ``/mixhost/select <strip>``, ``/mixhost/snapshot/save <name>``,
   ``/mixhost/snapshot/recall <name> [fade_s]``, ``/mixhost/subscribe``,
   ``/mixhost/panic``, ``/mixhost/resume``.
@@ -51,6 +52,7 @@ SNAPSHOT_RECALL = "/mixhost/snapshot/recall"
 PANIC = "/mixhost/panic"
 RESUME = "/mixhost/resume"
 METERS = "/meters/"
+PEAK = "/peak"   # one number per message: a widget given several arguments may show none
 
 OscArg = str | float | int
 RGBA = tuple[float, float, float, float]
@@ -265,7 +267,7 @@ def _mixer(registry: Registry, bank: Sequence[Strip], page: str) -> Iterator[Con
         yield _number(Kind.FADER, f"{page}.{ident}.gain", Rect(x0, y, inner - meter_w - GAP, fader_h), gain,
                       "gain", role)
         yield Control(Kind.METER, f"{page}.{ident}.meter", Rect(x0 + inner - meter_w, y, meter_w, fader_h),
-                      address=METERS + strip.address, lo=METER_FLOOR_DB, hi=0.0, role="meter")
+                      address=METERS + strip.address + PEAK, lo=METER_FLOOR_DB, hi=0.0, role="meter")
         yield _display(f"{page}.{ident}.gain.text", Rect(x0, y + fader_h + GAP, inner, 28), gain)
 
 
