@@ -85,7 +85,7 @@ snapshots:
 
 # the server's own addresses (host/control/osc), and how many constant arguments each takes
 MIXHOST_ADDRESSES = {"/mixhost/select": {1}, "/mixhost/snapshot/save": {1}, "/mixhost/snapshot/recall": {1, 2},
-                     "/mixhost/subscribe": {0}, "/mixhost/panic": {0}, "/mixhost/resume": {0}}
+                     "/mixhost/subscribe": {1}, "/mixhost/panic": {0}, "/mixhost/resume": {0}}
 STRIPS = ("tracks/vocals", "tracks/guitar", "buses/verb", "buses/echo", "master")
 
 
@@ -134,7 +134,7 @@ def read_touchosc(path: Path) -> tuple[list[str], list[Sent]]:
     assert root.tag == "lexml" and root.get("version") == "3"
     top = root.find("node")
     assert top is not None and top.get("type") == "GROUP"
-    assert "sendOSC('/mixhost/subscribe')" in _props(top)["script"]
+    assert "sendOSC('/mixhost/subscribe', 'all')" in _props(top)["script"]
     pager = top.find("children/node")
     assert pager is not None and pager.get("type") == "PAGER"
     titles, controls = [], []
@@ -347,7 +347,7 @@ def test_transport_and_snapshot_pages(generated: dict[str, Any], fmt: str) -> No
     transport = {(c.kind, c.address, c.args) for c in controls if c.page == "transport"}
     assert {("toggle", "/transport/play", ()), ("toggle", "/transport/loop", ()),
             ("push", "/transport/position_s", (0.0,)), ("display", "/transport/position_s/text", ()),
-            ("push", "/mixhost/subscribe", ()), ("push", "/mixhost/panic", ()),
+            ("push", "/mixhost/subscribe", ("all",)), ("push", "/mixhost/panic", ()),
             ("push", "/mixhost/resume", ())} <= transport
     snaps = [c for c in controls if c.page == "snapshots"]
     recalls = {c.args for c in snaps if c.address == "/mixhost/snapshot/recall"}
@@ -573,3 +573,33 @@ def test_advertise_refuses_bad_input(host: str, port: int, said: str) -> None:
 ])
 def test_instance_names(name: str, label: str) -> None:
     assert instance_name(name) == label
+
+
+def test_every_control_of_a_layout_hears_the_server_after_its_connect_message(tmp_path: Path) -> None:
+    """The layout and the server agree: the layout's own subscribe message, sent to a running OSC
+    surface, brings feedback to every control that shows something (faders, knobs, switches, lists,
+    texts, meters), and sending it again renews without a redraw."""
+    from osc_helpers import Rig, wait_for
+
+    from host.control.osc.layout import SUBSCRIBE, build_layout
+
+    rig = Rig(tmp_path)
+    try:
+        layout = build_layout(rig.session.registry, title=rig.session.title)
+        connect = next(c for c in layout.controls() if c.address == SUBSCRIBE)
+        shows = {c.address for c in layout.controls()
+                 if c.kind in (Kind.FADER, Kind.KNOB, Kind.TOGGLE, Kind.CHOICE, Kind.DISPLAY, Kind.METER)}
+        tablet = rig.peer()
+        tablet.send(connect.address, *connect.args)
+        heard: set[str] = set()
+
+        def everything_heard() -> bool:
+            heard.update(address for address, _ in tablet.take())
+            return shows <= heard
+
+        wait_for(everything_heard, timeout_s=10, what=f"feedback on {sorted(shows - heard)[:5]}")
+        tablet.send(connect.address, *connect.args)                  # the timer's renewal
+        tablet.ask("/mixhost/ping", 1, reply="/mixhost/pong")          # (the renewal was handled before it)
+        assert tablet.messages("/tracks/noise/gain_db/norm") == []     # no redraw
+    finally:
+        rig.close()

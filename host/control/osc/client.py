@@ -46,6 +46,7 @@ class Client:
         self.forms: tuple[str, ...] = ("value",)
         self.prefixes: tuple[str, ...] = ()   # registry address prefixes it follows (none: all)
         self.meters = False
+        self.asked: tuple[int | None, tuple[str, ...]] | None = None   # the subscription's port and words
         self.feedback = Feedback(min_interval_s=1.0 / FEEDBACK_HZ)
         self.queue: deque[bytes] = deque()
         self.dropped = 0
@@ -72,6 +73,7 @@ class Client:
         self.meters = "meters" in what or "all" in what
         self.prefixes = tuple(w.strip("/") for w in what if w.startswith("/"))
         self.subscribed = True
+        self.asked = (port, tuple(what))
         self.heard_at = now
         self.feedback.forget()
 

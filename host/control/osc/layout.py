@@ -46,6 +46,7 @@ RECALL_FADE_S = 2.0              # the fade of the "fade" recall buttons
 RESUBSCRIBE_S = 5.0              # how often a layout that can script renews its subscription
 
 SUBSCRIBE = "/mixhost/subscribe"
+SUBSCRIBE_WHAT = "all"   # values, 0..1 positions, texts and meters: what the controls show
 SELECT = "/mixhost/select"
 SNAPSHOT_SAVE = "/mixhost/snapshot/save"
 SNAPSHOT_RECALL = "/mixhost/snapshot/recall"
@@ -413,7 +414,8 @@ def _transport(registry: Registry) -> Iterator[Control]:
     y += 64 + 3 * GAP
     for index, (name, address) in enumerate((("panic", PANIC), ("resume", RESUME), ("connect", SUBSCRIBE))):
         yield Control(Kind.PUSH, f"transport.{name}", Rect(GAP + index * 150, y, 140, row), label=name,
-                      address=address, role="panic" if name == "panic" else "push")
+                      address=address, args=(SUBSCRIBE_WHAT,) if address == SUBSCRIBE else (),
+                      role="panic" if name == "panic" else "push")
 
 
 def snapshot_rows(names: Sequence[str], slots: int = SNAPSHOT_SLOTS) -> list[str]:

@@ -409,6 +409,11 @@ class OscSurface:
         if unknown:
             raise Refused("wrong_type", f"unknown subscription {unknown[0]!r}; use {', '.join(WHAT)}, all "
                           "or an address prefix such as /tracks/vox")
+        if client.subscribed and client.asked == (port, tuple(words)):
+            # the same subscription again is a renewal (a tablet re-subscribing on a timer): no redraw
+            client.heard_at = time.monotonic()
+            client.reply(encode("/mixhost/subscribed", client.reply_to[1], float(self.subscribe_timeout_s)))
+            return
         client.subscribe(port, words, time.monotonic())
         clients.changed()
         client.reply(encode("/mixhost/subscribed", client.reply_to[1], float(self.subscribe_timeout_s)))
