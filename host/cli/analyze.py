@@ -9,8 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ._common import guard_report, need_plots, out, table, write_report
-
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -48,12 +46,16 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    need_plots(args.html)
-    from ..analysis.report import analyze_file, to_json, write_html
+    # `analyze --json` imports only what it measures with: no rich, no session parser
+    # (a whole-process run is compared with ffmpeg's; see benchmarks/bench_analyze.py)
+    from ..analysis.report import analyze_file, to_json
     from ..loudness.targets import resolve_target
-    from ..session.relocation import session_files
 
     if args.html:
+        from ..session.relocation import session_files
+        from ._common import guard_report, need_plots
+
+        need_plots(args.html)
         read = session_files(args.session) if args.session else []
         guard_report(args.html, [*args.files, args.reference, *read])
     target = resolve_target(args.target)
@@ -67,11 +69,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit(to_json(analyses, asdict(notes) if notes is not None else None))
     else:
+        from ._common import out
+
         if notes is not None:
             out.print(_notes_text(notes))
         for a in analyses:
             out.print(_summary(a, reference))
     if args.html:
+        from ..analysis.report import write_html
+        from ._common import write_report
+
         notes_text = _notes_text(notes) if notes else None
         write_report(
             args.html,
@@ -94,6 +101,7 @@ def emit(text: str) -> None:
 def _summary(a: Any, reference: Any | None) -> Any:
     from ..analysis.report import measured
     from ..analysis.reportkit import METRICS
+    from ._common import table
 
     columns = ["", "value"] + (["reference"] if reference is not None else [])
     body = []
