@@ -760,13 +760,37 @@ def open_audio(path: str | Path) -> sf.SoundFile:
     return handle
 
 
+# Containers whose integer PCM libsndfile hands out as float64 by an exact power-of-two scale
+# (16-bit as int16 / 2^15; 24- and 32-bit as left-justified int32 / 2^31): reading the integers
+# and scaling them here gives the same values, without libsndfile's float conversion buffer.
+PLAIN_PCM_FORMATS = frozenset({"WAV", "WAVEX", "AIFF", "W64", "RF64", "CAF"})
+NATIVE_PCM = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31), "PCM_32": ("int32", 2.0**-31)}
+
+
 def iter_blocks(handle: sf.SoundFile, block: int, path: str | Path) -> Iterator[np.ndarray]:
-    """Contiguous ``(channels, frames)`` float64 blocks from an open file; rejects NaN/Inf."""
-    for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
-        # one pass: any NaN or Inf makes the sum non-finite (audio never sums to 1e308)
-        if not math.isfinite(float(chunk.sum())):
-            raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
-        yield np.ascontiguousarray(chunk.T)  # rows contiguous: every later pass is faster
+    """Contiguous ``(channels, frames)`` float64 blocks from an open file; rejects NaN/Inf.
+
+    Each block is a new array (callers may keep it).  Plain integer PCM is
+    read as its integers into one reused buffer and scaled while it is
+    de-interleaved: one pass, and integers cannot hold NaN or Inf.
+    """
+    native = NATIVE_PCM.get(handle.subtype) if handle.format in PLAIN_PCM_FORMATS else None
+    if native is None:
+        for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
+            # one pass: any NaN or Inf makes the sum non-finite (audio never sums to 1e308)
+            if not math.isfinite(float(chunk.sum())):
+                raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
+            yield np.ascontiguousarray(chunk.T)  # rows contiguous: every later pass is faster
+        return
+    dtype, scale = native
+    interleaved = np.empty((block, handle.channels), dtype=dtype)
+    while True:
+        got = handle.buffer_read_into(interleaved, dtype)
+        if got == 0:
+            return
+        out = np.empty((handle.channels, got))
+        np.multiply(interleaved[:got].T, scale, out=out)
+        yield out
 
 
 def measure_file(
