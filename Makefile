@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
 
-APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng
+APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng ffmpeg
 # What the installed commands use at run time: `live --audio jack` needs libjack (and a server
 # to play to), `--audio sounddevice` PortAudio.
 RUNTIME_PACKAGES := jackd2 libsndfile1 libportaudio2

@@ -160,24 +160,47 @@ def test_blocks_hold_libsndfiles_own_float64_values(tmp_path, container: str, su
 NOT_FOR_ANALYZE = ("matplotlib", "pedalboard", "jack", "rtmidi", "mido", "rich", "jsonschema",
                    "ruamel", "dask", "distributed", "zeroconf", "starlette", "soxr")  # fmt: skip
 
-_IMPORTS_CHILD = """
+# runs `analyze --json` in a fresh interpreter; reports the modules loaded and, for each compiled
+# kernel that ran, the signatures numba found in its cache and those it had to compile
+_FRESH_CHILD = """
 import json, sys
 from host.cli import main
 code = main(["analyze", sys.argv[1], "--json"])
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+kernels = {}
+for module in ("host.loudness.meter", "host.dsp.true_peak", "host.analysis.report"):
+    for name, kernel in vars(sys.modules[module]).items():
+        if getattr(kernel, "signatures", None) and hasattr(kernel, "stats"):
+            kernels[name] = [len(kernel.stats.cache_hits), len(kernel.stats.cache_misses)]
+print(json.dumps({"code": code, "modules": sorted(sys.modules), "kernels": kernels}), file=sys.stderr)
 """
+
+
+def _fresh_analyze(path: Path) -> dict:
+    root = str(Path(host.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _FRESH_CHILD, str(path)],
+                          capture_output=True, text=True, check=True, env=env)  # fmt: skip
+    [data] = json.loads(done.stdout)
+    assert math.isfinite(data["integrated_lufs"])
+    report: dict = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0
+    return report
 
 
 def test_analyze_json_imports_only_what_it_measures_with(tmp_path) -> None:
     path = tmp_path / "m.wav"
     sf.write(path, music(2, FS, seed=1).T, FS, subtype="PCM_24")
-    root = str(Path(host.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", _IMPORTS_CHILD, str(path)],
-                          capture_output=True, text=True, check=True, env=env)  # fmt: skip
-    report = json.loads(done.stderr.strip().splitlines()[-1])
-    [data] = json.loads(done.stdout)
-    assert report["code"] == 0 and math.isfinite(data["integrated_lufs"])
+    report = _fresh_analyze(path)
     loaded = {name.split(".")[0] for name in report["modules"]}
     assert not loaded & set(NOT_FOR_ANALYZE)
     assert "host.session" not in report["modules"]
+
+
+def test_a_second_fresh_analyze_compiles_nothing(tmp_path) -> None:
+    """numba's on-disk cache serves every kernel: a start-up loads them, it never compiles them."""
+    path = tmp_path / "m.wav"
+    sf.write(path, music(2, FS, seed=1).T, FS, subtype="PCM_24")
+    _fresh_analyze(path)  # fills the cache if this checkout has never run these kernels
+    kernels = _fresh_analyze(path)["kernels"]
+    assert {"_k_weight_stereo_fold", "_peak_kernel", "_stereo_moments"} <= set(kernels)
+    assert {name: counts for name, counts in kernels.items() if counts != [1, 0]} == {}
