@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import soundfile as sf
 
 import host
 from host.analysis.signals import music, sine
+from host.cli import main
 from host.loudness.meter import LoudnessMeter, iter_blocks, open_audio
 
 FS = 48000
@@ -204,3 +206,15 @@ def test_a_second_fresh_analyze_compiles_nothing(tmp_path) -> None:
     kernels = _fresh_analyze(path)["kernels"]
     assert {"_k_weight_stereo_fold", "_peak_kernel", "_stereo_moments"} <= set(kernels)
     assert {name: counts for name, counts in kernels.items() if counts != [1, 0]} == {}
+
+
+@pytest.mark.parametrize("at_s", [0.5, 3.0])  # in the first block, in a later one
+def test_a_nan_stops_analyze_cleanly_and_leaves_no_thread(tmp_path, capsys, at_s: float) -> None:
+    x = music(4, FS, seed=2)
+    x[1, int(at_s * FS)] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, x.T, FS, subtype="FLOAT")
+    assert main(["analyze", str(path), "--json"]) == 2
+    assert "holds NaN or infinite samples" in capsys.readouterr().err
+    # the worker that took the moments and the spectrum has stopped
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("analyze")]

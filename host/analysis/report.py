@@ -28,6 +28,7 @@ import html
 import json
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,7 +262,12 @@ def _db(value: float, power: bool = False) -> float:
 
 
 class _Pass:
-    """What one streaming pass over a file accumulates."""
+    """What one streaming pass over a file accumulates.
+
+    The moments and the spectrum of a block run on a worker thread while the
+    meter K-weights it (both release the GIL); one block at most is in
+    flight, so memory stays bounded and the sums keep their order.
+    """
 
     def __init__(self, channels: int, fs: float) -> None:
         self.channels = channels
@@ -276,9 +282,28 @@ class _Pass:
         self.squares = np.zeros(channels)
         self.cross = 0.0
         self.frames = 0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
+        self._pending: Future[None] | None = None
 
     def add(self, x: np.ndarray) -> None:
+        self._wait()
+        self._pending = self._worker.submit(self._moments, x)
         self.meter.process(x)
+        self.frames += x.shape[1]
+
+    def finish(self) -> None:
+        """Wait for the last block's moments and stop the worker (also after a failed read)."""
+        try:
+            self._wait()
+        finally:
+            self._worker.shutdown()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _moments(self, x: np.ndarray) -> None:
         if self.channels == 2:
             # one compiled pass: sums, squares, L·R and the mid (L + R) / 2 for the spectrum.
             # (Not np.dot: a BLAS dot wakes OpenBLAS's threads, which then spin on the other
@@ -294,7 +319,6 @@ class _Pass:
             self.cross += float(np.einsum("i,i->", x[0], x[1]))
             self.fold.process(0.5 * (x[0] + x[1]))
         self.spectrum.add(mid)
-        self.frames += x.shape[1]
 
     def stereo(self, integrated_lufs: float) -> tuple[float, float]:
         """(correlation of the first two channels, loudness lost in the mono fold)."""
@@ -335,8 +359,11 @@ def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
     with open_audio(path) as handle:
         fs = float(handle.samplerate)
         acc = _Pass(handle.channels, fs)
-        for x in iter_blocks(handle, block, path):
-            acc.add(x)
+        try:
+            for x in iter_blocks(handle, block, path):
+                acc.add(x)
+        finally:
+            acc.finish()
     return _analysis(str(path), fs, acc)
 
 
