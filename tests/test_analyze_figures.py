@@ -218,3 +218,38 @@ def test_a_nan_stops_analyze_cleanly_and_leaves_no_thread(tmp_path, capsys, at_s
     assert "holds NaN or infinite samples" in capsys.readouterr().err
     # the worker that took the moments and the spectrum has stopped
     assert not [t.name for t in threading.enumerate() if t.name.startswith("analyze")]
+
+
+# the OS threads of a fresh `analyze` once its Python threads are done: an OpenBLAS pool's
+# workers are threads Python does not know of (they spin for a while after each wake-up)
+_THREADS_CHILD = """
+import contextlib, gc, io, os, sys, threading, time
+from host.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["analyze", sys.argv[1], "--json"]) == 0
+gc.collect()
+deadline = time.monotonic() + 5
+while len(os.listdir("/proc/self/task")) != threading.active_count() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(len(os.listdir("/proc/self/task")) - threading.active_count())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+@pytest.mark.parametrize("asked", [None, "2"])
+def test_analyze_starts_no_blas_thread_pool(tmp_path, asked: str | None) -> None:
+    """analyze calls no BLAS: unless the user asks for OpenBLAS threads, it starts none."""
+    path = tmp_path / "m.wav"
+    sf.write(path, music(1, FS, seed=1).T, FS, subtype="PCM_24")
+    root = str(Path(host.__file__).resolve().parent.parent)
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    if asked is not None:
+        env["OPENBLAS_NUM_THREADS"] = asked
+    done = subprocess.run([sys.executable, "-c", _THREADS_CHILD, str(path)],
+                          capture_output=True, text=True, check=True, env=env)  # fmt: skip
+    native = int(done.stdout.strip().splitlines()[-1])
+    if asked is None:
+        assert native == 0
+    elif (os.cpu_count() or 1) >= 2:  # the control: a pool the user asked for is seen
+        assert native > 0

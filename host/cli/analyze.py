@@ -47,7 +47,12 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # `analyze --json` imports only what it measures with: no rich, no session parser
-    # (a whole-process run is compared with ffmpeg's; see benchmarks/bench_analyze.py)
+    # (a whole-process run is compared with ffmpeg's; see benchmarks/bench_analyze.py).
+    # Nothing here calls BLAS, yet each OpenBLAS (numpy's, and scipy's that numba loads)
+    # starts a pool whose workers spin for a while: a fifth of the start-up's CPU time.
+    # One thread asks for no pool; it must be set before numpy loads its OpenBLAS.
+    if not os.environ.get("OPENBLAS_NUM_THREADS"):  # a user's own setting stands
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
     from ..analysis.report import analyze_file, to_json
     from ..loudness.targets import resolve_target
 
