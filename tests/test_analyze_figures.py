@@ -253,3 +253,29 @@ def test_analyze_starts_no_blas_thread_pool(tmp_path, asked: str | None) -> None
         assert native == 0
     elif (os.cpu_count() or 1) >= 2:  # the control: a pool the user asked for is seen
         assert native > 0
+
+
+_FREEZE_CHILD = """
+import contextlib, gc, io, sys
+from host.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["analyze", sys.argv[1], "--json"]) == 0
+called = gc.get_freeze_count()
+sys.argv = ["mixhost", "analyze", sys.argv[1], "--json"]
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main() == 0
+print(called, gc.get_freeze_count())
+"""
+
+
+def test_only_a_command_that_is_the_process_freezes_the_heap_for_its_exit(tmp_path) -> None:
+    """`mixhost CMD` skips the exit-time collections over numba's objects; a caller of main(argv) keeps its GC."""
+    path = tmp_path / "m.wav"
+    sf.write(path, music(1, FS, seed=1).T, FS, subtype="PCM_24")
+    root = str(Path(host.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _FREEZE_CHILD, str(path)],
+                          capture_output=True, text=True, check=True, env=env)  # fmt: skip
+    called, program = (int(n) for n in done.stdout.split())
+    assert called == 0
+    assert program > 0
