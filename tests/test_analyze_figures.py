@@ -9,6 +9,7 @@ the moments, libsndfile's own float conversion for the samples.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -216,8 +217,10 @@ def test_a_nan_stops_analyze_cleanly_and_leaves_no_thread(tmp_path, capsys, at_s
     sf.write(path, x.T, FS, subtype="FLOAT")
     assert main(["analyze", str(path), "--json"]) == 2
     assert "holds NaN or infinite samples" in capsys.readouterr().err
-    # the worker that took the moments and the spectrum has stopped
+    # the worker that took the moments and the spectrum has stopped; the collector, paused
+    # while numba loaded and the file was measured, runs again
     assert not [t.name for t in threading.enumerate() if t.name.startswith("analyze")]
+    assert gc.isenabled()
 
 
 # the OS threads of a fresh `analyze` once its Python threads are done: an OpenBLAS pool's
