@@ -286,6 +286,63 @@ def k_weight_stereo(
     return done
 
 
+@njit(cache=True, nogil=True)
+def _k_weight_stereo_fold(
+    u: np.ndarray,
+    v: np.ndarray,
+    sos: np.ndarray,
+    su: np.ndarray,
+    sv: np.ndarray,
+    gu: float,
+    gv: float,
+    carry: np.ndarray,
+    hop: int,
+    out: np.ndarray,
+    fold_out: np.ndarray,
+    peaks: np.ndarray,
+) -> int:
+    """:func:`_k_weight_stereo_fused`, and the mono fold's sub-block energies from the same filtering.
+
+    The fold is (L + R) / 2 in both speakers: one channel of weight 2.  The
+    K-weighting is linear, so its filtered fold is (z_L + z_R) / 2 and its
+    weighted energy 2 ((z_L + z_R) / 2)² = (z_L + z_R)² / 2: no second
+    filter runs.  ``carry = [energy, frames, fold energy]`` of the open sub-block.
+    """
+    k = _k_coefficients(sos)
+    s = (su[0], su[1], su[2], su[3])
+    t = (sv[0], sv[1], sv[2], sv[3])
+    pu, pv = peaks[0], peaks[1]
+    acc = carry[0]
+    count = int(carry[1])
+    fold = carry[2]
+    done = 0
+    for n in range(u.size):
+        x = u[n]
+        xx = v[n]
+        pu = max(pu, abs(x))
+        pv = max(pv, abs(xx))
+        z, s = _k_step(x, k, s)
+        zz, t = _k_step(xx, k, t)
+        acc += gu * z * z + gv * zz * zz
+        both = z + zz
+        fold += 0.5 * both * both
+        count += 1
+        if count == hop:
+            out[done] = acc
+            fold_out[done] = fold
+            done += 1
+            acc = 0.0
+            fold = 0.0
+            count = 0
+    su[0], su[1], su[2], su[3] = s
+    sv[0], sv[1], sv[2], sv[3] = t
+    peaks[0], peaks[1] = pu, pv
+    carry[0] = acc
+    carry[1] = count
+    carry[2] = fold
+    return done
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def _abs_max(u: np.ndarray, floor: float) -> float:
     peak = floor
@@ -399,7 +456,9 @@ class LoudnessMeter:
     ``process(block)`` as often as needed, then read :meth:`integrated`,
     :meth:`loudness_range`, the maxima and peaks, or :meth:`result`.  With
     ``history=True`` it also keeps the momentary and short-term loudness of
-    every 100 ms step (for plots; that list grows with the length).
+    every 100 ms step (for plots; that list grows with the length).  With
+    ``mono_fold=True`` (stereo only) :attr:`mono_fold` meters (L + R) / 2 in
+    both speakers as well, from the same K-weighting pass.
     """
 
     def __init__(
@@ -409,8 +468,13 @@ class LoudnessMeter:
         weights: Sequence[float] | None = None,
         true_peak: bool = True,
         history: bool = False,
+        mono_fold: bool = False,
     ) -> None:
         self.channels, self.sample_rate = stream_format(channels, sample_rate)
+        if mono_fold and self.channels != 2:
+            raise ValueError(f"the mono fold needs 2 channels, not {self.channels}")
+        # (L + R) / 2 in both speakers: one channel weighted 2 (BS.1770 sums the channels' energy)
+        self._fold = LoudnessMeter(1, sample_rate, weights=[2.0], true_peak=False) if mono_fold else None
         self.G = np.asarray(weights if weights is not None else channel_weights(channels), float)
         if self.G.shape != (self.channels,):
             raise ValueError(f"need {self.channels} channel weights, got {self.G.shape}")
@@ -442,6 +506,13 @@ class LoudnessMeter:
         self._reset_state()
         if self._true_peak is not None:
             self._true_peak.reset()
+        if self._fold is not None:
+            self._fold.reset()
+
+    @property
+    def mono_fold(self) -> LoudnessMeter | None:
+        """The meter of the mono fold (with ``mono_fold=True``): read it, do not feed it."""
+        return self._fold
 
     def momentary(self) -> float:
         """Momentary loudness M of the last 400 ms (−inf before 400 ms of signal)."""
@@ -542,7 +613,7 @@ class LoudnessMeter:
     def _reset_state(self) -> None:
         self._filter_state = np.zeros((self.channels, 4))
         self._spare_state = np.zeros(4)  # the mono fast path's unused partner
-        self._carry = np.zeros(2)
+        self._carry = np.zeros(3)  # the open sub-block: [energy, frames, mono-fold energy]
         # the last 30 sub-block energies (oldest first) feed M and S
         self._recent = np.zeros(0)
         self._gating.reset()
@@ -568,7 +639,9 @@ class LoudnessMeter:
             self._tp = self._true_peak.accumulate(x)  # small blocks: a hand-off costs more
         # 1-D contiguous rows (no copy when the rows already are) let the kernels vectorise
         rows = [np.ascontiguousarray(x[c]) for c in range(self.channels)]
-        if self.channels <= 2:
+        if self._fold is not None:
+            done = self._process_fold(rows, out)
+        elif self.channels <= 2:
             done = self._process_stereo(rows, out)
         else:
             done = self._process_any(rows, frames, out)
@@ -577,6 +650,17 @@ class LoudnessMeter:
             self._tp = pending.result()
         if done:
             self._add_subblocks(out[:done])
+
+    def _process_fold(self, rows: list[np.ndarray], out: np.ndarray) -> int:
+        assert self._fold is not None
+        fold_out = np.empty_like(out)
+        state, g = self._filter_state, self.G
+        done = int(_k_weight_stereo_fold(rows[0], rows[1], self._sos, state[0], state[1], g[0], g[1],
+                                         self._carry, self.fine_hop, out, fold_out, self._sample_peak))
+        self._fold._frames += rows[0].size
+        if done:
+            self._fold._add_subblocks(fold_out[:done])
+        return done
 
     def _process_stereo(self, rows: list[np.ndarray], out: np.ndarray) -> int:
         state, g = self._filter_state, self.G
@@ -717,13 +801,37 @@ def open_audio(path: str | Path) -> sf.SoundFile:
     return handle
 
 
+# Containers whose integer PCM libsndfile hands out as float64 by an exact power-of-two scale
+# (16-bit as int16 / 2^15; 24- and 32-bit as left-justified int32 / 2^31): reading the integers
+# and scaling them here gives the same values, without libsndfile's float conversion buffer.
+PLAIN_PCM_FORMATS = frozenset({"WAV", "WAVEX", "AIFF", "W64", "RF64", "CAF"})
+NATIVE_PCM = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31), "PCM_32": ("int32", 2.0**-31)}
+
+
 def iter_blocks(handle: sf.SoundFile, block: int, path: str | Path) -> Iterator[np.ndarray]:
-    """Contiguous ``(channels, frames)`` float64 blocks from an open file; rejects NaN/Inf."""
-    for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
-        # one pass: any NaN or Inf makes the sum non-finite (audio never sums to 1e308)
-        if not math.isfinite(float(chunk.sum())):
-            raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
-        yield np.ascontiguousarray(chunk.T)  # rows contiguous: every later pass is faster
+    """Contiguous ``(channels, frames)`` float64 blocks from an open file; rejects NaN/Inf.
+
+    Each block is a new array (callers may keep it).  Plain integer PCM is
+    read as its integers into one reused buffer and scaled while it is
+    de-interleaved: one pass, and integers cannot hold NaN or Inf.
+    """
+    native = NATIVE_PCM.get(handle.subtype) if handle.format in PLAIN_PCM_FORMATS else None
+    if native is None:
+        for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
+            # one pass: any NaN or Inf makes the sum non-finite (audio never sums to 1e308)
+            if not math.isfinite(float(chunk.sum())):
+                raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
+            yield np.ascontiguousarray(chunk.T)  # rows contiguous: every later pass is faster
+        return
+    dtype, scale = native
+    interleaved = np.empty((block, handle.channels), dtype=dtype)
+    while True:
+        got = handle.buffer_read_into(interleaved, dtype)
+        if got == 0:
+            return
+        out = np.empty((handle.channels, got))
+        np.multiply(interleaved[:got].T, scale, out=out)
+        yield out
 
 
 def measure_file(
