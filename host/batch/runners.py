@@ -51,7 +51,7 @@ def warm_worker() -> None:
     """A worker's start: import the workflows (and load numba's cached kernels) once, and make
     SIGTERM stop a job as Ctrl-C does, so its staged outputs are removed."""
     signal.signal(signal.SIGTERM, _interrupt)
-    from ..analysis import mastering, report  # noqa: F401  (imported for their start-up cost)
+    warm_worker_imports()
 
 
 def _ready() -> None:
@@ -204,8 +204,18 @@ class DaskRunner:
 
 
 def warm_worker_imports() -> None:
-    """On each Dask worker, once: import the workflows (the kernels load here, not in the first job)."""
+    """On each worker, once: import the workflows and load the meter's compiled kernels (numba's
+    cache), here rather than in the first job."""
+    import numpy as np
+
     from ..analysis import mastering, report  # noqa: F401
+    from ..loudness import replaygain  # noqa: F401
+    from ..loudness.meter import LoudnessMeter
+
+    meter = LoudnessMeter(2, 48000)
+    meter.process(np.zeros((2, 48000)))  # a first block loads every kernel a measurement calls
+    meter.integrated()
+    meter.true_peak()
 
 
 def make_runner(workers: int | None = None, dask: str | None = None, retries: int = 0) -> Runner:
