@@ -150,6 +150,12 @@ class AlbumTagger:
         members = {k: self.results[k] for k in keys if self.results[k].ok and self.results[k].data}
         report.missing = [k for k in keys if k not in members]
         measured = {k: measurement_of(r.data or {}) for k, r in members.items()}
+        for key in [k for k, m in measured.items() if not math.isfinite(m.integrated_lufs)]:
+            # silent: no gain to write; failed before any write, so it cannot renew its album
+            self._fail(key, members.pop(key), rg.TaggingError(
+                f"{key}: the track is silent (no block above −70 LUFS), so it has no gain",
+                hint="leave silent files out of the tagging"), report, journal)
+            del measured[key]
         whole = None
         if self.with_album and measured:
             whole = rg.album(measured.values())
@@ -180,12 +186,23 @@ class AlbumTagger:
             result.data = data
             result.stat = [list(fingerprint(location)) for location in job.inputs()]
         except (MixhostError, OSError) as error:
-            result.status, result.data = FAILED, None
-            result.error = str(error) if isinstance(error, MixhostError) else f"{path}: {error.strerror or error}"
-            report.missing.append(key)
-        if journal is not None and (data.get("written") or result.status == FAILED):
+            self._fail(key, result, error, report, journal)
+            return
+        if journal is not None and data["written"]:
             # a measurement the journal had (skipped) stands: journaled as such, with the new file times
             journal.record(job, replace(result, status=UNCHANGED) if result.status == SKIPPED else result)
+
+    def _fail(self, key: str, result: JobResult, error: Exception, report: AlbumReport,
+              journal: Journal | None) -> None:
+        """The file's tags cannot be written: its job fails (the next run tries it again)."""
+        result.status, result.data = FAILED, None
+        if isinstance(error, MixhostError):
+            result.error = str(error)
+        else:
+            result.error = f"{key}: {getattr(error, 'strerror', None) or error}"
+        report.missing.append(key)
+        if journal is not None:
+            journal.record(self.jobs[key], result)
 
 
 def common_folder(locations: Sequence[str]) -> Path:
