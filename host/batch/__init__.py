@@ -76,7 +76,7 @@ def batch(command: str, inputs: Sequence[str | Path], *, workers: int | None = N
     redoes what the journal has done.
     """
     checked = plan(command, inputs, **options)
-    runner = make_runner(workers, dask, retries)
+    runner = make_runner(workers, dask, retries, checked.warm)
     try:
         return execute(checked, runner, force=force, on_event=on_event)
     finally:

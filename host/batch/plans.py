@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -49,6 +49,7 @@ class Plan:
     out_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
     stage: Stage | None = None
+    warm: Callable[[], None] | None = None  # run once per worker (default: the workflows' imports)
 
 
 def _bit_depth(value: int | str) -> int | str:
@@ -182,6 +183,7 @@ def plan_tag(inputs: Sequence[str | Path], album_by: str | None = "folder", jour
     journal is ``journal``, or ``.mixhost-batch-tag.jsonl`` in the folder holding all the inputs.
     """
     from .albums import AlbumBy, AlbumTagger, albums_of, common_folder
+    from .runners import warm_meter
 
     if album_by not in ("folder", "tag", None):
         raise UserInputError(f"--album-by {album_by}: group albums by folder or tag")
@@ -199,4 +201,4 @@ def plan_tag(inputs: Sequence[str | Path], album_by: str | None = "folder", jour
     by: AlbumBy | None = "tag" if album_by == "tag" else "folder" if album_by == "folder" else None
     tagger = AlbumTagger(jobs, albums_of(jobs, by), with_album=album_by is not None,
                          peak="true" if peak == "true" else "sample")
-    return Plan("tag", jobs, where, stage=tagger)
+    return Plan("tag", jobs, where, stage=tagger, warm=warm_meter)

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         from ..outputs import prepare
 
         prepare(reports, [Path(loc) for job in checked.jobs for loc in job.inputs() if "://" not in loc])
-    runner = make_runner(args.jobs, args.dask, args.retries)
+    runner = make_runner(args.jobs, args.dask, args.retries, checked.warm)
     try:
         with _Progress(enabled=not args.no_progress and err.is_terminal) as progress:
             def on_event(event: dict[str, Any]) -> None:
