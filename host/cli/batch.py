@@ -294,9 +294,10 @@ def _print_tag_summary(summary: dict[str, Any]) -> None:
     def span(pair: list[float] | None) -> str:
         return f"{pair[0]:+.2f} to {pair[1]:+.2f} dB" if pair else "-"
 
-    out.print(f"{summary['albums']} album{'s' if summary['albums'] != 1 else ''}: {summary['written']} files "
-              f"tagged, {summary['kept']} already tagged; track gains {span(summary['track_gain_db'])}, "
-              f"album gains {span(summary['album_gain_db'])}")
+    albums = (f"{summary['albums']} album{'s' if summary['albums'] != 1 else ''}: "
+              if summary["album_gain_db"] else "")
+    out.print(f"{albums}{summary['written']} files tagged, {summary['kept']} already tagged; track gains "
+              f"{span(summary['track_gain_db'])}, album gains {span(summary['album_gain_db'])}")
     if summary["incomplete_albums"]:
         out.print(table("albums tagged without a failed file", ["album", "missing"],
                         [[a["album"], ", ".join(a["missing"])] for a in summary["incomplete_albums"]]))
