@@ -70,7 +70,10 @@ def _catalogue(root: Path, albums: int, tracks: int, seconds: float) -> int:
             if fmt == "flac":
                 sf.write(path, x, rate, subtype="PCM_16")
             elif fmt == "ogg":
-                sf.write(path, x, rate, format="OGG", subtype="VORBIS")
+                # in blocks: libsndfile's Vorbis encoder crashes on one multi-minute write
+                with sf.SoundFile(path, "w", rate, x.shape[1], format="OGG", subtype="VORBIS") as out:
+                    for start in range(0, len(x), 1 << 16):
+                        out.write(np.ascontiguousarray(x[start:start + (1 << 16)]))
             else:
                 wav = root / "source.wav"
                 sf.write(wav, x, rate, subtype="FLOAT")
