@@ -10,6 +10,11 @@ before the next is taken, so an interrupt or a kill of this process loses
 nothing that finished; an interrupt (Ctrl-C, SIGTERM) stops the runner and
 raises :class:`~host.errors.Interrupted` saying how much was done.
 
+A plan with a ``stage`` (``batch tag``'s album tagger) hands it every
+result as it arrives, the journal's first: the stage works in this process
+(writing an album's tags once its members are measured), may fail a job,
+and returns events of its own (``{"event": "album", ...}``).
+
 ``on_event`` receives plain dicts (the ``--json`` lines of the CLI):
 ``{"event": "start", ...}``, one ``{"event": "job", ...}`` per job, and
 ``{"event": "end", ...}``.
