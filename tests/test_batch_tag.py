@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from batch_catalogue import journal_records, mixhost
+from batch_catalogue import journal_records, kill_group, mixhost, start_mixhost, visible_files
 
 import host
 from host import tags as tag_io
@@ -284,3 +284,29 @@ def test_journal_path_option(catalogue: Path, tmp_path: Path) -> None:
     assert sorted({r["key"] for r in journal_records(journal)}) == sorted(files)
     assert not (root / ".mixhost-batch-tag.jsonl").exists()
     assert f"journal: {journal}" in " ".join(run.stdout.split())
+
+
+def test_a_killed_run_loses_nothing_and_the_rerun_finishes(tagged, catalogue: Path, tmp_path: Path) -> None:
+    complete, _, _ = tagged
+    root = copy_of(catalogue, tmp_path / "catalogue")
+    process = start_mixhost("batch", "tag", str(root), "-j", "2", "--json")
+    assert process.stdout is not None
+    for line in process.stdout:  # SIGKILL (no clean-up at all) once the first album is tagged
+        if json.loads(line)["event"] == "album":
+            break
+    kill_group(process)
+    journal = root / ".mixhost-batch-tag.jsonl"
+    measured_before = {r["key"] for r in journal_records(journal) if r["status"] == "done"}
+    assert len(measured_before) < len(GOOD), "the batch finished before the kill"
+    rerun = mixhost("batch", "tag", str(root), "-j", "2", "--json")
+    assert rerun.returncode == 1, rerun.stderr
+    end = json.loads(rerun.stdout.splitlines()[-1])
+    assert end["skipped"] == len(measured_before) and end["done"] == len(GOOD) - len(measured_before)
+    records = journal_records(journal)
+    good = {str(root / rel) for rel in GOOD}
+    measurements = {(r["key"], r["worker"], r["seconds"]) for r in records if r["status"] == "done" and r["key"] in good}
+    assert len(measurements) == len(GOOD)  # each good file measured once, across the kill
+    assert visible_files(root) == set(GOOD) | set(BAD)  # no file lost, none added (a staged write is hidden)
+    for rel in GOOD:
+        assert tag_io.read_text_tags(root / rel) == tag_io.read_text_tags(complete / rel), rel
+        assert tag_io.audio_digest(root / rel) == tag_io.audio_digest(catalogue / rel), rel
