@@ -310,3 +310,21 @@ def test_a_killed_run_loses_nothing_and_the_rerun_finishes(tagged, catalogue: Pa
     for rel in GOOD:
         assert tag_io.read_text_tags(root / rel) == tag_io.read_text_tags(complete / rel), rel
         assert tag_io.audio_digest(root / rel) == tag_io.audio_digest(catalogue / rel), rel
+
+
+@pytest.mark.parametrize(("locations", "expected"), [
+    (["/music/a/x.flac", "/music/b/c/y.mp3"], "/music/.mixhost-batch-tag.jsonl"),
+    (["/music/a/x.flac"], "/music/a/.mixhost-batch-tag.jsonl"),
+    (["/music/a/x.flac", "/srv/y.mp3"], "STATE"),
+])
+def test_default_journal_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, locations: list[str],
+                               expected: str) -> None:
+    from host.batch.albums import default_journal
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    found = default_journal(locations)
+    if expected == "STATE":  # nothing in common but /: the user's state folder, named after the inputs
+        assert found.parent == tmp_path / "mixhost" and found.name.startswith("batch-tag-")
+        assert default_journal(list(reversed(locations))) == found != default_journal(["/x/a.flac", "/srv/y.mp3"])
+    else:
+        assert found == Path(expected)

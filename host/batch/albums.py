@@ -27,6 +27,7 @@ so the next run skips it without reading it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -205,7 +206,14 @@ class AlbumTagger:
             journal.record(self.jobs[key], result)
 
 
-def common_folder(locations: Sequence[str]) -> Path:
-    """The deepest folder holding every one of ``locations`` (where `batch tag` keeps its journal)."""
-    folders = [os.path.dirname(os.path.abspath(location)) for location in locations]
-    return Path(os.path.commonpath(folders))
+def default_journal(locations: Sequence[str]) -> Path:
+    """Where `batch tag` keeps its journal when not told: ``.mixhost-batch-tag.jsonl`` in the deepest
+    folder holding every input; when that is the filesystem's root (inputs from unrelated places), a
+    file in the user's state folder (``$XDG_STATE_HOME/mixhost``) named after the inputs' folders."""
+    folders = sorted({os.path.dirname(os.path.abspath(location)) for location in locations})
+    common = Path(os.path.commonpath(folders))
+    if common.parent != common:
+        return common / ".mixhost-batch-tag.jsonl"
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "mixhost"
+    digest = hashlib.blake2b("\n".join(folders).encode(), digest_size=8).hexdigest()
+    return state / f"batch-tag-{digest}.jsonl"

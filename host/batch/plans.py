@@ -180,9 +180,9 @@ def plan_tag(inputs: Sequence[str | Path], album_by: str | None = "folder", jour
     :class:`~host.batch.albums.AlbumTagger` as each album completes.
 
     ``album_by``: ``"folder"``, ``"tag"`` (album artist and album) or None (no album tags).  The
-    journal is ``journal``, or ``.mixhost-batch-tag.jsonl`` in the folder holding all the inputs.
+    journal is ``journal``, or :func:`~host.batch.albums.default_journal`'s.
     """
-    from .albums import AlbumBy, AlbumTagger, albums_of, common_folder
+    from .albums import AlbumBy, AlbumTagger, albums_of, default_journal
     from .runners import warm_meter
 
     if album_by not in ("folder", "tag", None):
@@ -195,7 +195,7 @@ def plan_tag(inputs: Sequence[str | Path], album_by: str | None = "folder", jour
         raise UserInputError(f"{remote[0]}: tags are written in place, into files on a path",
                              hint="tag files on a local or shared filesystem (mounted on the workers too)")
     jobs: list[Job] = [TagJob(source.location, location=source.location) for source in sources]
-    where = journal if journal is not None else journal_path(common_folder([s.location for s in sources]), "tag")
+    where = journal if journal is not None else default_journal([s.location for s in sources])
     if where.exists() and where.is_dir():
         raise UserInputError(f"--journal {where} is a folder", hint="give a file path for the journal")
     by: AlbumBy | None = "tag" if album_by == "tag" else "folder" if album_by == "folder" else None

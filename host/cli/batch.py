@@ -99,7 +99,8 @@ def add_parser(subparsers: Any) -> None:
                      help="write the true peak (BS.1770-4 Annex 2) as the peak tags, not the sample peak")
     tag.add_argument("--journal", type=Path, metavar="PATH",
                      help="the journal file (default: .mixhost-batch-tag.jsonl in the folder holding "
-                          "all the inputs)")
+                          "all the inputs; inputs with only / in common: a file in "
+                          "$XDG_STATE_HOME/mixhost)")
     _common(tag, json_flag=True)
 
 
