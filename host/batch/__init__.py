@@ -1,4 +1,4 @@
-"""Catalogue scale: analyse, master and render many files on a process pool or a Dask cluster.
+"""Catalogue scale: analyse, master, tag and render many files on a process pool or a Dask cluster.
 
 ``host.batch(command, inputs, ...)`` (this module is callable; it is also
 :func:`batch`) plans the jobs, refuses bad arguments before anything runs,
@@ -14,7 +14,8 @@ The parts, one job each: :mod:`.inputs` (files, folders, globs, URLs),
 :mod:`.jobs` (the picklable job specs and the function a worker runs),
 :mod:`.journal` (what is done), :mod:`.plans` (the jobs of each command and
 the checks before any runs), :mod:`.runners` (the local pool and Dask),
-:mod:`.variations` (mix variations from a script), :mod:`.execute`.
+:mod:`.variations` (mix variations from a script), :mod:`.albums` (``tag``'s album
+gains and in-place tag writes), :mod:`.execute`.
 """
 
 from __future__ import annotations
@@ -28,24 +29,26 @@ from typing import Any
 from ..errors import UserInputError
 from .execute import BatchResult, Event, execute
 from .jobs import JobResult
-from .plans import Plan, plan_analyze, plan_master, plan_render
+from .plans import Plan, plan_analyze, plan_master, plan_render, plan_tag
 from .runners import make_runner
 
 __all__ = ["BatchResult", "Event", "JobResult", "Plan", "batch", "execute", "make_runner", "plan",
-           "plan_analyze", "plan_master", "plan_render"]
+           "plan_analyze", "plan_master", "plan_render", "plan_tag"]
 
-COMMANDS = ("analyze", "master", "render")
+COMMANDS = ("analyze", "master", "render", "tag")
 
 
 def plan(command: str, inputs: Sequence[str | Path], *, out_dir: str | Path | None = None,
          target: str | None = None, tolerance_lu: float = 1.0, chain: str | None = None,
          fmt: str | None = None, bit_depth: int | str = 24, keep_tree: bool = False,
          keep_tags: bool = True, variations: str | Path | None = None,
-         journal: str | Path | None = None) -> Plan:
+         journal: str | Path | None = None, album_by: str | None = "folder", peak: str = "sample") -> Plan:
     """The checked plan of a batch (nothing runs, nothing is written but the output folders)."""
     if command == "analyze":
         return plan_analyze(inputs, target or "spotify", tolerance_lu,
                             Path(journal) if journal is not None else None)
+    if command == "tag":
+        return plan_tag(inputs, album_by, Path(journal) if journal is not None else None, peak)
     if command not in COMMANDS:
         raise UserInputError(f"unknown batch command {command!r}", hint=f"use one of {', '.join(COMMANDS)}")
     if out_dir is None:
@@ -61,15 +64,19 @@ def batch(command: str, inputs: Sequence[str | Path], *, workers: int | None = N
           on_event: Callable[[Event], None] | None = None, **options: Any) -> BatchResult:
     """Plan, then run, a batch; returns every job's result as data.
 
-    ``command`` is ``"analyze"``, ``"master"`` or ``"render"``; ``options``
-    are :func:`plan`'s (``out_dir``, ``target``, ``chain``, ``fmt``,
-    ``bit_depth``, ``keep_tree``, ``variations``, ``journal``).  The jobs
+    ``command`` is ``"analyze"``, ``"master"``, ``"render"`` or ``"tag"``;
+    ``options`` are :func:`plan`'s (``out_dir``, ``target``, ``chain``,
+    ``fmt``, ``bit_depth``, ``keep_tree``, ``variations``, ``journal``;
+    for ``tag``: ``album_by`` = ``"folder"``, ``"tag"`` or None for no
+    album tags, and ``peak`` = ``"sample"`` or ``"true"``).  ``tag`` writes
+    ReplayGain 2.0 tags (R128 gains in Opus) in place; its result's
+    ``albums`` lists each album's gain and what was written.  The jobs
     run on ``workers`` local processes, or on Dask (``dask="local:2"`` or a
     scheduler's ``tcp://`` address, with Dask's ``retries``).  ``force``
     redoes what the journal has done.
     """
     checked = plan(command, inputs, **options)
-    runner = make_runner(workers, dask, retries)
+    runner = make_runner(workers, dask, retries, checked.warm)
     try:
         return execute(checked, runner, force=force, on_event=on_event)
     finally:

@@ -10,6 +10,11 @@ before the next is taken, so an interrupt or a kill of this process loses
 nothing that finished; an interrupt (Ctrl-C, SIGTERM) stops the runner and
 raises :class:`~host.errors.Interrupted` saying how much was done.
 
+A plan with a ``stage`` (``batch tag``'s album tagger) hands it every
+result as it arrives, the journal's first: the stage works in this process
+(writing an album's tags once its members are measured), may fail a job,
+and returns events of its own (``{"event": "album", ...}``).
+
 ``on_event`` receives plain dicts (the ``--json`` lines of the CLI):
 ``{"event": "start", ...}``, one ``{"event": "job", ...}`` per job, and
 ``{"event": "end", ...}``.
@@ -44,6 +49,7 @@ class BatchResult:
     journal: str | None = None
     target: dict[str, Any] | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    albums: list[dict[str, Any]] = field(default_factory=list)  # batch tag: each album's gain and writes
 
     @property
     def failed(self) -> list[JobResult]:
@@ -71,10 +77,23 @@ class BatchResult:
             found["loudest"] = [_brief(row) for row in measured[::-1][:3]]
             found["over_ceiling"] = [_brief(row) for row in self.rows if row.get("over_ceiling")]
             found["passed"] = sum(1 for row in self.rows if row.get("pass"))
+        if self.command == "tag":
+            found.update(_tag_summary(self.rows, self.albums))
         if self.command == "master":
             found["over_ceiling"] = [row["output"] for row in self.rows
                                      if row["true_peak_dbtp"] > row["ceiling_dbtp"]]
         return found
+
+
+def _tag_summary(rows: list[dict[str, Any]], albums: list[dict[str, Any]]) -> dict[str, Any]:
+    """Track and album gain ranges, files written and kept, albums tagged without a member."""
+    tracks = [row["track_gain_db"] for row in rows if _finite(row.get("track_gain_db"))]
+    gains = [album["gain_db"] for album in albums if _finite(album.get("gain_db"))]
+    return {"albums": len(albums), "written": sum(album["written"] for album in albums),
+            "kept": sum(album["kept"] for album in albums),
+            "track_gain_db": [min(tracks), max(tracks)] if tracks else None,
+            "album_gain_db": [min(gains), max(gains)] if gains else None,
+            "incomplete_albums": [{"album": a["album"], "missing": a["missing"]} for a in albums if a["missing"]]}
 
 
 def _finite(value: Any) -> bool:
@@ -120,10 +139,15 @@ def execute(plan: Plan, runner: Runner, *, force: bool = False,
         emit(_job_event(result, len(by_key), total))
     jobs = {job.key: job for job, _ in submissions}
     finished = len(by_key)
+    stage = plan.stage
     stream = runner.run(submissions) if submissions else iter(())
     try:
         if journal is not None:
             journal.open()
+        if stage is not None:  # what the journal had done goes to the stage first (its albums may be whole)
+            for result in list(by_key.values()):
+                for event in stage.take(result, journal):
+                    emit(event)
         for result in stream:
             job = jobs[result.key]
             if result.status == UNCHANGED:
@@ -134,6 +158,8 @@ def execute(plan: Plan, runner: Runner, *, force: bool = False,
             counts[result.status] += 1
             finished += 1
             emit(_job_event(result, finished, total))
+            for event in stage.take(result, journal) if stage is not None else ():
+                emit(event)
     except KeyboardInterrupt as interrupt:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -146,10 +172,12 @@ def execute(plan: Plan, runner: Runner, *, force: bool = False,
         if journal is not None:
             journal.close()
     results = [by_key[job.key] for job in plan.jobs]
+    counts = {status: sum(r.status == status for r in results) for status in counts}  # a stage may fail jobs
     batch = BatchResult(plan.command, results, time.perf_counter() - started, runner.description,
                         str(plan.journal) if plan.journal else None,
                         {"name": plan.target.name, "integrated_lufs": plan.target.integrated_lufs,
-                         "ceiling_dbtp": plan.target.ceiling_dbtp} if plan.target else None, counts)
+                         "ceiling_dbtp": plan.target.ceiling_dbtp} if plan.target else None, counts,
+                        stage.summary() if stage is not None else [])
     emit({"event": "end", **batch.summary()})
     return batch
 

@@ -64,6 +64,10 @@ class Job:
                           sort_keys=True, default=str)
         return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
+    def digest(self, location: str) -> str:
+        """The digest of one input's content the journal compares (by default, all its bytes)."""
+        return content_digest(location)
+
     def execute(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -164,6 +168,38 @@ class RenderJob(Job):
                 "elapsed_s": result.elapsed_s}
 
 
+@dataclass(frozen=True)
+class TagJob(Job):
+    """The loudness measurement of one file for its ReplayGain/R128 tags.
+
+    The worker measures; the tags are written in place by the planning
+    process once the file's whole album is measured (:mod:`.albums`).  The
+    journal compares the file's *audio* bytes (:func:`host.tags.audio_digest`),
+    not all its bytes: the tags this batch writes change the file, not its audio.
+    """
+
+    kind: ClassVar[str] = "tag"
+    location: str = ""
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.location,)
+
+    def digest(self, location: str) -> str:
+        from ..errors import AudioInputError
+        from ..tags import audio_digest
+
+        if os.stat(location).st_size == 0:  # mutagen would only say it cannot parse it
+            raise AudioInputError("the file is empty (0 bytes)", file=location,
+                                  hint="re-export or re-download the file, or leave it out")
+        return audio_digest(Path(location))
+
+    def execute(self) -> dict[str, Any]:
+        from ..loudness.replaygain import measure
+        from .albums import measurement_data
+
+        return measurement_data(measure(self.location))
+
+
 @dataclass
 class JobResult:
     """What became of one job; plain data (it travels back from a worker)."""
@@ -191,7 +227,7 @@ def inputs_state(job: Job) -> tuple[list[list[int]], str]:
     stat = [list(fingerprint(location)) for location in job.inputs()]
     digest = hashlib.blake2b(digest_size=20)
     for location in job.inputs():
-        digest.update(content_digest(location).encode())
+        digest.update(job.digest(location).encode())
     return stat, digest.hexdigest()
 
 

@@ -1,6 +1,8 @@
 """The journal of a batch: what is done, with the digests of its inputs and options.
 
-A JSON Lines file in the output folder (``.mixhost-batch-<command>.jsonl``):
+A JSON Lines file in the output folder (``.mixhost-batch-<command>.jsonl``;
+``batch tag``, which has none, keeps it in the folder holding all its inputs
+or at ``--journal PATH``):
 a header line, then one record per finished job, appended as one
 ``write`` on an ``O_APPEND`` descriptor and ``fsync``-ed before the job counts
 as done.  A run killed at any instant leaves every earlier record whole; a

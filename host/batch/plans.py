@@ -11,20 +11,33 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from ..atomic import ensure_folder
 from ..errors import OutputError, SessionError, UserInputError
 from ..loudness.targets import LoudnessTarget, resolve_target
 from ..outputs import WRITABLE, Output, format_of_extension, guard_many
 from .inputs import Source, expand
-from .jobs import AnalyzeJob, Job, MasterJob, RenderJob
-from .journal import journal_path
+from .jobs import AnalyzeJob, Job, JobResult, MasterJob, RenderJob, TagJob
+from .journal import Journal, journal_path
 
 BIT_DEPTHS = (16, 24, 32, "float")
+#: what `batch tag` looks for in folders: the containers ReplayGain/R128 tags are written into
+TAG_SUFFIXES = (".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".m4b")
+
+
+class Stage(Protocol):
+    """What a plan does in the planning process with each result as it arrives (``batch tag``
+    writes an album's tags once its members are measured); returns the events to emit."""
+
+    def take(self, result: JobResult, journal: Journal | None) -> list[dict[str, Any]]: ...
+
+    def summary(self) -> list[dict[str, Any]]:
+        """What the stage did, as data (``BatchResult.albums``)."""
+        ...
 
 
 @dataclass
@@ -35,6 +48,8 @@ class Plan:
     target: LoudnessTarget | None = None
     out_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    stage: Stage | None = None
+    warm: Callable[[], None] | None = None  # run once per worker (default: the workflows' imports)
 
 
 def _bit_depth(value: int | str) -> int | str:
@@ -156,3 +171,34 @@ def plan_render(sessions: Sequence[str | Path], out_dir: Path, variations: str |
                                   state=state, out_dir=str(folder), files=reads, planned=planned))
     check_outputs(jobs, None, "name each variation differently")
     return Plan("render", jobs, journal_path(out_dir, "render"), out_dir=out_dir)
+
+
+# -- tag --------------------------------------------------------------------------------------------
+def plan_tag(inputs: Sequence[str | Path], album_by: str | None = "folder", journal: Path | None = None,
+             peak: str = "sample") -> Plan:
+    """One :class:`TagJob` (a measurement) per file; the tags are written in place by the plan's
+    :class:`~host.batch.albums.AlbumTagger` as each album completes.
+
+    ``album_by``: ``"folder"``, ``"tag"`` (album artist and album) or None (no album tags).  The
+    journal is ``journal``, or :func:`~host.batch.albums.default_journal`'s.
+    """
+    from .albums import AlbumBy, AlbumTagger, albums_of, default_journal
+    from .runners import warm_meter
+
+    if album_by not in ("folder", "tag", None):
+        raise UserInputError(f"--album-by {album_by}: group albums by folder or tag")
+    if peak not in ("sample", "true"):
+        raise UserInputError(f"peak {peak!r}: use sample or true")
+    sources = expand(inputs, suffixes=TAG_SUFFIXES)
+    remote = [s.location for s in sources if s.is_url]
+    if remote:
+        raise UserInputError(f"{remote[0]}: tags are written in place, into files on a path",
+                             hint="tag files on a local or shared filesystem (mounted on the workers too)")
+    jobs: list[Job] = [TagJob(source.location, location=source.location) for source in sources]
+    where = journal if journal is not None else default_journal([s.location for s in sources])
+    if where.exists() and where.is_dir():
+        raise UserInputError(f"--journal {where} is a folder", hint="give a file path for the journal")
+    by: AlbumBy | None = "tag" if album_by == "tag" else "folder" if album_by == "folder" else None
+    tagger = AlbumTagger(jobs, albums_of(jobs, by), with_album=album_by is not None,
+                         peak="true" if peak == "true" else "sample")
+    return Plan("tag", jobs, where, stage=tagger, warm=warm_meter)

@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import signal
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ..errors import MissingExtraError, UserInputError
@@ -47,11 +47,15 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-def warm_worker() -> None:
-    """A worker's start: import the workflows (and load numba's cached kernels) once, and make
-    SIGTERM stop a job as Ctrl-C does, so its staged outputs are removed."""
+Warm = Callable[[], None]
+
+
+def warm_worker(warm: Warm | None = None) -> None:
+    """A worker's start: import what its jobs need (and load numba's cached kernels) once, with
+    ``warm`` (default :func:`warm_worker_imports`), and make SIGTERM stop a job as Ctrl-C does, so
+    its staged outputs are removed."""
     signal.signal(signal.SIGTERM, _interrupt)
-    from ..analysis import mastering, report  # noqa: F401  (imported for their start-up cost)
+    (warm or warm_worker_imports)()
 
 
 def _ready() -> None:
@@ -78,16 +82,21 @@ class LocalPool:
 
     dashboard: str | None = None
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, warm: Warm | None = None) -> None:
         if workers is not None and workers < 1:
             raise UserInputError(f"-j {workers}: the number of workers is at least 1")
         self.workers = workers or default_workers()
         self.description = f"local pool of {self.workers} process{'es' if self.workers > 1 else ''}"
         # spawn: a clean interpreter per worker (the parent may hold threads: the progress bar's)
-        self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=warm_worker)
+        self._warm = warm
+        self._busy = False  # jobs in flight (a run not finished): close() then lets them end
+        self._pool = self._start()
         # start every worker now, together (the pool would start them one by one as jobs come)
         cf.wait([self._pool.submit(_ready) for _ in range(self.workers)])
+
+    def _start(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=warm_worker, initargs=(self._warm,))
 
     def run(self, submissions: Sequence[Submission]) -> Iterator[JobResult]:
         queue = iter(submissions)
@@ -100,6 +109,7 @@ class LocalPool:
                     return
                 running[self._pool.submit(run_job, item[0], item[1])] = item[0]
 
+        self._busy = True
         try:
             top_up()
             while running:
@@ -111,14 +121,14 @@ class LocalPool:
         except BaseException:
             self._stop(running)
             raise
+        self._busy = False
 
     def _result(self, job: Job, future: cf.Future[JobResult]) -> JobResult:
         try:
             return future.result()
         except cf.process.BrokenProcessPool:
             # a worker died (killed, out of memory, a crash in native code): the pool is gone
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=warm_worker)
+            self._pool = self._start()
             return _lost(job, "its worker process died while it ran (killed, or out of memory)")
         except KeyboardInterrupt:
             raise
@@ -136,13 +146,19 @@ class LocalPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
+        if not self._busy:
+            # every job has come back, so the workers are idle and hold nothing: end them at once
+            # rather than wait for each interpreter's teardown (a few tenths of a second with numba)
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskRunner:
     """Jobs as Dask distributed tasks: on a scheduler's address, or on ``local:N`` (a LocalCluster)."""
 
-    def __init__(self, address: str, retries: int = 0) -> None:
+    def __init__(self, address: str, retries: int = 0, warm: Warm | None = None) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -166,7 +182,7 @@ class DaskRunner:
                 raise UserInputError(f"--dask {address}: cannot reach the scheduler ({error})",
                                      hint="check the address (tcp://host:8786) and that the scheduler runs") from None
             where = f"the Dask cluster at {address}"
-        self._client.run(warm_worker_imports)
+        self._client.run(warm or warm_worker_imports)
         self.description = where
         self.dashboard = getattr(self._client, "dashboard_link", None)
 
@@ -204,12 +220,28 @@ class DaskRunner:
 
 
 def warm_worker_imports() -> None:
-    """On each Dask worker, once: import the workflows (the kernels load here, not in the first job)."""
+    """On each worker, once: import the workflows (the kernels load here, not in the first job)."""
     from ..analysis import mastering, report  # noqa: F401
 
 
-def make_runner(workers: int | None = None, dask: str | None = None, retries: int = 0) -> Runner:
-    """The runner the options ask for: Dask when ``dask`` is given, else the local pool."""
+def warm_meter() -> None:
+    """On each worker of a `batch tag`, once: import the tagging and load the meter's compiled
+    kernels (numba's cache), here rather than in the first job; nothing else (no workflows)."""
+    import numpy as np
+
+    from ..loudness import replaygain  # noqa: F401
+    from ..loudness.meter import LoudnessMeter
+
+    meter = LoudnessMeter(2, 48000)
+    meter.process(np.zeros((2, 48000)))  # a first block loads every kernel a measurement calls
+    meter.integrated()
+    meter.true_peak()
+
+
+def make_runner(workers: int | None = None, dask: str | None = None, retries: int = 0,
+                warm: Warm | None = None) -> Runner:
+    """The runner the options ask for: Dask when ``dask`` is given, else the local pool.  ``warm``
+    runs once on each worker before its first job (default: :func:`warm_worker_imports`)."""
     if dask:
-        return DaskRunner(dask, retries)
-    return LocalPool(workers)
+        return DaskRunner(dask, retries, warm)
+    return LocalPool(workers, warm)

@@ -1,4 +1,4 @@
-"""`mixhost batch analyze|master|render ...`: catalogue-scale runs of the single-file commands."""
+"""`mixhost batch analyze|master|render|tag ...`: catalogue-scale runs of the single-file commands."""
 
 from __future__ import annotations
 
@@ -21,11 +21,19 @@ options: running the same command again skips what is done and redoes what chang
 (--force redoes everything).  Exit status: 0 when every job succeeded, 1 when any failed,
 2 for bad arguments (found before anything runs), 130 when interrupted."""
 
+TAG_EPILOG = EPILOG.replace("A journal in the output folder", "A journal (--journal, by default in the folder "
+                            "holding all the inputs)") + """
+
+An album is tagged once all its files are measured.  A file that fails (corrupt, empty, NaN,
+silent, unwritable) fails alone: its album is tagged with the others and the summary names it.
+A rerun skips files whose audio and tags are as they were; an album with a changed file is
+re-tagged as a whole."""
+
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "batch", help="analyse, master or render many files on a process pool or a Dask cluster",
-        description="Run analyze, master or render over a catalogue: files, folders (recursive) and "
+        "batch", help="analyse, master, tag or render many files on a process pool or a Dask cluster",
+        description="Run analyze, master, tag or render over a catalogue: files, folders (recursive) and "
                     "globs, resumable, failures isolated.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="batch_command", metavar="COMMAND", required=True)
@@ -76,6 +84,25 @@ def add_parser(subparsers: Any) -> None:
                              "{address: value}) or (name, session)")
     _common(render, json_flag=True)
 
+    tag = commands.add_parser("tag", help="write ReplayGain 2.0 / R128 tags in place, like r128gain",
+                              description="Measure every file (BS.1770-4 / EBU R128) on the workers, gate "
+                              "each album over its tracks' blocks, and write ReplayGain 2.0 track and album "
+                              "gain and peak tags (R128_TRACK_GAIN/R128_ALBUM_GAIN in Opus) into FLAC, Ogg "
+                              "Vorbis, Opus, MP3 and M4A files, in place, without re-encoding.",
+                              epilog=TAG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tag.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    tag.add_argument("--album-by", choices=["folder", "tag"], default="folder",
+                     help="an album is a folder, or the files sharing album artist and album tags "
+                          "(default: folder)")
+    tag.add_argument("--no-album", action="store_true", help="track tags only; album tags are removed")
+    tag.add_argument("--true-peak", action="store_true",
+                     help="write the true peak (BS.1770-4 Annex 2) as the peak tags, not the sample peak")
+    tag.add_argument("--journal", type=Path, metavar="PATH",
+                     help="the journal file (default: .mixhost-batch-tag.jsonl in the folder holding "
+                          "all the inputs; inputs with only / in common: a file in "
+                          "$XDG_STATE_HOME/mixhost)")
+    _common(tag, json_flag=True)
+
 
 def _common(parser: argparse.ArgumentParser, json_flag: bool = False) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
@@ -105,12 +132,14 @@ def run(args: argparse.Namespace) -> int:
                    tolerance_lu=getattr(args, "tolerance", 1.0), chain=getattr(args, "chain", None),
                    fmt=getattr(args, "fmt", None), bit_depth=getattr(args, "bit_depth", 24),
                    keep_tree=getattr(args, "keep_tree", False), keep_tags=not getattr(args, "no_tags", False),
-                   variations=getattr(args, "variations", None), journal=journal)
+                   variations=getattr(args, "variations", None), journal=getattr(args, "journal", None) or journal,
+                   album_by=None if getattr(args, "no_album", False) else getattr(args, "album_by", "folder"),
+                   peak="true" if getattr(args, "true_peak", False) else "sample")
     if reports:
         from ..outputs import prepare
 
         prepare(reports, [Path(loc) for job in checked.jobs for loc in job.inputs() if "://" not in loc])
-    runner = make_runner(args.jobs, args.dask, args.retries)
+    runner = make_runner(args.jobs, args.dask, args.retries, checked.warm)
     try:
         with _Progress(enabled=not args.no_progress and err.is_terminal) as progress:
             def on_event(event: dict[str, Any]) -> None:
@@ -250,6 +279,8 @@ def _print_summary(result: Any) -> None:
                 out.print(table(title, ["file", "integrated", "true peak"],
                                 [[row["file"], _lufs(row["integrated_lufs"], "LUFS"),
                                   _lufs(row["true_peak_dbtp"], "dBTP")] for row in summary[key]]))
+    if result.command == "tag":
+        _print_tag_summary(summary)
     if result.failed:
         out.print(table("failed", ["job", "reason"], [[r.key, r.error] for r in result.failed]))
     if result.journal:
@@ -258,3 +289,16 @@ def _print_summary(result: Any) -> None:
 
 def _lufs(value: Any, unit: str) -> str:
     return f"{value:.2f} {unit}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
+
+
+def _print_tag_summary(summary: dict[str, Any]) -> None:
+    def span(pair: list[float] | None) -> str:
+        return f"{pair[0]:+.2f} to {pair[1]:+.2f} dB" if pair else "-"
+
+    albums = (f"{summary['albums']} album{'s' if summary['albums'] != 1 else ''}: "
+              if summary["album_gain_db"] else "")
+    out.print(f"{albums}{summary['written']} files tagged, {summary['kept']} already tagged; track gains "
+              f"{span(summary['track_gain_db'])}, album gains {span(summary['album_gain_db'])}")
+    if summary["incomplete_albums"]:
+        out.print(table("albums tagged without a failed file", ["album", "missing"],
+                        [[a["album"], ", ".join(a["missing"])] for a in summary["incomplete_albums"]]))

@@ -342,6 +342,17 @@ def write_tags(
     the true peak.
     """
     p = Path(path)
+    values, remove = tag_values(p, track, album, peak=peak)
+    tag_io.update_text_tags(p, values, remove)
+
+
+def tag_values(path: str | Path, track: TrackMeasurement, album: AlbumGain | None, *,
+               peak: PeakKind = "sample") -> tuple[dict[str, str], tuple[str, ...]]:
+    """The tags :func:`write_tags` would set in ``path`` (by its container), and the keys it would remove.
+
+    Raises :class:`TaggingError` for a silent track or album (it has no gain).
+    """
+    p = Path(path)
     if peak not in ("sample", "true"):
         raise UserInputError(f"peak must be 'sample' or 'true', not {peak!r}")
     kind = tag_io.container(p)
@@ -351,10 +362,8 @@ def write_tags(
             raise TaggingError(f"{p}: {what} is silent (no block above −70 LUFS), so it has no gain",
                                hint="leave silent files out of the tagging")
     if kind == "ogg-opus":
-        values, remove = _r128_tags(track, album)
-    else:
-        values, remove = _replaygain_tags(track, album, peak)
-    tag_io.update_text_tags(p, values, remove)
+        return _r128_tags(track, album)
+    return _replaygain_tags(track, album, peak)
 
 
 def format_gain(gain_db: float) -> str:
