@@ -95,6 +95,11 @@ class LocalPool:
         cf.wait([self._pool.submit(_ready) for _ in range(self.workers)])
 
     def _start(self) -> cf.ProcessPoolExecutor:
+        # A worker runs one job at a time and calls no BLAS, yet an OpenBLAS pool's threads spin
+        # on the other cores (see host.cli.analyze); spawned workers take the parent's environment,
+        # so ask for one thread before they start (a user's own setting stands; Dask's nanny sets
+        # the same for its workers).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=warm_worker, initargs=(self._warm,))
 
