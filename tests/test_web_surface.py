@@ -160,7 +160,7 @@ def test_the_page_follows_the_api_osc_and_midi(browser: Any, tmp_path: Path, rig
     tablet.send_message("/tracks/tone/mute", 1)
     mute = page.get_by_role("button", name="tone mute", exact=True)
     wait_for(lambda: mute.get_attribute("aria-pressed") == "true", what="the mute sent over OSC")
-    assert rig.get("tracks/tone/mute") is True
+    wait_for(lambda: rig.get("tracks/tone/mute") is True, what="the mute in the registry (at a block start)")
     tablet.send_message("/tracks/soprano/gain_db", -9.5)
     wait_for(lambda: slider(page, "soprano gain").get_attribute("aria-valuetext") == "-9.5 dB", what="OSC fader")
     rig.session.registry.set_normalized("tracks/noise/pan", 0.25, source="midi:desk")
