@@ -100,10 +100,7 @@ class Rig(ControlLoopRig):
         if timeout_s is not None:
             self.osc.subscribe_timeout_s = timeout_s
         try:
-            self.engine.open()
-            self.engine.transport.set_loop(0, int(1.5 * 48000))
-            self.engine.start(play=True)
-            self.surfaces.open()
+            self.play()
         except BaseException:
             self.engine.close()
             raise

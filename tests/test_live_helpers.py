@@ -104,17 +104,26 @@ def run_blocks(engine: LiveEngine, count: int) -> np.ndarray:
 class ControlLoopRig:
     """Base of the surface test rigs: a thread doing what `mixhost live`'s control loop does.
 
-    A subclass sets ``session`` and ``surfaces`` (it may swap ``surfaces`` while
-    the loop runs: each pass reads it afresh), calls ``start_control`` once they
-    are open, and ``stop_control`` first thing in its ``close``.
+    A subclass sets ``session``, ``engine`` and ``surfaces`` (it may swap
+    ``surfaces`` while the loop runs: each pass reads it afresh), calls ``play``
+    (or opens them its own way) and ``start_control`` once they are open, and
+    ``stop_control`` first thing in its ``close``.
     """
 
     session: host.Session
+    engine: LiveEngine
     surfaces: Surfaces
 
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._loop = threading.Thread(target=self._control, daemon=True)
+
+    def play(self, loop_s: float = 1.5) -> None:
+        """Open the engine, loop its first ``loop_s`` seconds playing, then open the surfaces."""
+        self.engine.open()
+        self.engine.transport.set_loop(0, int(loop_s * self.session.sample_rate))
+        self.engine.start(play=True)
+        self.surfaces.open()
 
     def start_control(self) -> None:
         self._loop.start()

@@ -64,10 +64,7 @@ class WebRig(ControlLoopRig):
             self.osc = OscSurface(bind="127.0.0.1", port=0, zeroconf=False)
             self.surfaces.add(self.osc)
         try:
-            self.engine.open()
-            self.engine.transport.set_loop(0, int(1.5 * 48000))
-            self.engine.start(play=True)
-            self.surfaces.open()
+            self.play()
         except BaseException:
             self.close()
             raise
