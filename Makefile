@@ -4,15 +4,20 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 export MIXHOST_PLUGIN_DIR ?= $(HOME)/.cache/mixhost/test-plugins
+# The browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-# iproute2: `ip` sets up the private network namespace (`unshare -n`) of the zeroconf test
-APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng iproute2
+# iproute2: `ip` sets up the private network namespace (`unshare -n`) of the zeroconf test;
+# chromium: the browser mixer's tests (Playwright drives it); liblo-tools: oscsend/oscdump, an
+# independent OSC peer; ffmpeg: an independent loudness meter and codecs for the batch tests
+APT_PACKAGES := jackd2 libsndfile1 libportaudio2 build-essential pkg-config xz-utils espeak-ng iproute2 chromium liblo-tools ffmpeg
 # What the installed commands use at run time: `live --audio jack` needs libjack (and a server
 # to play to), `--audio sounddevice` PortAudio.
 RUNTIME_PACKAGES := jackd2 libsndfile1 libportaudio2
 # The quick start's venv runs every command in the README: `live` (JACK, PortAudio, MIDI) and the
-# `--html` reports (matplotlib).  `pip install mixhost` stays slim; these are its extras.
-EXTRAS := live,plots,osc
+# `--html` reports (matplotlib), `live --osc` (zeroconf) and `live --web` (aiohttp, segno).
+# `pip install mixhost` stays slim; these are its extras.
+EXTRAS := live,plots,osc,web
 
 .PHONY: demo test bench lint typecheck venv install install-test system-deps runtime-deps plugins jack-start jack-stop clean
 

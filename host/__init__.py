@@ -7,6 +7,7 @@ The public API::
     s.set("tracks/vocals/gain_db", -3)
     result = s.render()
     s.save("session-v2.yaml")
+    result = host.batch("master", ["catalogue/"], out_dir="mastered", target="spotify")
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import MixhostError, UserInputError
 
 __version__ = "0.1.0"
-__all__ = ["MixhostError", "Session", "UserInputError", "load_session", "__version__"]
+__all__ = ["MixhostError", "Session", "UserInputError", "batch", "load_session", "__version__"]
 
 if TYPE_CHECKING:
     from .session import Session, load_session
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import host` (and `mixhost --help`) must not import numpy, scipy or pedalboard.
+    if name == "batch":  # the package host.batch, callable as host.batch(command, inputs, ...)
+        import importlib
+
+        return importlib.import_module(".batch", __name__)
     if name in ("Session", "load_session"):
         from . import session
 

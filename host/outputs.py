@@ -89,6 +89,45 @@ def guard(outputs: Iterable[Output | Path], inputs: Iterable[Path | None]) -> li
     return listed
 
 
+
+def guard_many(outputs: Sequence[Output], inputs: Iterable[Path]) -> list[Output]:
+    """:func:`guard` for thousands of files (a catalogue): the same refusals, by lookups, not pairs.
+
+    Files are keyed by their resolved path and, when they exist, by device and
+    inode, so a symlink or a hard link to an input is found as :func:`guard`
+    finds it, without comparing every output with every input.
+    """
+    def keys(path: Path) -> list[object]:
+        found: list[object] = [_resolved(path)]
+        try:
+            st = os.stat(path)
+            found.append((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+        return found
+
+    sources: dict[object, Path] = {}
+    for source in inputs:
+        for key in keys(Path(source)):
+            sources.setdefault(key, Path(source))
+    written: dict[object, Output] = {}
+    for output in outputs:
+        if output.path.is_dir():
+            raise OutputError(f"output {output.path} is a folder; a file was expected there", hint=output.hint)
+        for key in keys(output.path):
+            if key in sources:
+                source = sources[key]
+                raise OutputError(f"output {output.path} is also an input ({source}{_how(output.path, source)}); "
+                                  "nothing was written", hint=output.hint)
+            if key in written:
+                earlier = written[key].path
+                also = "" if str(earlier) == str(output.path) else f" (also named {earlier})"
+                raise OutputError(f"two outputs would both be written to {output.path}{also}; nothing was written",
+                                  hint=output.hint)
+            written[key] = output
+        _check_kind(output)
+    return list(outputs)
+
 def _check_kind(output: Output) -> None:
     """Refuse to replace an existing file of another kind: a report named ``notes.yaml`` or
     ``take3.wav`` is a typo, and the file it would replace is the user's, input or not."""

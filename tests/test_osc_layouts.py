@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from test_live_helpers import write_stems
+from zeroconf_probe import TIMEOUT_S
 
 from host.cli import main
 from host.control.osc.layout import (
@@ -84,7 +85,7 @@ snapshots:
 
 # the server's own addresses (host/control/osc), and how many constant arguments each takes
 MIXHOST_ADDRESSES = {"/mixhost/select": {1}, "/mixhost/snapshot/save": {1}, "/mixhost/snapshot/recall": {1, 2},
-                     "/mixhost/subscribe": {0}, "/mixhost/panic": {0}, "/mixhost/resume": {0}}
+                     "/mixhost/subscribe": {1}, "/mixhost/panic": {0}, "/mixhost/resume": {0}}
 STRIPS = ("tracks/vocals", "tracks/guitar", "buses/verb", "buses/echo", "master")
 
 
@@ -133,7 +134,7 @@ def read_touchosc(path: Path) -> tuple[list[str], list[Sent]]:
     assert root.tag == "lexml" and root.get("version") == "3"
     top = root.find("node")
     assert top is not None and top.get("type") == "GROUP"
-    assert "sendOSC('/mixhost/subscribe')" in _props(top)["script"]
+    assert "sendOSC('/mixhost/subscribe', 'all')" in _props(top)["script"]
     pager = top.find("children/node")
     assert pager is not None and pager.get("type") == "PAGER"
     titles, controls = [], []
@@ -263,7 +264,7 @@ def test_every_control_address_is_a_registry_or_server_address(generated: dict[s
         if address.startswith("/mixhost/"):
             assert len(control.args) in MIXHOST_ADDRESSES[address], control
         elif address.startswith("/meters/"):
-            assert address[len("/meters/"):] in STRIPS
+            assert address[len("/meters/"):].removesuffix("/peak") in STRIPS and address.endswith("/peak")
         else:
             base, _, form = address[1:].rpartition("/")
             name = base if form in ("norm", "text") else address[1:]
@@ -307,7 +308,7 @@ def test_the_mixer_page_has_every_strip(generated: dict[str, Any], fmt: str) -> 
     for strip in STRIPS:
         assert ("fader", f"/{strip}/gain_db/norm", ()) in on
         assert ("display", f"/{strip}/gain_db/text", ()) in on
-        assert ("meter", f"/meters/{strip}", ()) in on
+        assert ("meter", f"/meters/{strip}/peak", ()) in on
         assert ("push", "/mixhost/select", (strip,)) in on
     for track in ("tracks/vocals", "tracks/guitar"):
         assert {("toggle", f"/{track}/mute", ()), ("toggle", f"/{track}/solo", ()),
@@ -346,7 +347,7 @@ def test_transport_and_snapshot_pages(generated: dict[str, Any], fmt: str) -> No
     transport = {(c.kind, c.address, c.args) for c in controls if c.page == "transport"}
     assert {("toggle", "/transport/play", ()), ("toggle", "/transport/loop", ()),
             ("push", "/transport/position_s", (0.0,)), ("display", "/transport/position_s/text", ()),
-            ("push", "/mixhost/subscribe", ()), ("push", "/mixhost/panic", ()),
+            ("push", "/mixhost/subscribe", ("all",)), ("push", "/mixhost/panic", ()),
             ("push", "/mixhost/resume", ())} <= transport
     snaps = [c for c in controls if c.page == "snapshots"]
     recalls = {c.args for c in snaps if c.address == "/mixhost/snapshot/recall"}
@@ -525,6 +526,28 @@ def test_the_advertisement_is_found_by_a_browser_and_goes_on_close(host: str) ->
     assert events[3] == {"event": "removed", "name": f"Tablet test v2.{SERVICE_TYPE}"}   # the goodbye
 
 
+@pytest.mark.parametrize("zeroconf", [True, False])
+def test_mixhost_live_osc_on_a_network_address_advertises_until_it_stops(tmp_path: Path, zeroconf: bool) -> None:
+    """The whole path: `mixhost live --osc --osc-bind ADDRESS` is found by a browser in the namespace,
+    and gone when it stops; `--no-zeroconf` keeps it off the list."""
+    write_stems(tmp_path, 0.2)
+    session = tmp_path / "session.yaml"
+    session.write_text(SESSION)
+    events = _in_namespace("--live", str(session), NAMESPACE_ADDRESS, "9124",
+                           *([] if zeroconf else ["--no-zeroconf"]))
+    live = next(e for e in events if e["event"] == "live")
+    assert live["exit"] == 130, live["stderr"]                        # Ctrl-C, as a user stops it
+    if zeroconf:
+        assert events[0]["event"] == "added", events
+        assert events[0]["type"] == SERVICE_TYPE and events[0]["port"] == 9124
+        assert events[0]["addresses"] == [NAMESPACE_ADDRESS]
+        assert events[0]["name"] == f"Tablet test.{SERVICE_TYPE}"
+        assert events[-1]["event"] == "removed"                           # the goodbye on the way out
+    else:
+        assert [e["event"] for e in events] == [f"no added within {TIMEOUT_S} s", "live",
+                                                "no removed within 5.0 s"]
+
+
 def test_nothing_is_advertised_for_a_loopback_server() -> None:
     assert advertise("mix", "127.0.0.1", 9000) is None
     assert advertise("mix", "::1", 9000) is None
@@ -550,3 +573,34 @@ def test_advertise_refuses_bad_input(host: str, port: int, said: str) -> None:
 ])
 def test_instance_names(name: str, label: str) -> None:
     assert instance_name(name) == label
+
+
+def test_every_control_of_a_layout_hears_the_server_after_its_connect_message(tmp_path: Path) -> None:
+    """The layout and the server agree: the layout's own subscribe message, sent to a running OSC
+    surface, brings feedback to every control that shows something (faders, knobs, switches, lists,
+    texts, meters), and sending it again renews without a redraw."""
+    from osc_helpers import Rig
+    from waiting import wait_for
+
+    from host.control.osc.layout import SUBSCRIBE, build_layout
+
+    rig = Rig(tmp_path)
+    try:
+        layout = build_layout(rig.session.registry, title=rig.session.title)
+        connect = next(c for c in layout.controls() if c.address == SUBSCRIBE)
+        shows = {c.address for c in layout.controls()
+                 if c.kind in (Kind.FADER, Kind.KNOB, Kind.TOGGLE, Kind.CHOICE, Kind.DISPLAY, Kind.METER)}
+        tablet = rig.peer()
+        tablet.send(connect.address, *connect.args)
+        heard: set[str] = set()
+
+        def everything_heard() -> bool:
+            heard.update(address for address, _ in tablet.take())
+            return shows <= heard
+
+        wait_for(everything_heard, timeout_s=10, what=f"feedback on {sorted(shows - heard)[:5]}")
+        tablet.send(connect.address, *connect.args)                  # the timer's renewal
+        tablet.ask("/mixhost/ping", 1, reply="/mixhost/pong")          # (the renewal was handled before it)
+        assert tablet.messages("/tracks/noise/gain_db/norm") == []     # no redraw
+    finally:
+        rig.close()

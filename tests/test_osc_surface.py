@@ -11,10 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyloudnorm
 import pytest
-from osc_helpers import Rig, message, wait_for
+from osc_helpers import BLOCK, Rig, message
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
+from test_live_helpers import Capture, wait_position
+from waiting import wait_for
 
 import host
 from host.control.meters import MeterReader
@@ -207,6 +211,36 @@ def test_meters_reach_subscribers_without_taking_the_status_line_peaks(rig: Rig)
     assert rig.engine.take_peaks().max() > 0.1                 # the status line still sees its peaks
     rate = len(peer.messages("/meters/tracks/tone")) / 0.6
     assert rate < 40                                            # about the 20 Hz asked for, never per block
+
+
+def test_the_master_meter_carries_short_term_lufs_and_one_number_forms(rig: Rig) -> None:
+    """After 3 s the window holds exactly two passes of the 1.5 s loop: its loudness is the loop's."""
+    capture = Capture(2.0)
+    rig.engine.taps.append(capture)
+    peer = rig.peer()
+    peer.ask("/mixhost/subscribe", "meters", "/nothing", reply="/mixhost/subscribed")
+    wait_position(rig.engine, 0.1)
+    start = rig.engine.meters.count
+    wait_for(lambda: rig.engine.meters.count - start > 4.0 * 48000 / BLOCK, timeout_s=20.0, what="4 s of blocks")
+    peer.take()
+    wait_for(lambda: peer.messages("/meters/master")[2:], what="master meters")
+    got = {address: peer.messages(address) for address in ("/meters/master", "/meters/master/peak",
+           "/meters/master/rms", "/meters/master/lufs", "/meters/tracks/noise", "/meters/tracks/noise/rms")}
+    masters = got["/meters/master"]
+    lufs = masters[-1][2]
+    loop = capture.audio[:, :int(1.5 * 48000)]
+    assert capture.written[:loop.shape[1]].all()
+    expected = pyloudnorm.Meter(48000).integrated_loudness(np.concatenate([loop, loop], axis=1).T)
+    assert -40 < lufs == pytest.approx(expected, abs=0.1)
+    # the one-number forms carry the same values, round by round
+    singles = {form: got["/meters/master/" + form] for form in ("peak", "rms", "lufs")}
+    rounds = min(len(masters), *(len(v) for v in singles.values()))
+    assert rounds >= 2
+    for k in range(rounds):
+        assert [singles[form][k] for form in ("peak", "rms", "lufs")] == [[value] for value in masters[k]]
+    pair, rms = got["/meters/tracks/noise"], got["/meters/tracks/noise/rms"]
+    assert rms[-1][0] == pytest.approx(-15.05 - 6.0, abs=0.2)   # the right's 0.25 sine, under its -6 dB fader
+    assert [p[1] for p in pair[:len(rms)]] == [r[0] for r in rms[:len(pair)]]
 
 
 def test_snapshot_recall_reaches_observers_and_the_session_file(rig: Rig) -> None:

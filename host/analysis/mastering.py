@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -204,6 +205,7 @@ def master_file(
     tolerance: float = TOLERANCE_LU,
     chain: str | None = None,
     reference: str | Path | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> MasterReport:
     """Master ``input_path`` to ``target``; writes ``output_path`` and returns the report.
 
@@ -212,7 +214,8 @@ def master_file(
     reference's long-term mid/side spectral balance
     (:mod:`host.analysis.matching`); pass a target at the reference's
     loudness to match that too (``reference_target``).  The loudness passes
-    work on what comes out.
+    work on what comes out.  ``tags`` (title, artist, ...: :func:`host.tags.read_tags`
+    of the source) go into the output file before it lands.
     """
     source, out = Path(input_path), Path(output_path)
     if out.is_dir():  # never a file named after it: the user meant a folder
@@ -237,7 +240,8 @@ def master_file(
         if reference is not None:
             processed, match = _match_reference(processed, Path(reference), work)
         pre = measured if processed == source else measure_file(processed, block)
-        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance, staged)
+        report = _loudness_passes(processed, pre, out, fmt, target, bit_depth, block, tolerance, staged,
+                                  tags)
         staged.land()
     report.reference = str(reference) if reference is not None else None
     report.match_eq_db = match.octave_summary() if match is not None else None
@@ -276,6 +280,7 @@ def _loudness_passes(
     block: int,
     tolerance: float,
     staged: OutputSet,
+    tags: Mapping[str, str] | None = None,
 ) -> MasterReport:
     """Gain → limiter passes over ``source`` until the output is within ``tolerance`` LU; the
     accepted pass is staged in ``staged``."""
@@ -293,7 +298,7 @@ def _loudness_passes(
     written: list[LoudnessResult] = []
     for attempt in range(1, MAX_PASSES + 1):
         with AtomicWriter(
-            out, int(measured.sample_rate), measured.channels, fmt=fmt, bit_depth=bit_depth
+            out, int(measured.sample_rate), measured.channels, fmt=fmt, bit_depth=bit_depth, tags=tags
         ) as writer:
             achieved = _render(source, gain_db, limiter, block, writer)
             history.append((gain_db, achieved))

@@ -28,11 +28,13 @@ import html
 import json
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from ..loudness.meter import (
     ABSOLUTE_GATE_LUFS,
@@ -166,12 +168,15 @@ class _SpectrumAccumulator:
         self.freqs = np.fft.rfftfreq(segment, 1.0 / sample_rate)
 
     def add(self, mono: np.ndarray) -> None:
-        data = np.concatenate((self.pending, mono))
+        # file blocks are whole segments (65536 = 8 x 8192): usually nothing is pending
+        data = np.concatenate((self.pending, mono)) if self.pending.size else mono
         whole = data.size // self.segment
         if whole:
             frames = data[: whole * self.segment].reshape(whole, self.segment)
-            spectra = np.fft.rfft(frames * self.window, axis=1)
-            self.power += np.sum(spectra.real**2 + spectra.imag**2, axis=0)
+            spectra = np.fft.rfft(np.multiply(frames, self.window), axis=1)
+            # |X|² summed over the segments: the interleaved (re, im) pairs squared, then paired up
+            parts = np.einsum("ij,ij->j", *(spectra.view(np.float64),) * 2)
+            self.power += parts[0::2] + parts[1::2]
             self.count += whole
         self.pending = data[whole * self.segment :].copy()
 
@@ -257,29 +262,63 @@ def _db(value: float, power: bool = False) -> float:
 
 
 class _Pass:
-    """What one streaming pass over a file accumulates."""
+    """What one streaming pass over a file accumulates.
+
+    The moments and the spectrum of a block run on a worker thread while the
+    meter K-weights it (both release the GIL); one block at most is in
+    flight, so memory stays bounded and the sums keep their order.
+    """
 
     def __init__(self, channels: int, fs: float) -> None:
         self.channels = channels
-        self.meter = LoudnessMeter(channels, fs, history=True)
-        # the mono fold (L+R)/2 in both speakers: one channel weighted 2 (BS.1770 sums channels)
-        self.fold = LoudnessMeter(1, fs, weights=[2.0], true_peak=False) if channels >= 2 else None
+        # a stereo meter also meters the mono fold, from its own K-weighting pass
+        self.meter = LoudnessMeter(channels, fs, history=True, mono_fold=channels == 2)
+        # wider layouts fold their first two channels in a meter of its own
+        self.fold = self.meter.mono_fold or (
+            LoudnessMeter(1, fs, weights=[2.0], true_peak=False) if channels > 2 else None
+        )
         self.spectrum = _SpectrumAccumulator(fs)
         self.sums = np.zeros(channels)
         self.squares = np.zeros(channels)
         self.cross = 0.0
         self.frames = 0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
+        self._pending: Future[None] | None = None
 
     def add(self, x: np.ndarray) -> None:
+        self._wait()
+        self._pending = self._worker.submit(self._moments, x)
         self.meter.process(x)
-        self.sums += x.sum(axis=1)
-        self.squares += np.einsum("ij,ij->i", x, x)
-        mid = x.mean(axis=0)  # (L + R) / 2 for stereo: the mono fold and the spectrum
-        if self.fold is not None:
-            self.cross += float(np.dot(x[0], x[1]))
-            self.fold.process(mid if self.channels == 2 else 0.5 * (x[0] + x[1]))
-        self.spectrum.add(mid)
         self.frames += x.shape[1]
+
+    def finish(self) -> None:
+        """Wait for the last block's moments and stop the worker (also after a failed read)."""
+        try:
+            self._wait()
+        finally:
+            self._worker.shutdown()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _moments(self, x: np.ndarray) -> None:
+        if self.channels == 2:
+            # one compiled pass: sums, squares, L·R and the mid (L + R) / 2 for the spectrum.
+            # (Not np.dot: a BLAS dot wakes OpenBLAS's threads, which then spin on the other
+            # cores for the rest of the run, doubling the CPU time of `analyze`.)
+            mid = np.empty(x.shape[1])
+            self.cross += _stereo_moments(x[0], x[1], mid, self.sums, self.squares)
+        else:
+            self.sums += x.sum(axis=1)
+            self.squares += np.einsum("ij,ij->i", x, x)
+            mid = x.mean(axis=0)
+        if self.channels > 2:
+            assert self.fold is not None
+            self.cross += float(np.einsum("i,i->", x[0], x[1]))
+            self.fold.process(0.5 * (x[0] + x[1]))
+        self.spectrum.add(mid)
 
     def stereo(self, integrated_lufs: float) -> tuple[float, float]:
         """(correlation of the first two channels, loudness lost in the mono fold)."""
@@ -293,13 +332,38 @@ class _Pass:
         return correlation, mono_loss
 
 
+@njit(cache=True, nogil=True)
+def _stereo_moments(
+    u: np.ndarray, v: np.ndarray, mid: np.ndarray, sums: np.ndarray, squares: np.ndarray
+) -> float:
+    """Add Σu, Σv to ``sums`` and Σu², Σv² to ``squares``; write (u + v) / 2 to ``mid``; return Σuv."""
+    su = sv = qu = qv = cross = 0.0
+    for n in range(u.size):
+        a = u[n]
+        b = v[n]
+        su += a
+        sv += b
+        qu += a * a
+        qv += b * b
+        cross += a * b
+        mid[n] = 0.5 * (a + b)
+    sums[0] += su
+    sums[1] += sv
+    squares[0] += qu
+    squares[1] += qv
+    return cross
+
+
 def analyze_file(path: str | Path, block: int = DEFAULT_FILE_BLOCK) -> Analysis:
     """Measure one file in a single streaming pass."""
     with open_audio(path) as handle:
         fs = float(handle.samplerate)
         acc = _Pass(handle.channels, fs)
-        for x in iter_blocks(handle, block, path):
-            acc.add(x)
+        try:
+            for x in iter_blocks(handle, block, path):
+                acc.add(x)
+        finally:
+            acc.finish()
     return _analysis(str(path), fs, acc)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-from ._common import guard_report, need_plots, out, table, write_report
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,12 +49,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    need_plots(args.html)
-    from ..analysis.report import analyze_file, to_json, write_html
+    # `analyze --json` imports only what it measures with: no rich, no session parser
+    # (a whole-process run is compared with ffmpeg's; see benchmarks/bench_analyze.py).
+    # Nothing here calls BLAS, yet each OpenBLAS (numpy's, and scipy's that numba loads)
+    # starts a pool whose workers spin for a while: a fifth of the start-up's CPU time.
+    # One thread asks for no pool; it must be set before numpy loads its OpenBLAS.
+    if not os.environ.get("OPENBLAS_NUM_THREADS"):  # a user's own setting stands
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
     from ..loudness.targets import resolve_target
-    from ..session.relocation import session_files
 
     if args.html:
+        from ..session.relocation import session_files
+        from ._common import guard_report, need_plots
+
+        need_plots(args.html)
         read = session_files(args.session) if args.session else []
         guard_report(args.html, [*args.files, args.reference, *read])
     target = resolve_target(args.target)
@@ -62,16 +71,24 @@ def run(args: argparse.Namespace) -> int:
         from ..analysis.feedback import session_notes
 
         notes = session_notes(args.session)
-    analyses = [analyze_file(path) for path in args.files]
-    reference = analyze_file(args.reference) if args.reference else None
+    with _collector_paused():
+        from ..analysis.report import analyze_file, to_json
+
+        analyses = [analyze_file(path) for path in args.files]
+        reference = analyze_file(args.reference) if args.reference else None
     if args.json:
         emit(to_json(analyses, asdict(notes) if notes is not None else None))
     else:
+        from ._common import out
+
         if notes is not None:
             out.print(_notes_text(notes))
         for a in analyses:
             out.print(_summary(a, reference))
     if args.html:
+        from ..analysis.report import write_html
+        from ._common import write_report
+
         notes_text = _notes_text(notes) if notes else None
         write_report(
             args.html,
@@ -79,6 +96,24 @@ def run(args: argparse.Namespace) -> int:
             quiet=args.json,
         )
     return 0
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while numba loads and the files are measured.
+
+    Loading the first kernel makes numba build ~100 000 objects (its typing
+    and lowering registries); each collection meanwhile walks them all again,
+    a sixth of the start-up's CPU time.  Measuring makes next to no cyclic
+    garbage, so nothing piles up; the collector resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def emit(text: str) -> None:
@@ -94,6 +129,7 @@ def emit(text: str) -> None:
 def _summary(a: Any, reference: Any | None) -> Any:
     from ..analysis.report import measured
     from ..analysis.reportkit import METRICS
+    from ._common import table
 
     columns = ["", "value"] + (["reference"] if reference is not None else [])
     body = []

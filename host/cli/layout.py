@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
              for path, option, suffix in wanted], session_files(args.session))
     session = load_session(args.session)
     register(session.registry)   # transport/... as `mixhost live` adds them
-    title = str((session.config.get("session") or {}).get("name") or session.path.stem)
-    layout = build_layout(session.registry, title=title, snapshots=Snapshots(session).names())
+    layout = build_layout(session.registry, title=session.title, snapshots=Snapshots(session).names())
     with OutputSet() as staged:   # both land together, or neither
         if args.touchosc:
             touchosc.write_touchosc(layout, staged.stage(args.touchosc))

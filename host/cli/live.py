@@ -94,6 +94,12 @@ def add_parser(subparsers: Any) -> None:
                      help="meter messages per second to subscribers (default 20; 0: none)")
     osc.add_argument("--no-zeroconf", action="store_true",
                      help="do not advertise the OSC server on the network (_osc._udp)")
+    web = parser.add_argument_group("control surfaces (browser)")
+    web.add_argument("--web", nargs="?", const="127.0.0.1:8080", default=None, metavar="[HOST:]PORT",
+                     help="serve a mixer page to browsers (default 127.0.0.1:8080); on a network address "
+                          "the printed URL (and QR code) carries a token made for this run")
+    web.add_argument("--web-allow", action="append", default=[], metavar="CIDR",
+                     help="let only browsers from this address range in (repeatable; this machine always)")
     parser.add_argument("--save", action="store_true",
                         help="at the end, write the mix into the session file (comments kept)")
     parser.add_argument("--recover", action="store_true",
@@ -171,7 +177,8 @@ def _surfaces(session: Session, engine: LiveEngine, args: argparse.Namespace) ->
 
     options = SurfaceOptions(midi_in=args.midi_in, midi_out=args.midi_out, midi_maps=list(args.midi_map),
                              midi_profile=args.midi_profile, midi_virtual=args.midi_virtual,
-                             osc=args.osc, osc_allow=list(args.osc_allow), zeroconf=not args.no_zeroconf)
+                             osc=args.osc, osc_allow=list(args.osc_allow), zeroconf=not args.no_zeroconf,
+                             web=args.web, web_allow=list(args.web_allow))
     for name in ("osc_port", "osc_bind", "osc_meter_hz"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
@@ -225,7 +232,14 @@ def _learn(surfaces: Surfaces) -> ArmedLearn | None:
 
 def _report_surfaces(surfaces: Surfaces) -> None:
     for surface in surfaces.surfaces:
-        err.print(f"mixhost live: {surface.describe()}; it keeps running at the session end until quit")
+        err.print(f"mixhost live: {surface.describe()}; it keeps running at the session end until quit",
+                  soft_wrap=True)
+        token = getattr(getattr(surface, "access", None), "token", None)
+        if token is not None:   # a browser on the network: the URL as a QR code for a tablet's camera
+            from ..control.web.qr import terminal_qr
+
+            sys.stderr.write(terminal_qr(surface.url))   # type: ignore[attr-defined]
+            sys.stderr.flush()
 
 
 def _report_cpu_request(engine: LiveEngine) -> None:

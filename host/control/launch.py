@@ -32,6 +32,8 @@ class SurfaceOptions:
     osc_allow: list[str] = field(default_factory=list)
     osc_meter_hz: float = 20.0
     zeroconf: bool = True
+    web: str | None = None                      # [HOST:]PORT of the browser mixer
+    web_allow: list[str] = field(default_factory=list)
 
     @property
     def wants_midi(self) -> bool:
@@ -48,6 +50,11 @@ def check(options: SurfaceOptions) -> None:
     if options.midi_profile and options.midi_maps:
         raise UserInputError("--midi-profile mcu brings its own mapping; leave out --midi-map",
                              hint="run a second mixhost surface with the map, or use the profile alone")
+    if options.web_allow and options.web is None:
+        raise UserInputError("--web-allow limits who reaches the browser mixer; it needs --web",
+                             hint="add --web HOST:PORT (for example --web 0.0.0.0:8080)")
+    if options.web is not None:
+        web_address(options.web)
     _check_osc(options)
 
 
@@ -71,6 +78,20 @@ def _check_osc(options: SurfaceOptions) -> None:
         raise UserInputError(f"--osc-meter-hz {options.osc_meter_hz:g}: give 0 (no meters) to 100")
 
 
+def web_address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` -> (host, port): ``8080``, ``0.0.0.0:8080``, ``[::1]:8080``; no host: loopback."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise UserInputError(f"--web {text!r}: give [HOST:]PORT, a port from 0 to 65535",
+                             hint="for example --web 8080, or --web 0.0.0.0:8080 for the network")
+    return host, number
+
+
 def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Surfaces:
     """The surfaces for ``options`` around ``engine`` (not opened yet)."""
     check(options)
@@ -81,6 +102,11 @@ def build_surfaces(session: Session, engine: Any, options: SurfaceOptions) -> Su
 
         surfaces.add(OscSurface(bind=options.osc_bind, port=options.osc_port, allow=options.osc_allow,
                                 zeroconf=options.zeroconf, meter_hz=options.osc_meter_hz))
+    if options.web is not None:
+        from .web.surface import WebSurface
+
+        host, port = web_address(options.web)
+        surfaces.add(WebSurface(host, port, allow=tuple(options.web_allow)))
     if not options.wants_midi:
         return surfaces
     from .midi.surface import MidiSurface

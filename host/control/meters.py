@@ -1,8 +1,13 @@
-"""Meters for surfaces: post-fader peak and RMS of each strip and the master.
+"""Meters for surfaces: post-fader peak and RMS of each strip and the master, the master's loudness.
 
 Each reader keeps its own place in the engine's meter ring
 (:class:`host.live.metering.MeterRing`), so the status line, an MCU's
 meter LEDs and a tablet all see every block, and none resets another's.
+
+Peak and RMS are over the reader's interval (since its previous read);
+the master's short-term loudness is not: it is always the latest 3 s
+window (EBU Tech 3341 §2.1), the same for every reader at the same moment,
+and reading it takes nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +56,16 @@ class MeterReader:
         rms = np.sqrt(mean_square)
         return {address: Level((to_db(peak[i, 0]), to_db(peak[i, 1])), (to_db(rms[i, 0]), to_db(rms[i, 1])))
                 for i, address in enumerate(self.ring.addresses)}
+
+    def short_term_lufs(self) -> float:
+        """The master's short-term loudness (K-weighted, last 3 s; EBU R128 "S"), LUFS.
+
+        Silence for the past 3 s (below ``SILENCE_LUFS``, -120) reads -inf,
+        and so does an engine that does not meter loudness.  Before 3 s of
+        blocks the window counts as silence.  It moves on every sub-block (5 ms at 48 kHz).
+        """
+        loudness = self.ring.loudness
+        return loudness.short_term_lufs() if loudness is not None else -math.inf
 
     def master_peaks(self) -> np.ndarray:
         """The master's peak amplitude (left, right) since the previous read."""

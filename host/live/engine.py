@@ -51,7 +51,7 @@ from ..stages.native import NativeStage
 from ..suggest import did_you_mean
 from .handoff import ControlHandoff
 from .lanes import LanePlayback
-from .metering import MeterRing
+from .metering import LoudnessRing, MeterRing
 from .streaming import PortInput, SourceClock, StreamingSource, StreamReader
 from .transport import Transport
 from .transport_params import TransportParams
@@ -234,7 +234,8 @@ class LiveEngine:
         self._metered = [*graph.tracks, *graph.buses]
         for node in self._metered:
             node.keep_post = True
-        self.meters = MeterRing([*(n.address for n in self._metered), "master"])
+        self.meters = MeterRing([*(n.address for n in self._metered), "master"],
+                                loudness=LoudnessRing(rate, block_size))
         self._peaks_seen = 0
         self._segments: list[tuple[int, int]] = []
         self._lanes = LanePlayback(graph)
@@ -548,7 +549,7 @@ class LiveEngine:
             # a track taken out (or a panic) did not run: its post-fader buffer is stale
             running = ran and (node.plan.kind != "track" or node in active)
             meters.write(index, node.post_fader(frames) if running else None, frames)
-        meters.write(len(self._metered), out, frames)
+        meters.write_master(out, frames)
         meters.commit(frames)
 
     # -- safety ------------------------------------------------------------------------------------

@@ -133,6 +133,18 @@ def k_weighting_sos(sample_rate: float) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
+def subblock_grid(sample_rate: float) -> tuple[int, int]:
+    """(frames per fine sub-block, sub-blocks per 100 ms step) at ``sample_rate``.
+
+    The 100 ms step (the gating-block hop, BS.1770-4 Annex 1) split into at
+    most ``FINE_STEPS`` equal sub-blocks (5 ms at 48 kHz, 245 frames at
+    44.1 kHz): the 400 ms and 3 s windows are whole numbers of them.
+    """
+    step = max(1, int(round(float(sample_rate) * SUBBLOCK_S)))
+    per_step = next(r for r in range(FINE_STEPS, 0, -1) if step % r == 0)
+    return step // per_step, per_step
+
+
 def energy_to_lufs(energy: float) -> float:
     """BS.1770-4 eq. 2: L = −0.691 + 10 log10(Σ G_i z_i)."""
     return LOUDNESS_OFFSET + 10.0 * math.log10(energy) if energy > 0 else -math.inf
@@ -223,8 +235,68 @@ def _k_weight_one(u: np.ndarray, sos: np.ndarray, su: np.ndarray, gu: float, w: 
     su[0], su[1], su[2], su[3] = s
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _k_weight_pass(
+    u: np.ndarray,
+    v: np.ndarray,
+    sos: np.ndarray,
+    su: np.ndarray,
+    sv: np.ndarray,
+    gu: float,
+    gv: float,
+    carry: np.ndarray,
+    hop: int,
+    out: np.ndarray,
+    fold_out: np.ndarray,
+    peaks: np.ndarray,
+    with_fold: bool,
+) -> int:
+    """The one stereo pass behind :func:`k_weight_stereo` and :func:`_k_weight_stereo_fold`.
+
+    Inlined into both with ``with_fold`` a constant, so each compiles to its own
+    loop with the fold's lines there or gone: the mono fold costs the plain
+    meter nothing.  ``fold_out`` and ``carry[2]`` are touched only with the fold.
+    """
+    k = _k_coefficients(sos)
+    s = (su[0], su[1], su[2], su[3])
+    t = (sv[0], sv[1], sv[2], sv[3])
+    pu, pv = peaks[0], peaks[1]
+    acc = carry[0]
+    count = int(carry[1])
+    fold = carry[2] if with_fold else 0.0
+    done = 0
+    for n in range(u.size):
+        x = u[n]
+        xx = v[n]
+        pu = max(pu, abs(x))
+        pv = max(pv, abs(xx))
+        z, s = _k_step(x, k, s)
+        zz, t = _k_step(xx, k, t)
+        acc += gu * z * z + gv * zz * zz
+        if with_fold:
+            both = z + zz
+            fold += 0.5 * both * both
+        count += 1
+        if count == hop:
+            out[done] = acc
+            if with_fold:
+                fold_out[done] = fold
+            done += 1
+            acc = 0.0
+            fold = 0.0
+            count = 0
+    su[0], su[1], su[2], su[3] = s
+    sv[0], sv[1], sv[2], sv[3] = t
+    peaks[0], peaks[1] = pu, pv
+    carry[0] = acc
+    carry[1] = count
+    if with_fold:
+        carry[2] = fold
+    return done
+
+
 @njit(cache=True, nogil=True)
-def _k_weight_stereo_fused(
+def k_weight_stereo(
     u: np.ndarray,
     v: np.ndarray,
     sos: np.ndarray,
@@ -242,29 +314,40 @@ def _k_weight_stereo_fused(
     K-weighting, channel weights, sample peaks and the sub-block sums fused:
     the filter recursion is latency-bound, so the extra work rides along for
     free and no per-sample buffer is written.  Returns the sub-blocks done.
+
+    Public for streaming meters elsewhere (the live engine's master,
+    :mod:`host.live.metering`): ``u``, ``v`` 1-D rows; ``su``, ``sv`` the
+    filter states (4 each, zeros to start); ``carry = [partial energy,
+    frames in it]``; each completed sub-block of ``hop`` frames writes
+    Σ_i G_i Σ_n z_i[n]² to ``out`` (room for ``frames // hop + 1``);
+    ``peaks`` (2) keeps the running sample peaks.  Allocates nothing.
     """
-    k = _k_coefficients(sos)
-    s = (su[0], su[1], su[2], su[3])
-    t = (sv[0], sv[1], sv[2], sv[3])
-    pu, pv = peaks[0], peaks[1]
-    acc = carry[0]
-    count = int(carry[1])
-    done = 0
-    for n in range(u.size):
-        x = u[n]
-        xx = v[n]
-        pu = max(pu, abs(x))
-        pv = max(pv, abs(xx))
-        z, s = _k_step(x, k, s)
-        zz, t = _k_step(xx, k, t)
-        acc += gu * z * z + gv * zz * zz
-        acc, count, done = _tally(acc, count, hop, out, done)
-    su[0], su[1], su[2], su[3] = s
-    sv[0], sv[1], sv[2], sv[3] = t
-    peaks[0], peaks[1] = pu, pv
-    carry[0] = acc
-    carry[1] = count
-    return done
+    return _k_weight_pass(u, v, sos, su, sv, gu, gv, carry, hop, out, out, peaks, False)
+
+
+@njit(cache=True, nogil=True)
+def _k_weight_stereo_fold(
+    u: np.ndarray,
+    v: np.ndarray,
+    sos: np.ndarray,
+    su: np.ndarray,
+    sv: np.ndarray,
+    gu: float,
+    gv: float,
+    carry: np.ndarray,
+    hop: int,
+    out: np.ndarray,
+    fold_out: np.ndarray,
+    peaks: np.ndarray,
+) -> int:
+    """:func:`k_weight_stereo`, and the mono fold's sub-block energies from the same filtering.
+
+    The fold is (L + R) / 2 in both speakers: one channel of weight 2.  The
+    K-weighting is linear, so its filtered fold is (z_L + z_R) / 2 and its
+    weighted energy 2 ((z_L + z_R) / 2)² = (z_L + z_R)² / 2: no second
+    filter runs.  ``carry = [energy, frames, fold energy]`` of the open sub-block.
+    """
+    return _k_weight_pass(u, v, sos, su, sv, gu, gv, carry, hop, out, fold_out, peaks, True)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -380,7 +463,9 @@ class LoudnessMeter:
     ``process(block)`` as often as needed, then read :meth:`integrated`,
     :meth:`loudness_range`, the maxima and peaks, or :meth:`result`.  With
     ``history=True`` it also keeps the momentary and short-term loudness of
-    every 100 ms step (for plots; that list grows with the length).
+    every 100 ms step (for plots; that list grows with the length).  With
+    ``mono_fold=True`` (stereo only) :attr:`mono_fold` meters (L + R) / 2 in
+    both speakers as well, from the same K-weighting pass.
     """
 
     def __init__(
@@ -390,17 +475,21 @@ class LoudnessMeter:
         weights: Sequence[float] | None = None,
         true_peak: bool = True,
         history: bool = False,
+        mono_fold: bool = False,
     ) -> None:
         self.channels, self.sample_rate = stream_format(channels, sample_rate)
+        if mono_fold and self.channels != 2:
+            raise ValueError(f"the mono fold needs 2 channels, not {self.channels}")
+        # (L + R) / 2 in both speakers: one channel weighted 2 (BS.1770 sums the channels' energy)
+        self._fold = LoudnessMeter(1, sample_rate, weights=[2.0], true_peak=False) if mono_fold else None
         self.G = np.asarray(weights if weights is not None else channel_weights(channels), float)
         if self.G.shape != (self.channels,):
             raise ValueError(f"need {self.channels} channel weights, got {self.G.shape}")
         self._sos = k_weighting_sos(sample_rate)
         # 100 ms gating step; energies are summed over `rate` finer sub-blocks per step
         # (5 ms at 48 kHz) so that max M and max S do not depend on block alignment
-        self.hop = max(1, int(round(self.sample_rate * SUBBLOCK_S)))
-        self.rate = next(r for r in range(FINE_STEPS, 0, -1) if self.hop % r == 0)
-        self.fine_hop = self.hop // self.rate
+        self.fine_hop, self.rate = subblock_grid(self.sample_rate)
+        self.hop = self.fine_hop * self.rate
         self._true_peak = TruePeakDetector(channels, sample_rate) if true_peak else None
         self._keep_history = history
         self._executor: ThreadPoolExecutor | None = None
@@ -424,6 +513,13 @@ class LoudnessMeter:
         self._reset_state()
         if self._true_peak is not None:
             self._true_peak.reset()
+        if self._fold is not None:
+            self._fold.reset()
+
+    @property
+    def mono_fold(self) -> LoudnessMeter | None:
+        """The meter of the mono fold (with ``mono_fold=True``): read it, do not feed it."""
+        return self._fold
 
     def momentary(self) -> float:
         """Momentary loudness M of the last 400 ms (−inf before 400 ms of signal)."""
@@ -444,6 +540,15 @@ class LoudnessMeter:
     def relative_gate(self) -> float:
         """Γ_r of the integrated measurement (LUFS)."""
         return self._gating.relative_gate(RELATIVE_GATE_LU)
+
+    def gating_histogram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gating blocks above Γ_a as ``(bin index, count, energy sum)`` of the non-empty bins.
+
+        Enough to gate a union of programmes (an album) exactly as one: add the
+        counts and energies of equal bins and pass them to :func:`gated_loudness`.
+        """
+        used = np.flatnonzero(self._gating.count)
+        return used, self._gating.count[used].copy(), self._gating.energy[used].copy()
 
     def loudness_range(self) -> float:
         """LRA per EBU Tech 3342 (LU): L95 − L10 of the relative-gated short-term values."""
@@ -515,7 +620,7 @@ class LoudnessMeter:
     def _reset_state(self) -> None:
         self._filter_state = np.zeros((self.channels, 4))
         self._spare_state = np.zeros(4)  # the mono fast path's unused partner
-        self._carry = np.zeros(2)
+        self._carry = np.zeros(3)  # the open sub-block: [energy, frames, mono-fold energy]
         # the last 30 sub-block energies (oldest first) feed M and S
         self._recent = np.zeros(0)
         self._gating.reset()
@@ -541,7 +646,9 @@ class LoudnessMeter:
             self._tp = self._true_peak.accumulate(x)  # small blocks: a hand-off costs more
         # 1-D contiguous rows (no copy when the rows already are) let the kernels vectorise
         rows = [np.ascontiguousarray(x[c]) for c in range(self.channels)]
-        if self.channels <= 2:
+        if self._fold is not None:
+            done = self._process_fold(rows, out)
+        elif self.channels <= 2:
             done = self._process_stereo(rows, out)
         else:
             done = self._process_any(rows, frames, out)
@@ -551,10 +658,21 @@ class LoudnessMeter:
         if done:
             self._add_subblocks(out[:done])
 
+    def _process_fold(self, rows: list[np.ndarray], out: np.ndarray) -> int:
+        assert self._fold is not None
+        fold_out = np.empty_like(out)
+        state, g = self._filter_state, self.G
+        done = int(_k_weight_stereo_fold(rows[0], rows[1], self._sos, state[0], state[1], g[0], g[1],
+                                         self._carry, self.fine_hop, out, fold_out, self._sample_peak))
+        self._fold._frames += rows[0].size
+        if done:
+            self._fold._add_subblocks(fold_out[:done])
+        return done
+
     def _process_stereo(self, rows: list[np.ndarray], out: np.ndarray) -> int:
         state, g = self._filter_state, self.G
         if self.channels == 2:
-            return _k_weight_stereo_fused(
+            return k_weight_stereo(
                 rows[0],
                 rows[1],
                 self._sos,
@@ -569,7 +687,7 @@ class LoudnessMeter:
             )
         # mono: the same pass with a silent, unweighted partner (its state and peak unused)
         peaks = np.array([self._sample_peak[0], 0.0])
-        done = _k_weight_stereo_fused(
+        done = k_weight_stereo(
             rows[0],
             rows[0],
             self._sos,
@@ -648,6 +766,20 @@ class LoudnessMeter:
         return energy_to_lufs(float(self._recent[-n:].sum()) / (n * self.fine_hop))
 
 
+def gated_loudness(bins: np.ndarray, counts: np.ndarray, energies: np.ndarray) -> float:
+    """Integrated loudness (LUFS) of gating blocks given as :meth:`LoudnessMeter.gating_histogram` bins.
+
+    BS.1770-4 Annex 1 gating on the union of the blocks: Γ_r from all blocks
+    above Γ_a, then the power mean of those above max(Γ_a, Γ_r).  Repeated
+    bin indices (from several programmes) are summed.
+    """
+    histogram = _LoudnessHistogram()
+    np.add.at(histogram.count, np.asarray(bins, dtype=np.int64), np.asarray(counts, dtype=np.int64))
+    np.add.at(histogram.energy, np.asarray(bins, dtype=np.int64), np.asarray(energies, dtype=float))
+    gamma_r = histogram.relative_gate(RELATIVE_GATE_LU)
+    return histogram.gated_mean(max(gamma_r, ABSOLUTE_GATE_LUFS))
+
+
 def _db(value: float) -> float:
     return 20.0 * math.log10(value) if value > 0 else -math.inf
 
@@ -676,13 +808,37 @@ def open_audio(path: str | Path) -> sf.SoundFile:
     return handle
 
 
+# Containers whose integer PCM libsndfile hands out as float64 by an exact power-of-two scale
+# (16-bit as int16 / 2^15; 24- and 32-bit as left-justified int32 / 2^31): reading the integers
+# and scaling them here gives the same values, without libsndfile's float conversion buffer.
+PLAIN_PCM_FORMATS = frozenset({"WAV", "WAVEX", "AIFF", "W64", "RF64", "CAF"})
+NATIVE_PCM = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31), "PCM_32": ("int32", 2.0**-31)}
+
+
 def iter_blocks(handle: sf.SoundFile, block: int, path: str | Path) -> Iterator[np.ndarray]:
-    """Contiguous ``(channels, frames)`` float64 blocks from an open file; rejects NaN/Inf."""
-    for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
-        # one pass: any NaN or Inf makes the sum non-finite (audio never sums to 1e308)
-        if not math.isfinite(float(chunk.sum())):
-            raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
-        yield np.ascontiguousarray(chunk.T)  # rows contiguous: every later pass is faster
+    """Contiguous ``(channels, frames)`` float64 blocks from an open file; rejects NaN/Inf.
+
+    Each block is a new array (callers may keep it).  Plain integer PCM is
+    read as its integers into one reused buffer and scaled while it is
+    de-interleaved: one pass, and integers cannot hold NaN or Inf.
+    """
+    native = NATIVE_PCM.get(handle.subtype) if handle.format in PLAIN_PCM_FORMATS else None
+    if native is None:
+        for chunk in handle.blocks(blocksize=block, dtype="float64", always_2d=True):
+            # one pass: any NaN or Inf makes the sum non-finite (audio never sums to 1e308)
+            if not math.isfinite(float(chunk.sum())):
+                raise AudioInputError("the audio holds NaN or infinite samples", file=str(path))
+            yield np.ascontiguousarray(chunk.T)  # rows contiguous: every later pass is faster
+        return
+    dtype, scale = native
+    interleaved = np.empty((block, handle.channels), dtype=dtype)
+    while True:
+        got = handle.buffer_read_into(interleaved, dtype)
+        if got == 0:
+            return
+        out = np.empty((handle.channels, got))
+        np.multiply(interleaved[:got].T, scale, out=out)
+        yield out
 
 
 def measure_file(

@@ -89,6 +89,13 @@ class Session:
     def sample_rate(self) -> int:
         return self.plan.sample_rate
 
+    @property
+    def title(self) -> str:
+        """The session's name (``session: name:``), else its file's stem: what a tablet or page shows."""
+        meta: Any = self.document.get("session") if hasattr(self.document, "get") else None
+        name = meta.get("name") if hasattr(meta, "get") else None
+        return str(name) if name else self.path.stem
+
     # -- persistence ------------------------------------------------------------
     def save(self, path: str | Path | None = None) -> Path:
         """Write the session (comments and key order kept) to ``path`` or its own file.

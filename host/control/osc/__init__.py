@@ -1,11 +1,14 @@
-"""OSC remote control: the parameter registry as an OSC address space (UDP).
+"""OSC remote control: the parameter registry as an OSC address space (UDP, and TCP on the same port).
 
 ``mixhost live SESSION --osc`` serves it (``--osc-port``, default 9000;
 ``--osc-bind``, default 127.0.0.1; ``--osc-allow CIDR``, repeatable; peers
 from elsewhere are dropped and counted).  Modules: :mod:`.address` (OSC 1.0
 patterns), :mod:`.packet` (datagrams, bundles, encoding), :mod:`.server`
-(the socket and its I/O thread), :mod:`.client` (peers, subscriptions,
-queues), :mod:`.surface` (what the messages mean); :mod:`.layout`,
+(the sockets and their I/O thread), :mod:`.stream` (TCP framings: OSC 1.0
+int32 length prefixes, OSC 1.1 SLIP; the first byte of a connection tells
+which, and replies use the same), :mod:`.connection` (one TCP peer),
+:mod:`.client` (peers, subscriptions, queues), :mod:`.surface` (what the
+messages mean); :mod:`.layout`,
 :mod:`.touchosc` and :mod:`.open_stage_control` (tablet layouts),
 :mod:`.zeroconf` (the service advertisement).
 
@@ -65,10 +68,15 @@ patterns
     that; a subscriber silent for 30 s is dropped.  The reply is
     ``/mixhost/subscribed port timeout_s``.  ``/mixhost/unsubscribe`` ends it.
 ``/meters/tracks/<t>``, ``/meters/buses/<b>``, ``/meters/master``
-    to subscribers of ``meters``, ``METER_HZ`` times a second: peak and RMS
-    dBFS (the louder channel); the master has a third argument for
-    short-term LUFS, -inf until the live meter ring carries K-weighted
-    energy (the engine does not meter loudness live yet).
+    to subscribers of ``meters``, ``METER_HZ`` times a second: ``peak rms``,
+    dBFS of the louder channel over the interval since the previous round
+    (-120 for silence); the master has a third argument, its short-term
+    loudness in LUFS (EBU R128 "S": K-weighted, the latest 3 s; -inf for
+    3 s of silence).
+``/meters/<strip>/peak f``, ``/meters/<strip>/rms f``, ``/meters/master/lufs f``
+    the same values one number per message, for a plain widget that shows
+    one float; sent in the same bundle as the forms above (a ``meters``
+    subscriber gets both).
 ``/mixhost/error <address> <reason>``
     the reply to an unknown address, a wrong type, a value out of range, a
     NaN or Inf, a malformed datagram (address ``""``).
@@ -76,6 +84,9 @@ patterns
     ``/mixhost/pong``; the server's counters as name, value pairs.
 
 Replies go to the sender's address and port, or to the port given in
-``/mixhost/subscribe``.  No OSC message loads a file or a plugin or names a
+``/mixhost/subscribe``; a TCP peer's go back on its connection (the port is
+ignored).  A frame over ``MAX_SIZE`` bytes is refused with
+``/mixhost/error``: a length-prefixed stream is then closed (it cannot be
+resynchronised), a SLIP stream carries on at the next END.  No OSC message loads a file or a plugin or names a
 path; ``/mixhost/save`` writes only the session's own file.
 """

@@ -17,8 +17,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..feedback import Feedback
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 FEEDBACK_HZ = 60.0
 QUEUE_LIMIT = 2048            # replies waiting for one client; older ones are dropped beyond it
@@ -36,11 +40,13 @@ class Client:
         self.peer = peer
         self.source = f"osc:{peer[0]}:{peer[1]}"
         self.reply_to: Peer = peer
+        self.stream: Connection | None = None   # a TCP peer: replies go on its connection
         self.heard_at = now
         self.subscribed = False
         self.forms: tuple[str, ...] = ("value",)
         self.prefixes: tuple[str, ...] = ()   # registry address prefixes it follows (none: all)
         self.meters = False
+        self.asked: tuple[int | None, tuple[str, ...]] | None = None   # the subscription's port and words
         self.feedback = Feedback(min_interval_s=1.0 / FEEDBACK_HZ)
         self.queue: deque[bytes] = deque()
         self.dropped = 0
@@ -58,7 +64,7 @@ class Client:
         return not self.prefixes or address.startswith(self.prefixes)
 
     def subscribe(self, port: int | None, what: list[str], now: float) -> None:
-        if port:
+        if port and self.stream is None:     # a TCP peer's replies stay on its connection
             self.reply_to = (self.peer[0], port)
         forms = [w for w in what if w in FORMS]
         if "all" in what:
@@ -67,6 +73,7 @@ class Client:
         self.meters = "meters" in what or "all" in what
         self.prefixes = tuple(w.strip("/") for w in what if w.startswith("/"))
         self.subscribed = True
+        self.asked = (port, tuple(what))
         self.heard_at = now
         self.feedback.forget()
 
@@ -89,6 +96,10 @@ class Clients:
             client = self._clients[peer] = Client(peer, now)
         client.heard_at = now
         return client
+
+    def find(self, peer: Peer) -> Client | None:
+        """The client known by ``peer``, if any (unlike :meth:`get`, makes none)."""
+        return self._clients.get(peer)
 
     def __iter__(self) -> Iterator[Client]:
         return iter(list(self._clients.values()))

@@ -12,7 +12,8 @@ The OSC address conventions the server implements, which every control here uses
   (faders and knobs: a plain fader works with no scaling, the taper is the parameter's);
 * ``/<address> v`` -- native units; booleans 0/1, enums the choice's index;
 * ``/<address>/text`` -- the display text (feedback only);
-* ``/meters/<strip address>`` -- peak and RMS dBFS (and short-term LUFS on the master);
+* ``/meters/<strip address>/peak f`` -- the one-number peak dBFS form, which any meter widget
+  shows (the server also sends ``/meters/<strip address> peak rms [lufs]``);
 * ``/mixhost/select <strip>``, ``/mixhost/snapshot/save <name>``,
   ``/mixhost/snapshot/recall <name> [fade_s]``, ``/mixhost/subscribe``,
   ``/mixhost/panic``, ``/mixhost/resume``.
@@ -45,12 +46,14 @@ RECALL_FADE_S = 2.0              # the fade of the "fade" recall buttons
 RESUBSCRIBE_S = 5.0              # how often a layout that can script renews its subscription
 
 SUBSCRIBE = "/mixhost/subscribe"
+SUBSCRIBE_WHAT = "all"   # values, 0..1 positions, texts and meters: what the controls show
 SELECT = "/mixhost/select"
 SNAPSHOT_SAVE = "/mixhost/snapshot/save"
 SNAPSHOT_RECALL = "/mixhost/snapshot/recall"
 PANIC = "/mixhost/panic"
 RESUME = "/mixhost/resume"
 METERS = "/meters/"
+PEAK = "/peak"   # one number per message: a widget given several arguments may show none
 
 OscArg = str | float | int
 RGBA = tuple[float, float, float, float]
@@ -265,7 +268,7 @@ def _mixer(registry: Registry, bank: Sequence[Strip], page: str) -> Iterator[Con
         yield _number(Kind.FADER, f"{page}.{ident}.gain", Rect(x0, y, inner - meter_w - GAP, fader_h), gain,
                       "gain", role)
         yield Control(Kind.METER, f"{page}.{ident}.meter", Rect(x0 + inner - meter_w, y, meter_w, fader_h),
-                      address=METERS + strip.address, lo=METER_FLOOR_DB, hi=0.0, role="meter")
+                      address=METERS + strip.address + PEAK, lo=METER_FLOOR_DB, hi=0.0, role="meter")
         yield _display(f"{page}.{ident}.gain.text", Rect(x0, y + fader_h + GAP, inner, 28), gain)
 
 
@@ -411,7 +414,8 @@ def _transport(registry: Registry) -> Iterator[Control]:
     y += 64 + 3 * GAP
     for index, (name, address) in enumerate((("panic", PANIC), ("resume", RESUME), ("connect", SUBSCRIBE))):
         yield Control(Kind.PUSH, f"transport.{name}", Rect(GAP + index * 150, y, 140, row), label=name,
-                      address=address, role="panic" if name == "panic" else "push")
+                      address=address, args=(SUBSCRIBE_WHAT,) if address == SUBSCRIBE else (),
+                      role="panic" if name == "panic" else "push")
 
 
 def snapshot_rows(names: Sequence[str], slots: int = SNAPSHOT_SLOTS) -> list[str]:

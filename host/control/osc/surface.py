@@ -24,7 +24,7 @@ from ... import scales
 from ...errors import MixhostError, ParameterError, UserInputError
 from ...registry import Change, Parameter, Registry
 from ...suggest import did_you_mean
-from ..meters import MeterReader
+from ..meters import Level, MeterReader
 from ..selection import PREFIX as SELECTED
 from ..surface import SurfaceContext
 from .address import Matcher, PatternError, is_pattern
@@ -54,7 +54,7 @@ class Refused(Exception):
 
 
 class OscSurface:
-    """OSC over UDP inside ``mixhost live`` (see the module docstring)."""
+    """OSC over UDP (and TCP on the same port) inside ``mixhost live`` (see the module docstring)."""
 
     def __init__(self, *, name: str = "osc", bind: str = "127.0.0.1", port: int = 9000,
                  allow: Sequence[str] = (), zeroconf: bool = True, meter_hz: float = METER_HZ,
@@ -99,16 +99,16 @@ class OscSurface:
         except OSError as error:
             raise UserInputError(f"OSC: cannot listen on udp {self.bind}:{self.server.port}: {error.strerror}",
                                  hint="choose another --osc-port, or stop what uses this one") from None
-        self._advertise()
+        self._advertise(context)
 
-    def _advertise(self) -> None:
+    def _advertise(self, context: SurfaceContext) -> None:
         """Zeroconf ``_osc._udp`` (nothing on loopback: the advertiser returns None)."""
         if not self.zeroconf:
             return
         from .zeroconf import advertise
 
         try:
-            self._advert = advertise(self.name, self.bind, self.server.port)
+            self._advert = advertise(context.session.title, self.bind, self.server.port)
         except ImportError:
             log.warning("OSC: zeroconf is not installed (pip install 'mixhost[osc]'); "
                         "tablets must be given the address")
@@ -130,7 +130,8 @@ class OscSurface:
 
     def describe(self) -> str:
         nets = ", ".join(str(n) for n in self.server.allow.networks)
-        return f"OSC surface on udp {self.bind}:{self.server.port} (peers from {nets})"
+        tcp = "tcp too; " if self.server.tcp else ""
+        return f"OSC surface on udp {self.bind}:{self.server.port} ({tcp}peers from {nets})"
 
     # -- registry side (any thread) -------------------------------------------------------------------
     def receive(self, change: Change) -> None:
@@ -408,6 +409,11 @@ class OscSurface:
         if unknown:
             raise Refused("wrong_type", f"unknown subscription {unknown[0]!r}; use {', '.join(WHAT)}, all "
                           "or an address prefix such as /tracks/vox")
+        if client.subscribed and client.asked == (port, tuple(words)):
+            # the same subscription again is a renewal (a tablet re-subscribing on a timer): no redraw
+            client.heard_at = time.monotonic()
+            client.reply(encode("/mixhost/subscribed", client.reply_to[1], float(self.subscribe_timeout_s)))
+            return
         client.subscribe(port, words, time.monotonic())
         clients.changed()
         client.reply(encode("/mixhost/subscribed", client.reply_to[1], float(self.subscribe_timeout_s)))
@@ -488,21 +494,27 @@ class OscSurface:
         levels = self.meters.read()      # read even with no listener: the next one starts fresh
         if not listeners:
             return
-        messages = []
-        for address, level in levels.items():
-            args: list[float] = [max(level.peak_db), max(level.rms_db)]
-            if address == "master":
-                args.append(self._short_term_lufs())
-            messages.append(encode("/meters/" + address, *args))
-        datagrams = pack(messages, DATAGRAM_LIMIT)
+        datagrams = pack(self._meter_messages(levels, self.meters.short_term_lufs()), DATAGRAM_LIMIT)
         for client in listeners:
             for datagram in datagrams:
                 client.reply(datagram)
 
-    def _short_term_lufs(self) -> float:
-        ring = self.meters.ring if self.meters is not None else None
-        reader = getattr(ring, "short_term_lufs", None)
-        return float(reader()) if reader is not None else -math.inf
+    @staticmethod
+    def _meter_messages(levels: dict[str, Level], lufs: float) -> list[bytes]:
+        """Each strip's ``/meters/<strip> peak rms`` (the master's with its short-term LUFS third)
+        and the one-number forms ``/meters/<strip>/peak``, ``/rms`` and ``/meters/master/lufs``
+        for a plain widget (the package docstring has the conventions)."""
+        messages = []
+        for address, level in levels.items():
+            path = "/meters/" + address
+            peak, rms = max(level.peak_db), max(level.rms_db)
+            args = [peak, rms, lufs] if address == "master" else [peak, rms]
+            messages.append(encode(path, *args))
+            messages.append(encode(path + "/peak", peak))
+            messages.append(encode(path + "/rms", rms))
+            if address == "master":
+                messages.append(encode(path + "/lufs", lufs))
+        return messages
 
 
 COMMANDS = ("panic", "resume", "select", "snapshot/save", "snapshot/recall", "snapshot/list", "save", "list",

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .layout import Control, Kind, Layout, OscArg, Page, Rect, color
+from .layout import SUBSCRIBE_WHAT, Control, Kind, Layout, OscArg, Page, Rect, color
 
 LEXML_VERSION = "3"
 SUFFIX = ".tosc"
@@ -48,7 +48,7 @@ function update()
   local now = getMillis()
   if last == nil or now - last >= {interval_ms} then
     last = now
-    sendOSC('{address}')
+    sendOSC('{address}', '{what}')
   end
 end
 """
@@ -68,7 +68,8 @@ def to_xml(layout: Layout) -> bytes:
 
 # -- nodes -------------------------------------------------------------------------------------------------------
 def _document(layout: Layout) -> ET.Element:
-    script = _SUBSCRIBE_SCRIPT.format(interval_ms=int(layout.resubscribe_s * 1000), address=layout.subscribe)
+    script = _SUBSCRIBE_SCRIPT.format(interval_ms=int(layout.resubscribe_s * 1000), address=layout.subscribe,
+                                      what=SUBSCRIBE_WHAT)
     top = _node("GROUP", layout.title, f"{layout.title}/root", Rect(0, 0, layout.width, layout.height),
                 {"script": script, "color": (0.0, 0.0, 0.0, 1.0)}, ["touch"])
     pager = _node("PAGER", "pages", f"{layout.title}/pager", Rect(0, 0, layout.width, layout.height),
