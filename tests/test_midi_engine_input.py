@@ -22,7 +22,8 @@ import jack
 import numpy as np
 import pytest
 import soundfile as sf
-from midi_helpers import Receiver, Sender, bend, cc, note, wait_for
+from midi_helpers import Receiver, Sender, bend, cc, note
+from waiting import wait_for
 
 import host
 from host.control.launch import SurfaceOptions, build_surfaces
