@@ -78,6 +78,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from run import row
 from sessions import write_stem
 
 SR = 48_000
@@ -91,10 +92,6 @@ PLUGIN = "3BandEQ.vst3"
 CLIENT = "mixhost-bench"
 # what the control thread moves: a mix engineer's rides (faders, compressor thresholds, EQ gains)
 MOVED = ("gain_db", "comp/threshold_db", "eq/band2_gain_db")
-
-
-def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "ratio": ratio, "target": target, "ok": bool(ok), "detail": detail}
 
 
 def plugin_path() -> Path | None:

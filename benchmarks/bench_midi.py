@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from live_rig import LiveRig
+from run import row
+from sessions import tone_session
 
 SR = 48_000
 PERIODS = (128, 256)
@@ -67,10 +69,6 @@ SENDER = textwrap.dedent('''
 ''')
 
 
-def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "ratio": ratio, "target": target, "ok": ok, "detail": detail}
-
-
 class Sender:
     """The controller: a separate process on the bench's JACK server."""
 
@@ -95,19 +93,9 @@ class Sender:
         self.process.wait(timeout=10)
 
 
-def _session(folder: Path, tracks: int) -> Path:
-    import soundfile as sf
-
-    t = np.arange(SR * 4) / SR
-    sf.write(folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR, subtype="FLOAT")
-    lines = ["session: {sample_rate: 48000}", "tracks:"]
-    lines += [f"  t{i:02d}: {{source: tone.wav, gain_db: {-i}}}" for i in range(tracks)]
-    lines += ["controllers:", "  mappings:",
-              "    - {source: cc, number: 7, target: tracks/t00/gain_db, min: -60, max: 0, curve: linear}",
-              "    - {source: cc, number: 8, target: tracks/t01/pan, curve: linear}"]
-    path = folder / "session.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+CONTROLLERS = ("controllers:", "  mappings:",
+               "    - {source: cc, number: 7, target: tracks/t00/gain_db, min: -60, max: 0, curve: linear}",
+               "    - {source: cc, number: 8, target: tracks/t01/pan, curve: linear}")
 
 
 def _live(path: Path, server: str, profile: str | None, sender: Sender, receiver: str | None = None) -> Any:
@@ -123,27 +111,8 @@ def _live(path: Path, server: str, profile: str | None, sender: Sender, receiver
     engine = LiveEngine(session, None, "jack", client_name="mixhost-bench", server=server, auto_connect=False)
     surfaces = build_surfaces(session, engine, SurfaceOptions(midi_in=f"{sender.name}:out", midi_out=receiver,
                                                               midi_profile=profile))
-    engine.open()
-    engine.transport.set_loop(0, 3 * SR)
-    surfaces.open()     # before JACK runs the engine's callback: see host.control.midi.ports
-    engine.start()
-    stop = threading.Event()
-
-    def control() -> None:
-        while not stop.wait(0.02):
-            session.registry.dispatch_pending()
-            surfaces.poll()
-
-    thread = threading.Thread(target=control, daemon=True)
-    thread.start()
-
-    def close() -> None:
-        stop.set()
-        thread.join()
-        engine.close()      # the engine's Python JACK callback stops before rtmidi closes its clients
-        surfaces.close()
-
-    return session, engine, surfaces.surfaces[0], close
+    rig = LiveRig(engine, surfaces)   # surfaces open before JACK runs the callback: see host.control.midi.ports
+    return session, engine, surfaces.surfaces[0], rig.close
 
 
 def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
@@ -202,7 +171,7 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
 def bank_switch(folder: Path, server: str) -> dict[str, Any]:
     import jack
 
-    path = _session(folder, 16)
+    path = tone_session(folder, 16, extra=CONTROLLERS)
     receiver = jack.Client("bench-receiver", no_start_server=True, servername=server)
     port = receiver.midi_inports.register("in")
     events: list[tuple[float, bytes]] = []
@@ -287,7 +256,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seconds = 5.0 if quick else 10.0
     with tempfile.TemporaryDirectory(prefix="bench-midi-") as tmp:
-        path = _session(Path(tmp), 2)
+        path = tone_session(Path(tmp), 2, extra=CONTROLLERS)
         for period in PERIODS:
             with _server(period) as server:
                 if server is None:

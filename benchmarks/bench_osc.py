@@ -26,12 +26,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from live_rig import LiveRig
+from run import row
+from sessions import tone_session
 
 SR = 48_000
 BLOCK = 128
@@ -98,23 +100,7 @@ PEER = textwrap.dedent('''
 ''')
 
 
-def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "ratio": ratio, "target": target, "ok": ok, "detail": detail}
-
-
-def _session(folder: Path, tracks: int) -> Path:
-    import soundfile as sf
-
-    t = np.arange(SR * 4) / SR
-    sf.write(folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR, subtype="FLOAT")
-    lines = ["session: {sample_rate: 48000}", "tracks:"]
-    lines += [f"  t{i:02d}: {{source: tone.wav, gain_db: {-i}}}" for i in range(tracks)]
-    path = folder / "session.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class Live:
+class Live(LiveRig):
     """A clock-driven live engine with an OSC surface and the control loop of `mixhost live`."""
 
     def __init__(self, path: Path) -> None:
@@ -122,34 +108,15 @@ class Live:
         from host.control.launch import SurfaceOptions, build_surfaces
         from host.live.engine import LiveEngine
 
-        self.session = host.load_session(path)
-        self.engine = LiveEngine(self.session, BLOCK, "none")
-        self.surfaces = build_surfaces(self.session, self.engine,
-                                       SurfaceOptions(osc=True, osc_port=0, zeroconf=False, osc_meter_hz=0))
-        self.osc: Any = self.surfaces.surfaces[0]
-        self.engine.open()
-        self.engine.transport.set_loop(0, 3 * SR)
-        self.engine.start(play=True)
-        self.surfaces.open()
-        self._stop = threading.Event()
-        self._loop = threading.Thread(target=self._control, daemon=True)
-        self._loop.start()
-
-    def _control(self) -> None:
-        while not self._stop.is_set():
-            self.session.registry.dispatch_pending()
-            self.surfaces.poll()
-            self._stop.wait(0.02)
+        session = host.load_session(path)
+        engine = LiveEngine(session, BLOCK, "none")
+        surfaces = build_surfaces(session, engine, SurfaceOptions(osc=True, osc_port=0, zeroconf=False, osc_meter_hz=0))
+        self.osc: Any = surfaces.surfaces[0]
+        super().__init__(engine, surfaces)
 
     def peer(self, **job: Any) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-c", PEER, json.dumps({"port": self.osc.port, **job})],
                                 stdout=subprocess.PIPE, text=True)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._loop.join()
-        self.surfaces.close()
-        self.engine.close()
 
 
 def sustained(live: Live, seconds: float) -> dict[str, Any]:
@@ -202,7 +169,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seconds = 2.0 if quick else 5.0
     with tempfile.TemporaryDirectory(prefix="bench-osc-") as tmp:
-        live = Live(_session(Path(tmp), 16))
+        live = Live(tone_session(Path(tmp), 16))
         try:
             s = sustained(live, seconds)
             r = roundtrip(live, 100 if quick else 400)

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from live_rig import LiveRig
+from run import row
+from sessions import tone_session
 
 SR = 48_000
 BLOCK = 128
@@ -40,23 +43,7 @@ TRACKS = 16
 MOVES_HZ = 60.0
 
 
-def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "ratio": ratio, "target": target, "ok": ok, "detail": detail}
-
-
-def _session(folder: Path, tracks: int) -> Path:
-    import soundfile as sf
-
-    t = np.arange(SR * 4) / SR
-    sf.write(folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR, subtype="FLOAT")
-    lines = ["session: {sample_rate: 48000}", "tracks:"]
-    lines += [f"  t{i:02d}: {{source: tone.wav, gain_db: {-i - 6}}}" for i in range(tracks)]
-    path = folder / "session.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class Live:
+class Live(LiveRig):
     """A clock-driven engine at 128 frames, a web surface, and `mixhost live`'s control loop."""
 
     def __init__(self, path: Path) -> None:
@@ -65,29 +52,12 @@ class Live:
         from host.control.web.surface import WebSurface
         from host.live.engine import LiveEngine
 
-        self.session = host.load_session(path)
-        self.engine = LiveEngine(self.session, BLOCK, "none")
-        self.surfaces = Surfaces(SurfaceContext(self.session, self.engine))
+        session = host.load_session(path)
+        engine = LiveEngine(session, BLOCK, "none")
+        surfaces = Surfaces(SurfaceContext(session, engine))
         self.surface = WebSurface("127.0.0.1", 0)
-        self.surfaces.add(self.surface)
-        self.engine.open()
-        self.engine.transport.set_loop(0, 3 * SR)
-        self.surfaces.open()
-        self.engine.start()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._control, daemon=True)
-        self._thread.start()
-
-    def _control(self) -> None:
-        while not self._stop.wait(0.02):
-            self.session.registry.dispatch_pending()
-            self.surfaces.poll()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.surfaces.close()
-        self.engine.close()
+        surfaces.add(self.surface)
+        super().__init__(engine, surfaces)
 
 
 def _open(browser: Any, url: str) -> Any:
@@ -197,7 +167,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             folder = Path(tmp)
-            path = _session(folder, TRACKS)
+            path = tone_session(folder, TRACKS, first_gain_db=-6)
             r = latency(browser, path, 100 if quick else 400)
             seconds = 5.0 if quick else 20.0
             alone = fanout(browser, path, seconds, 0)

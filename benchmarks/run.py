@@ -52,6 +52,11 @@ def load(path: Path) -> ModuleType:
     return module
 
 
+def row(name: str, ratio: float | None, target: str, ok: bool, detail: str) -> dict[str, Any]:
+    """A result row as a benchmark's ``run`` returns it (``from run import row``)."""
+    return {"name": name, "ratio": ratio, "target": target, "ok": bool(ok), "detail": detail}
+
+
 def check_result(module: str, row: Any) -> dict[str, Any]:
     """A result row, validated against the contract."""
     if not isinstance(row, dict):

@@ -157,3 +157,17 @@ def session_yaml(s: SyntheticSession) -> str:
         "  dither: false",
     ]
     return "\n".join(lines) + "\n"
+
+
+def tone_session(folder: Path, tracks: int, *, first_gain_db: int = 0, extra: tuple[str, ...] = (),
+                 sample_rate: int = 48_000) -> Path:
+    """A small live session: ``tracks`` tracks t00, t01, ... playing one 4 s float tone, their gains
+    ``first_gain_db`` down 1 dB a track, then the ``extra`` lines (a controllers block, say)."""
+    t = np.arange(sample_rate * 4) / sample_rate
+    sf.write(folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sample_rate,
+             subtype="FLOAT")
+    lines = [f"session: {{sample_rate: {sample_rate}}}", "tracks:"]
+    lines += [f"  t{i:02d}: {{source: tone.wav, gain_db: {first_gain_db - i}}}" for i in range(tracks)]
+    path = folder / "session.yaml"
+    path.write_text("\n".join([*lines, *extra]) + "\n")
+    return path

@@ -5,29 +5,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
-from test_live_helpers import make_session
+from test_live_helpers import ControlLoopRig, make_session
+from waiting import wait_for
 
 import host
 from host.control.launch import SurfaceOptions, build_surfaces
 from host.live.engine import LiveEngine
 
 BLOCK = 256
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.002)
 
 
 def message(address: str, *args: Any) -> bytes:
@@ -94,7 +84,7 @@ class Peer:
         self.sock.close()
 
 
-class Rig:
+class Rig(ControlLoopRig):
     """A clock-driven live engine with an OSC surface on a free port, and a control loop."""
 
     def __init__(self, tmp_path: Path, *, allow: list[str] | None = None, seconds: float = 2.0,
@@ -102,8 +92,7 @@ class Rig:
         path = make_session(tmp_path, seconds, automation=snapshots)
         self.session = host.load_session(path)
         self.peers: list[Peer] = []
-        self._stop = threading.Event()
-        self._loop = threading.Thread(target=self._control, daemon=True)
+        super().__init__()
         self.engine = LiveEngine(self.session, BLOCK, "none")
         options = SurfaceOptions(osc=True, osc_port=0, osc_allow=allow or [], zeroconf=False, osc_meter_hz=meter_hz)
         self.surfaces = build_surfaces(self.session, self.engine, options)
@@ -111,35 +100,22 @@ class Rig:
         if timeout_s is not None:
             self.osc.subscribe_timeout_s = timeout_s
         try:
-            self.engine.open()
-            self.engine.transport.set_loop(0, int(1.5 * 48000))
-            self.engine.start(play=True)
-            self.surfaces.open()
+            self.play()
         except BaseException:
             self.engine.close()
             raise
-        self._loop.start()
-
-    def _control(self) -> None:   # what `mixhost live`'s control loop does
-        while not self._stop.is_set():
-            self.session.registry.dispatch_pending()
-            self.surfaces.poll()
-            self._stop.wait(0.005)
+        self.start_control()
 
     def peer(self, host_ip: str = "127.0.0.1") -> Peer:
         peer = Peer(self.osc.port, host_ip)
         self.peers.append(peer)
         return peer
 
-    def get(self, address: str) -> Any:
-        return self.session.registry.get(address)
-
     def wait_value(self, address: str, expected: Any) -> None:
         wait_for(lambda: self.get(address) == expected, what=f"{address} = {expected}")
 
     def close(self) -> None:
-        self._stop.set()
-        self._loop.join()
+        self.stop_control()
         for peer in self.peers:
             peer.close()
         self.surfaces.close()

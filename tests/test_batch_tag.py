@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from batch_catalogue import journal_records, kill_group, mixhost, start_mixhost, visible_files
+from encoded_audio import synth, write_encoded
 
 import host
 from host import tags as tag_io
-from host.analysis.signals import music
 from host.loudness import replaygain as rg
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (encoders, reference)")
@@ -36,27 +36,12 @@ ALBUMS = {
 }
 BAD = {"Various/Singles/corrupt.flac": "cannot read the tags", "Various/Singles/empty.mp3": "empty (0 bytes)",
        "Various/Singles/silent.flac": "silent"}
-ENCODERS = {"mp3": ["-c:a", "libmp3lame", "-b:a", "192k"], "m4a": ["-c:a", "aac", "-b:a", "192k"],
-            "opus": ["-c:a", "libopus", "-b:a", "128k"]}
 TOLERANCE_DB = 0.1  # r128gain's gains come from ffmpeg's loudness printed to 0.1 LU
 GOOD = [f"{folder}/{i:02d}.{ext}" for folder, tracks in ALBUMS.items() for i, (ext, *_) in enumerate(tracks)]
 
 
 def write_track(path: Path, seconds: float, rate: int, channels: int, level: float, seed: int) -> None:
-    x = music(seconds, rate, seed=seed, level_db=level)
-    x[:, x.shape[1] // 3: x.shape[1] // 2] *= 10 ** (-25 / 20)  # a quiet passage: work for the gates
-    x = np.clip(x[:channels], -1.0, 1.0).T
-    ext = path.suffix[1:]
-    if ext == "flac":
-        sf.write(path, x, rate, subtype="PCM_16")
-    elif ext == "ogg":
-        sf.write(path, x, rate, format="OGG", subtype="VORBIS")
-    else:
-        wav = path.with_suffix(".src.wav")
-        sf.write(wav, x, rate, subtype="FLOAT")
-        subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-i", str(wav), *ENCODERS[ext], str(path)],
-                       check=True)
-        wav.unlink()
+    write_encoded(path, synth(seconds, level, rate, channels, seed), rate, flac_subtype="PCM_16")
 
 
 def make_catalogue(root: Path) -> None:

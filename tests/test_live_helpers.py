@@ -1,14 +1,18 @@
-"""Shared parts of the live-engine tests: generated sessions, a capture tap, timeline assembly."""
+"""Shared parts of the live-engine tests: generated sessions, a capture tap, timeline assembly,
+and the control loop the surface rigs run."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 import host
+from host.control.surface import Surfaces
 from host.live.engine import LiveEngine
 
 SR = 48_000
@@ -95,3 +99,46 @@ def run_blocks(engine: LiveEngine, count: int) -> np.ndarray:
             time.sleep(0.0005)
         pieces.append(engine.process_block(engine.block_size).copy())
     return np.concatenate(pieces, axis=1)
+
+
+class ControlLoopRig:
+    """Base of the surface test rigs: a thread doing what `mixhost live`'s control loop does.
+
+    A subclass sets ``session``, ``engine`` and ``surfaces`` (it may swap
+    ``surfaces`` while the loop runs: each pass reads it afresh), calls ``play``
+    (or opens them its own way) and ``start_control`` once they are open, and
+    ``stop_control`` first thing in its ``close``.
+    """
+
+    session: host.Session
+    engine: LiveEngine
+    surfaces: Surfaces
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._loop = threading.Thread(target=self._control, daemon=True)
+
+    def play(self, loop_s: float = 1.5) -> None:
+        """Open the engine, loop its first ``loop_s`` seconds playing, then open the surfaces."""
+        self.engine.open()
+        self.engine.transport.set_loop(0, int(loop_s * self.session.sample_rate))
+        self.engine.start(play=True)
+        self.surfaces.open()
+
+    def start_control(self) -> None:
+        self._loop.start()
+
+    def _control(self) -> None:
+        while not self._stop.is_set():
+            self.session.registry.dispatch_pending()
+            self.surfaces.poll()
+            self._stop.wait(0.005)
+
+    def stop_control(self) -> None:
+        """Stop the loop (a no-op join when a rig failed before starting it)."""
+        self._stop.set()
+        if self._loop.is_alive():
+            self._loop.join()
+
+    def get(self, address: str) -> Any:
+        return self.session.registry.get(address)

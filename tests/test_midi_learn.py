@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from midi_helpers import HERE, Sender, bend, cc, note, wait_for
+from midi_helpers import HERE, Sender, bend, cc, note
 from test_live_helpers import make_session
 from test_midi_surface import Rig
+from waiting import wait_for
 
 import host
 from host.control.midi.learn import detect

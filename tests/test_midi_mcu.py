@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from midi_helpers import bend, cc, note, wait_for
+from midi_helpers import bend, cc, note
 from test_midi_surface import Rig
+from waiting import wait_for
 
 from host.control.midi.mcu import LINE, scribble
 from host.live.handoff import Marker

@@ -9,14 +9,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from midi_helpers import Receiver, Sender, bend, cc, note, wait_for
-from test_live_helpers import make_session
+from midi_helpers import Receiver, Sender, bend, cc, note
+from test_live_helpers import ControlLoopRig, make_session
+from waiting import wait_for
 
 import host
 from host.control.launch import SurfaceOptions, build_surfaces
@@ -30,7 +30,7 @@ from host.live.handoff import Carried
 BLOCK = 256
 
 
-class Rig:
+class Rig(ControlLoopRig):
     """A live engine with a MIDI surface on a sender's port, feedback to a receiver, and a control loop."""
 
     def __init__(self, tmp_path: Path, controllers: str, *, snapshots: str = "", out: bool = True,
@@ -39,8 +39,7 @@ class Rig:
         extra = (f"controllers:\n{textwrap.indent(textwrap.dedent(controllers), '  ')}" if controllers else "")
         path = make_session(tmp_path, 2.0, automation=extra + snapshots, extra_tracks=tracks)
         self.session = host.load_session(path)
-        self._stop = threading.Event()
-        self._loop = threading.Thread(target=self._control, daemon=True)
+        super().__init__()
         self._opened: list[Any] = []   # what close() undoes, last first: a rig that fails half-built leaks nothing
         try:
             self._build(record, out, maps, profile)
@@ -65,24 +64,13 @@ class Rig:
         self.engine.start(play=True)
         self._opened.append(self.surfaces)      # closed before the engine, as `mixhost live` does
         self.surfaces.open()
-        self._loop.start()
-
-    def _control(self) -> None:   # what `mixhost live`'s control loop does
-        while not self._stop.is_set():
-            self.session.registry.dispatch_pending()
-            self.surfaces.poll()
-            self._stop.wait(0.005)
-
-    def get(self, address: str) -> Any:
-        return self.session.registry.get(address)
+        self.start_control()
 
     def wait_value(self, address: str, expected: float, *, approx: float = 1e-9) -> None:
         wait_for(lambda: abs(float(self.get(address)) - expected) <= approx, what=f"{address} = {expected}")
 
     def close(self) -> None:
-        self._stop.set()
-        if self._loop.is_alive():
-            self._loop.join()
+        self.stop_control()
         while self._opened:
             self._opened.pop().close()
 

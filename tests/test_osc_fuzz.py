@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from osc_helpers import Peer, Rig, message, wait_for
+from osc_helpers import Peer, Rig, message
+from waiting import wait_for
 
 from host.control.osc.packet import bundle
 

@@ -579,7 +579,8 @@ def test_every_control_of_a_layout_hears_the_server_after_its_connect_message(tm
     """The layout and the server agree: the layout's own subscribe message, sent to a running OSC
     surface, brings feedback to every control that shows something (faders, knobs, switches, lists,
     texts, meters), and sending it again renews without a redraw."""
-    from osc_helpers import Rig, wait_for
+    from osc_helpers import Rig
+    from waiting import wait_for
 
     from host.control.osc.layout import SUBSCRIBE, build_layout
 

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from osc_helpers import Peer, wait_for
+from osc_helpers import Peer
 from test_live_helpers import make_session
+from waiting import wait_for
 
 HERE = Path(__file__).parent
 

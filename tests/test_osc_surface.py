@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pyloudnorm
 import pytest
-from osc_helpers import BLOCK, Rig, message, wait_for
+from osc_helpers import BLOCK, Rig, message
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from test_live_helpers import Capture, wait_position
+from waiting import wait_for
 
 import host
 from host.control.meters import MeterReader

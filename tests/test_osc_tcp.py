@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from osc_helpers import Rig, message, wait_for
+from osc_helpers import Rig, message
 from pythonosc import slip
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_packet import OscPacket
 from pythonosc.osc_tcp_server import MODE_1_0, MODE_1_1
 from pythonosc.tcp_client import TCPClient
+from waiting import wait_for
 
 from host.control.osc.packet import MAX_SIZE
 from host.control.osc.stream import FRAMINGS, BadFrame, Framing, StreamError, decoder, frame

@@ -18,18 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from encoded_audio import synth, write_encoded
 
 from host import tags as tag_io
-from host.analysis.signals import music
 from host.errors import AudioInputError, UserInputError
 from host.loudness import replaygain as rg
 
 FORMATS = ("flac", "ogg", "mp3", "m4a", "opus")
-FFMPEG_CODECS = {
-    "mp3": ["-c:a", "libmp3lame", "-b:a", "192k"],
-    "m4a": ["-c:a", "aac", "-b:a", "192k"],
-    "opus": ["-c:a", "libopus", "-b:a", "128k"],
-}
 # an album of tracks that differ in loudness (and rate, and channel count): (seconds, level dB, rate, channels)
 ALBUM = (
     (40.0, -14.0, 44100, 2),
@@ -40,33 +35,9 @@ TOLERANCE_DB = 0.1
 TRUE_PEAK_MARGIN_DB = 0.15
 
 
-def synth(seconds: float, level_db: float, rate: int, channels: int, seed: int) -> np.ndarray:
-    """Music ``(frames, channels)``; a quiet passage in the middle gives the gates work to do."""
-    x = music(seconds, rate, seed=seed, level_db=level_db)
-    quiet = slice(x.shape[1] // 3, x.shape[1] // 2)
-    x[:, quiet] *= 10 ** (-25 / 20)
-    x = x[:channels] if channels == 1 else x
-    return np.clip(x, -1.0, 1.0).T
-
-
-def write_audio(path: Path, x: np.ndarray, rate: int) -> Path:
-    fmt = path.suffix[1:]
-    if fmt == "flac":
-        sf.write(path, x, rate, subtype="PCM_24")
-    elif fmt == "ogg":
-        sf.write(path, x, rate, format="OGG", subtype="VORBIS")
-    else:
-        wav = path.with_suffix(".src.wav")
-        sf.write(wav, x, rate, subtype="FLOAT")
-        subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-i", str(wav), *FFMPEG_CODECS[fmt],
-                        str(path)], check=True)
-        wav.unlink()
-    return path
-
-
 def make_album(folder: Path, fmt: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [write_audio(folder / f"{i:02d}.{fmt}", synth(sec, lvl, rate, ch, seed=i), rate)
+    return [write_encoded(folder / f"{i:02d}.{fmt}", synth(sec, lvl, rate, ch, seed=i), rate)
             for i, (sec, lvl, rate, ch) in enumerate(ALBUM)]
 
 
@@ -366,7 +337,7 @@ def test_memory_does_not_grow_with_length(fmt, tmp_path):
     """Files stream in blocks: 8× the length, about the same peak of Python allocations."""
     peaks = []
     for seconds in (6.0, 48.0):
-        path = write_audio(tmp_path / f"{int(seconds)}.{fmt}", synth(seconds, -14.0, 48000, 2, 5), 48000)
+        path = write_encoded(tmp_path / f"{int(seconds)}.{fmt}", synth(seconds, -14.0, 48000, 2, 5), 48000)
         rg.measure(path)  # warm: compiled kernels and caches
         tracemalloc.start()
         rg.measure(path)

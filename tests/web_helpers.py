@@ -6,13 +6,12 @@ downloads a browser of its own.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from test_live_helpers import make_session
+import waiting
+from test_live_helpers import ControlLoopRig, make_session
 
 import host
 from host.control.osc.surface import OscSurface
@@ -41,16 +40,11 @@ def launch(playwright: Any) -> Any:
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+    """`waiting.wait_for` with a browser's pace: longer to wait, slower to poll."""
+    return waiting.wait_for(condition, timeout_s, what, poll_s=0.005)
 
 
-class WebRig:
+class WebRig(ControlLoopRig):
     """A clock-driven live engine playing a loop, a web surface on it, and a control loop."""
 
     def __init__(self, tmp_path: Path, host_name: str = "127.0.0.1", *, record: str | None = None,
@@ -59,8 +53,7 @@ class WebRig:
         self.session = host.load_session(path)
         self.host = host_name
         self.options = options
-        self._stop = threading.Event()
-        self._loop = threading.Thread(target=self._control, daemon=True)
+        super().__init__()
         self.engine = LiveEngine(self.session, BLOCK, "none", record=record)
         self.context = SurfaceContext(self.session, self.engine)
         self.surfaces = Surfaces(self.context)
@@ -71,27 +64,15 @@ class WebRig:
             self.osc = OscSurface(bind="127.0.0.1", port=0, zeroconf=False)
             self.surfaces.add(self.osc)
         try:
-            self.engine.open()
-            self.engine.transport.set_loop(0, int(1.5 * 48000))
-            self.engine.start(play=True)
-            self.surfaces.open()
+            self.play()
         except BaseException:
             self.close()
             raise
-        self._loop.start()
-
-    def _control(self) -> None:   # what `mixhost live`'s control loop does
-        while not self._stop.is_set():
-            self.session.registry.dispatch_pending()
-            self.surfaces.poll()
-            self._stop.wait(0.005)
+        self.start_control()
 
     @property
     def url(self) -> str:
         return self.surface.url
-
-    def get(self, address: str) -> Any:
-        return self.session.registry.get(address)
 
     def restart_surface(self, between: Callable[[], None] = lambda: None) -> None:
         """Stop the web server (every page loses its socket), run ``between``, serve again on the same port."""
@@ -104,8 +85,6 @@ class WebRig:
         self.surfaces.open()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._loop.is_alive():
-            self._loop.join()
+        self.stop_control()
         self.surfaces.close()
         self.engine.close()

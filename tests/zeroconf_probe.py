@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
@@ -42,32 +44,42 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-def main(name: str, host: str, port: int) -> int:
+@contextmanager
+def browsing() -> Iterator[tuple[queue.Queue[tuple[str, str]], Zeroconf]]:
+    """A browser for mixhost's service type on every interface of the namespace: its events
+    (state, name) as they come, and its Zeroconf to resolve them with."""
     events: queue.Queue[tuple[str, str]] = queue.Queue()
 
     def changed(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         events.put((state_change.name.lower(), name))
 
-    browser_zc = Zeroconf()   # every interface of the namespace
+    browser_zc = Zeroconf()
     browser = ServiceBrowser(browser_zc, SERVICE_TYPE, handlers=[changed])
-    child = subprocess.Popen([sys.executable, "-c", ADVERTISER, name, host, str(port)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert child.stdin is not None and child.stdout is not None
     try:
-        said = child.stdout.readline().strip()
-        say(json.dumps({"event": "advertiser", "said": said}))
-        if said == "advertised":
-            report(events, browser_zc, "added")
-        child.stdin.write("close\n")
-        child.stdin.flush()
-        say(json.dumps({"event": "advertiser", "said": child.stdout.readline().strip()}))
-        if said == "advertised":
-            report(events, browser_zc, "removed")
+        yield events, browser_zc
     finally:
-        child.kill()
-        child.wait()
         browser.cancel()
         browser_zc.close()
+
+
+def main(name: str, host: str, port: int) -> int:
+    with browsing() as (events, browser_zc):
+        child = subprocess.Popen([sys.executable, "-c", ADVERTISER, name, host, str(port)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            said = child.stdout.readline().strip()
+            say(json.dumps({"event": "advertiser", "said": said}))
+            if said == "advertised":
+                report(events, browser_zc, "added")
+            child.stdin.write("close\n")
+            child.stdin.flush()
+            say(json.dumps({"event": "advertiser", "said": child.stdout.readline().strip()}))
+            if said == "advertised":
+                report(events, browser_zc, "removed")
+        finally:
+            child.kill()
+            child.wait()
     return 0
 
 
@@ -93,33 +105,26 @@ def report(events: queue.Queue[tuple[str, str]], zeroconf: Zeroconf, wanted: str
 
 def live(session: str, host: str, port: int, *extra: str) -> int:
     """Browse while ``mixhost live SESSION --osc`` on ``host:port`` runs, then stop it with SIGINT."""
-    events: queue.Queue[tuple[str, str]] = queue.Queue()
-
-    def changed(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
-        events.put((state_change.name.lower(), name))
-
-    browser_zc = Zeroconf()
-    browser = ServiceBrowser(browser_zc, SERVICE_TYPE, handlers=[changed])
-    child = subprocess.Popen([sys.executable, "-m", "host", "live", session, "--audio", "none", "--no-status",
-                              "--osc", "--osc-bind", host, "--osc-port", str(port), *extra],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert child.stderr is not None
-    try:
-        said = []
-        for line in child.stderr:    # the surfaces are open (and advertised) once this line is out
-            said.append(line)
-            if "keeps running at the session end" in line:
-                break
-        report(events, browser_zc, "added")
-        child.send_signal(signal.SIGINT)
-        _, rest = child.communicate(timeout=60)
-        say(json.dumps({"event": "live", "exit": child.returncode, "stderr": "".join(said) + rest}))
-        report(events, browser_zc, "removed", timeout_s=5.0)
-    finally:
-        child.kill()
-        child.wait()
-        browser.cancel()
-        browser_zc.close()
+    with browsing() as (events, browser_zc):
+        child = subprocess.Popen([sys.executable, "-m", "host", "live", session, "--audio", "none", "--no-status",
+                                  "--osc", "--osc-bind", host, "--osc-port", str(port), *extra],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True)
+        assert child.stderr is not None
+        try:
+            said = []
+            for line in child.stderr:    # the surfaces are open (and advertised) once this line is out
+                said.append(line)
+                if "keeps running at the session end" in line:
+                    break
+            report(events, browser_zc, "added")
+            child.send_signal(signal.SIGINT)
+            _, rest = child.communicate(timeout=60)
+            say(json.dumps({"event": "live", "exit": child.returncode, "stderr": "".join(said) + rest}))
+            report(events, browser_zc, "removed", timeout_s=5.0)
+        finally:
+            child.kill()
+            child.wait()
     return 0
 
 

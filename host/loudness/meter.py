@@ -235,6 +235,66 @@ def _k_weight_one(u: np.ndarray, sos: np.ndarray, su: np.ndarray, gu: float, w: 
     su[0], su[1], su[2], su[3] = s
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _k_weight_pass(
+    u: np.ndarray,
+    v: np.ndarray,
+    sos: np.ndarray,
+    su: np.ndarray,
+    sv: np.ndarray,
+    gu: float,
+    gv: float,
+    carry: np.ndarray,
+    hop: int,
+    out: np.ndarray,
+    fold_out: np.ndarray,
+    peaks: np.ndarray,
+    with_fold: bool,
+) -> int:
+    """The one stereo pass behind :func:`k_weight_stereo` and :func:`_k_weight_stereo_fold`.
+
+    Inlined into both with ``with_fold`` a constant, so each compiles to its own
+    loop with the fold's lines there or gone: the mono fold costs the plain
+    meter nothing.  ``fold_out`` and ``carry[2]`` are touched only with the fold.
+    """
+    k = _k_coefficients(sos)
+    s = (su[0], su[1], su[2], su[3])
+    t = (sv[0], sv[1], sv[2], sv[3])
+    pu, pv = peaks[0], peaks[1]
+    acc = carry[0]
+    count = int(carry[1])
+    fold = carry[2] if with_fold else 0.0
+    done = 0
+    for n in range(u.size):
+        x = u[n]
+        xx = v[n]
+        pu = max(pu, abs(x))
+        pv = max(pv, abs(xx))
+        z, s = _k_step(x, k, s)
+        zz, t = _k_step(xx, k, t)
+        acc += gu * z * z + gv * zz * zz
+        if with_fold:
+            both = z + zz
+            fold += 0.5 * both * both
+        count += 1
+        if count == hop:
+            out[done] = acc
+            if with_fold:
+                fold_out[done] = fold
+            done += 1
+            acc = 0.0
+            fold = 0.0
+            count = 0
+    su[0], su[1], su[2], su[3] = s
+    sv[0], sv[1], sv[2], sv[3] = t
+    peaks[0], peaks[1] = pu, pv
+    carry[0] = acc
+    carry[1] = count
+    if with_fold:
+        carry[2] = fold
+    return done
+
+
 @njit(cache=True, nogil=True)
 def k_weight_stereo(
     u: np.ndarray,
@@ -262,28 +322,7 @@ def k_weight_stereo(
     Σ_i G_i Σ_n z_i[n]² to ``out`` (room for ``frames // hop + 1``);
     ``peaks`` (2) keeps the running sample peaks.  Allocates nothing.
     """
-    k = _k_coefficients(sos)
-    s = (su[0], su[1], su[2], su[3])
-    t = (sv[0], sv[1], sv[2], sv[3])
-    pu, pv = peaks[0], peaks[1]
-    acc = carry[0]
-    count = int(carry[1])
-    done = 0
-    for n in range(u.size):
-        x = u[n]
-        xx = v[n]
-        pu = max(pu, abs(x))
-        pv = max(pv, abs(xx))
-        z, s = _k_step(x, k, s)
-        zz, t = _k_step(xx, k, t)
-        acc += gu * z * z + gv * zz * zz
-        acc, count, done = _tally(acc, count, hop, out, done)
-    su[0], su[1], su[2], su[3] = s
-    sv[0], sv[1], sv[2], sv[3] = t
-    peaks[0], peaks[1] = pu, pv
-    carry[0] = acc
-    carry[1] = count
-    return done
+    return _k_weight_pass(u, v, sos, su, sv, gu, gv, carry, hop, out, out, peaks, False)
 
 
 @njit(cache=True, nogil=True)
@@ -301,46 +340,14 @@ def _k_weight_stereo_fold(
     fold_out: np.ndarray,
     peaks: np.ndarray,
 ) -> int:
-    """:func:`_k_weight_stereo_fused`, and the mono fold's sub-block energies from the same filtering.
+    """:func:`k_weight_stereo`, and the mono fold's sub-block energies from the same filtering.
 
     The fold is (L + R) / 2 in both speakers: one channel of weight 2.  The
     K-weighting is linear, so its filtered fold is (z_L + z_R) / 2 and its
     weighted energy 2 ((z_L + z_R) / 2)² = (z_L + z_R)² / 2: no second
     filter runs.  ``carry = [energy, frames, fold energy]`` of the open sub-block.
     """
-    k = _k_coefficients(sos)
-    s = (su[0], su[1], su[2], su[3])
-    t = (sv[0], sv[1], sv[2], sv[3])
-    pu, pv = peaks[0], peaks[1]
-    acc = carry[0]
-    count = int(carry[1])
-    fold = carry[2]
-    done = 0
-    for n in range(u.size):
-        x = u[n]
-        xx = v[n]
-        pu = max(pu, abs(x))
-        pv = max(pv, abs(xx))
-        z, s = _k_step(x, k, s)
-        zz, t = _k_step(xx, k, t)
-        acc += gu * z * z + gv * zz * zz
-        both = z + zz
-        fold += 0.5 * both * both
-        count += 1
-        if count == hop:
-            out[done] = acc
-            fold_out[done] = fold
-            done += 1
-            acc = 0.0
-            fold = 0.0
-            count = 0
-    su[0], su[1], su[2], su[3] = s
-    sv[0], sv[1], sv[2], sv[3] = t
-    peaks[0], peaks[1] = pu, pv
-    carry[0] = acc
-    carry[1] = count
-    carry[2] = fold
-    return done
+    return _k_weight_pass(u, v, sos, su, sv, gu, gv, carry, hop, out, fold_out, peaks, True)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
