@@ -60,6 +60,7 @@ class WebSurface:
         self.dropped = 0                          # pages dropped for falling behind
         self.connections = 0
         self.flush_errors = 0
+        self.scheduling = "normal priority"       # what the server's thread runs at, in words
         self._meters: MeterReader | None = None
         self._wake: asyncio.Event | None = None
         self._wake_asked = False
@@ -75,6 +76,10 @@ class WebSurface:
         except BaseException:
             self._detach()
             raise
+        # its loop holds the GIL the audio callback needs: under a realtime server, realtime too
+        thread = self.server.native_id
+        if thread is not None:
+            self.scheduling = context.helper_thread(thread)
 
     def close(self) -> None:
         self.server.stop()
@@ -274,15 +279,23 @@ class WebSurface:
                 log.warning("browser mixer: a flush failed", exc_info=True)
 
     def _flush(self, now: float) -> bool:
-        """Each page's due values; True when some wait for their interval."""
+        """Each page's due values; True when some wait for their interval.
+
+        Pages due the same values (all but the one moving a control, usually) get one
+        encoded message: the JSON is built once per flush, not once per page.
+        """
         assert self.context is not None
         registry = self.context.registry
         waiting = False
+        encoded: dict[tuple[tuple[Any, float], ...], str] = {}
         for client in list(self.clients.values()):
-            due = client.feedback.due(now)
+            due = tuple(client.feedback.due(now))
             if due:
-                values = {str(key): state(registry.param(str(key)), value) for key, value in due}
-                client.send(protocol.encode("values", values=values))
+                text = encoded.get(due)
+                if text is None:
+                    values = {str(key): state(registry.param(str(key)), value) for key, value in due}
+                    text = encoded[due] = protocol.encode("values", values=values)
+                client.send(text)
             if client.shown:
                 shown, client.shown = client.shown, {}
                 client.send(protocol.encode("shown", values={a: state(registry.param(a), v)
