@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -61,6 +62,8 @@ class WebSurface:
         self.connections = 0
         self.flush_errors = 0
         self.scheduling = "normal priority"       # what the server's thread runs at, in words
+        self._changed: dict[str, float] = {}      # registry changes not yet offered to the pages
+        self._changed_lock = threading.Lock()
         self._meters: MeterReader | None = None
         self._wake: asyncio.Event | None = None
         self._wake_asked = False
@@ -106,9 +109,20 @@ class WebSurface:
 
     # -- registry side (any thread) -------------------------------------------------------------------
     def receive(self, change: Change) -> None:
-        for client in list(self.clients.values()):
-            client.feedback.offer(change.address, change.value)
+        # One store whatever the number of pages: the caller's thread (an API script, another
+        # surface, the control loop) may run at normal priority, and a busy machine can preempt
+        # it while it holds the GIL the audio callback waits for.  The server's loop offers it
+        # to each page (``_offer``).
+        with self._changed_lock:
+            self._changed[change.address] = change.value
         self._wake_up()
+
+    def _offer(self) -> None:
+        with self._changed_lock:
+            changed, self._changed = self._changed, {}
+        for client in list(self.clients.values()):
+            for address, value in changed.items():
+                client.feedback.offer(address, value)
 
     def _wake_up(self) -> None:
         loop, wake = self.server.loop, self._wake
@@ -270,6 +284,7 @@ class WebSurface:
             self._wake_asked = False
             now = time.monotonic()
             try:
+                self._offer()
                 retry = now + MIN_INTERVAL_S if self._flush(now) else math.inf
                 if now >= next_meter:
                     next_meter = now + self.meter_interval_s
