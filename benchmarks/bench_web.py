@@ -38,8 +38,8 @@ SCHED_FIFO under the disk reader, and pages due the same values share one
 encoded message per flush, sent without permessage-deflate.  Left: the benchmark's own mover and the control loop run at
 normal priority and take the GIL 60 and 50 times a second; Chromium
 preempting them while they hold it gave callbacks that ended 27-35 periods
-late and 150-400 missed cycles in 10 s (made SCHED_FIFO as a test: at most
-1.4 periods, 1 missed cycle).  The rest of the p99 rise (about 35 % of the
+late and 150-400 missed cycles in 10 s (the mover made SCHED_FIFO as a test:
+10 periods, 103 missed; the control loop too: at most 1.4 periods, 1 missed).  The rest of the p99 rise (about 35 % of the
 period with every Python thread realtime) is the callback sharing 2 CPUs
 with 8 renderers (three `yes` loops alone raised the no-page p99 by 12 %
 of the period) and the web thread's GIL round trips (one per socket send).
