@@ -238,7 +238,6 @@ print(len(os.listdir("/proc/self/task")) - threading.active_count())
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
 @pytest.mark.parametrize("asked", [None, "2"])
 def test_analyze_starts_no_blas_thread_pool(tmp_path, asked: str | None) -> None:
     """analyze calls no BLAS: unless the user asks for OpenBLAS threads, it starts none."""

@@ -34,7 +34,7 @@ from host.loudness.targets import resolve_target
 from host.tags import read_tags
 
 TARGET = resolve_target("ebu-r128")
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (the independent meter)")
+assert shutil.which("ffmpeg"), "the batch tests need ffmpeg (the independent meter): `make test` installs it"
 
 
 @pytest.fixture(scope="module")

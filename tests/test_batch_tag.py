@@ -25,7 +25,7 @@ import host
 from host import tags as tag_io
 from host.loudness import replaygain as rg
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (encoders, reference)")
+assert shutil.which("ffmpeg"), "the tag tests need ffmpeg (encoders, reference): `make test` installs it"
 
 SECONDS = 16.0  # long enough that r128gain's concatenated album and mixhost's union of blocks agree to 0.1 dB
 # album folder -> (extension, rate, channels, level dB) of each track

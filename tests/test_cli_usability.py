@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -48,7 +47,6 @@ def _extra_requirements(extra: str) -> set[str]:
             for r in metadata.requires("mixhost") or [] if marker.search(r)}
 
 
-@pytest.mark.skipif(shutil.which("make") is None and not os.environ.get("CI"), reason="make is not installed")
 def test_make_demo_installs_the_extras_the_readme_commands_need(tmp_path):
     """`live --audio jack|sounddevice` and `--html` need the live and plots extras in the demo venv."""
     done = subprocess.run(["make", "-n", "-B", "demo", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,

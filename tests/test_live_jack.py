@@ -438,3 +438,48 @@ def test_under_a_realtime_server_the_threads_the_audio_waits_for_are_realtime_to
         counters, frames_late = entries
         assert len(counters) > 100 and (np.diff(counters) % engine.block_size == 0).all()
         assert np.median(frames_late) < engine.block_size / 2
+
+
+def test_a_surface_thread_is_scheduled_under_the_disk_reader_and_its_own_threads_are_not(
+        tmp_path: Path, jack_server: str) -> None:
+    """A surface's thread that runs Python while the audio plays (the browser mixer's server)
+    asks the engine: under `jackd -R` it runs SCHED_FIFO one step under the disk reader, and a
+    thread it starts afterwards (an event loop's executor) is back at normal priority; under
+    --no-realtime it stays at normal priority."""
+    engine = LiveEngine(host.load_session(make_session(tmp_path, 1.0)), None, "jack",
+                        client_name=f"mixhost-test-{os.getpid()}", auto_connect=False)
+    seen: dict[str, tuple[int, int]] = {}
+    asked, done = threading.Event(), threading.Event()
+
+    def policy() -> tuple[int, int]:
+        return os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK, os.sched_getparam(0).sched_priority
+
+    def child() -> None:
+        seen["child"] = policy()
+
+    def surface_thread() -> None:
+        asked.wait(10)
+        seen["surface"] = policy()
+        started = threading.Thread(target=child)
+        started.start()
+        started.join()
+        done.set()
+
+    thread = threading.Thread(target=surface_thread)
+    engine.open()
+    try:
+        thread.start()
+        said = engine.schedule_helper(thread.native_id)
+        asked.set()
+        assert done.wait(10)
+        client = int(jack._ffi.cast("uintptr_t", engine.backend.client._ptr))
+        jack_priority = libjack.client_real_time_priority(ctypes.c_void_p(client))
+    finally:
+        thread.join()
+        engine.close()
+    if jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT"):
+        assert seen == {"surface": (os.SCHED_FIFO, jack_priority - 6), "child": (os.SCHED_OTHER, 0)}
+        assert said.startswith("SCHED_FIFO")
+    else:
+        assert seen == {"surface": (os.SCHED_OTHER, 0), "child": (os.SCHED_OTHER, 0)}
+        assert said.startswith("normal priority")

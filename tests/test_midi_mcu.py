@@ -30,10 +30,20 @@ def _taper(db: float) -> int:
     return round(to_normalized(db, -120.0, 24.0, "db_fader") * 16383)
 
 
-def _collect(rig: Rig, until: bytes, seen: list[bytes] | None = None) -> list[bytes]:
+def _collect(rig: Rig, until: bytes, seen: list[bytes] | None = None, timeout_s: float = 10.0) -> list[bytes]:
     seen = [] if seen is None else seen
     assert rig.receiver is not None
-    wait_for(lambda: seen.extend(rig.receiver.take()) or until in seen, what=f"{until.hex()}")
+
+    def state() -> str:   # what a failure says: was the press heard, is the redraw queued behind?
+        surface = rig.surface
+        return (f"{until.hex()}; bank offset {getattr(surface.handler, 'offset', '?')}, pacer queue "
+                f"{len(surface.pacer.queue)}, sent {surface.pacer.sent}, failed {surface.pacer.failed}, "
+                f"handler errors {surface.handler_errors}; last seen {[m.hex() for m in seen[-4:]]}")
+
+    try:
+        wait_for(lambda: seen.extend(rig.receiver.take()) or until in seen, timeout_s, "message")
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {state()}") from None
     return seen
 
 
@@ -106,7 +116,8 @@ def test_bank_switch_redraws_names_faders_and_rings(rig: Rig) -> None:
     sent_before = rig.surface.pacer.sent
     rig.sender.send(note(0, 0x2F, 127), note(0, 0x2F, 0))     # bank right: 12 strips, so by 4
     names = [f"t{i:02d}GD" for i in range(2, 10)]             # t02_guitar_double ... t09
-    seen = _collect(rig, bytes(scribble(0, "".join(n.ljust(7) for n in names))))
+    # (a full suite in CI once waited more than 10 s here: 30 s, and the failure says where it stood)
+    seen = _collect(rig, bytes(scribble(0, "".join(n.ljust(7) for n in names))), timeout_s=30.0)
     seen = _collect(rig, bytes(bend(7, _taper(-9.0))), seen)
     for strip in range(8):                                     # each fader at its new track's level
         assert bytes(bend(strip, _taper(-2.0 - strip))) in seen

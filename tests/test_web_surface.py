@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_api  # noqa: E402 - `make test` installs it; missing is a failure
 import pytest
 from web_helpers import ARTIFACTS, WebRig, launch, wait_for
 
 from host.control.meters import MeterReader
 from host.control.web.access import Access
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 NOISE_RIGHT_AT_0DB = -12.04     # the noise track's right channel: a 0.25 sine (see test_live_helpers)
 

@@ -58,6 +58,12 @@ class SurfaceContext:
         meters = getattr(self.engine, "meters", None)
         return MeterReader(meters) if meters is not None else None
 
+    def helper_thread(self, native_id: int) -> str:
+        """A surface's own thread that runs Python while the audio plays: scheduled as the
+        engine's helpers are (:meth:`host.live.engine.LiveEngine.schedule_helper`); says how."""
+        schedule = getattr(self.engine, "schedule_helper", None)
+        return schedule(native_id) if schedule is not None else "normal priority (no engine)"
+
     def touch(self, address: str, touched: bool, source: str) -> None:
         if self.engine is not None:
             self.engine.touch(address, touched, source)

@@ -328,6 +328,16 @@ class LiveEngine:
         if reader is not None:
             self.reader_scheduling = make_realtime(reader, self.backend.helper_priority())
 
+    def schedule_helper(self, native_id: int) -> str:
+        """A surface's thread that takes the GIL while the audio plays (a web server's loop):
+        under a realtime JACK server, SCHED_FIFO one step under the disk reader, so no busy
+        process (a browser on the same machine) preempts it while the callback waits for the
+        GIL it holds; otherwise normal priority.  Says what it runs at (engine opened first)."""
+        from .scheduling import make_realtime
+
+        priority = self.backend.helper_priority()
+        return make_realtime(native_id, None if priority is None else max(1, priority - 1), children_normal=True)
+
     def stop(self) -> None:
         """Stop audio (the transport state is kept)."""
         if self._opened:

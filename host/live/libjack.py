@@ -14,6 +14,8 @@ import ctypes.util
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import MixhostError
 
 # jack_latency_callback_mode_t
@@ -27,18 +29,23 @@ class LatencyRange(ctypes.Structure):
     _fields_ = [("min", ctypes.c_uint32), ("max", ctypes.c_uint32)]
 
 
-def _load() -> ctypes.CDLL:
+def _find() -> str:
     found = ctypes.util.find_library("jack")
     if found is None:
         raise MixhostError("libjack is not installed", hint="install JACK (jackd2 / libjack-jackd2-0)")
-    return ctypes.CDLL(found)
+    return found
 
 
-_lib = _load()
+_lib = ctypes.CDLL(_find())
+# What a Python process callback calls every cycle goes through a handle that keeps the GIL
+# (ctypes.PyDLL): these calls only read the server's shared memory, and each release of the GIL
+# in the callback lets another thread take it, while the callback waits to get it back (for as
+# long as that thread holds it, or the switch interval: see host.live.engine GIL_HOLD_S).
+_held = ctypes.PyDLL(_lib._name)
 
 
-def _function(name: str, restype: object, *argtypes: object) -> Any:
-    function = getattr(_lib, name)
+def _function(name: str, restype: object, *argtypes: object, lib: ctypes.CDLL = _lib) -> Any:
+    function = getattr(lib, name)
     function.argtypes = list(argtypes)
     function.restype = restype
     return function
@@ -52,9 +59,11 @@ client_thread_id = _function("jack_client_thread_id", ctypes.c_ulong, _p)
 client_real_time_priority = _function("jack_client_real_time_priority", ctypes.c_int, _p)
 frames_since_cycle_start = _function("jack_frames_since_cycle_start", ctypes.c_uint32, _p)
 last_frame_time = _function("jack_last_frame_time", ctypes.c_uint32, _p)    # the cycle's frame counter
-_get_cycle_times = _function("jack_get_cycle_times", ctypes.c_int, _p, ctypes.POINTER(ctypes.c_uint32),
-                             ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
-                             ctypes.POINTER(ctypes.c_float))
+_held_port_get_buffer = _function("jack_port_get_buffer", _p, _p, ctypes.c_uint32, lib=_held)
+_held_frames_since_cycle_start = _function("jack_frames_since_cycle_start", ctypes.c_uint32, _p, lib=_held)
+_held_get_cycle_times = _function("jack_get_cycle_times", ctypes.c_int, _p, ctypes.POINTER(ctypes.c_uint32),
+                                  ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+                                  ctypes.POINTER(ctypes.c_float), lib=_held)
 _get_latency_range = _function("jack_port_get_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
 _set_latency_range = _function("jack_port_set_latency_range", None, _p, ctypes.c_int, ctypes.POINTER(LatencyRange))
 _LatencyCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p)
@@ -121,8 +130,8 @@ class CycleTimes:
     def read(self) -> tuple[int, float]:
         """(the cycle's frame counter, seconds since the cycle began); the counter is -1
         before the server's clock has settled."""
-        since = frames_since_cycle_start(self._client) * self._seconds_per_frame
-        if _get_cycle_times(self._client, *self._out) != 0:
+        since = _held_frames_since_cycle_start(self._client) * self._seconds_per_frame
+        if _held_get_cycle_times(self._client, *self._out) != 0:
             return -1, since
         return int(self._frames.value), since
 
@@ -130,3 +139,28 @@ class CycleTimes:
 # JACK MIDI (jack/midiport.h): a port buffer's events, read by compiled code (host.live.midi_inlet)
 midi_get_event_count = _function("jack_midi_get_event_count", ctypes.c_uint32, _p)
 midi_event_get = _function("jack_midi_event_get", ctypes.c_int, _p, _p, ctypes.c_uint32)
+
+
+class PortBuffer:
+    """A port's samples this cycle as a float32 array, for a Python process callback.
+
+    JACK-Client's ``get_array`` makes two cffi calls, and cffi lets go of the GIL for
+    each (see ``_held``); this makes one that keeps it.  JACK hands out buffers from a
+    fixed set, so the array over each is made once.
+    """
+
+    MOST = 16   # arrays kept (a port's buffer may move between a few, as connections change)
+
+    def __init__(self, port: int) -> None:
+        self._port = _p(port)
+        self._arrays: dict[tuple[int, int], np.ndarray] = {}
+
+    def array(self, frames: int) -> np.ndarray:
+        address = int(_held_port_get_buffer(self._port, frames))
+        found = self._arrays.get((address, frames))
+        if found is None:
+            if len(self._arrays) >= self.MOST:
+                self._arrays.clear()
+            found = np.ctypeslib.as_array((ctypes.c_float * frames).from_address(address))
+            self._arrays[address, frames] = found
+        return found

@@ -36,7 +36,9 @@ RING_BLOCKS = 512   # ~1.4 s at 128 frames: a reader polling every 100 ms never 
 SILENCE_LUFS = -120.0
 
 
-@njit(cache=True, nogil=True)
+# The audio callback calls it with the GIL, for a few microseconds: letting go of the GIL (nogil)
+# would let another thread take it, and the callback would wait to get it back.
+@njit(cache=True)
 def _k_weight_into(block: np.ndarray, frames: int, sos: np.ndarray, state: np.ndarray, carry: np.ndarray,
                    hop: int, done: np.ndarray, peaks: np.ndarray, energy: np.ndarray,
                    count: int) -> int:  # pragma: no cover

@@ -32,12 +32,15 @@ def below(jack_priority: int) -> int | None:
     return max(1, jack_priority - BELOW_JACK) if jack_priority > 0 else None
 
 
-def make_realtime(native_id: int, priority: int | None) -> str:
-    """SCHED_FIFO at ``priority`` for a thread (by its native id); says what it runs at."""
+def make_realtime(native_id: int, priority: int | None, *, children_normal: bool = False) -> str:
+    """SCHED_FIFO at ``priority`` for a thread (by its native id); says what it runs at.
+    ``children_normal``: the threads it starts from then on do not inherit it."""
     if priority is None:
         return "normal priority (the JACK server runs without realtime scheduling)"
     try:
-        os.sched_setscheduler(native_id, os.SCHED_FIFO, os.sched_param(priority))
+        # with children_normal, threads it starts (an event loop's executor) run at normal priority
+        policy = os.SCHED_FIFO | (os.SCHED_RESET_ON_FORK if children_normal else 0)
+        os.sched_setscheduler(native_id, policy, os.sched_param(priority))
     except (OSError, AttributeError) as error:   # no right to it, or not Linux
         return f"normal priority (SCHED_FIFO {priority} refused: {error})"
-    return f"SCHED_FIFO {priority}, {BELOW_JACK} under JACK's process thread"
+    return f"SCHED_FIFO {priority}, under JACK's process thread"

@@ -88,6 +88,11 @@ class WebServer:
             self._thread.join(STOP_TIMEOUT_S)
 
     @property
+    def native_id(self) -> int | None:
+        """The server thread's id in the OS (once started)."""
+        return self._thread.native_id if self._thread is not None else None
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         query = f"?token={self.access.token}" if self.access.token else ""
@@ -158,7 +163,9 @@ class WebServer:
         if not self.access.origin_ok(request.headers.get("Origin"), request.host):
             self.refused += 1
             raise web.HTTPForbidden(text="mixhost: a page from another site may not open the mixer's socket\n")
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=1 << 16)
+        # No permessage-deflate (RFC 7692): it would compress every message once per page, holding
+        # the GIL the audio callback waits for, to save a few hundred bytes on a LAN.
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=1 << 16, compress=False)
         await socket.prepare(request)
         transport = request.transport
         raw = transport.get_extra_info("socket") if transport is not None else None

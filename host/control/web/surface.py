@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -60,6 +61,9 @@ class WebSurface:
         self.dropped = 0                          # pages dropped for falling behind
         self.connections = 0
         self.flush_errors = 0
+        self.scheduling = "normal priority"       # what the server's thread runs at, in words
+        self._changed: dict[str, float] = {}      # registry changes not yet offered to the pages
+        self._changed_lock = threading.Lock()
         self._meters: MeterReader | None = None
         self._wake: asyncio.Event | None = None
         self._wake_asked = False
@@ -75,6 +79,10 @@ class WebSurface:
         except BaseException:
             self._detach()
             raise
+        # its loop holds the GIL the audio callback needs: under a realtime server, realtime too
+        thread = self.server.native_id
+        if thread is not None:
+            self.scheduling = context.helper_thread(thread)
 
     def close(self) -> None:
         self.server.stop()
@@ -101,9 +109,20 @@ class WebSurface:
 
     # -- registry side (any thread) -------------------------------------------------------------------
     def receive(self, change: Change) -> None:
-        for client in list(self.clients.values()):
-            client.feedback.offer(change.address, change.value)
+        # One store whatever the number of pages: the caller's thread (an API script, another
+        # surface, the control loop) may run at normal priority, and a busy machine can preempt
+        # it while it holds the GIL the audio callback waits for.  The server's loop offers it
+        # to each page (``_offer``).
+        with self._changed_lock:
+            self._changed[change.address] = change.value
         self._wake_up()
+
+    def _offer(self) -> None:
+        with self._changed_lock:
+            changed, self._changed = self._changed, {}
+        for client in list(self.clients.values()):
+            for address, value in changed.items():
+                client.feedback.offer(address, value)
 
     def _wake_up(self) -> None:
         loop, wake = self.server.loop, self._wake
@@ -265,6 +284,7 @@ class WebSurface:
             self._wake_asked = False
             now = time.monotonic()
             try:
+                self._offer()
                 retry = now + MIN_INTERVAL_S if self._flush(now) else math.inf
                 if now >= next_meter:
                     next_meter = now + self.meter_interval_s
@@ -274,15 +294,23 @@ class WebSurface:
                 log.warning("browser mixer: a flush failed", exc_info=True)
 
     def _flush(self, now: float) -> bool:
-        """Each page's due values; True when some wait for their interval."""
+        """Each page's due values; True when some wait for their interval.
+
+        Pages due the same values (all but the one moving a control, usually) get one
+        encoded message: the JSON is built once per flush, not once per page.
+        """
         assert self.context is not None
         registry = self.context.registry
         waiting = False
+        encoded: dict[tuple[tuple[Any, float], ...], str] = {}
         for client in list(self.clients.values()):
-            due = client.feedback.due(now)
+            due = tuple(client.feedback.due(now))
             if due:
-                values = {str(key): state(registry.param(str(key)), value) for key, value in due}
-                client.send(protocol.encode("values", values=values))
+                text = encoded.get(due)
+                if text is None:
+                    values = {str(key): state(registry.param(str(key)), value) for key, value in due}
+                    text = encoded[due] = protocol.encode("values", values=values)
+                client.send(text)
             if client.shown:
                 shown, client.shown = client.shown, {}
                 client.send(protocol.encode("shown", values={a: state(registry.param(a), v)

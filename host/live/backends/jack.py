@@ -58,6 +58,10 @@ class JackBackend(Backend):
             log.info("JACK runs with %d-frame periods; using that instead of %d", client.blocksize, block_size)
         self.outputs = [client.outports.register("out_L"), client.outports.register("out_R")]
         self.inputs: list[tuple[Any, list[Any], list[str]]] = []
+        from ..libjack import PortBuffer
+
+        self._out_buffers = [PortBuffer(_address(jack, p._ptr)) for p in self.outputs]
+        self._in_buffers: list[list[Any]] = []
         self._ports_wanted = engine.input_ports()
         self._set_callbacks(client)
         self.max_block = int(client.blocksize)
@@ -79,6 +83,9 @@ class JackBackend(Backend):
             names = ["in"] if len(sources) == 1 else ["in_L", "in_R"]
             ports = [self.client.inports.register(f"{track}_{n}") for n in names]
             self.inputs.append((engine.inputs[track], ports, sources))
+        from ..libjack import PortBuffer
+
+        self._in_buffers = [[PortBuffer(_address(self._jack, p._ptr)) for p in ports] for _, ports, _ in self.inputs]
 
     def midi_inlet(self, name: str) -> Any:
         """A MIDI input port ``name`` on this client, read at each block start (see
@@ -164,19 +171,20 @@ class JackBackend(Backend):
             cycle, late = self._cycle_times.read()
             if not self._priority_tried:
                 self._raise_priority()
+            outputs = [buffer.array(frames) for buffer in self._out_buffers]   # the GIL kept (PortBuffer)
             if self._closing or frames > self.max_block:
-                for port in self.outputs:
-                    port.get_array().fill(0.0)
+                for array in outputs:
+                    array.fill(0.0)
                 return
             if engine.follow_transport:
                 client = self.client
                 engine.external = (client.transport_state == self._jack.ROLLING, client.transport_frame)
-            for source, ports, _ in self.inputs:
-                for channel, port in enumerate(ports):
-                    source.feed(channel, port.get_array())
+            for (source, _, _), buffers in zip(self.inputs, self._in_buffers, strict=True):
+                for channel, buffer in enumerate(buffers):
+                    source.feed(channel, buffer.array(frames))
             out = engine.process_block(frames)
-            self.outputs[0].get_array()[:] = out[0]
-            self.outputs[1].get_array()[:] = out[1]
+            outputs[0][:] = out[0]
+            outputs[1][:] = out[1]
         except Exception as error:  # noqa: BLE001 - never let an exception into JACK's thread
             self._fail(error)
             for port in self.outputs:
