@@ -141,6 +141,7 @@ class MidiSurface:
         self._heard: dict[str, float] = {}
         self._settle_at: list[float] = []
         self._learner: Learner | None = None
+        self.scheduling = "normal priority"   # what the I/O thread runs at, in words
 
     # -- life cycle (control thread) -------------------------------------------------------------------
     def open(self, context: SurfaceContext) -> None:
@@ -160,6 +161,10 @@ class MidiSurface:
         self._settle_at = [time.monotonic() + delay for delay in SETTLE_S]
         self._thread = threading.Thread(target=self._run, name="mixhost-midi", daemon=True)
         self._thread.start()
+        # it decodes and sets in Python, holding the GIL the audio callback needs (see
+        # host.live.scheduling): under a realtime server, realtime too
+        if self._thread.native_id is not None:
+            self.scheduling = context.helper_thread(self._thread.native_id)
 
     def close(self) -> None:
         self._stop.set()
