@@ -272,6 +272,7 @@ def ahead_periods(period: int) -> int:
 def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str, Any]:
     import host
     from host.live.engine import LiveEngine
+    from host.live.scheduling import make_normal
 
     session = host.load_session(path)
     engine = LiveEngine(session, None, "jack", client_name=CLIENT, server=server.name, ahead=ahead)
@@ -280,6 +281,8 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
     stop = threading.Event()
 
     def mover() -> None:
+        # a script's thread that sets values while the audio plays: a helper, as the API says
+        engine.schedule_helper(threading.get_native_id())
         rng = np.random.default_rng(3)
         while not stop.wait(SET_INTERVAL_S):
             address = addresses[int(rng.integers(len(addresses)))]
@@ -299,6 +302,7 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         switches0 = _voluntary_switches(jack_thread)
         latency0 = engine.handoff.latency_count
         thread.start()
+        engine.schedule_helper(threading.get_native_id())   # this loop delivers observers' news
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             session.registry.dispatch_pending()
@@ -315,6 +319,7 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         render_priority = getattr(engine.backend, "render_priority", "")
         awake = engine.cpu_request.reason if engine.cpu_request is not None else "not requested"
     finally:
+        make_normal(threading.get_native_id())
         stop.set()
         engine.close()
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,

@@ -163,6 +163,7 @@ def fanout(browser: Any, path: Path, seconds: float, pages: int, server: str | N
     deepest = [0]
 
     def move() -> None:
+        live.engine.schedule_helper(threading.get_native_id())   # a script's setter: a helper (the API)
         step = 0
         while not stop.wait(1.0 / MOVES_HZ):
             step += 1

@@ -29,6 +29,8 @@ class LiveRig:
         self._loop.start()
 
     def _control(self) -> None:
+        # as `mixhost live`'s control loop: realtime under a realtime server (host.live.scheduling)
+        self.scheduling = self.engine.schedule_helper(threading.get_native_id())
         while not self._stop.wait(CONTROL_S):
             self.session.registry.dispatch_pending()
             self.surfaces.poll()

@@ -6,6 +6,7 @@ import argparse
 import math
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     pending = kernels_pending()
     from ..live.engine import LiveEngine
+    from ..live.scheduling import make_normal
     from ..session import load_session
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -149,10 +151,14 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"mixhost live: playing ({args.audio}, {engine.block_size}-frame blocks at "
                   f"{session.sample_rate} Hz{ahead}{awake}); Ctrl-C stops")
         _report_cpu_request(engine)
+        # the loop runs Python (observers, autosave, surfaces' housekeeping) holding the GIL the
+        # audio callback needs: under a realtime server it runs realtime (host.live.scheduling)
+        engine.schedule_helper(threading.get_native_id())
         _control_loop(engine, recorder, args, panic, keys, surfaces, autosave, learn)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        make_normal(threading.get_native_id())
         if keys is not None:
             keys.close()
         if learn is not None:

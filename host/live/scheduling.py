@@ -21,6 +21,7 @@ realtime thread of ours would then take the CPU from the server itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 BELOW_JACK = 5   # steps under JACK's process thread (jackd -P 70 runs its clients' threads at 65)
@@ -44,3 +45,9 @@ def make_realtime(native_id: int, priority: int | None, *, children_normal: bool
     except (OSError, AttributeError) as error:   # no right to it, or not Linux
         return f"normal priority (SCHED_FIFO {priority} refused: {error})"
     return f"SCHED_FIFO {priority}, under JACK's process thread"
+
+
+def make_normal(native_id: int) -> None:
+    """Back to normal priority (a helper whose audio stopped: the rest of its work may be long)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(native_id, os.SCHED_OTHER, os.sched_param(0))

@@ -150,6 +150,7 @@ class MidiSurface:
         self._heard: dict[str, float] = {}
         self._settle_at: list[float] = []
         self._learner: Learner | None = None
+        self.scheduling = "normal priority"   # what the I/O thread runs at, in words
 
     # -- life cycle (control thread) -------------------------------------------------------------------
     def open(self, context: SurfaceContext) -> None:
@@ -171,6 +172,10 @@ class MidiSurface:
         self._settle_at = [time.monotonic() + delay for delay in SETTLE_S]
         self._thread = threading.Thread(target=self._run, name="mixhost-midi", daemon=True)
         self._thread.start()
+        # it decodes and sets in Python, holding the GIL the audio callback needs (see
+        # host.live.scheduling): under a realtime server, realtime too
+        if self._thread.native_id is not None:
+            self.scheduling = context.helper_thread(self._thread.native_id)
 
     def _engine_input(self, context: SurfaceContext) -> EngineInput | None:
         """The input on the live engine's own JACK client, where it has one (the ``jack`` backend)

@@ -158,6 +158,11 @@ class OscServer:
         self._thread = threading.Thread(target=self._run, name="mixhost-osc", daemon=True)
         self._thread.start()
 
+    @property
+    def native_id(self) -> int | None:
+        """The I/O thread's id in the OS (once started)."""
+        return self._thread.native_id if self._thread is not None else None
+
     def _udp(self) -> socket.socket:
         sock = socket.socket(self._family(), socket.SOCK_DGRAM)
         try:

@@ -77,6 +77,7 @@ class OscSurface:
         self._next_expire = 0.0
         self._remove_selection: Callable[[], None] | None = None
         self._advert: Any = None
+        self.scheduling = "normal priority"   # what the I/O thread runs at, in words
 
     @property
     def counts(self) -> Any:
@@ -99,6 +100,10 @@ class OscSurface:
         except OSError as error:
             raise UserInputError(f"OSC: cannot listen on udp {self.bind}:{self.server.port}: {error.strerror}",
                                  hint="choose another --osc-port, or stop what uses this one") from None
+        # its thread holds the GIL the audio callback needs: under a realtime server, realtime too
+        thread = self.server.native_id
+        if thread is not None:
+            self.scheduling = context.helper_thread(thread)
         self._advertise(context)
 
     def _advertise(self, context: SurfaceContext) -> None:
