@@ -63,6 +63,7 @@ class Receiver:
         self.events: list[tuple[int, bytes]] = []      # (cycle, bytes)
         self.cycle = 0
         self._lock = threading.Lock()
+        self._closing = False
         self.client.set_process_callback(self._process)
         self.client.activate()
 
@@ -71,6 +72,8 @@ class Receiver:
         return self.port.name
 
     def _process(self, frames: int) -> None:
+        if self._closing:
+            return
         found = [(self.cycle, bytes(data)) for _, data in self.port.incoming_midi_events()]
         if found:
             with self._lock:
@@ -88,6 +91,11 @@ class Receiver:
         return events
 
     def close(self) -> None:
+        # libjack's deactivate cancels the process thread: cancelled while it waits for the GIL
+        # inside this Python callback, it leaves the GIL locked and the process hangs.  Quiesce
+        # first, so the callback is a few microseconds (as host.live.backends.jack does).
+        self._closing = True
+        time.sleep(0.05)
         self.client.deactivate()
         self.client.close()
 

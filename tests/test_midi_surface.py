@@ -48,13 +48,14 @@ class Rig(ControlLoopRig):
             raise
 
     def _build(self, record: str | None, out: bool, maps: list[str] | None, profile: str | None) -> None:
-        self.engine = LiveEngine(self.session, BLOCK, "none", record=record)
-        self._opened.append(self.engine)
+        # the JACK clients close after the engine, whose audio thread holds the GIL they need
         self.sender = Sender()
         self._opened.append(self.sender)
         self.receiver = Receiver() if out else None
         if self.receiver is not None:
             self._opened.append(self.receiver)
+        self.engine = LiveEngine(self.session, BLOCK, "none", record=record)
+        self._opened.append(self.engine)
         options = SurfaceOptions(midi_in=self.sender.port, midi_out=self.receiver.name if self.receiver else None,
                                  midi_maps=maps or [], midi_profile=profile)
         self.surfaces = build_surfaces(self.session, self.engine, options)
