@@ -64,15 +64,20 @@ class Listener:
         self.client = jack.Client(f"listener-{os.getpid()}-{time.monotonic_ns() % 100000}", no_start_server=True)
         self.port = self.client.midi_inports.register("in")
         self.events: list[tuple[int, bytes]] = []
+        self._closing = False
         self.client.set_process_callback(self._process)
         self.client.activate()
         self.client.connect(source, self.port)
 
     def _process(self, frames: int) -> None:
+        if self._closing:
+            return
         for _, data in self.port.incoming_midi_events():
             self.events.append((self.client.last_frame_time, bytes(data)))
 
     def close(self) -> None:
+        self._closing = True    # quiesce before libjack cancels the thread (see midi_helpers.Receiver)
+        time.sleep(0.05)
         self.client.deactivate()
         self.client.close()
 
