@@ -1,6 +1,8 @@
 """MIDI control surfaces over JACK MIDI: latency, sustained input, a Mackie bank switch.
 
-Each measurement runs on a private dummy JACK server (``bench_live.jack_server``);
+Each measurement runs on a private dummy JACK server (``bench_live.jack_server``),
+first ``--no-realtime`` and then ``-R`` as studios run it (those rows are
+``midi.rt.*``; a machine that refuses realtime scheduling says so in them);
 the controller is a separate process with its own JACK MIDI port
 (python-rtmidi's JACK API), mixhost plays through its JACK backend (the
 process callback in Python) with a MIDI surface from ``host.control``, whose
@@ -226,21 +228,27 @@ def _percentiles_ms(values: np.ndarray) -> str:
 
 
 @contextmanager
-def _server(period: int) -> Iterator[Any]:
-    """A private dummy JACK server; where none can start (JACK's shared-memory registry holds 8
-    servers), the default server (``JACK_DEFAULT_SERVER``) if it runs at ``period`` frames, its
-    log taken from ``MIXHOST_BENCH_JACK_LOG``; else None."""
+def _server(period: int, kind: str = "no-realtime") -> Iterator[Any]:
+    """A private dummy JACK server of ``kind`` (``--no-realtime`` or ``-R``); where a
+    --no-realtime one cannot start (JACK's shared-memory registry holds 8 servers), the default
+    server (``JACK_DEFAULT_SERVER``) if it runs at ``period`` frames, its log taken from
+    ``MIXHOST_BENCH_JACK_LOG``; else None.  A realtime server the machine refuses is None."""
     import os
 
     import jack
-    from bench_live import Server, jack_server
+    from bench_live import NotRealtime, Server, jack_server
 
     try:
-        with jack_server(period) as server:
+        with jack_server(period, kind) as server:
             yield server
             return
+    except NotRealtime:
+        yield None
+        return
     except RuntimeError:
-        pass
+        if kind != "no-realtime":
+            yield None
+            return
     name = os.environ.get("JACK_DEFAULT_SERVER", "default")
     try:
         probe = jack.Client("bench-midi-probe", no_start_server=True, servername=name)
@@ -256,6 +264,13 @@ def _server(period: int) -> Iterator[Any]:
     yield Server(name, log) if size == period else None
 
 
+KINDS = ("no-realtime", "realtime")   # as bench_live: the realtime server's rows are midi.rt.*
+
+
+def _name(kind: str, what: str) -> str:
+    return "midi" + (".rt" if kind == "realtime" else "") + f".{what}"
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     import shutil
 
@@ -265,36 +280,56 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     seconds = 5.0 if quick else 10.0
     with tempfile.TemporaryDirectory(prefix="bench-midi-") as tmp:
         path = tone_session(Path(tmp), 2, extra=CONTROLLERS)
-        for period in PERIODS:
-            with _server(period) as server:
-                if server is None:
-                    rows.append(row(f"midi.latency.p{period}", None, "<= 1.00 (p99 <= period + 1 ms)", False,
-                                    f"not measured: no JACK server at {period} frames could be started or found"))
-                    continue
-                r = latency(path, server.name, period, 100 if quick else 400)
-            lat = r["latencies"]
-            limit = r["period_s"] + 0.001
-            p50, p99 = (float(v) for v in np.percentile(lat, [50, 99])) if len(lat) else (float("nan"),) * 2
-            rows.append(row(f"midi.latency.p{period}", p99 / limit, "<= 1.00 (p99 <= period + 1 ms)",
-                            p99 <= limit and len(lat) == r["sent"],
-                            f"CC sent -> end of the render of the first block carrying it: p50 {p50 * 1000:.2f} ms, "
-                            f"p99 {p99 * 1000:.2f} ms (limit {limit * 1000:.2f} ms); {len(lat)} of {r['sent']} "
-                            f"messages found applied, {r['routed']} of them by the engine at the start of the "
-                            "block of their cycle; the surface's own sets -> the block start carrying them: "
-                            + _percentiles_ms(r["hops"])))
-        with _server(128) as server:
+        for kind in KINDS:
+            rows += _latency_rows(path, kind, quick)
+            rows += _sustained_rows(path, Path(tmp), kind, seconds)
+    return rows
+
+
+def _server_words(kind: str) -> str:
+    return "jackd -R" if kind == "realtime" else "jackd --no-realtime"
+
+
+def _latency_rows(path: Path, kind: str, quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    for period in PERIODS:
+        name = _name(kind, f"latency.p{period}")
+        with _server(period, kind) as server:
             if server is None:
-                return [*rows, row("midi.sustained", None, "-", False, "not measured: no JACK server at 128 frames"),
-                        row("midi.bank", None, "-", False, "not measured: no JACK server at 128 frames")]
-            s = sustained(path, server, seconds)
-            b = bank_switch(Path(tmp), server.name)
+                rows.append(row(name, None, "<= 1.00 (p99 <= period + 1 ms)", False,
+                                f"not measured: no {_server_words(kind)} server at {period} frames could be started"))
+                continue
+            r = latency(path, server.name, period, 100 if quick else 400)
+        lat = r["latencies"]
+        limit = r["period_s"] + 0.001
+        p50, p99 = (float(v) for v in np.percentile(lat, [50, 99])) if len(lat) else (float("nan"),) * 2
+        rows.append(row(name, p99 / limit, "<= 1.00 (p99 <= period + 1 ms)",
+                        p99 <= limit and len(lat) == r["sent"],
+                        f"{_server_words(kind)}: CC sent -> end of the render of the first block carrying it: "
+                        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms (limit {limit * 1000:.2f} ms); "
+                        f"{len(lat)} of {r['sent']} messages found applied, {r['routed']} of them by the engine "
+                        "at the start of the block of their cycle; the surface's own sets -> the block start "
+                        "carrying them: " + _percentiles_ms(r["hops"])))
+    return rows
+
+
+def _sustained_rows(path: Path, folder: Path, kind: str, seconds: float) -> list[dict[str, Any]]:
+    """The sustained row, and on the --no-realtime server the Mackie bank switch."""
+    with _server(128, kind) as server:
+        if server is None:
+            return [row(_name(kind, "sustained"), None, "-", False,
+                        f"not measured: no {_server_words(kind)} server at 128 frames")]
+        s = sustained(path, server, seconds)
+        b = bank_switch(folder, server.name) if kind == "no-realtime" else None
     ratio = s["xruns"] / max(s["idle"], 1)
-    rows.append(row("midi.sustained", ratio, "received == sent and xruns <= idle client's",
-                    s["received"] == s["sent"] and s["xruns"] <= s["idle"],
-                    f"{s['sent']} CCs at {CC_RATE}/s (sent in {s['took']:.2f} s): {s['received']} received "
-                    f"({s['routed']} applied by the engine itself); "
-                    f"mixhost xruns {s['xruns']}, an idle client on the same server {s['idle']} in as long; "
-                    "128 frames"))
+    rows = [row(_name(kind, "sustained"), ratio, "received == sent and xruns <= idle client's",
+                s["received"] == s["sent"] and s["xruns"] <= s["idle"],
+                f"{_server_words(kind)}: {s['sent']} CCs at {CC_RATE}/s (sent in {s['took']:.2f} s): "
+                f"{s['received']} received ({s['routed']} applied by the engine itself); "
+                f"mixhost xruns {s['xruns']}, an idle client on the same server {s['idle']} in as long; "
+                "128 frames")]
+    if b is None:
+        return rows
     runs = b["runs"]
     worst = max(r["ms"] for r in runs)
     dropped = sum(r["sent"] - r["received"] for r in runs)

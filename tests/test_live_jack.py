@@ -11,6 +11,7 @@ order.  Only cycles JACK reports as dropped (xruns) may be missing or differ.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -483,3 +484,51 @@ def test_a_surface_thread_is_scheduled_under_the_disk_reader_and_its_own_threads
     else:
         assert seen == {"surface": (os.SCHED_OTHER, 0), "child": (os.SCHED_OTHER, 0)}
         assert said.startswith("normal priority")
+
+
+def _policies(pid: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """A running process's main thread's (policy, priority), and its other threads'."""
+    def of(tid: int) -> tuple[int, int]:
+        return os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK, os.sched_getparam(tid).sched_priority
+
+    others = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if int(task.name) != pid:
+            with contextlib.suppress(OSError):   # a thread that ended meanwhile
+                others.append(of(int(task.name)))
+    return of(pid), others
+
+
+def test_the_live_commands_python_threads_run_realtime_under_a_realtime_server(
+        tmp_path: Path, jack_server: str) -> None:
+    """`mixhost live --osc` under `jackd -R`: the control loop (the main thread) and the OSC
+    surface's thread hold the GIL the callback needs, so they run SCHED_FIFO while it plays, one
+    step under the disk reader; under --no-realtime the main thread stays at normal priority and
+    no thread but JACK's (raised by mixhost itself) is realtime."""
+    path = make_session(tmp_path, 30.0)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "host", "live", str(path), "--audio", "jack", "--no-connect", "--no-status",
+         "--name", f"mixhost-sched-{os.getpid()}", "--osc", "--osc-port", "0", "--no-zeroconf",
+         "--duration", "20"], stderr=subprocess.PIPE, text=True)
+    try:
+        said: list[str] = []
+        assert process.stderr is not None
+        for line in process.stderr:
+            said.append(line)
+            if "playing" in line:
+                break
+        else:
+            pytest.fail("mixhost live did not start: " + "".join(said))
+        time.sleep(0.5)    # the control loop schedules itself once the audio runs
+        main, others = _policies(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    realtime = sorted(priority for policy, priority in others if policy == os.SCHED_FIFO)
+    if jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT"):
+        assert main[0] == os.SCHED_FIFO, (main, others)
+        # JACK's thread, the disk reader one step under... and the OSC thread beside the main one
+        assert realtime.count(main[1]) == 1 and realtime.count(main[1] + 1) == 1, (main, realtime)
+    else:
+        assert main == (os.SCHED_OTHER, 0), (main, others)
+        assert len(realtime) == 1, (main, realtime)    # JACK's process thread
