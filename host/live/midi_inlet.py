@@ -210,7 +210,7 @@ class MidiInlet:
         self._compile()
 
     def _compile(self) -> None:
-        """Compile the audio thread's pass now (it takes seconds), not at its first block."""
+        """Compile the audio thread's pass and the reader now (seconds), not while the audio plays."""
         from numba import typeof
 
         tables = self._tables
@@ -218,6 +218,9 @@ class MidiInlet:
                 tables.offsets, tables.sizes, tables.values, np.zeros(1), self._records, self._state,
                 self._touched, self._marks)
         _take.compile(tuple(typeof(arg) for arg in args))
+        # the surface's reader too: compiled lazily, its first call (in the I/O thread, while the
+        # audio plays) would hold the GIL for the whole compile, and the callback would wait it out
+        _read.compile(tuple(typeof(arg) for arg in (self._records, self._state, self._out[:1])))
 
     @property
     def name(self) -> str:
