@@ -43,7 +43,8 @@ launch() {
   kill "$pid" 2>/dev/null || true
   echo "jackd -n $name did not come up; see $log" >&2
   if grep -q "Too many servers" "$log"; then   # JACK2 serves at most 8 servers on a machine at once
-    echo "JACK allows 8 servers at once and 8 are running: \`pgrep -a jackd\` lists them" >&2
+    echo "JACK's registry holds 8 servers at once: \`pgrep -a jackd\` lists those running; a server that" >&2
+    echo "died without stopping keeps its entry until, with no jackd running, /dev/shm/jack-shm-registry is removed" >&2
   fi
   return 1
 }
