@@ -245,7 +245,9 @@ def test_buttons_toggle_hold_and_light_and_programs_recall(tmp_path: Path, rigs:
     rigs.append(rig)
     assert rig.receiver is not None
     redraw = wait_for(lambda: len(rig.receiver.events) >= 2 and rig.receiver.take(), what="the redraw")
-    assert sorted(redraw) == [bytes(note(0, 40, 0)), bytes(note(0, 41, 0))]
+    # the surface redraws again a moment later (for a device that was still waking): on a busy
+    # machine the first take may hold both redraws, each the same two dark buttons
+    assert sorted(set(redraw)) == [bytes(note(0, 40, 0)), bytes(note(0, 41, 0))] and len(redraw) % 2 == 0
     rig.sender.send(note(0, 40, 127), note(0, 40, 0))
     wait_for(lambda: rig.get("tracks/tone/mute") is True, what="mute")
     rig.sender.send(note(0, 41, 100))
