@@ -4,6 +4,7 @@ run's JACK servers."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
 from collections.abc import Callable
@@ -110,3 +111,11 @@ def _reconnect_portaudio() -> None:
     if sd is not None:
         sd._terminate()
         sd._initialize()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started as a background job of a shell without job control inherits SIGINT
+    ignored (POSIX), and Python then installs no KeyboardInterrupt handler; the tests that
+    interrupt a command, in this process or in a child it starts, need Ctrl-C back."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
