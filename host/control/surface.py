@@ -58,9 +58,12 @@ class SurfaceContext:
         meters = getattr(self.engine, "meters", None)
         return MeterReader(meters) if meters is not None else None
 
-    def helper_thread(self, native_id: int) -> str:
+    def helper_thread(self, native_id: int | None) -> str:
         """A surface's own thread that runs Python while the audio plays: scheduled as the
-        engine's helpers are (:meth:`host.live.engine.LiveEngine.schedule_helper`); says how."""
+        engine's helpers are (:meth:`host.live.engine.LiveEngine.schedule_helper`); says how.
+        ``native_id`` None: the thread has not started, and is left alone."""
+        if native_id is None:
+            return "normal priority (not started)"
         schedule = getattr(self.engine, "schedule_helper", None)
         return schedule(native_id) if schedule is not None else "normal priority (no engine)"
 

@@ -153,15 +153,12 @@ class ControlHandoff:
         # still lands in it, and a latency measured from the block start would be negative
         self.latencies[index] = time.perf_counter() - stamp
         self.latency_count += 1
-        if self.keep_carried:
-            self.carried.append(Carried(position, rolling, param, value, source))
-        if hook is not None:
-            hook(param, position)
+        self.carry(param, value, source, position, rolling, hook)
 
     def carry(self, param: Parameter, value: float, source: str, position: int, rolling: bool,
               hook: CarryHook | None) -> None:
-        """A value the engine stored at this block start by itself (MIDI it read in the callback,
-        :mod:`host.live.midi_inlet`): told to the recorder as a queued set would be."""
+        """A value stored at this block start, told to the recorder: a queued set's, or one the
+        engine stored by itself (MIDI it read in the callback, :mod:`host.live.midi_inlet`)."""
         if self.keep_carried:
             self.carried.append(Carried(position, rolling, param, value, source))
         if hook is not None:

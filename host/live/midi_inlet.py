@@ -80,7 +80,9 @@ class _Tables(NamedTuple):
     params: dict[int, Parameter]
 
 
+@njit(inline="always")
 def _key(status: int, number: int) -> int:
+    """A control's index in the routes: status byte and controller or note (pitch bend has none)."""
     return status * 128 + (0 if status >= 0xE0 else number)
 
 
@@ -97,7 +99,7 @@ def compile_routes(routes: Sequence[Route]) -> _Tables:
         if not 0x80 <= route.status < 0xF0 or not 0 <= route.number < 128:
             raise ValueError(f"no channel message: status {route.status:#x}, number {route.number}")
         _check_table(route)
-        key = _key(route.status, route.number)
+        key = _key.py_func(route.status, route.number)   # the rule _take uses, without a compile here
         chain[index], first[key] = first[key], index
         slots[index] = route.param.slot
         offsets[index], sizes[index] = start, len(route.table)
@@ -143,7 +145,7 @@ def _take(port: int, frames: int, event: np.ndarray, apply: bool, first: np.ndar
         two = np.int64(data[2]) if size > 2 else 0
         applied = 0
         if apply and size == 3 and 0x80 <= status < 0xF0 and one < 128 and two < 128:
-            route = first[status * 128 + (0 if status >= 0xE0 else one)]
+            route = first[_key(status, one)]
             if status >= 0xE0:
                 raw = one | (two << 7)
             elif status < 0x90:

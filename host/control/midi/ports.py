@@ -133,6 +133,16 @@ def match_port(wanted: str, ports: list[str]) -> int | None:
     return None
 
 
+def _matching(wanted: str, ports: list[str], direction: str) -> str:
+    """The port ``wanted`` names loosely (:func:`match_port`), or an error that lists what there is."""
+    index = match_port(wanted, ports)
+    if index is None:
+        raise MidiPortError(
+            f"no MIDI {direction}put port matches {wanted!r}; {did_you_mean(wanted, ports)}",
+            hint="`mixhost midi ports` lists them; --midi-virtual opens ports others connect to")
+    return ports[index]
+
+
 class _Port:
     """Common to input and output: open by loose name, notice a vanished port, reconnect."""
 
@@ -160,13 +170,8 @@ class _Port:
                 self.rt.open_virtual_port(self.port_name)
                 self.connected = None
                 return
-            ports = _foreign(self.rt.get_ports())
-            index = match_port(self.wanted, ports)
-            if index is None:
-                raise MidiPortError(
-                    f"no MIDI {self.direction}put port matches {self.wanted!r}; {did_you_mean(self.wanted, ports)}",
-                    hint="`mixhost midi ports` lists them; --midi-virtual opens ports others connect to")
-            self._open_index(self.rt.get_ports().index(ports[index]), ports[index])
+            name = _matching(self.wanted, _foreign(self.rt.get_ports()), self.direction)
+            self._open_index(self.rt.get_ports().index(name), name)
         except rtmidi.SystemError as error:
             raise MidiPortError(f"cannot open the MIDI {self.direction}put: {error}") from None
 
@@ -288,13 +293,7 @@ class EngineInput:
         return _foreign(self.inlet.sources())
 
     def open(self) -> None:
-        ports = self._sources()
-        index = match_port(self.wanted, ports)
-        if index is None:
-            raise MidiPortError(
-                f"no MIDI input port matches {self.wanted!r}; {did_you_mean(self.wanted, ports)}",
-                hint="`mixhost midi ports` lists them; --midi-virtual opens ports others connect to")
-        self.connected = ports[index]
+        self.connected = _matching(self.wanted, self._sources(), self.direction)
         self.inlet.connect(self.connected)
 
     def present(self) -> bool:

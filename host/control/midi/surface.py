@@ -174,8 +174,7 @@ class MidiSurface:
         self._thread.start()
         # it decodes and sets in Python, holding the GIL the audio callback needs (see
         # host.live.scheduling): under a realtime server, realtime too
-        if self._thread.native_id is not None:
-            self.scheduling = context.helper_thread(self._thread.native_id)
+        self.scheduling = context.helper_thread(self._thread.native_id)
 
     def _engine_input(self, context: SurfaceContext) -> EngineInput | None:
         """The input on the live engine's own JACK client, where it has one (the ``jack`` backend)

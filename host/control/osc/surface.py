@@ -101,9 +101,7 @@ class OscSurface:
             raise UserInputError(f"OSC: cannot listen on udp {self.bind}:{self.server.port}: {error.strerror}",
                                  hint="choose another --osc-port, or stop what uses this one") from None
         # its thread holds the GIL the audio callback needs: under a realtime server, realtime too
-        thread = self.server.native_id
-        if thread is not None:
-            self.scheduling = context.helper_thread(thread)
+        self.scheduling = context.helper_thread(self.server.native_id)
         self._advertise(context)
 
     def _advertise(self, context: SurfaceContext) -> None:

@@ -80,9 +80,7 @@ class WebSurface:
             self._detach()
             raise
         # its loop holds the GIL the audio callback needs: under a realtime server, realtime too
-        thread = self.server.native_id
-        if thread is not None:
-            self.scheduling = context.helper_thread(thread)
+        self.scheduling = context.helper_thread(self.server.native_id)
 
     def close(self) -> None:
         self.server.stop()
