@@ -75,7 +75,16 @@ def settled_level(rig: WebRig, strip: str, channel: int) -> float:
 
 
 def thumb_centre(locator: Any) -> tuple[float, float]:
-    box = locator.locator(".thumb").bounding_box()
+    """Where the thumb is once the layout has settled (two reads 50 ms apart agree): a press
+    made while the strips are still being laid out can miss the fader."""
+    thumb = locator.locator(".thumb")
+
+    def settled() -> Any:
+        box = thumb.bounding_box()
+        time.sleep(0.05)
+        return box if box is not None and box == thumb.bounding_box() else None
+
+    box = wait_for(settled, what="the fader's layout")
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
