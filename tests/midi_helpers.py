@@ -47,6 +47,15 @@ class Sender:
     def send(self, *messages: list[int], gap: float = 0.0) -> None:
         self.command(messages=list(messages), gap=gap)
 
+    def begin(self, *messages: list[int], gap: float = 0.0) -> None:
+        """Start sending, and return at once (:meth:`finish` waits for the end)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"messages": list(messages), "gap": gap}) + "\n")
+        self.process.stdin.flush()
+
+    def finish(self) -> str:
+        return self._reply()
+
     def close(self) -> None:
         if self.process.poll() is None:
             assert self.process.stdin is not None

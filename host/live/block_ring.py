@@ -38,7 +38,6 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 from ..errors import MixhostError
-from .libjack import client_thread_id
 from .libjack import frames_since_cycle_start as _frames_since_cycle_start
 from .libjack import get_time as _get_time
 from .libjack import last_frame_time as _last_frame_time
@@ -74,7 +73,6 @@ _sem_post = _libc_function("sem_post", ctypes.c_void_p)
 _sem_timedwait = _libc_function("sem_timedwait", ctypes.c_void_p, ctypes.POINTER(_Timespec))
 _sem_destroy = _libc_function("sem_destroy", ctypes.c_void_p)
 _clock_gettime = _libc_function("clock_gettime", ctypes.c_int, ctypes.POINTER(_Timespec))
-_pthread_setschedparam = _libc_function("pthread_setschedparam", ctypes.c_ulong, ctypes.c_int, ctypes.c_void_p)
 CLOCK_REALTIME = 0   # the clock sem_timedwait's deadline is on
 
 
@@ -232,15 +230,3 @@ def set_process_callback(client: int, ring: BlockRing) -> int:
     ring.control[CLIENT] = client
     return int(_set_process_callback(ctypes.c_void_p(client), ctypes.c_void_p(_process.address),
                                      ctypes.c_void_p(ring.control.ctypes.data)))
-
-
-def thread_id(client: int) -> int:
-    """The pthread of JACK's process thread for a ``jack_client_t *``."""
-    return int(client_thread_id(ctypes.c_void_p(client)))
-
-
-def make_realtime(pthread: int, priority: int) -> bool:
-    """SCHED_FIFO for another thread (JACK's process thread); False without the right to."""
-    param = ctypes.c_int(priority)   # struct sched_param holds one int
-    return bool(_pthread_setschedparam(pthread, os.SCHED_FIFO, ctypes.byref(param)) == 0)
-

@@ -55,7 +55,7 @@ _p = ctypes.c_void_p
 port_get_buffer = _function("jack_port_get_buffer", _p, _p, ctypes.c_uint32)
 get_time = _function("jack_get_time", ctypes.c_uint64)          # the server's microsecond clock
 set_process_callback = _function("jack_set_process_callback", ctypes.c_int, _p, _p, _p)
-client_thread_id = _function("jack_client_thread_id", ctypes.c_ulong, _p)
+_client_thread_id = _function("jack_client_thread_id", ctypes.c_ulong, _p)
 client_real_time_priority = _function("jack_client_real_time_priority", ctypes.c_int, _p)
 frames_since_cycle_start = _function("jack_frames_since_cycle_start", ctypes.c_uint32, _p)
 last_frame_time = _function("jack_last_frame_time", ctypes.c_uint32, _p)    # the cycle's frame counter
@@ -136,9 +136,18 @@ class CycleTimes:
         return int(self._frames.value), since
 
 
-# JACK MIDI (jack/midiport.h): a port buffer's events, read by compiled code (host.live.midi_inlet)
+# JACK MIDI (jack/midiport.h): a port buffer's events, for compiled code (host.live.midi_gate)
 midi_get_event_count = _function("jack_midi_get_event_count", ctypes.c_uint32, _p)
 midi_event_get = _function("jack_midi_event_get", ctypes.c_int, _p, _p, ctypes.c_uint32)
+midi_clear_buffer = _function("jack_midi_clear_buffer", None, _p)
+midi_event_write = _function("jack_midi_event_write", ctypes.c_int, _p, ctypes.c_uint32, _p, ctypes.c_size_t)
+
+
+def address(pointer: Any) -> int:
+    """A JACK-Client (cffi) pointer, a client's or a port's, as an integer address."""
+    import jack
+
+    return int(jack._ffi.cast("uintptr_t", pointer))
 
 
 class PortBuffer:
@@ -164,3 +173,17 @@ class PortBuffer:
             found = np.ctypeslib.as_array((ctypes.c_float * frames).from_address(address))
             self._arrays[address, frames] = found
         return found
+
+
+_pthread_setschedparam = _function("pthread_setschedparam", ctypes.c_int, ctypes.c_ulong, ctypes.c_int, _p,
+                                   lib=ctypes.CDLL(None))
+
+
+def raise_process_thread(client: int, priority: int) -> bool:
+    """SCHED_FIFO at ``priority`` for the process thread of an active ``jack_client_t *`` whose
+    server left it at normal priority (``--no-realtime``); False without the right to."""
+    import os
+
+    param = ctypes.c_int(priority)   # struct sched_param holds one int
+    pthread = _client_thread_id(_p(client))
+    return bool(_pthread_setschedparam(pthread, os.SCHED_FIFO, ctypes.byref(param)) == 0)

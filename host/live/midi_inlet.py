@@ -4,10 +4,14 @@ A surface that reads its port in a control thread sets the registry after the
 cycle that delivered the message has begun its block, so the value lands a
 period later (README, "Where the latency goes").  Here the engine reads the
 port in its process callback, at block start, after the control hand-off:
-a control move lands in the block of the cycle that delivers it.
+a control move lands in the block of the cycle that delivers it.  The same
+controller also feeds the gate (:mod:`.midi_gate`), a compiled client that
+keeps every event with its cycle: a cycle the engine's callback misses
+delays its events by a block instead of losing them.
 
 What runs in the audio thread is one compiled pass (:func:`_take`), with no
-lock and no allocation, over the port's events of this cycle:
+lock and no allocation, over the events of the cycles missed since the last
+block (from the gate), then the port's events of this cycle:
 
 * each event is looked up in the **routes** (status byte and first data byte
   -> the routes of that control).  A route writes one parameter's value slot
@@ -34,22 +38,31 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numba import carray, njit
 
 from ..errors import ParameterError
 from ..registry import Parameter
+from .libjack import last_frame_time as _last_frame_time
 from .libjack import midi_event_get as _event_get
 from .libjack import midi_get_event_count as _event_count
 from .libjack import port_get_buffer as _port_get_buffer
+from .midi_gate import FRAME as _FRAME
+from .midi_gate import READ as _GATE_READ
+from .midi_gate import SIZE as _SIZE
+from .midi_gate import WORD as _WORD
+from .midi_gate import WRITTEN as _GATE_WRITTEN
 from .native import fence as _fence
 from .native import pointer as _pointer
 
+if TYPE_CHECKING:
+    from .midi_gate import MidiGate
+
 RING = 1 << 15          # events kept for the surface: 3 s of 10,000 per second
 KEYS = 256 * 128        # status byte x first data byte
-WRITTEN, READ, LOST, APPLIED = range(4)    # the ring's state array
+WRITTEN, READ, LOST, APPLIED, SEEN = range(5)    # the ring's state array; SEEN: the last cycle read
 LONG = 2                # a record's flag: the message was longer than three bytes (SysEx)
 
 
@@ -84,6 +97,13 @@ class _Tables(NamedTuple):
 def _key(status: int, number: int) -> int:
     """A control's index in the routes: status byte and controller or note (pitch bend has none)."""
     return status * 128 + (0 if status >= 0xE0 else number)
+
+
+@njit(inline="always")
+def _after(frame: int, other: int) -> bool:
+    """Whether JACK frame counter ``frame`` is later than ``other`` (32 bits, wrapping)."""
+    ahead = (frame - other) & 0xFFFFFFFF
+    return 0 < ahead < 0x80000000
 
 
 def compile_routes(routes: Sequence[Route]) -> _Tables:
@@ -121,59 +141,77 @@ def _check_table(route: Route) -> None:
         raise ParameterError(f"{route.param.address}: a choice parameter takes whole values")
 
 
-@njit  # holding the GIL: released, the audio thread would wait to take it back (see engine.GIL_HOLD_S)
-def _take(port: int, frames: int, event: np.ndarray, apply: bool, first: np.ndarray, chain: np.ndarray,
-          slots: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, tables: np.ndarray, values: np.ndarray,
-          records: np.ndarray, state: np.ndarray, touched: np.ndarray,
-          marks: np.ndarray) -> int:  # pragma: no cover - compiled, runs in JACK's thread
-    """This cycle's events: routed values into ``values``, every event into the ring.
-    Returns how many slots were written (their numbers in ``touched``)."""
-    buffer = _port_get_buffer(_pointer(port), frames)
-    count = _event_count(buffer)
+@njit(inline="always")
+def _apply(status: int, one: int, two: int, size: int, apply: bool, first: np.ndarray, chain: np.ndarray,
+           slots: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, tables: np.ndarray, values: np.ndarray,
+           records: np.ndarray, state: np.ndarray, touched: np.ndarray, marks: np.ndarray,
+           moved: int) -> int:  # pragma: no cover - compiled
+    """One event: its routes' values stored, the event into the surface's ring; returns ``moved``."""
+    applied = 0
+    if apply and size == 3 and 0x80 <= status < 0xF0 and one < 128 and two < 128:
+        route = first[_key(status, one)]
+        if status >= 0xE0:
+            raw = one | (two << 7)
+        elif status < 0x90:
+            raw = 0                      # a note-off: a release
+        else:
+            raw = two
+        while route >= 0:
+            slot = slots[route]
+            values[slot] = tables[offsets[route] + min(raw, sizes[route] - 1)]
+            if not marks[slot]:
+                marks[slot] = True
+                touched[moved] = slot
+                moved += 1
+            route = chain[route]
+            applied = 1
     written = state[WRITTEN]
-    capacity = records.shape[0]
+    if written - state[READ] < records.shape[0]:
+        record = records[written % records.shape[0]]
+        record[0] = status | (one << 8) | (two << 16)
+        record[1] = size
+        record[2] = applied | (LONG if size > 3 else 0)
+        _fence()                         # the record before the count that publishes it
+        state[WRITTEN] = written + 1
+    else:
+        state[LOST] += 1
+    state[APPLIED] += applied
+    return moved
+
+
+@njit  # holding the GIL: released, the audio thread would wait to take it back (see engine.GIL_HOLD_S)
+def _take(client: int, port: int, frames: int, event: np.ndarray, kept: np.ndarray, gate: np.ndarray,
+          apply: bool, first: np.ndarray, chain: np.ndarray, slots: np.ndarray, offsets: np.ndarray,
+          sizes: np.ndarray, tables: np.ndarray, values: np.ndarray, records: np.ndarray, state: np.ndarray,
+          touched: np.ndarray, marks: np.ndarray) -> int:  # pragma: no cover - compiled, in JACK's thread
+    """The events of the cycles missed since the last block (the gate kept them), then this
+    cycle's from the port: routed values into ``values``, every event into the surface's ring.
+    Returns how many slots were written (their numbers in ``touched``)."""
+    frame = np.int64(_last_frame_time(_pointer(client)))
+    seen = state[SEEN]
+    arrived = gate[_GATE_WRITTEN]
+    _fence()
     moved = 0
-    for index in range(count):
-        if _event_get(_pointer(event.ctypes.data), buffer, index) != 0:
+    for number in range(gate[_GATE_READ], arrived):
+        record = kept[number % kept.shape[0]]
+        if record[_FRAME] != frame and (seen < 0 or _after(record[_FRAME], seen)):   # a missed cycle's
+            word = record[_WORD]
+            moved = _apply(word & 0xFF, (word >> 8) & 0xFF, (word >> 16) & 0xFF, record[_SIZE], apply, first,
+                           chain, slots, offsets, sizes, tables, values, records, state, touched, marks, moved)
+    gate[_GATE_READ] = arrived
+    buffer = _port_get_buffer(_pointer(port), frames)
+    for index in range(_event_count(buffer)):
+        if _event_get(_pointer(event.ctypes.data), buffer, index) != 0 or event[1] == 0:
             continue
         size = event[1]
-        if size == 0:
-            continue
         data = carray(_pointer(event[2]), (size,), dtype=np.uint8)
-        status = np.int64(data[0])
-        one = np.int64(data[1]) if size > 1 else 0
-        two = np.int64(data[2]) if size > 2 else 0
-        applied = 0
-        if apply and size == 3 and 0x80 <= status < 0xF0 and one < 128 and two < 128:
-            route = first[_key(status, one)]
-            if status >= 0xE0:
-                raw = one | (two << 7)
-            elif status < 0x90:
-                raw = 0                      # a note-off: a release
-            else:
-                raw = two
-            while route >= 0:
-                slot = slots[route]
-                values[slot] = tables[offsets[route] + min(raw, sizes[route] - 1)]
-                if not marks[slot]:
-                    marks[slot] = True
-                    touched[moved] = slot
-                    moved += 1
-                route = chain[route]
-                applied = 1
-        if written - state[READ] < capacity:
-            record = records[written % capacity]
-            record[0] = status | (one << 8) | (two << 16)
-            record[1] = size
-            record[2] = applied | (LONG if size > 3 else 0)
-            written += 1
-        else:
-            state[LOST] += 1
-        state[APPLIED] += applied
+        moved = _apply(np.int64(data[0]), np.int64(data[1]) if size > 1 else 0,
+                       np.int64(data[2]) if size > 2 else 0, size, apply, first, chain, slots, offsets, sizes,
+                       tables, values, records, state, touched, marks, moved)
+    state[SEEN] = frame
     for index in range(moved):
         marks[touched[index]] = False
     _fence()
-    state[WRITTEN] = written
     return moved
 
 
@@ -193,17 +231,23 @@ def _read(records: np.ndarray, state: np.ndarray, out: np.ndarray) -> int:  # pr
 
 
 class MidiInlet:
-    """A MIDI input port of the engine's JACK client, its routes and its ring (see the module docstring)."""
+    """A MIDI input port of the engine's JACK client, its input on the gate (:mod:`.midi_gate`),
+    its routes and the surface's ring (see the module docstring)."""
 
-    def __init__(self, client: Any, port: Any, port_address: int, capacity: int = 1 << 16) -> None:
+    def __init__(self, client: Any, port: Any, port_address: int, gate: MidiGate,
+                 capacity: int = 1 << 16) -> None:
         self.client = client                # the engine's JACK-Client client
         self.port = port
+        self._client_address = _client_address(client)
         self._port_address = port_address   # jack_port_t *
+        self.gate = gate
+        self._kept = gate.add(port.shortname)   # the gate's input: what the engine's callback missed
         self.source = "midi"                # who the applied values come from, for the recorder
         self.enabled = True                 # False: nothing applied (MIDI learn); the ring still fills
         self._event = np.zeros(3, dtype=np.uint64)      # a jack_midi_event_t: time, size, buffer
         self._records = np.zeros((RING, 3), dtype=np.int64)
-        self._state = np.zeros(4, dtype=np.int64)
+        self._state = np.zeros(5, dtype=np.int64)
+        self._state[SEEN] = -1
         self._out = np.zeros((4096, 3), dtype=np.int64)
         self._marks = np.zeros(capacity, dtype=np.bool_)
         self._touched = np.zeros(capacity, dtype=np.int64)
@@ -211,15 +255,17 @@ class MidiInlet:
         self._wanted: str | None = None
         self._compile()
 
+    def _args(self, frames: int, values: np.ndarray) -> tuple[Any, ...]:
+        tables = self._tables   # one read: a set_routes in between takes effect next block
+        return (self._client_address, self._port_address, frames, self._event, self._kept.events,
+                self._kept.state, self.enabled, tables.first, tables.chain, tables.slots, tables.offsets,
+                tables.sizes, tables.values, values, self._records, self._state, self._touched, self._marks)
+
     def _compile(self) -> None:
         """Compile the audio thread's pass and the reader now (seconds), not while the audio plays."""
         from numba import typeof
 
-        tables = self._tables
-        args = (self._port_address, 0, self._event, True, tables.first, tables.chain, tables.slots,
-                tables.offsets, tables.sizes, tables.values, np.zeros(1), self._records, self._state,
-                self._touched, self._marks)
-        _take.compile(tuple(typeof(arg) for arg in args))
+        _take.compile(tuple(typeof(arg) for arg in self._args(0, np.zeros(1))))
         # the surface's reader too: compiled lazily, its first call (in the I/O thread, while the
         # audio plays) would hold the GIL for the whole compile, and the callback would wait it out
         _read.compile(tuple(typeof(arg) for arg in (self._records, self._state, self._out[:1])))
@@ -241,20 +287,17 @@ class MidiInlet:
 
     @property
     def lost(self) -> int:
-        """Events the surface never saw: the ring was full (the values were applied all the same)."""
-        return int(self._state[LOST])
+        """Events the surface never saw: a ring was full (the surface's, or the gate's while the
+        audio was stopped)."""
+        return int(self._state[LOST]) + self._kept.lost
 
     # -- the audio thread -------------------------------------------------------------------------
     def take(self, frames: int, values: np.ndarray) -> np.ndarray:
-        """This cycle's events (process thread, at block start): routed values stored; returns
-        the slots written, valid until the next call."""
-        tables = self._tables   # one read: a set_routes in between takes effect next block
+        """The events since the last block (process thread, at block start): routed values
+        stored; returns the slots written, valid until the next call."""
         if values.shape[0] > self._marks.shape[0]:
             return self._touched[:0]          # the registry grew past what was allocated: nothing routed
-        moved = _take(self._port_address, frames, self._event, self.enabled, tables.first, tables.chain,
-                      tables.slots, tables.offsets, tables.sizes, tables.values, values, self._records,
-                      self._state, self._touched, self._marks)
-        return self._touched[:moved]
+        return self._touched[:_take(*self._args(frames, values))]
 
     def param(self, slot: int) -> Parameter:
         return self._tables.params[slot]
@@ -273,9 +316,9 @@ class MidiInlet:
 
     # -- connections (a control thread) -----------------------------------------------------------
     def sources(self) -> list[str]:
-        """The MIDI output ports of the server, ours left out."""
-        return [p.name for p in self.client.get_ports(is_midi=True, is_output=True)
-                if not p.name.startswith(self.client.name + ":")]
+        """The MIDI output ports of the server, ours (the engine's and the gate's) left out."""
+        ours = (self.client.name + ":", self.gate.name + ":")
+        return [p.name for p in self.client.get_ports(is_midi=True, is_output=True) if not p.name.startswith(ours)]
 
     def connect(self, source: str | None) -> None:
         """Read from ``source`` (None: from nothing); made now if the client is active, else at activation."""
@@ -283,23 +326,37 @@ class MidiInlet:
         self.reconnect()
 
     def reconnect(self) -> None:
-        """Make the wanted connection, if the client runs and it is not made (the backend calls it
-        when it activates the client)."""
+        """Make the wanted connections, to the engine's port and to the gate's, where they are not
+        made (the backend calls it when it activates the client)."""
+        for port in (self.port, self._kept.source):
+            self._link(port)
+
+    def _link(self, port: Any) -> None:
         import jack
 
-        if self._wanted is None or not self.connected_to(self._wanted):
-            for port in self.client.get_all_connections(self.port):
-                if port.name != self._wanted:
-                    self.client.disconnect(port, self.port)
-        if self._wanted is None or self.connected_to(self._wanted):
+        client = self.gate.client   # always active: it may connect anything
+        if self._wanted is None or not self._linked(port, self._wanted):
+            for other in client.get_all_connections(port):
+                if other.name != self._wanted:
+                    client.disconnect(other, port)
+        if self._wanted is None or self._linked(port, self._wanted):
             return
         # not active yet, or the source went away: the surface's check() says so
         with contextlib.suppress(jack.JackError):
-            self.client.connect(self._wanted, self.port)
+            client.connect(self._wanted, port)
 
-    def connected_to(self, source: str) -> bool:
+    def _linked(self, port: Any, source: str) -> bool:
         try:
-            return any(p.name == source for p in self.client.get_all_connections(self.port))
+            return any(p.name == source for p in self.gate.client.get_all_connections(port))
         except Exception:  # noqa: BLE001 - a client closed under us: not connected
             return False
 
+    def connected_to(self, source: str) -> bool:
+        """Whether ``source`` feeds the engine's port (and the gate's)."""
+        return self._linked(self.port, source) and self._linked(self._kept.source, source)
+
+
+def _client_address(client: Any) -> int:
+    from .libjack import address
+
+    return address(client._ptr)

@@ -40,6 +40,7 @@ class JackBackend(Backend):
         self.process_thread: int | None = None   # the native id of JACK's thread, once it called back
         self._latency: Any = None   # the PortLatency JACK calls back
         self.midi_inlets: list[Any] = []   # MidiInlet: MIDI the engine reads itself (see host.live.midi_inlet)
+        self._gate: Any = None      # MidiGate: the client ahead of this one that keeps the MIDI for it
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         try:
@@ -88,12 +89,16 @@ class JackBackend(Backend):
         self._in_buffers = [[PortBuffer(_address(self._jack, p._ptr)) for p in ports] for _, ports, _ in self.inputs]
 
     def midi_inlet(self, name: str) -> Any:
-        """A MIDI input port ``name`` on this client, read at each block start (see
-        :mod:`host.live.midi_inlet`)."""
+        """A MIDI input port ``name`` on this client, read at each block start, with an input on
+        the gate client ``<client>-midi`` that keeps what a missed cycle brought (see
+        :mod:`host.live.midi_inlet` and :mod:`host.live.midi_gate`)."""
+        from ..midi_gate import MidiGate
         from ..midi_inlet import MidiInlet
 
+        if self._gate is None:
+            self._gate = MidiGate(self._jack, f"{self.client.name}-midi", self.server)
         port = self.client.midi_inports.register(name)
-        inlet = MidiInlet(self.client, port, _address(self._jack, port._ptr))
+        inlet = MidiInlet(self.client, port, _address(self._jack, port._ptr), self._gate)
         self.midi_inlets = [*self.midi_inlets, inlet]
         return inlet
 
@@ -228,6 +233,9 @@ class JackBackend(Backend):
         if self.client is not None:
             self.client.close()
             self.client = None
+        if self._gate is not None:
+            self._gate.close()
+            self._gate = None
 
     def transport(self) -> Any:
         return self.client

@@ -97,7 +97,9 @@ class JackAheadBackend(JackBackend):
         self._thread.start()
         self.client.activate()
         if not self.client.realtime:  # the server left its clients' threads at normal priority
-            self.raised_priority = block_ring.make_realtime(block_ring.thread_id(handle), RT_PRIORITY)
+            from ..libjack import raise_process_thread
+
+            self.raised_priority = raise_process_thread(handle, RT_PRIORITY)
         self._connect()
 
     # -- the render thread ---------------------------------------------------------------------
