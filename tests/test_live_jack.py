@@ -31,7 +31,9 @@ from test_live_helpers import SR, make_session, render
 import host
 from host.cli.live import status_line
 from host.live import libjack
+from host.live.backends.base import RT_PRIORITY
 from host.live.engine import LiveEngine
+from host.live.scheduling import may_raise
 from host.pm_qos import DEVICE
 
 
@@ -411,9 +413,10 @@ def test_under_a_realtime_server_the_threads_the_audio_waits_for_are_realtime_to
         tmp_path: Path, recorder: Recorder, jack_server: str, backend: str, helpers: list[str]) -> None:
     """Under `jackd -R` the disk reader (it takes the GIL the Python callback needs) and the
     render thread of --ahead run SCHED_FIFO 5 under JACK's process thread, so no ordinary
-    process keeps them from the CPU while the audio waits on them; under --no-realtime they
-    keep normal priority (a realtime thread of ours would take the CPU from the server
-    itself).  The compiled --ahead callback times its entry in every cycle."""
+    process keeps them from the CPU while the audio waits on them.  Under --no-realtime the
+    reader follows JACK's thread where mixhost raises that itself; --ahead's stay at normal
+    priority (its callback never waits for the GIL, and a realtime render thread would take
+    the CPU from the server itself).  The compiled --ahead callback times its entry in every cycle."""
     engine = _engine(host.load_session(make_session(tmp_path, 2.0)), backend, recorder)
     engine.open()
     try:
@@ -432,6 +435,9 @@ def test_under_a_realtime_server_the_threads_the_audio_waits_for_are_realtime_to
     if realtime:
         assert jack_priority > 5 and seen == {name: (os.SCHED_FIFO, jack_priority - 5) for name in helpers}
         assert engine.reader_scheduling.startswith("SCHED_FIFO")
+    elif backend == "jack" and may_raise(RT_PRIORITY):   # JACK's thread raised by mixhost: its helpers too
+        assert jack_priority < 0 and seen == {name: (os.SCHED_FIFO, RT_PRIORITY - 5) for name in helpers}
+        assert engine.reader_scheduling.startswith("SCHED_FIFO")
     else:
         assert jack_priority < 0 and seen == {name: (os.SCHED_OTHER, 0) for name in helpers}
         assert engine.reader_scheduling.startswith("normal priority")
@@ -444,9 +450,9 @@ def test_under_a_realtime_server_the_threads_the_audio_waits_for_are_realtime_to
 def test_a_surface_thread_is_scheduled_under_the_disk_reader_and_its_own_threads_are_not(
         tmp_path: Path, jack_server: str) -> None:
     """A surface's thread that runs Python while the audio plays (the browser mixer's server)
-    asks the engine: under `jackd -R` it runs SCHED_FIFO one step under the disk reader, and a
-    thread it starts afterwards (an event loop's executor) is back at normal priority; under
-    --no-realtime it stays at normal priority."""
+    asks the engine: while JACK's thread is realtime (`jackd -R`, or raised by mixhost under
+    --no-realtime) it runs SCHED_FIFO one step under the disk reader, and a thread it starts
+    afterwards (an event loop's executor) is back at normal priority; else at normal priority."""
     engine = LiveEngine(host.load_session(make_session(tmp_path, 1.0)), None, "jack",
                         client_name=f"mixhost-test-{os.getpid()}", auto_connect=False)
     seen: dict[str, tuple[int, int]] = {}
@@ -481,6 +487,9 @@ def test_a_surface_thread_is_scheduled_under_the_disk_reader_and_its_own_threads
     if jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT"):
         assert seen == {"surface": (os.SCHED_FIFO, jack_priority - 6), "child": (os.SCHED_OTHER, 0)}
         assert said.startswith("SCHED_FIFO")
+    elif may_raise(RT_PRIORITY):    # under JACK's thread as mixhost raises it
+        assert seen == {"surface": (os.SCHED_FIFO, RT_PRIORITY - 6), "child": (os.SCHED_OTHER, 0)}
+        assert said.startswith("SCHED_FIFO")
     else:
         assert seen == {"surface": (os.SCHED_OTHER, 0), "child": (os.SCHED_OTHER, 0)}
         assert said.startswith("normal priority")
@@ -503,8 +512,8 @@ def test_the_live_commands_python_threads_run_realtime_under_a_realtime_server(
         tmp_path: Path, jack_server: str) -> None:
     """`mixhost live --osc` under `jackd -R`: the control loop (the main thread) and the OSC
     surface's thread hold the GIL the callback needs, so they run SCHED_FIFO while it plays, one
-    step under the disk reader; under --no-realtime the main thread stays at normal priority and
-    no thread but JACK's (raised by mixhost itself) is realtime."""
+    step under the disk reader.  Under --no-realtime mixhost raises JACK's thread itself where it
+    may, and its helpers with it (else the raised callback waits on a preempted GIL holder)."""
     path = make_session(tmp_path, 30.0)
     process = subprocess.Popen(
         [sys.executable, "-m", "host", "live", str(path), "--audio", "jack", "--no-connect", "--no-status",
@@ -525,10 +534,10 @@ def test_the_live_commands_python_threads_run_realtime_under_a_realtime_server(
         process.terminate()
         process.wait(timeout=30)
     realtime = sorted(priority for policy, priority in others if policy == os.SCHED_FIFO)
-    if jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT"):
+    if jack_server == os.environ.get("MIXHOST_JACK_SERVER_RT") or may_raise(RT_PRIORITY):
         assert main[0] == os.SCHED_FIFO, (main, others)
         # JACK's thread, the disk reader one step under... and the OSC thread beside the main one
         assert realtime.count(main[1]) == 1 and realtime.count(main[1] + 1) == 1, (main, realtime)
-    else:
+    else:   # no right to realtime scheduling: nothing of mixhost's runs it
         assert main == (os.SCHED_OTHER, 0), (main, others)
-        assert len(realtime) == 1, (main, realtime)    # JACK's process thread
+        assert realtime == [], (main, realtime)

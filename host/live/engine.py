@@ -330,9 +330,10 @@ class LiveEngine:
 
     def schedule_helper(self, native_id: int) -> str:
         """A surface's thread that takes the GIL while the audio plays (a web server's loop):
-        under a realtime JACK server, SCHED_FIFO one step under the disk reader, so no busy
-        process (a browser on the same machine) preempts it while the callback waits for the
-        GIL it holds; otherwise normal priority.  Says what it runs at (engine opened first)."""
+        while JACK's thread runs realtime (a realtime server, or raised by mixhost), SCHED_FIFO
+        one step under the disk reader, so no busy process (a browser on the same machine)
+        preempts it while the callback waits for the GIL it holds; otherwise normal priority.
+        Says what it runs at (engine opened first)."""
         from .scheduling import make_realtime
 
         priority = self.backend.helper_priority()

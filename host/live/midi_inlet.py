@@ -286,6 +286,11 @@ class MidiInlet:
         return int(self._state[APPLIED])
 
     @property
+    def gate_received(self) -> int:
+        """Events the gate has kept since the port was made (every one its cycles delivered)."""
+        return int(self._kept.state[0])
+
+    @property
     def lost(self) -> int:
         """Events the surface never saw: a ring was full (the surface's, or the gate's while the
         audio was stopped)."""

@@ -112,14 +112,20 @@ class JackBackend(Backend):
             inlet.reconnect()
 
     def helper_priority(self) -> int | None:
-        """Under a realtime server, a few steps under the client's process thread."""
+        """A few steps under the client's process thread when that runs realtime: under a
+        realtime server, or raised by mixhost under one without (see :meth:`_raise_priority`;
+        a helper left at normal priority would hold the GIL the raised callback waits for,
+        while any busy process preempts it)."""
         from ..libjack import client_real_time_priority
-        from ..scheduling import below
+        from ..scheduling import below, may_raise
 
         if self.client is None:
             return None
         client = ctypes.c_void_p(_address(self._jack, self.client._ptr))
-        return below(int(client_real_time_priority(client)))
+        priority = int(client_real_time_priority(client))
+        if priority <= 0 and may_raise(RT_PRIORITY):
+            priority = RT_PRIORITY
+        return below(priority)
 
     def own_latency(self) -> int:
         """Frames from a live input to the output that carries it: the graph's latency

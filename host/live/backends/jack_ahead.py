@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,17 @@ class JackAheadBackend(JackBackend):
 
     def _xrun(self, delay_usecs: float) -> None:
         self._server_xruns += 1
+
+    def helper_priority(self) -> int | None:
+        """Only under a realtime server: JACK's thread here never waits for the GIL, so nothing
+        of ours needs to be realtime for it, and under a server without realtime scheduling a
+        realtime render thread took the CPU from the server itself (its cycles began late)."""
+        from ..libjack import client_real_time_priority
+        from ..scheduling import below
+
+        if self.client is None:
+            return None
+        return below(int(client_real_time_priority(ctypes.c_void_p(_address(self._jack, self.client._ptr)))))
 
     def midi_inlet(self, name: str) -> Any:
         """None: the block of a cycle was rendered ``ahead`` periods before it, so MIDI read in
