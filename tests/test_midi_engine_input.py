@@ -294,10 +294,11 @@ def test_moves_sent_while_the_engines_callback_is_held_up_land_late_and_none_is_
     rig.sender.finish()
     wait_for(lambda: inlet.routed - routed == len(raws), what=f"{len(raws)} moves applied by the engine")
     wait_for(lambda: rig.surface.counts.good - good == len(raws), what="every move seen by the surface")
-    frames = np.diff([block[0] for block in rig.log.blocks[first:]])
-    assert frames.max() >= 50 * rig.engine.block_size      # the callback did miss those cycles
+    # the tap notes a block at its end, after its moves were applied: wait for the block itself
     wait_for(lambda: rig.log.blocks[-1][1][0] == pytest.approx(-40.0 + 40.0 * raws[-1] / 127),
              what="the last move in the blocks")
+    frames = np.diff([block[0] for block in rig.log.blocks[first:]])
+    assert frames.max() >= 50 * rig.engine.block_size      # the callback did miss those cycles
     assert inlet.lost == 0
 
 
