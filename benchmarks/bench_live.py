@@ -155,18 +155,25 @@ class Server:
     def mark(self) -> int:
         return self.log.stat().st_size
 
-    def xrun_causes(self, since: int, client: str) -> dict[str, int]:
-        """What the server logged from byte ``since`` on: ``server`` (its own cycle began
-        more than a period late, JackTimedDriver), ``client`` (``client`` had not finished
-        when the next cycle began, JackEngine::CheckXRun), ``other`` (another client)."""
+    def late(self, since: int) -> dict[str, int]:
+        """What the server logged from byte ``since`` on: ``server``, its own cycles begun more
+        than a period late (JackTimedDriver); per client name, the cycles that began with that
+        client unfinished (JackEngine::CheckXRun)."""
         time.sleep(0.2)  # let the server's last lines reach the file
         with self.log.open("rb") as f:
             f.seek(since)
             text = f.read().decode(errors="replace")
-        finished = re.findall(r"client =? ?(\S+?),? (?:was not finished|finished after)", text)
-        return {"server": len(re.findall(r"JackTimedDriver::Process XRun", text)),
-                "client": sum(name == client for name in finished),
-                "other": sum(name != client for name in finished)}
+        found = {"server": len(re.findall(r"JackTimedDriver::Process XRun", text))}
+        for name in re.findall(r"client =? ?(\S+?),? (?:was not finished|finished after)", text):
+            found[name] = found.get(name, 0) + 1
+        return found
+
+    def xrun_causes(self, since: int, client: str) -> dict[str, int]:
+        """:meth:`late` as ``server``, ``client`` (``client`` unfinished) and ``other`` (another client)."""
+        late = self.late(since)
+        server = late.pop("server")
+        return {"server": server, "client": late.get(client, 0),
+                "other": sum(count for name, count in late.items() if name != client)}
 
 
 class NotRealtime(Exception):

@@ -180,7 +180,7 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
         xruns = engine.xruns - xruns0
         routed = inlet.routed if inlet is not None else 0
         kept = inlet.gate_received - kept0 if inlet is not None else 0
-        late = _unfinished(server, logged)
+        late = server.late(logged)
     finally:
         close()
         sender.close()
@@ -209,22 +209,8 @@ def _idle_under_load(server: Any, sender: Sender, job: dict[str, Any]) -> dict[s
         sender.job(**job)
         client.deactivate()
     client.close()
-    return {"xruns": count[0], "late": _unfinished(server, logged)}
+    return {"xruns": count[0], "late": server.late(logged)}
 
-
-def _unfinished(server: Any, since: int) -> dict[str, int]:
-    """Per client, the cycles the server logged it unfinished from byte ``since`` of its log on
-    (and ``server``: its own cycles begun late)."""
-    import re
-
-    time.sleep(0.2)
-    with server.log.open("rb") as f:
-        f.seek(since)
-        text = f.read().decode(errors="replace")
-    found: dict[str, int] = {"server": len(re.findall(r"JackTimedDriver::Process XRun", text))}
-    for name in re.findall(r"client =? ?(\S+?),? (?:was not finished|finished after)", text):
-        found[name] = found.get(name, 0) + 1
-    return found
 
 
 def bank_switch(folder: Path, server: str) -> dict[str, Any]:

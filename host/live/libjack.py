@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -136,11 +137,9 @@ class CycleTimes:
         return int(self._frames.value), since
 
 
-# JACK MIDI (jack/midiport.h): a port buffer's events, for compiled code (host.live.midi_gate)
+# JACK MIDI (jack/midiport.h): a port buffer's events, read by compiled code (host.live.midi_gate, .midi_inlet)
 midi_get_event_count = _function("jack_midi_get_event_count", ctypes.c_uint32, _p)
 midi_event_get = _function("jack_midi_event_get", ctypes.c_int, _p, _p, ctypes.c_uint32)
-midi_clear_buffer = _function("jack_midi_clear_buffer", None, _p)
-midi_event_write = _function("jack_midi_event_write", ctypes.c_int, _p, ctypes.c_uint32, _p, ctypes.c_size_t)
 
 
 def address(pointer: Any) -> int:
@@ -182,8 +181,6 @@ _pthread_setschedparam = _function("pthread_setschedparam", ctypes.c_int, ctypes
 def raise_process_thread(client: int, priority: int) -> bool:
     """SCHED_FIFO at ``priority`` for the process thread of an active ``jack_client_t *`` whose
     server left it at normal priority (``--no-realtime``); False without the right to."""
-    import os
-
     param = ctypes.c_int(priority)   # struct sched_param holds one int
     pthread = _client_thread_id(_p(client))
     return bool(_pthread_setschedparam(pthread, os.SCHED_FIFO, ctypes.byref(param)) == 0)

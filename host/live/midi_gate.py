@@ -111,7 +111,6 @@ class MidiGate:
         except jack.JackError as error:
             raise AudioDeviceError(f"cannot open mixhost's MIDI client {name!r}: {error}",
                                    hint="check the JACK server with `jack_lsp`") from None
-        self._jack = jack
         self.control = np.zeros(HEADER + MOST * FIELDS, dtype=np.int64)
         self._event = np.zeros(3, dtype=np.uint64)
         self.control[EVENT] = self._event.ctypes.data

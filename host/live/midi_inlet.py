@@ -45,6 +45,7 @@ from numba import carray, njit
 
 from ..errors import ParameterError
 from ..registry import Parameter
+from .libjack import address as _address
 from .libjack import last_frame_time as _last_frame_time
 from .libjack import midi_event_get as _event_get
 from .libjack import midi_get_event_count as _event_count
@@ -234,12 +235,11 @@ class MidiInlet:
     """A MIDI input port of the engine's JACK client, its input on the gate (:mod:`.midi_gate`),
     its routes and the surface's ring (see the module docstring)."""
 
-    def __init__(self, client: Any, port: Any, port_address: int, gate: MidiGate,
-                 capacity: int = 1 << 16) -> None:
+    def __init__(self, client: Any, port: Any, gate: MidiGate, capacity: int = 1 << 16) -> None:
         self.client = client                # the engine's JACK-Client client
         self.port = port
-        self._client_address = _client_address(client)
-        self._port_address = port_address   # jack_port_t *
+        self._client_address = _address(client._ptr)   # jack_client_t *
+        self._port_address = _address(port._ptr)       # jack_port_t *
         self.gate = gate
         self._kept = gate.add(port.shortname)   # the gate's input: what the engine's callback missed
         self.source = "midi"                # who the applied values come from, for the recorder
@@ -359,9 +359,3 @@ class MidiInlet:
     def connected_to(self, source: str) -> bool:
         """Whether ``source`` feeds the engine's port (and the gate's)."""
         return self._linked(self.port, source) and self._linked(self._kept.source, source)
-
-
-def _client_address(client: Any) -> int:
-    from .libjack import address
-
-    return address(client._ptr)

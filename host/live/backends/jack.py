@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import AudioDeviceError, UserInputError
+from ..libjack import address, client_real_time_priority
 from .base import RT_PRIORITY, Backend
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class JackBackend(Backend):
         self.process_thread: int | None = None   # the native id of JACK's thread, once it called back
         self._latency: Any = None   # the PortLatency JACK calls back
         self.midi_inlets: list[Any] = []   # MidiInlet: MIDI the engine reads itself (see host.live.midi_inlet)
-        self._gate: Any = None      # MidiGate: the client ahead of this one that keeps the MIDI for it
+        self._gate: Any = None      # MidiGate: the client beside this one that keeps the MIDI of missed cycles
 
     def _open(self, engine: LiveEngine, sample_rate: int, block_size: int | None) -> tuple[int, int]:
         try:
@@ -61,7 +62,7 @@ class JackBackend(Backend):
         self.inputs: list[tuple[Any, list[Any], list[str]]] = []
         from ..libjack import PortBuffer
 
-        self._out_buffers = [PortBuffer(_address(jack, p._ptr)) for p in self.outputs]
+        self._out_buffers = [PortBuffer(address(p._ptr)) for p in self.outputs]
         self._in_buffers: list[list[Any]] = []
         self._ports_wanted = engine.input_ports()
         self._set_callbacks(client)
@@ -69,7 +70,7 @@ class JackBackend(Backend):
         self.sample_rate = float(client.samplerate)
         from ..libjack import CycleTimes
 
-        self._cycle_times = CycleTimes(_address(jack, client._ptr), self.sample_rate)
+        self._cycle_times = CycleTimes(address(client._ptr), self.sample_rate)
         return int(client.samplerate), self.max_block
 
     def _set_callbacks(self, client: Any) -> None:
@@ -86,7 +87,7 @@ class JackBackend(Backend):
             self.inputs.append((engine.inputs[track], ports, sources))
         from ..libjack import PortBuffer
 
-        self._in_buffers = [[PortBuffer(_address(self._jack, p._ptr)) for p in ports] for _, ports, _ in self.inputs]
+        self._in_buffers = [[PortBuffer(address(p._ptr)) for p in ports] for _, ports, _ in self.inputs]
 
     def midi_inlet(self, name: str) -> Any:
         """A MIDI input port ``name`` on this client, read at each block start, with an input on
@@ -98,7 +99,7 @@ class JackBackend(Backend):
         if self._gate is None:
             self._gate = MidiGate(self._jack, f"{self.client.name}-midi", self.server)
         port = self.client.midi_inports.register(name)
-        inlet = MidiInlet(self.client, port, _address(self._jack, port._ptr), self._gate)
+        inlet = MidiInlet(self.client, port, self._gate)
         self.midi_inlets = [*self.midi_inlets, inlet]
         return inlet
 
@@ -116,16 +117,18 @@ class JackBackend(Backend):
         realtime server, or raised by mixhost under one without (see :meth:`_raise_priority`;
         a helper left at normal priority would hold the GIL the raised callback waits for,
         while any busy process preempts it)."""
-        from ..libjack import client_real_time_priority
         from ..scheduling import below, may_raise
 
-        if self.client is None:
-            return None
-        client = ctypes.c_void_p(_address(self._jack, self.client._ptr))
-        priority = int(client_real_time_priority(client))
-        if priority <= 0 and may_raise(RT_PRIORITY):
+        priority = self._server_priority()
+        if self.client is not None and priority <= 0 and may_raise(RT_PRIORITY):
             priority = RT_PRIORITY
         return below(priority)
+
+    def _server_priority(self) -> int:
+        """The realtime priority the server gave the client's process thread (0 or less: none)."""
+        if self.client is None:
+            return 0
+        return int(client_real_time_priority(ctypes.c_void_p(address(self.client._ptr))))
 
     def own_latency(self) -> int:
         """Frames from a live input to the output that carries it: the graph's latency
@@ -141,14 +144,13 @@ class JackBackend(Backend):
         from ..libjack import PortLatency
 
         inputs, outputs = self._port_addresses()
-        self._latency = PortLatency(_address(self._jack, self.client._ptr), inputs, outputs, self.own_latency())
+        self._latency = PortLatency(address(self.client._ptr), inputs, outputs, self.own_latency())
         self._latency.install()
 
     def _port_addresses(self) -> tuple[list[int], list[int]]:
         """The ``jack_port_t *`` of each input channel, and of the two outputs."""
-        jack = self._jack
-        return ([_address(jack, p._ptr) for _, ports, _ in self.inputs for p in ports],
-                [_address(jack, p._ptr) for p in self.outputs])
+        return ([address(p._ptr) for _, ports, _ in self.inputs for p in ports],
+                [address(p._ptr) for p in self.outputs])
 
     def _connect(self) -> None:
         client = self.client
@@ -246,7 +248,3 @@ class JackBackend(Backend):
     def transport(self) -> Any:
         return self.client
 
-
-def _address(jack: Any, pointer: Any) -> int:
-    """A JACK-Client cffi pointer (client, port) as an integer address."""
-    return int(jack._ffi.cast("uintptr_t", pointer))

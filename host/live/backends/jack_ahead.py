@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -11,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import AudioDeviceError, UserInputError
+from ..libjack import address, raise_process_thread
 from .base import RT_PRIORITY
-from .jack import JackBackend, _address
+from .jack import JackBackend
 
 if TYPE_CHECKING:
     from ..engine import LiveEngine
@@ -59,12 +59,9 @@ class JackAheadBackend(JackBackend):
         """Only under a realtime server: JACK's thread here never waits for the GIL, so nothing
         of ours needs to be realtime for it, and under a server without realtime scheduling a
         realtime render thread took the CPU from the server itself (its cycles began late)."""
-        from ..libjack import client_real_time_priority
         from ..scheduling import below
 
-        if self.client is None:
-            return None
-        return below(int(client_real_time_priority(ctypes.c_void_p(_address(self._jack, self.client._ptr)))))
+        return below(self._server_priority())
 
     def midi_inlet(self, name: str) -> Any:
         """None: the block of a cycle was rendered ``ahead`` periods before it, so MIDI read in
@@ -100,7 +97,7 @@ class JackAheadBackend(JackBackend):
         self._silence = np.zeros(self.max_block, dtype=np.float32)
         self._render_due()                      # the first `ahead` blocks, before the first cycle
         self._report_latency()
-        handle = _address(self._jack, self.client._ptr)
+        handle = address(self.client._ptr)
         if block_ring.set_process_callback(handle, self.ring) != 0:
             raise AudioDeviceError("JACK refused the process callback", hint="try without --ahead")
         self._running = True
@@ -109,8 +106,6 @@ class JackAheadBackend(JackBackend):
         self._thread.start()
         self.client.activate()
         if not self.client.realtime:  # the server left its clients' threads at normal priority
-            from ..libjack import raise_process_thread
-
             self.raised_priority = raise_process_thread(handle, RT_PRIORITY)
         self._connect()
 
