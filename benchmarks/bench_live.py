@@ -80,6 +80,7 @@ from typing import Any
 import numpy as np
 from run import row
 from sessions import write_stem
+from stalls import StallProbe
 
 SR = 48_000
 PERIODS = (128, 256)
@@ -233,6 +234,7 @@ class Idle:
     causes: dict[str, int]
     entry: np.ndarray
     missed: int
+    explained: int    # xruns that came just after a machine stall (stalls.py)
 
 
 def idle_xruns(server: Server, seconds: float) -> Idle:
@@ -246,7 +248,6 @@ def idle_xruns(server: Server, seconds: float) -> Idle:
     from host.pm_qos import CpuLatencyRequest
 
     client = jack.Client("idle", no_start_server=True, servername=server.name)
-    count = [0]
     port = client.outports.register("out")
     clock = CycleTimes(int(jack._ffi.cast("uintptr_t", client._ptr)), client.samplerate)
     cycles = np.full(int(seconds * SR / client.blocksize) + 1000, -1, dtype=np.int64)
@@ -261,15 +262,19 @@ def idle_xruns(server: Server, seconds: float) -> Idle:
         port.get_array().fill(0.0)
 
     client.set_process_callback(process)
-    client.set_xrun_callback(lambda delay: count.__setitem__(0, count[0] + 1))
+    told: list[float] = []
+    client.set_xrun_callback(lambda delay: told.append(time.monotonic()))
     logged = server.mark()
     with CpuLatencyRequest(0):  # the machine as mixhost live sets it up (host.pm_qos)
         client.activate()
-        time.sleep(seconds)
+        with StallProbe() as probe:
+            time.sleep(seconds)
         client.deactivate()
     missed = missed_cycles(cycles[:done[0]], client.blocksize)
     client.close()
-    return Idle(count[0], server.xrun_causes(logged, "idle"), late[:done[0]], missed)
+    assert probe.result is not None
+    return Idle(len(told), server.xrun_causes(logged, "idle"), late[:done[0]], missed,
+                probe.result.explaining(told))
 
 
 def ahead_periods(period: int) -> int:
@@ -310,11 +315,14 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
         latency0 = engine.handoff.latency_count
         thread.start()
         engine.schedule_helper(threading.get_native_id())   # this loop delivers observers' news
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            session.registry.dispatch_pending()
-            time.sleep(0.05)
-        xruns = engine.xruns - xruns0
+        with StallProbe() as probe:
+            began = time.monotonic()
+            deadline = began + seconds
+            while time.monotonic() < deadline:
+                session.registry.dispatch_pending()
+                time.sleep(0.05)
+            xruns = engine.xruns - xruns0
+            told = [t for t in engine.backend.xrun_times if t >= began]
         dropouts = engine.backend.late_renders - dropouts0
         timing = engine.callback_timing(count0)
         entry = _entry_delays(engine, timing, cycle0)
@@ -332,7 +340,8 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
     return {"xruns": xruns, "timing": timing, "causes": causes, "latencies": latencies,
             "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
             "dropouts": dropouts, "awake": awake, "entry": entry, "render_priority": render_priority,
-            "waits": waits, "reader": engine.reader_scheduling}
+            "waits": waits, "reader": engine.reader_scheduling, "stalls": probe.result,
+            "explained": probe.result.explaining(told) if probe.result is not None else 0}
 
 
 def _voluntary_switches(thread: int | None) -> int:
@@ -417,11 +426,15 @@ def _rows(period: int, seconds: float, kind: str, idle: Idle, r: dict[str, Any],
     (entry, missed), idle_entry = r["entry"], idle.entry
     entry99, idle99 = float(np.percentile(entry, 99)), float(np.percentile(idle_entry, 99))
     return [
-        row(_name(kind, ahead, "xruns", period), r["xruns"] / max(idle.xruns, 1.0), "== 0 xruns", r["xruns"] == 0,
+        # JACK tells every client of every xrun, so an idle client beside mixhost would count the
+        # same ones: a machine stall just before an xrun (stalls.py) is what tells it is not ours
+        row(_name(kind, ahead, "xruns", period), r["xruns"] / max(idle.xruns, 1.0),
+            "== 0 xruns, but those just after a machine stall", r["xruns"] - r["explained"] == 0,
             f"{mode}: {r['xruns']} xruns in {seconds:g} s ({len(loads)} blocks, {r['underruns']} disk "
             "underruns); " + (_ahead_attribution(r) if ahead else _attribution(r, period_s))
-            + f"; ratio = xruns / what an idle client saw in as long ({idle.xruns}: {idle.causes['server']} "
-            f"the server's own, {idle.causes['client']} the client not finished); {load}"),
+            + f"; {_stall_words(r)}; ratio = xruns / what an idle client saw in as long ({idle.xruns}: "
+            f"{idle.causes['server']} the server's own, {idle.causes['client']} the client not finished, "
+            f"{idle.explained} just after a machine stall); {load}"),
         row(_name(kind, ahead, "entry", period), entry99 / max(idle99, 1e-6),
             "<= 2.00 (p99 entry delay at most twice the idle client's)", entry99 <= 2 * idle99,
             f"{mode}: " + ("the compiled callback" if ahead else "the Python callback")
@@ -445,6 +458,11 @@ def _rows(period: int, seconds: float, kind: str, idle: Idle, r: dict[str, Any],
             f"{len(latencies)} sets)" + (f"; the carrying block's render began p99 {rendered99 * ms:.2f} ms "
                                          "after the set" if ahead else "")),
     ]
+
+
+def _stall_words(r: dict[str, Any]) -> str:
+    stalls = r["stalls"]
+    return stalls.words(r["xruns"], r["explained"]) if stalls is not None else "machine stalls not measured"
 
 
 def _spread(delays: np.ndarray) -> str:

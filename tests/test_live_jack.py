@@ -380,10 +380,12 @@ def test_cycles_a_held_callback_missed_are_counted(tmp_path: Path, recorder: Rec
     how many; every other callback began in the cycle after the one before."""
     engine = _engine(host.load_session(make_session(tmp_path, 2.0)), "jack", recorder)
     stalls = [100]
+    began: list[float] = []
 
     def stall(out: np.ndarray, position: int, rolling: bool) -> None:
         if rolling and stalls and position >= stalls[0] * engine.block_size:
             stalls.clear()
+            began.append(time.monotonic())
             time.sleep(2.5 * engine.period_s)
 
     engine.taps.append(stall)
@@ -398,11 +400,15 @@ def test_cycles_a_held_callback_missed_are_counted(tmp_path: Path, recorder: Rec
     block = engine.block_size
     steps = np.diff(timing.cycles) // block
     assert len(steps) > 300 and (timing.cycles >= 0).all() and (np.diff(timing.cycles) % block == 0).all()
+    stall_began, = began
     held = int(np.argmax(timing.durations))
     assert timing.durations[held] > 2.5 * engine.period_s
     assert steps[held] >= 2                    # the next callback came two or more cycles on
     assert timing.missed_cycles(block) >= steps[held] - 1
     assert engine.xruns >= 1
+    # JACK's news of the xrun came after the hold began, and is kept with its time
+    told = [t - stall_began for t in engine.backend.xrun_times if t >= stall_began]
+    assert told and min(told) < 1.0
 
 
 @pytest.mark.parametrize(("backend", "helpers"), [

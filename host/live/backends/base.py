@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,6 +11,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BLOCK = 256
 RT_PRIORITY = 70   # below JACK's usual server priority (80), above everything else
+XRUN_HISTORY = 1024   # the latest xruns' times kept
 
 
 class Backend:
@@ -20,7 +23,18 @@ class Backend:
 
     def __init__(self) -> None:
         self.xruns = 0
+        # when each of the latest xruns was noticed (time.monotonic): what a report lines up
+        # with other clocks, e.g. a machine stall that held every thread up
+        self.xrun_times: deque[float] = deque(maxlen=XRUN_HISTORY)
         self.engine: LiveEngine | None = None
+
+    def _note_xrun(self) -> None:
+        """An xrun now: its time kept, and counted."""
+        self.xrun_times.append(time.monotonic())
+        self._count_xrun()
+
+    def _count_xrun(self) -> None:
+        self.xruns += 1
 
     @property
     def late_renders(self) -> int:

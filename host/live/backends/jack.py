@@ -221,7 +221,7 @@ class JackBackend(Backend):
             self.raised_priority = True
 
     def _xrun(self, delay_usecs: float) -> None:
-        self.xruns += 1
+        self._note_xrun()   # in JACK's notification thread, when the server tells
 
     def _blocksize(self, frames: int) -> None:
         if frames > self.max_block:

@@ -52,7 +52,7 @@ class JackAheadBackend(JackBackend):
     def late_renders(self) -> int:
         return self._earlier_late + (self.ring.underruns if self.ring is not None else 0)
 
-    def _xrun(self, delay_usecs: float) -> None:
+    def _count_xrun(self) -> None:
         self._server_xruns += 1
 
     def helper_priority(self) -> int | None:

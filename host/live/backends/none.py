@@ -66,7 +66,7 @@ class NoneBackend(Backend):
                 continue
             deadline += period
             if finished > deadline:
-                self.xruns += 1
+                self._note_xrun()
                 deadline = finished  # start a fresh schedule rather than bursting to catch up
             else:
                 self._wait(deadline - finished)

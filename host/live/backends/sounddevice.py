@@ -66,7 +66,7 @@ class SoundDeviceBackend(Backend):
         assert engine is not None
         started = time.perf_counter()
         if status.output_underflow or status.input_overflow:
-            self.xruns += 1
+            self._note_xrun()
         try:
             outdata[:] = engine.process_block(frames).T
         except Exception as error:  # noqa: BLE001 - never let an exception into PortAudio's thread
