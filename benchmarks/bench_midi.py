@@ -15,8 +15,10 @@ fader at the start of the block of the cycle that delivers the message
   ``time.perf_counter`` against a tap's: both CLOCK_MONOTONIC on Linux);
   target p99 <= one period + 1 ms, the ratio is p99 over that.
 * ``midi.sustained``: 10,000 CC messages per second for 10 s, paced by the
-  sender; target: every one received (the surface's count), and no more xruns
-  than an idle JACK client saw on the same server for as long (the ratio).
+  sender; target: every one received (the surface's count), and no more late
+  cycles than an idle JACK client the sender streamed the same to for as long
+  (the ratio), or none but those just after a machine stall (``stalls.py``:
+  an idle client beside mixhost would be told of the same xruns).
 * ``midi.bank``: a Mackie Control bank switch redraws 8 strips (faders,
   rings, LEDs, both scribble lines); from the sender's note to the last
   message a receiving JACK client got, target <= 20 ms, and as many messages
@@ -42,11 +44,12 @@ import numpy as np
 from live_rig import LiveRig
 from run import row
 from sessions import tone_session
-from stalls import StallProbe
+from stalls import StallProbe, Xruns
 
 SR = 48_000
 PERIODS = (128, 256)
 CC_RATE = 10_000
+PERIOD_S = 128 / SR     # the sustained rows' period
 SENDER = textwrap.dedent('''
     import json, sys, time, random
     import rtmidi
@@ -161,7 +164,7 @@ def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
 def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
     from bench_live import idle_xruns
 
-    idle = idle_xruns(server, seconds).xruns
+    idle = idle_xruns(server, seconds).late
     sender = Sender(server.name)
     job = {"kind": "rate", "rate": CC_RATE, "count": int(CC_RATE * seconds),
            "messages": [[0xB0, 8, v] for v in range(128)]}
@@ -169,7 +172,7 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
     session, engine, surface, close = _live(path, server.name, None, sender)
     try:
         time.sleep(1.0)
-        xruns0, logged = engine.xruns, server.mark()
+        logged = server.mark()
         good0 = surface.counts.good
         inlet = getattr(surface.input, "inlet", None)
         kept0 = inlet.gate_received if inlet is not None else 0
@@ -180,7 +183,6 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
             while surface.counts.good - good0 < int(CC_RATE * seconds) and time.monotonic() < deadline:
                 time.sleep(0.05)
             received = surface.counts.good - good0
-            xruns = engine.xruns - xruns0
             told = [t for t in engine.backend.xrun_times if t >= began]
         routed = inlet.routed if inlet is not None else 0
         kept = inlet.gate_received - kept0 if inlet is not None else 0
@@ -188,10 +190,9 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
     finally:
         close()
         sender.close()
-    assert probe.result is not None
-    return {"received": received, "sent": int(CC_RATE * seconds), "xruns": xruns, "idle": idle,
-            "took": stamps[1] - stamps[0], "routed": routed, "kept": kept, "loaded": loaded, "late": late,
-            "sender": sender.name, "stalls": probe.result, "explained": probe.result.explaining(told)}
+    return {"received": received, "sent": int(CC_RATE * seconds), "xruns": Xruns.of(told, PERIOD_S, probe.result),
+            "idle": idle, "took": stamps[1] - stamps[0], "routed": routed, "kept": kept, "loaded": loaded,
+            "late": late, "sender": sender.name, "stalls": probe.result}
 
 
 def _idle_under_load(server: Any, sender: Sender, job: dict[str, Any]) -> dict[str, Any]:
@@ -212,11 +213,12 @@ def _idle_under_load(server: Any, sender: Sender, job: dict[str, Any]) -> dict[s
         client.activate()
         client.connect(f"{sender.name}:out", port)
         with StallProbe() as probe:
+            began = time.monotonic()
             sender.job(**job)
+            during = [t for t in told if t >= began]   # not those of the probes' start and end
         client.deactivate()
     client.close()
-    assert probe.result is not None
-    return {"xruns": len(told), "late": server.late(logged), "explained": probe.result.explaining(told)}
+    return {"xruns": Xruns.of(during, PERIOD_S, probe.result), "late": server.late(logged)}
 
 
 
@@ -371,20 +373,19 @@ def _sustained_rows(path: Path, folder: Path, kind: str, seconds: float) -> list
         s = sustained(path, server, seconds)
         b = bank_switch(folder, server.name) if kind == "no-realtime" else None
     loaded = s["loaded"]
-    ratio = s["xruns"] / max(loaded["xruns"], 1)
+    mine, theirs = s["xruns"], loaded["xruns"]
     # JACK tells every client of every xrun, so no idle client beside mixhost can be the
     # reference in the same run: the stall probe is (see stalls.py)
-    own = s["xruns"] - s["explained"]
-    rows = [row(_name(kind, "sustained"), ratio,
-                "received == sent, and xruns <= the idle client's under the same stream or each after a machine stall",
-                s["received"] == s["sent"] and (s["xruns"] <= loaded["xruns"] or own == 0),
+    rows = [row(_name(kind, "sustained"), mine.cycles / max(theirs.cycles, 1),
+                "received == sent, and late cycles <= the idle client's under the same stream, or each just "
+                "after a machine stall",
+                s["received"] == s["sent"] and (mine.cycles <= theirs.cycles or mine.own == 0),
                 f"{_server_words(kind)}: {s['sent']} CCs at {CC_RATE}/s (sent in {s['took']:.2f} s): "
                 f"{s['received']} received ({s['routed']} applied by the engine itself; the gate kept {s['kept']}); "
-                f"mixhost xruns {s['xruns']} ({_late_words(s['late'], s['sender'])}; "
-                f"{s['stalls'].words(s['xruns'], s['explained'])}); an idle client the sender "
-                f"streamed the same to {loaded['xruns']} ({loaded['explained']} after a machine stall; "
-                f"{_late_words(loaded['late'], s['sender'])}); "
-                f"an idle client with no stream {s['idle']} in as long; 128 frames")]
+                f"mixhost: {mine} ({_late_words(s['late'], s['sender'])}; "
+                f"{s['stalls'].words(mine.cycles, mine.explained)}); an idle client the sender "
+                f"streamed the same to: {theirs} ({_late_words(loaded['late'], s['sender'])}); "
+                f"an idle client with no stream: {s['idle']} in as long; 128 frames")]
     if b is None:
         return rows
     runs = b["runs"]

@@ -60,6 +60,22 @@ sys.stdout.write(json.dumps({"realtime": realtime, "wakes": wakes, "late": late}
 '''
 
 
+def late_cycles(xrun_times: Any, period_s: float) -> list[float]:
+    """JACK's xrun news grouped by the cycle it is about: the first time of each group.
+
+    A server that finds several clients unfinished when a cycle begins tells every client
+    once per unfinished client (JackEngine::CheckXRun), so one late cycle arrives as a burst;
+    news of two late cycles comes at least a period apart.  Counted this way, mixhost's two
+    clients (the engine and its MIDI gate) count a late cycle once, as an idle client does."""
+    firsts: list[float] = []
+    last = -np.inf
+    for t in sorted(xrun_times):
+        if t - last > period_s / 2:
+            firsts.append(t)
+        last = t
+    return firsts
+
+
 @dataclass
 class Stalls:
     """What the probes saw: each late wake's due time and lateness (s), per CPU."""
@@ -86,12 +102,35 @@ class Stalls:
             found += bool(i > 0 and t - ends[i - 1] <= BEFORE_XRUN_S)
         return found
 
-    def words(self, xruns: int, explained: int) -> str:
+    def words(self, cycles: int, explained: int) -> str:
         if not self.realtime:
             return "machine stalls not measured (the probe could not run SCHED_FIFO)"
-        return (f"{explained} of the {xruns} xruns came within {BEFORE_XRUN_S * 1000:.0f} ms after a machine "
-                f"stall; the probe above JACK's priority saw {self.count()} stalls of 1 ms or more "
+        return (f"{explained} of the {cycles} late cycles came within {BEFORE_XRUN_S * 1000:.0f} ms after a "
+                f"machine stall; the probe above JACK's priority saw {self.count()} stalls of 1 ms or more "
                 f"(the longest {self.longest_ms():.1f} ms) in {self.wakes} wakes")
+
+
+@dataclass
+class Xruns:
+    """A client's xruns in a run: JACK's news of them, the late cycles that news was about,
+    and how many of those came just after a machine stall."""
+
+    told: int
+    cycles: int
+    explained: int
+
+    @classmethod
+    def of(cls, xrun_times: Any, period_s: float, stalls: Stalls | None) -> Xruns:
+        cycles = late_cycles(xrun_times, period_s)
+        return cls(len(xrun_times), len(cycles), stalls.explaining(cycles) if stalls is not None else 0)
+
+    @property
+    def own(self) -> int:
+        """Late cycles no machine stall explains."""
+        return self.cycles - self.explained
+
+    def __str__(self) -> str:
+        return f"{self.cycles} late cycles ({self.told} xrun notices, {self.explained} just after a machine stall)"
 
 
 class StallProbe:
@@ -103,7 +142,7 @@ class StallProbe:
 
     def __enter__(self) -> StallProbe:
         for cpu in sorted(os.sched_getaffinity(0)):
-            process = subprocess.Popen([sys.executable, "-c", PROBE, str(cpu), str(PROBE_PRIORITY), str(WAKE_S),
+            process = subprocess.Popen([sys.executable, "-I", "-S", "-c", PROBE, str(cpu), str(PROBE_PRIORITY), str(WAKE_S),
                                         str(NOTED_S)], stdout=subprocess.PIPE, text=True)
             self._processes.append(process)
         for process in self._processes:
