@@ -36,7 +36,7 @@ idle client in the same run would count mixhost's xruns as its own.  Instead,
 a probe above JACK's priority, one process pinned to each CPU, notes when the
 VM ran none of its realtime threads: a late cycle whose news came within
 10 ms after such a stall ended is the machine's.  On 2026-12-07, in five 10-s
-MIDI runs under ``jackd -R`` at 128 frames, JACK's news of each of 8 xruns came
+MIDI runs under ``jackd -R`` at 128 frames, JACK's news of each of 6 xruns came
 0.7-1.6 ms after a stall of 1.4-6.9 ms; in a 60-s run of each mode here, all 6
 late cycles came within 10 ms after one.  The probe alone, on the quiet
 machine, saw 36 stalls of 2 ms or more in 30 s, the longest 9 ms.
