@@ -1,0 +1,85 @@
+"""The benchmarks' machine-stall probe (benchmarks/stalls.py): the xrun rows' verdict rests on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host.live.scheduling import may_raise
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from stalls import BEFORE_XRUN_S, StallProbe, Stalls, Xruns, late_cycles  # noqa: E402
+
+PERIOD_S = 128 / 48_000
+
+
+@pytest.mark.parametrize(("times", "cycles"), [
+    ([], 0),
+    ([5.0], 1),
+    ([5.0, 5.0001, 5.0003], 1),                      # one late cycle, three unfinished clients
+    ([5.0, 5.0 + PERIOD_S, 5.0 + 2 * PERIOD_S], 3),  # three late cycles in a row
+    ([5.0002, 5.0, 7.0], 2),                         # out of order: sorted first
+])
+def test_jacks_news_is_counted_by_the_late_cycle(times: list[float], cycles: int) -> None:
+    assert len(late_cycles(times, PERIOD_S)) == cycles
+
+
+def _stalls(*pairs: tuple[float, float]) -> Stalls:
+    return Stalls(True, 1000, np.array([due for due, _ in pairs]), np.array([late for _, late in pairs]))
+
+
+@pytest.mark.parametrize(("xrun_at", "explained"), [
+    (1.003 + 0.0007, True),                  # news 0.7 ms after the stall ended
+    (1.003 + BEFORE_XRUN_S * 0.99, True),
+    (1.003 + BEFORE_XRUN_S * 1.5, False),    # too long after
+    (1.002, False),                          # before the stall ended: not news of it
+    (3.0, False),
+])
+def test_an_xrun_is_the_machines_only_just_after_a_stall(xrun_at: float, explained: bool) -> None:
+    stalls = _stalls((1.0, 0.003), (2.0, 0.0006))   # 3 ms from 1.000 s; a 0.6 ms wake, not a stall
+    assert stalls.explaining([xrun_at]) == int(explained)
+    late = Xruns.of([xrun_at, xrun_at + 0.0001], PERIOD_S, stalls)
+    assert (late.told, late.cycles, late.own) == (2, 1, 0 if explained else 1)
+
+
+def test_a_wake_under_a_millisecond_late_is_no_stall() -> None:
+    stalls = _stalls((2.0, 0.0006))
+    assert stalls.count() == 0 and stalls.explaining([2.0008]) == 0
+
+
+HOG = r'''
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99))
+end = time.perf_counter() + float(sys.argv[2])
+while time.perf_counter() < end:
+    pass
+os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+'''
+
+
+@pytest.mark.skipif(not may_raise(99), reason="the probe and the stall it must see need SCHED_FIFO (root or rtprio)")
+def test_the_probe_sees_a_cpu_taken_from_it_and_when() -> None:
+    """A thread above the probe's priority keeps CPU 0 for 30 ms: the probe pinned there wakes
+    about that late, at about that time; the wakes go on at 1 kHz per CPU otherwise."""
+    with StallProbe() as probe:
+        time.sleep(0.2)
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-c", HOG, "0", "0.03"], check=True)
+        ended = time.monotonic()
+        time.sleep(0.2)
+    seen = probe.result
+    assert seen is not None and seen.realtime
+    cpus = len(os.sched_getaffinity(0))   # one probe per CPU
+    assert seen.wakes > 0.3 * 1000 * cpus
+    longest = int(np.argmax(seen.late))
+    assert 0.02 <= seen.late[longest] <= 0.2
+    assert began <= seen.due[longest] <= ended
+    assert seen.explaining([seen.due[longest] + seen.late[longest] + 0.001]) == 1
