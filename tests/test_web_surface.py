@@ -7,6 +7,7 @@ meters (the ring every surface reads).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
@@ -290,6 +291,26 @@ def test_bad_messages_get_an_error_and_the_socket_stays(rig: WebRig, text: str, 
         assert rig.get("tracks/tone/gain_db") == before
         socket.send(json.dumps({"type": "set", "address": "tracks/tone/gain_db", "value": -4.5}))
         wait_for(lambda: rig.get("tracks/tone/gain_db") == -4.5, what="a good message after the bad one")
+
+
+def test_a_page_that_leaves_leaves_no_writer_task_behind(rig: WebRig) -> None:
+    """Each page has a writer task; when its socket ends the task ends with it.  Left waiting
+    on the page's queue, each reload in a long session kept one, until the collector found it
+    and printed "Task was destroyed but it is pending!" on the user's terminal."""
+    from websockets.sync.client import connect
+
+    for _ in range(3):
+        with connect(rig.url.replace("http", "ws") + "ws", open_timeout=5) as socket:
+            assert json.loads(socket.recv(timeout=5))["type"] == "layout"
+    wait_for(lambda: not rig.surface.clients, what="the pages to be gone")
+
+    async def writers() -> list[str]:
+        return [task.get_name() for task in asyncio.all_tasks()
+                if task.get_coro().__qualname__ == "Client._write" and not task.done()]
+
+    loop = rig.surface.server.loop
+    assert loop is not None
+    assert asyncio.run_coroutine_threadsafe(writers(), loop).result(timeout=5) == []
 
 
 def test_the_selected_strip_page_has_the_right_control_for_each_kind(browser: Any, rig: WebRig) -> None:

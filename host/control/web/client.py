@@ -82,6 +82,12 @@ class Client:
         except Exception:  # noqa: BLE001 - a socket gone mid-write: the reader sees it end
             log.debug("browser %s: write failed", self.source, exc_info=True)
 
+    def ended(self) -> None:
+        """Its socket has ended: the writer goes with it (left waiting on the queue, it would
+        outlive the page until the collector found it, and asyncio complained then)."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+
     def drop(self, code: int, reason: str) -> None:
         """Stop sending and cut the connection (the page reconnects by itself).
 
@@ -91,16 +97,14 @@ class Client:
         if self.dropped:
             return
         self.dropped = True
-        if self._writer is not None:
-            self._writer.cancel()
+        self.ended()
         if self.transport is not None:
             self.transport.abort()
         else:
             asyncio.get_running_loop().create_task(self.close(code, reason))
 
     async def close(self, code: int = 1001, reason: str = "server stopping") -> None:
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        self.ended()
         with contextlib.suppress(Exception):   # a page that does not answer: cut off below
             await asyncio.wait_for(self.socket.close(code=code, message=reason.encode()), CLOSE_TIMEOUT_S)
         if self.transport is not None and self.transport.is_closing():

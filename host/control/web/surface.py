@@ -156,6 +156,7 @@ class WebSurface:
 
     def disconnected(self, client: Client) -> None:
         self.clients.pop(client.number, None)
+        client.ended()
         if client.dropped:
             self.dropped += 1
         assert self.context is not None
