@@ -10,12 +10,12 @@ import soundfile as sf
 from test_live_helpers import run_blocks
 
 import host
-from host import fades, scales
+from host import scales
 from host.control.snapshots import Snapshots
 from host.engine.graph import Graph
 from host.errors import ParameterError
 from host.live.engine import LiveEngine
-from host.registry import Change
+from host.registry import Change, fades
 
 SR = 48_000
 BLOCK = 256

@@ -3,7 +3,7 @@
 A recall is a :meth:`Registry.set_many` with a source, so it lands in one
 block and every observer follows it: surfaces (a pickup resets), the
 session document, the automation recorder.  With a fade, the recall hands
-the block engine a fade (:meth:`Registry.fade`, :mod:`host.fades`): every
+the block engine a fade (:meth:`Registry.fade`, :mod:`host.registry.fades`): every
 numeric value moves from where it is at the next block to the snapshot
 along its own scale, block by block and smoothed by the stages, landing
 exactly on the stored values after ``fade_s`` of audio (played live or

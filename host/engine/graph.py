@@ -510,7 +510,7 @@ class Graph:
     def process(self, position: int, frames: int) -> np.ndarray:
         """One block of the whole mix: every strip in run order, so a sidechain hears this block of its key.
 
-        At block start a running fade (a snapshot recall, :mod:`host.fades`) moves its values.
+        At block start a running fade (a snapshot recall, :mod:`host.registry.fades`) moves its values.
         """
         self.session.registry.fades.advance(frames)
         accumulators = self.accumulators

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from . import scales
-from .errors import ParameterError
+from .. import scales
+from ..errors import ParameterError
+from ..suggest import did_you_mean
 from .fades import Fade, Fades
-from .suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +410,7 @@ class Registry:
 
     def fade(self, items: Sequence[tuple[str, ValueLike]], samples: int, source: str = "api") -> None:
         """Move several values to these targets over ``samples`` samples of the block engine
-        (a snapshot recall with a fade): see :mod:`host.fades`.
+        (a snapshot recall with a fade): see :mod:`host.registry.fades`.
 
         Every value is validated first: if one is refused, nothing fades.  A
         fade asked for while another runs replaces it from the next block.

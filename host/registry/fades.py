@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit
 
 if TYPE_CHECKING:
-    from .registry import Parameter, Registry
+    from . import Parameter, Registry
 
 # how each parameter moves (the scale kinds mirror host.scales)
 LINEAR, LOG, DB_FADER, SWITCH = 0, 1, 2, 3
