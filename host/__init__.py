@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import host` (and `mixhost --help`) must not import numpy, scipy or pedalboard.
-    if name == "batch":  # the package host.batch, callable as host.batch(command, inputs, ...)
+    if name == "batch":  # host.batch(command, inputs, ...): the catalogue workflow
         import importlib
 
-        return importlib.import_module(".batch", __name__)
+        return importlib.import_module(".analysis.batch", __name__).batch
     if name in ("Session", "load_session"):
         from . import session
 

@@ -304,7 +304,7 @@ def test_a_killed_run_loses_nothing_and_the_rerun_finishes(tagged, catalogue: Pa
 ])
 def test_default_journal_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, locations: list[str],
                                expected: str) -> None:
-    from host.batch.albums import default_journal
+    from host.analysis.batch.albums import default_journal
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     found = default_journal(locations)

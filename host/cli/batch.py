@@ -119,9 +119,9 @@ def _common(parser: argparse.ArgumentParser, json_flag: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import execute, make_runner, plan
-    from ..batch.journal import journal_path
-    from ..batch.journal import plain as strict
+    from ..analysis.batch import execute, make_runner, plan
+    from ..analysis.batch.journal import journal_path
+    from ..analysis.batch.journal import plain as strict
 
     stop_on_sigterm()
     command = args.batch_command
@@ -205,8 +205,8 @@ def _cell(value: Any) -> str:
 
 
 def _write_reports(args: argparse.Namespace, result: Any) -> None:
+    from ..analysis.batch.journal import plain as strict
     from ..atomic import OutputSet
-    from ..batch.journal import plain as strict
 
     rows = _rows(result)
     with OutputSet() as staged:

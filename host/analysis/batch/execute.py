@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Interrupted
+from ...errors import Interrupted
 from .inputs import fingerprint
 from .jobs import DONE, FAILED, SKIPPED, UNCHANGED, Job, JobResult
 from .journal import Journal

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import MixhostError, UserInputError
+from ...errors import MixhostError, UserInputError
 
 Variations = Callable[[Any], list[tuple[str, dict[str, Any]]]]
 

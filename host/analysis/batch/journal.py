@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..atomic import ensure_folder
-from ..errors import OutputError
+from ...atomic import ensure_folder
+from ...errors import OutputError
 from .jobs import DONE, UNCHANGED, Job, JobResult
 
 log = logging.getLogger(__name__)

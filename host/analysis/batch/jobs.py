@@ -4,7 +4,7 @@ A job is a frozen dataclass holding plain data only (paths as text, the
 target, options), so it pickles to a process-pool worker or a Dask worker
 unchanged.  Its :meth:`Job.options_digest` hashes the options (and the
 mixhost version: another version may give another result); the worker
-hashes the input files' bytes (:func:`~host.batch.inputs.content_digest`).
+hashes the input files' bytes (:func:`~host.analysis.batch.inputs.content_digest`).
 Both go into the journal with the result.
 
 :func:`run_job` never raises for a bad input: a :class:`MixhostError` (an
@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import __version__
-from ..errors import MixhostError
-from ..loudness.targets import LoudnessTarget
+from ... import __version__
+from ...errors import MixhostError
+from ...loudness.targets import LoudnessTarget
 from .inputs import content_digest, fingerprint, local_copy
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class AnalyzeJob(Job):
         return (self.location,)
 
     def execute(self) -> dict[str, Any]:
-        from ..analysis.report import analyze_file
+        from ..report import analyze_file
 
         with local_copy(self.location) as path:
             analysis = analyze_file(path)
@@ -117,8 +117,8 @@ class MasterJob(Job):
         return (Path(self.output),)
 
     def execute(self) -> dict[str, Any]:
-        from ..analysis.mastering import master_file
-        from ..tags import read_tags
+        from ...tags import read_tags
+        from ..mastering import master_file
 
         with local_copy(self.location) as path:
             tags = read_tags(path) if self.keep_tags else {}
@@ -158,7 +158,7 @@ class RenderJob(Job):
                 "lanes": self.state.get("lanes"), "out_dir": self.out_dir}
 
     def execute(self) -> dict[str, Any]:
-        from ..session import Session
+        from ...session import Session
 
         session = Session.from_worker_state(self.state)
         result = session.render(self.out_dir, workers=1)
@@ -185,8 +185,8 @@ class TagJob(Job):
         return (self.location,)
 
     def digest(self, location: str) -> str:
-        from ..errors import AudioInputError
-        from ..tags import audio_digest
+        from ...errors import AudioInputError
+        from ...tags import audio_digest
 
         if os.stat(location).st_size == 0:  # mutagen would only say it cannot parse it
             raise AudioInputError("the file is empty (0 bytes)", file=location,
@@ -194,7 +194,7 @@ class TagJob(Job):
         return audio_digest(Path(location))
 
     def execute(self) -> dict[str, Any]:
-        from ..loudness.replaygain import measure
+        from ...loudness.replaygain import measure
         from .albums import measurement_data
 
         return measurement_data(measure(self.location))

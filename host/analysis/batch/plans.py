@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from ..atomic import ensure_folder
-from ..errors import OutputError, SessionError, UserInputError
-from ..loudness.targets import LoudnessTarget, resolve_target
-from ..outputs import WRITABLE, Output, format_of_extension, guard_many
+from ...atomic import ensure_folder
+from ...errors import OutputError, SessionError, UserInputError
+from ...loudness.targets import LoudnessTarget, resolve_target
+from ...outputs import WRITABLE, Output, format_of_extension, guard_many
 from .inputs import Source, expand
 from .jobs import AnalyzeJob, Job, JobResult, MasterJob, RenderJob, TagJob
 from .journal import Journal, journal_path
@@ -107,7 +107,7 @@ def _chain(chain: str | None) -> str | None:
     """A chain name or file, resolved here, from the user's folder: a worker may run elsewhere."""
     if chain is None:
         return None
-    from ..session import chains
+    from ...session import chains
 
     try:
         return str(chains.resolve(chain, Path.cwd()).resolve())
@@ -147,8 +147,8 @@ def plan_render(sessions: Sequence[str | Path], out_dir: Path, variations: str |
 
     Outputs go to ``out_dir/<session name>/`` (``/<variation>/`` with a script).
     """
-    from ..engine.render import input_files, validate_outputs
-    from ..session import load_session
+    from ...engine.render import input_files, validate_outputs
+    from ...session import load_session
     from .variations import load_variations
 
     make = load_variations(Path(variations)) if variations is not None else None
@@ -177,10 +177,10 @@ def plan_render(sessions: Sequence[str | Path], out_dir: Path, variations: str |
 def plan_tag(inputs: Sequence[str | Path], album_by: str | None = "folder", journal: Path | None = None,
              peak: str = "sample") -> Plan:
     """One :class:`TagJob` (a measurement) per file; the tags are written in place by the plan's
-    :class:`~host.batch.albums.AlbumTagger` as each album completes.
+    :class:`~host.analysis.batch.albums.AlbumTagger` as each album completes.
 
     ``album_by``: ``"folder"``, ``"tag"`` (album artist and album) or None (no album tags).  The
-    journal is ``journal``, or :func:`~host.batch.albums.default_journal`'s.
+    journal is ``journal``, or :func:`~host.analysis.batch.albums.default_journal`'s.
     """
     from .albums import AlbumBy, AlbumTagger, albums_of, default_journal
     from .runners import warm_meter

@@ -1,7 +1,6 @@
 """Catalogue scale: analyse, master, tag and render many files on a process pool or a Dask cluster.
 
-``host.batch(command, inputs, ...)`` (this module is callable; it is also
-:func:`batch`) plans the jobs, refuses bad arguments before anything runs,
+``host.batch(command, inputs, ...)`` (:func:`batch`) plans the jobs, refuses bad arguments before anything runs,
 skips what the output folder's journal has done, runs the rest and returns
 a :class:`BatchResult`, the data ``mixhost batch`` prints::
 
@@ -20,13 +19,11 @@ gains and in-place tag writes), :mod:`.execute`.
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 from .execute import BatchResult, Event, execute
 from .jobs import JobResult
 from .plans import Plan, plan_analyze, plan_master, plan_render, plan_tag
@@ -81,14 +78,3 @@ def batch(command: str, inputs: Sequence[str | Path], *, workers: int | None = N
         return execute(checked, runner, force=force, on_event=on_event)
     finally:
         runner.close()
-
-
-class _CallableModule(types.ModuleType):
-    """``host.batch`` is this package and, called, :func:`batch`: the submodule import would
-    otherwise replace a function of that name in ``host``."""
-
-    def __call__(self, command: str, inputs: Sequence[str | Path], **kwargs: Any) -> BatchResult:
-        return batch(command, inputs, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

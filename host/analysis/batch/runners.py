@@ -1,7 +1,7 @@
 """Where the jobs run: a local process pool, or a Dask distributed cluster.
 
 Both take ``(job, expected content digest)`` pairs and yield a
-:class:`~host.batch.jobs.JobResult` for each as it finishes, in the order
+:class:`~host.analysis.batch.jobs.JobResult` for each as it finishes, in the order
 they finish.
 
 * :class:`LocalPool`: ``-j N`` worker processes (default: the number of
@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from ..errors import MissingExtraError, UserInputError
+from ...errors import MissingExtraError, UserInputError
 from .jobs import FAILED, Job, JobResult, run_job
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class DaskRunner:
 
 def warm_worker_imports() -> None:
     """On each worker, once: import the workflows (the kernels load here, not in the first job)."""
-    from ..analysis import mastering, report  # noqa: F401
+    from .. import mastering, report  # noqa: F401
 
 
 def warm_meter() -> None:
@@ -234,8 +234,8 @@ def warm_meter() -> None:
     kernels (numba's cache), here rather than in the first job; nothing else (no workflows)."""
     import numpy as np
 
-    from ..loudness import replaygain  # noqa: F401
-    from ..loudness.meter import LoudnessMeter
+    from ...loudness import replaygain  # noqa: F401
+    from ...loudness.meter import LoudnessMeter
 
     meter = LoudnessMeter(2, 48000)
     meter.process(np.zeros((2, 48000)))  # a first block loads every kernel a measurement calls

@@ -1,6 +1,6 @@
 """`batch tag`'s second half: album gains from the returned measurements, tags written in place.
 
-Workers only measure (:class:`~host.batch.jobs.TagJob`); each measurement
+Workers only measure (:class:`~host.analysis.batch.jobs.TagJob`); each measurement
 comes back as plain data (:func:`measurement_data`: the figures and the
 gating-block histogram, packed) and is journaled with it.  The planning
 process feeds every result, as it arrives, to an :class:`AlbumTagger`; when
@@ -37,9 +37,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import MixhostError
-from ..loudness import replaygain as rg
-from ..tags import read_text_tags
+from ...errors import MixhostError
+from ...loudness import replaygain as rg
+from ...tags import read_text_tags
 from .inputs import fingerprint
 from .jobs import DONE, FAILED, SKIPPED, UNCHANGED, Job, JobResult
 from .journal import Journal
