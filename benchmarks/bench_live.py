@@ -242,11 +242,10 @@ class Idle:
     """The reference client's xruns, their causes, its callbacks' entry delays (s) and the
     cycles that passed without its callback."""
 
-    xruns: int
+    xruns: Xruns      # JACK's news, its late cycles, and those just after a machine stall (stalls.py)
     causes: dict[str, int]
     entry: np.ndarray
     missed: int
-    late: Xruns       # its late cycles, and those just after a machine stall (stalls.py)
 
 
 def idle_xruns(server: Server, seconds: float) -> Idle:
@@ -287,8 +286,7 @@ def idle_xruns(server: Server, seconds: float) -> Idle:
     missed = missed_cycles(cycles[:done[0]], client.blocksize)
     period_s = client.blocksize / client.samplerate
     client.close()
-    return Idle(len(during), server.xrun_causes(logged, "idle"), late[:done[0]], missed,
-                Xruns.of(during, period_s, probe.result))
+    return Idle(Xruns.of(during, period_s, probe.result), server.xrun_causes(logged, "idle"), late[:done[0]], missed)
 
 
 def ahead_periods(period: int) -> int:
@@ -443,13 +441,13 @@ def _rows(period: int, seconds: float, kind: str, idle: Idle, r: dict[str, Any],
     return [
         # JACK tells every client of every xrun, so an idle client beside mixhost would count the
         # same ones: a machine stall just before an xrun (stalls.py) is what tells it is not ours
-        row(_name(kind, ahead, "xruns", period), r["xruns"] / max(idle.xruns, 1.0),
+        row(_name(kind, ahead, "xruns", period), r["xruns"] / max(idle.xruns.told, 1.0),
             "== 0 xruns, but late cycles just after a machine stall", _own_xruns(r) == 0,
             f"{mode}: {r['xruns']} xruns in {seconds:g} s ({len(loads)} blocks, {r['underruns']} disk "
             "underruns); " + (_ahead_attribution(r) if ahead else _attribution(r, period_s))
-            + f"; {_stall_words(r)}; ratio = xruns / what an idle client saw in as long ({idle.xruns}: "
+            + f"; {_stall_words(r)}; ratio = xruns / what an idle client saw in as long ({idle.xruns.told}: "
             f"{idle.causes['server']} the server's own, {idle.causes['client']} the client not finished; "
-            f"{idle.late}); {load}"),
+            f"{idle.xruns}); {load}"),
         row(_name(kind, ahead, "entry", period), entry99 / max(idle99, 1e-6),
             "<= 2.00 (p99 entry delay at most twice the idle client's)", entry99 <= 2 * idle99,
             f"{mode}: " + ("the compiled callback" if ahead else "the Python callback")

@@ -164,7 +164,7 @@ def latency(path: Path, server: str, period: int, count: int) -> dict[str, Any]:
 def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
     from bench_live import idle_xruns
 
-    idle = idle_xruns(server, seconds).late
+    idle = idle_xruns(server, seconds).xruns
     sender = Sender(server.name)
     job = {"kind": "rate", "rate": CC_RATE, "count": int(CC_RATE * seconds),
            "messages": [[0xB0, 8, v] for v in range(128)]}

@@ -60,20 +60,15 @@ sys.stdout.write(json.dumps({"realtime": realtime, "wakes": wakes, "late": late}
 '''
 
 
-def late_cycles(xrun_times: Any, period_s: float) -> list[float]:
+def late_cycles(xrun_times: Any, period_s: float) -> np.ndarray:
     """JACK's xrun news grouped by the cycle it is about: the first time of each group.
 
     A server that finds several clients unfinished when a cycle begins tells every client
     once per unfinished client (JackEngine::CheckXRun), so one late cycle arrives as a burst;
     news of two late cycles comes at least a period apart.  Counted this way, mixhost's two
     clients (the engine and its MIDI gate) count a late cycle once, as an idle client does."""
-    firsts: list[float] = []
-    last = -np.inf
-    for t in sorted(xrun_times):
-        if t - last > period_s / 2:
-            firsts.append(t)
-        last = t
-    return firsts
+    times = np.sort(np.asarray(xrun_times, dtype=float))
+    return times[np.diff(times, prepend=-np.inf) > period_s / 2]
 
 
 @dataclass
@@ -96,17 +91,17 @@ class Stalls:
         BEFORE_XRUN_S after a stall of at least ``at_least_s`` ended."""
         stalls = self.late >= at_least_s
         ends = np.sort(self.due[stalls] + self.late[stalls])
-        found = 0
-        for t in xrun_times:
-            i = np.searchsorted(ends, t, side="right")
-            found += bool(i > 0 and t - ends[i - 1] <= BEFORE_XRUN_S)
-        return found
+        times = np.asarray(xrun_times, dtype=float)
+        if not len(ends):
+            return 0
+        before = np.searchsorted(ends, times, side="right") - 1     # the last stall ended by then
+        return int(((before >= 0) & (times - ends[np.maximum(before, 0)] <= BEFORE_XRUN_S)).sum())
 
     def words(self, cycles: int, explained: int) -> str:
         if not self.realtime:
             return "machine stalls not measured (the probe could not run SCHED_FIFO)"
         return (f"{explained} of the {cycles} late cycles came within {BEFORE_XRUN_S * 1000:.0f} ms after a "
-                f"machine stall; the probe above JACK's priority saw {self.count()} stalls of 1 ms or more "
+                f"machine stall; the probe above JACK's priority saw {self.count()} stalls of {STALL_S * 1000:g} ms or more "
                 f"(the longest {self.longest_ms():.1f} ms) in {self.wakes} wakes")
 
 

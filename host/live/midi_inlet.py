@@ -288,7 +288,7 @@ class MidiInlet:
     @property
     def gate_received(self) -> int:
         """Events the gate has kept since the port was made (every one its cycles delivered)."""
-        return int(self._kept.state[0])
+        return int(self._kept.state[_GATE_WRITTEN])
 
     @property
     def lost(self) -> int:
