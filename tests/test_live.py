@@ -436,7 +436,7 @@ def test_overruns_are_told_apart_from_periods_cut_short() -> None:
     began = np.array([0.0, 1.0, 2.0, 3.8, 4.0, 5.0, 6.0]) * ms    # woke 1.8 ms late, caught up at 4
     late = np.array([0.05, 0.05, 0.05, 0.05, 0.25, 0.05, 0.05]) * ms
     durations = np.array([0.3, 0.3, 0.3, 0.4, 0.3, 1.2, 0.3]) * ms
-    timing = CallbackTiming(durations, began + late, late, np.full(7, -1))   # no frame counters
+    timing = CallbackTiming(durations, began + late, late, np.full(7, -1), np.full(7, np.nan))   # no frame counters
     overran, length = timing.overruns(ms)
     np.testing.assert_allclose(length, np.array([1.0, 1.0, 1.8, 0.2, 1.0, 1.0]) * ms)
     assert overran.tolist() == [False, False, False, True, False, True]

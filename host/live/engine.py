@@ -104,6 +104,12 @@ class CallbackTiming:
     starts: np.ndarray    # time.perf_counter at entry (NaN where the backend did not say)
     late: np.ndarray      # from the start of its cycle to its entry: what it waited for (wake-up, GIL)
     cycles: np.ndarray    # JACK's frame counter of that cycle (-1 where the backend did not say)
+    cpu: np.ndarray       # the CPU time its thread spent in it (NaN where the backend did not say)
+
+    def waited(self) -> np.ndarray:
+        """How long each callback was off the CPU while it ran: waiting (for the GIL, for a
+        lock) or kept off it (a higher priority, a machine stall); NaN where not measured."""
+        return self.durations - self.cpu
 
     def deadline_use(self, period_s: float) -> np.ndarray:
         """How far into its period each callback ended, as a share of the period: the
@@ -156,6 +162,7 @@ class LiveEngine:
         self.callback_starts = np.zeros(history)  # ... when it began (time.perf_counter)
         self.callback_late = np.zeros(history)    # ... and how long after its period began
         self.callback_cycles = np.full(history, -1, dtype=np.int64)   # ... JACK's frame counter then
+        self.callback_cpu = np.full(history, np.nan)  # ... and the CPU time its thread spent on it
         self.callback_count = 0
         self.error: BaseException | None = None
         self.external: tuple[bool, int] = (False, 0)   # (rolling, frame) from JACK transport
@@ -457,16 +464,18 @@ class LiveEngine:
         return out
 
     def record_callback(self, seconds: float, started: float = math.nan, late: float = 0.0,
-                        cycle: int = -1) -> None:
+                        cycle: int = -1, cpu: float = math.nan) -> None:
         """Backends report each callback (audio thread): its duration, when it began
         (``time.perf_counter``), how long after the start of the cycle running then, as far
-        as the backend can tell (JACK tells; 0 where it cannot), and JACK's frame counter
-        for that cycle (-1 where there is none)."""
+        as the backend can tell (JACK tells; 0 where it cannot), JACK's frame counter
+        for that cycle (-1 where there is none), and the CPU time the thread spent on it
+        (``time.thread_time``; NaN where not measured)."""
         index = self.callback_count % len(self.callback_times)
         self.callback_times[index] = seconds
         self.callback_starts[index] = started
         self.callback_late[index] = late
         self.callback_cycles[index] = cycle
+        self.callback_cpu[index] = cpu
         self.callback_count += 1
 
     def _event(self, kind: str, address: str, position: int) -> None:
@@ -746,7 +755,8 @@ class LiveEngine:
         count = self.callback_count   # one read: the audio thread keeps counting
         size = len(self.callback_times)
         first = max(since, count - size, 0)
-        rings = (self.callback_times, self.callback_starts, self.callback_late, self.callback_cycles)
+        rings = (self.callback_times, self.callback_starts, self.callback_late, self.callback_cycles,
+                 self.callback_cpu)
         if first >= count:
             return CallbackTiming(*(np.zeros(0) for _ in rings))
         start, stop = first % size, count % size or size

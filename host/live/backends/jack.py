@@ -177,6 +177,7 @@ class JackBackend(Backend):
         engine = self.engine
         assert engine is not None
         started = time.perf_counter()
+        cpu = time.thread_time()   # against the duration: how long the callback was kept waiting
         late, cycle = 0.0, -1
         try:
             # how long after its cycle began this callback got to run (wake-up, GIL), and which
@@ -202,7 +203,7 @@ class JackBackend(Backend):
             self._fail(error)
             for port in self.outputs:
                 port.get_array().fill(0.0)
-        engine.record_callback(time.perf_counter() - started, started, late, cycle)
+        engine.record_callback(time.perf_counter() - started, started, late, cycle, time.thread_time() - cpu)
 
     def _raise_priority(self) -> None:
         """Once, from the process thread: real-time scheduling when the server did not give it.
