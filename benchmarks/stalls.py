@@ -10,6 +10,13 @@ each wake that came late, with its time on the system-wide monotonic clock.
 
 ``cyclictest`` (rt-tests) measures the same; this probe also says *when*, so that each of
 mixhost's xruns can be set against the stalls just before it.
+
+A machine can also run slowly without stopping: a virtual CPU that shares its core or its
+caches with another guest gets the same work done in twice the time or more.  So each wake
+also times a fixed piece of interpreted work, and notes the times it took several times
+its usual (median) time.  A late cycle whose callback needed several times its usual CPU
+time while the probe's work was slowed as well was the machine's; a callback that did
+its usual work but waited (its duration well over its CPU time) was mixhost's.
 """
 
 from __future__ import annotations
@@ -28,10 +35,14 @@ WAKE_S = 0.001
 NOTED_S = 0.0005             # a wake this late is noted
 STALL_S = 0.001              # ... and this late counts as a stall
 BEFORE_XRUN_S = 0.010        # JACK's news of an xrun this soon after a stall ended: the stall's (seen: 0.7-3 ms)
+UNIT = 400                   # the timed work per wake: 400 turns of an empty loop (~6 us here)
+SLOW = 2.5                   # the work taking this many times its median: the machine ran slow
 
 PROBE = r'''
 import json, os, signal, sys, time
+from array import array
 cpu, priority, wake, noted = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+unit, slow = int(sys.argv[5]), float(sys.argv[6])
 os.sched_setaffinity(0, {cpu})
 try:
     os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
@@ -42,6 +53,7 @@ stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 late = []
 wakes = 0
+spent, ended = array("d"), array("d")
 sys.stdout.write("ready\n"); sys.stdout.flush()
 due = time.monotonic() + wake
 while not stop:
@@ -52,11 +64,18 @@ while not stop:
     wakes += 1
     if now - due > noted:
         late.append((due, now - due))
+    for _ in range(unit):
+        pass
+    done = time.monotonic()
+    spent.append(done - now)
+    ended.append(done)
     due = max(due + wake, now + wake / 2)   # after a stall: on from now, not a burst of catch-up wakes
 # the rest (the output, the interpreter's exit) at normal priority: a few ms of it above
 # JACK's priority on one CPU would be a stall of the probe's own making
 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-sys.stdout.write(json.dumps({"realtime": realtime, "wakes": wakes, "late": late}) + "\n")
+usual = sorted(spent)[len(spent) // 2] if spent else 0.0
+slowed = [(e, s / usual) for e, s in zip(ended, spent) if usual and s > slow * usual]
+sys.stdout.write(json.dumps({"realtime": realtime, "wakes": wakes, "late": late, "slowed": slowed}) + "\n")
 '''
 
 
@@ -73,12 +92,15 @@ def late_cycles(xrun_times: Any, period_s: float) -> np.ndarray:
 
 @dataclass
 class Stalls:
-    """What the probes saw: each late wake's due time and lateness (s), per CPU."""
+    """What the probes saw: each late wake's due time and lateness (s), and the times the
+    timed work ran slow (when it ended, and how many times its median it took), all CPUs."""
 
     realtime: bool
     wakes: int
     due: np.ndarray
     late: np.ndarray
+    slowed_at: np.ndarray
+    slowed_by: np.ndarray
 
     def count(self, at_least_s: float = STALL_S) -> int:
         return int((self.late >= at_least_s).sum())
@@ -89,43 +111,92 @@ class Stalls:
     def explaining(self, xrun_times: Any, at_least_s: float = STALL_S) -> int:
         """How many of the xruns JACK told of at ``xrun_times`` (time.monotonic) came within
         BEFORE_XRUN_S after a stall of at least ``at_least_s`` ended."""
+        return int(self.after_stall(xrun_times, at_least_s).sum())
+
+    def after_stall(self, xrun_times: Any, at_least_s: float = STALL_S) -> np.ndarray:
+        """Which of ``xrun_times`` came within BEFORE_XRUN_S after a stall ended."""
         stalls = self.late >= at_least_s
-        ends = np.sort(self.due[stalls] + self.late[stalls])
-        times = np.asarray(xrun_times, dtype=float)
-        if not len(ends):
-            return 0
-        before = np.searchsorted(ends, times, side="right") - 1     # the last stall ended by then
-        return int(((before >= 0) & (times - ends[np.maximum(before, 0)] <= BEFORE_XRUN_S)).sum())
+        return _within_after(np.sort(self.due[stalls] + self.late[stalls]), xrun_times)
+
+    def slowed_before(self, xrun_times: Any) -> np.ndarray:
+        """Which of ``xrun_times`` came within BEFORE_XRUN_S after the probe's work ran slow."""
+        return _within_after(np.sort(self.slowed_at), xrun_times)
 
     def words(self, cycles: int, explained: int) -> str:
         if not self.realtime:
             return "machine stalls not measured (the probe could not run SCHED_FIFO)"
         return (f"{explained} of the {cycles} late cycles came within {BEFORE_XRUN_S * 1000:.0f} ms after a "
                 f"machine stall; the probe above JACK's priority saw {self.count()} stalls of {STALL_S * 1000:g} ms or more "
-                f"(the longest {self.longest_ms():.1f} ms) in {self.wakes} wakes")
+                f"(the longest {self.longest_ms():.1f} ms) in {self.wakes} wakes, and its timed work ran "
+                f"{SLOW:g}x slower than usual {len(self.slowed_at)} times")
+
+
+def _within_after(ends: np.ndarray, times: Any) -> np.ndarray:
+    """For each of ``times``: did one of the sorted ``ends`` come at most BEFORE_XRUN_S before it?"""
+    times = np.asarray(times, dtype=float)
+    if not len(ends):
+        return np.zeros(len(times), dtype=bool)
+    before = np.searchsorted(ends, times, side="right") - 1     # the last one ended by then
+    return (before >= 0) & (times - ends[np.maximum(before, 0)] <= BEFORE_XRUN_S)
+
+
+WAITED_S = 0.0005            # a callback off the CPU this long while it ran: it waited
 
 
 @dataclass
 class Xruns:
     """A client's xruns in a run: JACK's news of them, the late cycles that news was about,
-    and how many of those came just after a machine stall."""
+    how many of those came just after a machine stall, and how many while the machine ran
+    slow (the callback needed several times its usual CPU time, and the probe's work was
+    slowed too).  Of the rest, ``waited`` counts those whose callback was kept off the CPU."""
 
     told: int
     cycles: int
     explained: int
+    slowed: int = 0
+    waited: int = 0
 
     @classmethod
-    def of(cls, xrun_times: Any, period_s: float, stalls: Stalls | None) -> Xruns:
+    def of(cls, xrun_times: Any, period_s: float, stalls: Stalls | None, timing: Any = None) -> Xruns:
         cycles = late_cycles(xrun_times, period_s)
-        return cls(len(xrun_times), len(cycles), stalls.explaining(cycles) if stalls is not None else 0)
+        if stalls is None:
+            return cls(len(xrun_times), len(cycles), 0)
+        after_stall = stalls.after_stall(cycles)
+        slowed = np.zeros(len(cycles), dtype=bool)
+        waited = np.zeros(len(cycles), dtype=bool)
+        if timing is not None and np.isfinite(timing.cpu).any():
+            busy, off = _callbacks_before(cycles, period_s, timing)
+            slowed = ~after_stall & busy & stalls.slowed_before(cycles)
+            waited = ~after_stall & ~slowed & off
+        return cls(len(xrun_times), len(cycles), int(after_stall.sum()), int(slowed.sum()), int(waited.sum()))
 
     @property
     def own(self) -> int:
-        """Late cycles no machine stall explains."""
-        return self.cycles - self.explained
+        """Late cycles that neither a machine stall nor a slow machine explains."""
+        return self.cycles - self.explained - self.slowed
 
     def __str__(self) -> str:
-        return f"{self.cycles} late cycles ({self.told} xrun notices, {self.explained} just after a machine stall)"
+        return (f"{self.cycles} late cycles ({self.told} xrun notices, {self.explained} just after a machine "
+                f"stall, {self.slowed} while the machine ran slow; of the rest, {self.waited} with mixhost's "
+                f"callback kept waiting)")
+
+
+def _callbacks_before(cycles: np.ndarray, period_s: float, timing: Any) -> tuple[np.ndarray, np.ndarray]:
+    """For each late cycle (JACK's first notice of it): did a callback of the three periods
+    before it need SLOW times the run's median CPU time, and was one kept off the CPU for
+    WAITED_S or more?"""
+    cpu = timing.cpu
+    usual = float(np.nanmedian(cpu))
+    heavy = cpu > SLOW * usual
+    off = timing.waited() >= WAITED_S
+    starts = timing.starts
+    busy = np.zeros(len(cycles), dtype=bool)
+    kept = np.zeros(len(cycles), dtype=bool)
+    for index, at in enumerate(cycles):       # a few late cycles a minute: no hot loop
+        near = (starts >= at - 3 * period_s) & (starts <= at)
+        busy[index] = bool(heavy[near].any())
+        kept[index] = bool(off[near].any())
+    return busy, kept
 
 
 class StallProbe:
@@ -138,7 +209,7 @@ class StallProbe:
     def __enter__(self) -> StallProbe:
         for cpu in sorted(os.sched_getaffinity(0)):
             process = subprocess.Popen([sys.executable, "-I", "-S", "-c", PROBE, str(cpu), str(PROBE_PRIORITY), str(WAKE_S),
-                                        str(NOTED_S)], stdout=subprocess.PIPE, text=True)
+                                        str(NOTED_S), str(UNIT), str(SLOW)], stdout=subprocess.PIPE, text=True)
             self._processes.append(process)
         for process in self._processes:
             assert process.stdout is not None and process.stdout.readline().strip() == "ready"
@@ -152,5 +223,7 @@ class StallProbe:
             out, _ = process.communicate(timeout=10)
             seen.append(json.loads(out))
         late = [pair for s in seen for pair in s["late"]]
+        slowed = [pair for s in seen for pair in s["slowed"]]
         self.result = Stalls(all(s["realtime"] for s in seen), sum(s["wakes"] for s in seen),
-                             np.array([d for d, _ in late]), np.array([x for _, x in late]))
+                             np.array([d for d, _ in late]), np.array([x for _, x in late]),
+                             np.array([e for e, _ in slowed]), np.array([f for _, f in slowed]))
