@@ -176,6 +176,7 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
         good0 = surface.counts.good
         inlet = getattr(surface.input, "inlet", None)
         kept0 = inlet.gate_received if inlet is not None else 0
+        count0 = engine.callback_count
         with StallProbe() as probe:
             began = time.monotonic()
             stamps = sender.job(**job)
@@ -184,13 +185,14 @@ def sustained(path: Path, server: Any, seconds: float) -> dict[str, Any]:
                 time.sleep(0.05)
             received = surface.counts.good - good0
             told = [t for t in engine.backend.xrun_times if t >= began]
+        timing = engine.callback_timing(count0)
         routed = inlet.routed if inlet is not None else 0
         kept = inlet.gate_received - kept0 if inlet is not None else 0
         late = server.late(logged)
     finally:
         close()
         sender.close()
-    return {"received": received, "sent": int(CC_RATE * seconds), "xruns": Xruns.of(told, PERIOD_S, probe.result),
+    return {"received": received, "sent": int(CC_RATE * seconds), "xruns": Xruns.of(told, PERIOD_S, probe.result, timing),
             "idle": idle, "took": stamps[1] - stamps[0], "routed": routed, "kept": kept, "loaded": loaded,
             "late": late, "sender": sender.name, "stalls": probe.result}
 

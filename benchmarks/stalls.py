@@ -155,6 +155,7 @@ class Xruns:
     explained: int
     slowed: int = 0
     waited: int = 0
+    timed: bool = False      # the callbacks' CPU times were there to judge slowing and waiting by
 
     @classmethod
     def of(cls, xrun_times: Any, period_s: float, stalls: Stalls | None, timing: Any = None) -> Xruns:
@@ -162,13 +163,12 @@ class Xruns:
         if stalls is None:
             return cls(len(xrun_times), len(cycles), 0)
         after_stall = stalls.after_stall(cycles)
-        slowed = np.zeros(len(cycles), dtype=bool)
-        waited = np.zeros(len(cycles), dtype=bool)
         if timing is not None and np.isfinite(timing.cpu).any():
             busy, off = _callbacks_before(cycles, period_s, timing)
             slowed = ~after_stall & busy & stalls.slowed_before(cycles)
             waited = ~after_stall & ~slowed & off
-        return cls(len(xrun_times), len(cycles), int(after_stall.sum()), int(slowed.sum()), int(waited.sum()))
+            return cls(len(xrun_times), len(cycles), int(after_stall.sum()), int(slowed.sum()), int(waited.sum()), True)
+        return cls(len(xrun_times), len(cycles), int(after_stall.sum()))
 
     @property
     def own(self) -> int:
@@ -176,9 +176,11 @@ class Xruns:
         return self.cycles - self.explained - self.slowed
 
     def __str__(self) -> str:
-        return (f"{self.cycles} late cycles ({self.told} xrun notices, {self.explained} just after a machine "
-                f"stall, {self.slowed} while the machine ran slow; of the rest, {self.waited} with mixhost's "
-                f"callback kept waiting)")
+        said = f"{self.cycles} late cycles ({self.told} xrun notices, {self.explained} just after a machine stall"
+        if not self.timed:
+            return said + ")"
+        return said + (f", {self.slowed} while the machine ran slow; of the rest, {self.waited} with mixhost's "
+                       "callback kept waiting)")
 
 
 def _callbacks_before(cycles: np.ndarray, period_s: float, timing: Any) -> tuple[np.ndarray, np.ndarray]:
