@@ -137,3 +137,46 @@ def test_ceiling_holds_at_other_sample_rates(sr: int, signal: str) -> None:
     assert _continuous_peak_dbtp(10 ** 0.5 * x) > 0.0  # it had work to do
     assert -1.35 < _continuous_peak_dbtp(y) <= -1.0
     assert true_peak_dbtp(y, sr) <= -1.0 - h.stage.p["margin_db"]
+
+
+def test_a_block_never_lets_another_thread_run_python() -> None:
+    """Live, the limiter runs in the audio callback.  Each time compiled code there lets the
+    interpreter lock go, a control thread waiting for it takes it, and the callback then
+    waits for that thread to give it back.  With the lock's hand-over interval long, the
+    only way another thread runs during a block is the block letting the lock go."""
+    import sys
+    import threading
+    import time
+
+    harness = Harness("limiter", params={"ceiling_dbtp": -1.0})
+    blocks = [np.ascontiguousarray(b) for b in np.split(synthesised_music(1.0)[:, : 128 * 300], 300, axis=1)]
+    for block in blocks[:4]:   # compiled before the lock's hand-over matters (compiling is Python)
+        harness.stage.process(block)
+    turns = [0]
+    stop = threading.Event()
+
+    def control() -> None:   # always wanting the lock; lets it go now and then, as control threads do
+        while not stop.is_set():
+            turns[0] += 1
+            if turns[0] % 100 == 0:
+                time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)   # the control thread is never handed the lock by the interval
+    thread = threading.Thread(target=control, daemon=True)
+    ran = 0
+    try:
+        thread.start()
+        time.sleep(0.01)         # it runs, and from now on waits for the lock
+        started = turns[0]
+        for _ in range(10):
+            for block in blocks:
+                before = turns[0]
+                harness.stage.process(block)
+                ran += turns[0] != before
+    finally:
+        sys.setswitchinterval(interval)
+        stop.set()
+        thread.join()
+    assert started > 0
+    assert ran == 0, f"another thread ran Python during {ran} of 3000 limiter blocks"
