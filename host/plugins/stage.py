@@ -57,6 +57,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import PluginError, RenderError
+from ..gil import LettingGo
 from ..registry import ParamSpec
 from ..stages.base import Stage, prime_block_size
 from ..stages.native import PLUGIN_BLOCK
@@ -161,6 +162,7 @@ class PluginStage(Stage):
         self._supported: list[int] | None = None
         self._in32 = np.zeros((0, 0), np.float32)
         self._out = np.zeros((0, 0))
+        self._letting_go = LettingGo()
 
     # -- description -----------------------------------------------------------
     @property
@@ -275,12 +277,15 @@ class PluginStage(Stage):
                 np.copyto(buf, block, casting="same_kind")
             else:
                 buf[:] = block[0]  # mono into every input
-            self._place(self._instances[0].process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False), out)
+            with self._letting_go:   # pedalboard lets the interpreter lock go (see host.gil)
+                result = self._instances[0].process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False)
+            self._place(result, out)
             return
         for channel, instance in enumerate(self._instances[: self._active]):  # dual-mono
             buf = self._in32[channel : channel + 1, :frames]
             np.copyto(buf, block[channel : channel + 1], casting="same_kind")
-            result = instance.process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False)
+            with self._letting_go:
+                result = instance.process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False)
             self._place(result, out[channel : channel + 1])
 
     @staticmethod
