@@ -15,8 +15,9 @@ A machine can also run slowly without stopping: a virtual CPU that shares its co
 caches with another guest gets the same work done in twice the time or more.  So each wake
 also times a fixed piece of interpreted work, and notes the times it took several times
 its usual (median) time.  A late cycle whose callback needed several times its usual CPU
-time while the probe's work was slowed as well was the machine's; a callback that did
-its usual work but waited (its duration well over its CPU time) was mixhost's.
+time while the probe's work was slowed as well was the machine's.  So was one whose
+callback was kept off the CPU (its duration well over its CPU time) while a probe's wake
+was held up too; kept off with every probe on time, it waited for something of mixhost's.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ class Stalls:
         stalls = self.late >= at_least_s
         return _within_after(np.sort(self.due[stalls] + self.late[stalls]), xrun_times)
 
+    def overlapping(self, start: float, end: float) -> bool:
+        """Was a probe's wake held up (by NOTED_S or more) at some time from ``start`` to ``end``?"""
+        return bool(((self.due < end) & (self.due + self.late > start)).any())
+
     def slowed_before(self, xrun_times: Any) -> np.ndarray:
         """Which of ``xrun_times`` came within BEFORE_XRUN_S after the probe's work ran slow."""
         return _within_after(np.sort(self.slowed_at), xrun_times)
@@ -140,15 +145,17 @@ def _within_after(ends: np.ndarray, times: Any) -> np.ndarray:
     return (before >= 0) & (times - ends[np.maximum(before, 0)] <= BEFORE_XRUN_S)
 
 
-WAITED_S = 0.0005            # a callback off the CPU this long while it ran: it waited
+WAITED_S = 0.0005            # a callback off the CPU this long while it ran: it waited, or was stopped
 
 
 @dataclass
 class Xruns:
     """A client's xruns in a run: JACK's news of them, the late cycles that news was about,
-    how many of those came just after a machine stall, and how many while the machine ran
-    slow (the callback needed several times its usual CPU time, and the probe's work was
-    slowed too).  Of the rest, ``waited`` counts those whose callback was kept off the CPU."""
+    and how many of those were the machine's: just after a machine stall; with the callback
+    kept off the CPU while a probe's wake was held up too (a stall too short for the first
+    rule); or while the machine ran slow (the callback needed several times its usual CPU
+    time, and the probe's work was slowed too).  Of the rest, ``waited`` counts those whose
+    callback was kept off the CPU with every probe on time: waiting for something of mixhost's."""
 
     told: int
     cycles: int
@@ -156,6 +163,7 @@ class Xruns:
     slowed: int = 0
     waited: int = 0
     timed: bool = False      # the callbacks' CPU times were there to judge slowing and waiting by
+    stopped: int = 0         # ... whose callback was kept off the CPU while the probe was held off too
 
     @classmethod
     def of(cls, xrun_times: Any, period_s: float, stalls: Stalls | None, timing: Any = None) -> Xruns:
@@ -163,42 +171,49 @@ class Xruns:
         if stalls is None:
             return cls(len(xrun_times), len(cycles), 0)
         after_stall = stalls.after_stall(cycles)
-        if timing is not None and np.isfinite(timing.cpu).any():
-            busy, off = _callbacks_before(cycles, period_s, timing)
-            slowed = ~after_stall & busy & stalls.slowed_before(cycles)
-            waited = ~after_stall & ~slowed & off
-            return cls(len(xrun_times), len(cycles), int(after_stall.sum()), int(slowed.sum()), int(waited.sum()), True)
-        return cls(len(xrun_times), len(cycles), int(after_stall.sum()))
+        if timing is None or not np.isfinite(timing.cpu).any():
+            return cls(len(xrun_times), len(cycles), int(after_stall.sum()))
+        heavy, held_off, kept = _callbacks_before(cycles, period_s, timing, stalls)
+        stopped = ~after_stall & held_off
+        slowed = ~after_stall & ~stopped & heavy & stalls.slowed_before(cycles)
+        waited = ~after_stall & ~stopped & ~slowed & kept
+        return cls(len(xrun_times), len(cycles), int(after_stall.sum()), int(slowed.sum()), int(waited.sum()), True,
+                   int(stopped.sum()))
 
     @property
     def own(self) -> int:
         """Late cycles that neither a machine stall nor a slow machine explains."""
-        return self.cycles - self.explained - self.slowed
+        return self.cycles - self.explained - self.stopped - self.slowed
 
     def __str__(self) -> str:
         said = f"{self.cycles} late cycles ({self.told} xrun notices, {self.explained} just after a machine stall"
         if not self.timed:
             return said + ")"
-        return said + (f", {self.slowed} while the machine ran slow; of the rest, {self.waited} with mixhost's "
+        return said + (f", {self.stopped} with mixhost's callback kept off the CPU while the probe was too, "
+                       f"{self.slowed} while the machine ran slow; of the rest, {self.waited} with mixhost's "
                        "callback kept waiting)")
 
 
-def _callbacks_before(cycles: np.ndarray, period_s: float, timing: Any) -> tuple[np.ndarray, np.ndarray]:
-    """For each late cycle (JACK's first notice of it): did a callback of the three periods
-    before it need SLOW times the run's median CPU time, and was one kept off the CPU for
-    WAITED_S or more?"""
-    cpu = timing.cpu
-    usual = float(np.nanmedian(cpu))
-    heavy = cpu > SLOW * usual
+def _callbacks_before(cycles: np.ndarray, period_s: float, timing: Any,
+                      stalls: Stalls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each late cycle (JACK's first notice of it), of the callbacks of the three periods
+    before it: did one need SLOW times the run's median CPU time; was one kept off the CPU
+    for WAITED_S or more while a probe's wake was held up too (the machine stopped it);
+    and was one kept off that long with every probe on time (it waited for something of
+    mixhost's: the interpreter lock, say)?"""
+    heavy = timing.cpu > SLOW * float(np.nanmedian(timing.cpu))
     off = timing.waited() >= WAITED_S
-    starts = timing.starts
-    busy = np.zeros(len(cycles), dtype=bool)
-    kept = np.zeros(len(cycles), dtype=bool)
+    starts, ends = timing.starts, timing.starts + timing.durations
+    busy, held, kept = (np.zeros(len(cycles), dtype=bool) for _ in range(3))
     for index, at in enumerate(cycles):       # a few late cycles a minute: no hot loop
         near = (starts >= at - 3 * period_s) & (starts <= at)
         busy[index] = bool(heavy[near].any())
-        kept[index] = bool(off[near].any())
-    return busy, kept
+        for start, end in zip(starts[near & off], ends[near & off], strict=True):
+            if stalls.overlapping(start, end):
+                held[index] = True
+            else:
+                kept[index] = True
+    return busy, held, kept
 
 
 class StallProbe:

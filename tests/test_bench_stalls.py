@@ -73,6 +73,16 @@ def test_a_late_cycle_is_the_slow_machines_only_if_the_callback_needed_more_cpu_
     assert (late.cycles, late.explained, late.slowed, late.waited, late.own) == (1, 0, slowed, waited, 1 - slowed)
 
 
+@pytest.mark.parametrize(("held_up", "stopped", "waited"), [
+    ((4.9995, 0.0007), 1, 0),    # a probe's wake 0.7 ms late while the callback was off the CPU: the machine
+    ((4.99, 0.0007), 0, 1),      # ... long before it: the callback waited for something of mixhost's
+])
+def test_a_callback_kept_off_the_cpu_is_the_machines_only_if_the_probe_was_held_up_then(
+        held_up: tuple[float, float], stopped: int, waited: int) -> None:
+    late = Xruns.of([5.0008], PERIOD_S, _stalls(held_up), _callbacks(0.0004, 0.0004 + 2 * WAITED_S))
+    assert (late.explained, late.stopped, late.waited, late.own) == (0, stopped, waited, 1 - stopped)
+
+
 def test_a_backend_without_cpu_times_leaves_the_slow_rule_out() -> None:
     timing = _callbacks(0.01, 0.01)
     timing.cpu[:] = np.nan
