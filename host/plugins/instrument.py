@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PluginError, RenderError, SessionError
+from ..gil import LettingGo
 from ..registry import ParamSpec
 from ..stages.base import ParamView
 from . import loader, state
@@ -70,6 +71,7 @@ class InstrumentSource:
         order = np.argsort(self._frames, kind="stable")
         self._frames = self._frames[order]
         self._data = [self._data[i] for i in order]
+        self._letting_go = LettingGo()   # around the plugin call, which lets the interpreter lock go
         end = int(self._frames[-1]) + 1 if self._frames.size else 0
         self.frames: int | None = end + round(tail_s * self.sample_rate)
         self.channels = self._output_channels()
@@ -139,10 +141,11 @@ class InstrumentSource:
         # +0.5 sample: pedalboard truncates time*rate (in float32) to a sample index
         messages = [(self._data[i], (int(self._frames[i]) - start + 0.5) / sr) for i in range(lo, hi)]
         try:
-            audio = self.plugin.process(
-                messages, duration=(count + 0.5) / sr, sample_rate=sr,
-                num_channels=self.channels, buffer_size=_RENDER_BLOCK, reset=False,
-            )
+            with self._letting_go:
+                audio = self.plugin.process(
+                    messages, duration=(count + 0.5) / sr, sample_rate=sr,
+                    num_channels=self.channels, buffer_size=_RENDER_BLOCK, reset=False,
+                )
         except Exception as error:  # any plugin failure becomes a user-facing render error
             raise RenderError(f"{self.name} (plugin {self.plugin.name!r}): plugin failed: {error}") from error
         if audio.shape[1] != count:
