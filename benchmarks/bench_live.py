@@ -354,7 +354,7 @@ def play(path: Path, server: Server, seconds: float, ahead: int = 0) -> dict[str
             "period_s": engine.period_s, "underruns": underruns, "raised": raised, "ahead": ahead,
             "dropouts": dropouts, "awake": awake, "entry": entry, "render_priority": render_priority,
             "waits": waits, "reader": engine.reader_scheduling, "stalls": probe.result,
-            "late": Xruns.of(told, engine.period_s, probe.result, timing), "told": told}
+            "late": Xruns.of(told, engine.period_s, probe.result, timing)}
 
 
 def _voluntary_switches(thread: int | None) -> int:

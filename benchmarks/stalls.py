@@ -159,11 +159,11 @@ class Xruns:
 
     told: int
     cycles: int
-    explained: int
-    slowed: int = 0
-    waited: int = 0
-    timed: bool = False      # the callbacks' CPU times were there to judge slowing and waiting by
-    stopped: int = 0         # ... whose callback was kept off the CPU while the probe was held off too
+    explained: int           # just after a machine stall
+    stopped: int = 0         # the callback kept off the CPU while a probe's wake was held up too
+    slowed: int = 0          # the machine ran slow
+    waited: int = 0          # of the rest: the callback kept off the CPU, every probe on time
+    timed: bool = False      # the callbacks' CPU times were there to judge the last three by
 
     @classmethod
     def of(cls, xrun_times: Any, period_s: float, stalls: Stalls | None, timing: Any = None) -> Xruns:
@@ -177,8 +177,8 @@ class Xruns:
         stopped = ~after_stall & held_off
         slowed = ~after_stall & ~stopped & heavy & stalls.slowed_before(cycles)
         waited = ~after_stall & ~stopped & ~slowed & kept
-        return cls(len(xrun_times), len(cycles), int(after_stall.sum()), int(slowed.sum()), int(waited.sum()), True,
-                   int(stopped.sum()))
+        return cls(len(xrun_times), len(cycles), int(after_stall.sum()), stopped=int(stopped.sum()),
+                   slowed=int(slowed.sum()), waited=int(waited.sum()), timed=True)
 
     @property
     def own(self) -> int:

@@ -95,13 +95,20 @@ def test_a_wake_under_a_millisecond_late_is_no_stall() -> None:
     assert stalls.count() == 0 and stalls.explaining([2.0008]) == 0
 
 
+# Takes a CPU above the probe's priority: whole for SECONDS, or (BURST > 0) BURST s at a time
+# with short sleeps between.  Arguments: CPU SECONDS [BURST]
 HOG = r'''
 import os, sys, time
 os.sched_setaffinity(0, {int(sys.argv[1])})
 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99))
 end = time.perf_counter() + float(sys.argv[2])
+burst = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 while time.perf_counter() < end:
-    pass
+    until = min(end, time.perf_counter() + burst) if burst else end
+    while time.perf_counter() < until:
+        pass
+    if burst:
+        time.sleep(0.00005)
 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 '''
 
@@ -126,20 +133,6 @@ def test_the_probe_sees_a_cpu_taken_from_it_and_when() -> None:
     assert seen.explaining([seen.due[longest] + seen.late[longest] + 0.001]) == 1
 
 
-PREEMPTER = r'''
-import os, sys, time
-os.sched_setaffinity(0, {int(sys.argv[1])})
-os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99))
-end = time.perf_counter() + float(sys.argv[2])
-while time.perf_counter() < end:
-    busy = time.perf_counter() + 0.00006
-    while time.perf_counter() < busy:
-        pass
-    time.sleep(0.00005)
-os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-'''
-
-
 def test_the_probe_sees_its_cpu_run_slow_and_when() -> None:
     """A thread above the probe's priority takes CPU 0 for 60 us at a time, every ~0.1 ms,
     for 3 s: no wake is a millisecond late, but the probe's timed work there is often cut
@@ -147,7 +140,7 @@ def test_the_probe_sees_its_cpu_run_slow_and_when() -> None:
     with StallProbe() as probe:
         time.sleep(0.75)
         began = time.monotonic()
-        subprocess.run([sys.executable, "-c", PREEMPTER, "0", "3.0"], check=True)
+        subprocess.run([sys.executable, "-c", HOG, "0", "3.0", "0.00006"], check=True)
         ended = time.monotonic()
         time.sleep(0.75)
     seen = probe.result

@@ -305,7 +305,7 @@ def _peak_kernel(
 
 # Keeps the interpreter lock (no nogil), unlike the metering kernels: the limiter calls it in
 # the live audio callback, where letting the lock go mid-block lets a waiting control thread
-# take it and the callback then waits to get it back (see host.gil).  The meters' kernels run
+# take it and the callback then waits to get it back (see host.plugins.gil).  The meters' kernels run
 # on a pool thread beside the loudness meter, where letting it go is what makes them parallel.
 @njit(cache=True, fastmath=True)
 def _oversample_kernel(extended: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:

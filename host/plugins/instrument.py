@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import PluginError, RenderError, SessionError
-from ..gil import LettingGo
 from ..registry import ParamSpec
 from ..stages.base import ParamView
 from . import loader, state
+from .gil import LettingGo
 from .midifile import MidiEvent, read_part
 from .parameters import plugin_params
 from .stage import ParamWriter, all_finite, apply_preset, check_param_names, resolve_plugin

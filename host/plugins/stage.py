@@ -57,13 +57,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import PluginError, RenderError
-from ..gil import LettingGo
 from ..registry import ParamSpec
 from ..stages.base import Stage, prime_block_size
 from ..stages.native import PLUGIN_BLOCK
 from ..suggest import did_you_mean
 from . import loader, state
 from .buses import BusLayout, bus_limits
+from .gil import LettingGo
 from .parameters import PluginParam, plugin_params
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ class PluginStage(Stage):
                 np.copyto(buf, block, casting="same_kind")
             else:
                 buf[:] = block[0]  # mono into every input
-            with self._letting_go:   # pedalboard lets the interpreter lock go (see host.gil)
+            with self._letting_go:   # pedalboard lets the interpreter lock go (see host.plugins.gil)
                 result = self._instances[0].process(buf, self.sample_rate, buffer_size=PLUGIN_BLOCK, reset=False)
             self._place(result, out)
             return

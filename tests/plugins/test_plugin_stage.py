@@ -224,7 +224,7 @@ def test_back_from_the_plugin_a_block_asks_for_the_interpreter_lock_soon(plugin_
     """pedalboard lets the interpreter lock go around each plugin call, and a control thread
     waiting for it takes it.  Live, a block runs under a long hand-over interval (other
     threads wait long before they may take the lock from the callback); the block, back from
-    the plugin, must not wait under it for that thread's whole run (host.gil)."""
+    the plugin, must not wait under it for that thread's whole run (host.plugins.gil)."""
     import sys
     import threading
     import time

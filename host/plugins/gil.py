@@ -1,4 +1,4 @@
-"""The interpreter lock around a compiled call that lets it go.
+"""The interpreter lock around a plugin call, which lets it go.
 
 Live, the graph runs in the audio callback, and while a block runs the engine
 asks other threads to wait long before they may take the lock from it
