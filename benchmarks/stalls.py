@@ -76,7 +76,7 @@ while not stop:
 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 usual = sorted(spent)[len(spent) // 2] if spent else 0.0
 slowed = [(e, s / usual) for e, s in zip(ended, spent) if usual and s > slow * usual]
-sys.stdout.write(json.dumps({"realtime": realtime, "wakes": wakes, "late": late, "slowed": slowed}) + "\n")
+sys.stdout.write(json.dumps({"realtime": realtime, "wakes": wakes, "late": late, "slowed": slowed, "usual": usual}) + "\n")
 '''
 
 
@@ -102,6 +102,7 @@ class Stalls:
     late: np.ndarray
     slowed_at: np.ndarray
     slowed_by: np.ndarray
+    usual_s: float = 0.0     # how long the timed work takes as a rule (the probes' medians, averaged)
 
     def count(self, at_least_s: float = STALL_S) -> int:
         return int((self.late >= at_least_s).sum())
@@ -243,4 +244,5 @@ class StallProbe:
         slowed = [pair for s in seen for pair in s["slowed"]]
         self.result = Stalls(all(s["realtime"] for s in seen), sum(s["wakes"] for s in seen),
                              np.array([d for d, _ in late]), np.array([x for _, x in late]),
-                             np.array([e for e, _ in slowed]), np.array([f for _, f in slowed]))
+                             np.array([e for e, _ in slowed]), np.array([f for _, f in slowed]),
+                             float(np.mean([s["usual"] for s in seen])))

@@ -136,7 +136,7 @@ def test_the_probe_sees_a_cpu_taken_from_it_and_when() -> None:
 def test_the_probe_sees_its_cpu_run_slow_and_when() -> None:
     """A thread above the probe's priority takes CPU 0 for 60 us at a time, every ~0.1 ms,
     for 3 s: no wake is a millisecond late, but the probe's timed work there is often cut
-    into and takes about ten times its usual time, at about that time."""
+    into and takes 60 us or more, several times its usual time, at about that time."""
     with StallProbe() as probe:
         time.sleep(0.75)
         began = time.monotonic()
@@ -146,9 +146,10 @@ def test_the_probe_sees_its_cpu_run_slow_and_when() -> None:
     seen = probe.result
     assert seen is not None and seen.realtime
     during = (seen.slowed_at >= began) & (seen.slowed_at <= ended)
-    # a cut of 60 us makes the ~6 us of work take ~10x as long; the machine's own slowing,
-    # which the probe is for and which the 0.75 s before and after also have, is mostly less
-    cut = seen.slowed_by >= 9
+    # a cut of 60 us makes the ~6-8 us of work take ~8-10x as long (by its time, not a factor:
+    # the factor follows the work's median, which moves with the machine); the machine's own
+    # slowing, which the probe is for and which the 0.75 s before and after also have, is mostly less
+    cut = seen.slowed_by * seen.usual_s >= 0.00005
     assert (seen.slowed_by >= SLOW).all()
     assert (during & cut).sum() >= 30                    # of ~3000 wakes on CPU 0 then (26-110 a 1.5 s seen)
     assert (~during & cut).sum() <= (during & cut).sum() / 4
